@@ -1,0 +1,24 @@
+export { XError, isXError, describe, InvalidArgumentError, AbortError, TimeoutError, ClosedError, type XErrorOptions } from './errors.js';
+export { assertNumber, assertFunction, assertString, assertOneOf, assertKnownKeys, type NumberBounds } from './validate.js';
+export { systemClock, ManualClock, MAX_TIMEOUT_MS, type Clock, type ClockTimer, type ManualClockOptions } from './clock.js';
+export {
+  exponentialBackoff,
+  fullJitterBackoff,
+  decorrelatedJitterBackoff,
+  type BackoffPolicy,
+  type BackoffOptions,
+} from './backoff.js';
+export { sleep, type SleepOptions } from './sleep.js';
+export {
+  anySignal,
+  timeoutSignal,
+  linkedSignal,
+  abortReason,
+  throwIfAborted,
+  type DisposableSignal,
+  type TimeoutSignalOptions,
+} from './signals.js';
+export { ResourceStack, CloseError, type Closeable } from './dispose.js';
+export { cacheLineSize, readLineSize, DEFAULT_CACHE_LINE_SIZE } from './cache-line.js';
+export { PaddedCounters, type PaddedCountersOptions } from './padded-counters.js';
+export { SpscRing, RingLayoutError, type SpscRingOptions } from './spsc-ring.js';

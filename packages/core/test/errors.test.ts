@@ -1,0 +1,128 @@
+import {
+  AbortError,
+  ClosedError,
+  InvalidArgumentError,
+  TimeoutError,
+  XError,
+  assertFunction,
+  assertKnownKeys,
+  assertNumber,
+  assertOneOf,
+  assertString,
+  describe as describeValue,
+  isXError,
+} from '../src/index.js';
+
+class LockHeldError extends XError<'ERR_LOCK_HELD'> {
+  constructor(readonly resource: string) {
+    super('ERR_LOCK_HELD', `lock on ${resource} is held`);
+  }
+}
+
+describe('XError', () => {
+  it('carries a stable code, its subclass name and the cause', () => {
+    const cause = new Error('socket closed');
+    const error = new XError('ERR_SOMETHING', 'it broke', { cause });
+    expect(error.code).toBe('ERR_SOMETHING');
+    expect(error.message).toBe('it broke');
+    expect(error.cause).toBe(cause);
+    expect(error).toBeInstanceOf(Error);
+    const held = new LockHeldError('orders:42');
+    expect(held.name).toBe('LockHeldError');
+    expect(held.resource).toBe('orders:42');
+    expect(String(held)).toBe('LockHeldError: lock on orders:42 is held');
+    expect(held.stack).toContain('LockHeldError');
+  });
+
+  it('has no cause property when none is given', () => {
+    expect('cause' in new XError('ERR_X', 'm')).toBe(false);
+  });
+
+  it('isXError narrows by code and rejects look-alikes', () => {
+    const held = new LockHeldError('r');
+    expect(isXError(held)).toBe(true);
+    expect(isXError(held, 'ERR_LOCK_HELD')).toBe(true);
+    expect(isXError(held, 'ERR_OTHER')).toBe(false);
+    // Node's own errors carry ERR_* codes too; they are not ours.
+    const nodeError = Object.assign(new TypeError('bad'), { code: 'ERR_INVALID_ARG_TYPE' });
+    expect(isXError(nodeError)).toBe(false);
+    expect(isXError({ code: 'ERR_LOCK_HELD' })).toBe(false);
+    expect(isXError(null)).toBe(false);
+    expect(isXError('ERR_LOCK_HELD')).toBe(false);
+  });
+
+  it('isXError recognises an error from another copy of the package by its registry brand', () => {
+    const foreign = new Error('from another copy');
+    Object.defineProperty(foreign, Symbol.for('@x/core.XError'), { value: true });
+    Object.assign(foreign, { code: 'ERR_LOCK_HELD' });
+    expect(isXError(foreign, 'ERR_LOCK_HELD')).toBe(true);
+  });
+
+  it('ships the common errors with their codes', () => {
+    expect(new AbortError().code).toBe('ERR_ABORTED');
+    expect(new TimeoutError(250)).toMatchObject({ code: 'ERR_TIMEOUT', timeoutMs: 250, message: expect.stringContaining('250 ms') });
+    expect(new ClosedError('queue')).toMatchObject({ code: 'ERR_CLOSED', message: 'queue is closed' });
+  });
+});
+
+describe('describe()', () => {
+  it('renders values briefly and never throws', () => {
+    expect(describeValue('x'.repeat(100))).toHaveLength(66);
+    expect(describeValue(NaN)).toBe('NaN');
+    expect(describeValue(10n)).toBe('10n');
+    expect(describeValue(null)).toBe('null');
+    expect(describeValue([1, 2])).toBe('array(2)');
+    expect(describeValue(new Map())).toBe('object Map');
+    expect(describeValue(function named() {})).toBe('function named');
+    expect(describeValue(Symbol('s'))).toBe('Symbol(s)');
+    const hostile = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    expect(() => describeValue(hostile)).not.toThrow();
+  });
+});
+
+describe('validation helpers', () => {
+  it('assertNumber accepts values within bounds and returns them', () => {
+    expect(assertNumber('ttl', 5, { min: 1, max: 10, integer: true })).toBe(5);
+    expect(assertNumber('ratio', 0.5)).toBe(0.5);
+  });
+
+  it.each([
+    [NaN, {}, 'a finite number'],
+    [Infinity, {}, 'a finite number'],
+    ['5', {}, 'a finite number'],
+    [undefined, {}, 'a finite number'],
+    [1.5, { integer: true }, 'an integer'],
+    [0, { min: 1 }, 'a finite number >= 1'],
+    [11, { max: 10 }, 'a finite number <= 10'],
+    [-1, { min: 0, max: 3, integer: true }, 'an integer in [0, 3]'],
+  ])('assertNumber rejects %p (%j) with a typed error naming the argument', (value, bounds, expected) => {
+    let thrown: unknown;
+    try {
+      assertNumber('options.ttl', value, bounds);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InvalidArgumentError);
+    expect(thrown).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.ttl', expected });
+    expect((thrown as Error).message).toContain('options.ttl must be');
+  });
+
+  it('assertFunction, assertString and assertOneOf reject what they should', () => {
+    const fn = (): number => 1;
+    expect(assertFunction('fn', fn)).toBe(fn);
+    expect(() => assertFunction('fn', 'nope')).toThrow(/fn must be a function, got "nope"/);
+    expect(assertString('name', 'a')).toBe('a');
+    expect(() => assertString('name', '')).toThrow(InvalidArgumentError);
+    expect(() => assertString('name', 'abcd', 3)).toThrow(/at most 3 characters/);
+    expect(() => assertString('name', 7)).toThrow(InvalidArgumentError);
+    expect(assertOneOf('mode', 'key', ['key', 'partition'] as const)).toBe('key');
+    expect(() => assertOneOf('mode', 'keys', ['key', 'partition'])).toThrow(/one of "key", "partition"/);
+  });
+
+  it('assertKnownKeys reports a misspelt option', () => {
+    expect(() => assertKnownKeys('options', { ttl: 1 }, ['ttl'])).not.toThrow();
+    expect(() => assertKnownKeys('options', { ttl: 1, tll: 2 }, ['ttl'])).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.tll' }),
+    );
+  });
+});
