@@ -159,8 +159,11 @@ export class SpscRing {
     return value;
   }
 
-  /** Consumer: moves up to `out.length` values into `out`, oldest first. Returns how many. */
-  popMany(out: Float64Array | number[], max = out.length): number {
+  /**
+   * Consumer: moves up to `max` values into `out` from index 0, oldest first, and returns how many. `max`
+   * defaults to `out.length` for a typed array and to the ring's capacity for a plain array (which grows).
+   */
+  popMany(out: Float64Array | number[], max = Array.isArray(out) ? this.capacity : out.length): number {
     const head = Atomics.load(this.control, this.head);
     let available = (this.cachedTail - head) | 0;
     if (available < max) {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import {
   AbortError,
   ManualClock,
@@ -12,9 +13,7 @@ import {
 } from '../src/index.js';
 
 function listenerCount(signal: AbortSignal): number {
-  // Node exposes the count through events.getEventListeners.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('node:events') as typeof import('node:events')).getEventListeners(signal, 'abort').length;
+  return getEventListeners(signal, 'abort').length;
 }
 
 describe('anySignal', () => {

@@ -27,6 +27,10 @@ describe('SpscRing on one thread', () => {
     expect(rest).toEqual([6, 7, 8, 10, 11]);
     expect(ring.popMany(out)).toBe(0);
     expect(ring.pushMany([])).toBe(0);
+    ring.pushMany([12, 13]);
+    const grown: number[] = [];
+    expect(ring.popMany(grown)).toBe(2);
+    expect(grown).toEqual([12, 13]);
   });
 
   it('carries any float64, including fractions and negatives', () => {

@@ -1,0 +1,22 @@
+/**
+ * `npm run demo`: every package of x doing real work, on embedded defaults (memory backends, loopback), so it
+ * runs on a fresh machine with no server.
+ */
+import type { Scene } from './scene.js';
+import { coreScene } from './scenes/core.js';
+
+const scenes: Scene[] = [coreScene];
+
+async function main(): Promise<void> {
+  for (const scene of scenes) {
+    console.log(`\n▶ ${scene.title}`);
+    const started = performance.now();
+    await scene.run((line) => console.log(`  ${line}`));
+    console.log(`  (${Math.round(performance.now() - started)} ms)`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,15 @@
+/** What the main thread and the workers agree on. */
+
+/** Numbers per job: a worker counts the primes in [start, start + JOB_SIZE). */
+export const JOB_SIZE = 50_000;
+/** Pushed instead of a job start to tell a worker there is no more work. */
+export const NO_MORE_WORK = -1;
+/** Counter slots per worker in the shared PaddedCounters: jobs done, primes found. */
+export const SLOTS = 2;
+
+export interface WorkerInput {
+  ring: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  workers: number;
+  index: number;
+}

@@ -1,0 +1,3 @@
+export { redisEndpoint, redisMasters, kafkaBrokers, uniqueName, HOW_TO_START, type Endpoint } from './services.js';
+export { requireRedis, requireKafka, ServiceUnavailableError } from './require.js';
+export { runBench, median, ratio, isQuick, type BenchCase, type BenchResult } from './bench.js';

@@ -1,0 +1,86 @@
+/**
+ * Guards for tests that need a real server: they resolve with a connected client, or fail the test with a
+ * message that says how to start the server. A test never passes silently because a server was missing.
+ */
+import { connect } from 'node:net';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { type Endpoint, HOW_TO_START, kafkaBrokers, redisEndpoint } from './services.js';
+
+/** Thrown when a required test server does not answer. */
+export class ServiceUnavailableError extends Error {
+  constructor(service: string, reason: unknown) {
+    super(`${service} is not reachable (${reason instanceof Error ? reason.message : String(reason)}). ${HOW_TO_START}`);
+    this.name = 'ServiceUnavailableError';
+  }
+}
+
+/**
+ * Connects to the Redis at `endpoint` (default: the main one) and checks it answers PING within `timeoutMs`.
+ * The caller owns the returned client and must `quit()` it.
+ */
+export async function requireRedis(endpoint: Endpoint = redisEndpoint(), timeoutMs = 2000): Promise<Redis> {
+  // A plain TCP probe first: it fails fast with the real reason (ECONNREFUSED), where a failed ioredis connect
+  // only says "Connection is closed" and leaves its connect timer running.
+  try {
+    await probeTcp(endpoint, timeoutMs);
+  } catch (error) {
+    throw new ServiceUnavailableError(`Redis at ${endpoint.host}:${endpoint.port}`, error);
+  }
+  const client = new Redis({
+    host: endpoint.host,
+    port: endpoint.port,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // ioredis reports connection failures as 'error' events too; the rejected connect() below carries them.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const pong = await client.ping();
+    if (pong !== 'PONG') throw new Error(`PING answered ${pong}`);
+    return client;
+  } catch (error) {
+    client.disconnect();
+    throw new ServiceUnavailableError(`Redis at ${endpoint.host}:${endpoint.port}`, error);
+  }
+}
+
+/**
+ * Checks a Kafka broker answers a metadata request and returns a connected admin client (caller disconnects).
+ */
+export async function requireKafka(brokers: string[] = kafkaBrokers(), timeoutMs = 5000): Promise<Admin> {
+  const admin = new Kafka({
+    clientId: 'x-testkit',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    retry: { retries: 0 },
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+    return admin;
+  } catch (error) {
+    await admin.disconnect().catch(() => undefined);
+    throw new ServiceUnavailableError(`Kafka at ${brokers.join(',')}`, error);
+  }
+}
+
+function probeTcp({ host, port }: Endpoint, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new Error(`no answer within ${timeoutMs} ms`));
+    });
+    socket.once('error', reject);
+  });
+}
