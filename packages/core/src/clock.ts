@@ -31,7 +31,7 @@ export interface Clock {
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 class SystemTimer implements ClockTimer {
-  private handle: NodeJS.Timeout | undefined;
+  private handle: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private referenced = true;
 
   constructor(private readonly callback: () => void, ms: number) {
@@ -39,24 +39,29 @@ class SystemTimer implements ClockTimer {
   }
 
   // Node measures timers against the loop's cached millisecond time, so a timeout can fire up to ~1 ms before
-  // performance.now() reaches the deadline; long delays must be split into chunks Node accepts. Both are
-  // handled by re-arming against the monotonic deadline until it has truly passed: never early, no drift.
+  // performance.now() reaches the deadline, and it cannot wait less than 1 ms; long delays must be split into
+  // chunks Node accepts. All three are handled by re-checking against the monotonic deadline: a sub-millisecond
+  // remainder is waited out with setImmediate, anything longer with setTimeout. Never early, no drift.
   private arm(deadline: number): void {
     const remaining = deadline - performance.now();
-    this.handle = setTimeout(() => {
+    const check = (): void => {
       if (performance.now() < deadline) {
         this.arm(deadline);
         return;
       }
       this.handle = undefined;
       this.callback();
-    }, Math.min(Math.max(remaining, 0), MAX_TIMEOUT_MS));
+    };
+    this.handle = remaining < 1 ? setImmediate(check) : setTimeout(check, Math.min(remaining, MAX_TIMEOUT_MS));
     if (!this.referenced) this.handle.unref();
   }
 
   cancel(): void {
-    if (this.handle !== undefined) clearTimeout(this.handle);
+    const handle = this.handle;
     this.handle = undefined;
+    if (handle === undefined) return;
+    if ('refresh' in handle) clearTimeout(handle);
+    else clearImmediate(handle);
   }
 
   ref(): this {

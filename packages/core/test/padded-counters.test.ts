@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, PaddedCounters, cacheLineSize } from '../src/index.js';
-import { firstMessage, startTsWorker } from './support/ts-worker.js';
+import { firstMessage, startTsWorker } from '@x/testkit';
 
 describe('PaddedCounters', () => {
   it('places each counter on its own line', () => {

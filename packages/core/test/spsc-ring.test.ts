@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { InvalidArgumentError, RingLayoutError, SpscRing, TimeoutError } from '../src/index.js';
-import { firstMessage, startTsWorker } from './support/ts-worker.js';
+import { firstMessage, startTsWorker } from '@x/testkit';
 
 describe('SpscRing on one thread', () => {
   it('is FIFO, reports full and empty, and wraps around', () => {

@@ -1,3 +1,4 @@
 export { redisEndpoint, redisMasters, kafkaBrokers, uniqueName, HOW_TO_START, type Endpoint } from './services.js';
 export { requireRedis, requireKafka, ServiceUnavailableError } from './require.js';
 export { runBench, median, ratio, isQuick, type BenchCase, type BenchResult } from './bench.js';
+export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, type ProcessResult } from './ts-run.js';

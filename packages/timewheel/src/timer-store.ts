@@ -1,0 +1,161 @@
+/**
+ * Storage for timers and buckets, as parallel typed arrays indexed by a slot number (struct of arrays).
+ *
+ * A million pending timers as objects with links, a deadline and a callback cost about 100 bytes each and
+ * millions of pointers for the garbage collector to trace; here the numbers live in typed arrays the collector
+ * never scans, and only the callback and the user's handle are JS references.
+ *
+ * Buckets are circular doubly linked lists threaded through `next`/`prev`, each with a sentinel slot of its own,
+ * so linking and unlinking a timer is O(1) and needs no knowledge of which bucket it is in.
+ */
+
+// Where a slot is in its life (kept in `state`).
+export const FREE = 0;
+/** Linked into a bucket. */
+export const SCHEDULED = 1;
+/** Taken out of its bucket, waiting in the due queue. */
+export const DUE = 2;
+/** Its callback is running. */
+export const FIRING = 3;
+/** A bucket's sentinel. */
+export const SENTINEL = 4;
+/** Cancelled or refreshed while waiting in the due queue; released when the queue reaches it. */
+export const DEAD = 5;
+
+// Flag bits (kept in `flags`).
+/** The timer keeps the process alive. */
+export const REF = 1;
+/** The timer repeats. */
+export const INTERVAL = 2;
+
+const INITIAL_CAPACITY = 1024;
+const NONE = -1;
+
+export class TimerStore {
+  /** Absolute deadline in clock milliseconds. */
+  deadline: Float64Array;
+  /** The delay the timer was created with (refresh and intervals reuse it). */
+  delay: Float64Array;
+  next: Int32Array;
+  prev: Int32Array;
+  /** Creation order, to fire timers with equal deadlines in the order they were scheduled. */
+  seq: Int32Array;
+  state: Uint8Array;
+  flags: Uint8Array;
+  readonly callbacks: Array<((...args: unknown[]) => void) | undefined> = [];
+  /** Arguments for the few timers that have any. */
+  readonly args = new Map<number, unknown[]>();
+  private capacity = 0;
+  /** Slots handed out at least once; those above it have never been used. */
+  private highWater = 0;
+  private live = 0;
+  private freeHead = NONE;
+  private seqCounter = 0;
+
+  constructor() {
+    this.deadline = new Float64Array(0);
+    this.delay = new Float64Array(0);
+    this.next = new Int32Array(0);
+    this.prev = new Int32Array(0);
+    this.seq = new Int32Array(0);
+    this.state = new Uint8Array(0);
+    this.flags = new Uint8Array(0);
+    this.grow(INITIAL_CAPACITY);
+  }
+
+  /** Allocates a bucket: an empty circular list whose sentinel is the returned slot. */
+  allocateSentinel(): number {
+    const slot = this.allocate();
+    this.state[slot] = SENTINEL;
+    this.next[slot] = slot;
+    this.prev[slot] = slot;
+    return slot;
+  }
+
+  /** Allocates a timer slot (not linked anywhere yet). */
+  allocateTimer(callback: (...args: unknown[]) => void, deadline: number, delay: number, flags: number): number {
+    const slot = this.allocate();
+    this.callbacks[slot] = callback;
+    this.deadline[slot] = deadline;
+    this.delay[slot] = delay;
+    this.flags[slot] = flags;
+    this.seq[slot] = this.seqCounter = (this.seqCounter + 1) | 0;
+    return slot;
+  }
+
+  /** Returns a timer slot to the free list and drops its references. */
+  release(slot: number): void {
+    this.state[slot] = FREE;
+    this.live--;
+    this.callbacks[slot] = undefined;
+    if (this.args.size > 0) this.args.delete(slot);
+    this.next[slot] = this.freeHead;
+    this.freeHead = slot;
+  }
+
+  /** Links `slot` at the tail of the bucket whose sentinel is `sentinel` (insertion order is kept). */
+  append(sentinel: number, slot: number): void {
+    const tail = this.prev[sentinel]!;
+    this.next[tail] = slot;
+    this.prev[slot] = tail;
+    this.next[slot] = sentinel;
+    this.prev[sentinel] = slot;
+    this.state[slot] = SCHEDULED;
+  }
+
+  /** Unlinks `slot` from whatever bucket it is in. */
+  unlink(slot: number): void {
+    const before = this.prev[slot]!;
+    const after = this.next[slot]!;
+    this.next[before] = after;
+    this.prev[after] = before;
+  }
+
+  /** Calls `visit` for every slot holding a live or dead timer (not sentinels, not free slots). */
+  forEachTimer(visit: (slot: number) => void): void {
+    for (let slot = 0; slot < this.highWater; slot++) {
+      const state = this.state[slot];
+      if (state !== FREE && state !== SENTINEL) visit(slot);
+    }
+  }
+
+  isEmpty(sentinel: number): boolean {
+    return this.next[sentinel] === sentinel;
+  }
+
+  /** Orders two timer slots by deadline, then by creation (wrap-safe). */
+  compare = (a: number, b: number): number => this.deadline[a]! - this.deadline[b]! || ((this.seq[a]! - this.seq[b]!) | 0);
+
+  /** Slots in use, timers and sentinels. */
+  get size(): number {
+    return this.live;
+  }
+
+  private allocate(): number {
+    let slot = this.freeHead;
+    if (slot === NONE) {
+      if (this.highWater === this.capacity) this.grow(this.capacity * 2);
+      slot = this.highWater++;
+    } else {
+      this.freeHead = this.next[slot]!;
+    }
+    this.live++;
+    return slot;
+  }
+
+  private grow(capacity: number): void {
+    const copy = <T extends Float64Array | Int32Array | Uint8Array>(from: T, make: new (n: number) => T): T => {
+      const to = new make(capacity);
+      to.set(from);
+      return to;
+    };
+    this.deadline = copy(this.deadline, Float64Array);
+    this.delay = copy(this.delay, Float64Array);
+    this.next = copy(this.next, Int32Array);
+    this.prev = copy(this.prev, Int32Array);
+    this.seq = copy(this.seq, Int32Array);
+    this.state = copy(this.state, Uint8Array);
+    this.flags = copy(this.flags, Uint8Array);
+    this.capacity = capacity;
+  }
+}
