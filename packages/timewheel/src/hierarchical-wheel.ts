@@ -47,7 +47,7 @@ export class HierarchicalWheel extends TimerWheel {
   }
 
   protected place(slot: number, dueTick: number): number {
-    const tick = dueTick > this.currentTick ? dueTick : this.currentTick + 1;
+    const tick = dueTick;
     // Lowest level whose window [start of current span, + wheelSize spans) contains the tick.
     let level = 0;
     let span = 1;

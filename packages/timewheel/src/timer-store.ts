@@ -79,8 +79,13 @@ export class TimerStore {
     this.deadline[slot] = deadline;
     this.delay[slot] = delay;
     this.flags[slot] = flags;
-    this.seq[slot] = this.seqCounter = (this.seqCounter + 1) | 0;
+    this.renumber(slot);
     return slot;
+  }
+
+  /** Gives `slot` the next creation number: it now ties after every timer scheduled before. */
+  renumber(slot: number): void {
+    this.seq[slot] = this.seqCounter = (this.seqCounter + 1) | 0;
   }
 
   /** Returns a timer slot to the free list and drops its references. */

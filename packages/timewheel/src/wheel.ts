@@ -75,6 +75,8 @@ export abstract class TimerWheel implements Disposable {
   private readonly onError: ((error: unknown) => void) | undefined;
   private due: number[] = [];
   private dueHead = 0;
+  /** Timers that were already due when scheduled; they join the due queue at the next wake-up. */
+  private overdue: number[] = [];
   private refCount = 0;
   private driver: ClockTimer | undefined;
   private armedTick = Infinity;
@@ -147,6 +149,7 @@ export abstract class TimerWheel implements Disposable {
     });
     this.due = [];
     this.dueHead = 0;
+    this.overdue = [];
     this.counters.pending = 0;
     this.refCount = 0;
   }
@@ -155,7 +158,10 @@ export abstract class TimerWheel implements Disposable {
     this.close();
   }
 
-  /** Links a timer into the bucket for `dueTick` and returns the tick at which that bucket must be visited. */
+  /**
+   * Links a timer into the bucket for `dueTick` (always after `currentTick`) and returns the tick at which that
+   * bucket must be visited.
+   */
   protected abstract place(slot: number, dueTick: number): number;
 
   /** Moves every timer due at or before `nowTick` out of its bucket into `out` (any order); advances `currentTick`. */
@@ -192,7 +198,16 @@ export abstract class TimerWheel implements Disposable {
   }
 
   private insert(slot: number): void {
-    const wakeTick = this.place(slot, this.dueTickOf(this.store.deadline[slot]!));
+    const dueTick = this.dueTickOf(this.store.deadline[slot]!);
+    if (dueTick <= this.currentTick) {
+      // Already due (a zero delay on a tick boundary, or the wheel is catching up): no bucket will be visited for
+      // it again, so it waits for the very next wake-up, never for the batch being fired now.
+      this.store.state[slot] = DUE;
+      this.overdue.push(slot);
+      if (this.currentTick < this.armedTick) this.arm(this.currentTick);
+      return;
+    }
+    const wakeTick = this.place(slot, dueTick);
     if (wakeTick < this.armedTick) this.arm(wakeTick);
   }
 
@@ -234,6 +249,7 @@ export abstract class TimerWheel implements Disposable {
       timer.slot = slot = moved;
     }
     store.deadline[slot] = this.clock.now() + store.delay[slot]!;
+    store.renumber(slot);
     this.insert(slot);
     return true;
   }
@@ -273,11 +289,10 @@ export abstract class TimerWheel implements Disposable {
     this.armedTick = Infinity;
     this.counters.wakeups++;
     const nowTick = this.tickAt(this.clock.now());
-    if (nowTick > this.currentTick) {
-      const batch: number[] = [];
-      this.collect(nowTick, batch);
-      this.enqueueDue(batch);
-    }
+    const batch = this.overdue;
+    this.overdue = [];
+    if (nowTick > this.currentTick) this.collect(nowTick, batch);
+    this.enqueueDue(batch);
     this.fireDue();
     if (this.closed) return;
     if (this.dueHead < this.due.length) this.arm(this.currentTick); // over budget: continue on the next turn
