@@ -4,8 +4,9 @@
  */
 import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';
+import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene];
+const scenes: Scene[] = [coreScene, timewheelScene];
 
 async function main(): Promise<void> {
   for (const scene of scenes) {

@@ -27,6 +27,12 @@ export const DEAD = 5;
 export const REF = 1;
 /** The timer repeats. */
 export const INTERVAL = 2;
+/** The slot has an entry in the due queue (at most one: a refreshed timer reuses its entry). */
+export const QUEUED = 4;
+
+/** Most timers (and bucket sentinels) a store can hold: slot numbers fit in the low 24 bits of a TimerId. */
+export const MAX_SLOTS = 2 ** 24;
+const GENERATION_MASK = 2 ** 29 - 1;
 
 const INITIAL_CAPACITY = 1024;
 const NONE = -1;
@@ -42,6 +48,11 @@ export class TimerStore {
   seq: Int32Array;
   state: Uint8Array;
   flags: Uint8Array;
+  /**
+   * Bumped whenever a slot stops belonging to its timer, so a handle kept after its timer fired or was cancelled
+   * recognises that the slot is no longer its own (the slot may already hold another timer).
+   */
+  generation: Int32Array;
   readonly callbacks: Array<((...args: unknown[]) => void) | undefined> = [];
   /** Arguments for the few timers that have any. */
   readonly args = new Map<number, unknown[]>();
@@ -60,6 +71,7 @@ export class TimerStore {
     this.seq = new Int32Array(0);
     this.state = new Uint8Array(0);
     this.flags = new Uint8Array(0);
+    this.generation = new Int32Array(0);
     this.grow(INITIAL_CAPACITY);
   }
 
@@ -88,8 +100,30 @@ export class TimerStore {
     this.seq[slot] = this.seqCounter = (this.seqCounter + 1) | 0;
   }
 
+  /** Detaches the slot from its id: from now on the id (and any handle holding it) sees its timer as gone. */
+  retire(slot: number): void {
+    this.generation[slot] = (this.generation[slot]! + 1) & GENERATION_MASK;
+  }
+
+  /**
+   * The id of the timer now in `slot`: slot number plus generation, exact in a double (below 2^53). An id stays
+   * valid while its timer is pending; afterwards the generation differs, even when the slot holds another timer
+   * (a slot must be reused 2^29 times before an id could repeat).
+   */
+  idOf(slot: number): number {
+    return this.generation[slot]! * MAX_SLOTS + slot;
+  }
+
+  /** The slot of a pending timer's id, or -1 when the id is stale or malformed. */
+  slotOf(id: number): number {
+    const slot = id % MAX_SLOTS;
+    if (!(slot >= 0 && slot < this.highWater) || !Number.isInteger(id)) return -1;
+    return (id - slot) / MAX_SLOTS === this.generation[slot] && this.state[slot] !== SENTINEL ? slot : -1;
+  }
+
   /** Returns a timer slot to the free list and drops its references. */
   release(slot: number): void {
+    this.retire(slot);
     this.state[slot] = FREE;
     this.live--;
     this.callbacks[slot] = undefined;
@@ -139,7 +173,8 @@ export class TimerStore {
   private allocate(): number {
     let slot = this.freeHead;
     if (slot === NONE) {
-      if (this.highWater === this.capacity) this.grow(this.capacity * 2);
+      if (this.highWater === this.capacity) this.grow(Math.min(this.capacity * 2, MAX_SLOTS));
+      if (this.highWater === MAX_SLOTS) throw new RangeError(`a wheel holds at most ${MAX_SLOTS} timers`);
       slot = this.highWater++;
     } else {
       this.freeHead = this.next[slot]!;
@@ -161,6 +196,7 @@ export class TimerStore {
     this.seq = copy(this.seq, Int32Array);
     this.state = copy(this.state, Uint8Array);
     this.flags = copy(this.flags, Uint8Array);
+    this.generation = copy(this.generation, Int32Array);
     this.capacity = capacity;
   }
 }

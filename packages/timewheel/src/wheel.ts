@@ -1,11 +1,11 @@
 /**
- * What both wheels share: the Node-like timer API, the single clock timer that drives the wheel, the queue of
- * due timers and how they fire. A subclass decides only where a timer waits (`place`), which timers are due at
- * a tick (`collect`) and when the next bucket needs attention (`nextWakeTick`).
+ * What both wheels share: the timer API, the single clock timer that drives the wheel, the queue of due timers
+ * and how they fire. A subclass decides only where a timer waits (`place`), which timers are due at a tick
+ * (`collect`) and when the next bucket needs attention (`nextWakeTick`).
  *
  * Time is counted in ticks of `tickMs`. A timer with deadline `d` is due at tick `ceil(d / tickMs)` and fires
  * once the clock has reached that tick's start, so it can never fire before `d`; when the event loop is free
- * it fires less than one tick (plus Node's own timer granularity) after `d`.
+ * it fires less than one tick (plus the loop's own wake-up latency) after `d`.
  */
 import {
   type Clock,
@@ -18,8 +18,13 @@ import {
   systemClock,
 } from '@x/core';
 import { TooManyTimersError } from './errors.js';
-import { Timer, type TimerOwner } from './timer.js';
-import { DEAD, DUE, FIRING, INTERVAL, REF, SCHEDULED, TimerStore } from './timer-store.js';
+import { Timer, type TimerId, type TimerOwner } from './timer.js';
+import { DEAD, DUE, FIRING, INTERVAL, MAX_SLOTS, QUEUED, REF, SCHEDULED, TimerStore } from './timer-store.js';
+
+/** Largest `wheelSize`: keeps the buckets' own slots far below the store's limit. */
+const MAX_WHEEL_SIZE = 2 ** 16;
+/** Largest `maxPending` (and the default): the store's slots minus room for every bucket. */
+export const MAX_PENDING = MAX_SLOTS - 2 ** 18;
 
 /** Options shared by both wheels. */
 export interface TimerWheelOptions {
@@ -27,9 +32,9 @@ export interface TimerWheelOptions {
   clock?: Clock;
   /** Resolution in ms (integer >= 1, default 1): timers fire at most this much late on a free event loop. */
   tickMs?: number;
-  /** Buckets per wheel (a power of two). */
+  /** Buckets per wheel (a power of two, at most 65536). */
   wheelSize?: number;
-  /** Largest number of pending timers; one more throws `TooManyTimersError`. Default: unlimited. */
+  /** Largest number of pending timers; one more throws `TooManyTimersError`. Default and upper bound: 16,515,072. */
   maxPending?: number;
   /**
    * Most callbacks run per wake-up; the rest run on the next turn of the event loop, so a burst of expiries
@@ -59,20 +64,22 @@ export interface TimerWheelStats {
 
 const OPTION_KEYS = ['clock', 'tickMs', 'wheelSize', 'maxPending', 'maxExpirationsPerTick', 'onError'];
 
+type Callback = (...args: unknown[]) => void;
+
 /** Base class of {@link HashedWheel} and {@link HierarchicalWheel}. */
 export abstract class TimerWheel implements Disposable {
   protected readonly store = new TimerStore();
   protected readonly clock: Clock;
   protected readonly tickMs: number;
   protected readonly wheelSize: number;
-  /** Every timer due at or before this tick has been collected. */
+  /** Every bucket up to this tick has been visited. */
   protected currentTick: number;
 
-  private readonly handles: Array<Timer | undefined> = [];
   private readonly owner: TimerOwner;
   private readonly maxPending: number;
   private readonly budget: number;
   private readonly onError: ((error: unknown) => void) | undefined;
+  /** Slots due to fire, in firing order, from `dueHead` on. */
   private due: number[] = [];
   private dueHead = 0;
   /** Timers that were already due when scheduled; they join the due queue at the next wake-up. */
@@ -87,25 +94,32 @@ export abstract class TimerWheel implements Disposable {
     assertKnownKeys('options', options, OPTION_KEYS);
     this.clock = options.clock ?? systemClock;
     this.tickMs = assertNumber('options.tickMs', options.tickMs ?? 1, { min: 1, integer: true });
-    this.wheelSize = assertNumber('options.wheelSize', options.wheelSize ?? defaultWheelSize, { min: 2, max: 2 ** 20, integer: true });
+    this.wheelSize = assertNumber('options.wheelSize', options.wheelSize ?? defaultWheelSize, { min: 2, max: MAX_WHEEL_SIZE, integer: true });
     if ((this.wheelSize & (this.wheelSize - 1)) !== 0) {
       throw new InvalidArgumentError('options.wheelSize', this.wheelSize, 'a power of two');
     }
-    this.maxPending = optionalLimit('options.maxPending', options.maxPending);
-    this.budget = optionalLimit('options.maxExpirationsPerTick', options.maxExpirationsPerTick);
+    this.maxPending = assertNumber('options.maxPending', options.maxPending ?? MAX_PENDING, { min: 1, max: MAX_PENDING, integer: true });
+    this.budget =
+      options.maxExpirationsPerTick === undefined
+        ? Infinity
+        : assertNumber('options.maxExpirationsPerTick', options.maxExpirationsPerTick, { min: 1, integer: true });
     this.onError = options.onError === undefined ? undefined : assertFunction<(error: unknown) => void>('options.onError', options.onError);
     this.currentTick = this.tickAt(this.clock.now());
     this.owner = {
-      cancel: (timer) => this.cancelTimer(timer),
-      refresh: (timer) => this.refreshTimer(timer),
-      setRef: (timer, ref) => this.setTimerRef(timer, ref),
-      hasRef: (timer) => this.isLive(timer) && (this.store.flags[timer.slot]! & REF) !== 0,
-      isPending: (timer) => this.isLive(timer),
+      cancel: (id) => this.cancel(id),
+      refresh: (id) => this.refresh(id),
+      setRef: (id, ref) => this.setRef(id, ref),
+      hasRef: (id) => {
+        const slot = this.store.slotOf(id);
+        return slot !== -1 && (this.store.flags[slot]! & REF) !== 0;
+      },
+      isPending: (id) => this.isPending(id),
     };
   }
 
   /**
-   * Calls `callback(...args)` once, `delay` ms from now (any finite delay >= 0, also above 2^31-1 ms).
+   * Calls `callback(...args)` once, `delay` ms from now (any finite delay >= 0, also above 2^31-1 ms), and
+   * returns a handle like Node's `Timeout`.
    *
    * @example
    * ```ts
@@ -114,17 +128,88 @@ export abstract class TimerWheel implements Disposable {
    * timer.cancel();
    * ```
    */
-  setTimeout<A extends unknown[]>(callback: (...args: A) => void, delay: number, ...args: A): Timer {
-    return this.schedule(callback as (...args: unknown[]) => void, delay, args, REF);
+  setTimeout<A extends unknown[]>(callback: (...args: A) => void, delay: number, ...args: A): Timer;
+  setTimeout(callback: Callback, delay: number): Timer {
+    // `arguments` instead of a rest parameter: no array is allocated for the common call without arguments.
+    // eslint-disable-next-line prefer-rest-params
+    const args = arguments.length > 2 ? Array.prototype.slice.call(arguments, 2) : undefined;
+    return new Timer(this.owner, this.add(callback, delay, args, REF));
   }
 
   /**
    * Calls `callback(...args)` every `delay` ms (> 0) until cancelled. The next run is due one `delay` after the
    * previous deadline; runs missed while the event loop was blocked are skipped, not bunched.
+   *
+   * @example
+   * ```ts
+   * const flush = wheel.setInterval(() => metrics.flush(), 10_000).unref();
+   * ```
    */
-  setInterval<A extends unknown[]>(callback: (...args: A) => void, delay: number, ...args: A): Timer {
-    assertNumber('delay', delay, { min: Number.MIN_VALUE });
-    return this.schedule(callback as (...args: unknown[]) => void, delay, args, REF | INTERVAL);
+  setInterval<A extends unknown[]>(callback: (...args: A) => void, delay: number, ...args: A): Timer;
+  setInterval(callback: Callback, delay: number): Timer {
+    if (!(delay > 0)) assertNumber('delay', delay, { min: Number.MIN_VALUE });
+    // eslint-disable-next-line prefer-rest-params
+    const args = arguments.length > 2 ? Array.prototype.slice.call(arguments, 2) : undefined;
+    return new Timer(this.owner, this.add(callback, delay, args, REF | INTERVAL));
+  }
+
+  /**
+   * The lean form of `setTimeout` for very many timers: no handle object, just a {@link TimerId} to pass to
+   * {@link cancel} or {@link refresh}. The timer keeps the process alive like a `setTimeout` timer.
+   *
+   * An id is the timer's slot and that slot's generation in one number; an id of a timer that fired or was
+   * cancelled is recognised as stale, even after its slot holds another timer.
+   *
+   * @example
+   * ```ts
+   * const id = wheel.schedule(() => connection.destroy(), 30_000);
+   * connection.on('close', () => wheel.cancel(id));
+   * ```
+   */
+  schedule(callback: () => void, delay: number): TimerId {
+    return this.add(callback, delay, undefined, REF);
+  }
+
+  /** Cancels a pending timer. Returns false when the id is not pending (fired, cancelled, or not an id). */
+  cancel(id: TimerId): boolean {
+    const { store } = this;
+    const slot = store.slotOf(id);
+    if (slot === -1) return false;
+    const state = store.state[slot];
+    this.dropRef(slot);
+    this.counters.pending--;
+    this.counters.cancelled++;
+    if (state === SCHEDULED) store.unlink(slot);
+    if (state === SCHEDULED && (store.flags[slot]! & QUEUED) === 0) {
+      store.release(slot);
+    } else {
+      // Listed in the due queue, or firing (its callback is running): parked as dead, released when the queue
+      // reaches it or the callback returns, so no queue entry ever points at a reused slot.
+      store.state[slot] = DEAD;
+      store.retire(slot);
+    }
+    return true;
+  }
+
+  /**
+   * Restarts a pending timer with its original delay, counted from now; its id stays the same. Returns false
+   * when the id is not pending.
+   */
+  refresh(id: TimerId): boolean {
+    const { store } = this;
+    const slot = store.slotOf(id);
+    if (slot === -1) return false;
+    if (store.state[slot] === SCHEDULED) store.unlink(slot);
+    // A due timer keeps its entry in the due queue (QUEUED); that entry fires it only once it is due again.
+    store.deadline[slot] = this.clock.now() + store.delay[slot]!;
+    store.renumber(slot);
+    this.insert(slot);
+    return true;
+  }
+
+  /** Whether `id` is a pending timer of this wheel. */
+  isPending(id: TimerId): boolean {
+    return this.store.slotOf(id) !== -1;
   }
 
   /** Number of pending timers. */
@@ -143,10 +228,7 @@ export abstract class TimerWheel implements Disposable {
     this.closed = true;
     this.driver?.cancel();
     this.driver = undefined;
-    this.store.forEachTimer((slot) => {
-      this.handles[slot] = undefined;
-      this.store.release(slot);
-    });
+    this.store.forEachTimer((slot) => this.store.release(slot));
     this.due = [];
     this.dueHead = 0;
     this.overdue = [];
@@ -170,31 +252,31 @@ export abstract class TimerWheel implements Disposable {
   /** The tick at which the next bucket needs a visit, or Infinity when no timer waits in a bucket. */
   protected abstract nextWakeTick(): number;
 
-  /** The last tick whose start `now` has reached (rounded down, exactly: never a tick the clock has not reached). */
-  private tickAt(now: number): number {
-    const tick = Math.floor(now / this.tickMs);
-    return tick * this.tickMs > now ? tick - 1 : tick;
-  }
-
   /** The tick at which a timer with deadline `deadline` (clock ms) is due. */
   protected dueTickOf(deadline: number): number {
     return Math.ceil(deadline / this.tickMs);
   }
 
-  private schedule(callback: (...args: unknown[]) => void, delay: number, args: unknown[], flags: number): Timer {
-    assertFunction('callback', callback);
-    assertNumber('delay', delay, { min: 0 });
+  /** The last tick whose start `now` has reached (rounded down exactly: never a tick the clock has not reached). */
+  private tickAt(now: number): number {
+    const tick = Math.floor(now / this.tickMs);
+    return tick * this.tickMs > now ? tick - 1 : tick;
+  }
+
+  private add(callback: Callback, delay: number, args: unknown[] | undefined, flags: number): TimerId {
+    // Checked inline (this is the hot path); the assertions build the typed error only on failure.
+    if (typeof callback !== 'function') assertFunction('callback', callback);
+    if (!(delay >= 0 && delay < Infinity)) assertNumber('delay', delay, { min: 0 });
     if (this.closed) throw new ClosedError('timer wheel');
     if (this.counters.pending >= this.maxPending) throw new TooManyTimersError(this.maxPending);
-    const slot = this.store.allocateTimer(callback, this.clock.now() + delay, delay, flags);
-    if (args.length > 0) this.store.args.set(slot, args);
-    const timer = new Timer(this.owner, slot);
-    this.handles[slot] = timer;
+    const { store } = this;
+    const slot = store.allocateTimer(callback, this.clock.now() + delay, delay, flags);
+    if (args !== undefined) store.args.set(slot, args);
     this.counters.pending++;
     this.counters.scheduled++;
     this.addRef();
     this.insert(slot);
-    return timer;
+    return store.idOf(slot);
   }
 
   private insert(slot: number): void {
@@ -211,60 +293,17 @@ export abstract class TimerWheel implements Disposable {
     if (wakeTick < this.armedTick) this.arm(wakeTick);
   }
 
-  private isLive(timer: Timer): boolean {
-    return this.handles[timer.slot] === timer;
-  }
-
-  private cancelTimer(timer: Timer): boolean {
-    if (!this.isLive(timer)) return false;
-    const slot = timer.slot;
-    const state = this.store.state[slot];
-    if (state === SCHEDULED) this.store.unlink(slot);
-    this.handles[slot] = undefined;
-    this.dropRef(slot);
-    this.counters.pending--;
-    this.counters.cancelled++;
-    // A due slot is still listed in the due queue: park it as dead until the queue reaches it.
-    if (state === DUE) this.store.state[slot] = DEAD;
-    else if (state === SCHEDULED) this.store.release(slot);
-    else this.store.state[slot] = DEAD; // firing: released when its callback returns
-    return true;
-  }
-
-  private refreshTimer(timer: Timer): boolean {
-    if (!this.isLive(timer)) return false;
-    const { store } = this;
-    let slot = timer.slot;
-    const state = store.state[slot];
-    if (state === SCHEDULED) {
-      store.unlink(slot);
-    } else if (state === DUE) {
-      // Its old entry stays in the due queue; move the timer to a fresh slot so that entry dies alone.
-      const moved = store.allocateTimer(store.callbacks[slot]!, 0, store.delay[slot]!, store.flags[slot]!);
-      const args = store.args.get(slot);
-      if (args !== undefined) store.args.set(moved, args);
-      store.state[slot] = DEAD;
-      this.handles[slot] = undefined;
-      this.handles[moved] = timer;
-      timer.slot = slot = moved;
-    }
-    store.deadline[slot] = this.clock.now() + store.delay[slot]!;
-    store.renumber(slot);
-    this.insert(slot);
-    return true;
-  }
-
-  private setTimerRef(timer: Timer, ref: boolean): void {
-    if (!this.isLive(timer)) return;
-    const has = (this.store.flags[timer.slot]! & REF) !== 0;
-    if (has === ref) return;
+  private setRef(id: TimerId, ref: boolean): void {
+    const slot = this.store.slotOf(id);
+    if (slot === -1) return;
+    const { flags } = this.store;
+    if (((flags[slot]! & REF) !== 0) === ref) return;
     if (ref) {
-      this.store.flags[timer.slot]! |= REF;
+      flags[slot]! |= REF;
       this.addRef();
     } else {
-      this.store.flags[timer.slot]! &= ~REF;
-      this.refCount--;
-      if (this.refCount === 0) this.driver?.unref();
+      flags[slot]! &= ~REF;
+      if (--this.refCount === 0) this.driver?.unref();
     }
   }
 
@@ -298,19 +337,23 @@ export abstract class TimerWheel implements Disposable {
     if (this.dueHead < this.due.length) this.arm(this.currentTick); // over budget: continue on the next turn
     else {
       const next = this.nextWakeTick();
-      if (next !== Infinity && next < this.armedTick) this.arm(next);
+      if (next < this.armedTick) this.arm(next);
     }
   };
 
   private enqueueDue(batch: number[]): void {
-    if (batch.length === 0) return;
-    const { compare } = this.store;
-    if (!isSorted(batch, compare)) batch.sort(compare);
-    if (this.dueHead === this.due.length) {
-      this.due = batch;
-    } else {
-      this.due = merge(this.due, this.dueHead, batch, compare);
+    const { store } = this;
+    const fresh: number[] = [];
+    for (const slot of batch) {
+      // A timer refreshed while queued is already listed once; its old entry will fire it.
+      if ((store.flags[slot]! & QUEUED) !== 0) continue;
+      store.flags[slot]! |= QUEUED;
+      fresh.push(slot);
     }
+    if (fresh.length === 0) return;
+    const { compare } = store;
+    if (!isSorted(fresh, compare)) fresh.sort(compare);
+    this.due = this.dueHead === this.due.length ? fresh : merge(this.due, this.dueHead, fresh, compare);
     this.dueHead = 0;
   }
 
@@ -319,11 +362,13 @@ export abstract class TimerWheel implements Disposable {
     let errors: unknown[] | undefined;
     for (let budget = this.budget; budget > 0 && this.dueHead < this.due.length; ) {
       const slot = this.due[this.dueHead++]!;
-      if (store.state[slot] === DEAD) {
+      store.flags[slot]! &= ~QUEUED;
+      const state = store.state[slot];
+      if (state === DEAD) {
         store.release(slot);
         continue;
       }
-      if (store.state[slot] !== DUE) continue;
+      if (state !== DUE) continue; // refreshed back into a bucket while queued
       budget--;
       store.state[slot] = FIRING;
       this.counters.fired++;
@@ -356,37 +401,31 @@ export abstract class TimerWheel implements Disposable {
         store.deadline[slot] = next > now ? next : now + store.delay[slot]!;
         this.insert(slot);
       } else {
-        this.handles[slot] = undefined;
         this.dropRef(slot);
         this.counters.pending--;
         store.release(slot);
       }
     }
-    // SCHEDULED: refreshed from inside its callback, already placed again.
+    // Otherwise it was refreshed from inside its callback and is already placed again.
   }
 
   private report(errors: unknown[]): void {
     for (const error of errors) {
-      if (this.onError !== undefined) {
-        try {
-          this.onError(error);
-        } catch (fromHandler) {
-          queueMicrotask(() => {
-            throw fromHandler;
-          });
-        }
-      } else {
+      if (this.onError === undefined) {
         queueMicrotask(() => {
           throw error;
+        });
+        continue;
+      }
+      try {
+        this.onError(error);
+      } catch (fromHandler) {
+        queueMicrotask(() => {
+          throw fromHandler;
         });
       }
     }
   }
-}
-
-/** A positive integer limit, or Infinity when not given. */
-function optionalLimit(name: string, value: number | undefined): number {
-  return value === undefined ? Infinity : assertNumber(name, value, { min: 1, integer: true });
 }
 
 function isSorted(slots: number[], compare: (a: number, b: number) => number): boolean {

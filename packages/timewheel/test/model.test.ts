@@ -38,7 +38,7 @@ interface Expected {
   delay: number;
   seq: number;
   live: boolean;
-  timer: Timer;
+  timer: Pick<Timer, 'cancel' | 'refresh' | 'pending'>;
 }
 
 /**
@@ -46,6 +46,16 @@ interface Expected {
  * advance that exactly the model's due timers fired, each at the first tick at or after its deadline (never
  * early, at most one tick late), in (deadline, scheduling order) order.
  */
+function idAsHandle(wheel: TimerWheel, timerId: number): Expected['timer'] {
+  return {
+    cancel: () => wheel.cancel(timerId),
+    refresh: () => wheel.refresh(timerId),
+    get pending() {
+      return wheel.isPending(timerId);
+    },
+  };
+}
+
 function check(Wheel: WheelClass, commands: Command[], tickMs: number, wheelSize: number): void {
   const clock = new ManualClock({ now: 1_000 });
   const wheel = new Wheel({ clock, tickMs, wheelSize });
@@ -64,7 +74,9 @@ function check(Wheel: WheelClass, commands: Command[], tickMs: number, wheelSize
     switch (command.kind) {
       case 'schedule': {
         const id = model.length;
-        const timer = wheel.setTimeout(() => fired.push({ id, at: clock.now() }), command.delay);
+        // Half the timers through handles, half through bare ids: both must behave the same.
+        const callback = (): number => fired.push({ id, at: clock.now() });
+        const timer = id % 2 === 0 ? wheel.setTimeout(callback, command.delay) : idAsHandle(wheel, wheel.schedule(callback, command.delay));
         const entry = { id, deadline: clock.now() + command.delay, delay: command.delay, seq: seq++, live: true, timer };
         model.push(entry);
         live.push(entry);

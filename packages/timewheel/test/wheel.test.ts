@@ -50,6 +50,40 @@ describe.each<[string, WheelClass]>([
     expect(once.refresh()).toBe(false);
   });
 
+  it('schedule() returns a bare id that cancel, refresh and isPending accept, and that goes stale', () => {
+    const fired: string[] = [];
+    const a = wheel.schedule(() => fired.push('a'), 10);
+    const b = wheel.schedule(() => fired.push('b'), 10);
+    expect(typeof a).toBe('number');
+    expect(wheel.isPending(a)).toBe(true);
+    expect(wheel.cancel(b)).toBe(true);
+    expect(wheel.cancel(b)).toBe(false);
+    clock.advance(5);
+    expect(wheel.refresh(a)).toBe(true);
+    clock.advance(9);
+    expect(fired).toEqual([]);
+    clock.advance(1);
+    expect(fired).toEqual(['a']);
+    expect(wheel.isPending(a)).toBe(false);
+    // The freed slots are reused; the old ids must not reach the new timers.
+    const c = wheel.schedule(() => fired.push('c'), 10);
+    const d = wheel.setTimeout(() => fired.push('d'), 10);
+    expect([wheel.cancel(a), wheel.cancel(b), wheel.refresh(a)]).toEqual([false, false, false]);
+    expect(wheel.isPending(c)).toBe(true);
+    expect(wheel.cancel(+d)).toBe(true);
+    expect(d.pending).toBe(false);
+    clock.advance(10);
+    expect(fired).toEqual(['a', 'c']);
+  });
+
+  it.each([NaN, -1, 1.5, Infinity, 2 ** 60, 123_456_789])('treats %p as an id of no pending timer', (id) => {
+    wheel.schedule(() => undefined, 10);
+    expect(wheel.isPending(id)).toBe(false);
+    expect(wheel.cancel(id)).toBe(false);
+    expect(wheel.refresh(id)).toBe(false);
+    expect(wheel.size).toBe(1);
+  });
+
   it('refresh() restarts the delay from now, also from inside the callback', () => {
     const firedAt: number[] = [];
     const timer = wheel.setTimeout(() => firedAt.push(clock.now()), 100);
@@ -112,6 +146,31 @@ describe.each<[string, WheelClass]>([
     clock.advance(7);
     expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(limited.stats().wakeups - wakeupsBefore).toBe(4);
+    limited.close();
+  });
+
+  it('refreshing or cancelling timers that are due but not yet fired (over budget) works', () => {
+    const limited = new Wheel({ clock, maxExpirationsPerTick: 1 });
+    const log: string[] = [];
+    // All three are due at 10; with one expiration per wake-up, b and c wait in the due queue while a runs.
+    const a = limited.setTimeout(() => {
+      log.push(`a@${clock.now()}`);
+      expect(b.refresh()).toBe(true); // b now waits 10 ms more
+      expect(c.cancel()).toBe(true); // c must never fire
+    }, 10);
+    const b = limited.setTimeout(() => log.push(`b@${clock.now()}`), 10);
+    const c = limited.setTimeout(() => log.push(`c@${clock.now()}`), 10);
+    clock.advance(10);
+    expect(log).toEqual(['a@10']);
+    expect(a.pending).toBe(false);
+    expect(b.pending).toBe(true);
+    expect(c.pending).toBe(false);
+    expect(limited.size).toBe(1);
+    clock.advance(9);
+    expect(log).toEqual(['a@10']);
+    clock.advance(1);
+    expect(log).toEqual(['a@10', 'b@20']);
+    expect(limited.size).toBe(0);
     limited.close();
   });
 

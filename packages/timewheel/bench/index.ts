@@ -1,0 +1,64 @@
+/**
+ * `npm run bench -w @x/timewheel [-- --quick]`: HierarchicalWheel (the recommended wheel) against Node's
+ * setTimeout, and against the npm package timer-wheel where its API allows (schedule, cancel, memory: it is not
+ * self-driving, so it has no lateness). Cases ending in `-id` use the handle-free `schedule()`/`cancel(id)`;
+ * HashedWheel figures are printed under their own case ids.
+ */
+import { type BenchCase, isQuick, runBench } from '@x/testkit';
+import { heapBytesPerTimer } from './heap.js';
+import { type ImplName } from './implementations.js';
+import { type Lateness, measureLateness } from './lateness.js';
+import { cancelPerSecond, schedulePerSecond } from './throughput.js';
+
+const quick = isQuick();
+const timers = quick ? 100_000 : 1_000_000;
+const latenessTimers = quick ? 20_000 : 100_000;
+const latenessSpan = quick ? 1_000 : 2_000;
+const rounds = quick ? 3 : 5;
+
+function versus(id: string, ours: ImplName, peer: ImplName, measure: (impl: ImplName) => number, unit: string, better: 'higher' | 'lower'): BenchCase {
+  return { id, unit, better, peer, rounds, ours: () => measure(ours), theirs: () => measure(peer) };
+}
+
+const latenessRuns: Record<'ours' | 'peer', Lateness[]> = { ours: [], peer: [] };
+
+void (async () => {
+  await runBench('timewheel', [
+    versus('schedule', 'hierarchical', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
+    versus('schedule', 'hierarchical', 'timer-wheel', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
+    versus('schedule-id', 'hierarchical-id', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
+    versus('cancel', 'hierarchical', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
+    versus('cancel', 'hierarchical', 'timer-wheel', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
+    versus('cancel-id', 'hierarchical-id', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
+    { ...versus('heap-per-timer', 'hierarchical', 'setTimeout', (impl) => heapBytesPerTimer(impl, timers), 'bytes', 'lower'), rounds: 3, warmup: 0 },
+    { ...versus('heap-per-timer', 'hierarchical', 'timer-wheel', (impl) => heapBytesPerTimer(impl, timers), 'bytes', 'lower'), rounds: 3, warmup: 0 },
+    { ...versus('heap-per-timer-id', 'hierarchical-id', 'setTimeout', (impl) => heapBytesPerTimer(impl, timers), 'bytes', 'lower'), rounds: 3, warmup: 0 },
+    {
+      id: 'lateness-p99',
+      unit: 'ms',
+      better: 'lower',
+      peer: 'setTimeout',
+      rounds,
+      ours: async () => {
+        const result = await measureLateness('hierarchical', latenessTimers, latenessSpan);
+        latenessRuns.ours.push(result);
+        return result.p99;
+      },
+      theirs: async () => {
+        const result = await measureLateness('setTimeout', latenessTimers, latenessSpan);
+        latenessRuns.peer.push(result);
+        return result.p99;
+      },
+    },
+    versus('hashed.schedule', 'hashed', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
+    versus('hashed.cancel', 'hashed', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
+  ]);
+  const describe = (runs: Lateness[]): string =>
+    runs.map((r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} early ${r.early}`).join(' | ');
+  console.log(`lateness rounds (${latenessTimers} timers over ${latenessSpan} ms, incl. warm-up):`);
+  console.log(`  ours:       ${describe(latenessRuns.ours)}`);
+  console.log(`  setTimeout: ${describe(latenessRuns.peer)}`);
+})().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,28 @@
+import { type ImplName, distinctDelays, makeImpl } from './implementations.js';
+
+const noop = (): void => undefined;
+
+/** Schedules `count` timers with distinct delays; returns schedules per second. */
+export function schedulePerSecond(name: ImplName, count: number): number {
+  const delays = distinctDelays(count);
+  const impl = makeImpl(name);
+  const handles: unknown[] = new Array(count).fill(undefined);
+  const started = performance.now();
+  for (let i = 0; i < count; i++) handles[i] = impl.schedule(noop, delays[i]!);
+  const elapsed = performance.now() - started;
+  impl.dispose(handles);
+  return count / (elapsed / 1000);
+}
+
+/** Schedules `count` timers, then cancels every other one; returns cancels per second. */
+export function cancelPerSecond(name: ImplName, count: number): number {
+  const delays = distinctDelays(count);
+  const impl = makeImpl(name);
+  const handles: unknown[] = new Array(count).fill(undefined);
+  for (let i = 0; i < count; i++) handles[i] = impl.schedule(noop, delays[i]!);
+  const started = performance.now();
+  for (let i = 0; i < count; i += 2) impl.cancel(handles[i]);
+  const elapsed = performance.now() - started;
+  impl.dispose(handles);
+  return count / 2 / (elapsed / 1000);
+}
