@@ -1,5 +1,5 @@
 import { type Server, type Socket, createServer } from 'node:net';
-import { HierarchicalWheel } from '@x/timewheel';
+import { type HierarchicalWheel } from '@x/timewheel';
 
 /** Counters the server keeps. */
 export interface ServerStats {
