@@ -2,3 +2,5 @@ export { redisEndpoint, redisMasters, kafkaBrokers, uniqueName, HOW_TO_START, ty
 export { requireRedis, requireKafka, ServiceUnavailableError } from './require.js';
 export { runBench, median, ratio, isQuick, type BenchCase, type BenchResult } from './bench.js';
 export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, type ProcessResult } from './ts-run.js';
+export { startRedisServer, freePort, type TestRedisServer } from './redis-server.js';
+export { startStallProxy, type StallProxy } from './stall-proxy.js';

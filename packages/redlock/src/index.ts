@@ -1,0 +1,11 @@
+export { Redlock, type RedlockOptions, type AcquireOptions } from './redlock.js';
+export { Lock, type ReleaseResult } from './lock.js';
+export {
+  LockHeldError,
+  QuorumError,
+  LockNotAcquiredError,
+  LockLostError,
+  type InstanceFailure,
+  type InstanceFailureReason,
+} from './errors.js';
+export type { RedisClient } from './instance.js';

@@ -1,0 +1,350 @@
+/**
+ * The Redlock algorithm of "Distributed Locks with Redis" (redis.io), over N independent masters:
+ *
+ * 1. Ask every instance at once to set the keys (if absent) with the TTL, each request bounded by
+ *    `requestTimeout`, which is much smaller than the TTL.
+ * 2. The lock is acquired when a majority (N/2+1) granted it and validity = TTL - elapsed - drift is positive;
+ *    drift = TTL * driftFactor + 2 ms. Elapsed time comes from a monotonic clock.
+ * 3. Otherwise release at once on every instance (not only those that answered: a late "yes" may be on its
+ *    way), and retry after a jittered delay, or at once when a release of the resource is announced.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type BackoffPolicy,
+  type Clock,
+  InvalidArgumentError,
+  abortReason,
+  assertKnownKeys,
+  assertNumber,
+  assertString,
+  decorrelatedJitterBackoff,
+  linkedSignal,
+  sleep,
+  systemClock,
+} from '@x/core';
+import {
+  type InstanceFailure,
+  LockHeldError,
+  LockLostError,
+  LockNotAcquiredError,
+  QuorumError,
+} from './errors.js';
+import { Instance, type InstanceResult, type RedisClient } from './instance.js';
+import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
+import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
+import { ACQUIRE, EXTEND, RELEASE, fenceKey } from './scripts.js';
+
+/** Options of {@link Redlock}. */
+export interface RedlockOptions {
+  /** Largest TTL this Redlock will be asked for, ms (default 60,000); also the restart guard's length. */
+  maxTtl?: number;
+  /**
+   * The spec's delayed-restart rule, for instances without fsync: an instance up for less than `maxTtl` may
+   * have lost keys in a restart, so its votes do not count until it has been up that long. Default true; turn
+   * it off only for instances that persist every write (appendfsync always).
+   */
+  restartGuard?: boolean;
+  /** Bound on each request to one instance, ms (default 50, at most a third of the TTL in use). */
+  requestTimeout?: number;
+  /** Clock drift allowance as a fraction of the TTL (default 0.01); 2 ms are added to it. */
+  driftFactor?: number;
+  /** Retries after the first attempt (default 10). */
+  retryCount?: number;
+  /** Delay before each retry (default: decorrelated jitter from 50 to 500 ms). */
+  backoff?: BackoffPolicy;
+  /** Return a fencing token per resource with each lock (default true; one counter key per resource). */
+  fencing?: boolean;
+  /** Prefix of the pub/sub channels on which releases are announced (default `x-redlock:released:`). */
+  channelPrefix?: string;
+  /** Source of monotonic time and timers (default `systemClock`). */
+  clock?: Clock;
+}
+
+/** Options of {@link Redlock.acquire}. */
+export interface AcquireOptions {
+  /** Give up when this aborts. */
+  signal?: AbortSignal;
+  /** Give up after this many ms in total. */
+  acquireTimeout?: number;
+  /** Overrides the Redlock's `retryCount` for this call. */
+  retryCount?: number;
+}
+
+const REDLOCK_KEYS = ['maxTtl', 'restartGuard', 'requestTimeout', 'driftFactor', 'retryCount', 'backoff', 'fencing', 'channelPrefix', 'clock'];
+const ACQUIRE_KEYS = ['signal', 'acquireTimeout', 'retryCount'];
+
+type AttemptOutcome = { lock: Lock } | { error: LockHeldError | QuorumError };
+
+/**
+ * Distributed locks over independent Redis masters.
+ *
+ * @example
+ * ```ts
+ * const redlock = new Redlock([new Redis(7001), new Redis(7002), new Redis(7003)]);
+ * await redlock.using('orders:42', 5_000, async (signal, lock) => {
+ *   await db.save(order, { fencingToken: lock.fencingToken, signal });
+ * });
+ * ```
+ */
+export class Redlock implements AsyncDisposable {
+  /** Instances needed for a majority: floor(N/2)+1. */
+  readonly quorum: number;
+  private readonly instances: Instance[];
+  private readonly notifier: ReleaseNotifier;
+  private readonly clock: Clock;
+  private readonly maxTtl: number;
+  private readonly requestTimeout: number;
+  private readonly driftFactor: number;
+  private readonly retryCount: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly fencing: boolean;
+  private readonly channelPrefix: string;
+  private readonly owner: LockOwner;
+  private closed = false;
+
+  constructor(clients: readonly RedisClient[], options: RedlockOptions = {}) {
+    assertKnownKeys('options', options, REDLOCK_KEYS);
+    if (!Array.isArray(clients) || clients.length === 0) throw new InvalidArgumentError('clients', clients, 'a non-empty array of ioredis clients');
+    clients.forEach((client, i) => {
+      if (typeof (client as { evalsha?: unknown })?.evalsha !== 'function') throw new InvalidArgumentError(`clients[${i}]`, client, 'an ioredis Redis or Cluster');
+    });
+    this.clock = options.clock ?? systemClock;
+    this.maxTtl = assertNumber('options.maxTtl', options.maxTtl ?? 60_000, { min: 1, integer: true });
+    this.requestTimeout = assertNumber('options.requestTimeout', options.requestTimeout ?? 50, { min: 1 });
+    this.driftFactor = assertNumber('options.driftFactor', options.driftFactor ?? 0.01, { min: 0, max: 0.5 });
+    this.retryCount = assertNumber('options.retryCount', options.retryCount ?? 10, { min: 0, integer: true });
+    this.backoff = options.backoff ?? decorrelatedJitterBackoff({ initial: 50, max: 500 });
+    this.fencing = options.fencing ?? true;
+    this.channelPrefix = options.channelPrefix === undefined ? 'x-redlock:released:' : assertString('options.channelPrefix', options.channelPrefix);
+    const guardMs = options.restartGuard === false ? 0 : this.maxTtl;
+    this.instances = clients.map((client, i) => new Instance(client, i, this.clock, guardMs));
+    this.quorum = Math.floor(clients.length / 2) + 1;
+    this.notifier = new ReleaseNotifier(clients);
+    this.owner = {
+      extend: (lock, ttl) => this.extend(lock, ttl),
+      release: (lock) => this.release(lock),
+      now: () => this.clock.now(),
+    };
+  }
+
+  /**
+   * Acquires a lock on `resources` (one key, or several: all or nothing) for `ttl` ms.
+   *
+   * @throws LockNotAcquiredError when attempts, `acquireTimeout` or `signal` ran out; its `cause` is the last
+   *   attempt's `LockHeldError` or `QuorumError` (or the abort reason).
+   * @throws InvalidArgumentError for bad input.
+   */
+  async acquire(resources: string | readonly string[], ttl: number, options: AcquireOptions = {}): Promise<Lock> {
+    assertKnownKeys('options', options, ACQUIRE_KEYS);
+    const keys = this.checkResources(resources);
+    this.checkTtl(ttl);
+    const retryCount = options.retryCount === undefined ? this.retryCount : assertNumber('options.retryCount', options.retryCount, { min: 0, integer: true });
+    const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
+    if (this.closed) throw new InvalidArgumentError('redlock', 'closed', 'open (close() was called)');
+    const value = randomBytes(16).toString('hex');
+    using deadline = linkedSignal(options.signal, timeoutMs === undefined ? { clock: this.clock } : { timeoutMs, clock: this.clock });
+    let listener: ReleaseListener | undefined;
+    let lastError: unknown;
+    let delay: number | undefined;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        if (deadline.signal.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(deadline.signal));
+        const outcome = await this.attempt(keys, value, ttl);
+        if ('lock' in outcome) return outcome.lock;
+        lastError = outcome.error;
+        await this.releaseEverywhere(keys, value);
+        if (attempt > retryCount) throw new LockNotAcquiredError(keys, attempt, lastError);
+        if (outcome.error instanceof LockHeldError && listener === undefined) {
+          // From now on a release wakes us. One more attempt at once covers a release that came before the
+          // subscription was in place.
+          listener = await this.notifier.listen(keys.map((key) => this.channelPrefix + key));
+          continue;
+        }
+        delay = this.backoff.delay(attempt, delay);
+        if (listener !== undefined) await listener.next(delay, deadline.signal);
+        else await sleep(delay, { signal: deadline.signal, clock: this.clock }).catch(() => undefined);
+      }
+    } finally {
+      await listener?.close();
+    }
+  }
+
+  /**
+   * Runs `routine` under a lock on `resources`, extending it automatically. The routine's signal aborts with a
+   * `LockLostError` before the lock's validity runs out if an extension has not succeeded by then, even when
+   * Redis never answers. The lock is released afterwards; a release problem never hides the routine's error.
+   *
+   * @returns the routine's result.
+   * @throws LockLostError when the lock was lost while the routine ran (and the routine itself did not throw).
+   */
+  async using<T>(
+    resources: string | readonly string[],
+    ttl: number,
+    routine: (signal: AbortSignal, lock: Lock) => Promise<T>,
+    options: AcquireOptions = {},
+  ): Promise<T> {
+    if (typeof routine !== 'function') throw new InvalidArgumentError('routine', routine, 'a function');
+    const lock = await this.acquire(resources, ttl, options);
+    const controller = new AbortController();
+    const keeper = new LockKeeper(lock, ttl, this.clock, (lost) => controller.abort(lost));
+    let result: T;
+    try {
+      result = await routine(controller.signal, lock);
+    } finally {
+      keeper.stop();
+      await lock.release();
+    }
+    if (controller.signal.aborted) throw controller.signal.reason;
+    return result;
+  }
+
+  /** Stops the release listeners' connections; the clients passed in stay open (they are the caller's). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const instance of this.instances) instance.detach();
+    await this.notifier.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async attempt(keys: readonly string[], value: string, ttl: number): Promise<AttemptOutcome> {
+    const started = this.clock.now();
+    const scriptKeys = this.fencing ? [...keys, ...keys.map(fenceKey)] : keys;
+    const timeout = this.timeoutFor(ttl);
+    const results = await Promise.all(
+      this.instances.map((instance) =>
+        instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], timeout, (reply) => parseAcquire(instance, keys, reply), true),
+      ),
+    );
+    const drift = ttl * this.driftFactor + 2;
+    const validity = ttl - (this.clock.now() - started) - drift;
+    const granted = results.filter((r): r is { ok: true; value: number[] } => r.ok);
+    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
+    if (granted.length >= this.quorum && validity > 0) {
+      const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
+      return { lock: new Lock(this.owner, keys, value, tokens, started + ttl - drift) };
+    }
+    if (granted.length >= this.quorum) {
+      failures.push({ instance: 'all', reason: 'timeout', message: `validity ran out while acquiring (took ${Math.round(this.clock.now() - started)} ms of ${ttl})` });
+    }
+    const held = failures.filter((f) => f.reason === 'held').length;
+    // Held when the owners' votes alone keep us from a majority.
+    if (held > this.instances.length - this.quorum) return { error: new LockHeldError(keys, failures) };
+    return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
+  }
+
+  private async extend(lock: Lock, ttl: number): Promise<void> {
+    this.checkTtl(ttl);
+    if (lock.expired) throw new LockLostError(lock.resources, 'it expired before the extension');
+    const started = this.clock.now();
+    const results = await Promise.all(
+      this.instances.map((instance) =>
+        instance.run(EXTEND, lock.resources, [lock.value, ttl], this.timeoutFor(ttl), (reply) =>
+          reply === 1 ? { ok: true, value: true } : instance.fail('held', 'the lock is no longer ours here'),
+        ),
+      ),
+    );
+    const drift = ttl * this.driftFactor + 2;
+    const validity = ttl - (this.clock.now() - started) - drift;
+    const confirmed = results.filter((r) => r.ok).length;
+    if (confirmed >= this.quorum && validity > 0) {
+      lock.validUntil = started + ttl - drift;
+      return;
+    }
+    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
+    throw new LockLostError(lock.resources, `extension confirmed by ${confirmed} of ${this.quorum} needed`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
+  }
+
+  private async release(lock: Lock): Promise<ReleaseResult> {
+    const expired = lock.expired;
+    const deleted = await this.releaseEverywhere(lock.resources, lock.value);
+    lock.validUntil = Math.min(lock.validUntil, this.clock.now());
+    return { deleted, released: deleted >= this.quorum, expired };
+  }
+
+  /** Compare-and-delete on every instance; returns on how many our keys were still there. Never rejects. */
+  private async releaseEverywhere(keys: readonly string[], value: string): Promise<number> {
+    const results = await Promise.all(
+      this.instances.map((instance) =>
+        instance.run(RELEASE, keys, [value, this.channelPrefix], this.requestTimeout, (reply): InstanceResult<number> => ({ ok: true, value: Number(reply) })),
+      ),
+    );
+    return results.filter((r) => r.ok && r.value > 0).length;
+  }
+
+  private timeoutFor(ttl: number): number {
+    return Math.max(1, Math.min(this.requestTimeout, ttl / 3));
+  }
+
+  private checkResources(resources: string | readonly string[]): string[] {
+    const keys = typeof resources === 'string' ? [resources] : Array.isArray(resources) ? [...resources] : undefined;
+    if (keys === undefined || keys.length === 0) throw new InvalidArgumentError('resources', resources, 'a resource name or a non-empty array of them');
+    keys.forEach((key, i) => assertString(`resources[${i}]`, key));
+    if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('resources', resources, 'distinct resource names');
+    return keys;
+  }
+
+  private checkTtl(ttl: number): void {
+    assertNumber('ttl', ttl, { min: 1, max: this.maxTtl, integer: true });
+  }
+}
+
+function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {
+  if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0)) return instance.fail('error', `unexpected reply ${JSON.stringify(reply)}`);
+  if (reply[0] === 0) return instance.fail('held', `${keys[Number(reply[1]) - 1]} is held by another owner`);
+  return { ok: true, value: reply.slice(1).map(Number) };
+}
+
+/**
+ * Keeps a lock alive for `using`: extends it when half its validity is gone, and aborts (through `onLost`)
+ * shortly before the validity runs out if no extension has succeeded by then, whether Redis answered or not.
+ */
+class LockKeeper {
+  private extendTimer: ReturnType<Clock['setTimer']> | undefined;
+  private deadlineTimer: ReturnType<Clock['setTimer']> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly lock: Lock,
+    private readonly ttl: number,
+    private readonly clock: Clock,
+    private readonly onLost: (error: LockLostError) => void,
+  ) {
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.extendTimer?.cancel();
+    this.deadlineTimer?.cancel();
+  }
+
+  private schedule(): void {
+    const remaining = this.lock.remaining();
+    // Keep a margin of a tenth of the TTL (at least 5 ms) between aborting the routine and actual expiry.
+    const margin = Math.max(5, this.ttl / 10);
+    this.deadlineTimer?.cancel();
+    this.deadlineTimer = this.clock.setTimer(() => this.lose('its validity ran out before an extension succeeded'), Math.max(0, remaining - margin));
+    this.extendTimer = this.clock.setTimer(() => void this.extend(), Math.max(0, remaining / 2));
+  }
+
+  private async extend(): Promise<void> {
+    try {
+      await this.lock.extend(this.ttl);
+      if (!this.stopped) this.schedule();
+    } catch (error) {
+      this.lose('an extension failed', error);
+    }
+  }
+
+  private lose(detail: string, cause?: unknown): void {
+    if (this.stopped) return;
+    this.stop();
+    this.onLost(cause instanceof LockLostError ? cause : new LockLostError(this.lock.resources, detail, cause));
+  }
+}
+
+export type { InstanceFailure };

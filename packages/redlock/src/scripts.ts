@@ -1,0 +1,71 @@
+/**
+ * The Lua scripts run on each instance. Every key a script touches is passed in KEYS (Redis Cluster routes by
+ * them); all of them are checked or changed atomically on that instance.
+ *
+ * KEYS layout for acquire: the n resource keys, then (with fencing) their n fence counter keys.
+ */
+import { createHash } from 'node:crypto';
+
+/** A script with its SHA1, for EVALSHA with EVAL as fallback. */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): LuaScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/**
+ * ARGV: value, ttl ms, resource count n, fencing (1/0).
+ * Returns {1, fence1, ..., fenceN} when granted (fences 0 without fencing), {0, i} when resource i is held by
+ * another value. A key already holding our value (left by an attempt whose answer we missed) counts as ours.
+ */
+export const ACQUIRE = script(`
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  local current = redis.call('GET', KEYS[i])
+  if current and current ~= ARGV[1] then return {0, i} end
+end
+local result = {1}
+for i = 1, n do
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+  if ARGV[4] == '1' then result[i + 1] = redis.call('INCR', KEYS[n + i]) else result[i + 1] = 0 end
+end
+return result
+`);
+
+/**
+ * ARGV: value, channel prefix. Deletes each key that still holds our value and announces it on
+ * `<prefix><key>` so waiters wake at once. Returns how many keys were deleted.
+ */
+export const RELEASE = script(`
+local deleted = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    redis.call('PUBLISH', ARGV[2] .. KEYS[i], '1')
+    deleted = deleted + 1
+  end
+end
+return deleted
+`);
+
+/** ARGV: value, ttl ms. Extends every key only if all still hold our value. Returns 1 or 0. */
+export const EXTEND = script(`
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
+end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return 1
+`);
+
+/**
+ * The fence counter key of a resource, in the resource's hash slot: the resource's own hash tag when it has one,
+ * else the whole resource name as the tag.
+ */
+export function fenceKey(resource: string): string {
+  const open = resource.indexOf('{');
+  const close = open === -1 ? -1 : resource.indexOf('}', open + 1);
+  return close > open + 1 ? `${resource}:fence` : `{${resource}}:fence`;
+}

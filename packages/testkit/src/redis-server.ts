@@ -1,0 +1,96 @@
+/**
+ * Private redis-server processes for fault tests: a test owns them, so it may freeze (SIGSTOP), kill and
+ * restart them without disturbing the shared servers of `scripts/services`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { HOW_TO_START } from './services.js';
+
+/** A redis-server the test started. */
+export interface TestRedisServer {
+  readonly port: number;
+  /** Current process id (changes on restart). */
+  readonly pid: number;
+  /** SIGSTOP: the server stops answering but keeps its data and connections. */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
+  /** SIGKILL and wait for the exit (data is gone: nothing is persisted). */
+  kill(): Promise<void>;
+  /** Starts a new, empty server on the same port. */
+  restart(): Promise<void>;
+  /** Stops the server for good and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** Starts an empty redis-server on a free loopback port and waits until it answers PING. */
+export async function startRedisServer(): Promise<TestRedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `x-redis-${port}-`));
+  let child: ChildProcess;
+  const launch = async (): Promise<void> => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+      stdio: 'ignore',
+    });
+    const failed = new Promise<never>((_, reject) =>
+      child.once('error', (error) => reject(new Error(`cannot start redis-server (${error.message}). ${HOW_TO_START}`))),
+    );
+    await Promise.race([waitForPing(port), failed]);
+  };
+  const exited = (): Promise<void> =>
+    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+  await launch();
+  return {
+    port,
+    get pid() {
+      return child.pid!;
+    },
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
+    kill: async () => {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+      await exited();
+    },
+    restart: async () => {
+      await exited();
+      await launch();
+    },
+    stop: async () => {
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+      await exited();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      if ((await client.ping()) === 'PONG') return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      client.disconnect();
+    }
+  }
+}
