@@ -2,4 +2,6 @@
 /** @type {import('jest').Config} */
 module.exports = {
   projects: ['<rootDir>/packages/*/jest.config.js'],
+  // A global option (projects cannot set it): tests that start servers or wait out TTLs need more than 5 s.
+  testTimeout: 30_000,
 };

@@ -1,0 +1,170 @@
+import { Redis } from 'ioredis';
+import { type TestRedisServer, freePort, requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
+import { LockNotAcquiredError, QuorumError, Redlock } from '../src/index.js';
+import { connectMasters, quitAll, resource } from './helpers.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function client(port: number, extra: Partial<ConstructorParameters<typeof Redis>[0] & object> = {}): Redis {
+  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...extra });
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+async function quorumErrorOf(promise: Promise<unknown>): Promise<QuorumError> {
+  const error: unknown = await promise.catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(LockNotAcquiredError);
+  const cause = (error as LockNotAcquiredError).cause;
+  expect(cause).toBeInstanceOf(QuorumError);
+  return cause as QuorumError;
+}
+
+describe('unreachable and slow instances', () => {
+  let masters: Redis[];
+  beforeAll(async () => {
+    masters = await connectMasters();
+  });
+  afterAll(() => quitAll(masters));
+
+  it('reports no quorum with a reason per instance when too few answer', async () => {
+    const closed = await Promise.all([freePort(), freePort(), freePort()]);
+    const refused = closed.map((port) => client(port, { enableOfflineQueue: false, lazyConnect: false }));
+    const queued = closed.map((port) => client(port, { maxRetriesPerRequest: null }));
+    try {
+      const failFast = new Redlock([masters[0]!, masters[1]!, ...refused], { restartGuard: false, requestTimeout: 100 });
+      const error = await quorumErrorOf(failFast.acquire(resource('refused'), 1_000, { retryCount: 0 }));
+      expect(error.quorum).toBe(3);
+      expect(error.granted).toBe(2);
+      expect(error.failures.map((f) => f.reason)).toEqual(['unavailable', 'unavailable', 'unavailable']);
+      expect(error.failures[0]!.instance).toBe(`127.0.0.1:${closed[0]}`);
+      await failFast.close();
+
+      // A client that queues commands while reconnecting never answers: the request timeout decides.
+      const waiting = new Redlock([masters[0]!, masters[1]!, ...queued], { restartGuard: false, requestTimeout: 100 });
+      const started = performance.now();
+      const timedOut = await quorumErrorOf(waiting.acquire(resource('queued'), 1_000, { retryCount: 0 }));
+      expect(timedOut.failures.map((f) => f.reason)).toEqual(['timeout', 'timeout', 'timeout']);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      await waiting.close();
+    } finally {
+      // These never connected: quit() would wait in their offline queue.
+      [...refused, ...queued].forEach((redis) => redis.disconnect());
+    }
+  });
+
+  it('keeps working with a stalled minority and times out a stalled majority', async () => {
+    const proxies = await Promise.all([7001, 7002, 7003].map((port) => startStallProxy(port)));
+    const viaProxy = proxies.map((proxy) => client(proxy.port));
+    const redlock = new Redlock(viaProxy, { restartGuard: false, requestTimeout: 80 });
+    try {
+      const key = resource('stall');
+      (await redlock.acquire(key, 2_000)).release();
+      proxies[0]!.stall();
+      const lock = await redlock.acquire(key, 2_000, { retryCount: 0 });
+      expect(lock.remaining()).toBeGreaterThan(1_500);
+      await lock.release();
+      proxies[1]!.stall();
+      const error = await quorumErrorOf(redlock.acquire(key, 2_000, { retryCount: 0 }));
+      expect(error.failures.map((f) => f.reason).sort()).toEqual(['timeout', 'timeout']);
+      proxies.forEach((proxy) => proxy.flow());
+    } finally {
+      await redlock.close();
+      await quitAll(viaProxy);
+      await Promise.all(proxies.map((proxy) => proxy.close()));
+    }
+  });
+});
+
+describe('the delayed-restart rule', () => {
+  let fresh: TestRedisServer[] = [];
+  let shared: Redis[] = [];
+  afterEach(async () => {
+    shared.forEach((redis) => redis.disconnect());
+    await Promise.all(fresh.map((server) => server.stop()));
+    fresh = [];
+    shared = [];
+  });
+
+  it('does not count votes of instances that restarted less than maxTtl ago', async () => {
+    fresh = await Promise.all([startRedisServer(), startRedisServer()]);
+    shared = [client(fresh[0]!.port), client(fresh[1]!.port), await requireRedis({ host: '127.0.0.1', port: 7001 })];
+    const guarded = new Redlock(shared, { maxTtl: 60_000 });
+    const error = await quorumErrorOf(guarded.acquire(resource('guard'), 1_000, { retryCount: 0 }));
+    expect(error.failures.map((f) => f.reason)).toEqual(['restarting', 'restarting']);
+    expect(error.failures[0]!.message).toMatch(/counts in about \d+ s/);
+    await guarded.close();
+
+    const unguarded = new Redlock(shared, { restartGuard: false });
+    const lock = await unguarded.acquire(resource('guard-off'), 1_000);
+    await lock.release();
+    await unguarded.close();
+  });
+
+  it('prevents two owners after an instance restarts empty; without it both hold the lock', async () => {
+    fresh = await Promise.all(Array.from({ length: 5 }, () => startRedisServer()));
+    // A short maxTtl so that the servers, a few hundred ms old, are already eligible.
+    await sleep(400);
+    shared = fresh.map((server) => client(server.port));
+    // Each owner has its own connections, as two processes would; all are closed in afterEach.
+    const owners = (guard: boolean): Redlock[] =>
+      [0, 1].map(() => {
+        const own = fresh.map((server) => client(server.port));
+        shared.push(...own);
+        return new Redlock(own, { maxTtl: 300, restartGuard: guard, requestTimeout: 100 });
+      });
+
+    const run = async (guard: boolean): Promise<boolean> => {
+      const [a, b] = owners(guard);
+      const key = resource(`restart-${guard}`);
+      const lockA = await a!.acquire(key, 300);
+      // Instances 3 and 4 lost A's key (their answers went missing), and instance 2 restarts empty.
+      await Promise.all([shared[3]!.del(key), shared[4]!.del(key)]);
+      await fresh[2]!.kill();
+      await fresh[2]!.restart();
+      const lockB = await b!.acquire(key, 300, { retryCount: 3 }).catch(() => undefined);
+      const bothHold = lockB !== undefined && !lockA.expired;
+      await lockB?.release();
+      await lockA.release();
+      await Promise.all([a!.close(), b!.close()]);
+      await sleep(400); // let the restarted instance age past maxTtl for the next run
+      return bothHold;
+    };
+    expect(await run(true)).toBe(false);
+    expect(await run(false)).toBe(true);
+  });
+});
+
+describe('fencing', () => {
+  it('rejects the stale write of a client that was paused past its TTL', async () => {
+    const masters = await connectMasters();
+    const storage = await requireRedis();
+    const redlock = new Redlock(masters, { restartGuard: false });
+    // A store that accepts a write only with a token at least as high as any it has seen (the fencing check).
+    const fencedWrite = (key: string, token: number, value: string): Promise<unknown> =>
+      storage.eval(
+        `local seen = tonumber(redis.call('HGET', KEYS[1], 'token') or '0')
+         if tonumber(ARGV[1]) < seen then return 0 end
+         redis.call('HSET', KEYS[1], 'token', ARGV[1], 'value', ARGV[2]) return 1`,
+        1,
+        key,
+        token,
+        value,
+      );
+    const key = resource('fenced');
+    const store = uniqueName('x-redlock-test:store');
+    try {
+      const slowClient = await redlock.acquire(key, 100);
+      await sleep(150); // a GC pause longer than the TTL: the lock expired without the client noticing
+      const fastClient = await redlock.acquire(key, 1_000);
+      expect(fastClient.fencingToken!).toBeGreaterThan(slowClient.fencingToken!);
+      expect(await fencedWrite(store, fastClient.fencingToken!, 'from the current owner')).toBe(1);
+      expect(await fencedWrite(store, slowClient.fencingToken!, 'stale')).toBe(0);
+      expect(await storage.hget(store, 'value')).toBe('from the current owner');
+      await fastClient.release();
+    } finally {
+      await storage.del(store);
+      await redlock.close();
+      await quitAll([...masters, storage]);
+    }
+  });
+});
