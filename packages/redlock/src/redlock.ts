@@ -152,7 +152,10 @@ export class Redlock implements AsyncDisposable {
         const outcome = await this.attempt(keys, value, ttl);
         if ('lock' in outcome) return outcome.lock;
         lastError = outcome.error;
-        await this.releaseEverywhere(keys, value);
+        // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
+        // set nothing). A late "yes" from an instance that timed out is covered too.
+        const mayHold = this.instances.filter((instance) => !outcome.error.failures.some((f) => f.instance === instance.name && f.reason === 'held'));
+        await this.releaseOn(mayHold, keys, value, false);
         if (attempt > retryCount) throw new LockNotAcquiredError(keys, attempt, lastError);
         if (outcome.error instanceof LockHeldError && listener === undefined) {
           // From now on a release wakes us. One more attempt at once covers a release that came before the
@@ -260,16 +263,19 @@ export class Redlock implements AsyncDisposable {
 
   private async release(lock: Lock): Promise<ReleaseResult> {
     const expired = lock.expired;
-    const deleted = await this.releaseEverywhere(lock.resources, lock.value);
+    const deleted = await this.releaseOn(this.instances, lock.resources, lock.value, true);
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
     return { deleted, released: deleted >= this.quorum, expired };
   }
 
-  /** Compare-and-delete on every instance; returns on how many our keys were still there. Never rejects. */
-  private async releaseEverywhere(keys: readonly string[], value: string): Promise<number> {
+  /** Compare-and-delete on `instances`; returns on how many our keys were still there. Never rejects. */
+  private async releaseOn(instances: readonly Instance[], keys: readonly string[], value: string, announce: boolean): Promise<number> {
     const results = await Promise.all(
-      this.instances.map((instance) =>
-        instance.run(RELEASE, keys, [value, this.channelPrefix], this.requestTimeout, (reply): InstanceResult<number> => ({ ok: true, value: Number(reply) })),
+      instances.map((instance) =>
+        instance.run(RELEASE, keys, [value, this.channelPrefix, announce ? 1 : 0], this.requestTimeout, (reply): InstanceResult<number> => ({
+          ok: true,
+          value: Number(reply),
+        })),
       ),
     );
     return results.filter((r) => r.ok && r.value > 0).length;

@@ -3,6 +3,10 @@
  * Redisson does; node-redlock and redis-semaphore only poll). The release script publishes on
  * `<prefix><resource>`; a waiter listens on the channels of the resources it wants, on every instance, through
  * one subscriber connection per instance that is opened on first need and shared by all waiters.
+ *
+ * One announcement wakes one waiter of this process, the one waiting longest: waking them all would send them
+ * at the lock together, split the instances' votes between them and fail them all (a thundering herd). The
+ * others keep waiting for the next release, or for their own retry delay.
  */
 import { sleep } from '@x/core';
 import type { RedisClient } from './instance.js';
@@ -14,55 +18,57 @@ export interface ReleaseListener {
   close(): Promise<void>;
 }
 
+interface Waiter {
+  /** A release was announced since the waiter last looked. */
+  released: boolean;
+  /** Set while the waiter sleeps: ends the sleep. */
+  wake: (() => void) | undefined;
+}
+
 export class ReleaseNotifier {
   private subscribers: RedisClient[] | undefined;
-  /** Per channel, the waiters to wake. */
-  private readonly wakers = new Map<string, Set<() => void>>();
+  /** Per channel, its waiters, longest waiting first. */
+  private readonly waiters = new Map<string, Set<Waiter>>();
 
   constructor(private readonly clients: readonly RedisClient[]) {}
 
   /** Subscribes to `channels` (resolves once every reachable instance confirmed) and returns a listener. */
   async listen(channels: readonly string[]): Promise<ReleaseListener> {
-    let released = false;
-    let wake: (() => void) | undefined;
-    const onRelease = (): void => {
-      released = true;
-      wake?.();
-    };
+    const waiter: Waiter = { released: false, wake: undefined };
     const fresh: string[] = [];
     for (const channel of channels) {
-      let set = this.wakers.get(channel);
-      if (set === undefined) {
-        set = new Set();
-        this.wakers.set(channel, set);
+      let queue = this.waiters.get(channel);
+      if (queue === undefined) {
+        queue = new Set();
+        this.waiters.set(channel, queue);
         fresh.push(channel);
       }
-      set.add(onRelease);
+      queue.add(waiter);
     }
     if (fresh.length > 0) await this.each((subscriber) => subscriber.subscribe(...fresh));
     return {
       next: async (ms, signal) => {
-        if (!released) {
+        if (!waiter.released) {
           const controller = new AbortController();
-          wake = () => controller.abort();
+          waiter.wake = () => controller.abort();
           const onAbort = (): void => controller.abort(signal!.reason);
           signal?.addEventListener('abort', onAbort, { once: true });
           try {
             await sleep(ms, { signal: controller.signal }).catch(() => undefined);
           } finally {
             signal?.removeEventListener('abort', onAbort);
-            wake = undefined;
+            waiter.wake = undefined;
           }
         }
-        released = false;
+        waiter.released = false;
       },
       close: async () => {
         const gone: string[] = [];
         for (const channel of channels) {
-          const set = this.wakers.get(channel);
-          set?.delete(onRelease);
-          if (set?.size === 0) {
-            this.wakers.delete(channel);
+          const queue = this.waiters.get(channel);
+          queue?.delete(waiter);
+          if (queue?.size === 0) {
+            this.waiters.delete(channel);
             gone.push(channel);
           }
         }
@@ -75,8 +81,25 @@ export class ReleaseNotifier {
   async close(): Promise<void> {
     const subscribers = this.subscribers;
     this.subscribers = undefined;
-    this.wakers.clear();
+    this.waiters.clear();
     if (subscribers !== undefined) await Promise.all(subscribers.map((s) => s.quit().catch(() => s.disconnect())));
+  }
+
+  // Wakes the longest-waiting waiter that is asleep; with none asleep, the longest-waiting one takes note. Every
+  // instance announces the same release, so a waiter already woken or noted is not woken twice.
+  private announce(channel: string): void {
+    const queue = this.waiters.get(channel);
+    if (queue === undefined) return;
+    for (const waiter of queue) {
+      if (waiter.released) return;
+      if (waiter.wake !== undefined) {
+        waiter.released = true;
+        waiter.wake();
+        return;
+      }
+    }
+    const first = queue.values().next().value;
+    if (first !== undefined) first.released = true;
   }
 
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
@@ -88,9 +111,7 @@ export class ReleaseNotifier {
   private open(client: RedisClient): RedisClient {
     const subscriber = client.duplicate();
     subscriber.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay
-    subscriber.on('message', (channel: string) => {
-      for (const wakeOne of this.wakers.get(channel) ?? []) wakeOne();
-    });
+    subscriber.on('message', (channel: string) => this.announce(channel));
     return subscriber;
   }
 }

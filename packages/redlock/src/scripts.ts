@@ -36,15 +36,16 @@ return result
 `);
 
 /**
- * ARGV: value, channel prefix. Deletes each key that still holds our value and announces it on
- * `<prefix><key>` so waiters wake at once. Returns how many keys were deleted.
+ * ARGV: value, channel prefix, announce (1/0). Deletes each key that still holds our value and, when asked to,
+ * announces it on `<prefix><key>` so a waiter wakes at once. Giving back the minority of a failed attempt is not
+ * announced: nobody could have been waiting for that. Returns how many keys were deleted.
  */
 export const RELEASE = script(`
 local deleted = 0
 for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
     redis.call('DEL', KEYS[i])
-    redis.call('PUBLISH', ARGV[2] .. KEYS[i], '1')
+    if ARGV[3] == '1' then redis.call('PUBLISH', ARGV[2] .. KEYS[i], '1') end
     deleted = deleted + 1
   end
 end

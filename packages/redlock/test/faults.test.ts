@@ -1,11 +1,11 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { type TestRedisServer, freePort, requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
 import { LockNotAcquiredError, QuorumError, Redlock } from '../src/index.js';
 import { connectMasters, quitAll, resource } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function client(port: number, extra: Partial<ConstructorParameters<typeof Redis>[0] & object> = {}): Redis {
+function client(port: number, extra: RedisOptions = {}): Redis {
   const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...extra });
   redis.on('error', () => undefined);
   return redis;
