@@ -8,7 +8,6 @@
  * 3. Otherwise release at once on every instance (not only those that answered: a late "yes" may be on its
  *    way), and retry after a jittered delay, or at once when a release of the resource is announced.
  */
-import { randomBytes } from 'node:crypto';
 import {
   type BackoffPolicy,
   type Clock,
@@ -33,6 +32,7 @@ import { Instance, type InstanceResult, type RedisClient } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
 import { ACQUIRE, EXTEND, RELEASE, fenceKey } from './scripts.js';
+import { randomToken } from './token.js';
 
 /** Options of {@link Redlock}. */
 export interface RedlockOptions {
@@ -141,7 +141,7 @@ export class Redlock implements AsyncDisposable {
     const retryCount = options.retryCount === undefined ? this.retryCount : assertNumber('options.retryCount', options.retryCount, { min: 0, integer: true });
     const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
     if (this.closed) throw new InvalidArgumentError('redlock', 'closed', 'open (close() was called)');
-    const value = randomBytes(16).toString('hex');
+    const value = randomToken();
     using deadline = linkedSignal(options.signal, timeoutMs === undefined ? { clock: this.clock } : { timeoutMs, clock: this.clock });
     let listener: ReleaseListener | undefined;
     let lastError: unknown;
