@@ -4,9 +4,10 @@
  */
 import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';
+import { redlockScene } from './scenes/redlock.js';
 import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene, timewheelScene];
+const scenes: Scene[] = [coreScene, timewheelScene, redlockScene];
 
 async function main(): Promise<void> {
   for (const scene of scenes) {
