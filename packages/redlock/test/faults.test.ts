@@ -58,7 +58,7 @@ describe('unreachable and slow instances', () => {
     const redlock = new Redlock(viaProxy, { restartGuard: false, requestTimeout: 80 });
     try {
       const key = resource('stall');
-      (await redlock.acquire(key, 2_000)).release();
+      await (await redlock.acquire(key, 2_000)).release();
       proxies[0]!.stall();
       const lock = await redlock.acquire(key, 2_000, { retryCount: 0 });
       expect(lock.remaining()).toBeGreaterThan(1_500);
@@ -86,10 +86,14 @@ describe('the delayed-restart rule', () => {
   });
 
   it('does not count votes of instances that restarted less than maxTtl ago', async () => {
-    fresh = await Promise.all([startRedisServer(), startRedisServer()]);
-    shared = [client(fresh[0]!.port), client(fresh[1]!.port), await requireRedis({ host: '127.0.0.1', port: 7001 })];
-    const guarded = new Redlock(shared, { maxTtl: 60_000 });
+    // One server old enough for a 2 s maxTtl (uptime is reported in whole seconds), two just started.
+    const old = await startRedisServer();
+    await sleep(2_500);
+    fresh = [old, await startRedisServer(), await startRedisServer()];
+    shared = fresh.map((server) => client(server.port));
+    const guarded = new Redlock([shared[1]!, shared[2]!, shared[0]!], { maxTtl: 2_000 });
     const error = await quorumErrorOf(guarded.acquire(resource('guard'), 1_000, { retryCount: 0 }));
+    expect(error.granted).toBe(1);
     expect(error.failures.map((f) => f.reason)).toEqual(['restarting', 'restarting']);
     expect(error.failures[0]!.message).toMatch(/counts in about \d+ s/);
     await guarded.close();
@@ -98,6 +102,13 @@ describe('the delayed-restart rule', () => {
     const lock = await unguarded.acquire(resource('guard-off'), 1_000);
     await lock.release();
     await unguarded.close();
+
+    // Once they have been up for maxTtl, their votes count again.
+    await sleep(2_100);
+    const later = new Redlock(shared, { maxTtl: 2_000 });
+    const counted = await later.acquire(resource('guard-later'), 1_000, { retryCount: 0 });
+    await counted.release();
+    await later.close();
   });
 
   it('prevents two owners after an instance restarts empty; without it both hold the lock', async () => {
