@@ -11,6 +11,8 @@
 import {
   type BackoffPolicy,
   type Clock,
+  type ClockTimer,
+  ClosedError,
   InvalidArgumentError,
   abortReason,
   assertKnownKeys,
@@ -140,7 +142,7 @@ export class Redlock implements AsyncDisposable {
     this.checkTtl(ttl);
     const retryCount = options.retryCount === undefined ? this.retryCount : assertNumber('options.retryCount', options.retryCount, { min: 0, integer: true });
     const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
-    if (this.closed) throw new InvalidArgumentError('redlock', 'closed', 'open (close() was called)');
+    if (this.closed) throw new ClosedError('redlock');
     const value = randomToken();
     using deadline = linkedSignal(options.signal, timeoutMs === undefined ? { clock: this.clock } : { timeoutMs, clock: this.clock });
     let listener: ReleaseListener | undefined;
@@ -309,8 +311,8 @@ function parseAcquire(instance: Instance, keys: readonly string[], reply: unknow
  * shortly before the validity runs out if no extension has succeeded by then, whether Redis answered or not.
  */
 class LockKeeper {
-  private extendTimer: ReturnType<Clock['setTimer']> | undefined;
-  private deadlineTimer: ReturnType<Clock['setTimer']> | undefined;
+  private extendTimer: ClockTimer | undefined;
+  private deadlineTimer: ClockTimer | undefined;
   private stopped = false;
 
   constructor(

@@ -241,6 +241,12 @@ describe('bad input', () => {
     await expect(redlock.acquire(resources as string[], ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument });
   });
 
+  it('refuses to acquire after close()', async () => {
+    const closing = new Redlock(clients, { restartGuard: false });
+    await closing.close();
+    await expect(closing.acquire(resource('closed'), 100)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
   it('rejects unknown acquire options and a non-function routine', async () => {
     await expect(redlock.acquire('a', 100, { retries: 1 } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(redlock.using('a', 100, 'nope' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
