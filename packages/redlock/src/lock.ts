@@ -2,10 +2,7 @@
 
 /** What `release()` found. Releasing a lock that already expired is not an error; this says so. */
 export interface ReleaseResult {
-  /**
-   * Instances that confirmed deleting our keys by the time `release()` resolved: it resolves once a majority
-   * confirmed (the other deletions are sent and served in order), or when every instance has answered.
-   */
+  /** Instances on which our keys were still present and were deleted. */
   deleted: number;
   /** True when the lock had still been held (deleted on a majority). */
   released: boolean;

@@ -219,16 +219,17 @@ export class Redlock implements AsyncDisposable {
     const started = this.clock.now();
     const scriptKeys = this.fencing ? [...keys, ...keys.map(fenceKey)] : keys;
     const timeout = this.timeoutFor(ttl);
-    const { granted, failures } = await this.vote(
+    const results = await Promise.all(
       this.instances.map((instance) =>
         instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], timeout, (reply) => parseAcquire(instance, keys, reply), true),
       ),
     );
     const drift = ttl * this.driftFactor + 2;
     const validity = ttl - (this.clock.now() - started) - drift;
+    const granted = results.filter((r): r is { ok: true; value: number[] } => r.ok);
+    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
     if (granted.length >= this.quorum && validity > 0) {
-      // The highest counter among a majority: any two majorities share an instance (see README: fencing).
-      const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g[i]!))) : [];
+      const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
       return { lock: new Lock(this.owner, keys, value, tokens, started + ttl - drift) };
     }
     if (granted.length >= this.quorum) {
@@ -240,34 +241,11 @@ export class Redlock implements AsyncDisposable {
     return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
   }
 
-  /**
-   * Collects the instances' answers. Settles as soon as a majority said yes — like node-redlock, success does
-   * not wait for the slowest instances; their late answers change nothing (a late "yes" is removed by the
-   * release, which goes to every instance, and commands on one connection are served in order). A failure waits
-   * for every answer (each bounded by the request timeout), so errors report every instance's reason.
-   */
-  private vote<T>(calls: Array<Promise<InstanceResult<T>>>): Promise<{ granted: T[]; failures: InstanceFailure[] }> {
-    const granted: T[] = [];
-    const failures: InstanceFailure[] = [];
-    if (calls.length === 0) return Promise.resolve({ granted, failures });
-    return new Promise((resolve) => {
-      for (const call of calls) {
-        void call.then((result) => {
-          if (result.ok) granted.push(result.value);
-          else failures.push(result.failure);
-          if (granted.length === this.quorum || granted.length + failures.length === calls.length) {
-            resolve({ granted: [...granted], failures: [...failures] });
-          }
-        });
-      }
-    });
-  }
-
   private async extend(lock: Lock, ttl: number): Promise<void> {
     this.checkTtl(ttl);
     if (lock.expired) throw new LockLostError(lock.resources, 'it expired before the extension');
     const started = this.clock.now();
-    const { granted, failures } = await this.vote(
+    const results = await Promise.all(
       this.instances.map((instance) =>
         instance.run(EXTEND, lock.resources, [lock.value, ttl], this.timeoutFor(ttl), (reply) =>
           reply === 1 ? { ok: true, value: true } : instance.fail('held', 'the lock is no longer ours here'),
@@ -276,11 +254,12 @@ export class Redlock implements AsyncDisposable {
     );
     const drift = ttl * this.driftFactor + 2;
     const validity = ttl - (this.clock.now() - started) - drift;
-    const confirmed = granted.length;
+    const confirmed = results.filter((r) => r.ok).length;
     if (confirmed >= this.quorum && validity > 0) {
       lock.validUntil = started + ttl - drift;
       return;
     }
+    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
     throw new LockLostError(lock.resources, `extension confirmed by ${confirmed} of ${this.quorum} needed`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
   }
 
@@ -291,19 +270,17 @@ export class Redlock implements AsyncDisposable {
     return { deleted, released: deleted >= this.quorum, expired };
   }
 
-  /**
-   * Compare-and-delete on `instances`; resolves once a majority confirmed deleting our keys (or everyone
-   * answered) with the number that confirmed by then. Never rejects.
-   */
+  /** Compare-and-delete on `instances`; returns on how many our keys were still there. Never rejects. */
   private async releaseOn(instances: readonly Instance[], keys: readonly string[], value: string, announce: boolean): Promise<number> {
-    const { granted } = await this.vote(
+    const results = await Promise.all(
       instances.map((instance) =>
-        instance.run(RELEASE, keys, [value, this.channelPrefix, announce ? 1 : 0], this.requestTimeout, (reply): InstanceResult<number> =>
-          Number(reply) > 0 ? { ok: true, value: Number(reply) } : instance.fail('held', 'our keys were not there'),
-        ),
+        instance.run(RELEASE, keys, [value, this.channelPrefix, announce ? 1 : 0], this.requestTimeout, (reply): InstanceResult<number> => ({
+          ok: true,
+          value: Number(reply),
+        })),
       ),
     );
-    return granted.length;
+    return results.filter((r) => r.ok && r.value > 0).length;
   }
 
   private timeoutFor(ttl: number): number {
