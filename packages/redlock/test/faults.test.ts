@@ -113,31 +113,30 @@ describe('the delayed-restart rule', () => {
 
   it('prevents two owners after an instance restarts empty; without it both hold the lock', async () => {
     fresh = await Promise.all(Array.from({ length: 5 }, () => startRedisServer()));
-    // A short maxTtl so that the servers, a few hundred ms old, are already eligible.
-    await sleep(400);
-    shared = fresh.map((server) => client(server.port));
-    // Each owner has its own connections, as two processes would; all are closed in afterEach.
-    const owners = (guard: boolean): Redlock[] =>
-      [0, 1].map(() => {
-        const own = fresh.map((server) => client(server.port));
-        shared.push(...own);
-        return new Redlock(own, { maxTtl: 300, restartGuard: guard, requestTimeout: 100 });
-      });
+    // Old enough for B's 2 s guard (uptime is reported in whole seconds) before anything restarts.
+    await sleep(2_100);
+    const connect = (): Redis[] => {
+      const own = fresh.map((server) => client(server.port));
+      shared.push(...own);
+      return own;
+    };
+    const direct = connect();
 
     const run = async (guard: boolean): Promise<boolean> => {
-      const [a, b] = owners(guard);
+      // Each owner has its own connections, as two processes would. A's lock lasts well past B's attempt.
+      const a = new Redlock(connect(), { restartGuard: false, requestTimeout: 100 });
+      const b = new Redlock(connect(), { maxTtl: 2_000, restartGuard: guard, requestTimeout: 100 });
       const key = resource(`restart-${guard}`);
-      const lockA = await a!.acquire(key, 300);
+      const lockA = await a.acquire(key, 1_500);
       // Instances 3 and 4 lost A's key (their answers went missing), and instance 2 restarts empty.
-      await Promise.all([shared[3]!.del(key), shared[4]!.del(key)]);
+      await Promise.all([direct[3]!.del(key), direct[4]!.del(key)]);
       await fresh[2]!.kill();
       await fresh[2]!.restart();
-      const lockB = await b!.acquire(key, 300, { retryCount: 3 }).catch(() => undefined);
+      const lockB = await b.acquire(key, 1_500, { retryCount: 0 }).catch(() => undefined);
       const bothHold = lockB !== undefined && !lockA.expired;
       await lockB?.release();
       await lockA.release();
-      await Promise.all([a!.close(), b!.close()]);
-      await sleep(400); // let the restarted instance age past maxTtl for the next run
+      await Promise.all([a.close(), b.close()]);
       return bothHold;
     };
     expect(await run(true)).toBe(false);
