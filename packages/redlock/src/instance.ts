@@ -86,26 +86,26 @@ export class Instance {
   }
 
   private async readUptime(): Promise<void> {
-    const info = await this.infoServer();
-    const match = /^uptime_in_seconds:(\d+)/m.exec(info);
-    if (!match) throw new Error('INFO server has no uptime_in_seconds');
-    const uptimeMs = Number(match[1]) * 1000;
+    const uptimeMs = (await this.uptimeSeconds()) * 1000;
     this.eligibleAt = this.clock.now() + Math.max(0, this.restartGuardMs - uptimeMs);
     this.uptimeUnknown = false;
   }
 
-  private async infoServer(): Promise<string> {
+  private async uptimeSeconds(): Promise<number> {
     if ('nodes' in this.client) {
       // A Cluster is one vote; its youngest master decides, since any of them may have lost keys.
       const infos = await Promise.all(this.client.nodes('master').map((node) => node.info('server')));
-      return infos.sort((a, b) => uptimeOf(a) - uptimeOf(b))[0] ?? '';
+      if (infos.length === 0) throw new Error('the cluster has no master');
+      return Math.min(...infos.map(uptimeOf));
     }
-    return this.client.info('server');
+    return uptimeOf(await this.client.info('server'));
   }
 }
 
 function uptimeOf(info: string): number {
-  return Number(/^uptime_in_seconds:(\d+)/m.exec(info)?.[1] ?? 0);
+  const match = /^uptime_in_seconds:(\d+)/m.exec(info);
+  if (!match) throw new Error('INFO server has no uptime_in_seconds');
+  return Number(match[1]);
 }
 
 function classify(error: unknown): InstanceFailureReason {

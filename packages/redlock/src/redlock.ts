@@ -224,13 +224,12 @@ export class Redlock implements AsyncDisposable {
         instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], timeout, (reply) => parseAcquire(instance, keys, reply), true),
       ),
     );
-    const drift = ttl * this.driftFactor + 2;
-    const validity = ttl - (this.clock.now() - started) - drift;
+    const validUntil = this.validUntil(ttl, started);
     const granted = results.filter((r): r is { ok: true; value: number[] } => r.ok);
     const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
-    if (granted.length >= this.quorum && validity > 0) {
+    if (granted.length >= this.quorum && validUntil > this.clock.now()) {
       const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
-      return { lock: new Lock(this.owner, keys, value, tokens, started + ttl - drift) };
+      return { lock: new Lock(this.owner, keys, value, tokens, validUntil) };
     }
     if (granted.length >= this.quorum) {
       failures.push({ instance: 'all', reason: 'timeout', message: `validity ran out while acquiring (took ${Math.round(this.clock.now() - started)} ms of ${ttl})` });
@@ -252,11 +251,10 @@ export class Redlock implements AsyncDisposable {
         ),
       ),
     );
-    const drift = ttl * this.driftFactor + 2;
-    const validity = ttl - (this.clock.now() - started) - drift;
+    const validUntil = this.validUntil(ttl, started);
     const confirmed = results.filter((r) => r.ok).length;
-    if (confirmed >= this.quorum && validity > 0) {
-      lock.validUntil = started + ttl - drift;
+    if (confirmed >= this.quorum && validUntil > this.clock.now()) {
+      lock.validUntil = validUntil;
       return;
     }
     const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
@@ -281,6 +279,11 @@ export class Redlock implements AsyncDisposable {
       ),
     );
     return results.filter((r) => r.ok && r.value > 0).length;
+  }
+
+  /** End of validity for keys set with `ttl` by requests sent at `started`: TTL - elapsed - drift from now. */
+  private validUntil(ttl: number, started: number): number {
+    return started + ttl - (ttl * this.driftFactor + 2);
   }
 
   private timeoutFor(ttl: number): number {

@@ -37,11 +37,10 @@ export class HashedWheel extends TimerWheel {
   }
 
   protected place(slot: number, dueTick: number): number {
-    const tick = dueTick;
-    const index = tick & this.mask;
+    const index = dueTick & this.mask;
     this.store.append(this.sentinels[index]!, slot);
-    if (tick < this.earliest[index]!) this.earliest[index] = tick;
-    return tick;
+    if (dueTick < this.earliest[index]!) this.earliest[index] = dueTick;
+    return dueTick;
   }
 
   protected collect(nowTick: number, out: number[]): void {

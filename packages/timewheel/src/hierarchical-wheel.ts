@@ -47,16 +47,15 @@ export class HierarchicalWheel extends TimerWheel {
   }
 
   protected place(slot: number, dueTick: number): number {
-    const tick = dueTick;
-    // Lowest level whose window [start of current span, + wheelSize spans) contains the tick.
+    // Lowest level whose window [start of current span, + wheelSize spans) contains the due tick.
     let level = 0;
     let span = 1;
-    while (tick >= Math.floor(this.currentTick / span) * span + span * this.wheelSize) {
+    while (dueTick >= Math.floor(this.currentTick / span) * span + span * this.wheelSize) {
       level++;
       span *= this.wheelSize;
     }
     while (level >= this.levels) this.addLevel();
-    const virtualBucket = Math.floor(tick / span);
+    const virtualBucket = Math.floor(dueTick / span);
     const bucket = level * this.wheelSize + (virtualBucket % this.wheelSize);
     const visitTick = virtualBucket * span;
     this.store.append(this.sentinels[bucket]!, slot);
