@@ -22,3 +22,4 @@ export { ResourceStack, CloseError, type Closeable } from './dispose.js';
 export { cacheLineSize, readLineSize, DEFAULT_CACHE_LINE_SIZE } from './cache-line.js';
 export { PaddedCounters, type PaddedCountersOptions } from './padded-counters.js';
 export { SpscRing, RingLayoutError, type SpscRingOptions } from './spsc-ring.js';
+export { randomToken, type TokenEncoding } from './random-token.js';

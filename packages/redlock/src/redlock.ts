@@ -20,6 +20,7 @@ import {
   assertString,
   decorrelatedJitterBackoff,
   linkedSignal,
+  randomToken,
   sleep,
   systemClock,
 } from '@x/core';
@@ -34,7 +35,6 @@ import { Instance, type InstanceResult, type RedisClient } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
 import { ACQUIRE, EXTEND, RELEASE, fenceKey } from './scripts.js';
-import { randomToken } from './token.js';
 
 /** Options of {@link Redlock}. */
 export interface RedlockOptions {

@@ -1,0 +1,87 @@
+/**
+ * What a storage backend provides. The queue (queue.ts) validates input, runs handlers, retries and counts; a
+ * backend only stores jobs and moves them between states atomically. Times are the backend's own clock in
+ * epoch ms (Redis uses the server's clock, so processes with skewed clocks agree).
+ */
+import type { JobInfo } from './job.js';
+
+/** A job about to be stored: validated and serialized by the queue. */
+export interface NewJob {
+  readonly id: string;
+  readonly topic: string;
+  /** JSON text. */
+  readonly payload: string;
+  /** ms from now (>= 0). */
+  readonly delay: number;
+  readonly maxAttempts: number;
+  readonly ttr: number;
+  /** Serialized retry backoff (JSON text) the queue reads back at delivery. */
+  readonly backoff: string;
+}
+
+/** One delivery of a job, as a backend hands it out from `reserve`. */
+export interface Delivery {
+  readonly id: string;
+  readonly topic: string;
+  readonly payload: string;
+  readonly backoff: string;
+  readonly maxAttempts: number;
+  readonly ttr: number;
+  /** Delivery number (1-based); also the token that ack/retry/extend present, so a stale delivery cannot ack. */
+  readonly attempt: number;
+  /** When the job was due (epoch ms, backend clock). */
+  readonly dueAt: number;
+  /** Backend clock at reservation minus `dueAt`, >= 0. */
+  readonly lateness: number;
+}
+
+/** Things a backend tells the queue about (moves happen inside the backend). */
+export interface BackendListener {
+  /** `count` jobs became ready (were due). */
+  due(topic: string, count: number): void;
+  /** `count` deliveries ran out of ttr; `dead` of them had no attempts left and were dead-lettered. */
+  expired(topic: string, count: number, dead: number): void;
+  /** A background failure (a mover's script failed, a connection dropped); the backend keeps going. */
+  error(error: unknown): void;
+}
+
+/** A consumer's attachment to one topic: it keeps the topic's jobs moving and wakes the consumer. */
+export interface TopicWatch {
+  /** Resolves when jobs may be ready (or after a while anyway); rejects only when `signal` aborts. */
+  wait(signal: AbortSignal): Promise<void>;
+  /** Stops moving and waking for this consumer. */
+  close(): Promise<void>;
+}
+
+/** The storage a {@link DelayQueue} runs on. */
+export interface Backend {
+  /** A short name for messages ('memory', 'redis'). */
+  readonly name: string;
+  /** Called once by the queue that owns this backend. */
+  bind(listener: BackendListener): void;
+  /** Stores jobs; for each, true when it was new, false when its id already existed (nothing written). */
+  add(jobs: readonly NewJob[]): Promise<boolean[]>;
+  /** Deletes a delayed, ready or dead job; false when it is reserved (in a handler), done or unknown. */
+  cancel(id: string): Promise<boolean>;
+  /** Moves a delayed or ready job to `delay` ms from now; false in any other state. */
+  reschedule(id: string, delay: number): Promise<boolean>;
+  get(id: string): Promise<JobInfo<string> | undefined>;
+  /** Takes up to `max` ready jobs of `topic` and reserves each for its ttr. */
+  reserve(topic: string, max: number): Promise<Delivery[]>;
+  /** Finishes a delivery: the job is done. False when the delivery was no longer current. */
+  ack(topic: string, id: string, attempt: number): Promise<boolean>;
+  /** Puts a failed delivery back as delayed by `delay` ms. False when the delivery was no longer current. */
+  retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean>;
+  /** Dead-letters a failed delivery. False when the delivery was no longer current. */
+  bury(topic: string, id: string, attempt: number, error: string): Promise<boolean>;
+  /** Sets the current delivery's deadline to now + `ttr`. False when the delivery was no longer current. */
+  extend(topic: string, id: string, attempt: number, ttr: number): Promise<boolean>;
+  /** Dead jobs of `topic`, oldest first. */
+  dead(topic: string, limit: number): Promise<JobInfo<string>[]>;
+  /** Moves a dead job back to delayed (attempts reset), due in `delay` ms. False when it is not dead. */
+  requeue(id: string, delay: number): Promise<boolean>;
+  /** Starts keeping `topic` moving for a consumer. */
+  watch(topic: string): TopicWatch;
+  /** Releases what the backend opened (never the caller's own connections). */
+  close(): Promise<void>;
+}

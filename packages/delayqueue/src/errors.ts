@@ -1,0 +1,45 @@
+/** The failure vocabulary of @x/delayqueue. Bad arguments throw core's `InvalidArgumentError` (`ERR_INVALID_ARGUMENT`). */
+import { XError } from '@x/core';
+
+/** The payload cannot be stored as JSON (a function, a BigInt, a cycle, `undefined`...). Nothing was written. */
+export class PayloadNotSerializableError extends XError<'ERR_PAYLOAD_NOT_SERIALIZABLE'> {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super('ERR_PAYLOAD_NOT_SERIALIZABLE', `the job payload cannot be serialized as JSON: ${reason}`, options);
+  }
+}
+
+/** The serialized payload is larger than the queue's `maxPayloadBytes`. Nothing was written. */
+export class PayloadTooLargeError extends XError<'ERR_PAYLOAD_TOO_LARGE'> {
+  constructor(
+    /** Size of the serialized payload in bytes. */
+    readonly bytes: number,
+    /** The queue's limit in bytes. */
+    readonly limit: number,
+  ) {
+    super('ERR_PAYLOAD_TOO_LARGE', `the job payload is ${bytes} bytes as JSON, more than the limit of ${limit}`);
+  }
+}
+
+/** `close()` gave up waiting for handlers; their jobs stay reserved and are delivered again after their ttr. */
+export class CloseTimeoutError extends XError<'ERR_CLOSE_TIMEOUT'> {
+  constructor(
+    readonly timeoutMs: number,
+    /** Ids of the jobs whose handlers were still running. */
+    readonly running: readonly string[],
+  ) {
+    super(
+      'ERR_CLOSE_TIMEOUT',
+      `${running.length} handler(s) still running after ${timeoutMs} ms; their jobs will be delivered again after their ttr`,
+    );
+  }
+}
+
+/** A backend cannot perform this operation at all (for instance, cancel on a log-based broker). */
+export class UnsupportedOperationError extends XError<'ERR_UNSUPPORTED_OPERATION'> {
+  constructor(
+    readonly operation: string,
+    readonly backend: string,
+  ) {
+    super('ERR_UNSUPPORTED_OPERATION', `the ${backend} backend does not support ${operation}`);
+  }
+}

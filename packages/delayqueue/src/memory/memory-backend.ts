@@ -1,0 +1,312 @@
+/**
+ * The in-process backend: one timer per job on a hierarchical timing wheel (O(1) schedule and cancel), ready
+ * lists per topic, and the same state machine as the Redis backend. Nothing survives the process: it is for
+ * tests, single-process apps and the demo.
+ */
+import { type Clock, ClosedError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
+import { HierarchicalWheel, type TimerId } from '@x/timewheel';
+import type { Backend, BackendListener, Delivery, NewJob, TopicWatch } from '../backend.js';
+import type { JobInfo, JobState } from '../job.js';
+import { ReadyList } from './ready-list.js';
+
+/** Options of {@link MemoryBackend}. */
+export interface MemoryBackendOptions {
+  /** Drives due times and ttr; a `ManualClock` makes tests instant. Default: `systemClock`. */
+  clock?: Clock;
+  /** How many finished job ids are remembered, so re-adding them is still a no-op. Default 10,000. */
+  keepDone?: number;
+}
+
+interface MemoryJob {
+  readonly id: string;
+  readonly topic: string;
+  readonly payload: string;
+  readonly backoff: string;
+  readonly maxAttempts: number;
+  readonly ttr: number;
+  state: Exclude<JobState, 'done'>;
+  attempts: number;
+  /** Due time (delayed, ready) or end of the current delivery (reserved), on `clock.now()`. */
+  at: number;
+  timer: TimerId | undefined;
+  ticket: number;
+  lastError: string | undefined;
+}
+
+interface Topic {
+  readonly ready: ReadyList<MemoryJob>;
+  readonly dead: Map<string, MemoryJob>;
+  readonly waiters: Set<() => void>;
+}
+
+/**
+ * Jobs kept in this process's memory.
+ *
+ * @example
+ * ```ts
+ * const queue = new DelayQueue({ backend: new MemoryBackend({ clock: new ManualClock() }) });
+ * ```
+ */
+export class MemoryBackend implements Backend {
+  readonly name = 'memory';
+  private readonly clock: Clock;
+  private readonly wheel: HierarchicalWheel;
+  private readonly keepDone: number;
+  private readonly jobs = new Map<string, MemoryJob>();
+  private readonly topics = new Map<string, Topic>();
+  /** Finished ids in finishing order; Map keeps insertion order, so the oldest is first. */
+  private readonly done = new Map<string, string>();
+  private listener: BackendListener | undefined;
+  private closed = false;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    assertKnownKeys('options', options, ['clock', 'keepDone']);
+    this.clock = options.clock ?? systemClock;
+    this.keepDone = assertNumber('options.keepDone', options.keepDone ?? 10_000, { min: 0, integer: true });
+    this.wheel = new HierarchicalWheel({ clock: this.clock });
+  }
+
+  bind(listener: BackendListener): void {
+    this.listener = listener;
+  }
+
+  async add(jobs: readonly NewJob[]): Promise<boolean[]> {
+    this.assertOpen();
+    return jobs.map((spec) => {
+      if (this.jobs.has(spec.id) || this.done.has(spec.id)) return false;
+      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, timer: undefined, ticket: 0, lastError: undefined };
+      this.jobs.set(spec.id, job);
+      this.delay(job, spec.delay);
+      return true;
+    });
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    this.assertOpen();
+    const job = this.jobs.get(id);
+    if (!job || job.state === 'reserved') return false;
+    this.leave(job);
+    this.jobs.delete(id);
+    return true;
+  }
+
+  async reschedule(id: string, delay: number): Promise<boolean> {
+    this.assertOpen();
+    const job = this.jobs.get(id);
+    if (!job || (job.state !== 'delayed' && job.state !== 'ready')) return false;
+    this.leave(job);
+    this.delay(job, delay);
+    return true;
+  }
+
+  async get(id: string): Promise<JobInfo<string> | undefined> {
+    this.assertOpen();
+    const job = this.jobs.get(id);
+    if (job) return this.info(job);
+    const topic = this.done.get(id);
+    return topic === undefined ? undefined : { id, topic, state: 'done', attempts: 0 };
+  }
+
+  async reserve(topicName: string, max: number): Promise<Delivery[]> {
+    this.assertOpen();
+    const topic = this.topic(topicName);
+    const now = this.clock.now();
+    const out: Delivery[] = [];
+    while (out.length < max) {
+      const job = topic.ready.shift();
+      if (!job) break;
+      const dueAt = job.at;
+      job.attempts++;
+      this.enter(job, 'reserved', now + job.ttr);
+      out.push({
+        id: job.id,
+        topic: job.topic,
+        payload: job.payload,
+        backoff: job.backoff,
+        maxAttempts: job.maxAttempts,
+        ttr: job.ttr,
+        attempt: job.attempts,
+        dueAt: this.toWall(dueAt),
+        lateness: Math.max(0, now - dueAt),
+      });
+    }
+    return out;
+  }
+
+  async ack(_topic: string, id: string, attempt: number): Promise<boolean> {
+    const job = this.current(id, attempt);
+    if (!job) return false;
+    this.leave(job);
+    this.jobs.delete(id);
+    this.remember(job);
+    return true;
+  }
+
+  async retry(_topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
+    const job = this.current(id, attempt);
+    if (!job) return false;
+    job.lastError = error;
+    this.leave(job);
+    this.delay(job, delay);
+    return true;
+  }
+
+  async bury(_topic: string, id: string, attempt: number, error: string): Promise<boolean> {
+    const job = this.current(id, attempt);
+    if (!job) return false;
+    job.lastError = error;
+    this.kill(job);
+    return true;
+  }
+
+  async extend(_topic: string, id: string, attempt: number, ttr: number): Promise<boolean> {
+    const job = this.current(id, attempt);
+    if (!job) return false;
+    this.leave(job);
+    this.enter(job, 'reserved', this.clock.now() + ttr);
+    return true;
+  }
+
+  async dead(topicName: string, limit: number): Promise<JobInfo<string>[]> {
+    this.assertOpen();
+    const out: JobInfo<string>[] = [];
+    for (const job of this.topic(topicName).dead.values()) {
+      if (out.length >= limit) break;
+      out.push(this.info(job));
+    }
+    return out;
+  }
+
+  async requeue(id: string, delay: number): Promise<boolean> {
+    this.assertOpen();
+    const job = this.jobs.get(id);
+    if (!job || job.state !== 'dead') return false;
+    this.leave(job);
+    job.attempts = 0;
+    job.lastError = undefined;
+    this.delay(job, delay);
+    return true;
+  }
+
+  watch(topicName: string): TopicWatch {
+    const topic = this.topic(topicName);
+    let wake: (() => void) | undefined;
+    return {
+      wait: (signal) =>
+        new Promise<void>((resolve, reject) => {
+          if (signal.aborted) return reject(signal.reason);
+          if (!topic.ready.isEmpty) return resolve();
+          const onAbort = (): void => {
+            topic.waiters.delete(wake!);
+            reject(signal.reason);
+          };
+          wake = () => {
+            topic.waiters.delete(wake!);
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          topic.waiters.add(wake);
+          signal.addEventListener('abort', onAbort, { once: true });
+        }),
+      close: async () => {
+        if (wake) topic.waiters.delete(wake);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wheel.close();
+  }
+
+  private delay(job: MemoryJob, delay: number): void {
+    this.enter(job, 'delayed', this.clock.now() + delay);
+  }
+
+  /** Puts a job in `state` with its timer; the job must have left its previous state. */
+  private enter(job: MemoryJob, state: 'delayed' | 'reserved', at: number): void {
+    job.state = state;
+    job.at = at;
+    const ms = Math.max(0, at - this.clock.now());
+    job.timer = this.wheel.schedule(state === 'delayed' ? () => this.makeReady(job) : () => this.expire(job), ms);
+  }
+
+  /** Takes a job out of its current state's structures (timer, ready entry, dead list). */
+  private leave(job: MemoryJob): void {
+    if (job.timer !== undefined) this.wheel.cancel(job.timer);
+    job.timer = undefined;
+    job.ticket++;
+    if (job.state === 'dead') this.topic(job.topic).dead.delete(job.id);
+  }
+
+  private makeReady(job: MemoryJob): void {
+    job.timer = undefined;
+    job.state = 'ready';
+    const topic = this.topic(job.topic);
+    topic.ready.push(job);
+    this.listener?.due(job.topic, 1);
+    for (const wake of topic.waiters) wake();
+  }
+
+  private expire(job: MemoryJob): void {
+    job.timer = undefined;
+    job.ticket++;
+    if (job.attempts >= job.maxAttempts) {
+      job.lastError = `time to run (${job.ttr} ms) ran out on delivery ${job.attempts}`;
+      this.kill(job);
+      this.listener?.expired(job.topic, 1, 1);
+      return;
+    }
+    // Due again now, keeping `at` as the moment it became ready again for lateness.
+    this.listener?.expired(job.topic, 1, 0);
+    this.makeReady(job);
+  }
+
+  private kill(job: MemoryJob): void {
+    this.leave(job);
+    job.state = 'dead';
+    job.at = this.clock.now();
+    this.topic(job.topic).dead.set(job.id, job);
+  }
+
+  private current(id: string, attempt: number): MemoryJob | undefined {
+    const job = this.jobs.get(id);
+    return job && job.state === 'reserved' && job.attempts === attempt ? job : undefined;
+  }
+
+  private remember(job: MemoryJob): void {
+    if (this.keepDone === 0) return;
+    this.done.set(job.id, job.topic);
+    if (this.done.size > this.keepDone) this.done.delete(this.done.keys().next().value!);
+  }
+
+  private topic(name: string): Topic {
+    let topic = this.topics.get(name);
+    if (!topic) {
+      topic = { ready: new ReadyList(), dead: new Map(), waiters: new Set() };
+      this.topics.set(name, topic);
+    }
+    return topic;
+  }
+
+  private info(job: MemoryJob): JobInfo<string> {
+    return {
+      id: job.id,
+      topic: job.topic,
+      state: job.state,
+      payload: job.payload,
+      attempts: job.attempts,
+      maxAttempts: job.maxAttempts,
+      at: this.toWall(job.at),
+      ...(job.lastError === undefined ? {} : { lastError: job.lastError }),
+    };
+  }
+
+  private toWall(monotonic: number): number {
+    return Math.round(this.clock.wallNow() + (monotonic - this.clock.now()));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('the memory backend');
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * One consumer of one topic: takes ready jobs while it has free slots, runs the handler, and acks, retries or
+ * dead-letters each delivery. When nothing is ready it waits on the backend's wake-up, never on a poll loop.
+ */
+import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, fullJitterBackoff, sleep } from '@x/core';
+import type { Backend, Delivery, TopicWatch } from './backend.js';
+import type { Job, JobHandler } from './job.js';
+import type { Metrics } from './metrics.js';
+import { retryDelay } from './new-job.js';
+
+/** What a processor needs from its queue. */
+export interface ProcessorHost {
+  readonly backend: Backend;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  emit(event: string, payload: unknown): void;
+  reportError(error: unknown): void;
+}
+
+/** Options of `queue.process`. */
+export interface ProcessOptions {
+  /** Handlers of this topic running at once in this process (>= 1). Default 1. */
+  concurrency?: number;
+}
+
+/** Reason given to a handler's signal when its delivery's ttr ends. */
+export class DeliveryExpiredError extends AbortError {
+  constructor(readonly jobId: string) {
+    super(`the time to run of job ${jobId} ran out; it may be delivered again`);
+  }
+}
+
+const MAX_ERROR_LENGTH = 1000;
+// Backend failures (Redis unreachable) are retried from 50 ms up to 5 s apart, jittered, until close.
+const FAILURE_BACKOFF: BackoffPolicy = fullJitterBackoff({ initial: 50, max: 5_000 });
+
+interface Running {
+  readonly delivery: Delivery;
+  readonly controller: AbortController;
+  timer: ClockTimer | undefined;
+}
+
+/** A running consumer returned by `queue.process`; `close()` stops it. */
+export class Processor {
+  private readonly running = new Map<string, Running>();
+  private readonly stop = new AbortController();
+  private readonly watch: TopicWatch;
+  private slotFreed: (() => void) | undefined;
+  private readonly loopDone: Promise<void>;
+  private idle: (() => void) | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly host: ProcessorHost,
+    readonly topic: string,
+    private readonly handler: JobHandler<unknown>,
+    private readonly concurrency: number,
+  ) {
+    this.watch = host.backend.watch(topic);
+    this.loopDone = this.loop();
+  }
+
+  /** Handlers running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Ids of the jobs whose handlers are running. */
+  runningIds(): string[] {
+    return [...this.running.values()].map((r) => r.delivery.id);
+  }
+
+  /** Stops taking jobs; resolves once the loop and the topic watch have stopped (handlers may still run). */
+  async stopTaking(): Promise<void> {
+    this.stop.abort(new AbortError('the processor is closing'));
+    this.slotFreed?.();
+    await this.loopDone;
+    await this.watch.close();
+  }
+
+  /** Resolves when no handler runs. */
+  drained(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.idle = resolve;
+    });
+  }
+
+  /** Aborts every running handler's signal with `reason` (used when close runs out of time). */
+  abortRunning(reason: unknown): void {
+    for (const run of this.running.values()) run.controller.abort(reason);
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stop.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      const free = this.concurrency - this.running.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => {
+          this.slotFreed = resolve;
+        });
+        this.slotFreed = undefined;
+        continue;
+      }
+      try {
+        const deliveries = await this.host.backend.reserve(this.topic, free);
+        failures = 0;
+        for (const delivery of deliveries) this.start(delivery);
+        if (deliveries.length > 0) continue;
+        await this.watch.wait(signal);
+      } catch (error) {
+        if (signal.aborted) break;
+        this.host.reportError(error);
+        failures++;
+        await sleep(FAILURE_BACKOFF.delay(failures), { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private start(delivery: Delivery): void {
+    const key = `${delivery.id}\u0000${delivery.attempt}`;
+    const run: Running = { delivery, controller: new AbortController(), timer: undefined };
+    this.running.set(key, run);
+    this.armDeadline(run, delivery.ttr);
+    const { metrics } = this.host;
+    metrics.delivered++;
+    metrics.recordLateness(delivery.lateness);
+    this.host.emit('delivered', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, lateness: delivery.lateness });
+    void this.execute(run).finally(() => {
+      run.timer?.cancel();
+      this.running.delete(key);
+      this.slotFreed?.();
+      if (this.running.size === 0) this.idle?.();
+    });
+  }
+
+  private armDeadline(run: Running, ms: number): void {
+    run.timer?.cancel();
+    run.timer = this.host.clock.setTimer(() => run.controller.abort(new DeliveryExpiredError(run.delivery.id)), ms);
+  }
+
+  private async execute(run: Running): Promise<void> {
+    const { delivery } = run;
+    const { backend } = this.host;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(delivery.payload);
+    } catch (error) {
+      await this.settle(() => backend.bury(delivery.topic, delivery.id, delivery.attempt, `stored payload is not JSON: ${String(error)}`));
+      return;
+    }
+    const job: Job = {
+      id: delivery.id,
+      topic: delivery.topic,
+      payload,
+      attempt: delivery.attempt,
+      maxAttempts: delivery.maxAttempts,
+      dueAt: delivery.dueAt,
+      lateness: delivery.lateness,
+      signal: run.controller.signal,
+      extend: async (ms = delivery.ttr) => {
+        if (run.controller.signal.aborted) return false;
+        const ok = await backend.extend(delivery.topic, delivery.id, delivery.attempt, ms);
+        if (ok) this.armDeadline(run, ms);
+        return ok;
+      },
+    };
+    let failure: unknown;
+    let failed = false;
+    try {
+      await this.handler(job);
+    } catch (error) {
+      failed = true;
+      failure = error;
+    }
+    if (!failed) {
+      if (await this.settle(() => backend.ack(delivery.topic, delivery.id, delivery.attempt))) this.host.metrics.acked++;
+      return;
+    }
+    const message = describeFailure(failure);
+    if (delivery.attempt >= delivery.maxAttempts) {
+      if (await this.settle(() => backend.bury(delivery.topic, delivery.id, delivery.attempt, message))) {
+        this.host.metrics.dead++;
+        this.host.emit('dead', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, error: message });
+      }
+      return;
+    }
+    const delay = retryDelay(delivery.backoff, delivery.attempt);
+    if (await this.settle(() => backend.retry(delivery.topic, delivery.id, delivery.attempt, delay, message))) {
+      this.host.metrics.retried++;
+      this.host.emit('retried', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, delay, error: message });
+    }
+  }
+
+  /**
+   * Runs a state change for a finished delivery. False when the delivery was stale (its ttr ran out and the job
+   * went back to the queue: someone else owns it now) or the backend failed; either way the job is not lost.
+   */
+  private async settle(change: () => Promise<boolean>): Promise<boolean> {
+    try {
+      return await change();
+    } catch (error) {
+      this.host.reportError(error);
+      return false;
+    }
+  }
+}
+
+function describeFailure(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 3)}...` : text;
+}

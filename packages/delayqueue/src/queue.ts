@@ -1,0 +1,261 @@
+/**
+ * The queue users hold: validates every argument, hands jobs to its backend and runs consumers. The same class
+ * runs on every backend, so behaviour (retries, dead letters, close, events) is identical across them.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  type Clock,
+  ClosedError,
+  InvalidArgumentError,
+  assertFunction,
+  assertKnownKeys,
+  assertNumber,
+  systemClock,
+} from '@x/core';
+import type { Backend, BackendListener } from './backend.js';
+import { CloseTimeoutError } from './errors.js';
+import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
+import { MemoryBackend } from './memory/memory-backend.js';
+import { Metrics, type QueueMetrics } from './metrics.js';
+import { type JobDefaults, assertDelay, assertName, buildJob, checkDefaults } from './new-job.js';
+import { type ProcessOptions, Processor } from './processor.js';
+
+/** Options of {@link DelayQueue}. */
+export interface DelayQueueOptions {
+  /** Where jobs live. Default: a new in-memory backend (`MemoryBackend`). */
+  backend?: Backend;
+  /** Default time to run of a delivery, ms. Default 30 s. */
+  ttr?: number;
+  /** Default deliveries before a job is dead-lettered. Default 3. */
+  attempts?: number;
+  /** Default retry backoff. Default: exponential from 1 s to 1 h with full jitter. */
+  backoff?: RetryBackoff;
+  /** Largest payload as JSON, bytes. Default 1 MiB. */
+  maxPayloadBytes?: number;
+  /** Clock for handlers' ttr signals and `runAt` conversion. Default: `systemClock`. */
+  clock?: Clock;
+}
+
+/** Options of {@link DelayQueue.close}. */
+export interface CloseOptions {
+  /** How long to wait for running handlers, ms. Default 10 s. */
+  timeout?: number;
+}
+
+/** Events a {@link DelayQueue} emits, with their payloads. */
+export interface DelayQueueEvents {
+  added: [{ id: string; topic: string }];
+  due: [{ topic: string; count: number }];
+  delivered: [{ id: string; topic: string; attempt: number; lateness: number }];
+  retried: [{ id: string; topic: string; attempt: number; delay: number; error: string }];
+  dead: [{ id: string; topic: string; attempt: number; error: string }];
+  expired: [{ topic: string; count: number; dead: number }];
+  /** Background failures (backend unreachable...). The queue keeps going. Without a listener they become process warnings. */
+  error: [unknown];
+}
+
+const OPTION_KEYS = ['backend', 'ttr', 'attempts', 'backoff', 'maxPayloadBytes', 'clock'];
+const BASE_DEFAULTS: JobDefaults = {
+  ttr: 30_000,
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 1_000, maxDelay: 3_600_000, jitter: true },
+};
+
+/**
+ * A delay queue: jobs run once they are due, at least once, with retries and a dead-letter list.
+ *
+ * @example
+ * ```ts
+ * import { DelayQueue } from '@x/delayqueue';
+ *
+ * const queue = new DelayQueue();                       // in memory; see @x/delayqueue/redis for Redis
+ * queue.process('email', async (job) => send(job.payload), { concurrency: 10 });
+ * await queue.add('email', { to: 'ada@example.com' }, { delay: 30 * 60_000, id: 'welcome:ada' });
+ * // ...
+ * await queue.close();
+ * ```
+ */
+export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncDisposable {
+  private readonly backend: Backend;
+  private readonly defaults: JobDefaults;
+  private readonly maxPayloadBytes: number;
+  private readonly clock: Clock;
+  private readonly metricsState = new Metrics();
+  private readonly processors = new Set<Processor>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: DelayQueueOptions = {}) {
+    super();
+    assertKnownKeys('options', options, OPTION_KEYS);
+    this.defaults = checkDefaults(options, BASE_DEFAULTS);
+    this.maxPayloadBytes = assertNumber('options.maxPayloadBytes', options.maxPayloadBytes ?? 1024 * 1024, {
+      min: 1,
+      max: 512 * 1024 * 1024,
+      integer: true,
+    });
+    this.clock = options.clock ?? systemClock;
+    this.backend = options.backend ?? new MemoryBackend({ clock: this.clock });
+    const metrics = this.metricsState;
+    const listener: BackendListener = {
+      due: (topic, count) => {
+        metrics.due += count;
+        this.emit('due', { topic, count });
+      },
+      expired: (topic, count, dead) => {
+        metrics.expired += count;
+        metrics.dead += dead;
+        this.emit('expired', { topic, count, dead });
+      },
+      error: (error) => this.reportError(error),
+    };
+    this.backend.bind(listener);
+  }
+
+  /**
+   * Adds a job; resolves to its id once the backend has stored it. With an `id` that already exists, nothing is
+   * added and the same id is returned.
+   *
+   * @throws InvalidArgumentError (`ERR_INVALID_ARGUMENT`) for a bad topic or option, PayloadNotSerializableError,
+   * PayloadTooLargeError, ClosedError; nothing is written in any of these cases.
+   */
+  async add<T>(topic: string, payload: T, options?: AddOptions): Promise<string> {
+    const [id] = await this.addBulk([{ topic, payload, options }]);
+    return id!;
+  }
+
+  /**
+   * Adds many jobs in one round trip where the backend allows it. All are validated first: one bad job throws
+   * and none is written.
+   */
+  async addBulk(jobs: readonly { topic: string; payload: unknown; options?: AddOptions }[]): Promise<string[]> {
+    this.assertOpen();
+    if (!Array.isArray(jobs)) throw new InvalidArgumentError('jobs', jobs, 'an array');
+    const now = this.clock.wallNow();
+    const built = jobs.map((job, i) => {
+      if (typeof job !== 'object' || job === null) throw new InvalidArgumentError(`jobs[${i}]`, job, 'an object');
+      return buildJob(job.topic, job.payload, job.options, this.defaults, this.maxPayloadBytes, now);
+    });
+    if (built.length === 0) return [];
+    const created = await this.backend.add(built);
+    built.forEach((job, i) => {
+      if (!created[i]) return;
+      this.metricsState.added++;
+      this.emit('added', { id: job.id, topic: job.topic });
+    });
+    return built.map((job) => job.id);
+  }
+
+  /** Deletes a job that is delayed, ready or dead. False when it is running in a handler, done, or unknown. */
+  async cancel(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.backend.cancel(assertName('id', id));
+  }
+
+  /** Makes a delayed or ready job due `delay` ms from now. False in any other state. */
+  async reschedule(id: string, delay: number): Promise<boolean> {
+    this.assertOpen();
+    return this.backend.reschedule(assertName('id', id), assertDelay('delay', delay));
+  }
+
+  /** A snapshot of the job, or undefined when it is unknown (or done long enough ago to be forgotten). */
+  async get<T = unknown>(id: string): Promise<JobInfo<T> | undefined> {
+    this.assertOpen();
+    const info = await this.backend.get(assertName('id', id));
+    return info && parseInfo<T>(info);
+  }
+
+  /** Dead-lettered jobs of `topic`, oldest first (at most `limit`, default 100). */
+  async dead<T = unknown>(topic: string, limit = 100): Promise<JobInfo<T>[]> {
+    this.assertOpen();
+    assertName('topic', topic);
+    assertNumber('limit', limit, { min: 1, max: 100_000, integer: true });
+    return (await this.backend.dead(topic, limit)).map((info) => parseInfo<T>(info));
+  }
+
+  /** Puts a dead job back, due in `delay` ms (default 0), with its attempts reset. False when it is not dead. */
+  async requeue(id: string, delay = 0): Promise<boolean> {
+    this.assertOpen();
+    return this.backend.requeue(assertName('id', id), assertDelay('delay', delay));
+  }
+
+  /**
+   * Runs `handler` for each job of `topic` once it is due, with up to `concurrency` at once in this process.
+   * Resolving acknowledges the job; throwing retries it with its backoff, then dead-letters it after its last
+   * attempt. A delivery whose handler neither finishes nor calls `job.extend()` within the job's ttr is delivered
+   * again (its `job.signal` aborts at that moment).
+   */
+  process<T = unknown>(topic: string, handler: JobHandler<T>, options: ProcessOptions = {}): Processor {
+    this.assertOpen();
+    assertName('topic', topic);
+    assertFunction('handler', handler);
+    assertKnownKeys('options', options, ['concurrency']);
+    const concurrency = assertNumber('options.concurrency', options.concurrency ?? 1, { min: 1, max: 100_000, integer: true });
+    const processor = new Processor(this.host, topic, handler as JobHandler<unknown>, concurrency);
+    this.processors.add(processor);
+    return processor;
+  }
+
+  /** Counters and recent lateness percentiles. */
+  metrics(): QueueMetrics {
+    let running = 0;
+    for (const processor of this.processors) running += processor.active;
+    return this.metricsState.snapshot(running);
+  }
+
+  /**
+   * Stops taking jobs, waits up to `timeout` ms for running handlers, then releases the backend. If handlers are
+   * still running then, their signals abort and this rejects with CloseTimeoutError; their jobs stay reserved
+   * and are delivered again after their ttr (nothing is lost). Idempotent.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    this.closing ??= this.shutdown(assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 }));
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private get host(): ConstructorParameters<typeof Processor>[0] {
+    return {
+      backend: this.backend,
+      clock: this.clock,
+      metrics: this.metricsState,
+      emit: (event, payload) => this.emit(event as 'added', payload as DelayQueueEvents['added'][0]),
+      reportError: (error) => this.reportError(error),
+    };
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    const processors = [...this.processors];
+    await Promise.all(processors.map((p) => p.stopTaking()));
+    const drained = Promise.all(processors.map((p) => p.drained()));
+    let timer: ReturnType<Clock['setTimer']> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = this.clock.setTimer(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([drained.then(() => 'drained' as const), timedOut]);
+    timer?.cancel();
+    let failure: CloseTimeoutError | undefined;
+    if (outcome === 'timeout') {
+      const running = processors.flatMap((p) => p.runningIds());
+      failure = new CloseTimeoutError(timeoutMs, running);
+      for (const p of processors) p.abortRunning(failure);
+    }
+    await this.backend.close();
+    if (failure) throw failure;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new ClosedError('the delay queue');
+  }
+
+  private reportError(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'X_DELAYQUEUE_BACKGROUND' });
+  }
+}
+
+function parseInfo<T>(info: JobInfo<string>): JobInfo<T> {
+  return info.payload === undefined ? (info as JobInfo<never>) : { ...info, payload: JSON.parse(info.payload) as T };
+}

@@ -1,0 +1,337 @@
+/**
+ * The contract every backend must meet, run against each real backend (memory here, Redis in redis.test.ts).
+ * Time is real: delays are tens of ms, and "never early" is checked against the wall clock of this process.
+ */
+import { isXError } from '@x/core';
+import { type Backend, CloseTimeoutError, DelayQueue, type DelayQueueOptions, type Job } from '../src/index.js';
+
+/** A fresh backend (its own namespace) and a way to throw its data away. */
+export interface BackendFactory {
+  create(): Promise<Backend>;
+}
+
+/** Resolves when `predicate` holds, polling every 5 ms; rejects after `ms` with `what`. */
+export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+interface Seen {
+  job: Job;
+  at: number;
+}
+
+export function conformance(name: string, factory: BackendFactory): void {
+  describe(`${name} backend: the delay-queue contract`, () => {
+    const queues: DelayQueue[] = [];
+    async function open(options: Omit<DelayQueueOptions, 'backend'> = {}): Promise<DelayQueue> {
+      const queue = new DelayQueue({ backend: await factory.create(), ...options });
+      queue.on('error', () => undefined);
+      queues.push(queue);
+      return queue;
+    }
+    afterEach(async () => {
+      await Promise.all(queues.splice(0).map((q) => q.close({ timeout: 2_000 }).catch(() => undefined)));
+    });
+
+    function record(queue: DelayQueue, topic: string, concurrency = 1, body?: (job: Job) => Promise<void> | void): Seen[] {
+      const seen: Seen[] = [];
+      queue.process(
+        topic,
+        async (job) => {
+          seen.push({ job, at: Date.now() });
+          await body?.(job);
+        },
+        { concurrency },
+      );
+      return seen;
+    }
+
+    it('delivers a delayed job once it is due, never before, with a copy of its payload', async () => {
+      const queue = await open();
+      const payload = { to: 'ada@example.com', n: [1, 2, 3] };
+      const seen = record(queue, 'email');
+      const start = Date.now();
+      const id = await queue.add('email', payload, { delay: 120 });
+      expect(typeof id).toBe('string');
+      expect((await queue.get(id))?.state).toBe('delayed');
+      await eventually(() => seen.length === 1, 'the delivery');
+      const [{ job, at }] = seen as [Seen];
+      expect(at - start).toBeGreaterThanOrEqual(120);
+      expect(job.payload).toEqual(payload);
+      expect(job.payload).not.toBe(payload);
+      expect(job).toMatchObject({ id, topic: 'email', attempt: 1, maxAttempts: 3 });
+      expect(job.lateness).toBeGreaterThanOrEqual(0);
+      expect(job.dueAt).toBeGreaterThanOrEqual(start + 120 - 5);
+      await eventually(async () => (await queue.get(id))?.state === 'done', 'the ack');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toHaveLength(1);
+      const metrics = queue.metrics();
+      expect(metrics).toMatchObject({ added: 1, delivered: 1, acked: 1, retried: 0, dead: 0 });
+      expect(metrics.lateness.count).toBe(1);
+    });
+
+    it('delivers in due order, and runAt in the past means now', async () => {
+      const queue = await open();
+      const seen = record(queue, 'order');
+      await queue.add('order', 'c', { delay: 90 });
+      await queue.add('order', 'a', { delay: 30 });
+      await queue.add('order', 'b', { delay: 60 });
+      await queue.add('order', 'now', { runAt: new Date(Date.now() - 60_000) });
+      await eventually(() => seen.length === 4, 'four deliveries');
+      expect(seen.map((s) => s.job.payload)).toEqual(['now', 'a', 'b', 'c']);
+    });
+
+    it('adds idempotently by id: a repeated add writes nothing and returns the same id', async () => {
+      const queue = await open();
+      const seen = record(queue, 'idem');
+      const first = await queue.add('idem', { v: 1 }, { id: 'order-42', delay: 50 });
+      const second = await queue.add('idem', { v: 2 }, { id: 'order-42', delay: 0 });
+      expect(second).toBe(first);
+      expect(first).toBe('order-42');
+      await eventually(() => seen.length === 1, 'the delivery');
+      await eventually(async () => (await queue.get('order-42'))?.state === 'done', 'done');
+      // Still remembered once done: a late retry of the producer cannot run the job twice.
+      await queue.add('idem', { v: 3 }, { id: 'order-42' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen.map((s) => s.job.payload)).toEqual([{ v: 1 }]);
+      expect(queue.metrics().added).toBe(1);
+    });
+
+    it('addBulk adds many in one call and validates all before writing any', async () => {
+      const queue = await open();
+      const ids = await queue.addBulk([
+        { topic: 'bulk', payload: 1, options: { delay: 10 } },
+        { topic: 'bulk', payload: 2, options: { id: 'two' } },
+      ]);
+      expect(ids).toHaveLength(2);
+      expect(ids[1]).toBe('two');
+      await expect(
+        queue.addBulk([
+          { topic: 'bulk', payload: 3, options: { id: 'three' } },
+          { topic: 'bulk', payload: () => 1 },
+        ]),
+      ).rejects.toMatchObject({ code: 'ERR_PAYLOAD_NOT_SERIALIZABLE' });
+      expect(await queue.get('three')).toBeUndefined();
+      const seen = record(queue, 'bulk', 4);
+      await eventually(() => seen.length === 2, 'two deliveries');
+      expect(seen.map((s) => s.job.payload).sort()).toEqual([1, 2]);
+    });
+
+    it('cancels delayed and ready jobs but not unknown ones', async () => {
+      const queue = await open();
+      const delayed = await queue.add('cancel', 'delayed', { delay: 80 });
+      const ready = await queue.add('cancel', 'ready');
+      await eventually(async () => (await queue.get(ready))?.state !== 'delayed', 'the ready job to be due', 2_000).catch(() => undefined);
+      expect(await queue.cancel(delayed)).toBe(true);
+      expect(await queue.cancel(ready)).toBe(true);
+      expect(await queue.cancel(delayed)).toBe(false);
+      expect(await queue.cancel('never-added')).toBe(false);
+      expect(await queue.get(delayed)).toBeUndefined();
+      const seen = record(queue, 'cancel');
+      await queue.add('cancel', 'after');
+      await eventually(() => seen.length === 1, 'the delivery of the job added after');
+      await new Promise((r) => setTimeout(r, 150));
+      expect(seen.map((s) => s.job.payload)).toEqual(['after']);
+    });
+
+    it('reschedules a delayed job earlier or later', async () => {
+      const queue = await open();
+      const seen = record(queue, 'resched');
+      const start = Date.now();
+      const later = await queue.add('resched', 'later', { delay: 20 });
+      const sooner = await queue.add('resched', 'sooner', { delay: 60_000 });
+      expect(await queue.reschedule(later, 150)).toBe(true);
+      expect(await queue.reschedule(sooner, 10)).toBe(true);
+      expect(await queue.reschedule('never-added', 10)).toBe(false);
+      await eventually(() => seen.length === 2, 'both deliveries');
+      expect(seen.map((s) => s.job.payload)).toEqual(['sooner', 'later']);
+      expect(seen[1]!.at - start).toBeGreaterThanOrEqual(150);
+    });
+
+    it('reports reserved while the handler runs, then done', async () => {
+      const queue = await open();
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const seen = record(queue, 'states', 1, () => gate);
+      const id = await queue.add('states', 'x');
+      await eventually(() => seen.length === 1, 'the delivery');
+      const info = await queue.get(id);
+      expect(info).toMatchObject({ id, topic: 'states', state: 'reserved', payload: 'x', attempts: 1, maxAttempts: 3 });
+      expect(info!.at).toBeGreaterThan(Date.now());
+      expect(await queue.cancel(id)).toBe(false);
+      expect(await queue.reschedule(id, 10)).toBe(false);
+      release();
+      await eventually(async () => (await queue.get(id))?.state === 'done', 'done');
+    });
+
+    it('retries a failing job with its backoff, then dead-letters it; requeue brings it back', async () => {
+      const queue = await open();
+      const events: string[] = [];
+      queue.on('retried', (e) => events.push(`retried ${e.attempt} ${e.delay}`));
+      queue.on('dead', (e) => events.push(`dead ${e.attempt}`));
+      let failing = true;
+      const seen = record(queue, 'flaky', 1, () => {
+        if (failing) throw new Error('smtp down');
+      });
+      const id = await queue.add('flaky', 'm', { attempts: 3, backoff: { type: 'fixed', delay: 40 } });
+      await eventually(() => events.includes('dead 3'), 'the dead letter');
+      expect(events).toEqual(['retried 1 40', 'retried 2 40', 'dead 3']);
+      expect(seen.map((s) => s.job.attempt)).toEqual([1, 2, 3]);
+      expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(40);
+      const info = await queue.get(id);
+      expect(info).toMatchObject({ state: 'dead', attempts: 3, lastError: 'Error: smtp down' });
+      const dead = await queue.dead('flaky');
+      expect(dead.map((d) => d.id)).toEqual([id]);
+      expect(dead[0]).toMatchObject({ payload: 'm', lastError: 'Error: smtp down' });
+      expect(await queue.reschedule(id, 0)).toBe(false);
+      failing = false;
+      expect(await queue.requeue(id)).toBe(true);
+      expect(await queue.requeue(id)).toBe(false);
+      await eventually(async () => (await queue.get(id))?.state === 'done', 'done after requeue');
+      expect(seen.at(-1)!.job.attempt).toBe(1);
+      expect(await queue.dead('flaky')).toEqual([]);
+      expect(queue.metrics()).toMatchObject({ retried: 2, dead: 1, acked: 1, delivered: 4 });
+    });
+
+    it('delivers again when a handler outlives its ttr; the stale ack changes nothing', async () => {
+      const queue = await open();
+      const signals: AbortSignal[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const seen = record(queue, 'slow', 2, async (job) => {
+        signals.push(job.signal);
+        if (job.attempt === 1) await gate;
+      });
+      const id = await queue.add('slow', 'x', { ttr: 150, attempts: 5 });
+      await eventually(() => seen.length === 2, 'the second delivery');
+      expect(seen.map((s) => s.job.attempt)).toEqual([1, 2]);
+      expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(150);
+      expect(signals[0]!.aborted).toBe(true);
+      expect(signals[0]!.reason).toMatchObject({ code: 'ERR_ABORTED', name: 'DeliveryExpiredError' });
+      await eventually(async () => (await queue.get(id))?.state === 'done', 'done by the second delivery');
+      release();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toHaveLength(2);
+      expect(queue.metrics().acked).toBe(1);
+      expect(queue.metrics().expired).toBe(1);
+    });
+
+    it('dead-letters a job whose last delivery runs out of ttr', async () => {
+      const queue = await open();
+      // Resolves well after its signal aborted: by then the backend has taken the delivery back.
+      const seen = record(queue, 'hang', 1, (job) => new Promise((r) => job.signal.addEventListener('abort', () => setTimeout(r, 300))));
+      const id = await queue.add('hang', 'x', { ttr: 60, attempts: 1 });
+      await eventually(async () => (await queue.get(id))?.state === 'dead', 'the dead letter');
+      expect(seen).toHaveLength(1);
+      expect((await queue.get(id))?.lastError).toMatch(/time to run/);
+    });
+
+    it('extend keeps a delivery past its ttr', async () => {
+      const queue = await open();
+      const results: boolean[] = [];
+      const seen = record(queue, 'long', 1, async (job) => {
+        for (let i = 0; i < 4; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          results.push(await job.extend(120));
+        }
+      });
+      const id = await queue.add('long', 'x', { ttr: 100 });
+      await eventually(async () => (await queue.get(id))?.state === 'done', 'done');
+      expect(results).toEqual([true, true, true, true]);
+      expect(seen).toHaveLength(1);
+    });
+
+    it('runs at most `concurrency` handlers at once and delivers each of many jobs exactly once', async () => {
+      const queue = await open();
+      let running = 0;
+      let peak = 0;
+      const seen = record(queue, 'many', 8, async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 2));
+        running--;
+      });
+      const start = Date.now();
+      const jobs = Array.from({ length: 600 }, (_, i) => ({ topic: 'many', payload: i, options: { delay: (i * 7) % 250 } }));
+      await queue.addBulk(jobs);
+      await eventually(() => seen.length === 600, '600 deliveries', 20_000);
+      expect(new Set(seen.map((s) => s.job.payload)).size).toBe(600);
+      for (const { job, at } of seen) expect(at - start).toBeGreaterThanOrEqual(((job.payload as number) * 7) % 250);
+      expect(peak).toBe(8);
+    });
+
+    it('close waits for running handlers, then add throws ClosedError', async () => {
+      const queue = await open();
+      let finished = false;
+      const seen = record(queue, 'closing', 1, async () => {
+        await new Promise((r) => setTimeout(r, 150));
+        finished = true;
+      });
+      const id = await queue.add('closing', 'x');
+      await eventually(() => seen.length === 1, 'the delivery');
+      await queue.close();
+      expect(finished).toBe(true);
+      await expect(queue.add('closing', 'y')).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+      await expect(queue.get(id)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+      await queue.close();
+    });
+
+    it('close gives up after its timeout, aborts running handlers and says which', async () => {
+      const queue = await open();
+      const seen = record(queue, 'stuck', 1, (job) => new Promise((r) => job.signal.addEventListener('abort', () => setTimeout(r, 10))));
+      const id = await queue.add('stuck', 'x', { ttr: 60_000 });
+      await eventually(() => seen.length === 1, 'the delivery');
+      const error: unknown = await queue.close({ timeout: 50 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CloseTimeoutError);
+      expect(error).toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: [id] });
+      expect(seen[0]!.job.signal.aborted).toBe(true);
+    });
+
+    it('rejects bad input with typed errors and writes nothing', async () => {
+      const queue = await open({ maxPayloadBytes: 1024 });
+      const cycle: Record<string, unknown> = {};
+      cycle.self = cycle;
+      const cases: [string, () => Promise<unknown>, string][] = [
+        ['negative delay', () => queue.add('t', 1, { id: 'bad-1', delay: -1 }), 'ERR_INVALID_ARGUMENT'],
+        ['NaN delay', () => queue.add('t', 1, { id: 'bad-2', delay: Number.NaN }), 'ERR_INVALID_ARGUMENT'],
+        ['infinite delay', () => queue.add('t', 1, { id: 'bad-3', delay: Infinity }), 'ERR_INVALID_ARGUMENT'],
+        ['delay and runAt', () => queue.add('t', 1, { id: 'bad-4', delay: 1, runAt: Date.now() }), 'ERR_INVALID_ARGUMENT'],
+        ['empty topic', () => queue.add('', 1, { id: 'bad-5' }), 'ERR_INVALID_ARGUMENT'],
+        ['topic with a newline', () => queue.add('a\nb', 1, { id: 'bad-6' }), 'ERR_INVALID_ARGUMENT'],
+        ['empty id', () => queue.add('t', 1, { id: '' }), 'ERR_INVALID_ARGUMENT'],
+        ['unknown option', () => queue.add('t', 1, { id: 'bad-7', dealy: 5 } as never), 'ERR_INVALID_ARGUMENT'],
+        ['zero attempts', () => queue.add('t', 1, { id: 'bad-8', attempts: 0 }), 'ERR_INVALID_ARGUMENT'],
+        ['bad backoff', () => queue.add('t', 1, { id: 'bad-9', backoff: { type: 'linear' } as never }), 'ERR_INVALID_ARGUMENT'],
+        ['BigInt payload', () => queue.add('t', { n: 1n }, { id: 'bad-10' }), 'ERR_PAYLOAD_NOT_SERIALIZABLE'],
+        ['cyclic payload', () => queue.add('t', cycle, { id: 'bad-11' }), 'ERR_PAYLOAD_NOT_SERIALIZABLE'],
+        ['function payload', () => queue.add('t', () => 1, { id: 'bad-12' }), 'ERR_PAYLOAD_NOT_SERIALIZABLE'],
+        ['undefined payload', () => queue.add('t', undefined, { id: 'bad-13' }), 'ERR_PAYLOAD_NOT_SERIALIZABLE'],
+        ['oversize payload', () => queue.add('t', 'x'.repeat(2048), { id: 'bad-14' }), 'ERR_PAYLOAD_TOO_LARGE'],
+        ['negative reschedule', () => queue.reschedule('bad-15', -5), 'ERR_INVALID_ARGUMENT'],
+        ['bad concurrency', async () => queue.process('t', () => undefined, { concurrency: 0 }), 'ERR_INVALID_ARGUMENT'],
+        ['handler not a function', async () => queue.process('t', 'nope' as never), 'ERR_INVALID_ARGUMENT'],
+      ];
+      for (const [what, run, code] of cases) {
+        const error: unknown = await run().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect({ what, isXError: isXError(error, code) }).toEqual({ what, isXError: true });
+      }
+      for (let i = 1; i <= 15; i++) expect(await queue.get(`bad-${i}`)).toBeUndefined();
+      expect(queue.metrics().added).toBe(0);
+    });
+
+    it('rejects queue options it does not know or cannot use', async () => {
+      const backend = await factory.create();
+      expect(() => new DelayQueue({ backend, ttr: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      expect(() => new DelayQueue({ backend, maxPayloadBytes: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      expect(() => new DelayQueue({ backend, retries: 3 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      await backend.close();
+    });
+  });
+}
