@@ -63,7 +63,8 @@ export interface Job<T = unknown> {
 /** A snapshot of a job, from `queue.get` or `queue.dead`. */
 export interface JobInfo<T = unknown> {
   readonly id: string;
-  readonly topic: string;
+  /** Absent for `done` jobs: only the id of a finished job is kept. */
+  readonly topic?: string;
   readonly state: JobState;
   /** Absent for `done` jobs (their payload is deleted; only the fact remains, see `keepDone`). */
   readonly payload?: T;

@@ -121,21 +121,30 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(seen.map((s) => s.job.payload).sort()).toEqual([1, 2]);
     });
 
-    it('cancels delayed and ready jobs but not unknown ones', async () => {
+    it('cancels delayed and ready jobs, but not reserved, done or unknown ones', async () => {
       const queue = await open();
-      const delayed = await queue.add('cancel', 'delayed', { delay: 80 });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const seen = record(queue, 'cancel', 1, () => gate);
+      const running = await queue.add('cancel', 'running');
+      await eventually(() => seen.length === 1, 'the first delivery');
+      // The only slot is busy, so this one becomes ready and stays there.
       const ready = await queue.add('cancel', 'ready');
-      await eventually(async () => (await queue.get(ready))?.state !== 'delayed', 'the ready job to be due', 2_000).catch(() => undefined);
+      await eventually(async () => (await queue.get(ready))?.state === 'ready', 'the ready state');
+      const delayed = await queue.add('cancel', 'delayed', { delay: 80 });
+      expect(await queue.cancel(running)).toBe(false);
       expect(await queue.cancel(delayed)).toBe(true);
       expect(await queue.cancel(ready)).toBe(true);
       expect(await queue.cancel(delayed)).toBe(false);
       expect(await queue.cancel('never-added')).toBe(false);
       expect(await queue.get(delayed)).toBeUndefined();
-      const seen = record(queue, 'cancel');
+      expect(await queue.get(ready)).toBeUndefined();
       await queue.add('cancel', 'after');
-      await eventually(() => seen.length === 1, 'the delivery of the job added after');
+      release();
+      await eventually(() => seen.length === 2, 'the delivery of the job added after');
       await new Promise((r) => setTimeout(r, 150));
-      expect(seen.map((s) => s.job.payload)).toEqual(['after']);
+      expect(seen.map((s) => s.job.payload)).toEqual(['running', 'after']);
+      expect(await queue.cancel(running)).toBe(false);
     });
 
     it('reschedules a delayed job earlier or later', async () => {

@@ -54,8 +54,8 @@ export class MemoryBackend implements Backend {
   private readonly keepDone: number;
   private readonly jobs = new Map<string, MemoryJob>();
   private readonly topics = new Map<string, Topic>();
-  /** Finished ids in finishing order; Map keeps insertion order, so the oldest is first. */
-  private readonly done = new Map<string, string>();
+  /** Finished ids in finishing order; a Set keeps insertion order, so the oldest is first. */
+  private readonly done = new Set<string>();
   private listener: BackendListener | undefined;
   private closed = false;
 
@@ -103,8 +103,7 @@ export class MemoryBackend implements Backend {
     this.assertOpen();
     const job = this.jobs.get(id);
     if (job) return this.info(job);
-    const topic = this.done.get(id);
-    return topic === undefined ? undefined : { id, topic, state: 'done', attempts: 0 };
+    return this.done.has(id) ? { id, state: 'done', attempts: 0 } : undefined;
   }
 
   async reserve(topicName: string, max: number): Promise<Delivery[]> {
@@ -276,8 +275,8 @@ export class MemoryBackend implements Backend {
 
   private remember(job: MemoryJob): void {
     if (this.keepDone === 0) return;
-    this.done.set(job.id, job.topic);
-    if (this.done.size > this.keepDone) this.done.delete(this.done.keys().next().value!);
+    this.done.add(job.id);
+    if (this.done.size > this.keepDone) this.done.delete(this.done.values().next().value!);
   }
 
   private topic(name: string): Topic {

@@ -1,0 +1,2 @@
+export { RedisBackend, type RedisBackendOptions } from './redis-backend.js';
+export type { RedisClient } from './script-runner.js';

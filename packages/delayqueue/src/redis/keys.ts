@@ -1,0 +1,75 @@
+/**
+ * Key names of one queue. Every key starts with the hash tag `{name}`, so all keys of a queue live in one Redis
+ * Cluster slot and every script can touch all of them.
+ */
+
+export class QueueKeys {
+  /** id -> record (see record.ts): the job pool. */
+  readonly jobs: string;
+  /** id -> deliveries so far; only for jobs delivered at least once. */
+  readonly attempts: string;
+  /** id -> last failure message; only for failed jobs. */
+  readonly errors: string;
+  /** id -> due time; only while a job is ready (for lateness and the ready state). */
+  readonly readyAt: string;
+  /** Sorted set of finished ids by finishing time, trimmed to keepDone: keeps `add` idempotent after the end. */
+  readonly done: string;
+  private readonly prefix: string;
+  private readonly topicCache = new Map<string, TopicKeys>();
+
+  constructor(name: string, private readonly buckets: number) {
+    this.prefix = `{${name}}`;
+    this.jobs = `${this.prefix}:jobs`;
+    this.attempts = `${this.prefix}:attempts`;
+    this.errors = `${this.prefix}:errors`;
+    this.readyAt = `${this.prefix}:ready-at`;
+    this.done = `${this.prefix}:done`;
+  }
+
+  topic(topic: string): TopicKeys {
+    let keys = this.topicCache.get(topic);
+    if (!keys) {
+      const base = `${this.prefix}:t:${topic}`;
+      keys = {
+        buckets: Array.from({ length: this.buckets }, (_, i) => `${base}:delayed:${i}`),
+        ready: `${base}:ready`,
+        reserved: `${base}:reserved`,
+        dead: `${base}:dead`,
+        next: `${base}:next`,
+        wake: `${base}:wake`,
+        signal: `${base}:signal`,
+      };
+      // Bounded: a process touches few topics, but ids passing through get()/cancel() could name many.
+      if (this.topicCache.size >= 1024) this.topicCache.clear();
+      this.topicCache.set(topic, keys);
+    }
+    return keys;
+  }
+
+  /** The delayed bucket of a job: a stable hash of its id, so cancel and reschedule find it without a lookup. */
+  bucket(topic: TopicKeys, id: string): string {
+    if (topic.buckets.length === 1) return topic.buckets[0]!;
+    // FNV-1a over UTF-16 units: cheap, stable across processes and versions.
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+    return topic.buckets[(hash >>> 0) % topic.buckets.length]!;
+  }
+}
+
+/** Keys of one topic of a queue. */
+export interface TopicKeys {
+  /** Sorted sets of delayed ids scored by due time (epoch ms, Redis clock). */
+  readonly buckets: readonly string[];
+  /** List of ready ids: pushed on the left in due order, taken from the right. */
+  readonly ready: string;
+  /** Sorted set of reserved ids scored by the end of their delivery's ttr. */
+  readonly reserved: string;
+  /** Sorted set of dead ids scored by time of death. */
+  readonly dead: string;
+  /** The earliest due time or deadline a mover has planned for; an earlier add wakes a mover. */
+  readonly next: string;
+  /** Wake-up tokens for movers (at most one). */
+  readonly wake: string;
+  /** "Jobs may be ready" tokens for consumers (a few at most). */
+  readonly signal: string;
+}

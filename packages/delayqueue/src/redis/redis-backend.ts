@@ -1,0 +1,334 @@
+/**
+ * The Redis backend: a job pool hash, delayed buckets per topic (sorted sets by due time), ready lists, a
+ * reserved set scored by ttr deadline, dead sets; every state change one Lua script (scripts.ts).
+ *
+ * Consumers wait with a blocking pop on a token list, never on the jobs themselves: a token only says "jobs
+ * may be ready", and the job is then reserved by a script that records its deadline in the same atomic step.
+ * A token lost with a crashed process costs latency (until the next token or rescan), never a job; a job
+ * lost with a crashed consumer is found by its deadline and delivered again.
+ */
+import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
+import type { Backend, BackendListener, Delivery, NewJob, TopicWatch } from '../backend.js';
+import type { JobInfo, JobState } from '../job.js';
+import { QueueKeys } from './keys.js';
+import { decodeRecord, encodeRecord, topicOf } from './record.js';
+import { type RedisClient, runScript, runScriptMany } from './script-runner.js';
+import { ACK, ADD, BURY, CANCEL, EXTEND, INSPECT, LIST_DEAD, REQUEUE, RESCHEDULE, RESERVE, RETRY } from './scripts.js';
+import { TopicMover } from './topic-mover.js';
+
+/** Options of {@link RedisBackend}. */
+export interface RedisBackendOptions {
+  /**
+   * An ioredis `Redis` or `Cluster`. The backend sends commands on it and opens one duplicate per consuming
+   * topic for blocking waits; it closes only those duplicates.
+   */
+  redis: RedisClient;
+  /** The queue's name: every key starts with `{name}` (one Cluster slot per queue). Default `delayqueue`. */
+  name?: string;
+  /** Delayed buckets per topic (1..64, default 1). See the README: within one Redis, more buckets only split the sorted sets. */
+  buckets?: number;
+  /** Finished ids remembered, so re-adding them is a no-op. Default 10,000. */
+  keepDone?: number;
+  /** Most jobs one mover script moves, and most deliveries it takes back (1..2000, default 1000). */
+  moveBatch?: number;
+  /** Longest a consumer or mover waits without looking, ms (a safety net for lost wake-ups). Default 10 s. */
+  rescanMs?: number;
+  /** Clock for the movers' timers. Default: `systemClock`. */
+  clock?: Clock;
+}
+
+const OPTION_KEYS = ['redis', 'name', 'buckets', 'keepDone', 'moveBatch', 'rescanMs', 'clock'];
+
+interface PendingAck {
+  id: string;
+  attempt: number;
+  resolve: (ok: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Jobs in Redis (standalone or Cluster), shared by any number of producer and consumer processes.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { DelayQueue } from '@x/delayqueue';
+ * import { RedisBackend } from '@x/delayqueue/redis';
+ *
+ * const redis = new Redis();
+ * const queue = new DelayQueue({ backend: new RedisBackend({ redis, name: 'billing' }) });
+ * ```
+ */
+export class RedisBackend implements Backend {
+  readonly name = 'redis';
+  private readonly client: RedisClient;
+  private readonly keys: QueueKeys;
+  private readonly keepDone: number;
+  private readonly moveBatch: number;
+  private readonly rescanMs: number;
+  private readonly clock: Clock;
+  private listener: BackendListener | undefined;
+  private readonly movers = new Map<string, { mover: TopicMover; users: number }>();
+  private readonly blocking = new Set<RedisClient>();
+  private readonly pendingAcks = new Map<string, PendingAck[]>();
+  private ackFlushScheduled = false;
+  private closed = false;
+
+  constructor(options: RedisBackendOptions) {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
+    assertKnownKeys('options', options, OPTION_KEYS);
+    const client = options.redis;
+    if (typeof (client as { evalsha?: unknown } | undefined)?.evalsha !== 'function' || typeof client.duplicate !== 'function') {
+      throw new InvalidArgumentError('options.redis', client, 'an ioredis Redis or Cluster');
+    }
+    this.client = client;
+    const name = options.name ?? 'delayqueue';
+    if (typeof name !== 'string' || name.length === 0 || name.length > 128 || /[{}\s]/.test(name)) {
+      throw new InvalidArgumentError('options.name', name, 'a string of 1 to 128 characters without braces or whitespace');
+    }
+    const buckets = assertNumber('options.buckets', options.buckets ?? 1, { min: 1, max: 64, integer: true });
+    this.keys = new QueueKeys(name, buckets);
+    this.keepDone = assertNumber('options.keepDone', options.keepDone ?? 10_000, { min: 0, max: 10_000_000, integer: true });
+    this.moveBatch = assertNumber('options.moveBatch', options.moveBatch ?? 1000, { min: 1, max: 2000, integer: true });
+    this.rescanMs = assertNumber('options.rescanMs', options.rescanMs ?? 10_000, { min: 10, max: 3_600_000 });
+    this.clock = options.clock ?? systemClock;
+  }
+
+  bind(listener: BackendListener): void {
+    this.listener = listener;
+  }
+
+  async add(jobs: readonly NewJob[]): Promise<boolean[]> {
+    this.assertOpen();
+    const calls = jobs.map((job) => {
+      const t = this.keys.topic(job.topic);
+      return { keys: [this.keys.jobs, this.keys.done, this.keys.bucket(t, job.id), t.next, t.wake], args: [job.id, encodeRecord(job), job.delay] };
+    });
+    if (calls.length === 1) return [(await runScript(this.client, ADD, calls[0]!.keys, calls[0]!.args)) === 1];
+    return (await runScriptMany(this.client, ADD, calls)).map((reply) => reply === 1);
+  }
+
+  async cancel(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.byTopic(id, (topic, t) => {
+      const k = this.keys;
+      return [CANCEL, [k.jobs, k.attempts, k.errors, k.readyAt, t.ready, t.reserved, t.dead, k.bucket(t, id)], [id, topic]];
+    });
+  }
+
+  async reschedule(id: string, delay: number): Promise<boolean> {
+    this.assertOpen();
+    return this.byTopic(id, (topic, t) => {
+      const k = this.keys;
+      return [RESCHEDULE, [k.jobs, k.readyAt, t.ready, k.bucket(t, id), t.next, t.wake], [id, topic, delay]];
+    });
+  }
+
+  async requeue(id: string, delay: number): Promise<boolean> {
+    this.assertOpen();
+    return this.byTopic(id, (topic, t) => {
+      const k = this.keys;
+      return [REQUEUE, [k.jobs, k.attempts, k.errors, t.dead, k.bucket(t, id), t.next, t.wake], [id, topic, delay]];
+    });
+  }
+
+  async get(id: string): Promise<JobInfo<string> | undefined> {
+    this.assertOpen();
+    const k = this.keys;
+    for (let tries = 0; tries < 3; tries++) {
+      const record = await this.client.hget(k.jobs, id);
+      if (record === null) {
+        return (await this.client.zscore(k.done, id)) === null ? undefined : { id, state: 'done', attempts: 0 };
+      }
+      const topic = topicOf(record);
+      const t = k.topic(topic);
+      const reply = (await runScript(this.client, INSPECT, [k.jobs, k.attempts, k.errors, k.readyAt, t.reserved, t.dead, k.bucket(t, id)], [id, topic])) as
+        | [string, string, string, string, string | null]
+        | -1
+        | null;
+      if (reply === -1) continue;
+      if (reply === null) continue;
+      const [state, rec, attempts, at, error] = reply;
+      // 'unknown' is a moment between scripts that a consistent snapshot cannot show; treat it as ready.
+      return info(id, (state === 'unknown' ? 'ready' : state) as JobState, rec, attempts, at, error);
+    }
+    return undefined;
+  }
+
+  async reserve(topic: string, max: number): Promise<Delivery[]> {
+    this.assertOpen();
+    const k = this.keys;
+    const t = k.topic(topic);
+    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next, t.wake];
+    const reply = (await runScript(this.client, RESERVE, keys, [max])) as (string | number)[];
+    const now = Number(reply[0]);
+    const out: Delivery[] = [];
+    let earliestDeadline = Infinity;
+    for (let i = 1; i < reply.length; i += 4) {
+      const dueAt = Number(reply[i + 2]);
+      const record = decodeRecord(String(reply[i + 3]));
+      out.push({
+        id: String(reply[i]),
+        topic,
+        payload: record.payload,
+        backoff: record.backoff,
+        maxAttempts: record.maxAttempts,
+        ttr: record.ttr,
+        attempt: Number(reply[i + 1]),
+        dueAt,
+        lateness: Math.max(0, now - dueAt),
+      });
+      earliestDeadline = Math.min(earliestDeadline, now + record.ttr);
+    }
+    // This process's mover learns of the deadlines at once: the wake-up token the script may leave would only
+    // reach it through a consumer with a free slot.
+    if (out.length > 0) this.movers.get(topic)?.mover.expect(earliestDeadline, now);
+    return out;
+  }
+
+  /** Acks of one event-loop turn travel in one script call per topic: a busy consumer saves a round trip per job. */
+  ack(topic: string, id: string, attempt: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      let list = this.pendingAcks.get(topic);
+      if (!list) this.pendingAcks.set(topic, (list = []));
+      list.push({ id, attempt, resolve, reject });
+      if (!this.ackFlushScheduled) {
+        this.ackFlushScheduled = true;
+        setImmediate(this.flushAcks);
+      }
+    });
+  }
+
+  async retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
+    const k = this.keys;
+    const t = k.topic(topic);
+    return (await runScript(this.client, RETRY, [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next, t.wake], [id, attempt, delay, error])) === 1;
+  }
+
+  async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {
+    const k = this.keys;
+    const t = k.topic(topic);
+    return (await runScript(this.client, BURY, [k.attempts, k.errors, t.reserved, t.dead], [id, attempt, error])) === 1;
+  }
+
+  async extend(topic: string, id: string, attempt: number, ttr: number): Promise<boolean> {
+    const t = this.keys.topic(topic);
+    return (await runScript(this.client, EXTEND, [this.keys.attempts, t.reserved], [id, attempt, ttr])) === 1;
+  }
+
+  async dead(topic: string, limit: number): Promise<JobInfo<string>[]> {
+    this.assertOpen();
+    const k = this.keys;
+    const reply = (await runScript(this.client, LIST_DEAD, [k.jobs, k.attempts, k.errors, k.topic(topic).dead], [limit])) as string[];
+    const out: JobInfo<string>[] = [];
+    for (let i = 0; i < reply.length; i += 5) {
+      out.push(info(reply[i]!, 'dead', reply[i + 1]!, reply[i + 2]!, reply[i + 3]!, reply[i + 4] || null));
+    }
+    return out;
+  }
+
+  watch(topic: string): TopicWatch {
+    this.assertOpen();
+    const t = this.keys.topic(topic);
+    let entry = this.movers.get(topic);
+    if (!entry) {
+      const mover = new TopicMover(this.client, this.keys, t, topic, this.moveBatch, this.rescanMs, this.clock, this.listener);
+      entry = { mover, users: 0 };
+      this.movers.set(topic, entry);
+      mover.trigger();
+    }
+    entry.users++;
+    const { mover } = entry;
+    const blocking = this.client.duplicate();
+    // Errors on the blocking connection surface through the pending command; keep them off 'error' crashes.
+    blocking.on('error', () => undefined);
+    this.blocking.add(blocking);
+    const waitSeconds = this.rescanMs / 1000;
+    let closed = false;
+    return {
+      wait: async (signal) => {
+        if (signal.aborted) throw signal.reason;
+        const onAbort = (): void => blocking.disconnect();
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          const reply = await blocking.blpop(t.wake, t.signal, waitSeconds);
+          if (reply?.[0] === t.wake) mover.trigger();
+        } catch (error) {
+          if (signal.aborted) throw signal.reason;
+          throw error;
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+        }
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        blocking.disconnect();
+        this.blocking.delete(blocking);
+        const current = this.movers.get(topic);
+        if (current && --current.users === 0) {
+          current.mover.close();
+          this.movers.delete(topic);
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const { mover } of this.movers.values()) mover.close();
+    this.movers.clear();
+    for (const client of this.blocking) client.disconnect();
+    this.blocking.clear();
+    if (this.ackFlushScheduled) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private readonly flushAcks = (): void => {
+    this.ackFlushScheduled = false;
+    const k = this.keys;
+    for (const [topic, acks] of this.pendingAcks) {
+      this.pendingAcks.delete(topic);
+      const args: (string | number)[] = [this.keepDone];
+      for (const a of acks) args.push(a.id, a.attempt);
+      runScript(this.client, ACK, [k.jobs, k.attempts, k.errors, k.done, k.topic(topic).reserved], args).then(
+        (reply) => acks.forEach((a, i) => a.resolve((reply as number[])[i] === 1)),
+        (error: unknown) => acks.forEach((a) => a.reject(error)),
+      );
+    }
+  };
+
+  /** Reads the job's topic, then runs the script built for it; re-reads once if the id changed topic meanwhile. */
+  private async byTopic(
+    id: string,
+    build: (topic: string, t: ReturnType<QueueKeys['topic']>) => [Parameters<typeof runScript>[1], string[], (string | number)[]],
+  ): Promise<boolean> {
+    for (let tries = 0; tries < 3; tries++) {
+      const record = await this.client.hget(this.keys.jobs, id);
+      if (record === null) return false;
+      const topic = topicOf(record);
+      const [script, keys, args] = build(topic, this.keys.topic(topic));
+      const reply = await runScript(this.client, script, keys, args);
+      if (reply !== -1) return reply === 1;
+    }
+    return false;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('the Redis backend');
+  }
+}
+
+function info(id: string, state: JobState, record: string, attempts: string, at: string, error: string | null): JobInfo<string> {
+  const stored = decodeRecord(record);
+  return {
+    id,
+    topic: stored.topic,
+    state,
+    payload: stored.payload,
+    attempts: Number(attempts),
+    maxAttempts: stored.maxAttempts,
+    at: Number(at),
+    ...(error ? { lastError: error } : {}),
+  };
+}

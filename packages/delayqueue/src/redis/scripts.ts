@@ -1,0 +1,353 @@
+/**
+ * The Lua scripts: every change of a job's state is one script, so it is atomic, and every key a script touches
+ * is in its KEYS (all share the queue's hash tag, so the queue runs on Redis Cluster). Time is the Redis
+ * server's (TIME), so producers and consumers with skewed clocks agree on when a job is due.
+ *
+ * A job is in exactly one place: a delayed bucket, its topic's ready list (with ready-at), the reserved set,
+ * the dead set, or nowhere (done: its id in the done set). The pool hash holds the record throughout.
+ */
+import { createHash } from 'node:crypto';
+
+/** A script and its SHA1, for EVALSHA with EVAL as fallback. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+}
+
+function lua(name: string, source: string): LuaScript {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+// Server time in epoch ms.
+const NOW = String.raw`local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+`;
+
+// Fields of a record (record.ts): version, topic, maxAttempts, ttr, ...
+const FIELDS = String.raw`local function topic_of(rec) return string.match(rec, '^[^\31]*\31([^\31]*)') end
+local function max_attempts_of(rec) return tonumber(string.match(rec, '^[^\31]*\31[^\31]*\31(%d+)')) end
+local function ttr_of(rec) return tonumber(string.match(rec, '^[^\31]*\31[^\31]*\31%d+\31(%d+)')) end
+`;
+
+// After scheduling a job due at \`due\` in a topic whose next/wake keys are KEYS[next_key], KEYS[wake_key]:
+// if no mover plans to wake up that early, say so and leave one wake-up token.
+const PLAN = String.raw`local function plan(due, next_key, wake_key)
+  local planned = tonumber(redis.call('GET', next_key))
+  if not planned or due < planned then
+    redis.call('SET', next_key, due)
+    if redis.call('LLEN', wake_key) == 0 then redis.call('RPUSH', wake_key, '1') end
+  end
+end
+`;
+
+// True when ARGV id's current delivery is number \`attempt\` and still reserved.
+const CURRENT = String.raw`local function current(attempts_key, reserved_key, id, attempt)
+  return tonumber(redis.call('HGET', attempts_key, id)) == tonumber(attempt) and redis.call('ZSCORE', reserved_key, id)
+end
+`;
+
+/**
+ * KEYS: jobs, done, bucket, next, wake. ARGV: id, record, delay ms.
+ * Returns 1 when added, 0 when the id exists or finished recently.
+ */
+export const ADD = lua(
+  'add',
+  NOW +
+    PLAN +
+    String.raw`if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+local due = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], due, ARGV[1])
+plan(due, KEYS[4], KEYS[5])
+return 1
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, ready-at, errors, ready, reserved, dead, next, signal, bucket 1..n. ARGV: limit.
+ * Moves up to \`limit\` due jobs from the buckets to the ready list, and takes back up to \`limit\` deliveries
+ * whose ttr ran out (ready again, or dead when they had no attempts left). Then records in \`next\` when this
+ * topic next needs a mover, and leaves consumers a few tokens if anything became ready.
+ * Returns {moved, expired, buried, next due or -1, now}.
+ */
+export const MOVE = lua(
+  'move',
+  NOW +
+    FIELDS +
+    String.raw`local limit = tonumber(ARGV[1])
+local moved = 0
+for i = 10, #KEYS do
+  if moved >= limit then break end
+  local due = redis.call('ZRANGE', KEYS[i], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit - moved, 'WITHSCORES')
+  if #due > 0 then
+    local ids = {}
+    local at = {}
+    for j = 1, #due, 2 do
+      ids[#ids + 1] = due[j]
+      at[#at + 1] = due[j]
+      at[#at + 1] = due[j + 1]
+    end
+    redis.call('ZREM', KEYS[i], unpack(ids))
+    redis.call('HSET', KEYS[3], unpack(at))
+    redis.call('LPUSH', KEYS[5], unpack(ids))
+    moved = moved + #ids
+  end
+end
+local expired, buried, requeued = 0, 0, 0
+local late = redis.call('ZRANGE', KEYS[6], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+for _, id in ipairs(late) do
+  redis.call('ZREM', KEYS[6], id)
+  expired = expired + 1
+  local rec = redis.call('HGET', KEYS[1], id)
+  if rec then
+    local attempts = tonumber(redis.call('HGET', KEYS[2], id)) or 0
+    if attempts >= max_attempts_of(rec) then
+      redis.call('ZADD', KEYS[7], now, id)
+      redis.call('HSET', KEYS[4], id, 'time to run (' .. ttr_of(rec) .. ' ms) ran out on delivery ' .. attempts)
+      buried = buried + 1
+    else
+      redis.call('HSET', KEYS[3], id, now)
+      redis.call('LPUSH', KEYS[5], id)
+      requeued = requeued + 1
+    end
+  end
+end
+local ready = moved + requeued
+if ready > 0 then
+  local want = math.min(ready, 16) - redis.call('LLEN', KEYS[9])
+  for _ = 1, want do redis.call('RPUSH', KEYS[9], '1') end
+end
+local next_at = nil
+for i = 10, #KEYS do
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if first[2] and (not next_at or tonumber(first[2]) < next_at) then next_at = tonumber(first[2]) end
+end
+local first = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+if first[2] and (not next_at or tonumber(first[2]) < next_at) then next_at = tonumber(first[2]) end
+if next_at then redis.call('SET', KEYS[8], next_at) else redis.call('DEL', KEYS[8]) end
+return {moved, expired, buried, next_at or -1, now}
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next, wake. ARGV: max.
+ * Takes up to \`max\` ready jobs and reserves each until now + its ttr; makes sure some mover plans to look
+ * at the earliest of those deadlines (this process's mover may die with the consumer).
+ * Returns {now, id1, attempt1, dueAt1, record1, id2, ...}. Passes a token on when jobs remain ready.
+ */
+export const RESERVE = lua(
+  'reserve',
+  NOW +
+    FIELDS +
+    PLAN +
+    String.raw`local out = {now}
+local earliest = nil
+local ids = redis.call('RPOP', KEYS[4], tonumber(ARGV[1]))
+if ids then
+  for _, id in ipairs(ids) do
+    local rec = redis.call('HGET', KEYS[1], id)
+    if rec then
+      local due = tonumber(redis.call('HGET', KEYS[3], id)) or now
+      redis.call('HDEL', KEYS[3], id)
+      local attempt = redis.call('HINCRBY', KEYS[2], id, 1)
+      local deadline = now + ttr_of(rec)
+      redis.call('ZADD', KEYS[5], deadline, id)
+      if not earliest or deadline < earliest then earliest = deadline end
+      out[#out + 1] = id
+      out[#out + 1] = attempt
+      out[#out + 1] = due
+      out[#out + 1] = rec
+    end
+  end
+end
+if earliest then plan(earliest, KEYS[7], KEYS[8]) end
+if redis.call('LLEN', KEYS[4]) > 0 and redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], '1') end
+return out
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, done, reserved. ARGV: keepDone, then pairs of id, attempt.
+ * Finishes each delivery that is still current. Returns a table of 1/0, one per pair.
+ */
+export const ACK = lua(
+  'ack',
+  NOW +
+    CURRENT +
+    String.raw`local keep = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  if current(KEYS[2], KEYS[5], id, ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    if keep > 0 then redis.call('ZADD', KEYS[4], now, id) end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(keep + 1)) end
+return out
+`,
+);
+
+/**
+ * KEYS: attempts, errors, reserved, bucket, next, wake. ARGV: id, attempt, delay, error.
+ * Puts a failed delivery back as delayed. Returns 1, or 0 when the delivery is no longer current.
+ */
+export const RETRY = lua(
+  'retry',
+  NOW +
+    CURRENT +
+    PLAN +
+    String.raw`if not current(KEYS[1], KEYS[3], ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+local due = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[4], due, ARGV[1])
+plan(due, KEYS[5], KEYS[6])
+return 1
+`,
+);
+
+/** KEYS: attempts, errors, reserved, dead. ARGV: id, attempt, error. Dead-letters a current delivery. */
+export const BURY = lua(
+  'bury',
+  NOW +
+    CURRENT +
+    String.raw`if not current(KEYS[1], KEYS[3], ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+return 1
+`,
+);
+
+/** KEYS: attempts, reserved. ARGV: id, attempt, ttr. Moves a current delivery's deadline to now + ttr. */
+export const EXTEND = lua(
+  'extend',
+  NOW +
+    CURRENT +
+    String.raw`if not current(KEYS[1], KEYS[2], ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[3]), ARGV[1])
+return 1
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, ready-at, ready, reserved, dead, bucket. ARGV: id, topic.
+ * Deletes a delayed, ready or dead job. Returns 1, 0 (not found or reserved), or -1 (the id now belongs to
+ * another topic: the caller read a stale record).
+ */
+export const CANCEL = lua(
+  'cancel',
+  FIELDS +
+    String.raw`local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return 0 end
+if topic_of(rec) ~= ARGV[2] then return -1 end
+if redis.call('ZSCORE', KEYS[6], ARGV[1]) then return 0 end
+local removed = redis.call('ZREM', KEYS[8], ARGV[1]) + redis.call('ZREM', KEYS[7], ARGV[1])
+if redis.call('HDEL', KEYS[4], ARGV[1]) == 1 then
+  redis.call('LREM', KEYS[5], 1, ARGV[1])
+  removed = removed + 1
+end
+if removed == 0 then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+`,
+);
+
+/**
+ * KEYS: jobs, ready-at, ready, bucket, next, wake. ARGV: id, topic, delay.
+ * Makes a delayed or ready job due at now + delay. Returns 1, 0 (other state or unknown) or -1 (stale topic).
+ */
+export const RESCHEDULE = lua(
+  'reschedule',
+  NOW +
+    FIELDS +
+    PLAN +
+    String.raw`local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return 0 end
+if topic_of(rec) ~= ARGV[2] then return -1 end
+if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then
+  if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+  redis.call('LREM', KEYS[3], 1, ARGV[1])
+end
+local due = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[4], due, ARGV[1])
+plan(due, KEYS[5], KEYS[6])
+return 1
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, dead, bucket, next, wake. ARGV: id, topic, delay.
+ * Moves a dead job back to delayed with its attempts reset. Returns 1, 0 (not dead) or -1 (stale topic).
+ */
+export const REQUEUE = lua(
+  'requeue',
+  NOW +
+    FIELDS +
+    PLAN +
+    String.raw`local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return 0 end
+if topic_of(rec) ~= ARGV[2] then return -1 end
+if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+local due = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[5], due, ARGV[1])
+plan(due, KEYS[6], KEYS[7])
+return 1
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, ready-at, reserved, dead, bucket. ARGV: id, topic.
+ * A consistent snapshot: {state, record, attempts, at, error} or -1 (stale topic) or nil (unknown).
+ */
+export const INSPECT = lua(
+  'inspect',
+  FIELDS +
+    String.raw`local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec then return nil end
+if topic_of(rec) ~= ARGV[2] then return -1 end
+local attempts = redis.call('HGET', KEYS[2], ARGV[1]) or '0'
+local err = redis.call('HGET', KEYS[3], ARGV[1]) or false
+local at = redis.call('ZSCORE', KEYS[7], ARGV[1])
+if at then return {'delayed', rec, attempts, at, err} end
+at = redis.call('HGET', KEYS[4], ARGV[1])
+if at then return {'ready', rec, attempts, at, err} end
+at = redis.call('ZSCORE', KEYS[5], ARGV[1])
+if at then return {'reserved', rec, attempts, at, err} end
+at = redis.call('ZSCORE', KEYS[6], ARGV[1])
+if at then return {'dead', rec, attempts, at, err} end
+return {'unknown', rec, attempts, '0', err}
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, dead. ARGV: limit.
+ * The oldest dead jobs: {id, record, attempts, diedAt, error, ...}.
+ */
+export const LIST_DEAD = lua(
+  'list-dead',
+  String.raw`local ids = redis.call('ZRANGE', KEYS[4], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #ids, 2 do
+  local id = ids[i]
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
+  out[#out + 1] = ids[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+end
+return out
+`,
+);

@@ -1,0 +1,92 @@
+import type Redis from 'ioredis';
+import { requireRedis, uniqueName } from '@x/testkit';
+import { DelayQueue } from '../src/index.js';
+import { RedisBackend } from '../src/redis/index.js';
+import { conformance, eventually } from './conformance.js';
+
+let redis: Redis;
+const names: string[] = [];
+
+beforeAll(async () => {
+  redis = await requireRedis();
+});
+afterAll(async () => {
+  for (const name of names) {
+    const keys = await redis.keys(`{${name}}*`);
+    if (keys.length > 0) await redis.unlink(...keys);
+  }
+  redis.disconnect();
+});
+
+function backend(options: { buckets?: number } = {}): RedisBackend {
+  const name = uniqueName('dq');
+  names.push(name);
+  return new RedisBackend({ redis, name, ...options });
+}
+
+conformance('redis', { create: async () => backend() });
+conformance('redis with 4 buckets', { create: async () => backend({ buckets: 4 }) });
+
+describe('redis backend specifics', () => {
+  it('keeps every key of a queue under its hash tag and leaves nothing behind after the last ack', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name, keepDone: 0 }) });
+    let handled = 0;
+    queue.process(
+      'tagged',
+      () => {
+        handled++;
+      },
+      { concurrency: 4 },
+    );
+    await queue.addBulk(Array.from({ length: 50 }, (_, i) => ({ topic: 'tagged', payload: i, options: { delay: i } })));
+    await eventually(() => handled === 50, '50 deliveries');
+    await eventually(async () => (await redis.hlen(`{${name}}:jobs`)) === 0, 'the pool to empty');
+    await queue.close();
+    const left = await redis.keys(`*${name}*`);
+    expect(left.every((key) => key.startsWith(`{${name}}:`))).toBe(true);
+    // Only the bookkeeping of an idle topic may remain: no job, no attempt counter, no ready-at entry.
+    expect(left.filter((key) => !/:t:tagged:(next|wake|signal)$/.test(key))).toEqual([]);
+  });
+
+  it('two queues on one Redis with different names never see each other', async () => {
+    const a = new DelayQueue({ backend: backend() });
+    const b = new DelayQueue({ backend: backend() });
+    const seenA: unknown[] = [];
+    const seenB: unknown[] = [];
+    a.process('t', (job) => void seenA.push(job.payload));
+    b.process('t', (job) => void seenB.push(job.payload));
+    await a.add('t', 'for a', { id: 'same-id' });
+    await b.add('t', 'for b', { id: 'same-id' });
+    await eventually(() => seenA.length === 1 && seenB.length === 1, 'both deliveries');
+    expect([seenA, seenB]).toEqual([['for a'], ['for b']]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a producer without consumers wakes a consumer that starts later, and an earlier job overtakes a later one', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const producer = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    const consumer = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    const seen: string[] = [];
+    consumer.process('x', (job) => void seen.push(job.payload as string));
+    await new Promise((r) => setTimeout(r, 50));
+    const start = Date.now();
+    await producer.add('x', 'late', { delay: 5_000 });
+    await producer.add('x', 'early', { delay: 100 });
+    await eventually(() => seen.length === 1, 'the early job');
+    expect(seen).toEqual(['early']);
+    // Delivered on the wake-up, not the 10 s rescan.
+    expect(Date.now() - start).toBeLessThan(3_000);
+    await Promise.all([producer.close(), consumer.close()]);
+  });
+
+  it('rejects bad backend options with typed errors', () => {
+    expect(() => new RedisBackend({ redis: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => new RedisBackend({ redis, name: 'a{b}' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => new RedisBackend({ redis, buckets: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => new RedisBackend({ redis, moveBatch: 5000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => new RedisBackend({ redis, polling: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+});
