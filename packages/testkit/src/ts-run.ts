@@ -82,3 +82,14 @@ export function runTsProcess(file: string, options: { env?: NodeJS.ProcessEnv; t
     });
   });
 }
+
+/**
+ * Starts the TypeScript file `file` in a new Node process and returns it at once, for tests that signal it
+ * (SIGKILL, SIGSTOP). Its stderr is kept in `stderrText()` for failure messages.
+ */
+export function spawnTsProcess(file: string, env: NodeJS.ProcessEnv = {}): ChildProcess & { stderrText(): string } {
+  const child = spawn(process.execPath, ['-e', tsBootstrap(file)], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return Object.assign(child, { stderrText: () => stderr });
+}

@@ -1,0 +1,103 @@
+/**
+ * Failure tests with real processes and real Redis: a consumer SIGKILLed mid-job, a mover SIGKILLed mid-batch.
+ */
+import { join } from 'node:path';
+import type Redis from 'ioredis';
+import { redisEndpoint, requireRedis, spawnTsProcess, uniqueName } from '@x/testkit';
+import { DelayQueue } from '../src/index.js';
+import { RedisBackend } from '../src/redis/index.js';
+import { eventually } from './conformance.js';
+
+const { host, port } = redisEndpoint();
+const REDIS_URL = `redis://${host}:${port}`;
+let redis: Redis;
+const cleanup: string[] = [];
+const children: ReturnType<typeof spawnTsProcess>[] = [];
+
+beforeAll(async () => {
+  redis = await requireRedis();
+});
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+afterAll(async () => {
+  for (const pattern of cleanup) {
+    const keys = await redis.keys(pattern);
+    if (keys.length > 0) await redis.unlink(...keys);
+  }
+  redis.disconnect();
+});
+
+function start(fixture: string, env: Record<string, string>): ReturnType<typeof spawnTsProcess> {
+  const child = spawnTsProcess(join(__dirname, 'fixtures', fixture), { X_REDIS_URL: REDIS_URL, ...env });
+  children.push(child);
+  return child;
+}
+
+function exited(child: ReturnType<typeof spawnTsProcess>): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
+
+describe('crashes (real processes, real Redis)', () => {
+  it('a consumer SIGKILLed mid-job: its jobs are delivered again after their ttr, none of 10,000 is lost', async () => {
+    const name = uniqueName('dq-crash');
+    cleanup.push(`{${name}}*`, `${name}:*`);
+    const producer = new DelayQueue({ backend: new RedisBackend({ redis, name }), ttr: 1_500, attempts: 5 });
+    const total = 10_000;
+    for (let i = 0; i < total; i += 2_000) {
+      await producer.addBulk(
+        Array.from({ length: 2_000 }, (_, k) => ({ topic: 'work', payload: { n: i + k }, options: { id: `job-${i + k}`, delay: ((i + k) * 13) % 1_000 } })),
+      );
+    }
+    const env = { X_QUEUE: name, X_TOPIC: 'work', X_CONCURRENCY: '20', X_HANDLER_MS: '20' };
+    const victim = start('consumer-process.ts', env);
+    const survivor = start('consumer-process.ts', env);
+    // Killed in full flight: it has handled 1,000 jobs itself and a backlog keeps all its slots busy.
+    await eventually(async () => Number(await redis.hget(`${name}:by-pid`, String(victim.pid))) >= 1_000, 'the victim to handle 1,000 jobs', 60_000);
+    expect(await redis.llen(`{${name}}:t:work:ready`)).toBeGreaterThan(1_000);
+    victim.kill('SIGKILL');
+    await exited(victim);
+    await eventually(async () => (await redis.hlen(`${name}:deliveries`)) === total, `all ${total} jobs handled`, 90_000);
+    await eventually(async () => (await redis.hlen(`{${name}}:jobs`)) === 0, 'the pool to empty (every job acked)', 30_000);
+
+    const counts = Object.values(await redis.hgetall(`${name}:deliveries`)).map(Number);
+    expect(counts).toHaveLength(total);
+    expect(counts.every((c) => c >= 1)).toBe(true);
+    // Duplicates come only from jobs the victim had finished but not yet acked: at most its concurrency.
+    const duplicates = counts.reduce((sum, c) => sum + c - 1, 0);
+    expect(duplicates).toBeLessThanOrEqual(20);
+    // The victim's in-flight jobs came back as second deliveries, through the ttr, not through luck.
+    expect(await redis.hlen(`${name}:attempt-2`)).toBeGreaterThan(0);
+    expect(await producer.dead('work')).toEqual([]);
+    expect(survivor.exitCode).toBeNull();
+    expect(survivor.stderrText()).toBe('');
+    await producer.close();
+  }, 180_000);
+
+  it('a mover SIGKILLed mid-batch while two others move too: no job lost, none moved twice', async () => {
+    const name = uniqueName('dq-move');
+    cleanup.push(`{${name}}*`);
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    const total = 60_000;
+    for (let i = 0; i < total; i += 5_000) {
+      await queue.addBulk(Array.from({ length: 5_000 }, (_, k) => ({ topic: 'm', payload: i + k, options: { id: `j${i + k}` } })));
+    }
+    const env = { X_QUEUE: name, X_TOPIC: 'm', X_MOVE_BATCH: '200' };
+    const victim = start('mover-process.ts', env);
+    const others = [start('mover-process.ts', env), start('mover-process.ts', env)];
+    const ready = `{${name}}:t:m:ready`;
+    await eventually(async () => (await redis.llen(ready)) >= 10_000, '10,000 jobs moved', 60_000);
+    victim.kill('SIGKILL');
+    await exited(victim);
+    expect(await redis.llen(ready)).toBeLessThan(total);
+    await eventually(async () => (await redis.zcard(`{${name}}:t:m:delayed:0`)) === 0, 'every bucket emptied', 60_000);
+
+    const ids = await redis.lrange(ready, 0, -1);
+    expect(ids).toHaveLength(total);
+    expect(new Set(ids).size).toBe(total);
+    expect(await redis.hlen(`{${name}}:ready-at`)).toBe(total);
+    expect(await redis.hlen(`{${name}}:jobs`)).toBe(total);
+    for (const other of others) expect(other.stderrText()).toBe('');
+    await queue.close();
+  }, 120_000);
+});
