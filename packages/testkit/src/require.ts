@@ -3,9 +3,9 @@
  * message that says how to start the server. A test never passes silently because a server was missing.
  */
 import { connect } from 'node:net';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { type Endpoint, HOW_TO_START, kafkaBrokers, redisEndpoint } from './services.js';
+import { type Endpoint, HOW_TO_START, kafkaBrokers, redisClusterNodes, redisEndpoint } from './services.js';
 
 /** Thrown when a required test server does not answer. */
 export class ServiceUnavailableError extends Error {
@@ -45,6 +45,30 @@ export async function requireRedis(endpoint: Endpoint = redisEndpoint(), timeout
   } catch (error) {
     client.disconnect();
     throw new ServiceUnavailableError(`Redis at ${endpoint.host}:${endpoint.port}`, error);
+  }
+}
+
+/**
+ * Connects an ioredis Cluster to the test cluster and checks every master answers and the cluster state is ok.
+ * The caller owns the returned client and must `disconnect()` it.
+ */
+export async function requireRedisCluster(nodes: Endpoint[] = redisClusterNodes(), timeoutMs = 5000): Promise<Cluster> {
+  const where = `Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  try {
+    await Promise.all(nodes.map((node) => probeTcp(node, timeoutMs)));
+  } catch (error) {
+    throw new ServiceUnavailableError(where, error);
+  }
+  const cluster = new Cluster(nodes, { lazyConnect: true, clusterRetryStrategy: () => null, redisOptions: { connectTimeout: timeoutMs } });
+  cluster.on('error', () => undefined);
+  try {
+    await cluster.connect();
+    const info = await cluster.cluster('INFO');
+    if (!/cluster_state:ok/.test(String(info))) throw new Error(`cluster state is not ok:\n${String(info)}`);
+    return cluster;
+  } catch (error) {
+    cluster.disconnect();
+    throw new ServiceUnavailableError(where, error);
   }
 }
 

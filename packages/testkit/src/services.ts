@@ -28,6 +28,11 @@ export function redisMasters(): Endpoint[] {
   return parseList(process.env.X_REDIS_MASTERS ?? '127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003,127.0.0.1:7004,127.0.0.1:7005');
 }
 
+/** The Redis Cluster's seed nodes (`X_REDIS_CLUSTER`, default 127.0.0.1:7101-7103). */
+export function redisClusterNodes(): Endpoint[] {
+  return parseList(process.env.X_REDIS_CLUSTER ?? '127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103');
+}
+
 /** Kafka bootstrap brokers as `host:port` strings (`X_KAFKA_BROKERS`, default 127.0.0.1:19092). */
 export function kafkaBrokers(): string[] {
   return (process.env.X_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',').filter(Boolean);

@@ -14,6 +14,8 @@ export class QueueKeys {
   readonly readyAt: string;
   /** Sorted set of finished ids by finishing time, trimmed to keepDone: keeps `add` idempotent after the end. */
   readonly done: string;
+  /** Pub/sub channel on which scripts name a topic whose movers should look now. */
+  readonly wakeChannel: string;
   private readonly prefix: string;
   private readonly topicCache = new Map<string, TopicKeys>();
 
@@ -24,6 +26,7 @@ export class QueueKeys {
     this.errors = `${this.prefix}:errors`;
     this.readyAt = `${this.prefix}:ready-at`;
     this.done = `${this.prefix}:done`;
+    this.wakeChannel = `${this.prefix}:wake`;
   }
 
   topic(topic: string): TopicKeys {
@@ -36,7 +39,6 @@ export class QueueKeys {
         reserved: `${base}:reserved`,
         dead: `${base}:dead`,
         next: `${base}:next`,
-        wake: `${base}:wake`,
         signal: `${base}:signal`,
       };
       // Bounded: a process touches few topics, but ids passing through get()/cancel() could name many.
@@ -66,10 +68,8 @@ export interface TopicKeys {
   readonly reserved: string;
   /** Sorted set of dead ids scored by time of death. */
   readonly dead: string;
-  /** The earliest due time or deadline a mover has planned for; an earlier add wakes a mover. */
+  /** The earliest due time or deadline a mover has planned for; anything earlier publishes a wake-up. */
   readonly next: string;
-  /** Wake-up tokens for movers (at most one). */
-  readonly wake: string;
   /** "Jobs may be ready" tokens for consumers (a few at most). */
   readonly signal: string;
 }

@@ -2,6 +2,8 @@
  * The Redis backend: a job pool hash, delayed buckets per topic (sorted sets by due time), ready lists, a
  * reserved set scored by ttr deadline, dead sets; every state change one Lua script (scripts.ts).
  *
+ * Movers sleep on a local timer until the earliest due time they know of; a script that schedules something
+ * earlier publishes the topic on the queue's wake channel, which every process's movers hear.
  * Consumers wait with a blocking pop on a token list, never on the jobs themselves: a token only says "jobs
  * may be ready", and the job is then reserved by a script that records its deadline in the same atomic step.
  * A token lost with a crashed process costs latency (until the next token or rescan), never a job; a job
@@ -70,6 +72,8 @@ export class RedisBackend implements Backend {
   private listener: BackendListener | undefined;
   private readonly movers = new Map<string, { mover: TopicMover; users: number }>();
   private readonly blocking = new Set<RedisClient>();
+  /** Listens for wake-ups of this queue's movers; opened with the first watch. */
+  private subscriber: RedisClient | undefined;
   private readonly pendingAcks = new Map<string, PendingAck[]>();
   private ackFlushScheduled = false;
   private closed = false;
@@ -102,7 +106,10 @@ export class RedisBackend implements Backend {
     this.assertOpen();
     const calls = jobs.map((job) => {
       const t = this.keys.topic(job.topic);
-      return { keys: [this.keys.jobs, this.keys.done, this.keys.bucket(t, job.id), t.next, t.wake], args: [job.id, encodeRecord(job), job.delay] };
+      return {
+        keys: [this.keys.jobs, this.keys.done, this.keys.bucket(t, job.id), t.next],
+        args: [job.id, encodeRecord(job), job.delay, this.keys.wakeChannel, job.topic],
+      };
     });
     if (calls.length === 1) return [(await runScript(this.client, ADD, calls[0]!.keys, calls[0]!.args)) === 1];
     return (await runScriptMany(this.client, ADD, calls)).map((reply) => reply === 1);
@@ -120,7 +127,7 @@ export class RedisBackend implements Backend {
     this.assertOpen();
     return this.byTopic(id, (topic, t) => {
       const k = this.keys;
-      return [RESCHEDULE, [k.jobs, k.readyAt, t.ready, k.bucket(t, id), t.next, t.wake], [id, topic, delay]];
+      return [RESCHEDULE, [k.jobs, k.readyAt, t.ready, k.bucket(t, id), t.next], [id, topic, delay, k.wakeChannel]];
     });
   }
 
@@ -128,7 +135,7 @@ export class RedisBackend implements Backend {
     this.assertOpen();
     return this.byTopic(id, (topic, t) => {
       const k = this.keys;
-      return [REQUEUE, [k.jobs, k.attempts, k.errors, t.dead, k.bucket(t, id), t.next, t.wake], [id, topic, delay]];
+      return [REQUEUE, [k.jobs, k.attempts, k.errors, t.dead, k.bucket(t, id), t.next], [id, topic, delay, k.wakeChannel]];
     });
   }
 
@@ -159,8 +166,8 @@ export class RedisBackend implements Backend {
     this.assertOpen();
     const k = this.keys;
     const t = k.topic(topic);
-    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next, t.wake];
-    const reply = (await runScript(this.client, RESERVE, keys, [max])) as (string | number)[];
+    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next];
+    const reply = (await runScript(this.client, RESERVE, keys, [max, k.wakeChannel, topic])) as (string | number)[];
     const now = Number(reply[0]);
     const out: Delivery[] = [];
     let earliestDeadline = Infinity;
@@ -180,8 +187,7 @@ export class RedisBackend implements Backend {
       });
       earliestDeadline = Math.min(earliestDeadline, now + record.ttr);
     }
-    // This process's mover learns of the deadlines at once: the wake-up token the script may leave would only
-    // reach it through a consumer with a free slot.
+    // This process's mover learns of the deadlines at once, without waiting for the published wake-up.
     if (out.length > 0) this.movers.get(topic)?.mover.expect(earliestDeadline, now);
     return out;
   }
@@ -202,7 +208,8 @@ export class RedisBackend implements Backend {
   async retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
     const k = this.keys;
     const t = k.topic(topic);
-    return (await runScript(this.client, RETRY, [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next, t.wake], [id, attempt, delay, error])) === 1;
+    const keys = [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next];
+    return (await runScript(this.client, RETRY, keys, [id, attempt, delay, error, k.wakeChannel, topic])) === 1;
   }
 
   async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {
@@ -238,7 +245,7 @@ export class RedisBackend implements Backend {
       mover.trigger();
     }
     entry.users++;
-    const { mover } = entry;
+    this.subscribe();
     const blocking = this.client.duplicate();
     // Errors on the blocking connection surface through the pending command; keep them off 'error' crashes.
     blocking.on('error', () => undefined);
@@ -251,8 +258,7 @@ export class RedisBackend implements Backend {
         const onAbort = (): void => blocking.disconnect();
         signal.addEventListener('abort', onAbort, { once: true });
         try {
-          const reply = await blocking.blpop(t.wake, t.signal, waitSeconds);
-          if (reply?.[0] === t.wake) mover.trigger();
+          await blocking.blpop(t.signal, waitSeconds);
         } catch (error) {
           if (signal.aborted) throw signal.reason;
           throw error;
@@ -281,7 +287,24 @@ export class RedisBackend implements Backend {
     this.movers.clear();
     for (const client of this.blocking) client.disconnect();
     this.blocking.clear();
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
     if (this.ackFlushScheduled) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private subscribe(): void {
+    if (this.subscriber) return;
+    const subscriber = this.client.duplicate();
+    this.subscriber = subscriber;
+    subscriber.on('error', () => undefined);
+    subscriber.on('message', (_channel: string, topic: string) => this.movers.get(topic)?.mover.trigger());
+    // Wake-ups published while the connection was down are lost: look at every topic once it is back.
+    subscriber.on('ready', () => {
+      for (const { mover } of this.movers.values()) mover.trigger();
+    });
+    subscriber.subscribe(this.keys.wakeChannel).catch((error: unknown) => {
+      if (!this.closed) this.listener?.error(error);
+    });
   }
 
   private readonly flushAcks = (): void => {

@@ -30,13 +30,14 @@ local function max_attempts_of(rec) return tonumber(string.match(rec, '^[^\31]*\
 local function ttr_of(rec) return tonumber(string.match(rec, '^[^\31]*\31[^\31]*\31%d+\31(%d+)')) end
 `;
 
-// After scheduling a job due at \`due\` in a topic whose next/wake keys are KEYS[next_key], KEYS[wake_key]:
-// if no mover plans to wake up that early, say so and leave one wake-up token.
-const PLAN = String.raw`local function plan(due, next_key, wake_key)
+// After scheduling something due at \`due\` in \`topic\`: if no mover plans to look that early, record the new
+// time and wake the movers (pub/sub reaches every process's mover, busy consumers or not; a message missed
+// while disconnected costs at most the movers' rescan interval).
+const PLAN = String.raw`local function plan(due, next_key, channel, topic)
   local planned = tonumber(redis.call('GET', next_key))
   if not planned or due < planned then
     redis.call('SET', next_key, due)
-    if redis.call('LLEN', wake_key) == 0 then redis.call('RPUSH', wake_key, '1') end
+    redis.call('PUBLISH', channel, topic)
   end
 end
 `;
@@ -48,7 +49,7 @@ end
 `;
 
 /**
- * KEYS: jobs, done, bucket, next, wake. ARGV: id, record, delay ms.
+ * KEYS: jobs, done, bucket, next. ARGV: id, record, delay ms, wake channel, topic.
  * Returns 1 when added, 0 when the id exists or finished recently.
  */
 export const ADD = lua(
@@ -59,7 +60,7 @@ export const ADD = lua(
 local due = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], due, ARGV[1])
-plan(due, KEYS[4], KEYS[5])
+plan(due, KEYS[4], ARGV[4], ARGV[5])
 return 1
 `,
 );
@@ -131,7 +132,7 @@ return {moved, expired, buried, next_at or -1, now}
 );
 
 /**
- * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next, wake. ARGV: max.
+ * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next. ARGV: max, wake channel, topic.
  * Takes up to \`max\` ready jobs and reserves each until now + its ttr; makes sure some mover plans to look
  * at the earliest of those deadlines (this process's mover may die with the consumer).
  * Returns {now, id1, attempt1, dueAt1, record1, id2, ...}. Passes a token on when jobs remain ready.
@@ -161,7 +162,7 @@ if ids then
     end
   end
 end
-if earliest then plan(earliest, KEYS[7], KEYS[8]) end
+if earliest then plan(earliest, KEYS[7], ARGV[2], ARGV[3]) end
 if redis.call('LLEN', KEYS[4]) > 0 and redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], '1') end
 return out
 `,
@@ -196,7 +197,7 @@ return out
 );
 
 /**
- * KEYS: attempts, errors, reserved, bucket, next, wake. ARGV: id, attempt, delay, error.
+ * KEYS: attempts, errors, reserved, bucket, next. ARGV: id, attempt, delay, error, wake channel, topic.
  * Puts a failed delivery back as delayed. Returns 1, or 0 when the delivery is no longer current.
  */
 export const RETRY = lua(
@@ -209,7 +210,7 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 local due = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[4], due, ARGV[1])
-plan(due, KEYS[5], KEYS[6])
+plan(due, KEYS[5], ARGV[5], ARGV[6])
 return 1
 `,
 );
@@ -264,7 +265,7 @@ return 1
 );
 
 /**
- * KEYS: jobs, ready-at, ready, bucket, next, wake. ARGV: id, topic, delay.
+ * KEYS: jobs, ready-at, ready, bucket, next. ARGV: id, topic, delay, wake channel.
  * Makes a delayed or ready job due at now + delay. Returns 1, 0 (other state or unknown) or -1 (stale topic).
  */
 export const RESCHEDULE = lua(
@@ -281,13 +282,13 @@ if not redis.call('ZSCORE', KEYS[4], ARGV[1]) then
 end
 local due = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[4], due, ARGV[1])
-plan(due, KEYS[5], KEYS[6])
+plan(due, KEYS[5], ARGV[4], ARGV[2])
 return 1
 `,
 );
 
 /**
- * KEYS: jobs, attempts, errors, dead, bucket, next, wake. ARGV: id, topic, delay.
+ * KEYS: jobs, attempts, errors, dead, bucket, next. ARGV: id, topic, delay, wake channel.
  * Moves a dead job back to delayed with its attempts reset. Returns 1, 0 (not dead) or -1 (stale topic).
  */
 export const REQUEUE = lua(
@@ -303,7 +304,7 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 local due = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[5], due, ARGV[1])
-plan(due, KEYS[6], KEYS[7])
+plan(due, KEYS[6], ARGV[4], ARGV[2])
 return 1
 `,
 );

@@ -1,8 +1,8 @@
 /**
  * Keeps one topic's jobs moving: runs the MOVE script when the earliest delayed job (or the earliest ttr
- * deadline) comes due, using a local timer set from the script's answer, and at once when a producer left a
- * wake-up token. An idle topic costs one script every `rescanMs`, a safety net for a token that was taken by a
- * process which then died.
+ * deadline) comes due, using a local timer set from the script's answer, and at once when a script published
+ * that something earlier was scheduled. An idle topic costs one script every `rescanMs`, a safety net for a
+ * wake-up published while this process was disconnected.
  *
  * Several movers (one per process consuming the topic) may run at once: each script is atomic and moves only
  * what is due, so a job is never moved twice or lost.
