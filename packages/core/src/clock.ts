@@ -33,6 +33,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 class SystemTimer implements ClockTimer {
   private handle: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private referenced = true;
+  private deadline = 0;
 
   constructor(private readonly callback: () => void, ms: number) {
     this.arm(performance.now() + ms);
@@ -42,19 +43,24 @@ class SystemTimer implements ClockTimer {
   // performance.now() reaches the deadline, and it cannot wait less than 1 ms; long delays must be split into
   // chunks Node accepts. All three are handled by re-checking against the monotonic deadline: a sub-millisecond
   // remainder is waited out with setImmediate, anything longer with setTimeout. Never early, no drift.
+  // An unref'd timer never uses setImmediate: an unref'd immediate does not stop the loop from blocking in its
+  // poll phase, so it would run only when unrelated I/O arrives (seconds later, or never). It waits 1 ms instead.
   private arm(deadline: number): void {
+    this.deadline = deadline;
     const remaining = deadline - performance.now();
-    const check = (): void => {
-      if (performance.now() < deadline) {
-        this.arm(deadline);
-        return;
-      }
-      this.handle = undefined;
-      this.callback();
-    };
-    this.handle = remaining < 1 ? setImmediate(check) : setTimeout(check, Math.min(remaining, MAX_TIMEOUT_MS));
+    this.handle =
+      remaining < 1 && this.referenced ? setImmediate(this.check) : setTimeout(this.check, Math.min(Math.max(remaining, 1), MAX_TIMEOUT_MS));
     if (!this.referenced) this.handle.unref();
   }
+
+  private readonly check = (): void => {
+    if (performance.now() < this.deadline) {
+      this.arm(this.deadline);
+      return;
+    }
+    this.handle = undefined;
+    this.callback();
+  };
 
   cancel(): void {
     const handle = this.handle;
@@ -72,6 +78,11 @@ class SystemTimer implements ClockTimer {
 
   unref(): this {
     this.referenced = false;
+    if (this.handle !== undefined && !('refresh' in this.handle)) {
+      // A pending immediate: re-arm as a timeout (see arm()).
+      clearImmediate(this.handle);
+      this.arm(this.deadline);
+    }
     this.handle?.unref();
     return this;
   }

@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { runTsProcess } from '@x/testkit';
 import { InvalidArgumentError, MAX_TIMEOUT_MS, ManualClock, systemClock } from '../src/index.js';
 
 describe('systemClock', () => {
@@ -31,6 +33,15 @@ describe('systemClock', () => {
     timer.unref();
     expect(timer.hasRef()).toBe(false);
     timer.cancel();
+  });
+
+  it('fires unref\'d sub-millisecond and 1 ms timers while only idle sockets keep the process alive', async () => {
+    // With an unref'd setImmediate for the sub-millisecond remainder, each of these timers waited for I/O that
+    // never came: the chain did not finish within the 20 s limit.
+    const result = await runTsProcess(join(__dirname, 'fixtures', 'unref-chain.ts'), { timeoutMs: 20_000 });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(Number(result.stdout.trim())).toBeGreaterThanOrEqual(299);
   });
 
   it('rejects bad input with typed errors', () => {

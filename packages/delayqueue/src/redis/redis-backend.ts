@@ -16,6 +16,7 @@ import { QueueKeys } from './keys.js';
 import { decodeRecord, encodeRecord, topicOf } from './record.js';
 import { type RedisClient, runScript, runScriptMany } from './script-runner.js';
 import { ACK, ADD, BURY, CANCEL, EXTEND, INSPECT, LIST_DEAD, REQUEUE, RESCHEDULE, RESERVE, RETRY } from './scripts.js';
+import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
 
 /** Options of {@link RedisBackend}. */
@@ -65,6 +66,7 @@ export class RedisBackend implements Backend {
   readonly name = 'redis';
   private readonly client: RedisClient;
   private readonly keys: QueueKeys;
+  private readonly serverClock: ServerClock;
   private readonly keepDone: number;
   private readonly moveBatch: number;
   private readonly rescanMs: number;
@@ -96,6 +98,7 @@ export class RedisBackend implements Backend {
     this.moveBatch = assertNumber('options.moveBatch', options.moveBatch ?? 1000, { min: 1, max: 2000, integer: true });
     this.rescanMs = assertNumber('options.rescanMs', options.rescanMs ?? 10_000, { min: 10, max: 3_600_000 });
     this.clock = options.clock ?? systemClock;
+    this.serverClock = new ServerClock(client);
   }
 
   bind(listener: BackendListener): void {
@@ -104,15 +107,24 @@ export class RedisBackend implements Backend {
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
+    // Due instants are fixed now, at the call, in the server's clock: not when the script runs.
+    const base = await this.serverClock.toServer(Date.now());
     const calls = jobs.map((job) => {
       const t = this.keys.topic(job.topic);
       return {
         keys: [this.keys.jobs, this.keys.done, this.keys.bucket(t, job.id), t.next],
-        args: [job.id, encodeRecord(job), job.delay, this.keys.wakeChannel, job.topic],
+        args: [job.id, encodeRecord(job), Math.ceil(base + job.delay), this.keys.wakeChannel, job.topic],
       };
     });
-    if (calls.length === 1) return [(await runScript(this.client, ADD, calls[0]!.keys, calls[0]!.args)) === 1];
-    return (await runScriptMany(this.client, ADD, calls)).map((reply) => reply === 1);
+    const created =
+      calls.length === 1
+        ? [(await runScript(this.client, ADD, calls[0]!.keys, calls[0]!.args)) === 1]
+        : (await runScriptMany(this.client, ADD, calls)).map((reply) => reply === 1);
+    // This process's movers hear of new due times directly; other processes' movers through the wake channel.
+    jobs.forEach((job, i) => {
+      if (created[i]) this.movers.get(job.topic)?.mover.expect(Math.ceil(base + job.delay), base);
+    });
+    return created;
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -209,7 +221,12 @@ export class RedisBackend implements Backend {
     const k = this.keys;
     const t = k.topic(topic);
     const keys = [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next];
-    return (await runScript(this.client, RETRY, keys, [id, attempt, delay, error, k.wakeChannel, topic])) === 1;
+    const retried = (await runScript(this.client, RETRY, keys, [id, attempt, delay, error, k.wakeChannel, topic])) === 1;
+    if (retried) {
+      const now = await this.serverClock.toServer(Date.now());
+      this.movers.get(topic)?.mover.expect(now + delay, now);
+    }
+    return retried;
   }
 
   async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {

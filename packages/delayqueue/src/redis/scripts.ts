@@ -49,7 +49,7 @@ end
 `;
 
 /**
- * KEYS: jobs, done, bucket, next. ARGV: id, record, delay ms, wake channel, topic.
+ * KEYS: jobs, done, bucket, next. ARGV: id, record, due (epoch ms, server clock), wake channel, topic.
  * Returns 1 when added, 0 when the id exists or finished recently.
  */
 export const ADD = lua(
@@ -57,7 +57,7 @@ export const ADD = lua(
   NOW +
     PLAN +
     String.raw`if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-local due = now + tonumber(ARGV[3])
+local due = math.max(now, tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], due, ARGV[1])
 plan(due, KEYS[4], ARGV[4], ARGV[5])

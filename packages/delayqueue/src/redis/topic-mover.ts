@@ -90,7 +90,7 @@ export class TopicMover {
     }
     const ms = nextAt < 0 ? fallbackMs : Math.min(Math.max(0, nextAt - now), this.rescanMs);
     this.plannedAt = now + ms;
-    // Unref'd: the consumer's blocking connection is what keeps a process alive, not this timer.
-    this.timer = this.clock.setTimer(this.trigger, ms).unref();
+    // Ref'd like any pending work; the watch that owns this mover cancels it on close.
+    this.timer = this.clock.setTimer(this.trigger, ms);
   }
 }

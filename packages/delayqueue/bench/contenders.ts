@@ -1,0 +1,83 @@
+/**
+ * The two queues under test behind one small interface, each used the way its documentation recommends:
+ * ours as DelayQueue + RedisBackend, BullMQ as Queue + Worker with delayed jobs. Same Redis, same payloads.
+ */
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { DelayQueue } from '@x/delayqueue';
+import { RedisBackend } from '@x/delayqueue/redis';
+
+export interface Payload {
+  user: number;
+  template: string;
+  locale: string;
+  /** Epoch ms the job is meant to run at. */
+  due: number;
+}
+
+export interface Contender {
+  add(payload: Payload, delay: number): Promise<void>;
+  addBulk(jobs: readonly { payload: Payload; delay: number }[]): Promise<void>;
+  /** Starts `consumers` consumers (own connections each) running `concurrency` handlers at once. */
+  consume(consumers: number, concurrency: number, onJob: (payload: Payload) => void): void;
+  close(): Promise<void>;
+}
+
+export type ContenderName = 'ours' | 'bullmq';
+const QUEUE = 'bench';
+const TOPIC = 'email';
+
+export function contender(name: ContenderName, port: number): Contender {
+  return name === 'ours' ? ours(port) : bullmq(port);
+}
+
+function ours(port: number): Contender {
+  const opened: { queue: DelayQueue; redis: Redis }[] = [];
+  const open = (): DelayQueue => {
+    const redis = new Redis({ port, host: '127.0.0.1' });
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name: QUEUE }) });
+    opened.push({ queue, redis });
+    return queue;
+  };
+  const producer = open();
+  return {
+    add: async (payload, delay) => {
+      await producer.add(TOPIC, payload, { delay });
+    },
+    addBulk: async (jobs) => {
+      await producer.addBulk(jobs.map((job) => ({ topic: TOPIC, payload: job.payload, options: { delay: job.delay } })));
+    },
+    consume: (consumers, concurrency, onJob) => {
+      for (let i = 0; i < consumers; i++) open().process<Payload>(TOPIC, (job) => onJob(job.payload), { concurrency });
+    },
+    close: async () => {
+      for (const { queue, redis } of opened) {
+        await queue.close();
+        await redis.quit();
+      }
+    },
+  };
+}
+
+function bullmq(port: number): Contender {
+  const connection = { host: '127.0.0.1', port };
+  const queue = new Queue<Payload>(QUEUE, { connection });
+  const workers: Worker[] = [];
+  return {
+    add: async (payload, delay) => {
+      await queue.add(TOPIC, payload, { delay, removeOnComplete: true });
+    },
+    addBulk: async (jobs) => {
+      await queue.addBulk(jobs.map((job) => ({ name: TOPIC, data: job.payload, opts: { delay: job.delay, removeOnComplete: true } })));
+    },
+    consume: (consumers, concurrency, onJob) => {
+      for (let i = 0; i < consumers; i++) {
+        workers.push(new Worker<Payload>(QUEUE, async (job) => onJob(job.data), { connection, concurrency }));
+      }
+    },
+    close: async () => {
+      await Promise.all(workers.map((worker) => worker.close()));
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench -w @x/delayqueue [-- --quick]`: ours (Redis backend) against BullMQ's delayed jobs, both on
+ * one private redis-server started for the run (emptied between rounds), same payload.
+ *
+ *   add             add(), 100 callers each awaiting its own adds                          jobs/s, higher
+ *   add-bulk        addBulk() in batches of 1,000                                          jobs/s, higher
+ *   lateness-p99    jobs due evenly across a window, 4 consumers x 50 handlers; p99 of     ms, lower
+ *                   (delivery time - due time)
+ *   memory-per-job  used_memory growth per pending job (due in an hour)                    bytes, lower
+ */
+import { Redis } from 'ioredis';
+import { type BenchCase, isQuick, runBench, startRedisServer } from '@x/testkit';
+import { type ContenderName, type Payload, contender } from './contenders.js';
+
+const quick = isQuick();
+const ADD_JOBS = quick ? 5_000 : 20_000;
+const ADD_CALLERS = 100;
+const BULK_JOBS = quick ? 10_000 : 50_000;
+const BULK_SIZE = 1_000;
+const LATE_JOBS = quick ? 10_000 : 100_000;
+const LATE_WINDOW_MS = quick ? 2_000 : 10_000;
+const LATE_LEAD_MS = quick ? 1_500 : 3_000;
+const MEMORY_JOBS = quick ? 10_000 : 50_000;
+const rounds = quick ? 3 : 5;
+
+const payload = (due: number): Payload => ({ user: 12345, template: 'welcome-email', locale: 'en-GB', due });
+
+void (async () => {
+  const server = await startRedisServer();
+  const admin = new Redis({ port: server.port, host: '127.0.0.1' });
+  const details: string[] = [];
+
+  async function fresh<T>(name: ContenderName, run: (c: ReturnType<typeof contender>) => Promise<T>): Promise<T> {
+    await admin.flushall();
+    const c = contender(name, server.port);
+    try {
+      return await run(c);
+    } finally {
+      await c.close();
+    }
+  }
+
+  const addThroughput = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: ADD_CALLERS }, async () => {
+          while (next < ADD_JOBS) {
+            next++;
+            await c.add(payload(0), 3_600_000);
+          }
+        }),
+      );
+      return ADD_JOBS / ((performance.now() - started) / 1000);
+    });
+
+  const bulkThroughput = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      const started = performance.now();
+      for (let i = 0; i < BULK_JOBS; i += BULK_SIZE) {
+        await c.addBulk(Array.from({ length: BULK_SIZE }, () => ({ payload: payload(0), delay: 3_600_000 })));
+      }
+      return BULK_JOBS / ((performance.now() - started) / 1000);
+    });
+
+  const memoryPerJob = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      await c.add(payload(0), 3_600_000); // the queue's fixed keys exist before the baseline
+      const before = await usedMemory(admin);
+      for (let i = 0; i < MEMORY_JOBS; i += BULK_SIZE) {
+        await c.addBulk(Array.from({ length: BULK_SIZE }, () => ({ payload: payload(0), delay: 3_600_000 })));
+      }
+      return ((await usedMemory(admin)) - before) / MEMORY_JOBS;
+    });
+
+  const lateness = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      const late: number[] = [];
+      let done!: () => void;
+      const all = new Promise<void>((resolve) => (done = resolve));
+      c.consume(4, 50, (job) => {
+        late.push(Date.now() - job.due);
+        if (late.length === LATE_JOBS) done();
+      });
+      const start = Date.now() + LATE_LEAD_MS;
+      for (let i = 0; i < LATE_JOBS; i += BULK_SIZE) {
+        const now = Date.now();
+        await c.addBulk(
+          Array.from({ length: BULK_SIZE }, (_, k) => {
+            const due = start + Math.floor(((i + k) * LATE_WINDOW_MS) / LATE_JOBS);
+            return { payload: payload(due), delay: Math.max(0, due - now) };
+          }),
+        );
+      }
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), LATE_LEAD_MS + LATE_WINDOW_MS + 60_000).unref());
+      const outcome = await Promise.race([all.then(() => 'done' as const), timeout]);
+      late.sort((a, b) => a - b);
+      const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
+      details.push(
+        `${name.padEnd(7)} ${late.length}/${LATE_JOBS} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms, early ${late.filter((l) => l < 0).length}`,
+      );
+      return outcome === 'timeout' ? Infinity : at(0.99);
+    });
+
+  const cases: BenchCase[] = [
+    { id: 'add', unit: 'jobs/s', better: 'higher', peer: 'bullmq', rounds, ours: addThroughput('ours'), theirs: addThroughput('bullmq') },
+    { id: 'add-bulk', unit: 'jobs/s', better: 'higher', peer: 'bullmq', rounds, ours: bulkThroughput('ours'), theirs: bulkThroughput('bullmq') },
+    { id: 'lateness-p99', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: lateness('ours'), theirs: lateness('bullmq') },
+    { id: 'memory-per-job', unit: 'bytes', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: memoryPerJob('ours'), theirs: memoryPerJob('bullmq') },
+  ];
+  await runBench('delayqueue', cases);
+  console.log(`lateness rounds (${LATE_JOBS} jobs due across ${LATE_WINDOW_MS} ms, 4 consumers x 50):`);
+  for (const line of details) console.log(`  ${line}`);
+  console.log(`redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)?.[1]}`);
+  await admin.quit();
+  await server.stop();
+})();
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)?.[1]);
+}
