@@ -15,7 +15,7 @@ export interface NewJob {
   readonly delay: number;
   readonly maxAttempts: number;
   readonly ttr: number;
-  /** Serialized retry backoff (JSON text) the queue reads back at delivery. */
+  /** Serialized retry backoff (new-job.ts encodeBackoff) the queue reads back at delivery. */
   readonly backoff: string;
 }
 

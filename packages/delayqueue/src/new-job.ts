@@ -123,13 +123,27 @@ export function buildJob(
     delay,
     maxAttempts,
     ttr,
-    backoff: JSON.stringify(backoff),
+    backoff: encodeBackoff(backoff as Required<RetryBackoff>),
   };
+}
+
+/**
+ * A backoff in a few bytes, stored with every job (a pending job's record is most of its memory):
+ * `f` or `e`, the delay, `/`, the max delay, and `j` when jittered; e.g. `e1000/3600000j`.
+ */
+export function encodeBackoff({ type, delay, maxDelay, jitter }: Required<RetryBackoff>): string {
+  return `${type === 'fixed' ? 'f' : 'e'}${delay}/${maxDelay}${jitter ? 'j' : ''}`;
+}
+
+export function decodeBackoff(text: string): Required<RetryBackoff> {
+  const match = /^([fe])([\d.e+-]+)\/([\d.e+-]+)(j?)$/.exec(text);
+  if (!match) throw new Error(`corrupt backoff ${JSON.stringify(text)}`);
+  return { type: match[1] === 'f' ? 'fixed' : 'exponential', delay: Number(match[2]), maxDelay: Number(match[3]), jitter: match[4] === 'j' };
 }
 
 /** The delay before the retry that follows failed delivery number `attempt`, from the job's stored backoff. */
 export function retryDelay(serializedBackoff: string, attempt: number): number {
-  const { type, delay, maxDelay, jitter } = JSON.parse(serializedBackoff) as Required<RetryBackoff>;
+  const { type, delay, maxDelay, jitter } = decodeBackoff(serializedBackoff);
   if (type === 'fixed') return Math.ceil(jitter ? Math.random() * delay : delay);
   const policy = (jitter ? fullJitterBackoff : exponentialBackoff)({ initial: delay, max: maxDelay });
   return Math.ceil(policy.delay(attempt));

@@ -50,11 +50,16 @@ export class QueueKeys {
 
   /** The delayed bucket of a job: a stable hash of its id, so cancel and reschedule find it without a lookup. */
   bucket(topic: TopicKeys, id: string): string {
-    if (topic.buckets.length === 1) return topic.buckets[0]!;
+    return topic.buckets[this.bucketIndex(id)]!;
+  }
+
+  /** Index (0-based) of the job's bucket among its topic's. */
+  bucketIndex(id: string): number {
+    if (this.buckets === 1) return 0;
     // FNV-1a over UTF-16 units: cheap, stable across processes and versions.
     let hash = 0x811c9dc5;
     for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
-    return topic.buckets[(hash >>> 0) % topic.buckets.length]!;
+    return (hash >>> 0) % this.buckets;
   }
 }
 

@@ -13,9 +13,10 @@ import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertN
 import type { Backend, BackendListener, Delivery, NewJob, TopicWatch } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
-import { decodeRecord, encodeRecord, topicOf } from './record.js';
-import { type RedisClient, runScript, runScriptMany } from './script-runner.js';
-import { ACK, ADD, BURY, CANCEL, EXTEND, INSPECT, LIST_DEAD, REQUEUE, RESCHEDULE, RESERVE, RETRY } from './scripts.js';
+import { decodeRecord, topicOf } from './record.js';
+import { type RedisClient, runScript } from './script-runner.js';
+import { ACK, BURY, CANCEL, EXTEND, INSPECT, LIST_DEAD, REQUEUE, RESCHEDULE, RESERVE, RETRY } from './scripts.js';
+import { AddWriter } from './add-writer.js';
 import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
 
@@ -67,6 +68,7 @@ export class RedisBackend implements Backend {
   private readonly client: RedisClient;
   private readonly keys: QueueKeys;
   private readonly serverClock: ServerClock;
+  private readonly writer: AddWriter;
   private readonly keepDone: number;
   private readonly moveBatch: number;
   private readonly rescanMs: number;
@@ -99,6 +101,8 @@ export class RedisBackend implements Backend {
     this.rescanMs = assertNumber('options.rescanMs', options.rescanMs ?? 10_000, { min: 10, max: 3_600_000 });
     this.clock = options.clock ?? systemClock;
     this.serverClock = new ServerClock(client);
+    // This process's movers hear of new due times directly; other processes' movers through the wake channel.
+    this.writer = new AddWriter(client, this.keys, this.serverClock, (topic, due, now) => this.movers.get(topic)?.mover.expect(due, now));
   }
 
   bind(listener: BackendListener): void {
@@ -107,24 +111,7 @@ export class RedisBackend implements Backend {
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
-    // Due instants are fixed now, at the call, in the server's clock: not when the script runs.
-    const base = await this.serverClock.toServer(Date.now());
-    const calls = jobs.map((job) => {
-      const t = this.keys.topic(job.topic);
-      return {
-        keys: [this.keys.jobs, this.keys.done, this.keys.bucket(t, job.id), t.next],
-        args: [job.id, encodeRecord(job), Math.ceil(base + job.delay), this.keys.wakeChannel, job.topic],
-      };
-    });
-    const created =
-      calls.length === 1
-        ? [(await runScript(this.client, ADD, calls[0]!.keys, calls[0]!.args)) === 1]
-        : (await runScriptMany(this.client, ADD, calls)).map((reply) => reply === 1);
-    // This process's movers hear of new due times directly; other processes' movers through the wake channel.
-    jobs.forEach((job, i) => {
-      if (created[i]) this.movers.get(job.topic)?.mover.expect(Math.ceil(base + job.delay), base);
-    });
-    return created;
+    return this.writer.add(jobs);
   }
 
   async cancel(id: string): Promise<boolean> {
@@ -306,6 +293,7 @@ export class RedisBackend implements Backend {
     this.blocking.clear();
     this.subscriber?.disconnect();
     this.subscriber = undefined;
+    await this.writer.drain();
     if (this.ackFlushScheduled) await new Promise((resolve) => setImmediate(resolve));
   }
 

@@ -23,12 +23,12 @@ export async function runScript(client: RedisClient, script: LuaScript, keys: re
   }
 }
 
-/** Runs several calls of one script in one pipeline (one round trip); results in order, errors thrown. */
+/** Runs several calls of one script in one pipeline (one round trip); each call's error or reply, in order. */
 export async function runScriptMany(
   client: RedisClient,
   script: LuaScript,
   calls: readonly { keys: readonly string[]; args: readonly Arg[] }[],
-): Promise<unknown[]> {
+): Promise<[Error | null, unknown][]> {
   const send = async (indexes: number[], useSource: boolean): Promise<[Error | null, unknown][]> => {
     const pipeline = client.pipeline();
     for (const i of indexes) {
@@ -45,8 +45,5 @@ export async function runScriptMany(
     const retried = await send(missing, true);
     missing.forEach((i, k) => (replies[i] = retried[k]!));
   }
-  return replies.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
+  return replies;
 }

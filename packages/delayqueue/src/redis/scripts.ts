@@ -49,19 +49,32 @@ end
 `;
 
 /**
- * KEYS: jobs, done, bucket, next. ARGV: id, record, due (epoch ms, server clock), wake channel, topic.
- * Returns 1 when added, 0 when the id exists or finished recently.
+ * KEYS: jobs, done, next, bucket 1..n of one topic. ARGV: wake channel, topic, then per job: id, record, due
+ * (epoch ms, server clock), bucket number (1..n).
+ * Adds each job whose id is neither pending nor recently done (a repeated id, also within the call, adds
+ * nothing). One call adds many jobs: the per-call cost (TIME, the wake-up check) is paid once.
+ * Returns a table of 1 (added) / 0 (existed), one per job.
  */
 export const ADD = lua(
   'add',
   NOW +
     PLAN +
-    String.raw`if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 or redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-local due = math.max(now, tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], due, ARGV[1])
-plan(due, KEYS[4], ARGV[4], ARGV[5])
-return 1
+    String.raw`local out = {}
+local earliest = nil
+for i = 3, #ARGV, 4 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], id) == 1 or redis.call('ZSCORE', KEYS[2], id) then
+    out[#out + 1] = 0
+  else
+    local due = math.max(now, tonumber(ARGV[i + 2]))
+    redis.call('HSET', KEYS[1], id, ARGV[i + 1])
+    redis.call('ZADD', KEYS[3 + tonumber(ARGV[i + 3])], due, id)
+    if not earliest or due < earliest then earliest = due end
+    out[#out + 1] = 1
+  end
+end
+if earliest then plan(earliest, KEYS[3], ARGV[1], ARGV[2]) end
+return out
 `,
 );
 

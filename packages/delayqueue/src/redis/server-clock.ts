@@ -12,7 +12,7 @@ import type { RedisClient } from './script-runner.js';
 const SAMPLES = 3;
 
 export class ServerClock {
-  private offset: number | undefined;
+  private current: number | undefined;
   private measuredAt = -Infinity;
   private pending: Promise<number> | undefined;
 
@@ -21,11 +21,16 @@ export class ServerClock {
     private readonly refreshMs = 60_000,
   ) {}
 
+  /** Server clock minus local wall clock, ms. Measured at first use, then refreshed in the background. */
+  async offset(): Promise<number> {
+    if (this.current === undefined) return this.measure();
+    if (performance.now() - this.measuredAt > this.refreshMs) void this.measure().catch(() => undefined);
+    return this.current;
+  }
+
   /** Server time (epoch ms) corresponding to local epoch ms `localMs`. */
   async toServer(localMs: number): Promise<number> {
-    if (this.offset === undefined) return localMs + (await this.measure());
-    if (performance.now() - this.measuredAt > this.refreshMs) void this.measure().catch(() => undefined);
-    return localMs + this.offset;
+    return localMs + (await this.offset());
   }
 
   private measure(): Promise<number> {
@@ -39,7 +44,7 @@ export class ServerClock {
           const rtt = performance.now() - sentMono;
           if (rtt < best.rtt) best = { rtt, offset: Number(seconds) * 1000 + Number(micros) / 1000 - (sent + rtt / 2) };
         }
-        this.offset = best.offset;
+        this.current = best.offset;
         this.measuredAt = performance.now();
         return best.offset;
       } finally {

@@ -1,0 +1,27 @@
+import { decodeBackoff, encodeBackoff, retryDelay } from '../src/new-job.js';
+
+describe('stored backoff', () => {
+  it('round-trips through its compact form', () => {
+    for (const backoff of [
+      { type: 'fixed', delay: 0, maxDelay: 0, jitter: false },
+      { type: 'exponential', delay: 1000, maxDelay: 3_600_000, jitter: true },
+      { type: 'exponential', delay: 2.5, maxDelay: 10.25, jitter: false },
+      { type: 'fixed', delay: 1e-7, maxDelay: 3_600_000, jitter: false },
+    ] as const) {
+      const text = encodeBackoff(backoff);
+      expect(text.length).toBeLessThan(20);
+      expect(decodeBackoff(text)).toEqual(backoff);
+    }
+    expect(() => decodeBackoff('{"type":"fixed"}')).toThrow(/corrupt backoff/);
+  });
+
+  it('computes retry delays: fixed, exponential capped, jitter within bounds', () => {
+    expect(retryDelay('f40/40', 3)).toBe(40);
+    expect([1, 2, 3, 4, 5].map((n) => retryDelay('e100/1000', n))).toEqual([100, 200, 400, 800, 1000]);
+    for (let i = 0; i < 100; i++) {
+      const delay = retryDelay('e100/1000j', 3);
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThanOrEqual(400);
+    }
+  });
+});
