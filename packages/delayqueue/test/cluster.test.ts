@@ -16,13 +16,6 @@ beforeAll(async () => {
   cluster = await requireRedisCluster();
 });
 afterAll(async () => {
-  for (const node of cluster.nodes('master')) {
-    for (const name of names) {
-      const keys = await node.keys(`{${name}}*`);
-      // Keys of one queue share a slot, so one UNLINK per node can take them all.
-      if (keys.length > 0) await node.unlink(...keys);
-    }
-  }
   cluster.disconnect();
 });
 
@@ -44,6 +37,20 @@ describe('redis cluster specifics', () => {
     const masters = new Set(names.slice(-6).map((name) => cluster.slots[clusterSlot(`{${name}}`)]?.[0]));
     expect(masters.size).toBeGreaterThan(1);
     await Promise.all(queues.map((q) => q.close()));
+  });
+
+  it('destroy() unlinks every key of every queue used here, on whichever master holds it', async () => {
+    const queue = new DelayQueue({ backend: backend() });
+    await queue.addBulk(Array.from({ length: 100 }, (_, i) => ({ topic: 'd', payload: i, options: { delay: 60_000 } })));
+    await queue.close();
+    for (const name of names) {
+      const destroyer = new RedisBackend({ redis: cluster, name });
+      await destroyer.destroy();
+      await destroyer.close();
+    }
+    for (const node of cluster.nodes('master')) {
+      for (const name of names) expect(await node.keys(`{${name}}*`)).toEqual([]);
+    }
   });
 });
 

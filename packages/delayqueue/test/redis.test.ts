@@ -82,6 +82,22 @@ describe('redis backend specifics', () => {
     await Promise.all([producer.close(), consumer.close()]);
   });
 
+  it('destroy() unlinks every key of the queue, and only of that queue', async () => {
+    const name = uniqueName('dq*[x]');
+    const other = uniqueName('dq');
+    names.push(name, other);
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    const neighbour = new DelayQueue({ backend: new RedisBackend({ redis, name: other }) });
+    await queue.addBulk(Array.from({ length: 3_000 }, (_, i) => ({ topic: `t${i % 3}`, payload: i, options: { delay: 60_000 } })));
+    await neighbour.add('t0', 'keep me', { id: 'kept', delay: 60_000 });
+    const backend = new RedisBackend({ redis, name });
+    expect(await redis.keys(`*${name.replace(/[*?[\]]/g, '\\$&')}*`)).not.toHaveLength(0);
+    expect(await backend.destroy()).toBeGreaterThanOrEqual(4);
+    expect(await redis.keys(`*${name.replace(/[*?[\]]/g, '\\$&')}*`)).toEqual([]);
+    expect((await neighbour.get('kept'))?.state).toBe('delayed');
+    await Promise.all([queue.close(), neighbour.close(), backend.close()]);
+  });
+
   it('rejects bad backend options with typed errors', () => {
     expect(() => new RedisBackend({ redis: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(() => new RedisBackend({ redis, name: 'a{b}' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));

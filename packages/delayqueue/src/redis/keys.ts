@@ -16,6 +16,8 @@ export class QueueKeys {
   readonly done: string;
   /** Pub/sub channel on which scripts name a topic whose movers should look now. */
   readonly wakeChannel: string;
+  /** SCAN pattern matching the queue's prefix literally (glob characters escaped). */
+  readonly prefixPattern: string;
   private readonly prefix: string;
   private readonly topicCache = new Map<string, TopicKeys>();
 
@@ -27,6 +29,7 @@ export class QueueKeys {
     this.readyAt = `${this.prefix}:ready-at`;
     this.done = `${this.prefix}:done`;
     this.wakeChannel = `${this.prefix}:wake`;
+    this.prefixPattern = this.prefix.replace(/[*?[\]\\]/g, '\\$&');
   }
 
   topic(topic: string): TopicKeys {

@@ -284,6 +284,28 @@ export class RedisBackend implements Backend {
     };
   }
 
+  /**
+   * Deletes every key of this queue — all topics, all jobs, dead letters, done ids — and resolves to how many
+   * keys went. Stop consumers and producers first. Uses UNLINK: the pool hash can hold millions of jobs, and DEL
+   * would free them inside the command, stalling every client of the server for as long
+   * (see examples/redis-unlink: 440 ms for a million fields).
+   */
+  async destroy(): Promise<number> {
+    const nodes = 'nodes' in this.client ? this.client.nodes('master') : [this.client];
+    const pattern = `${this.keys.prefixPattern}*`;
+    let deleted = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        // All keys of a queue share one hash tag, so one UNLINK may take a whole batch, on a Cluster too.
+        if (keys.length > 0) deleted += await node.unlink(...keys);
+      } while (cursor !== '0');
+    }
+    return deleted;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

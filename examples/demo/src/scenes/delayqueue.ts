@@ -1,0 +1,66 @@
+import { DelayQueue } from '@x/delayqueue';
+import type { Scene } from '../scene.js';
+
+const ORDERS = 2_000;
+const SPAN_MS = 600;
+
+interface Order {
+  order: number;
+  /** Local epoch ms the reminder is meant for. */
+  due: number;
+}
+
+export const delayqueueScene: Scene = {
+  title: '@x/delayqueue — 2,000 "is this order paid yet?" checks, in memory: retries, a dead letter, cancels',
+  async run(log) {
+    const queue = new DelayQueue({ attempts: 3, backoff: { type: 'fixed', delay: 20 } });
+    let early = 0;
+    let flakyFailures = 0;
+    const done = new Set<number>();
+    let target = Infinity;
+    let finished!: () => void;
+    const allDone = new Promise<void>((resolve) => (finished = resolve));
+    // Order 13's payment provider always fails: it ends in the dead-letter list. Every 100th order fails once.
+    queue.process<Order>(
+      'check-payment',
+      async (job) => {
+        if (Date.now() < job.payload.due) early++;
+        if (job.payload.order === 13) throw new Error('payment provider answered 503');
+        if (job.payload.order % 100 === 0 && job.attempt === 1) {
+          flakyFailures++;
+          throw new Error('timeout talking to the payment provider');
+        }
+        done.add(job.payload.order);
+        if (done.size === target) finished();
+      },
+      { concurrency: 32 },
+    );
+    const now = Date.now();
+    const ids = await queue.addBulk(
+      Array.from({ length: ORDERS }, (_, order) => {
+        const due = now + 50 + Math.floor((order * SPAN_MS) / ORDERS);
+        return { topic: 'check-payment', payload: { order, due }, options: { runAt: due, id: `order-${order}` } };
+      }),
+    );
+    // Ten customers pay right away: their checks are cancelled before they run. A producer retrying its add
+    // changes nothing: ids make adds idempotent.
+    let cancelled = 0;
+    for (let order = 1; order <= 10; order++) if (await queue.cancel(ids[order * 7]!)) cancelled++;
+    await queue.add('check-payment', { order: 1, due: now }, { id: 'order-1' });
+    // Everything but the cancelled checks and order 13 must complete.
+    target = ORDERS - cancelled - 1;
+    if (done.size === target) finished();
+    await allDone;
+    let dead = await queue.dead<Order>('check-payment');
+    while (dead.length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      dead = await queue.dead<Order>('check-payment');
+    }
+    await queue.close();
+    const m = queue.metrics();
+    log(`${m.added} checks added (${ORDERS} ids, the repeated add ignored), ${cancelled} cancelled before running`);
+    log(`${m.delivered} deliveries: ${m.acked} done, ${m.retried} retried (${flakyFailures} flaky failures + order 13's first two tries)`);
+    log(`dead letters: ${dead.map((d) => `${d.id} after ${d.attempts} attempts ("${d.lastError}")`).join(', ')}`);
+    log(`lateness over the last ${m.lateness.count} deliveries: p50 ${m.lateness.p50.toFixed(2)} ms, p99 ${m.lateness.p99.toFixed(2)} ms; ran before due: ${early}`);
+  },
+};

@@ -1,0 +1,60 @@
+/**
+ * A Redis Cluster as one Redlock instance (one vote), on the real three-master cluster of scripts/services.
+ */
+import type { Cluster } from 'ioredis';
+import { isXError } from '@x/core';
+import { requireRedisCluster, uniqueName } from '@x/testkit';
+import { LockHeldError, LockNotAcquiredError, type QuorumError, Redlock } from '../src/index.js';
+
+let cluster: Cluster;
+let redlock: Redlock;
+
+beforeAll(async () => {
+  cluster = await requireRedisCluster();
+});
+afterAll(() => {
+  cluster.disconnect();
+});
+beforeEach(() => {
+  // The cluster's nodes may have just started: the delayed-restart rule has its own tests.
+  redlock = new Redlock([cluster], { restartGuard: false });
+});
+afterEach(async () => {
+  await redlock.close();
+});
+
+describe('Redlock on a Redis Cluster', () => {
+  it('counts the cluster as one vote: acquire, exclusion and release', async () => {
+    const resource = uniqueName('x-redlock-cluster');
+    const lock = await redlock.acquire(resource, 5_000);
+    expect(await cluster.get(resource)).toBe(lock.value);
+    const error: unknown = await redlock.acquire(resource, 5_000, { retryCount: 0 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LockNotAcquiredError);
+    expect((error as LockNotAcquiredError).cause).toBeInstanceOf(LockHeldError);
+    await lock.release();
+    expect(await cluster.get(resource)).toBeNull();
+  });
+
+  it('locks several resources of one hash slot together', async () => {
+    const tag = uniqueName('acct');
+    const resources = [`{${tag}}:1`, `{${tag}}:2`, `{${tag}}:3`];
+    const lock = await redlock.acquire(resources, 5_000);
+    expect(await Promise.all(resources.map((r) => cluster.get(r)))).toEqual(resources.map(() => lock.value));
+    await lock.release();
+    expect(await Promise.all(resources.map((r) => cluster.exists(r)))).toEqual([0, 0, 0]);
+  });
+
+  it('refuses resources of several slots with a clear crossslot failure, and writes nothing', async () => {
+    // Hash tags {a} and {b} are slots 15495 and 3300.
+    const a = `{a}:${uniqueName('x-redlock')}`;
+    const b = `{b}:${uniqueName('x-redlock')}`;
+    const error: unknown = await redlock.acquire([a, b], 5_000, { retryCount: 0 }).catch((e: unknown) => e);
+    expect(isXError(error, 'ERR_LOCK_NOT_ACQUIRED')).toBe(true);
+    const quorum = (error as LockNotAcquiredError).cause as QuorumError;
+    expect(isXError(quorum, 'ERR_NO_QUORUM')).toBe(true);
+    expect(quorum.failures.map((f) => f.reason)).toEqual(['crossslot']);
+    expect(quorum.message).toMatch(/cluster#0 crossslot/);
+    expect(await cluster.exists(a)).toBe(0);
+    expect(await cluster.exists(b)).toBe(0);
+  });
+});
