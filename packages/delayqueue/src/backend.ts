@@ -8,6 +8,8 @@ import type { JobInfo } from './job.js';
 /** A job about to be stored: validated and serialized by the queue. */
 export interface NewJob {
   readonly id: string;
+  /** True when the queue drew the id (96 random bits): no existing job can have it, so a backend may skip the check. */
+  readonly idGenerated: boolean;
   readonly topic: string;
   /** JSON text. */
   readonly payload: string;

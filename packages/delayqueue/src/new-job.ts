@@ -25,6 +25,8 @@ export interface JobDefaults {
   ttr: number;
   attempts: number;
   backoff: RetryBackoff;
+  /** `backoff` as stored with each job, encoded once. */
+  encodedBackoff: string;
 }
 
 const ADD_KEYS = ['delay', 'runAt', 'id', 'ttr', 'attempts', 'backoff'];
@@ -61,12 +63,14 @@ export function checkBackoff(argument: string, value: unknown): Required<RetryBa
 }
 
 /** Checks queue-level defaults. */
-export function checkDefaults(partial: Partial<JobDefaults>, base: JobDefaults): JobDefaults {
+export function checkDefaults(partial: Partial<Omit<JobDefaults, 'encodedBackoff'>>, base: Omit<JobDefaults, 'encodedBackoff'>): JobDefaults {
+  const backoff = checkBackoff('options.backoff', partial.backoff ?? base.backoff);
   return {
     ttr: partial.ttr === undefined ? base.ttr : assertNumber('options.ttr', partial.ttr, { min: 1, max: MAX_DELAY_MS, integer: true }),
     attempts:
       partial.attempts === undefined ? base.attempts : assertNumber('options.attempts', partial.attempts, { min: 1, max: 1_000_000, integer: true }),
-    backoff: checkBackoff('options.backoff', partial.backoff ?? base.backoff),
+    backoff,
+    encodedBackoff: encodeBackoff(backoff),
   };
 }
 
@@ -115,15 +119,16 @@ export function buildJob(
   const ttr = opts.ttr === undefined ? defaults.ttr : assertNumber('options.ttr', opts.ttr, { min: 1, max: MAX_DELAY_MS, integer: true });
   const maxAttempts =
     opts.attempts === undefined ? defaults.attempts : assertNumber('options.attempts', opts.attempts, { min: 1, max: 1_000_000, integer: true });
-  const backoff = opts.backoff === undefined ? defaults.backoff : checkBackoff('options.backoff', opts.backoff);
+  const backoff = opts.backoff === undefined ? undefined : checkBackoff('options.backoff', opts.backoff);
   return {
     id,
+    idGenerated: opts.id === undefined,
     topic: topic as string,
     payload: serializePayload(payload, maxPayloadBytes),
     delay,
     maxAttempts,
     ttr,
-    backoff: encodeBackoff(backoff as Required<RetryBackoff>),
+    backoff: backoff === undefined ? defaults.encodedBackoff : encodeBackoff(backoff),
   };
 }
 

@@ -55,7 +55,7 @@ export interface DelayQueueEvents {
 }
 
 const OPTION_KEYS = ['backend', 'ttr', 'attempts', 'backoff', 'maxPayloadBytes', 'clock'];
-const BASE_DEFAULTS: JobDefaults = {
+const BASE_DEFAULTS: Omit<JobDefaults, 'encodedBackoff'> = {
   ttr: 30_000,
   attempts: 3,
   backoff: { type: 'exponential', delay: 1_000, maxDelay: 3_600_000, jitter: true },

@@ -85,7 +85,7 @@ export class AddWriter {
         const args: (string | number)[] = [this.keys.wakeChannel, topic];
         for (const { request, index, due } of chunk) {
           const job = request.jobs[index]!;
-          args.push(job.id, encodeRecord(job), due, this.keys.bucketIndex(job.id) + 1);
+          args.push(job.id, encodeRecord(job), due, this.keys.bucketIndex(job.id) + 1, job.idGenerated ? 0 : 1);
         }
         calls.push({ topic, entries: chunk, keys: [this.keys.jobs, this.keys.done, t.next, ...t.buckets], args });
       }

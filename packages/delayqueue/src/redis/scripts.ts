@@ -50,9 +50,11 @@ end
 
 /**
  * KEYS: jobs, done, next, bucket 1..n of one topic. ARGV: wake channel, topic, then per job: id, record, due
- * (epoch ms, server clock), bucket number (1..n).
+ * (epoch ms, server clock), bucket number (1..n), check (1: a caller's id, which may exist; 0: a fresh random
+ * 96-bit id, which cannot).
  * Adds each job whose id is neither pending nor recently done (a repeated id, also within the call, adds
- * nothing). One call adds many jobs: the per-call cost (TIME, the wake-up check) is paid once.
+ * nothing). One call adds many jobs: the per-call cost (reading the clock, checking whether movers must wake)
+ * is paid once.
  * Returns a table of 1 (added) / 0 (existed), one per job.
  */
 export const ADD = lua(
@@ -61,16 +63,22 @@ export const ADD = lua(
     PLAN +
     String.raw`local out = {}
 local earliest = nil
-for i = 3, #ARGV, 4 do
+for i = 3, #ARGV, 5 do
   local id = ARGV[i]
-  if redis.call('HEXISTS', KEYS[1], id) == 1 or redis.call('ZSCORE', KEYS[2], id) then
-    out[#out + 1] = 0
-  else
-    local due = math.max(now, tonumber(ARGV[i + 2]))
+  local added
+  if ARGV[i + 4] == '0' then
     redis.call('HSET', KEYS[1], id, ARGV[i + 1])
+    added = true
+  else
+    added = not redis.call('ZSCORE', KEYS[2], id) and redis.call('HSETNX', KEYS[1], id, ARGV[i + 1]) == 1
+  end
+  if added then
+    local due = math.max(now, tonumber(ARGV[i + 2]))
     redis.call('ZADD', KEYS[3 + tonumber(ARGV[i + 3])], due, id)
     if not earliest or due < earliest then earliest = due end
     out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
   end
 end
 if earliest then plan(earliest, KEYS[3], ARGV[1], ARGV[2]) end
