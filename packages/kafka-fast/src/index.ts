@@ -1,0 +1,10 @@
+export {
+  ParallelConsumer,
+  type ParallelConsumerEvents,
+  type ConsumerMetrics,
+  type PartitionMetrics,
+} from './parallel-consumer.js';
+export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
+export type { ConsumedRecord, HandlerContext, RecordHandler } from './record.js';
+export { CloseTimeoutError, RecordRevokedError } from './errors.js';
+export { encodeOffsetMap, decodeOffsetMap, OffsetMapFormatError } from './offset-map.js';

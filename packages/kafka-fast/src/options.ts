@@ -1,0 +1,96 @@
+/** Options of a ParallelConsumer, checked once at construction (typed errors, never a late crash). */
+import { InvalidArgumentError, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
+import type { Kafka } from 'kafkajs';
+import type { RecordHandler } from './record.js';
+
+/** How records may run at once. */
+export type Ordering = 'key' | 'partition' | 'unordered';
+
+/** Options of {@link ParallelConsumer}. */
+export interface ParallelConsumerOptions {
+  /** A kafkajs `Kafka` client; the consumer creates its own consumer, admin and (for dead letters) producer from it. */
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  /** Runs once per record (again on failure, up to `maxAttempts`). */
+  handler: RecordHandler;
+  /** `key` (default): in order per key, keys side by side. `partition`: one record per partition at a time. `unordered`: any. */
+  ordering?: Ordering;
+  /** Handlers running at once across all partitions. Default 256. */
+  maxConcurrency?: number;
+  /** Records taken from Kafka and not yet complete, across partitions; fetching waits above it. Default 10,000. */
+  maxBuffered?: number;
+  /** Deliveries of a record before it is dead-lettered. Default 3. */
+  maxAttempts?: number;
+  /** Delay before retry n: min(maxRetryDelayMs, retryDelayMs * 2^(n-1)), full jitter. Defaults 100 ms and 10 s. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  /** Topic that receives records whose attempts ran out (with the error in headers). Without it they are reported by the `dead` event and skipped. */
+  deadLetterTopic?: string;
+  /** How often completed offsets are committed, ms. Default 500. */
+  commitIntervalMs?: number;
+  /** The broker's `offset.metadata.max.bytes` (default 4096): the offset map is kept below it. */
+  metadataLimitBytes?: number;
+  /** Start from the earliest offset when the group has none. Default false (latest). */
+  fromBeginning?: boolean;
+  /** kafkajs consumer options other than groupId (sessionTimeout, heartbeatInterval, ...). */
+  consumerConfig?: Record<string, unknown>;
+}
+
+export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig'>> {
+  deadLetterTopic: string | undefined;
+  consumerConfig: Record<string, unknown>;
+}
+
+const KEYS = [
+  'kafka', 'groupId', 'topics', 'handler', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxAttempts', 'retryDelayMs',
+  'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
+];
+/** Smallest metadata limit that can hold the map's header and a useful payload. */
+export const MIN_METADATA_LIMIT = 64;
+
+export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
+  assertKnownKeys('options', options, KEYS);
+  const kafka = options.kafka as { consumer?: unknown; admin?: unknown } | undefined;
+  if (typeof kafka?.consumer !== 'function' || typeof kafka.admin !== 'function') {
+    throw new InvalidArgumentError('options.kafka', options.kafka, 'a kafkajs Kafka client');
+  }
+  assertString('options.groupId', options.groupId, 255);
+  if (options.groupId.length === 0) throw new InvalidArgumentError('options.groupId', options.groupId, 'a non-empty string');
+  if (!Array.isArray(options.topics) || options.topics.length === 0 || !options.topics.every((t) => typeof t === 'string' && t.length > 0)) {
+    throw new InvalidArgumentError('options.topics', options.topics, 'a non-empty array of topic names');
+  }
+  assertFunction('options.handler', options.handler);
+  const maxConcurrency = assertNumber('options.maxConcurrency', options.maxConcurrency ?? 256, { min: 1, max: 1_000_000, integer: true });
+  const maxBuffered = assertNumber('options.maxBuffered', options.maxBuffered ?? Math.max(10_000, maxConcurrency), {
+    min: maxConcurrency,
+    max: 10_000_000,
+    integer: true,
+  });
+  const retryDelayMs = assertNumber('options.retryDelayMs', options.retryDelayMs ?? 100, { min: 0 });
+  const deadLetterTopic = options.deadLetterTopic;
+  if (deadLetterTopic !== undefined) {
+    assertString('options.deadLetterTopic', deadLetterTopic, 249);
+    if (options.topics.includes(deadLetterTopic)) {
+      throw new InvalidArgumentError('options.deadLetterTopic', deadLetterTopic, 'a topic this consumer does not consume');
+    }
+  }
+  return {
+    kafka: options.kafka,
+    groupId: options.groupId,
+    topics: [...options.topics],
+    handler: options.handler,
+    ordering: assertOneOf('options.ordering', options.ordering ?? 'key', ['key', 'partition', 'unordered']),
+    maxConcurrency,
+    maxBuffered,
+    maxAttempts: assertNumber('options.maxAttempts', options.maxAttempts ?? 3, { min: 1, max: 1_000_000, integer: true }),
+    retryDelayMs,
+    maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs }),
+    deadLetterTopic,
+    commitIntervalMs: assertNumber('options.commitIntervalMs', options.commitIntervalMs ?? 500, { min: 10, max: 3_600_000 }),
+    metadataLimitBytes: assertNumber('options.metadataLimitBytes', options.metadataLimitBytes ?? 4096, { min: MIN_METADATA_LIMIT, integer: true }),
+    fromBeginning: options.fromBeginning ?? false,
+    consumerConfig: options.consumerConfig ?? {},
+  };
+}

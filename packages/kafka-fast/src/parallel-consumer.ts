@@ -1,0 +1,452 @@
+/**
+ * A kafkajs consumer that runs many records of one partition at once. kafkajs fetches; `eachBatch` only hands
+ * records to the scheduler and returns, so fetching goes on while slow records run (no batch barrier). Commits
+ * carry the highest safe offset plus a map of completed offsets above it, so a restart or a new owner skips
+ * work already done.
+ */
+import { EventEmitter } from 'node:events';
+import { ClosedError, fullJitterBackoff } from '@x/core';
+import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import { CloseTimeoutError, RecordRevokedError } from './errors.js';
+import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
+import { PartitionTracker } from './partition-tracker.js';
+import type { ConsumedRecord } from './record.js';
+import { type Outcome, Scheduler } from './scheduler.js';
+
+interface RecordTask {
+  readonly lane: string;
+  readonly tracker: PartitionTracker;
+  readonly record: ConsumedRecord;
+  readonly offset: bigint;
+  attempt: number;
+}
+
+/** A snapshot of one assigned partition. */
+export interface PartitionMetrics {
+  topic: string;
+  partition: number;
+  /** The offset the last commit sent (-1 before the first). */
+  committedOffset: string;
+  /** Records taken on and not complete. */
+  incomplete: number;
+  /** Completed records above the commit point (carried in the metadata). */
+  completedAbove: number;
+  /** High watermark minus the commit point: includes incomplete records. */
+  lag: number;
+  /** Length of the last commit's metadata. */
+  metadataBytes: number;
+}
+
+/** Counters and per-partition state, from `metrics()`. */
+export interface ConsumerMetrics {
+  inFlight: number;
+  buffered: number;
+  completed: number;
+  retried: number;
+  deadLettered: number;
+  commits: number;
+  partitions: PartitionMetrics[];
+}
+
+/** Events of a {@link ParallelConsumer}. */
+export interface ParallelConsumerEvents {
+  /** An offset commit went through. */
+  committed: [{ topic: string; partition: number; offset: string; metadataBytes: number }];
+  /** A failed record will run again after `delayMs`. */
+  retry: [{ record: ConsumedRecord; attempt: number; delayMs: number; error: unknown }];
+  /** A record ran out of attempts; it went to the dead-letter topic when one is configured. */
+  dead: [{ record: ConsumedRecord; attempts: number; error: unknown }];
+  /** The offset map of a partition no longer fits the metadata limit: the tail will be repeated after a restart. */
+  'metadata-pressure': [{ topic: string; partition: number; limit: number }];
+  /** Partitions this consumer owns after a rebalance. */
+  assigned: [{ partitions: { topic: string; partition: number }[] }];
+  /** Background failures (commit, dead-letter produce); the consumer keeps going. */
+  error: [unknown];
+}
+
+/**
+ * Consumes topics with many records of one partition in flight, keeping order per key (or per partition) and
+ * committing only offsets whose records, and all before them, are complete.
+ *
+ * @example
+ * ```ts
+ * import { Kafka } from 'kafkajs';
+ * import { ParallelConsumer } from '@x/kafka-fast';
+ *
+ * const consumer = new ParallelConsumer({
+ *   kafka: new Kafka({ brokers: ['127.0.0.1:9092'] }),
+ *   groupId: 'billing',
+ *   topics: ['orders'],
+ *   maxConcurrency: 500,
+ *   deadLetterTopic: 'orders.dead',
+ *   handler: async (record, { signal }) => charge(JSON.parse(record.value!.toString()), { signal }),
+ * });
+ * await consumer.start();
+ * // ...
+ * await consumer.close();
+ * ```
+ */
+export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> implements AsyncDisposable {
+  private readonly options: CheckedOptions;
+  private readonly consumer: Consumer;
+  private readonly admin: Admin;
+  private producer: Producer | undefined;
+  private readonly scheduler: Scheduler<RecordTask>;
+  private readonly trackers = new Map<string, PartitionTracker>();
+  private readonly loading = new Map<string, Promise<Map<number, { offset: string; metadata: string | null }>>>();
+  private readonly running = new Map<RecordTask, AbortController>();
+  private readonly highWatermarks = new Map<string, bigint>();
+  private readonly committedOffsets = new Map<string, { offset: string; metadataBytes: number }>();
+  private capacityWaiters: (() => void)[] = [];
+  private buffered = 0;
+  private completed = 0;
+  private retried = 0;
+  private deadLettered = 0;
+  private commits = 0;
+  private epoch = 0;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> | undefined;
+  private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
+  private closing: Promise<void> | undefined;
+  private readonly retryPolicy;
+
+  constructor(options: ParallelConsumerOptions) {
+    super();
+    this.options = checkOptions(options);
+    const { kafka, groupId, consumerConfig } = this.options;
+    this.consumer = kafka.consumer({ ...consumerConfig, groupId });
+    this.admin = kafka.admin();
+    this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
+    this.scheduler = new Scheduler<RecordTask>(this.options.maxConcurrency, (task) => this.runTask(task), () => this.wakeCapacity());
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
+    // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
+    this.consumer.on(this.consumer.events.REBALANCING, () => void this.commit());
+  }
+
+  /** Connects, joins the group and starts consuming. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new ClosedError('a started or closed ParallelConsumer');
+    this.state = 'running';
+    await this.admin.connect();
+    await this.consumer.connect();
+    for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 16,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.commitTimer = setInterval(() => void this.commit(), this.options.commitIntervalMs);
+  }
+
+  /** Counters and per-partition state. */
+  metrics(): ConsumerMetrics {
+    const partitions: PartitionMetrics[] = [];
+    for (const [key, tracker] of this.trackers) {
+      const committed = this.committedOffsets.get(key);
+      const hw = this.highWatermarks.get(key);
+      partitions.push({
+        topic: tracker.topic,
+        partition: tracker.partition,
+        committedOffset: committed?.offset ?? '-1',
+        incomplete: tracker.incomplete,
+        completedAbove: tracker.completedAbove,
+        lag: hw === undefined || tracker.commitOffset < 0n ? 0 : Number(hw - tracker.commitOffset),
+        metadataBytes: committed?.metadataBytes ?? 0,
+      });
+    }
+    return {
+      inFlight: this.scheduler.inFlight,
+      buffered: this.buffered,
+      completed: this.completed,
+      retried: this.retried,
+      deadLettered: this.deadLettered,
+      commits: this.commits,
+      partitions,
+    };
+  }
+
+  /**
+   * Stops fetching, waits up to `timeout` ms (default 30 s) for running handlers, commits what is complete and
+   * leaves the group. Records not started are consumed again by the next owner; if handlers are still running
+   * at the deadline their signals abort and this rejects with CloseTimeoutError. Idempotent.
+   */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.closing ??= this.shutdown(options.timeout ?? 30_000);
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (this.state !== 'running') return;
+    const key = partitionKey(batch.topic, batch.partition);
+    this.highWatermarks.set(key, BigInt(batch.highWatermark));
+    const tracker = await this.trackerFor(batch.topic, batch.partition);
+    let last: string | undefined;
+    for (const message of batch.messages) {
+      while (this.buffered >= this.options.maxBuffered && this.state === 'running' && isRunning() && !isStale()) {
+        // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile.
+        await this.waitForCapacity(1_000);
+        await heartbeat().catch(() => undefined);
+      }
+      if (this.state !== 'running' || !isRunning() || isStale() || this.trackers.get(key) !== tracker) break;
+      const offset = BigInt(message.offset);
+      if (tracker.accept(offset) === 'process') {
+        this.buffered++;
+        const record = toRecord(batch.topic, batch.partition, message);
+        this.scheduler.push({ lane: this.laneOf(record), tracker, record, offset, attempt: 1 });
+      }
+      last = message.offset;
+    }
+    // The fetch position moves on past what was handed over; the commit point does not (see commit()).
+    if (last !== undefined) resolveOffset(last);
+    await heartbeat().catch(() => undefined);
+  }
+
+  private laneOf(record: ConsumedRecord): string {
+    const base = `${record.topic}\u0000${record.partition}`;
+    switch (this.options.ordering) {
+      case 'partition':
+        return base;
+      case 'unordered':
+        return `${base}\u0000${record.offset}`;
+      default:
+        // Records without a key have no order to keep: each is its own lane.
+        return record.key === null ? `${base}\u0000#${record.offset}` : `${base}\u0000k${record.key.toString('latin1')}`;
+    }
+  }
+
+  private async runTask(task: RecordTask): Promise<Outcome> {
+    if (this.trackers.get(partitionKey(task.tracker.topic, task.tracker.partition)) !== task.tracker) return this.dropped();
+    const controller = new AbortController();
+    this.running.set(task, controller);
+    let failure: unknown;
+    let failed = false;
+    try {
+      await this.options.handler(task.record, { attempt: task.attempt, signal: controller.signal });
+    } catch (error) {
+      failed = true;
+      failure = error;
+    } finally {
+      this.running.delete(task);
+    }
+    // A completion for a partition this consumer no longer owns (or owns anew) must not touch its offsets.
+    if (this.trackers.get(partitionKey(task.tracker.topic, task.tracker.partition)) !== task.tracker) return this.dropped();
+    if (!failed) return this.finish(task);
+    if (task.attempt < this.options.maxAttempts) {
+      const delayMs = this.retryPolicy.delay(task.attempt);
+      this.retried++;
+      this.emit('retry', { record: task.record, attempt: task.attempt, delayMs, error: failure });
+      task.attempt++;
+      return { kind: 'retry', afterMs: delayMs };
+    }
+    try {
+      await this.deadLetter(task, failure);
+    } catch (error) {
+      // The dead-letter topic did not take it: keep the record (and its key) waiting rather than lose it.
+      this.emitError(error);
+      return { kind: 'retry', afterMs: this.options.maxRetryDelayMs };
+    }
+    this.deadLettered++;
+    this.emit('dead', { record: task.record, attempts: task.attempt, error: failure });
+    return this.finish(task);
+  }
+
+  private finish(task: RecordTask): Outcome {
+    task.tracker.complete(task.offset);
+    this.completed++;
+    this.buffered--;
+    return { kind: 'done' };
+  }
+
+  private dropped(): Outcome {
+    this.buffered--;
+    return { kind: 'done' };
+  }
+
+  private async deadLetter(task: RecordTask, failure: unknown): Promise<void> {
+    const topic = this.options.deadLetterTopic;
+    if (topic === undefined) return;
+    if (!this.producer) {
+      this.producer = this.options.kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
+      await this.producer.connect();
+    }
+    const { record } = task;
+    await this.producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        {
+          key: record.key,
+          value: record.value,
+          headers: {
+            ...record.headers,
+            'x-dead-letter-error': describeError(failure),
+            'x-dead-letter-topic': record.topic,
+            'x-dead-letter-partition': String(record.partition),
+            'x-dead-letter-offset': record.offset,
+            'x-dead-letter-attempts': String(task.attempt),
+          },
+        },
+      ],
+    });
+  }
+
+  private async trackerFor(topic: string, partition: number): Promise<PartitionTracker> {
+    const key = partitionKey(topic, partition);
+    const existing = this.trackers.get(key);
+    if (existing) return existing;
+    let load = this.loading.get(topic);
+    if (!load) {
+      load = this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] }).then((topics) => {
+        const byPartition = new Map<number, { offset: string; metadata: string | null }>();
+        for (const p of topics[0]?.partitions ?? []) byPartition.set(p.partition, { offset: p.offset, metadata: p.metadata });
+        return byPartition;
+      });
+      this.loading.set(topic, load);
+    }
+    const committed = (await load).get(partition);
+    const again = this.trackers.get(key);
+    if (again) return again;
+    const tracker = new PartitionTracker(topic, partition, ++this.epoch, BigInt(committed?.offset ?? '-1'), committed?.metadata);
+    this.trackers.set(key, tracker);
+    return tracker;
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const owned = new Set<string>();
+    const partitions: { topic: string; partition: number }[] = [];
+    for (const [topic, list] of Object.entries(assignment)) {
+      for (const partition of list) {
+        owned.add(partitionKey(topic, partition));
+        partitions.push({ topic, partition });
+      }
+    }
+    // The committed offsets of newly assigned partitions may have moved while others owned them.
+    this.loading.clear();
+    for (const [key, tracker] of this.trackers) {
+      if (owned.has(key)) continue;
+      this.trackers.delete(key);
+      this.committedOffsets.delete(key);
+      const dropped = this.scheduler.dropWhere((task) => task.tracker === tracker);
+      this.buffered -= dropped;
+      for (const [task, controller] of this.running) {
+        if (task.tracker === tracker) controller.abort(new RecordRevokedError(tracker.topic, tracker.partition, task.record.offset));
+      }
+    }
+    this.emit('assigned', { partitions });
+    this.wakeCapacity();
+  }
+
+  /** Commits every owned partition whose state changed; one commit at a time. */
+  private commit(): Promise<void> {
+    if (this.committing) return this.committing;
+    const work = (async () => {
+      const entries: { key: string; tracker: PartitionTracker; offset: bigint; metadata: string }[] = [];
+      for (const [key, tracker] of this.trackers) {
+        const next = tracker.takeCommit(this.options.metadataLimitBytes);
+        if (!next) continue;
+        if (next.truncated) this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes });
+        entries.push({ key, tracker, offset: next.offset, metadata: next.metadata });
+      }
+      if (entries.length === 0) return;
+      try {
+        await this.consumer.commitOffsets(
+          entries.map((e) => ({ topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadata: e.metadata })),
+        );
+        for (const e of entries) {
+          this.commits++;
+          this.committedOffsets.set(e.key, { offset: String(e.offset), metadataBytes: e.metadata.length });
+          this.emit('committed', { topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadataBytes: e.metadata.length });
+        }
+      } catch (error) {
+        // Typically a rebalance in progress: try again on the next tick (the trackers keep their state).
+        for (const e of entries) e.tracker.markChanged();
+        if (!isRebalanceError(error)) this.emitError(error);
+      }
+    })();
+    this.committing = work.finally(() => {
+      this.committing = undefined;
+    });
+    return this.committing;
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'closed';
+      return;
+    }
+    this.state = 'closing';
+    this.scheduler.pause();
+    this.wakeCapacity();
+    clearInterval(this.commitTimer);
+    let failure: CloseTimeoutError | undefined;
+    const deadline = Date.now() + timeoutMs;
+    while (this.scheduler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    if (this.scheduler.inFlight > 0) {
+      failure = new CloseTimeoutError(timeoutMs, this.scheduler.inFlight);
+      for (const controller of this.running.values()) controller.abort(failure);
+    }
+    this.scheduler.clearTimers();
+    await this.commit();
+    // A commit that failed during a rebalance gets one more try before we leave the group.
+    await this.commit();
+    this.state = 'closed';
+    await this.consumer.disconnect();
+    await this.admin.disconnect();
+    await this.producer?.disconnect();
+    if (failure) throw failure;
+  }
+
+  private waitForCapacity(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.capacityWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private wakeCapacity(): void {
+    if (this.capacityWaiters.length === 0) return;
+    if (this.buffered >= this.options.maxBuffered && this.state === 'running') return;
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private emitError(error: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'X_KAFKA_FAST_BACKGROUND' });
+  }
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function toRecord(topic: string, partition: number, message: KafkaMessage): ConsumedRecord {
+  return {
+    topic,
+    partition,
+    offset: message.offset,
+    key: message.key ?? null,
+    value: message.value ?? null,
+    headers: message.headers ?? {},
+    timestamp: message.timestamp,
+  };
+}
+
+function describeError(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > 1000 ? `${text.slice(0, 997)}...` : text;
+}
+
+function isRebalanceError(error: unknown): boolean {
+  const type = (error as { type?: string } | undefined)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID' || type === 'NOT_COORDINATOR';
+}

@@ -1,0 +1,120 @@
+/**
+ * What one consumer knows about one assigned partition: which offsets it has taken on, which of those are
+ * complete, and therefore the offset that is safe to commit (the lowest incomplete one) plus the completed
+ * offsets above it for the commit's metadata.
+ *
+ * Records arrive in offset order (Kafka guarantees it per partition) and complete in any order, so pending
+ * offsets sit in an array in arrival order; the commit point is the first of them not yet complete.
+ */
+import { decodeOffsetMap, encodeOffsetMap } from './offset-map.js';
+
+/** What to do with a record the fetcher handed over. */
+export type Verdict = 'process' | 'skip';
+
+export class PartitionTracker {
+  /** Offsets taken on and not yet below the commit point, in arrival (= offset) order. */
+  private pending: bigint[] = [];
+  private head = 0;
+  private readonly done = new Set<bigint>();
+  /** Completed offsets learnt from the previous owner's commit metadata, not fetched again yet. */
+  private readonly completedBefore: Set<bigint>;
+  /** Highest offset taken on; -1n before the first. */
+  private highest: bigint;
+  /** Commit point when nothing is pending. */
+  private floor: bigint;
+  private changed = false;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    /** Increases each time this consumer is (re)assigned the partition; a stale completion carries an older one. */
+    readonly epoch: number,
+    /** The group's committed offset (-1n when there is none). */
+    committed: bigint,
+    metadata: string | null | undefined,
+  ) {
+    this.floor = committed;
+    this.highest = committed - 1n;
+    let before: bigint[] = [];
+    if (committed >= 0n) {
+      try {
+        before = decodeOffsetMap(committed, metadata);
+      } catch {
+        // Not our format (another client committed): only the offset itself can be trusted.
+        before = [];
+      }
+    }
+    this.completedBefore = new Set(before);
+  }
+
+  /** Decides about a fetched record: process it, or skip it (done before, or already taken on). */
+  accept(offset: bigint): Verdict {
+    if (this.floor < 0n) {
+      // No committed offset: the first record fetched sets the start.
+      this.floor = offset;
+      this.highest = offset - 1n;
+    }
+    if (offset <= this.highest || offset < this.floor) return 'skip';
+    this.highest = offset;
+    if (this.completedBefore.delete(offset)) {
+      this.pending.push(offset);
+      this.complete(offset);
+      return 'skip';
+    }
+    this.pending.push(offset);
+    return 'process';
+  }
+
+  /** Marks a record complete (handled, or dead-lettered). */
+  complete(offset: bigint): void {
+    this.done.add(offset);
+    this.changed = true;
+    while (this.head < this.pending.length && this.done.has(this.pending[this.head]!)) {
+      this.done.delete(this.pending[this.head]!);
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The offset to commit: the lowest incomplete one (or one past the highest taken on). -1n when unknown. */
+  get commitOffset(): bigint {
+    return this.head < this.pending.length ? this.pending[this.head]! : this.highest + 1n;
+  }
+
+  /** Records taken on and not complete. */
+  get incomplete(): number {
+    return this.pending.length - this.head - this.done.size;
+  }
+
+  /** Completed records above the commit point (what the metadata must carry). */
+  get completedAbove(): number {
+    return this.done.size;
+  }
+
+  /** Offset and metadata for a commit, or undefined when nothing changed since the last one. */
+  takeCommit(metadataLimit: number): { offset: bigint; metadata: string; truncated: boolean } | undefined {
+    if (!this.changed || this.floor < 0n) return undefined;
+    this.changed = false;
+    const offset = this.commitOffset;
+    const completed: bigint[] = [];
+    for (let i = this.head; i < this.pending.length; i++) if (this.done.has(this.pending[i]!)) completed.push(this.pending[i]!);
+    let metadata = encodeOffsetMap(offset, completed);
+    let truncated = false;
+    // Too long for the broker: keep the lowest completed offsets that fit; the rest will run again after a
+    // restart (never lost, only repeated).
+    while (metadata.length > metadataLimit && completed.length > 0) {
+      completed.length = Math.floor(completed.length / 2);
+      metadata = encodeOffsetMap(offset, completed);
+      truncated = true;
+    }
+    return { offset, metadata, truncated };
+  }
+
+  /** Re-marks this partition as changed (a commit failed and must be retried). */
+  markChanged(): void {
+    this.changed = true;
+  }
+}

@@ -1,0 +1,25 @@
+/** The record a handler receives. */
+import type { IHeaders } from 'kafkajs';
+
+export interface ConsumedRecord {
+  readonly topic: string;
+  readonly partition: number;
+  /** Kafka offset, as a decimal string (offsets exceed 2^53). */
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: IHeaders;
+  /** Producer or broker timestamp, epoch ms as a string. */
+  readonly timestamp: string;
+}
+
+/** What a handler gets besides the record. */
+export interface HandlerContext {
+  /** 1 for the first delivery. */
+  readonly attempt: number;
+  /** Aborted when the record's partition is taken away (rebalance) or the consumer closes past its deadline. */
+  readonly signal: AbortSignal;
+}
+
+/** Resolve when done; throw to retry (after a backoff, holding back only this record's key). */
+export type RecordHandler = (record: ConsumedRecord, context: HandlerContext) => Promise<void> | void;
