@@ -1,0 +1,42 @@
+/** Helpers for tests against the real broker: fresh topics, produced contents, and waiting. */
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+
+export const kafka = new Kafka({ clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+
+/** Creates a topic with `partitions` partitions and a unique name. */
+export async function freshTopic(partitions = 1): Promise<string> {
+  const admin = await requireKafka();
+  const topic = uniqueName('kf');
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  return topic;
+}
+
+/** Produces `count` records: key `k${i % keys}`, value `${i}` (so per-key sequences can be checked). */
+export async function produce(topic: string, count: number, keys: number): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let start = 0; start < count; start += 2_000) {
+      const messages = [];
+      for (let i = start; i < Math.min(count, start + 2_000); i++) messages.push({ key: `k${i % keys}`, value: String(i) });
+      await producer.send({ topic, messages, acks: -1 });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export { uniqueName };
