@@ -11,9 +11,12 @@ export class CloseTimeoutError extends XError<'ERR_CLOSE_TIMEOUT'> {
   }
 }
 
-/** Reason given to a handler's signal when its partition was taken away by a rebalance or the consumer closed. */
-export class RecordRevokedError extends XError<'ERR_RECORD_REVOKED'> {
-  constructor(topic: string, partition: number, offset: string) {
-    super('ERR_RECORD_REVOKED', `${topic}[${partition}]@${offset} is no longer this consumer's to finish`);
+/** Reason given to handlers' signals when their partition was taken away by a rebalance. */
+export class PartitionRevokedError extends XError<'ERR_PARTITION_REVOKED'> {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    super('ERR_PARTITION_REVOKED', `${topic}[${partition}] was assigned to another consumer; its records are no longer this consumer's to finish`);
   }
 }

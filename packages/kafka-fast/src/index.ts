@@ -6,5 +6,5 @@ export {
 } from './parallel-consumer.js';
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler } from './record.js';
-export { CloseTimeoutError, RecordRevokedError } from './errors.js';
+export { CloseTimeoutError, PartitionRevokedError } from './errors.js';
 export { encodeOffsetMap, decodeOffsetMap, OffsetMapFormatError } from './offset-map.js';

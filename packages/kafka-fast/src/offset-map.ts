@@ -2,6 +2,7 @@
  * The completed offsets above a partition's committed offset, packed into the commit's metadata string so a
  * restart or the next owner of the partition skips them (Confluent Parallel Consumer's idea).
  *
+ * Offsets are JavaScript numbers: exact up to 2^53 (about 285 years of a million records a second).
  * Offsets are relative to the committed offset `c` (which is itself incomplete by definition): position i
  * stands for offset c + 1 + i. Two encodings, whichever is shorter:
  *   run-length  alternating varint lengths: incomplete run, complete run, incomplete run, ...
@@ -20,9 +21,9 @@ export class OffsetMapFormatError extends Error {}
 /**
  * Encodes `completed` (sorted ascending, each > committed) relative to `committed`. Returns '' for an empty list.
  */
-export function encodeOffsetMap(committed: bigint, completed: readonly bigint[]): string {
+export function encodeOffsetMap(committed: number, completed: readonly number[]): string {
   if (completed.length === 0) return '';
-  const positions = completed.map((offset) => Number(offset - committed - 1n));
+  const positions = completed.map((offset) => offset - committed - 1);
   const runLength = encodeRuns(positions);
   const bitset = encodeBits(positions);
   const [kind, payload] = runLength.length <= bitset.length ? [RUN_LENGTH, runLength] : [BITSET, bitset];
@@ -30,13 +31,13 @@ export function encodeOffsetMap(committed: bigint, completed: readonly bigint[])
 }
 
 /** The completed offsets encoded in `metadata` for a partition committed at `committed`. */
-export function decodeOffsetMap(committed: bigint, metadata: string | null | undefined): bigint[] {
+export function decodeOffsetMap(committed: number, metadata: string | null | undefined): number[] {
   if (!metadata) return [];
   const bytes = Buffer.from(metadata, 'base64url');
   if (bytes.length < 2 || bytes[0] !== VERSION) throw new OffsetMapFormatError(`unknown offset map ${JSON.stringify(metadata.slice(0, 32))}`);
   const positions = bytes[1] === RUN_LENGTH ? decodeRuns(bytes.subarray(2)) : bytes[1] === BITSET ? decodeBits(bytes.subarray(2)) : undefined;
   if (!positions) throw new OffsetMapFormatError(`unknown offset map kind ${bytes[1]}`);
-  return positions.map((p) => committed + 1n + BigInt(p));
+  return positions.map((p) => committed + 1 + p);
 }
 
 function encodeRuns(positions: readonly number[]): Buffer {

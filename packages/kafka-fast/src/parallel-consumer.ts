@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { ClosedError, fullJitterBackoff } from '@x/core';
 import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
-import { CloseTimeoutError, RecordRevokedError } from './errors.js';
+import { CloseTimeoutError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
@@ -17,7 +17,7 @@ interface RecordTask {
   readonly lane: string;
   readonly tracker: PartitionTracker;
   readonly record: ConsumedRecord;
-  readonly offset: bigint;
+  readonly offset: number;
   attempt: number;
 }
 
@@ -94,8 +94,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private readonly scheduler: Scheduler<RecordTask>;
   private readonly trackers = new Map<string, PartitionTracker>();
   private readonly loading = new Map<string, Promise<Map<number, { offset: string; metadata: string | null }>>>();
-  private readonly running = new Map<RecordTask, AbortController>();
-  private readonly highWatermarks = new Map<string, bigint>();
+  private readonly highWatermarks = new Map<string, number>();
   private readonly committedOffsets = new Map<string, { offset: string; metadataBytes: number }>();
   private capacityWaiters: (() => void)[] = [];
   private buffered = 0;
@@ -109,6 +108,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
   private readonly retryPolicy;
+  /** Buffered count at or below which a fetcher waiting for capacity resumes. */
+  private readonly resumeAt: number;
 
   constructor(options: ParallelConsumerOptions) {
     super();
@@ -116,6 +117,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const { kafka, groupId, consumerConfig } = this.options;
     this.consumer = kafka.consumer({ ...consumerConfig, groupId });
     this.admin = kafka.admin();
+    this.resumeAt = this.options.maxBuffered - Math.max(1, Math.floor(this.options.maxBuffered / 10));
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
     this.scheduler = new Scheduler<RecordTask>(this.options.maxConcurrency, (task) => this.runTask(task), () => this.wakeCapacity());
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
@@ -133,7 +135,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 16,
+      partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.commitTimer = setInterval(() => void this.commit(), this.options.commitIntervalMs);
@@ -151,7 +153,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         committedOffset: committed?.offset ?? '-1',
         incomplete: tracker.incomplete,
         completedAbove: tracker.completedAbove,
-        lag: hw === undefined || tracker.commitOffset < 0n ? 0 : Number(hw - tracker.commitOffset),
+        lag: hw === undefined || tracker.commitOffset < 0 ? 0 : hw - tracker.commitOffset,
         metadataBytes: committed?.metadataBytes ?? 0,
       });
     }
@@ -183,17 +185,18 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     if (this.state !== 'running') return;
     const key = partitionKey(batch.topic, batch.partition);
-    this.highWatermarks.set(key, BigInt(batch.highWatermark));
+    this.highWatermarks.set(key, Number(batch.highWatermark));
     const tracker = await this.trackerFor(batch.topic, batch.partition);
     let last: string | undefined;
     for (const message of batch.messages) {
       while (this.buffered >= this.options.maxBuffered && this.state === 'running' && isRunning() && !isStale()) {
         // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile.
+        // (kafkajs sends one only when its heartbeat interval has passed.)
         await this.waitForCapacity(1_000);
         await heartbeat().catch(() => undefined);
       }
       if (this.state !== 'running' || !isRunning() || isStale() || this.trackers.get(key) !== tracker) break;
-      const offset = BigInt(message.offset);
+      const offset = Number(message.offset);
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
         const record = toRecord(batch.topic, batch.partition, message);
@@ -220,21 +223,19 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   }
 
   private async runTask(task: RecordTask): Promise<Outcome> {
-    if (this.trackers.get(partitionKey(task.tracker.topic, task.tracker.partition)) !== task.tracker) return this.dropped();
-    const controller = new AbortController();
-    this.running.set(task, controller);
+    if (task.tracker.revoked) return this.dropped();
     let failure: unknown;
     let failed = false;
     try {
-      await this.options.handler(task.record, { attempt: task.attempt, signal: controller.signal });
+      // One signal per partition assignment, not per record: revocation and close abort a whole partition's
+      // work, and an AbortController per record costs more than a short handler.
+      await this.options.handler(task.record, { attempt: task.attempt, signal: task.tracker.signal });
     } catch (error) {
       failed = true;
       failure = error;
-    } finally {
-      this.running.delete(task);
     }
     // A completion for a partition this consumer no longer owns (or owns anew) must not touch its offsets.
-    if (this.trackers.get(partitionKey(task.tracker.topic, task.tracker.partition)) !== task.tracker) return this.dropped();
+    if (task.tracker.revoked) return this.dropped();
     if (!failed) return this.finish(task);
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
@@ -311,7 +312,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const committed = (await load).get(partition);
     const again = this.trackers.get(key);
     if (again) return again;
-    const tracker = new PartitionTracker(topic, partition, ++this.epoch, BigInt(committed?.offset ?? '-1'), committed?.metadata);
+    const tracker = new PartitionTracker(topic, partition, ++this.epoch, Number(committed?.offset ?? '-1'), committed?.metadata);
     this.trackers.set(key, tracker);
     return tracker;
   }
@@ -333,9 +334,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       this.committedOffsets.delete(key);
       const dropped = this.scheduler.dropWhere((task) => task.tracker === tracker);
       this.buffered -= dropped;
-      for (const [task, controller] of this.running) {
-        if (task.tracker === tracker) controller.abort(new RecordRevokedError(tracker.topic, tracker.partition, task.record.offset));
-      }
+      tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
     }
     this.emit('assigned', { partitions });
     this.wakeCapacity();
@@ -345,7 +344,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private commit(): Promise<void> {
     if (this.committing) return this.committing;
     const work = (async () => {
-      const entries: { key: string; tracker: PartitionTracker; offset: bigint; metadata: string }[] = [];
+      const entries: { key: string; tracker: PartitionTracker; offset: number; metadata: string }[] = [];
       for (const [key, tracker] of this.trackers) {
         const next = tracker.takeCommit(this.options.metadataLimitBytes);
         if (!next) continue;
@@ -388,7 +387,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     while (this.scheduler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     if (this.scheduler.inFlight > 0) {
       failure = new CloseTimeoutError(timeoutMs, this.scheduler.inFlight);
-      for (const controller of this.running.values()) controller.abort(failure);
+      for (const tracker of this.trackers.values()) tracker.revoke(failure);
     }
     this.scheduler.clearTimers();
     await this.commit();
@@ -413,7 +412,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
   private wakeCapacity(): void {
     if (this.capacityWaiters.length === 0) return;
-    if (this.buffered >= this.options.maxBuffered && this.state === 'running') return;
+    // Wake only once a tenth of the buffer is free, so the fetcher hands over records in chunks instead of
+    // waking (and waiting again) for every single completion.
+    if (this.buffered > this.resumeAt && this.state === 'running') return;
     const waiters = this.capacityWaiters;
     this.capacityWaiters = [];
     for (const wake of waiters) wake();

@@ -13,30 +13,31 @@ export type Verdict = 'process' | 'skip';
 
 export class PartitionTracker {
   /** Offsets taken on and not yet below the commit point, in arrival (= offset) order. */
-  private pending: bigint[] = [];
+  private pending: number[] = [];
   private head = 0;
-  private readonly done = new Set<bigint>();
+  private readonly done = new Set<number>();
   /** Completed offsets learnt from the previous owner's commit metadata, not fetched again yet. */
-  private readonly completedBefore: Set<bigint>;
-  /** Highest offset taken on; -1n before the first. */
-  private highest: bigint;
+  private readonly completedBefore: Set<number>;
+  /** Highest offset taken on; -1 before the first. */
+  private highest: number;
   /** Commit point when nothing is pending. */
-  private floor: bigint;
+  private floor: number;
   private changed = false;
+  private readonly controller = new AbortController();
 
   constructor(
     readonly topic: string,
     readonly partition: number,
     /** Increases each time this consumer is (re)assigned the partition; a stale completion carries an older one. */
     readonly epoch: number,
-    /** The group's committed offset (-1n when there is none). */
-    committed: bigint,
+    /** The group's committed offset (-1 when there is none). */
+    committed: number,
     metadata: string | null | undefined,
   ) {
     this.floor = committed;
-    this.highest = committed - 1n;
-    let before: bigint[] = [];
-    if (committed >= 0n) {
+    this.highest = committed - 1;
+    let before: number[] = [];
+    if (committed >= 0) {
       try {
         before = decodeOffsetMap(committed, metadata);
       } catch {
@@ -48,11 +49,11 @@ export class PartitionTracker {
   }
 
   /** Decides about a fetched record: process it, or skip it (done before, or already taken on). */
-  accept(offset: bigint): Verdict {
-    if (this.floor < 0n) {
+  accept(offset: number): Verdict {
+    if (this.floor < 0) {
       // No committed offset: the first record fetched sets the start.
       this.floor = offset;
-      this.highest = offset - 1n;
+      this.highest = offset - 1;
     }
     if (offset <= this.highest || offset < this.floor) return 'skip';
     this.highest = offset;
@@ -66,7 +67,7 @@ export class PartitionTracker {
   }
 
   /** Marks a record complete (handled, or dead-lettered). */
-  complete(offset: bigint): void {
+  complete(offset: number): void {
     this.done.add(offset);
     this.changed = true;
     while (this.head < this.pending.length && this.done.has(this.pending[this.head]!)) {
@@ -79,9 +80,9 @@ export class PartitionTracker {
     }
   }
 
-  /** The offset to commit: the lowest incomplete one (or one past the highest taken on). -1n when unknown. */
-  get commitOffset(): bigint {
-    return this.head < this.pending.length ? this.pending[this.head]! : this.highest + 1n;
+  /** The offset to commit: the lowest incomplete one (or one past the highest taken on). -1 when unknown. */
+  get commitOffset(): number {
+    return this.head < this.pending.length ? this.pending[this.head]! : this.highest + 1;
   }
 
   /** Records taken on and not complete. */
@@ -95,11 +96,11 @@ export class PartitionTracker {
   }
 
   /** Offset and metadata for a commit, or undefined when nothing changed since the last one. */
-  takeCommit(metadataLimit: number): { offset: bigint; metadata: string; truncated: boolean } | undefined {
-    if (!this.changed || this.floor < 0n) return undefined;
+  takeCommit(metadataLimit: number): { offset: number; metadata: string; truncated: boolean } | undefined {
+    if (!this.changed || this.floor < 0) return undefined;
     this.changed = false;
     const offset = this.commitOffset;
-    const completed: bigint[] = [];
+    const completed: number[] = [];
     for (let i = this.head; i < this.pending.length; i++) if (this.done.has(this.pending[i]!)) completed.push(this.pending[i]!);
     let metadata = encodeOffsetMap(offset, completed);
     let truncated = false;
@@ -111,6 +112,21 @@ export class PartitionTracker {
       truncated = true;
     }
     return { offset, metadata, truncated };
+  }
+
+  /** Aborted when this assignment of the partition ends (revoked, or the consumer closed past its deadline). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** True once this assignment ended: completions must no longer count. */
+  get revoked(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  /** Ends this assignment: handlers still running see their signal abort with `reason`. */
+  revoke(reason: unknown): void {
+    this.controller.abort(reason);
   }
 
   /** Re-marks this partition as changed (a commit failed and must be retried). */

@@ -17,7 +17,7 @@ export interface ConsumedRecord {
 export interface HandlerContext {
   /** 1 for the first delivery. */
   readonly attempt: number;
-  /** Aborted when the record's partition is taken away (rebalance) or the consumer closes past its deadline. */
+  /** Aborted when the record's partition is taken away (rebalance) or the consumer closes past its deadline (shared by the partition's records). */
   readonly signal: AbortSignal;
 }
 

@@ -1,0 +1,87 @@
+/**
+ * The three consumers compared: ours, the hand-written eachBatch consumer a careful kafkajs user writes, and
+ * plain kafkajs eachMessage.
+ */
+import { ParallelConsumer } from '@x/kafka-fast';
+import type { Consumer, KafkaMessage } from 'kafkajs';
+import { type Meter, type Work, groupId, indexOf, kafka, sleep } from './workload.js';
+
+export interface Running {
+  stop(): Promise<void>;
+}
+
+/** Waits until the consumer has joined its group and holds partitions (so timed work excludes the join). */
+function joined(consumer: Consumer): Promise<void> {
+  return new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+}
+
+export async function ours(topic: string, meter: Meter, work: Work, maxConcurrency: number, fromBeginning = true, maxBuffered?: number): Promise<Running> {
+  const consumer = new ParallelConsumer({
+    kafka,
+    groupId: groupId(),
+    topics: [topic],
+    fromBeginning,
+    maxConcurrency,
+    ...(maxBuffered === undefined ? {} : { maxBuffered }),
+    handler: async (record) => {
+      meter.started();
+      await sleep(work(indexOf(record.value)));
+      meter.ended(record.timestamp);
+    },
+  });
+  const assigned = new Promise<void>((resolve) => consumer.once('assigned', () => resolve()));
+  await consumer.start();
+  await assigned;
+  return { stop: () => consumer.close() };
+}
+
+/** eachBatch, group by key, keys concurrently with Promise.all (one key's records in sequence), resolve, heartbeat. */
+export async function handWritten(topic: string, meter: Meter, work: Work, fromBeginning = true): Promise<Running> {
+  const consumer = kafka.consumer({ groupId: groupId() });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning });
+  const ready = joined(consumer);
+  await consumer.run({
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
+      const byKey = new Map<string, KafkaMessage[]>();
+      for (const message of batch.messages) {
+        const key = message.key?.toString() ?? '';
+        const list = byKey.get(key);
+        if (list) list.push(message);
+        else byKey.set(key, [message]);
+      }
+      await Promise.all(
+        [...byKey.values()].map(async (messages) => {
+          for (const message of messages) {
+            if (!isRunning()) return;
+            meter.started();
+            await sleep(work(indexOf(message.value)));
+            meter.ended(message.timestamp);
+          }
+        }),
+      );
+      resolveOffset(batch.lastOffset());
+      await heartbeat();
+    },
+  });
+  await ready;
+  return { stop: () => consumer.disconnect() };
+}
+
+export async function eachMessage(topic: string, meter: Meter, work: Work, partitions: number): Promise<Running> {
+  const consumer = kafka.consumer({ groupId: groupId() });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const ready = joined(consumer);
+  await consumer.run({
+    partitionsConsumedConcurrently: partitions,
+    eachMessage: async ({ message }) => {
+      meter.started();
+      await sleep(work(indexOf(message.value)));
+      meter.ended();
+    },
+  });
+  await ready;
+  return { stop: () => consumer.disconnect() };
+}

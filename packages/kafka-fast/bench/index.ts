@@ -1,0 +1,108 @@
+/**
+ * `npm run bench -w @x/kafka-fast [-- --quick]` against the KRaft broker of scripts/services (127.0.0.1:19092).
+ * Each case consumes the same freshly produced topic with a fresh group per run; rate = records / (first
+ * handler start -> last handler end); alternating rounds, medians.
+ */
+import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
+import { eachMessage, handWritten, ours, type Running } from './consumers.js';
+import { KEYS, Meter, type Work, filledTopic, kafka, noop, skewed, uniform, valueOf } from './workload.js';
+
+const quick = isQuick();
+const RECORDS = quick ? 20_000 : 100_000;
+const EACH_MESSAGE_RECORDS = 2_000;
+const rounds = quick ? 1 : 3;
+const STEADY_RATE = 2_000;
+const STEADY_SECONDS = quick ? 3 : 10;
+
+async function rate(records: number, start: (meter: Meter) => Promise<Running>): Promise<number> {
+  const meter = new Meter(records);
+  const running = await start(meter);
+  await meter.done;
+  await running.stop();
+  return meter.rate;
+}
+
+/** Latency p50/p99 (message timestamp -> handler end) while a producer sends STEADY_RATE records/s. */
+async function steady(start: (topic: string, meter: Meter) => Promise<Running>): Promise<{ p50: number; p99: number }> {
+  const total = STEADY_RATE * STEADY_SECONDS;
+  const topic = await filledTopic(0, 1);
+  const meter = new Meter(total);
+  const running = await start(topic, meter);
+  const producer = kafka.producer();
+  await producer.connect();
+  const began = performance.now();
+  for (let sent = 0; sent < total; ) {
+    const due = Math.min(total, Math.floor(((performance.now() - began) / 1000) * STEADY_RATE));
+    if (due > sent) {
+      const messages = [];
+      for (let i = sent; i < due; i++) messages.push({ key: `k${i % KEYS}`, value: valueOf(i) });
+      await producer.send({ topic, messages, acks: 1 });
+      sent = due;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await producer.disconnect();
+  await meter.done;
+  await running.stop();
+  const sorted = meter.latencies.sort((a, b) => a - b);
+  return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
+}
+
+void (async () => {
+  const oneTopic = await filledTopic(RECORDS, 1);
+  const fourTopic = await filledTopic(RECORDS, 4);
+  const vsHand = (work: Work) => ({
+    ours: () => rate(RECORDS, (m) => ours(oneTopic, m, work, 1_000)),
+    theirs: () => rate(RECORDS, (m) => handWritten(oneTopic, m, work)),
+  });
+  const steadyRuns: string[] = [];
+  const steadyP99 = { ours: [] as number[], hand: [] as number[] };
+  const cases: BenchCase[] = [
+    { id: 'uniform', unit: 'msg/s', better: 'higher', peer: 'hand-written eachBatch', rounds, warmup: 0, ...vsHand(uniform) },
+    { id: 'skewed', unit: 'msg/s', better: 'higher', peer: 'hand-written eachBatch', rounds, warmup: 0, ...vsHand(skewed) },
+    {
+      id: 'one-partition',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'kafkajs eachMessage',
+      rounds,
+      warmup: 0,
+      ours: () => rate(RECORDS, (m) => ours(oneTopic, m, uniform, 256)),
+      theirs: () => rate(EACH_MESSAGE_RECORDS, (m) => eachMessage(oneTopic, m, uniform, 1)),
+    },
+    {
+      id: 'four-partitions',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'kafkajs eachMessage x4',
+      rounds,
+      warmup: 0,
+      ours: () => rate(RECORDS, (m) => ours(fourTopic, m, uniform, 256)),
+      theirs: () => rate(EACH_MESSAGE_RECORDS * 4, (m) => eachMessage(fourTopic, m, uniform, 4)),
+    },
+    {
+      id: 'steady-latency',
+      unit: 'ms (p50)',
+      better: 'lower',
+      peer: 'hand-written eachBatch',
+      rounds: 1,
+      warmup: 0,
+      ours: async () => {
+        const r = await steady((topic, m) => ours(topic, m, skewed, 1_000, false));
+        steadyP99.ours.push(r.p99);
+        steadyRuns.push(`ours         p50 ${r.p50} ms, p99 ${r.p99} ms`);
+        return r.p50;
+      },
+      theirs: async () => {
+        const r = await steady((topic, m) => handWritten(topic, m, skewed, false));
+        steadyP99.hand.push(r.p99);
+        steadyRuns.push(`hand-written p50 ${r.p50} ms, p99 ${r.p99} ms`);
+        return r.p50;
+      },
+    },
+    { id: 'cpu-only', unit: 'msg/s', better: 'higher', peer: 'hand-written eachBatch', rounds, warmup: 0, ...vsHand(noop) },
+  ];
+  await runBench('kafka-fast', cases);
+  console.log(`steady-latency (${STEADY_RATE} msg/s for ${STEADY_SECONDS} s, skewed handler): p99 ours ${median(steadyP99.ours)} ms, hand-written ${median(steadyP99.hand)} ms`);
+  for (const line of steadyRuns) console.log(`  ${line}`);
+})();
