@@ -5,10 +5,11 @@
 import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';
 import { delayqueueScene } from './scenes/delayqueue.js';
+import { kafkaFastScene } from './scenes/kafka-fast.js';
 import { redlockScene } from './scenes/redlock.js';
 import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene, timewheelScene, redlockScene, delayqueueScene];
+const scenes: Scene[] = [coreScene, timewheelScene, redlockScene, delayqueueScene, kafkaFastScene];
 
 async function main(): Promise<void> {
   for (const scene of scenes) {

@@ -1,0 +1,74 @@
+import { connect } from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
+import { ParallelConsumer } from '@x/kafka-fast';
+import type { Scene } from '../scene.js';
+
+const BROKER = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092';
+const RECORDS = 4_000;
+const KEYS = 100;
+
+/** Whether something accepts TCP connections at host:port within 300 ms. */
+function reachable(address: string): Promise<boolean> {
+  const [host, port] = address.split(',')[0]!.split(':');
+  return new Promise((resolve) => {
+    const socket = connect({ host: host!, port: Number(port) });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(300, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export const kafkaFastScene: Scene = {
+  title: '@x/kafka-fast — 4,000 records of one partition, 5 ms each, in order per key (needs a Kafka broker)',
+  async run(log) {
+    if (!(await reachable(BROKER))) {
+      log(`skipped: no Kafka broker at ${BROKER} (npm run services -- up kafka starts one)`);
+      return;
+    }
+    const kafka = new Kafka({ clientId: 'x-demo', brokers: BROKER.split(','), logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = `x-demo-${process.pid}-${Date.now()}`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: Array.from({ length: RECORDS }, (_, i) => ({ key: `k${i % KEYS}`, value: String(i) })) });
+    await producer.disconnect();
+
+    const last = new Map<string, number>();
+    let outOfOrder = 0;
+    let done = 0;
+    let first = 0;
+    let finished!: () => void;
+    const allDone = new Promise<void>((resolve) => (finished = resolve));
+    const consumer = new ParallelConsumer({
+      kafka,
+      groupId: `${topic}-g`,
+      topics: [topic],
+      fromBeginning: true,
+      maxConcurrency: 200,
+      handler: async (record) => {
+        first ||= performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        const key = record.key!.toString();
+        const value = Number(record.value);
+        if ((last.get(key) ?? -1) > value) outOfOrder++;
+        last.set(key, value);
+        if (++done === RECORDS) finished();
+      },
+    });
+    await consumer.start();
+    await allDone;
+    const seconds = (performance.now() - first) / 1000;
+    await consumer.close();
+    const partition = consumer.metrics().partitions[0];
+    await admin.deleteTopics({ topics: [topic] });
+    await admin.disconnect();
+    log(`${RECORDS} records in ${seconds.toFixed(2)} s = ${Math.round(RECORDS / seconds).toLocaleString('en-US')}/s from one partition (kafkajs eachMessage: about 190/s)`);
+    log(`out of order within a key: ${outOfOrder}; committed offset after close: ${partition?.committedOffset ?? '?'} of ${RECORDS}`);
+  },
+};
