@@ -77,9 +77,10 @@ export function conformance(name: string, factory: BackendFactory): void {
     it('delivers in due order, and runAt in the past means now', async () => {
       const queue = await open();
       const seen = record(queue, 'order');
-      await queue.add('order', 'c', { delay: 90 });
-      await queue.add('order', 'a', { delay: 30 });
-      await queue.add('order', 'b', { delay: 60 });
+      // Far apart, so a slow add on a loaded machine cannot reorder them.
+      await queue.add('order', 'c', { delay: 600 });
+      await queue.add('order', 'a', { delay: 200 });
+      await queue.add('order', 'b', { delay: 400 });
       await queue.add('order', 'now', { runAt: new Date(Date.now() - 60_000) });
       await eventually(() => seen.length === 4, 'four deliveries');
       expect(seen.map((s) => s.job.payload)).toEqual(['now', 'a', 'b', 'c']);

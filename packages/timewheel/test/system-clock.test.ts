@@ -56,7 +56,9 @@ describe.each<[string, () => TimerWheel]>([
     // After the 55 ms block, the next run is a full period later, not four runs in a row.
     expect(runs.length).toBeGreaterThanOrEqual(3);
     expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(55 + 10 - 1);
-    for (let i = 2; i < runs.length; i++) expect(runs[i]! - runs[i - 1]!).toBeGreaterThan(5);
+    // Bunched catch-up runs would fire in the same tick; on a loaded machine one run may still come a few ms
+    // late and the next on time, so the bound is "not in the same tick", not "a full period".
+    for (let i = 2; i < runs.length; i++) expect(runs[i]! - runs[i - 1]!).toBeGreaterThan(1);
     wheel.close();
   });
 });
