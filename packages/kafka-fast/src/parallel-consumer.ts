@@ -11,7 +11,7 @@ import { CloseTimeoutError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
-import { type Outcome, Scheduler } from './scheduler.js';
+import { DONE, type Outcome, Scheduler } from './scheduler.js';
 
 interface RecordTask {
   readonly lane: string;
@@ -260,12 +260,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     task.tracker.complete(task.offset);
     this.completed++;
     this.buffered--;
-    return { kind: 'done' };
+    return DONE;
   }
 
   private dropped(): Outcome {
     this.buffered--;
-    return { kind: 'done' };
+    return DONE;
   }
 
   private async deadLetter(task: RecordTask, failure: unknown): Promise<void> {

@@ -6,15 +6,25 @@
  */
 
 /** What running a task came to. */
-export type Outcome = { kind: 'done' } | { kind: 'retry'; afterMs: number };
+export type Outcome = { readonly kind: 'done' } | { readonly kind: 'retry'; readonly afterMs: number };
+
+/** The outcome of every task that finished (shared: one allocation less per record). */
+export const DONE: Outcome = Object.freeze({ kind: 'done' });
 
 export interface Task {
   readonly lane: string;
 }
 
+interface Lane<T> {
+  readonly name: string;
+  tasks: T[];
+  head: number;
+  running: boolean;
+}
+
 export class Scheduler<T extends Task> {
-  private readonly lanes = new Map<string, T[]>();
-  private ready: string[] = [];
+  private readonly lanes = new Map<string, Lane<T>>();
+  private ready: Lane<T>[] = [];
   private readyHead = 0;
   private running = 0;
   private paused = false;
@@ -35,11 +45,12 @@ export class Scheduler<T extends Task> {
   push(task: T): void {
     const lane = this.lanes.get(task.lane);
     if (lane) {
-      lane.push(task);
+      lane.tasks.push(task);
       return;
     }
-    this.lanes.set(task.lane, [task]);
-    this.ready.push(task.lane);
+    const fresh: Lane<T> = { name: task.lane, tasks: [task], head: 0, running: false };
+    this.lanes.set(task.lane, fresh);
+    this.ready.push(fresh);
     this.pump();
   }
 
@@ -48,15 +59,16 @@ export class Scheduler<T extends Task> {
     this.paused = true;
   }
 
-  /** Removes every waiting task for which `drop` is true (their lanes' running task, if any, finishes alone). */
+  /** Removes every waiting task for which `drop` is true (a lane's running task, if any, finishes alone). */
   dropWhere(drop: (task: T) => boolean): number {
     let dropped = 0;
-    for (const [name, lane] of this.lanes) {
-      // A lane's head may be running: keep it, it removes itself when it settles.
-      const keep = lane.filter((task, i) => (i === 0 && this.isRunningHead(name)) || !drop(task));
-      dropped += lane.length - keep.length;
-      if (keep.length === 0) this.lanes.delete(name);
-      else this.lanes.set(name, keep);
+    for (const lane of this.lanes.values()) {
+      const start = lane.running ? lane.head + 1 : lane.head;
+      const keep = lane.tasks.slice(lane.head, start).concat(lane.tasks.slice(start).filter((task) => !drop(task)));
+      dropped += lane.tasks.length - lane.head - keep.length;
+      lane.tasks = keep;
+      lane.head = 0;
+      if (keep.length === 0) this.lanes.delete(lane.name);
     }
     return dropped;
   }
@@ -67,45 +79,46 @@ export class Scheduler<T extends Task> {
     this.timers.clear();
   }
 
-  private readonly runningHeads = new Set<string>();
-
-  private isRunningHead(lane: string): boolean {
-    return this.runningHeads.has(lane);
-  }
-
   private pump(): void {
     while (!this.paused && this.running < this.maxConcurrency && this.readyHead < this.ready.length) {
-      const name = this.ready[this.readyHead++]!;
+      const lane = this.ready[this.readyHead++]!;
       if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
         this.ready = this.ready.slice(this.readyHead);
         this.readyHead = 0;
       }
-      const task = this.lanes.get(name)?.[0];
-      if (!task) continue;
+      const task = lane.tasks[lane.head];
+      // A lane emptied by dropWhere, or replaced since it was queued: nothing to run.
+      if (task === undefined || this.lanes.get(lane.name) !== lane) continue;
       this.running++;
-      this.runningHeads.add(name);
+      lane.running = true;
       void this.run(task).then(
-        (outcome) => this.settle(name, task, outcome),
-        () => this.settle(name, task, { kind: 'done' }),
+        (outcome) => this.settle(lane, task, outcome),
+        () => this.settle(lane, task, DONE),
       );
     }
   }
 
-  private settle(name: string, task: T, outcome: Outcome): void {
+  private settle(lane: Lane<T>, task: T, outcome: Outcome): void {
     this.running--;
-    this.runningHeads.delete(name);
-    const lane = this.lanes.get(name);
-    if (outcome.kind === 'retry' && lane?.[0] === task) {
+    lane.running = false;
+    const current = this.lanes.get(lane.name) === lane && lane.tasks[lane.head] === task;
+    if (current && outcome.kind === 'retry') {
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        if (this.lanes.get(name)?.[0] === task) this.ready.push(name);
+        if (this.lanes.get(lane.name) === lane && lane.tasks[lane.head] === task) this.ready.push(lane);
         this.pump();
       }, outcome.afterMs);
       this.timers.add(timer);
-    } else if (lane) {
-      if (lane[0] === task) lane.shift();
-      if (lane.length === 0) this.lanes.delete(name);
-      else this.ready.push(name);
+    } else if (current) {
+      lane.tasks[lane.head++] = undefined as unknown as T;
+      if (lane.head === lane.tasks.length) this.lanes.delete(lane.name);
+      else {
+        if (lane.head > 64 && lane.head * 2 > lane.tasks.length) {
+          lane.tasks = lane.tasks.slice(lane.head);
+          lane.head = 0;
+        }
+        this.ready.push(lane);
+      }
     }
     this.pump();
     this.onSettled();

@@ -46,5 +46,10 @@ it('loses nothing when a consumer is SIGKILLed mid-stream and replaced', async (
   // The repeats are what was in flight (64) or completed since the last commit (up to one 100 ms interval, at
   // about 20,000 records/s here): far from the whole stream, which is what a restart without commits repeats.
   expect(duplicates).toBeLessThan(total / 2);
-  expect(replacement.stderrText()).toBe('');
+  // kafkajs 2.2.4 sets a negative timeout on Node 24, which warns (harmless, known upstream); nothing else may appear.
+  const stderr = replacement
+    .stderrText()
+    .split('\n')
+    .filter((line) => line && !/TimeoutNegativeWarning|Timeout duration was set to 1|--trace-warnings/.test(line));
+  expect(stderr).toEqual([]);
 }, 240_000);
