@@ -8,3 +8,4 @@ export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from 
 export type { ConsumedRecord, HandlerContext, RecordHandler } from './record.js';
 export { CloseTimeoutError, PartitionRevokedError } from './errors.js';
 export { encodeOffsetMap, decodeOffsetMap, OffsetMapFormatError } from './offset-map.js';
+export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders } from './client.js';

@@ -1,6 +1,6 @@
 /** Options of a ParallelConsumer, checked once at construction (typed errors, never a late crash). */
 import { InvalidArgumentError, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from './client.js';
 import type { RecordHandler } from './record.js';
 
 /** How records may run at once. */
@@ -8,8 +8,11 @@ export type Ordering = 'key' | 'partition' | 'unordered';
 
 /** Options of {@link ParallelConsumer}. */
 export interface ParallelConsumerOptions {
-  /** A kafkajs `Kafka` client; the consumer creates its own consumer, admin and (for dead letters) producer from it. */
-  kafka: Kafka;
+  /**
+   * A kafkajs `Kafka` client (or any client with the same shape, see client.ts); the consumer creates its own
+   * consumer, admin and (for dead letters) producer from it.
+   */
+  kafka: KafkaClient;
   groupId: string;
   topics: string[];
   /** Runs once per record (again on failure, up to `maxAttempts`). */
@@ -52,8 +55,8 @@ export const MIN_METADATA_LIMIT = 64;
 export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
   assertKnownKeys('options', options, KEYS);
-  const kafka = options.kafka as { consumer?: unknown; admin?: unknown } | undefined;
-  if (typeof kafka?.consumer !== 'function' || typeof kafka.admin !== 'function') {
+  const kafka = options.kafka as { consumer?: unknown; admin?: unknown; producer?: unknown } | undefined;
+  if (typeof kafka?.consumer !== 'function' || typeof kafka.admin !== 'function' || typeof kafka.producer !== 'function') {
     throw new InvalidArgumentError('options.kafka', options.kafka, 'a kafkajs Kafka client');
   }
   assertString('options.groupId', options.groupId, 255);

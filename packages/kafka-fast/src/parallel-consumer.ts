@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ClosedError, fullJitterBackoff } from '@x/core';
-import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
 import { CloseTimeoutError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { PartitionTracker } from './partition-tracker.js';
@@ -88,9 +88,9 @@ export interface ParallelConsumerEvents {
  */
 export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> implements AsyncDisposable {
   private readonly options: CheckedOptions;
-  private readonly consumer: Consumer;
-  private readonly admin: Admin;
-  private producer: Producer | undefined;
+  private readonly consumer: ClientConsumer;
+  private readonly admin: ClientAdmin;
+  private producer: ClientProducer | undefined;
   private readonly scheduler: Scheduler<RecordTask>;
   private readonly trackers = new Map<string, PartitionTracker>();
   private readonly loading = new Map<string, Promise<Map<number, { offset: string; metadata: string | null }>>>();
@@ -182,7 +182,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     await this.close();
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: ClientBatchPayload): Promise<void> {
     if (this.state !== 'running') return;
     const key = partitionKey(batch.topic, batch.partition);
     this.highWatermarks.set(key, Number(batch.highWatermark));
@@ -430,7 +430,7 @@ function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
 
-function toRecord(topic: string, partition: number, message: KafkaMessage): ConsumedRecord {
+function toRecord(topic: string, partition: number, message: ClientMessage): ConsumedRecord {
   return {
     topic,
     partition,

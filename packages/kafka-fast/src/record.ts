@@ -1,5 +1,5 @@
 /** The record a handler receives. */
-import type { IHeaders } from 'kafkajs';
+import type { RecordHeaders } from './client.js';
 
 export interface ConsumedRecord {
   readonly topic: string;
@@ -8,7 +8,7 @@ export interface ConsumedRecord {
   readonly offset: string;
   readonly key: Buffer | null;
   readonly value: Buffer | null;
-  readonly headers: IHeaders;
+  readonly headers: RecordHeaders;
   /** Producer or broker timestamp, epoch ms as a string. */
   readonly timestamp: string;
 }

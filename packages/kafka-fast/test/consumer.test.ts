@@ -2,7 +2,7 @@
  * The consumer against the real KRaft broker of scripts/services.
  */
 import { requireKafka } from '@x/testkit';
-import { ParallelConsumer, type ParallelConsumerOptions } from '../src/index.js';
+import { type KafkaClient, ParallelConsumer, type ParallelConsumerOptions } from '../src/index.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, produce, uniqueName } from './kafka.js';
 
@@ -161,6 +161,28 @@ describe('ParallelConsumer on a real broker', () => {
     // beyond that. Print it for the record.
     console.log(`join + leave: 4000 records, ${duplicates} handled twice`);
     expect(duplicates).toBeLessThan(4_000);
+  });
+
+  it('needs nothing of its client beyond the narrow KafkaClient interface', async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 300, 30);
+    // A client that is not a kafkajs Kafka object: only the three factory methods, delegating.
+    const client: KafkaClient = {
+      consumer: (config) => kafka.consumer(config as Parameters<typeof kafka.consumer>[0]),
+      admin: () => kafka.admin(),
+      producer: (config) => kafka.producer(config),
+    };
+    const seen = new Set<number>();
+    const consumer = new ParallelConsumer({
+      kafka: client,
+      groupId: uniqueName('g'),
+      topics: [topic],
+      fromBeginning: true,
+      handler: (record) => void seen.add(Number(record.value)),
+    });
+    consumers.push(consumer);
+    await consumer.start();
+    await eventually(() => seen.size === 300, 'all 300 records');
   });
 
   it('rejects bad options with typed errors', () => {

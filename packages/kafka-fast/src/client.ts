@@ -1,0 +1,68 @@
+/**
+ * The part of a Kafka client this package uses, as narrow structural types. kafkajs's `Kafka` satisfies them
+ * as it is; another client with the KafkaJS-shaped API (such as @confluentinc/kafka-javascript's `KafkaJS`
+ * namespace) can be passed, or wrapped, without touching the consumer. Nothing here imports a client.
+ */
+
+/** Record headers as clients hand them over. */
+export interface RecordHeaders {
+  [key: string]: Buffer | string | (Buffer | string)[] | undefined;
+}
+
+/** A fetched message, as far as the consumer reads it. */
+export interface ClientMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: RecordHeaders;
+  timestamp: string;
+}
+
+/** What `eachBatch` receives. */
+export interface ClientBatchPayload {
+  batch: { topic: string; partition: number; highWatermark: string; messages: ClientMessage[] };
+  /** Moves the fetch position past `offset` (not a commit). */
+  resolveOffset(offset: string): void;
+  heartbeat(): Promise<void>;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export interface ClientConsumer {
+  connect(): Promise<void>;
+  subscribe(subscription: { topic: string; fromBeginning?: boolean }): Promise<void>;
+  run(config: {
+    autoCommit: boolean;
+    eachBatchAutoResolve: boolean;
+    partitionsConsumedConcurrently: number;
+    eachBatch: (payload: ClientBatchPayload) => Promise<void>;
+  }): Promise<void>;
+  commitOffsets(offsets: { topic: string; partition: number; offset: string; metadata?: string | null }[]): Promise<void>;
+  disconnect(): Promise<void>;
+  /** Instrumentation events; the two used here carry the names in `events`. */
+  on(event: string, listener: (event: { payload: { memberAssignment: Record<string, number[]> } }) => void): unknown;
+  readonly events: { GROUP_JOIN: string; REBALANCING: string };
+}
+
+export interface ClientAdmin {
+  connect(): Promise<void>;
+  fetchOffsets(request: { groupId: string; topics: string[] }): Promise<{ topic: string; partitions: { partition: number; offset: string; metadata: string | null }[] }[]>;
+  disconnect(): Promise<void>;
+}
+
+export interface ClientProducer {
+  connect(): Promise<void>;
+  send(request: {
+    topic: string;
+    acks: number;
+    messages: { key: Buffer | null; value: Buffer | null; headers: RecordHeaders }[];
+  }): Promise<unknown>;
+  disconnect(): Promise<void>;
+}
+
+/** A client that makes consumers, admins and producers: kafkajs's `Kafka`, for one. */
+export interface KafkaClient {
+  consumer(config: { groupId: string } & Record<string, unknown>): ClientConsumer;
+  admin(): ClientAdmin;
+  producer(config: Record<string, unknown>): ClientProducer;
+}
