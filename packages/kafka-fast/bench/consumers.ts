@@ -35,6 +35,27 @@ export async function ours(topic: string, meter: Meter, work: Work, maxConcurren
   return { stop: () => consumer.close() };
 }
 
+/** Ours with a batch handler: up to `batchSize` records of distinct keys per call. */
+export async function oursBatched(topic: string, meter: Meter, work: Work, maxConcurrency: number, batchSize: number): Promise<Running> {
+  const consumer = new ParallelConsumer({
+    kafka,
+    groupId: groupId(),
+    topics: [topic],
+    fromBeginning: true,
+    maxConcurrency,
+    batchSize,
+    batchHandler: async (records) => {
+      meter.started();
+      await sleep(Math.max(...records.map((record) => work(indexOf(record.value)))));
+      for (const record of records) meter.ended(record.timestamp);
+    },
+  });
+  const assigned = new Promise<void>((resolve) => consumer.once('assigned', () => resolve()));
+  await consumer.start();
+  await assigned;
+  return { stop: () => consumer.close() };
+}
+
 /** eachBatch, group by key, keys concurrently with Promise.all (one key's records in sequence), resolve, heartbeat. */
 export async function handWritten(topic: string, meter: Meter, work: Work, fromBeginning = true): Promise<Running> {
   const consumer = kafka.consumer({ groupId: groupId() });

@@ -1,7 +1,7 @@
 /** Options of a ParallelConsumer, checked once at construction (typed errors, never a late crash). */
 import { InvalidArgumentError, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import type { KafkaClient } from './client.js';
-import type { RecordHandler } from './record.js';
+import type { BatchHandler, ConsumedRecord, HandlerContext, RecordHandler } from './record.js';
 
 /** How records may run at once. */
 export type Ordering = 'key' | 'partition' | 'unordered';
@@ -15,11 +15,15 @@ export interface ParallelConsumerOptions {
   kafka: KafkaClient;
   groupId: string;
   topics: string[];
-  /** Runs once per record (again on failure, up to `maxAttempts`). */
-  handler: RecordHandler;
+  /** Runs once per record (again on failure, up to `maxAttempts`). Exactly one of `handler` and `batchHandler`. */
+  handler?: RecordHandler;
+  /** Runs once per batch of up to `batchSize` records of distinct keys (see {@link BatchHandler}). */
+  batchHandler?: BatchHandler;
+  /** Most records per `batchHandler` call (2..10,000). Default 50. */
+  batchSize?: number;
   /** `key` (default): in order per key, keys side by side. `partition`: one record per partition at a time. `unordered`: any. */
   ordering?: Ordering;
-  /** Handlers running at once across all partitions. Default 256. */
+  /** Handler calls running at once across all partitions (a batch is one call). Default 256. */
   maxConcurrency?: number;
   /** Records taken from Kafka and not yet complete, across partitions; fetching waits above it. Default 10,000. */
   maxBuffered?: number;
@@ -40,13 +44,17 @@ export interface ParallelConsumerOptions {
   consumerConfig?: Record<string, unknown>;
 }
 
-export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig'>> {
+export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig' | 'handler' | 'batchHandler'>> {
+  /** The per-record handler, or the batch handler applied to one-record batches. */
+  invoke: (records: ConsumedRecord[], context: HandlerContext) => Promise<void> | void;
+  /** Records per handler call: 1 for `handler`, `batchSize` for `batchHandler`. */
+  unitSize: number;
   deadLetterTopic: string | undefined;
   consumerConfig: Record<string, unknown>;
 }
 
 const KEYS = [
-  'kafka', 'groupId', 'topics', 'handler', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxAttempts', 'retryDelayMs',
+  'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxAttempts', 'retryDelayMs',
   'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
 /** Smallest metadata limit that can hold the map's header and a useful payload. */
@@ -64,7 +72,19 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   if (!Array.isArray(options.topics) || options.topics.length === 0 || !options.topics.every((t) => typeof t === 'string' && t.length > 0)) {
     throw new InvalidArgumentError('options.topics', options.topics, 'a non-empty array of topic names');
   }
-  assertFunction('options.handler', options.handler);
+  if ((options.handler === undefined) === (options.batchHandler === undefined)) {
+    throw new InvalidArgumentError('options', options, 'exactly one of handler and batchHandler');
+  }
+  let invoke: CheckedOptions['invoke'];
+  let unitSize = 1;
+  if (options.handler !== undefined) {
+    const handler = assertFunction<RecordHandler>('options.handler', options.handler);
+    if (options.batchSize !== undefined) throw new InvalidArgumentError('options.batchSize', options.batchSize, 'absent unless batchHandler is given');
+    invoke = (records, context) => handler(records[0]!, context);
+  } else {
+    invoke = assertFunction<BatchHandler>('options.batchHandler', options.batchHandler);
+    unitSize = assertNumber('options.batchSize', options.batchSize ?? 50, { min: 2, max: 10_000, integer: true });
+  }
   const maxConcurrency = assertNumber('options.maxConcurrency', options.maxConcurrency ?? 256, { min: 1, max: 1_000_000, integer: true });
   const maxBuffered = assertNumber('options.maxBuffered', options.maxBuffered ?? Math.max(10_000, maxConcurrency), {
     min: maxConcurrency,
@@ -83,7 +103,9 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     kafka: options.kafka,
     groupId: options.groupId,
     topics: [...options.topics],
-    handler: options.handler,
+    invoke,
+    unitSize,
+    batchSize: unitSize,
     ordering: assertOneOf('options.ordering', options.ordering ?? 'key', ['key', 'partition', 'unordered']),
     maxConcurrency,
     maxBuffered,

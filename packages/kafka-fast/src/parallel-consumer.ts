@@ -15,6 +15,7 @@ import { DONE, type Outcome, Scheduler } from './scheduler.js';
 
 interface RecordTask {
   readonly lane: string;
+  solo?: boolean;
   readonly tracker: PartitionTracker;
   readonly record: ConsumedRecord;
   readonly offset: number;
@@ -52,6 +53,8 @@ export interface ConsumerMetrics {
 export interface ParallelConsumerEvents {
   /** An offset commit went through. */
   committed: [{ topic: string; partition: number; offset: string; metadataBytes: number }];
+  /** A batch handler threw: its records will run again one by one. */
+  'batch-split': [{ records: number; error: unknown }];
   /** A failed record will run again after `delayMs`. */
   retry: [{ record: ConsumedRecord; attempt: number; delayMs: number; error: unknown }];
   /** A record ran out of attempts; it went to the dead-letter topic when one is configured. */
@@ -119,7 +122,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.admin = kafka.admin();
     this.resumeAt = this.options.maxBuffered - Math.max(1, Math.floor(this.options.maxBuffered / 10));
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
-    this.scheduler = new Scheduler<RecordTask>(this.options.maxConcurrency, (task) => this.runTask(task), () => this.wakeCapacity());
+    this.scheduler = new Scheduler<RecordTask>(
+      this.options.maxConcurrency,
+      (tasks) => (tasks.length === 1 ? this.runTask(tasks[0]!).then((outcome) => [outcome]) : this.runBatch(tasks)),
+      () => this.wakeCapacity(),
+      this.options.unitSize,
+    );
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
     // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
     this.consumer.on(this.consumer.events.REBALANCING, () => void this.commit());
@@ -229,7 +237,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     try {
       // One signal per partition assignment, not per record: revocation and close abort a whole partition's
       // work, and an AbortController per record costs more than a short handler.
-      await this.options.handler(task.record, { attempt: task.attempt, signal: task.tracker.signal });
+      await this.options.invoke([task.record], { attempt: task.attempt, signal: task.tracker.signal });
     } catch (error) {
       failed = true;
       failure = error;
@@ -254,6 +262,32 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.deadLettered++;
     this.emit('dead', { record: task.record, attempts: task.attempt, error: failure });
     return this.finish(task);
+  }
+
+  /**
+   * Runs a batch of records of distinct lanes in one handler call. On failure the batch is split: each record
+   * goes back to the head of its lane marked solo, to run alone with its own attempts (the batch's failure is
+   * not counted against any of them: which one failed is unknown).
+   */
+  private async runBatch(tasks: RecordTask[]): Promise<Outcome[]> {
+    const live = tasks.filter((task) => !task.tracker.revoked);
+    if (live.length > 0) {
+      const signals = [...new Set(live.map((task) => task.tracker.signal))];
+      try {
+        await this.options.invoke(
+          live.map((task) => task.record),
+          { attempt: 1, signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) },
+        );
+      } catch (error) {
+        this.emit('batch-split', { records: live.length, error });
+        return tasks.map((task) => {
+          if (task.tracker.revoked) return this.dropped();
+          task.solo = true;
+          return { kind: 'retry', afterMs: 0 };
+        });
+      }
+    }
+    return tasks.map((task) => (task.tracker.revoked ? this.dropped() : this.finish(task)));
   }
 
   private finish(task: RecordTask): Outcome {

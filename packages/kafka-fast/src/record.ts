@@ -23,3 +23,11 @@ export interface HandlerContext {
 
 /** Resolve when done; throw to retry (after a backoff, holding back only this record's key). */
 export type RecordHandler = (record: ConsumedRecord, context: HandlerContext) => Promise<void> | void;
+
+/**
+ * Handles up to `batchSize` records in one call: records of distinct keys (ordering 'key'), of distinct
+ * partitions ('partition') or any ('unordered'). Resolve when all are done. If it throws, the batch is split:
+ * each record runs again alone (a one-record batch) with its own attempts, so one bad record is retried and
+ * dead-lettered by itself.
+ */
+export type BatchHandler = (records: ConsumedRecord[], context: HandlerContext) => Promise<void> | void;

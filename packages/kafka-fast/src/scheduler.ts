@@ -13,6 +13,8 @@ export const DONE: Outcome = Object.freeze({ kind: 'done' });
 
 export interface Task {
   readonly lane: string;
+  /** Run alone even when units may hold several tasks (after its batch failed). */
+  solo?: boolean;
 }
 
 interface Lane<T> {
@@ -31,13 +33,16 @@ export class Scheduler<T extends Task> {
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
+    /** Units (handler calls) running at once. */
     private readonly maxConcurrency: number,
-    private readonly run: (task: T) => Promise<Outcome>,
-    /** Called after each task finished or was dropped (capacity may have freed). */
+    /** Runs a unit: the heads of up to `unitSize` distinct lanes; one outcome per task, in order. */
+    private readonly run: (tasks: T[]) => Promise<Outcome[]>,
+    /** Called after each unit finished or was dropped (capacity may have freed). */
     private readonly onSettled: () => void,
+    private readonly unitSize = 1,
   ) {}
 
-  /** Tasks running now. */
+  /** Units running now. */
   get inFlight(): number {
     return this.running;
   }
@@ -81,25 +86,44 @@ export class Scheduler<T extends Task> {
 
   private pump(): void {
     while (!this.paused && this.running < this.maxConcurrency && this.readyHead < this.ready.length) {
-      const lane = this.ready[this.readyHead++]!;
+      const unit: T[] = [];
+      const lanes: Lane<T>[] = [];
+      while (unit.length < this.unitSize && this.readyHead < this.ready.length) {
+        const lane = this.ready[this.readyHead++]!;
+        const task = lane.tasks[lane.head];
+        // A lane emptied by dropWhere, or replaced since it was queued: nothing to run.
+        if (task === undefined || this.lanes.get(lane.name) !== lane) continue;
+        if (task.solo && unit.length > 0) {
+          // Runs alone: leave it first in line for the next unit.
+          this.ready[--this.readyHead] = lane;
+          break;
+        }
+        unit.push(task);
+        lanes.push(lane);
+        lane.running = true;
+        if (task.solo) break;
+      }
       if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
         this.ready = this.ready.slice(this.readyHead);
         this.readyHead = 0;
       }
-      const task = lane.tasks[lane.head];
-      // A lane emptied by dropWhere, or replaced since it was queued: nothing to run.
-      if (task === undefined || this.lanes.get(lane.name) !== lane) continue;
+      if (unit.length === 0) continue;
       this.running++;
-      lane.running = true;
-      void this.run(task).then(
-        (outcome) => this.settle(lane, task, outcome),
-        () => this.settle(lane, task, DONE),
+      void this.run(unit).then(
+        (outcomes) => this.settleUnit(lanes, unit, outcomes),
+        () => this.settleUnit(lanes, unit, unit.map(() => DONE)),
       );
     }
   }
 
-  private settle(lane: Lane<T>, task: T, outcome: Outcome): void {
+  private settleUnit(lanes: Lane<T>[], unit: T[], outcomes: Outcome[]): void {
     this.running--;
+    unit.forEach((task, i) => this.settle(lanes[i]!, task, outcomes[i] ?? DONE));
+    this.pump();
+    this.onSettled();
+  }
+
+  private settle(lane: Lane<T>, task: T, outcome: Outcome): void {
     lane.running = false;
     const current = this.lanes.get(lane.name) === lane && lane.tasks[lane.head] === task;
     if (current && outcome.kind === 'retry') {
@@ -120,7 +144,5 @@ export class Scheduler<T extends Task> {
         this.ready.push(lane);
       }
     }
-    this.pump();
-    this.onSettled();
   }
 }

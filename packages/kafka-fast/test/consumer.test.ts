@@ -163,6 +163,46 @@ describe('ParallelConsumer on a real broker', () => {
     expect(duplicates).toBeLessThan(4_000);
   });
 
+  it('hands a batch handler records of distinct keys, in order per key, and isolates a failing record', async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 1_000, 50);
+    const perKey = new Map<string, number[]>();
+    let largest = 0;
+    let mixedKeys = false;
+    const dead: string[] = [];
+    let splits = 0;
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      maxConcurrency: 4,
+      batchSize: 20,
+      maxAttempts: 2,
+      retryDelayMs: 10,
+      batchHandler: async (records) => {
+        largest = Math.max(largest, records.length);
+        const keys = records.map((r) => r.key!.toString());
+        if (new Set(keys).size !== keys.length) mixedKeys = true;
+        if (records.some((r) => r.value!.toString() === '500')) throw new Error('record 500 is malformed');
+        await new Promise((r) => setTimeout(r, 2));
+        for (const record of records) {
+          const key = record.key!.toString();
+          perKey.set(key, [...(perKey.get(key) ?? []), Number(record.value)]);
+        }
+      },
+    });
+    consumer.on('dead', (e) => dead.push(e.record.value!.toString()));
+    consumer.on('batch-split', () => splits++);
+    await consumer.start();
+    await eventually(() => [...perKey.values()].reduce((n, s) => n + s.length, 0) === 999 && dead.length === 1, '999 records and one dead letter');
+    expect(mixedKeys).toBe(false);
+    expect(largest).toBeGreaterThan(1);
+    expect(largest).toBeLessThanOrEqual(20);
+    expect(splits).toBeGreaterThanOrEqual(1);
+    expect(dead).toEqual(['500']);
+    for (const seen of perKey.values()) expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'the final commit');
+  });
+
   it('needs nothing of its client beyond the narrow KafkaClient interface', async () => {
     const topic = await freshTopic(1);
     await produce(topic, 300, 30);
@@ -198,6 +238,9 @@ describe('ParallelConsumer on a real broker', () => {
       ['unknown option', { concurrency: 5 } as never],
       ['not a kafka client', { kafka: {} as never }],
       ['handler not a function', { handler: 'x' as never }],
+      ['both handler and batchHandler', { batchHandler: () => undefined }],
+      ['batchSize without batchHandler', { batchSize: 10 }],
+      ['batchSize 1', { handler: undefined, batchHandler: () => undefined, batchSize: 1 }],
     ];
     for (const [what, options] of bad) {
       let error: unknown;

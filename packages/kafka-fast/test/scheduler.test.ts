@@ -1,8 +1,9 @@
-import { Scheduler, type Outcome } from '../src/scheduler.js';
+import { DONE, Scheduler, type Outcome } from '../src/scheduler.js';
 
 interface T {
   lane: string;
   n: number;
+  solo?: boolean;
 }
 
 describe('scheduler', () => {
@@ -13,13 +14,14 @@ describe('scheduler', () => {
     let settled = 0;
     const scheduler = new Scheduler<T>(
       8,
-      async (task) => {
+      async ([task]) => {
+        task = task!;
         running++;
         peak = Math.max(peak, running);
         await new Promise((r) => setTimeout(r, Math.random() * 3));
         order.set(task.lane, [...(order.get(task.lane) ?? []), task.n]);
         running--;
-        return { kind: 'done' };
+        return [DONE];
       },
       () => settled++,
     );
@@ -36,13 +38,13 @@ describe('scheduler', () => {
     let failedOnce = false;
     const scheduler = new Scheduler<T>(
       1,
-      async (task): Promise<Outcome> => {
-        log.push(`${task.lane}${task.n}`);
-        if (task.lane === 'a' && task.n === 0 && !failedOnce) {
+      async ([task]): Promise<Outcome[]> => {
+        log.push(`${task!.lane}${task!.n}`);
+        if (task!.lane === 'a' && task!.n === 0 && !failedOnce) {
           failedOnce = true;
-          return { kind: 'retry', afterMs: 30 };
+          return [{ kind: 'retry', afterMs: 30 }];
         }
-        return { kind: 'done' };
+        return [DONE];
       },
       () => settled++,
     );
@@ -60,10 +62,10 @@ describe('scheduler', () => {
     const ran: number[] = [];
     const scheduler = new Scheduler<T>(
       4,
-      async (task) => {
-        ran.push(task.n);
-        if (task.n === 0) await gate;
-        return { kind: 'done' };
+      async ([task]) => {
+        ran.push(task!.n);
+        if (task!.n === 0) await gate;
+        return [DONE];
       },
       () => undefined,
     );
@@ -73,5 +75,29 @@ describe('scheduler', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(ran).toEqual([0]);
     expect(scheduler.inFlight).toBe(0);
+  });
+
+  it('forms units of distinct lanes, and runs a solo task alone', async () => {
+    const units: string[][] = [];
+    let settled = 0;
+    const scheduler = new Scheduler<T>(
+      1,
+      async (tasks) => {
+        units.push(tasks.map((t) => `${t.lane}${t.n}`));
+        await new Promise((r) => setTimeout(r, 1));
+        return tasks.map(() => DONE);
+      },
+      () => settled++,
+      3,
+    );
+    scheduler.push({ lane: 'a', n: 0 });
+    scheduler.push({ lane: 'a', n: 1 });
+    scheduler.push({ lane: 'b', n: 0 });
+    scheduler.push({ lane: 'c', n: 0, solo: true });
+    scheduler.push({ lane: 'd', n: 0 });
+    while (settled < 4) await new Promise((r) => setTimeout(r, 5));
+    // The first push starts a unit of one (nothing else was ready yet); then units of distinct lanes, the solo
+    // task alone, and a's second record only after its first.
+    expect(units).toEqual([['a0'], ['b0'], ['c0'], ['d0', 'a1']]);
   });
 });
