@@ -74,6 +74,19 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(metrics.lateness.count).toBe(1);
     });
 
+    it('carries payloads with control characters, separators and unicode unchanged', async () => {
+      const queue = await open();
+      const seen = record(queue, 'bytes');
+      const tricky = { s: Array.from({ length: 32 }, (_, i) => String.fromCharCode(i)).join('') + '\u001d\u001e\u001f|{}:😀', n: [0, -1, 1e21] };
+      await queue.addBulk([
+        { topic: 'bytes', payload: tricky, options: { id: 'tricky-1' } },
+        { topic: 'bytes', payload: tricky, options: { id: 'tricky-2' } },
+      ]);
+      await eventually(() => seen.length === 2, 'both deliveries');
+      expect(seen.map((s) => s.job.payload)).toEqual([tricky, tricky]);
+      expect((await queue.get('tricky-1'))?.state).toBe('done');
+    });
+
     it('delivers in due order, and runAt in the past means now', async () => {
       const queue = await open();
       const seen = record(queue, 'order');

@@ -336,11 +336,18 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (existing) return existing;
     let load = this.loading.get(topic);
     if (!load) {
-      load = this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] }).then((topics) => {
-        const byPartition = new Map<number, { offset: string; metadata: string | null }>();
-        for (const p of topics[0]?.partitions ?? []) byPartition.set(p.partition, { offset: p.offset, metadata: p.metadata });
-        return byPartition;
-      });
+      load = this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [topic] }).then(
+        (topics) => {
+          const byPartition = new Map<number, { offset: string; metadata: string | null }>();
+          for (const p of topics[0]?.partitions ?? []) byPartition.set(p.partition, { offset: p.offset, metadata: p.metadata });
+          return byPartition;
+        },
+        (error: unknown) => {
+          // Not cached: the batch fails (kafkajs fetches it again) and the next attempt asks the broker anew.
+          this.loading.delete(topic);
+          throw error;
+        },
+      );
       this.loading.set(topic, load);
     }
     const committed = (await load).get(partition);

@@ -82,11 +82,12 @@ export class AddWriter {
       const t = this.keys.topic(topic);
       for (let i = 0; i < entries.length; i += JOBS_PER_CALL) {
         const chunk = entries.slice(i, i + JOBS_PER_CALL);
-        const args: (string | number)[] = [this.keys.wakeChannel, topic];
+        const packed: string[] = [];
         for (const { request, index, due } of chunk) {
           const job = request.jobs[index]!;
-          args.push(job.id, encodeRecord(job), due, this.keys.bucketIndex(job.id) + 1, job.idGenerated ? 0 : 1);
+          packed.push(`${job.id}\u001e${due}\u001e${this.keys.bucketIndex(job.id) + 1}\u001e${job.idGenerated ? 0 : 1}\u001e${encodeRecord(job)}`);
         }
+        const args = [this.keys.wakeChannel, topic, packed.join('\u001d')];
         calls.push({ topic, entries: chunk, keys: [this.keys.jobs, this.keys.done, t.next, ...t.buckets], args });
       }
     }

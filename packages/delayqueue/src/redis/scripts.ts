@@ -49,12 +49,13 @@ end
 `;
 
 /**
- * KEYS: jobs, done, next, bucket 1..n of one topic. ARGV: wake channel, topic, then per job: id, record, due
- * (epoch ms, server clock), bucket number (1..n), check (1: a caller's id, which may exist; 0: a fresh random
- * 96-bit id, which cannot).
+ * KEYS: jobs, done, next, bucket 1..n of one topic. ARGV: wake channel, topic, jobs.
+ * \`jobs\` packs every job in one string (one argument instead of five per job: the client's cost per argument
+ * dominated adding): jobs separated by U+001D, each \`id US due US bucket US check US record\` with U+001E
+ * between fields; due is epoch ms (server clock), bucket 1..n, check 1 for a caller's id (which may exist) and
+ * 0 for a fresh random 96-bit id (which cannot). Ids, topics and JSON payloads never contain these characters.
  * Adds each job whose id is neither pending nor recently done (a repeated id, also within the call, adds
- * nothing). One call adds many jobs: the per-call cost (reading the clock, checking whether movers must wake)
- * is paid once.
+ * nothing). The per-call cost (reading the clock, checking whether movers must wake) is paid once.
  * Returns a table of 1 (added) / 0 (existed), one per job.
  */
 export const ADD = lua(
@@ -63,23 +64,32 @@ export const ADD = lua(
     PLAN +
     String.raw`local out = {}
 local earliest = nil
-for i = 3, #ARGV, 5 do
-  local id = ARGV[i]
+local jobs = ARGV[3]
+local pos, len = 1, #jobs
+while pos <= len do
+  local stop = string.find(jobs, '\29', pos, true) or (len + 1)
+  local a = string.find(jobs, '\30', pos, true)
+  local b = string.find(jobs, '\30', a + 1, true)
+  local c = string.find(jobs, '\30', b + 1, true)
+  local d = string.find(jobs, '\30', c + 1, true)
+  local id = string.sub(jobs, pos, a - 1)
+  local record = string.sub(jobs, d + 1, stop - 1)
   local added
-  if ARGV[i + 4] == '0' then
-    redis.call('HSET', KEYS[1], id, ARGV[i + 1])
+  if string.sub(jobs, c + 1, d - 1) == '0' then
+    redis.call('HSET', KEYS[1], id, record)
     added = true
   else
-    added = not redis.call('ZSCORE', KEYS[2], id) and redis.call('HSETNX', KEYS[1], id, ARGV[i + 1]) == 1
+    added = not redis.call('ZSCORE', KEYS[2], id) and redis.call('HSETNX', KEYS[1], id, record) == 1
   end
   if added then
-    local due = math.max(now, tonumber(ARGV[i + 2]))
-    redis.call('ZADD', KEYS[3 + tonumber(ARGV[i + 3])], due, id)
+    local due = math.max(now, tonumber(string.sub(jobs, a + 1, b - 1)))
+    redis.call('ZADD', KEYS[3 + tonumber(string.sub(jobs, b + 1, c - 1))], due, id)
     if not earliest or due < earliest then earliest = due end
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
   end
+  pos = stop + 1
 end
 if earliest then plan(earliest, KEYS[3], ARGV[1], ARGV[2]) end
 return out
