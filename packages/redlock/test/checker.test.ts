@@ -37,9 +37,15 @@ describe('mutual exclusion under faults (5 private redis-server processes)', () 
     });
   }
 
-  async function check(name: string, fault?: () => Promise<void>, options: ConstructorParameters<typeof Redlock>[1] = { restartGuard: false }): Promise<CheckerReport> {
+  async function check(
+    name: string,
+    fault?: () => Promise<void>,
+    options: ConstructorParameters<typeof Redlock>[1] = { restartGuard: false },
+    pause?: { ms: number; fenced: boolean },
+  ): Promise<CheckerReport> {
     const locks = redlocks(options);
     const report = await runChecker({
+      ...(pause ? { pause } : {}),
       redlocks: locks,
       storage,
       resource: uniqueName(`x-redlock-check:${name}`),
@@ -79,5 +85,21 @@ describe('mutual exclusion under faults (5 private redis-server processes)', () 
       { maxTtl: 1_000 },
     );
     expect(report).toMatchObject({ operations: OPERATIONS, overlaps: 0, lostUpdates: 0 });
+  });
+
+  it('holds while one instance is unreachable (killed, not restarted) for the rest of the run', async () => {
+    const report = await check('unreachable', async () => {
+      await servers[2]!.kill();
+    });
+    await servers[2]!.restart();
+    expect(report).toMatchObject({ operations: OPERATIONS, overlaps: 0, lostUpdates: 0 });
+  });
+
+  it('a holder paused past its TTL: without fencing its stale write loses updates; with fencing the store refuses it', async () => {
+    const unfenced = await check('paused-unfenced', undefined, { restartGuard: false }, { ms: 1_500, fenced: false });
+    // The lease alone cannot stop a paused process (Kleppmann): its late write overwrote the others' increments.
+    expect(unfenced.lostUpdates + unfenced.overlaps).toBeGreaterThan(0);
+    const fenced = await check('paused-fenced', undefined, { restartGuard: false }, { ms: 1_500, fenced: true });
+    expect(fenced).toMatchObject({ operations: OPERATIONS, overlaps: 0, lostUpdates: 0, staleWritesRejected: 1 });
   });
 });
