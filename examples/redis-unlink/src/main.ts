@@ -13,12 +13,8 @@
  *
  * Usage: npm start -w @x/example-redis-unlink [-- --fields 1000000 --rounds 5]
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { startRedisServer } from '@x/testkit';
 
 const FIELDS = numberArg('--fields', 1_000_000);
 const ROUNDS = numberArg('--rounds', 5);
@@ -27,7 +23,8 @@ const KEY = 'big';
 type Mode = 'DEL' | 'UNLINK' | 'DEL (lazyfree-lazy-user-del yes)';
 
 async function main(): Promise<void> {
-  const server = await startServer();
+  // A throwaway redis-server on a free port (the project's test kit starts and removes it).
+  const server = await startRedisServer();
   const deleter = new Redis({ port: server.port, host: '127.0.0.1' });
   const pinger = new Redis({ port: server.port, host: '127.0.0.1' });
   try {
@@ -114,48 +111,6 @@ async function lazyfreed(redis: Redis): Promise<number> {
     if (pending === '0') return Number(count);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-async function startServer(): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'redis-unlink-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
-  const failed = new Promise<never>((_, reject) => child.once('error', (error) => reject(new Error(`cannot start redis-server: ${error.message}`))));
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => undefined);
-  const ready = (async () => {
-    for (let i = 0; i < 100; i++) {
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    throw new Error('redis-server did not answer within 10 s');
-  })();
-  await Promise.race([ready, failed]);
-  return {
-    port,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 function median(values: number[]): number {

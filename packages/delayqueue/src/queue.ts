@@ -18,7 +18,7 @@ import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
 import { MemoryBackend } from './memory/memory-backend.js';
 import { Metrics, type QueueMetrics } from './metrics.js';
 import { type JobDefaults, assertDelay, assertName, buildJob, checkDefaults } from './new-job.js';
-import { type ProcessOptions, Processor } from './processor.js';
+import { type ProcessOptions, Processor, type ProcessorHost } from './processor.js';
 
 /** Options of {@link DelayQueue}. */
 export interface DelayQueueOptions {
@@ -82,6 +82,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private readonly clock: Clock;
   private readonly metricsState = new Metrics();
   private readonly processors = new Set<Processor>();
+  /** What every processor of this queue shares. */
+  private readonly host: ProcessorHost;
   private closing: Promise<void> | undefined;
 
   constructor(options: DelayQueueOptions = {}) {
@@ -109,6 +111,13 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       error: (error) => this.reportError(error),
     };
     this.backend.bind(listener);
+    this.host = {
+      backend: this.backend,
+      clock: this.clock,
+      metrics,
+      emit: (event, payload) => this.emit(event as 'added', payload as DelayQueueEvents['added'][0]),
+      reportError: (error) => this.reportError(error),
+    };
   }
 
   /**
@@ -214,16 +223,6 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  private get host(): ConstructorParameters<typeof Processor>[0] {
-    return {
-      backend: this.backend,
-      clock: this.clock,
-      metrics: this.metricsState,
-      emit: (event, payload) => this.emit(event as 'added', payload as DelayQueueEvents['added'][0]),
-      reportError: (error) => this.reportError(error),
-    };
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {

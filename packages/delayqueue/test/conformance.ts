@@ -3,6 +3,7 @@
  * Time is real: delays are tens of ms, and "never early" is checked against the wall clock of this process.
  */
 import { isXError } from '@x/core';
+import { eventually as waitFor } from '@x/testkit';
 import { type Backend, CloseTimeoutError, DelayQueue, type DelayQueueOptions, type Job } from '../src/index.js';
 
 /** A fresh backend (its own namespace) and a way to throw its data away. */
@@ -10,13 +11,9 @@ export interface BackendFactory {
   create(): Promise<Backend>;
 }
 
-/** Resolves when `predicate` holds, polling every 5 ms; rejects after `ms` with `what`. */
-export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Resolves when `predicate` holds (polling every 5 ms); rejects after `ms` (default 10 s) naming `what`. */
+export function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  return waitFor(predicate, what, ms);
 }
 
 interface Seen {

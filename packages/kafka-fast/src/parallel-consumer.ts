@@ -105,7 +105,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private retried = 0;
   private deadLettered = 0;
   private commits = 0;
-  private epoch = 0;
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | undefined;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
@@ -353,7 +352,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const committed = (await load).get(partition);
     const again = this.trackers.get(key);
     if (again) return again;
-    const tracker = new PartitionTracker(topic, partition, ++this.epoch, Number(committed?.offset ?? '-1'), committed?.metadata);
+    const tracker = new PartitionTracker(topic, partition, Number(committed?.offset ?? '-1'), committed?.metadata);
     this.trackers.set(key, tracker);
     return tracker;
   }

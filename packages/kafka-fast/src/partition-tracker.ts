@@ -28,8 +28,6 @@ export class PartitionTracker {
   constructor(
     readonly topic: string,
     readonly partition: number,
-    /** Increases each time this consumer is (re)assigned the partition; a stale completion carries an older one. */
-    readonly epoch: number,
     /** The group's committed offset (-1 when there is none). */
     committed: number,
     metadata: string | null | undefined,

@@ -1,6 +1,6 @@
 /** Helpers for tests against the real broker: fresh topics, produced contents, and waiting. */
 import { Kafka, logLevel } from 'kafkajs';
-import { kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { eventually as waitFor, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 
 export const kafka = new Kafka({ clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
 
@@ -31,12 +31,9 @@ export async function produce(topic: string, count: number, keys: number): Promi
   }
 }
 
-export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Resolves when `predicate` holds (polling every 20 ms); rejects after `ms` (default 60 s, broker joins are slow). */
+export function eventually(predicate: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
+  return waitFor(predicate, what, ms, 20);
 }
 
 export { uniqueName };

@@ -35,7 +35,7 @@ describe('offset map', () => {
 
 describe('partition tracker', () => {
   it('commits only the lowest incomplete offset and carries completed ones above it', () => {
-    const t = new PartitionTracker('t', 0, 1, 100, null);
+    const t = new PartitionTracker('t', 0, 100, null);
     for (let o = 100; o < 110; o++) expect(t.accept(o)).toBe('process');
     t.complete(101);
     t.complete(103);
@@ -54,7 +54,7 @@ describe('partition tracker', () => {
 
   it('skips records completed under the previous owner, and records already taken on', () => {
     const metadata = encodeOffsetMap(50, [51, 53]);
-    const t = new PartitionTracker('t', 0, 1, 50, metadata);
+    const t = new PartitionTracker('t', 0, 50, metadata);
     expect([49, 50, 51, 52, 53, 54].map((o) => t.accept(o))).toEqual(['skip', 'process', 'skip', 'process', 'skip', 'process']);
     expect(t.accept(52)).toBe('skip');
     t.complete(50);
@@ -66,9 +66,9 @@ describe('partition tracker', () => {
   });
 
   it('ignores metadata it cannot read, and starts at the first record without a committed offset', () => {
-    const t = new PartitionTracker('t', 0, 1, 10, 'not ours');
+    const t = new PartitionTracker('t', 0, 10, 'not ours');
     expect(t.accept(11)).toBe('process');
-    const fresh = new PartitionTracker('t', 0, 1, -1, null);
+    const fresh = new PartitionTracker('t', 0, -1, null);
     expect(fresh.takeCommit(4096)).toBeUndefined();
     expect(fresh.accept(7)).toBe('process');
     fresh.complete(7);
@@ -76,7 +76,7 @@ describe('partition tracker', () => {
   });
 
   it('keeps the metadata under the limit by dropping the highest completed offsets', () => {
-    const t = new PartitionTracker('t', 0, 1, 0, null);
+    const t = new PartitionTracker('t', 0, 0, null);
     for (let o = 0; o < 20_000; o++) t.accept(o);
     for (let o = 1; o < 20_000; o += 2) t.complete(o);
     const commit = t.takeCommit(128)!;

@@ -4,3 +4,4 @@ export { runBench, median, ratio, isQuick, type BenchCase, type BenchResult } fr
 export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, spawnTsProcess, type ProcessResult } from './ts-run.js';
 export { startRedisServer, freePort, type TestRedisServer } from './redis-server.js';
 export { startStallProxy, type StallProxy } from './stall-proxy.js';
+export { eventually } from './eventually.js';
