@@ -55,10 +55,33 @@ export interface TopicWatch {
   close(): Promise<void>;
 }
 
+/**
+ * What a backend can do beyond delivering jobs. A store (memory, Redis) keeps an index of jobs and can do all
+ * of it; a broker (RabbitMQ, Kafka) only passes messages along, so it cannot find a job by id once sent. The
+ * queue throws `UnsupportedOperationError` for what its backend cannot do, before anything is written.
+ */
+export interface BackendSupport {
+  /** `add` with your own `id`, deduplicated: adding an id that exists writes nothing. */
+  readonly ids: boolean;
+  /** `cancel`. */
+  readonly cancel: boolean;
+  /** `reschedule`. */
+  readonly reschedule: boolean;
+  /** `get`. */
+  readonly get: boolean;
+  /** `dead` and `requeue` (dead letters are still kept where this is false: see the backend's docs). */
+  readonly deadLetters: boolean;
+}
+
+/** Support of a backend that keeps an index of its jobs: everything. */
+export const FULL_SUPPORT: BackendSupport = Object.freeze({ ids: true, cancel: true, reschedule: true, get: true, deadLetters: true });
+
 /** The storage a {@link DelayQueue} runs on. */
 export interface Backend {
   /** A short name for messages ('memory', 'redis'). */
   readonly name: string;
+  /** What it can do beyond delivering jobs. */
+  readonly supports: BackendSupport;
   /** Called once by the queue that owns this backend. */
   bind(listener: BackendListener): void;
   /** Stores jobs; for each, true when it was new, false when its id already existed (nothing written). */

@@ -12,8 +12,8 @@ import {
   assertNumber,
   systemClock,
 } from '@x/core';
-import type { Backend, BackendListener } from './backend.js';
-import { CloseTimeoutError } from './errors.js';
+import type { Backend, BackendListener, BackendSupport } from './backend.js';
+import { CloseTimeoutError, UnsupportedOperationError } from './errors.js';
 import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
 import { MemoryBackend } from './memory/memory-backend.js';
 import { Metrics, type QueueMetrics } from './metrics.js';
@@ -120,12 +120,18 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     };
   }
 
+  /** What this queue's backend can do beyond delivering jobs; the rest throws UnsupportedOperationError. */
+  get supports(): BackendSupport {
+    return this.backend.supports;
+  }
+
   /**
    * Adds a job; resolves to its id once the backend has stored it. With an `id` that already exists, nothing is
    * added and the same id is returned.
    *
    * @throws InvalidArgumentError (`ERR_INVALID_ARGUMENT`) for a bad topic or option, PayloadNotSerializableError,
-   * PayloadTooLargeError, ClosedError; nothing is written in any of these cases.
+   * PayloadTooLargeError, ClosedError, UnsupportedOperationError (an `id` on a backend that cannot deduplicate,
+   * see `backend.supports`); nothing is written in any of these cases.
    */
   async add<T>(topic: string, payload: T, options?: AddOptions): Promise<string> {
     const [id] = await this.addBulk([{ topic, payload, options }]);
@@ -145,6 +151,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       return buildJob(job.topic, job.payload, job.options, this.defaults, this.maxPayloadBytes, now);
     });
     if (built.length === 0) return [];
+    if (!this.backend.supports.ids && built.some((job) => !job.idGenerated)) this.unsupported('add with an id');
     const created = await this.backend.add(built);
     built.forEach((job, i) => {
       if (!created[i]) return;
@@ -157,18 +164,21 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   /** Deletes a job that is delayed, ready or dead. False when it is running in a handler, done, or unknown. */
   async cancel(id: string): Promise<boolean> {
     this.assertOpen();
+    if (!this.backend.supports.cancel) this.unsupported('cancel');
     return this.backend.cancel(assertName('id', id));
   }
 
   /** Makes a delayed or ready job due `delay` ms from now. False in any other state. */
   async reschedule(id: string, delay: number): Promise<boolean> {
     this.assertOpen();
+    if (!this.backend.supports.reschedule) this.unsupported('reschedule');
     return this.backend.reschedule(assertName('id', id), assertDelay('delay', delay));
   }
 
   /** A snapshot of the job, or undefined when it is unknown (or done long enough ago to be forgotten). */
   async get<T = unknown>(id: string): Promise<JobInfo<T> | undefined> {
     this.assertOpen();
+    if (!this.backend.supports.get) this.unsupported('get');
     const info = await this.backend.get(assertName('id', id));
     return info && parseInfo<T>(info);
   }
@@ -176,6 +186,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   /** Dead-lettered jobs of `topic`, oldest first (at most `limit`, default 100). */
   async dead<T = unknown>(topic: string, limit = 100): Promise<JobInfo<T>[]> {
     this.assertOpen();
+    if (!this.backend.supports.deadLetters) this.unsupported('dead');
     assertName('topic', topic);
     assertNumber('limit', limit, { min: 1, max: 100_000, integer: true });
     return (await this.backend.dead(topic, limit)).map((info) => parseInfo<T>(info));
@@ -184,6 +195,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   /** Puts a dead job back, due in `delay` ms (default 0), with its attempts reset. False when it is not dead. */
   async requeue(id: string, delay = 0): Promise<boolean> {
     this.assertOpen();
+    if (!this.backend.supports.deadLetters) this.unsupported('requeue');
     return this.backend.requeue(assertName('id', id), assertDelay('delay', delay));
   }
 
@@ -247,6 +259,10 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   private assertOpen(): void {
     if (this.closing) throw new ClosedError('the delay queue');
+  }
+
+  private unsupported(operation: string): never {
+    throw new UnsupportedOperationError(operation, this.backend.name);
   }
 
   private reportError(error: unknown): void {

@@ -1,5 +1,5 @@
-export { redisEndpoint, redisMasters, redisClusterNodes, kafkaBrokers, uniqueName, HOW_TO_START, type Endpoint } from './services.js';
-export { requireRedis, requireRedisCluster, requireKafka, ServiceUnavailableError } from './require.js';
+export { redisEndpoint, redisMasters, redisClusterNodes, kafkaBrokers, rabbitMqUrl, uniqueName, HOW_TO_START, type Endpoint } from './services.js';
+export { requireRedis, requireRedisCluster, requireKafka, requireRabbitMq, ServiceUnavailableError } from './require.js';
 export { runBench, median, ratio, isQuick, type BenchCase, type BenchResult } from './bench.js';
 export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, spawnTsProcess, type ProcessResult } from './ts-run.js';
 export { startRedisServer, freePort, type TestRedisServer } from './redis-server.js';

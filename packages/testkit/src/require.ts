@@ -5,7 +5,8 @@
 import { connect } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { type Endpoint, HOW_TO_START, kafkaBrokers, redisClusterNodes, redisEndpoint } from './services.js';
+import { type ChannelModel, connect as connectAmqp } from 'amqplib';
+import { type Endpoint, HOW_TO_START, kafkaBrokers, rabbitMqUrl, redisClusterNodes, redisEndpoint } from './services.js';
 
 /** Thrown when a required test server does not answer. */
 export class ServiceUnavailableError extends Error {
@@ -91,6 +92,21 @@ export async function requireKafka(brokers: string[] = kafkaBrokers(), timeoutMs
   } catch (error) {
     await admin.disconnect().catch(() => undefined);
     throw new ServiceUnavailableError(`Kafka at ${brokers.join(',')}`, error);
+  }
+}
+
+/**
+ * Connects to the RabbitMQ broker (`X_RABBITMQ_URL`) and returns the connection; the caller closes it. Its
+ * `error` events are swallowed (a test asserts on what its calls return, not on the connection's log).
+ */
+export async function requireRabbitMq(url: string = rabbitMqUrl(), timeoutMs = 5000): Promise<ChannelModel> {
+  const where = `RabbitMQ at ${url.replace(/\/\/[^@]*@/, '//')}`;
+  try {
+    const connection = await connectAmqp(url, { timeout: timeoutMs });
+    connection.on('error', () => undefined);
+    return connection;
+  } catch (error) {
+    throw new ServiceUnavailableError(where, error);
   }
 }
 

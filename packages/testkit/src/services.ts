@@ -38,6 +38,11 @@ export function kafkaBrokers(): string[] {
   return (process.env.X_KAFKA_BROKERS ?? '127.0.0.1:19092').split(',').filter(Boolean);
 }
 
+/** The RabbitMQ broker's AMQP URL (`X_RABBITMQ_URL`, default amqp://guest:guest@127.0.0.1:5672). */
+export function rabbitMqUrl(): string {
+  return process.env.X_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+}
+
 /** What to tell someone whose test could not reach a server. */
 export const HOW_TO_START =
   'Start the test services with `npm run services -- up` (or run `npm test`, which starts and stops them).';

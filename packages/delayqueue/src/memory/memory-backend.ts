@@ -5,7 +5,7 @@
  */
 import { type Clock, ClosedError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
 import { HierarchicalWheel, type TimerId } from '@x/timewheel';
-import type { Backend, BackendListener, Delivery, NewJob, TopicWatch } from '../backend.js';
+import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type NewJob, type TopicWatch } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { ReadyList } from './ready-list.js';
 
@@ -49,6 +49,7 @@ interface Topic {
  */
 export class MemoryBackend implements Backend {
   readonly name = 'memory';
+  readonly supports = FULL_SUPPORT;
   private readonly clock: Clock;
   private readonly wheel: HierarchicalWheel;
   private readonly keepDone: number;

@@ -10,7 +10,7 @@
  * lost with a crashed consumer is found by its deadline and delivered again.
  */
 import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
-import type { Backend, BackendListener, Delivery, NewJob, TopicWatch } from '../backend.js';
+import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type NewJob, type TopicWatch } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
 import { decodeRecord, topicOf } from './record.js';
@@ -65,6 +65,7 @@ interface PendingAck {
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
+  readonly supports = FULL_SUPPORT;
   private readonly client: RedisClient;
   private readonly keys: QueueKeys;
   private readonly serverClock: ServerClock;

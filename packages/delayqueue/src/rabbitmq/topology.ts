@@ -1,0 +1,154 @@
+/**
+ * The exchanges and queues a RabbitMQ delay queue is made of, and how a delay becomes a route through them.
+ *
+ * Level L (0 <= L < levels) is a topic exchange and a queue whose messages all live exactly 2^L ms (per-queue
+ * `x-message-ttl`), then are dead-lettered to level L-1's exchange (level 0's go to the deliver exchange). A
+ * message's routing key spells its delay in binary, one word per level, highest level first: level L's exchange
+ * sends it into level L's queue when its word is `1`, and straight on to level L-1's exchange when it is `0`.
+ * Dead-lettering keeps the routing key, so a message walks down the levels on the broker alone, waiting at
+ * each level whose bit is set: 1,000 ms = 512 + 256 + 128 + 64 + 32 + 8 is six waits. Within one level every
+ * message waits the same time, so first in is first out and the queue head is always the next to expire (the
+ * reason per-message TTLs are not used: RabbitMQ only expires the head of a queue).
+ *
+ * The deliver exchange is a headers exchange that sends each message to its ready queue named in the
+ * `x-dq-to` header, so topic names need not be valid routing-key words.
+ *
+ * The levels and the deliver exchange are shared by every delay queue on the broker with the same queue type
+ * and number of levels (their names say both): a broker carries one set of delay queues, not one per
+ * application, and a queue's own footprint is a ready queue (and a dead-letter queue) per topic.
+ */
+import { InvalidArgumentError } from '@x/core';
+
+/** Queue type of every queue of the topology. */
+export type QueueType = 'quorum' | 'classic';
+
+/** The header that routes a message from the deliver exchange to its ready queue. */
+export const ROUTE_HEADER = 'x-dq-to';
+
+const SHARED_PREFIX = 'x-delayqueue';
+
+// AMQP 0-9-1 names (queues, exchanges) are short strings: at most 255 bytes.
+const MAX_AMQP_NAME_BYTES = 255;
+
+/** The channel operations the topology needs (amqplib's `Channel`). */
+export interface TopologyChannel {
+  assertExchange(exchange: string, type: string, options?: { durable?: boolean }): Promise<unknown>;
+  assertQueue(queue: string, options?: { durable?: boolean; arguments?: Record<string, unknown> }): Promise<unknown>;
+  bindQueue(queue: string, source: string, pattern: string, args?: Record<string, unknown>): Promise<unknown>;
+  bindExchange(destination: string, source: string, pattern: string): Promise<unknown>;
+  deleteQueue(queue: string): Promise<unknown>;
+  deleteExchange(exchange: string): Promise<unknown>;
+}
+
+/** Names and routes of one delay queue on a broker. */
+export class Topology {
+  /** Longest delay one walk down the levels gives, ms (2^levels - 1). */
+  readonly maxRoutedDelay: number;
+  /** Where every level ends (shared by all queues of the broker). */
+  readonly deliverExchange = `${SHARED_PREFIX}.deliver`;
+
+  constructor(
+    readonly name: string,
+    readonly levels: number,
+    readonly queueType: QueueType,
+  ) {
+    this.maxRoutedDelay = 2 ** levels - 1;
+    assertAmqpName('options.name', this.deadQueue(''), name);
+  }
+
+  /** The exchange and the queue of a level (shared by all queues of this type and depth). */
+  levelName(level: number): string {
+    return `${SHARED_PREFIX}.${this.queueType}.${this.levels}.${level}`;
+  }
+
+  readyQueue(topic: string): string {
+    return `${this.name}.ready.${topic}`;
+  }
+
+  deadQueue(topic: string): string {
+    return `${this.name}.dead.${topic}`;
+  }
+
+  /** Throws InvalidArgumentError when a topic's queue names would be too long for AMQP. */
+  assertTopic(topic: string): void {
+    assertAmqpName('topic', this.readyQueue(topic), topic);
+    assertAmqpName('topic', this.deadQueue(topic), topic);
+  }
+
+  /**
+   * Where to publish a message that must wait `delay` ms (0 <= delay <= maxRoutedDelay): the exchange of its
+   * highest set bit (or the deliver exchange when it need not wait) and the routing key spelling the delay.
+   */
+  route(delay: number): { exchange: string; routingKey: string } {
+    const words = new Array<string>(this.levels);
+    let highest = -1;
+    for (let level = this.levels - 1, rest = delay; level >= 0; level--) {
+      const weight = 2 ** level;
+      const bit = rest >= weight;
+      if (bit) {
+        rest -= weight;
+        if (highest < 0) highest = level;
+      }
+      words[this.levels - 1 - level] = bit ? '1' : '0';
+    }
+    return { exchange: highest < 0 ? this.deliverExchange : this.levelName(highest), routingKey: words.join('.') };
+  }
+
+  /** Declares the levels and the deliver exchange (idempotent; fails if they exist with other arguments). */
+  async declare(channel: TopologyChannel): Promise<void> {
+    await channel.assertExchange(this.deliverExchange, 'headers', { durable: true });
+    for (let level = 0; level < this.levels; level++) {
+      await channel.assertExchange(this.levelName(level), 'topic', { durable: true });
+    }
+    for (let level = 0; level < this.levels; level++) {
+      const exchange = this.levelName(level);
+      const next = level === 0 ? this.deliverExchange : this.levelName(level - 1);
+      await channel.assertQueue(exchange, {
+        durable: true,
+        arguments: { ...this.queueArguments(true), 'x-message-ttl': 2 ** level, 'x-dead-letter-exchange': next },
+      });
+      await channel.bindQueue(exchange, exchange, this.levelPattern(level, '1'));
+      await channel.bindExchange(next, exchange, this.levelPattern(level, '0'));
+    }
+  }
+
+  /** Declares a topic's ready queue and its binding to the deliver exchange. */
+  async declareTopic(channel: TopologyChannel, topic: string): Promise<void> {
+    const queue = this.readyQueue(topic);
+    await channel.assertQueue(queue, { durable: true, arguments: this.queueArguments(false) });
+    await channel.bindQueue(queue, this.deliverExchange, '', { 'x-match': 'all', [ROUTE_HEADER]: queue });
+  }
+
+  async declareDead(channel: TopologyChannel, topic: string): Promise<void> {
+    await channel.assertQueue(this.deadQueue(topic), { durable: true, arguments: this.queueArguments(false) });
+  }
+
+  /** Deletes the given topics' ready and dead-letter queues, with whatever they hold (never the shared levels). */
+  async destroy(channel: TopologyChannel, topics: Iterable<string>): Promise<void> {
+    for (const topic of topics) {
+      await channel.deleteQueue(this.readyQueue(topic));
+      await channel.deleteQueue(this.deadQueue(topic));
+    }
+  }
+
+  /** Level L decides on word `levels - 1 - L` of the routing key. */
+  private levelPattern(level: number, bit: '0' | '1'): string {
+    const position = this.levels - 1 - level;
+    return Array.from({ length: this.levels }, (_, i) => (i === position ? bit : '*')).join('.');
+  }
+
+  private queueArguments(deadLetters: boolean): Record<string, unknown> {
+    if (this.queueType === 'classic') return {};
+    // Quorum queues dead-letter at-least-once only with reject-publish overflow (RabbitMQ >= 3.10); classic
+    // queues dead-letter at most once, so a broker crash mid-hop may lose a message (see the README).
+    return deadLetters
+      ? { 'x-queue-type': 'quorum', 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' }
+      : { 'x-queue-type': 'quorum' };
+  }
+}
+
+function assertAmqpName(argument: string, name: string, value: string = name): void {
+  if (Buffer.byteLength(name) > MAX_AMQP_NAME_BYTES) {
+    throw new InvalidArgumentError(argument, value, `short enough that "${name.slice(0, 40)}..." fits AMQP's ${MAX_AMQP_NAME_BYTES}-byte names`);
+  }
+}

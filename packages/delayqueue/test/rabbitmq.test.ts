@@ -1,0 +1,143 @@
+/**
+ * The contract on a real RabbitMQ broker (what a broker can do of it), and what is particular to the
+ * RabbitMQ backend: routes through the delay levels, the topology left behind, bad options.
+ */
+import type { ChannelModel } from 'amqplib';
+import { rabbitMqUrl, requireRabbitMq, uniqueName } from '@x/testkit';
+import { DelayQueue } from '../src/index.js';
+import { RabbitMqBackend, Topology, hasDelayedMessagePlugin } from '../src/rabbitmq/index.js';
+import { conformance, eventually } from './conformance.js';
+
+let connection: ChannelModel;
+const backends: { backend: RabbitMqBackend; topics: string[] }[] = [];
+const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false };
+const CONFORMANCE_TOPICS = ['email', 'bytes', 'order', 'bulk', 'flaky', 'slow', 'hang', 'long', 'many', 'closing', 'stuck', 'refused', 't'];
+
+beforeAll(async () => {
+  connection = await requireRabbitMq();
+});
+afterAll(async () => {
+  for (const { backend, topics } of backends) {
+    const cleaner = new RabbitMqBackend({ connection, name: backend.topology.name, levels: backend.topology.levels, queueType: backend.topology.queueType });
+    await cleaner.destroy(topics).catch(() => undefined);
+    await cleaner.close();
+  }
+  await connection.close();
+});
+
+function backend(options: { queueType?: 'quorum' | 'classic'; levels?: number } = {}, topics = CONFORMANCE_TOPICS): RabbitMqBackend {
+  const created = new RabbitMqBackend({ connection, name: uniqueName('dq'), ...options });
+  backends.push({ backend: created, topics });
+  return created;
+}
+
+conformance('rabbitmq (quorum queues)', { create: async () => backend(), supports: BROKER_SUPPORT });
+conformance('rabbitmq (classic queues)', { create: async () => backend({ queueType: 'classic' }), supports: BROKER_SUPPORT });
+
+describe('rabbitmq backend specifics', () => {
+  it('spells a delay in binary over the levels, highest first, and enters at its highest set bit', () => {
+    const topology = new Topology('q', 4, 'quorum');
+    expect(topology.route(0)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
+    expect(topology.route(1)).toEqual({ exchange: 'x-delayqueue.quorum.4.0', routingKey: '0.0.0.1' });
+    expect(topology.route(10)).toEqual({ exchange: 'x-delayqueue.quorum.4.3', routingKey: '1.0.1.0' });
+    expect(topology.route(15)).toEqual({ exchange: 'x-delayqueue.quorum.4.3', routingKey: '1.1.1.1' });
+    // Levels are shared by queues of one type and depth, never across them.
+    expect(new Topology('other', 4, 'quorum').levelName(2)).toBe(topology.levelName(2));
+    expect(new Topology('q', 4, 'classic').levelName(2)).toBe('x-delayqueue.classic.4.2');
+    expect(topology.readyQueue('emails')).toBe('q.ready.emails');
+    expect(topology.maxRoutedDelay).toBe(15);
+    const wide = new Topology('q', 32, 'quorum');
+    expect(wide.route(2 ** 32 - 1).routingKey).toBe(Array(32).fill('1').join('.'));
+    expect(wide.route(2 ** 31).routingKey).toBe(['1', ...Array(31).fill('0')].join('.'));
+  });
+
+  it('delivers delays longer than one walk down the levels by walking again, never early', async () => {
+    // Four levels reach 15 ms: 400 ms takes many walks, each ending with a republish by the consumer.
+    const queue = new DelayQueue({ backend: backend({ levels: 4 }, ['long-walk']) });
+    const seen: number[] = [];
+    queue.process('long-walk', () => void seen.push(Date.now()));
+    const start = Date.now();
+    await queue.add('long-walk', 'x', { delay: 400 });
+    await eventually(() => seen.length === 1, 'the delivery');
+    expect(seen[0]! - start).toBeGreaterThanOrEqual(400);
+    await queue.close();
+  });
+
+  it('keeps dead letters in a queue per topic, with the last error in a header', async () => {
+    const created = backend({}, ['doomed']);
+    const queue = new DelayQueue({ backend: created });
+    queue.process('doomed', () => {
+      throw new Error('always fails');
+    });
+    await queue.add('doomed', { n: 1 }, { attempts: 2, backoff: { type: 'fixed', delay: 20 } });
+    await eventually(() => queue.metrics().dead === 1, 'the dead letter');
+    await queue.close();
+    const channel = await connection.createChannel();
+    const message = await channel.get(created.topology.deadQueue('doomed'), { noAck: true });
+    await channel.close();
+    expect(message).not.toBe(false);
+    if (message === false) return;
+    expect(JSON.parse(message.content.toString())).toEqual({ n: 1 });
+    expect(message.properties.headers).toMatchObject({ 'x-dq-topic': 'doomed', 'x-dq-attempt': '2', 'x-dq-error': 'Error: always fails' });
+  });
+
+  it('hands buffered messages back unspent when a consumer stops, so the next consumer sees attempt 1', async () => {
+    const created = backend({}, ['handover']);
+    const first = new DelayQueue({ backend: created });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const attempts: number[] = [];
+    first.process('handover', async (job) => {
+      attempts.push(job.attempt);
+      await gate;
+    });
+    await first.addBulk(Array.from({ length: 20 }, (_, i) => ({ topic: 'handover', payload: i })));
+    await eventually(() => attempts.length === 1, 'the first delivery');
+    const closing = first.close();
+    release();
+    await closing;
+    // Another process of the same queue: same name, same broker queues.
+    const again = new DelayQueue({ backend: new RabbitMqBackend({ connection, name: created.topology.name }) });
+    const later: number[] = [];
+    again.process('handover', (job) => void later.push(job.attempt), { concurrency: 4 });
+    await eventually(() => later.length === 19, 'the other 19 jobs');
+    expect(later.every((attempt) => attempt === 1)).toBe(true);
+    await again.close();
+  });
+
+  it('detects the delayed-message plugin on a connection of its own (the broker closes the one it is asked on)', async () => {
+    // This broker is stock: the probe is refused, and the shared test connection must survive that.
+    expect(await hasDelayedMessagePlugin(rabbitMqUrl())).toBe(false);
+    const channel = await connection.createChannel();
+    await channel.checkExchange('amq.direct');
+    await channel.close();
+  });
+
+  it('rejects bad options and topics too long for AMQP names, before touching the broker', async () => {
+    const bad: [string, () => unknown][] = [
+      ['no connection', () => new RabbitMqBackend({} as never)],
+      ['levels 0', () => new RabbitMqBackend({ connection, levels: 0 })],
+      ['levels 41', () => new RabbitMqBackend({ connection, levels: 41 })],
+      ['queue type', () => new RabbitMqBackend({ connection, queueType: 'stream' as never })],
+      ['prefetch', () => new RabbitMqBackend({ connection, prefetch: 0 })],
+      ['allowance', () => new RabbitMqBackend({ connection, hopAllowanceMs: -1 })],
+      ['unknown option', () => new RabbitMqBackend({ connection, exchange: 'x' } as never)],
+    ];
+    for (const [what, make] of bad) {
+      expect({ what, thrown: catchCode(make) }).toEqual({ what, thrown: 'ERR_INVALID_ARGUMENT' });
+    }
+    const queue = new DelayQueue({ backend: backend({}, []) });
+    await expect(queue.add('t'.repeat(250), 1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
+    expect(() => queue.process('t'.repeat(250), () => undefined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    await queue.close();
+  });
+});
+
+function catchCode(run: () => unknown): string | undefined {
+  try {
+    run();
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+}
