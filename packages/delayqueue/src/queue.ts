@@ -267,7 +267,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   private reportError(error: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'X_DELAYQUEUE_BACKGROUND' });
+    // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
+    else process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_DELAYQUEUE_BACKGROUND' });
   }
 }
 

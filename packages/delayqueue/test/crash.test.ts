@@ -1,21 +1,27 @@
 /**
- * Failure tests with real processes and real Redis: a consumer SIGKILLed mid-job, a mover SIGKILLed mid-batch.
+ * Failure tests with real processes and real servers: on Redis, a consumer SIGKILLed mid-job and a mover
+ * SIGKILLed mid-batch; on RabbitMQ, a consumer SIGKILLed mid-job while jobs walk the delay levels.
  */
 import { join } from 'node:path';
 import type Redis from 'ioredis';
-import { redisEndpoint, requireRedis, spawnTsProcess, uniqueName } from '@x/testkit';
+import type { ChannelModel } from 'amqplib';
+import { rabbitMqUrl, redisEndpoint, requireRabbitMq, requireRedis, spawnTsProcess, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
+import { RabbitMqBackend } from '../src/rabbitmq/index.js';
 import { eventually } from './conformance.js';
 
 const { host, port } = redisEndpoint();
 const REDIS_URL = `redis://${host}:${port}`;
 let redis: Redis;
+let rabbit: ChannelModel;
 const cleanup: string[] = [];
+const rabbitQueues: string[] = [];
 const children: ReturnType<typeof spawnTsProcess>[] = [];
 
 beforeAll(async () => {
   redis = await requireRedis();
+  rabbit = await requireRabbitMq();
 });
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -26,10 +32,13 @@ afterAll(async () => {
     if (keys.length > 0) await redis.unlink(...keys);
   }
   redis.disconnect();
+  const channel = await rabbit.createChannel();
+  for (const queue of rabbitQueues) await channel.deleteQueue(queue);
+  await rabbit.close();
 });
 
 function start(fixture: string, env: Record<string, string>): ReturnType<typeof spawnTsProcess> {
-  const child = spawnTsProcess(join(__dirname, 'fixtures', fixture), { X_REDIS_URL: REDIS_URL, ...env });
+  const child = spawnTsProcess(join(__dirname, 'fixtures', fixture), { X_REDIS_URL: REDIS_URL, X_RABBITMQ_URL: rabbitMqUrl(), ...env });
   children.push(child);
   return child;
 }
@@ -100,4 +109,39 @@ describe('crashes (real processes, real Redis)', () => {
     for (const other of others) expect(other.stderrText()).toBe('');
     await queue.close();
   }, 120_000);
+
+  it('rabbitmq: a consumer SIGKILLed mid-job: the broker hands its unacked jobs to the survivor, none of 10,000 is lost', async () => {
+    const name = uniqueName('dq-crash');
+    cleanup.push(`${name}:*`);
+    const backend = new RabbitMqBackend({ connection: rabbit, name });
+    rabbitQueues.push(backend.topology.readyQueue('work'), backend.topology.deadQueue('work'));
+    const producer = new DelayQueue({ backend, attempts: 5 });
+    const total = 10_000;
+    // Delays up to a second: jobs are still walking the levels (up to ten hops) when the victim dies.
+    for (let i = 0; i < total; i += 2_000) {
+      await producer.addBulk(Array.from({ length: 2_000 }, (_, k) => ({ topic: 'work', payload: { n: i + k }, options: { delay: ((i + k) * 13) % 1_000 } })));
+    }
+    const env = { X_BACKEND: 'rabbitmq', X_QUEUE: name, X_TOPIC: 'work', X_CONCURRENCY: '20', X_HANDLER_MS: '20' };
+    const victim = start('consumer-process.ts', env);
+    const survivor = start('consumer-process.ts', env);
+    await eventually(async () => Number(await redis.hget(`${name}:by-pid`, String(victim.pid))) >= 1_000, 'the victim to handle 1,000 jobs', 60_000);
+    victim.kill('SIGKILL');
+    await exited(victim);
+    expect(await redis.hlen(`${name}:deliveries`)).toBeLessThan(total);
+    await eventually(async () => (await redis.hlen(`${name}:deliveries`)) === total, `all ${total} jobs handled`, 90_000);
+    const channel = await rabbit.createChannel();
+    await eventually(async () => (await channel.checkQueue(backend.topology.readyQueue('work'))).messageCount === 0, 'the ready queue to empty', 30_000);
+    await channel.close();
+
+    const counts = Object.values(await redis.hgetall(`${name}:deliveries`)).map(Number);
+    expect(counts).toHaveLength(total);
+    // Duplicates come only from jobs the victim had finished but whose ack died with it: at most its concurrency.
+    const duplicates = counts.reduce((sum, c) => sum + c - 1, 0);
+    expect(duplicates).toBeLessThanOrEqual(20);
+    // What the victim held (running or prefetched) came back as second deliveries (quorum queues count them).
+    expect(await redis.hlen(`${name}:attempt-2`)).toBeGreaterThan(0);
+    expect(survivor.exitCode).toBeNull();
+    expect(survivor.stderrText()).toBe('');
+    await producer.close();
+  }, 180_000);
 });

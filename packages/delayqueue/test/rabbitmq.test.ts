@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const { backend, topics } of backends) {
-    const cleaner = new RabbitMqBackend({ connection, name: backend.topology.name, levels: backend.topology.levels, queueType: backend.topology.queueType });
+    const cleaner = new RabbitMqBackend({ connection, name: backend.topology.name });
     await cleaner.destroy(topics).catch(() => undefined);
     await cleaner.close();
   }
@@ -35,31 +35,36 @@ conformance('rabbitmq (quorum queues)', { create: async () => backend(), support
 conformance('rabbitmq (classic queues)', { create: async () => backend({ queueType: 'classic' }), supports: BROKER_SUPPORT });
 
 describe('rabbitmq backend specifics', () => {
-  it('spells a delay in binary over the levels, highest first, and enters at its highest set bit', () => {
-    const topology = new Topology('q', 4, 'quorum');
-    expect(topology.route(0)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
-    expect(topology.route(1)).toEqual({ exchange: 'x-delayqueue.quorum.4.0', routingKey: '0.0.0.1' });
-    expect(topology.route(10)).toEqual({ exchange: 'x-delayqueue.quorum.4.3', routingKey: '1.0.1.0' });
-    expect(topology.route(15)).toEqual({ exchange: 'x-delayqueue.quorum.4.3', routingKey: '1.1.1.1' });
-    // Levels are shared by queues of one type and depth, never across them.
-    expect(new Topology('other', 4, 'quorum').levelName(2)).toBe(topology.levelName(2));
-    expect(new Topology('q', 4, 'classic').levelName(2)).toBe('x-delayqueue.classic.4.2');
-    expect(topology.readyQueue('emails')).toBe('q.ready.emails');
-    expect(topology.maxRoutedDelay).toBe(15);
-    const wide = new Topology('q', 32, 'quorum');
-    expect(wide.route(2 ** 32 - 1).routingKey).toBe(Array(32).fill('1').join('.'));
-    expect(wide.route(2 ** 31).routingKey).toBe(['1', ...Array(31).fill('0')].join('.'));
+  it('spells a delay in its radix over the levels, highest first, and enters at its highest non-zero digit', () => {
+    const binary = new Topology('q', 'quorum', 2, 4);
+    expect(binary.route(0)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
+    expect(binary.route(1)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.0', routingKey: '0.0.0.1' });
+    expect(binary.route(10)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.0.1.0' });
+    expect(binary.route(15)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.1.1.1' });
+    expect(binary.maxRoutedDelay).toBe(15);
+    expect(binary.hops(10)).toBe(2);
+    const hex = new Topology('q', 'quorum', 16, 8);
+    expect(hex.maxRoutedDelay).toBe(2 ** 32 - 1);
+    expect(hex.route(1000)).toEqual({ exchange: 'x-delayqueue.quorum.r16x8.2', routingKey: '0.0.0.0.0.3.14.8' });
+    expect(hex.hops(1000)).toBe(3);
+    expect(hex.hops(0x10000)).toBe(1);
+    expect(hex.waitQueue(2, 3)).toBe('x-delayqueue.quorum.r16x8.2.3');
+    expect(hex.route(2 ** 32 - 1).routingKey).toBe(Array(8).fill('15').join('.'));
+    // Levels are shared by queues of one type, radix and depth, never across them.
+    expect(new Topology('other', 'quorum', 16, 8).levelName(2)).toBe(hex.levelName(2));
+    expect(new Topology('q', 'classic', 16, 8).levelName(2)).toBe('x-delayqueue.classic.r16x8.2');
+    expect(hex.readyQueue('emails')).toBe('q.ready.emails');
   });
 
   it('delivers delays longer than one walk down the levels by walking again, never early', async () => {
-    // Four levels reach 15 ms: 400 ms takes many walks, each ending with a republish by the consumer.
-    const queue = new DelayQueue({ backend: backend({ levels: 4 }, ['long-walk']) });
+    // Two hex levels reach 255 ms: 1,400 ms takes several walks, each ending with a republish by the consumer.
+    const queue = new DelayQueue({ backend: backend({ levels: 2 }, ['long-walk']) });
     const seen: number[] = [];
     queue.process('long-walk', () => void seen.push(Date.now()));
     const start = Date.now();
-    await queue.add('long-walk', 'x', { delay: 400 });
+    await queue.add('long-walk', 'x', { delay: 1_400 });
     await eventually(() => seen.length === 1, 'the delivery');
-    expect(seen[0]! - start).toBeGreaterThanOrEqual(400);
+    expect(seen[0]! - start).toBeGreaterThanOrEqual(1_400);
     await queue.close();
   });
 
@@ -117,7 +122,9 @@ describe('rabbitmq backend specifics', () => {
     const bad: [string, () => unknown][] = [
       ['no connection', () => new RabbitMqBackend({} as never)],
       ['levels 0', () => new RabbitMqBackend({ connection, levels: 0 })],
-      ['levels 41', () => new RabbitMqBackend({ connection, levels: 41 })],
+      ['levels past 2^53 ms', () => new RabbitMqBackend({ connection, radix: 16, levels: 14 })],
+      ['radix 1', () => new RabbitMqBackend({ connection, radix: 1 })],
+      ['radix 17', () => new RabbitMqBackend({ connection, radix: 17 })],
       ['queue type', () => new RabbitMqBackend({ connection, queueType: 'stream' as never })],
       ['prefetch', () => new RabbitMqBackend({ connection, prefetch: 0 })],
       ['allowance', () => new RabbitMqBackend({ connection, hopAllowanceMs: -1 })],

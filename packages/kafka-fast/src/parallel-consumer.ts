@@ -462,7 +462,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
   private emitError(error: unknown): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: 'X_KAFKA_FAST_BACKGROUND' });
+    // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
+    else process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_KAFKA_FAST_BACKGROUND' });
   }
 }
 

@@ -21,7 +21,12 @@ export interface RabbitMqBackendOptions {
   connection: AmqpConnection;
   /** Prefix of every exchange and queue name. Default `delayqueue`. */
   name?: string;
-  /** Delay levels, 2^0 .. 2^(levels-1) ms (1..40, default 32: one walk covers 49.7 days; longer delays take several). */
+  /** Base in which delays are written, one level per digit (2..16, default 16). See the README for the trade. */
+  radix?: number;
+  /**
+   * Levels (digits) of a delay: one walk down them covers radix^levels - 1 ms; longer delays take several walks.
+   * Default: enough for 2^32 ms (49.7 days), 8 for radix 16.
+   */
   levels?: number;
   /**
    * `quorum` (default): replicated, and dead-lettering between levels is at-least-once. `classic`: faster
@@ -40,7 +45,7 @@ export interface RabbitMqBackendOptions {
   clock?: Clock;
 }
 
-const OPTION_KEYS = ['connection', 'name', 'levels', 'queueType', 'prefetch', 'hopAllowanceMs', 'clock'];
+const OPTION_KEYS = ['connection', 'name', 'radix', 'levels', 'queueType', 'prefetch', 'hopAllowanceMs', 'clock'];
 // A message that reaches its ready queue more than this early (a delay longer than one walk) goes round again.
 const MAX_HOLD_MS = 1_000;
 
@@ -83,12 +88,15 @@ export class RabbitMqBackend implements Backend {
     }
     this.connection = connection;
     const name = assertString('options.name', options.name ?? 'delayqueue', 200);
-    const levels = assertNumber('options.levels', options.levels ?? 32, { min: 1, max: 40, integer: true });
+    const radix = assertNumber('options.radix', options.radix ?? 16, { min: 2, max: 16, integer: true });
+    // Digits enough for 2^32 ms by default; at most what stays below 2^53 ms, where ms arithmetic stays exact.
+    const maxLevels = Math.floor(53 / Math.log2(radix));
+    const levels = assertNumber('options.levels', options.levels ?? Math.ceil(32 / Math.log2(radix)), { min: 1, max: maxLevels, integer: true });
     const queueType = assertOneOf('options.queueType', options.queueType ?? 'quorum', ['quorum', 'classic'] as const);
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 100, { min: 1, max: 10_000, integer: true });
     this.hopAllowanceMs = assertNumber('options.hopAllowanceMs', options.hopAllowanceMs ?? 2, { min: 0, max: 50 });
     this.clock = options.clock ?? systemClock;
-    this.topology = new Topology(name, levels, queueType);
+    this.topology = new Topology(name, queueType, radix, levels);
     const report = (error: unknown): void => this.listener?.error(error);
     this.publisher = new ConfirmedPublisher(connection, report);
     this.admin = new LazyChannel(() => connection.createChannel(), report);
@@ -230,12 +238,9 @@ export class RabbitMqBackend implements Backend {
     await this.publisher.publish(exchange, routingKey, Buffer.from(job.payload), publishOptions(job, this.topology.readyQueue(job.topic)));
   }
 
-  /** Time the broker's hops are expected to take for a delay: one hop per level waited at (a set bit). */
+  /** Time the broker's hops are expected to take for a delay: one hop per level waited at (a non-zero digit). */
   private allowance(delay: number): number {
-    if (this.hopAllowanceMs === 0) return 0;
-    let hops = 0;
-    for (let rest = Math.min(delay, this.topology.maxRoutedDelay); rest > 0; rest = Math.floor(rest / 2)) hops += rest % 2;
-    return hops * this.hopAllowanceMs;
+    return this.hopAllowanceMs === 0 ? 0 : this.topology.hops(delay) * this.hopAllowanceMs;
   }
 
   private async buryMessage(job: JobMessage, error: string): Promise<void> {

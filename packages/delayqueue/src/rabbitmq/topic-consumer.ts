@@ -44,6 +44,7 @@ export class TopicConsumer {
   private readonly held = new Set<Outstanding>();
   private readonly outstanding = new Map<string, Outstanding>();
   private readonly waiters = new Set<() => void>();
+  private readonly handingBack = new Set<Promise<void>>();
   private stopped = false;
   /** Watches of this topic open in this process. */
   users = 0;
@@ -162,20 +163,20 @@ export class TopicConsumer {
     this.ready.length = 0;
     this.held.clear();
     this.wake();
-    const now = this.host.clock.wallNow();
-    await Promise.all(
-      unsent.map(async (entry) => {
-        entry.timer?.cancel();
-        if (entry.channel !== this.channel) return;
-        try {
-          await this.host.republish(entry.job, Math.max(0, entry.job.dueAt - now));
-          entry.channel.ack(entry.message);
-        } catch (error) {
-          this.host.error(error);
-          if (entry.channel === this.channel) entry.channel.nack(entry.message, false, true);
-        }
-      }),
-    );
+    await Promise.all([...unsent.map((entry) => this.handBack(entry)), ...this.handingBack]);
+  }
+
+  /** Publishes an unspent message again (for the rest of its delay), then acknowledges it. */
+  private async handBack(entry: Outstanding): Promise<void> {
+    entry.timer?.cancel();
+    if (entry.channel !== this.channel) return;
+    try {
+      await this.host.republish(entry.job, Math.max(0, entry.job.dueAt - this.host.clock.wallNow()));
+      entry.channel.ack(entry.message);
+    } catch (error) {
+      this.host.error(error);
+      if (entry.channel === this.channel) entry.channel.nack(entry.message, false, true);
+    }
   }
 
   /** Closes the channel: the broker hands every message still unacknowledged to another consumer. */
@@ -236,11 +237,14 @@ export class TopicConsumer {
   }
 
   private arrive(channel: Channel, message: ConsumeMessage): void {
-    if (this.stopped) {
-      channel.nack(message, false, true);
+    const job = readJobMessage(message);
+    if (job !== undefined && this.stopped) {
+      // Sent before the broker saw our cancel: handed back unspent like the buffered ones.
+      const handing = this.handBack({ message, job, channel, timer: undefined });
+      this.handingBack.add(handing);
+      void handing.finally(() => this.handingBack.delete(handing));
       return;
     }
-    const job = readJobMessage(message);
     if (job === undefined) {
       // Not ours (published by hand, or by another program): dropping it beats redelivering it forever.
       this.host.error(new Error(`dropped a message without delay-queue headers from ${this.queue}`));
