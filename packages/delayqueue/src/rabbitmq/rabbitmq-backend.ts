@@ -11,7 +11,8 @@ import type { Backend, BackendListener, BackendSupport, Delivery, NewJob, TopicW
 import { UnsupportedOperationError } from '../errors.js';
 import type { JobInfo } from '../job.js';
 import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
-import { type JobMessage, publishOptions } from './message.js';
+import type { JobMessage } from '../broker/job-message.js';
+import { publishOptions } from './message.js';
 import { TopicConsumer } from './topic-consumer.js';
 import { type QueueType, Topology } from './topology.js';
 
