@@ -6,6 +6,7 @@
  * Records arrive in offset order (Kafka guarantees it per partition) and complete in any order, so pending
  * offsets sit in an array in arrival order; the commit point is the first of them not yet complete.
  */
+import { setMaxListeners } from 'node:events';
 import { decodeOffsetMap, encodeOffsetMap } from './offset-map.js';
 
 /** What to do with a record the fetcher handed over. */
@@ -32,6 +33,9 @@ export class PartitionTracker {
     committed: number,
     metadata: string | null | undefined,
   ) {
+    // One signal is shared by every record of the assignment (see runTask): as many handlers may listen to it
+    // as run at once, which is not the leak Node's default limit of 10 warns about.
+    setMaxListeners(0, this.controller.signal);
     this.floor = committed;
     this.highest = committed - 1;
     let before: number[] = [];

@@ -1,0 +1,489 @@
+/**
+ * The Kafka backend: delays walk binary delay-level topics (topics.ts), moved by a consumer group of level
+ * movers (level-mover.ts), into a ready topic per job topic read by the queue's consumers (topic-reader.ts).
+ * Kafka keeps no index of its records and cannot delete one, so this backend cannot find a job by id: no
+ * `get`, `cancel`, `reschedule`, deduplicating ids, `dead` or `requeue` (UnsupportedOperationError). Dead
+ * letters go to a topic per job topic (`<name>.dead.<topic>`).
+ */
+import {
+  type Clock,
+  ClosedError,
+  InvalidArgumentError,
+  assertKnownKeys,
+  assertNumber,
+  assertString,
+  systemClock,
+} from "@x/core";
+import type { Admin, Kafka, Message, Producer } from "kafkajs";
+import type {
+  Backend,
+  BackendListener,
+  BackendSupport,
+  Delivery,
+  NewJob,
+  TopicWatch,
+} from "../backend.js";
+import type { DeskHost } from "../broker/delivery-desk.js";
+import { type JobMessage, jobHeaders } from "../broker/job-message.js";
+import { UnsupportedOperationError } from "../errors.js";
+import type { JobInfo } from "../job.js";
+import { LevelMover } from "./level-mover.js";
+import { TopicReader } from "./topic-reader.js";
+import { KafkaTopics } from "./topics.js";
+
+/** Options of {@link KafkaBackend}. */
+export interface KafkaBackendOptions {
+  /** A kafkajs `Kafka` client; the backend makes its own producer, admin and consumers from it and closes them. */
+  kafka: Kafka;
+  /** Prefix of every topic and consumer group. Default `delayqueue`. */
+  name?: string;
+  /** Wait of the finest level, ms (10..60,000, default 1,000): shorter remainders are held by the reader's timer. */
+  levelBaseMs?: number;
+  /** Levels; one walk covers base * (2^levels - 1) ms, longer delays walk again (1..40, default 22: 48 days at 1 s). */
+  levels?: number;
+  /** Partitions of the topics it creates (default 3). */
+  partitions?: number;
+  /** Replication factor of the topics it creates (default -1: the broker's default). */
+  replicationFactor?: number;
+  /** Records of a job topic a consuming process holds at once, ready or running (1..100,000, default 1,000). */
+  prefetch?: number;
+  /** Records waiting in the levels a moving process holds at once (1..1,000,000, default 10,000). */
+  moveWindow?: number;
+  /** kafkajs consumer options for its consumers (`sessionTimeout`, `heartbeatInterval`, ...), groupId aside. */
+  consumerConfig?: Record<string, unknown>;
+  /** Clock for ttr timers, waits and due times. Default `systemClock`. */
+  clock?: Clock;
+}
+
+const OPTION_KEYS = [
+  "kafka",
+  "name",
+  "levelBaseMs",
+  "levels",
+  "partitions",
+  "replicationFactor",
+  "prefetch",
+  "moveWindow",
+  "consumerConfig",
+  "clock",
+];
+
+/**
+ * Jobs as Kafka records.
+ *
+ * @example
+ * ```ts
+ * import { Kafka } from 'kafkajs';
+ * import { DelayQueue } from '@x/delayqueue';
+ * import { KafkaBackend } from '@x/delayqueue/kafka';
+ *
+ * const kafka = new Kafka({ clientId: 'billing', brokers: ['127.0.0.1:9092'] });
+ * const queue = new DelayQueue({ backend: new KafkaBackend({ kafka, name: 'billing' }) });
+ * ```
+ */
+export class KafkaBackend implements Backend {
+  readonly name = "kafka";
+  readonly supports: BackendSupport = Object.freeze({
+    ids: false,
+    cancel: false,
+    reschedule: false,
+    get: false,
+    deadLetters: false,
+  });
+  /** Topic and group names, and how delays are routed. */
+  readonly topics: KafkaTopics;
+  private readonly kafka: Kafka;
+  private readonly clock: Clock;
+  private readonly partitions: number;
+  private readonly replicationFactor: number;
+  private readonly prefetch: number;
+  private readonly moveWindow: number;
+  private readonly consumerConfig: Record<string, unknown>;
+  private producer: Promise<Producer> | undefined;
+  private admin: Promise<Admin> | undefined;
+  private levelsReady: Promise<void> | undefined;
+  private readonly topicsReady = new Map<string, Promise<void>>();
+  private readonly readers = new Map<string, TopicReader>();
+  private mover: LevelMover | undefined;
+  private listener: BackendListener | undefined;
+  private closed = false;
+
+  constructor(options: KafkaBackendOptions) {
+    assertKnownKeys("options", options, OPTION_KEYS);
+    const { kafka } = options;
+    if (
+      typeof kafka?.producer !== "function" ||
+      typeof kafka.consumer !== "function" ||
+      typeof kafka.admin !== "function"
+    ) {
+      throw new InvalidArgumentError(
+        "options.kafka",
+        kafka,
+        "a kafkajs Kafka client"
+      );
+    }
+    this.kafka = kafka;
+    const name = assertString(
+      "options.name",
+      options.name ?? "delayqueue",
+      200
+    );
+    const base = assertNumber(
+      "options.levelBaseMs",
+      options.levelBaseMs ?? 1_000,
+      { min: 10, max: 60_000, integer: true }
+    );
+    const levels = assertNumber("options.levels", options.levels ?? 22, {
+      min: 1,
+      max: 40,
+      integer: true,
+    });
+    this.partitions = assertNumber(
+      "options.partitions",
+      options.partitions ?? 3,
+      { min: 1, max: 10_000, integer: true }
+    );
+    this.replicationFactor = assertNumber(
+      "options.replicationFactor",
+      options.replicationFactor ?? -1,
+      { min: -1, max: 100, integer: true }
+    );
+    this.prefetch = assertNumber(
+      "options.prefetch",
+      options.prefetch ?? 1_000,
+      { min: 1, max: 100_000, integer: true }
+    );
+    this.moveWindow = assertNumber(
+      "options.moveWindow",
+      options.moveWindow ?? 10_000,
+      { min: 1, max: 1_000_000, integer: true }
+    );
+    if (
+      options.consumerConfig !== undefined &&
+      (typeof options.consumerConfig !== "object" ||
+        options.consumerConfig === null ||
+        "groupId" in options.consumerConfig)
+    ) {
+      throw new InvalidArgumentError(
+        "options.consumerConfig",
+        options.consumerConfig,
+        "an object of kafkajs consumer options without groupId"
+      );
+    }
+    this.consumerConfig = options.consumerConfig ?? {};
+    this.clock = options.clock ?? systemClock;
+    this.topics = new KafkaTopics(name, base, levels);
+  }
+
+  bind(listener: BackendListener): void {
+    this.listener = listener;
+  }
+
+  async add(jobs: readonly NewJob[]): Promise<boolean[]> {
+    this.assertOpen();
+    for (const job of jobs) this.topics.assertTopic(job.topic);
+    await Promise.all(
+      [...new Set(jobs.map((job) => job.topic))].map((topic) =>
+        this.ensureTopic(topic)
+      )
+    );
+    const now = this.clock.wallNow();
+    await this.send(
+      jobs.map((job) => ({
+        id: job.id,
+        topic: job.topic,
+        payload: job.payload,
+        attempt: 1,
+        maxAttempts: job.maxAttempts,
+        ttr: job.ttr,
+        backoff: job.backoff,
+        dueAt: now + job.delay,
+      }))
+    );
+    return jobs.map(() => true);
+  }
+
+  reserve(topic: string, max: number): Promise<Delivery[]> {
+    this.assertOpen();
+    return Promise.resolve(this.readers.get(topic)?.reserve(max) ?? []);
+  }
+
+  async ack(topic: string, id: string, attempt: number): Promise<boolean> {
+    return this.readers.get(topic)?.ack(id, attempt) ?? false;
+  }
+
+  async retry(
+    topic: string,
+    id: string,
+    attempt: number,
+    delay: number,
+    error: string
+  ): Promise<boolean> {
+    const reader = this.readers.get(topic);
+    if (reader === undefined) return false;
+    return reader.settle(id, attempt, (job) =>
+      this.send([
+        {
+          ...job,
+          attempt: attempt + 1,
+          dueAt: this.clock.wallNow() + delay,
+          lastError: error,
+        },
+      ])
+    );
+  }
+
+  async bury(
+    topic: string,
+    id: string,
+    attempt: number,
+    error: string
+  ): Promise<boolean> {
+    const reader = this.readers.get(topic);
+    if (reader === undefined) return false;
+    return reader.settle(id, attempt, (job) => this.buryJob(job, error));
+  }
+
+  async extend(
+    topic: string,
+    id: string,
+    attempt: number,
+    ttr: number
+  ): Promise<boolean> {
+    return this.readers.get(topic)?.extend(id, attempt, ttr) ?? false;
+  }
+
+  watch(topic: string): TopicWatch {
+    this.assertOpen();
+    this.topics.assertTopic(topic);
+    let reader = this.readers.get(topic);
+    if (reader === undefined) {
+      const host: DeskHost = {
+        clock: this.clock,
+        // Records reach a ready topic under a level base early; more means a delay beyond one walk.
+        maxHoldMs: this.topics.base + 1_000,
+        republish: (job) => this.send([job]),
+        bury: (job, error) => this.buryJob(job, error),
+        due: (t, count) => this.listener?.due(t, count),
+        expired: (t, count, dead) => this.listener?.expired(t, count, dead),
+        error: (error) => this.listener?.error(error),
+      };
+      reader = new TopicReader(
+        topic,
+        {
+          kafka: this.kafka,
+          groupId: this.topics.readerGroup(topic),
+          readyTopic: this.topics.readyTopic(topic),
+          prefetch: this.prefetch,
+          consumerConfig: this.consumerConfig,
+        },
+        host
+      );
+      this.readers.set(topic, reader);
+    }
+    const watched = reader;
+    watched.users++;
+    watched.resume();
+    // A consuming process also moves the levels, so delays progress wherever consumers run.
+    void this.startMover().catch((error: unknown) =>
+      this.listener?.error(error)
+    );
+    let open = true;
+    return {
+      wait: async (signal) => {
+        await this.ensureTopic(topic);
+        await watched.wait(signal);
+      },
+      close: async () => {
+        if (!open) return;
+        open = false;
+        if (--watched.users === 0) await watched.stop();
+      },
+    };
+  }
+
+  cancel(): Promise<boolean> {
+    return Promise.reject(new UnsupportedOperationError("cancel", this.name));
+  }
+
+  reschedule(): Promise<boolean> {
+    return Promise.reject(
+      new UnsupportedOperationError("reschedule", this.name)
+    );
+  }
+
+  get(): Promise<JobInfo<string> | undefined> {
+    return Promise.reject(new UnsupportedOperationError("get", this.name));
+  }
+
+  dead(): Promise<JobInfo<string>[]> {
+    return Promise.reject(new UnsupportedOperationError("dead", this.name));
+  }
+
+  requeue(): Promise<boolean> {
+    return Promise.reject(new UnsupportedOperationError("requeue", this.name));
+  }
+
+  /**
+   * Deletes the queue's level topics and the ready and dead topics of `topics` and of every topic this backend
+   * used, with their records. For tests and teardown; the backend must not be closed yet.
+   */
+  async destroy(topics: Iterable<string> = []): Promise<void> {
+    const names = new Set<string>();
+    for (let level = 0; level < this.topics.levels; level++)
+      names.add(this.topics.levelTopic(level));
+    for (const topic of new Set([...this.topicsReady.keys(), ...topics])) {
+      names.add(this.topics.readyTopic(topic));
+      names.add(this.topics.deadTopic(topic));
+    }
+    const admin = await this.connectedAdmin();
+    const existing = new Set(await admin.listTopics());
+    const doomed = [...names].filter((name) => existing.has(name));
+    if (doomed.length > 0) await admin.deleteTopics({ topics: doomed });
+    this.levelsReady = undefined;
+    this.topicsReady.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([
+      ...[...this.readers.values()].map((reader) => reader.close()),
+      this.mover?.close(),
+    ]);
+    this.readers.clear();
+    const producer = await this.producer?.catch(() => undefined);
+    await producer?.disconnect().catch(() => undefined);
+    const admin = await this.admin?.catch(() => undefined);
+    await admin?.disconnect().catch(() => undefined);
+  }
+
+  /** Produces jobs to wherever their time left sends them; resolves once every write was acknowledged. */
+  private async send(jobs: readonly JobMessage[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const now = this.clock.wallNow();
+    const byTopic = new Map<string, Message[]>();
+    for (const job of jobs) {
+      const destination = this.topics.next(job.topic, job.dueAt - now);
+      let messages = byTopic.get(destination);
+      if (messages === undefined) byTopic.set(destination, (messages = []));
+      messages.push({
+        key: job.id,
+        value: job.payload,
+        headers: jobHeaders(job),
+      });
+    }
+    if ([...byTopic.keys()].some((topic) => this.topics.levelOf(topic) >= 0))
+      await this.ensureLevels();
+    const producer = await this.connectedProducer();
+    await producer.sendBatch({
+      acks: -1,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({
+        topic,
+        messages,
+      })),
+    });
+  }
+
+  private async buryJob(job: JobMessage, error: string): Promise<void> {
+    const producer = await this.connectedProducer();
+    await producer.send({
+      topic: this.topics.deadTopic(job.topic),
+      acks: -1,
+      messages: [
+        {
+          key: job.id,
+          value: job.payload,
+          headers: jobHeaders({ ...job, lastError: error }),
+        },
+      ],
+    });
+  }
+
+  private startMover(): Promise<void> {
+    if (this.mover === undefined) {
+      this.mover = new LevelMover(
+        this.topics,
+        {
+          kafka: this.kafka,
+          window: this.moveWindow,
+          clock: this.clock,
+          consumerConfig: this.consumerConfig,
+        },
+        (job) => this.send([job]),
+        (error) => this.listener?.error(error)
+      );
+    }
+    const mover = this.mover;
+    return this.ensureLevels().then(() => mover.start());
+  }
+
+  private ensureLevels(): Promise<void> {
+    if (this.levelsReady === undefined) {
+      const ready = this.createTopics(
+        Array.from({ length: this.topics.levels }, (_, level) =>
+          this.topics.levelTopic(level)
+        )
+      );
+      ready.catch(() => {
+        if (this.levelsReady === ready) this.levelsReady = undefined;
+      });
+      this.levelsReady = ready;
+    }
+    return this.levelsReady;
+  }
+
+  /** The topic's ready and dead topics: a record produced to a missing topic would wait for it to be created. */
+  private ensureTopic(topic: string): Promise<void> {
+    let ready = this.topicsReady.get(topic);
+    if (ready === undefined) {
+      ready = this.createTopics([
+        this.topics.readyTopic(topic),
+        this.topics.deadTopic(topic),
+      ]);
+      ready.catch(() => this.topicsReady.delete(topic));
+      this.topicsReady.set(topic, ready);
+    }
+    return ready;
+  }
+
+  private async createTopics(names: string[]): Promise<void> {
+    const admin = await this.connectedAdmin();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: names.map((topic) => ({
+        topic,
+        numPartitions: this.partitions,
+        replicationFactor: this.replicationFactor,
+      })),
+    });
+  }
+
+  private connectedProducer(): Promise<Producer> {
+    if (this.producer === undefined) {
+      const producer = this.kafka.producer({ allowAutoTopicCreation: false });
+      const connecting = producer.connect().then(() => producer);
+      connecting.catch(() => {
+        if (this.producer === connecting) this.producer = undefined;
+      });
+      this.producer = connecting;
+    }
+    return this.producer;
+  }
+
+  private connectedAdmin(): Promise<Admin> {
+    if (this.admin === undefined) {
+      const admin = this.kafka.admin();
+      const connecting = admin.connect().then(() => admin);
+      connecting.catch(() => {
+        if (this.admin === connecting) this.admin = undefined;
+      });
+      this.admin = connecting;
+    }
+    return this.admin;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError("the Kafka backend");
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * This process's reader of one job topic's ready topic: a parallel consumer (from @x/kafka-fast) whose
+ * handler hands each record to the delivery desk and completes when the desk is done with it, so an offset is
+ * committed only once its job was acked or replaced (kafka-fast commits the contiguous completed prefix, and
+ * remembers completed records beyond it). A reader that stops parks what it fetches instead: parked records
+ * are never completed, so whoever reads the partition next gets them.
+ */
+import {
+  ParallelConsumer,
+  type ConsumedRecord,
+  type HandlerContext,
+} from "@x/kafka-fast";
+import type { Kafka } from "kafkajs";
+import type { Delivery } from "../backend.js";
+import {
+  DeliveryDesk,
+  type DeskEntry,
+  type DeskHost,
+} from "../broker/delivery-desk.js";
+import { type JobMessage, readJob } from "../broker/job-message.js";
+
+export class TopicReader {
+  private readonly desk: DeliveryDesk;
+  private readonly consumer: ParallelConsumer;
+  private started: Promise<void> | undefined;
+  private stopped = false;
+  private readonly parked: DeskEntry[] = [];
+  /** Watches of this topic open in this process. */
+  users = 0;
+
+  constructor(
+    readonly topic: string,
+    options: {
+      kafka: Kafka;
+      groupId: string;
+      readyTopic: string;
+      prefetch: number;
+      consumerConfig: Record<string, unknown>;
+    },
+    private readonly host: DeskHost
+  ) {
+    this.desk = new DeliveryDesk(topic, host);
+    this.consumer = new ParallelConsumer({
+      kafka: options.kafka,
+      groupId: options.groupId,
+      topics: [options.readyTopic],
+      handler: (record, context) => this.handle(record, context),
+      ordering: "unordered",
+      maxConcurrency: options.prefetch,
+      maxBuffered: options.prefetch,
+      // A record is never given up on here: a failure (a released message) runs it again.
+      maxAttempts: 1_000_000,
+      retryDelayMs: 10,
+      maxRetryDelayMs: 1_000,
+      commitIntervalMs: 200,
+      fromBeginning: true,
+      // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
+      consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
+    });
+    this.consumer.on("error", (error: unknown) => host.error(error));
+  }
+
+  async wait(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    this.started ??= this.consumer.start();
+    await this.started;
+    await this.desk.wait(signal);
+  }
+
+  reserve(max: number): Delivery[] {
+    return this.desk.reserve(max);
+  }
+
+  ack(id: string, attempt: number): boolean {
+    return this.desk.ack(id, attempt);
+  }
+
+  settle(
+    id: string,
+    attempt: number,
+    replace: (job: JobMessage) => Promise<void>
+  ): Promise<boolean> {
+    return this.desk.settle(id, attempt, replace);
+  }
+
+  extend(id: string, attempt: number, ttr: number): boolean {
+    return this.desk.extend(id, attempt, ttr);
+  }
+
+  /** Stops offering records (they are parked) and hands back the unspent ones. Outstanding deliveries stay. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.desk.handBackUnspent();
+  }
+
+  resume(): void {
+    this.stopped = false;
+    for (const entry of this.parked.splice(0))
+      if (entry.live()) this.desk.offer(entry);
+  }
+
+  /** Leaves the group: what was not completed (parked, or outstanding past the queue's close) goes to the next reader. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.desk.clear();
+    // Handlers still running belong to deliveries nobody will finish here: abort them at once.
+    await this.consumer.close({ timeout: 0 }).catch(() => undefined);
+  }
+
+  private handle(
+    record: ConsumedRecord,
+    context: HandlerContext
+  ): Promise<void> {
+    const job =
+      record.value === null
+        ? undefined
+        : readJob(headerObject(record), record.value);
+    if (job === undefined) {
+      this.host.error(
+        new Error(
+          `skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`
+        )
+      );
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      let finished = false;
+      const finish = (outcome: () => void): void => {
+        if (finished) return;
+        finished = true;
+        context.signal.removeEventListener("abort", onAbort);
+        outcome();
+      };
+      const onAbort = (): void => {
+        finish(() => reject(context.signal.reason));
+        this.desk.forgetLost();
+      };
+      context.signal.addEventListener("abort", onAbort, { once: true });
+      const entry: DeskEntry = {
+        job,
+        ack: () => finish(resolve),
+        release: () =>
+          finish(() => reject(new Error("released to be delivered again"))),
+        live: () => !finished && !context.signal.aborted,
+      };
+      if (this.stopped) this.parked.push(entry);
+      else this.desk.offer(entry);
+    });
+  }
+}
+
+/** Record headers as the broker-neutral reader wants them. */
+export function headerObject(record: ConsumedRecord): Record<string, unknown> {
+  const headers: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record.headers))
+    headers[key] = Array.isArray(value) ? value[0] : value;
+  return headers;
+}

@@ -1,0 +1,112 @@
+/**
+ * The contract on a real Kafka broker (what a log can do of it), and what is particular to the Kafka backend:
+ * routing down the delay levels, delays beyond one walk, dead-letter topics, bad options.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { DelayQueue } from '../src/index.js';
+import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
+import { conformance, eventually } from './conformance.js';
+
+const kafka = new Kafka({ clientId: 'delayqueue-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+const names: { name: string; levels: number; topics: string[] }[] = [];
+const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false };
+const CONFORMANCE_TOPICS = ['email', 'bytes', 'order', 'bulk', 'flaky', 'slow', 'hang', 'long', 'many', 'closing', 'stuck', 'refused', 't'];
+// Fine levels, so the conformance delays (tens to hundreds of ms) walk them instead of skipping them.
+const TEST_LEVELS = { levelBaseMs: 50, levels: 5, partitions: 2 };
+
+beforeAll(async () => {
+  await (await requireKafka()).disconnect();
+});
+afterAll(async () => {
+  for (const { name, levels, topics } of names) {
+    const cleaner = new KafkaBackend({ kafka, name, levels });
+    await cleaner.destroy(topics).catch(() => undefined);
+    await cleaner.close();
+  }
+});
+
+function backend(options: Partial<ConstructorParameters<typeof KafkaBackend>[0]> = {}, topics = CONFORMANCE_TOPICS): KafkaBackend {
+  const created = new KafkaBackend({ kafka, name: uniqueName('dq'), ...TEST_LEVELS, ...options });
+  names.push({ name: created.topics.name, levels: created.topics.levels, topics });
+  return created;
+}
+
+conformance('kafka', { create: async () => backend(), supports: BROKER_SUPPORT });
+
+describe('kafka backend specifics', () => {
+  it('routes by the time left: the largest level that fits, the ready topic under one base', () => {
+    const topics = new KafkaTopics('q', 1_000, 4);
+    expect(topics.next('mail', 999)).toBe('q.ready.mail');
+    expect(topics.next('mail', 1_000)).toBe('q.delay.0');
+    expect(topics.next('mail', 7_999)).toBe('q.delay.2');
+    expect(topics.next('mail', 8_000)).toBe('q.delay.3');
+    expect(topics.next('mail', 3_600_000)).toBe('q.delay.3');
+    expect(topics.maxRoutedDelay).toBe(15_000);
+    expect(topics.waitOf(3)).toBe(8_000);
+    expect(topics.levelOf('q.delay.3')).toBe(3);
+    expect(topics.levelOf('q.ready.mail')).toBe(-1);
+  });
+
+  it('delivers delays longer than one walk down the levels by walking again, never early', async () => {
+    // Three 50 ms levels reach 350 ms: 1,500 ms takes several walks.
+    const queue = new DelayQueue({ backend: backend({ levels: 3 }, ['long-walk']) });
+    const seen: number[] = [];
+    queue.process('long-walk', () => void seen.push(Date.now()));
+    const start = Date.now();
+    await queue.add('long-walk', 'x', { delay: 1_500 });
+    await eventually(() => seen.length === 1, 'the delivery', 20_000);
+    expect(seen[0]! - start).toBeGreaterThanOrEqual(1_500);
+    await queue.close();
+  });
+
+  it('writes dead letters to a topic per job topic, with the last error in a header', async () => {
+    const created = backend({}, ['doomed']);
+    const queue = new DelayQueue({ backend: created });
+    queue.process('doomed', () => {
+      throw new Error('always fails');
+    });
+    await queue.add('doomed', { n: 1 }, { attempts: 2, backoff: { type: 'fixed', delay: 20 } });
+    await eventually(() => queue.metrics().dead === 1, 'the dead letter', 20_000);
+    await queue.close();
+    const consumer = kafka.consumer({ groupId: uniqueName('dead-reader') });
+    await consumer.connect();
+    await consumer.subscribe({ topic: created.topics.deadTopic('doomed'), fromBeginning: true });
+    const found: { value: string; headers: Record<string, string> }[] = [];
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        found.push({ value: String(message.value), headers });
+      },
+    });
+    await eventually(() => found.length === 1, 'the dead letter record', 20_000);
+    await consumer.disconnect();
+    expect(JSON.parse(found[0]!.value)).toEqual({ n: 1 });
+    expect(found[0]!.headers).toMatchObject({ 'x-dq-topic': 'doomed', 'x-dq-attempt': '2', 'x-dq-error': 'Error: always fails' });
+  });
+
+  it('rejects bad options and job topics Kafka cannot name, before touching the broker', async () => {
+    const bad: [string, () => unknown][] = [
+      ['no client', () => new KafkaBackend({} as never)],
+      ['base too small', () => new KafkaBackend({ kafka, levelBaseMs: 1 })],
+      ['levels 0', () => new KafkaBackend({ kafka, levels: 0 })],
+      ['partitions 0', () => new KafkaBackend({ kafka, partitions: 0 })],
+      ['prefetch 0', () => new KafkaBackend({ kafka, prefetch: 0 })],
+      ['name with a space', () => new KafkaBackend({ kafka, name: 'my queue' })],
+      ['unknown option', () => new KafkaBackend({ kafka, topic: 'x' } as never)],
+    ];
+    for (const [what, make] of bad) {
+      let code: string | undefined;
+      try {
+        make();
+      } catch (error) {
+        code = (error as { code?: string }).code;
+      }
+      expect({ what, code }).toEqual({ what, code: 'ERR_INVALID_ARGUMENT' });
+    }
+    const queue = new DelayQueue({ backend: backend({}, []) });
+    await expect(queue.add('emails/eu', 1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
+    expect(() => queue.process('t'.repeat(250), () => undefined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    await queue.close();
+  });
+});
