@@ -1,8 +1,8 @@
 /**
  * `npm run bench:backends -w @x/delayqueue [-- --quick]`: delivery lateness of the same load on each backend
  * of one DelayQueue API, one JSON line per backend (the Redis backend's is the reference the others sit
- * beside). Needs RabbitMQ (X_RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672); Redis is a private
- * redis-server started for the run.
+ * beside). Needs RabbitMQ (X_RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672) and Kafka
+ * (X_KAFKA_BROKERS, default 127.0.0.1:19092); Redis is a private redis-server started for the run.
  *
  *   10,000 jobs due evenly across 5 s, added ahead of time; 4 consumers (own connections) x 50 handlers;
  *   lateness = delivery time - due time, ms; medians of the rounds' p50 and p99.
@@ -12,7 +12,9 @@ import { type ChannelModel, connect } from 'amqplib';
 import { type Backend, DelayQueue, MemoryBackend } from '@x/delayqueue';
 import { RedisBackend } from '@x/delayqueue/redis';
 import { RabbitMqBackend } from '@x/delayqueue/rabbitmq';
-import { isQuick, median, rabbitMqUrl, startRedisServer, uniqueName } from '@x/testkit';
+import { KafkaBackend } from '@x/delayqueue/kafka';
+import { Kafka, logLevel } from 'kafkajs';
+import { isQuick, kafkaBrokers, median, rabbitMqUrl, startRedisServer, uniqueName } from '@x/testkit';
 
 const quick = isQuick();
 const JOBS = 10_000;
@@ -29,6 +31,8 @@ interface BackendKind {
   open(queueName: string): Promise<{ backend: Backend; close(): Promise<void> }>;
   /** Deletes what a round left on the server. */
   cleanup(queueName: string): Promise<void>;
+  /** How long before the first job is due the adds start (default LEAD_MS): consumer groups take seconds to form. */
+  leadMs?: number;
 }
 
 void (async () => {
@@ -36,6 +40,7 @@ void (async () => {
   const redisServer = await startRedisServer();
   const admin = new Redis({ port: redisServer.port, host: '127.0.0.1' });
   const rabbitAdmin: ChannelModel = await connect(rabbitMqUrl());
+  const kafka = new Kafka({ clientId: 'delayqueue-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
   const rabbitKind = (queueType: 'quorum' | 'classic'): BackendKind => ({
     name: `rabbitmq-${queueType}`,
     open: async (queueName) => {
@@ -59,6 +64,17 @@ void (async () => {
     },
     rabbitKind('quorum'),
     rabbitKind('classic'),
+    {
+      name: 'kafka',
+      leadMs: 10_000,
+      // Default levels (1 s base): the 2-7 s delays walk one to three of them, the rest is held by a timer.
+      open: async (queueName) => ({ backend: new KafkaBackend({ kafka, name: queueName }), close: async () => undefined }),
+      cleanup: async (queueName) => {
+        const cleaner = new KafkaBackend({ kafka, name: queueName });
+        await cleaner.destroy([TOPIC]);
+        await cleaner.close();
+      },
+    },
   ];
   const memory: BackendKind = {
     name: 'memory',
@@ -103,7 +119,8 @@ async function measure(kind: BackendKind): Promise<{ p50: number; p99: number; e
     queue.process<{ due: number }>(TOPIC, (job) => onJob(job.payload.due), { concurrency: CONCURRENCY });
     if (shared) break;
   }
-  const start = Date.now() + LEAD_MS;
+  const lead = kind.leadMs ?? LEAD_MS;
+  const start = Date.now() + lead;
   for (let i = 0; i < JOBS; i += 1_000) {
     const now = Date.now();
     await producer.addBulk(
@@ -113,7 +130,7 @@ async function measure(kind: BackendKind): Promise<{ p50: number; p99: number; e
       }),
     );
   }
-  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), LEAD_MS + WINDOW_MS + 60_000).unref());
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), lead + WINDOW_MS + 60_000).unref());
   const outcome = await Promise.race([all.then(() => 'done' as const), timeout]);
   for (const queue of queues) await queue?.close();
   for (const { close } of new Set(opened)) await close();

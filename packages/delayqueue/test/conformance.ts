@@ -1,6 +1,6 @@
 /**
  * The contract every backend must meet, run against each real backend (memory, Redis, Redis Cluster,
- * RabbitMQ). Time is real: delays are tens of ms, and "never early" is checked against the wall clock of this
+ * RabbitMQ, Kafka). Time is real: delays are tens of ms, and "never early" is checked against the wall clock of this
  * process. A backend that cannot do something (`backend.supports`) skips the cases that need it, and must
  * throw UnsupportedOperationError for it instead.
  */

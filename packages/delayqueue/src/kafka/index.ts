@@ -1,2 +1,2 @@
-export { KafkaBackend, type KafkaBackendOptions } from "./kafka-backend.js";
-export { KafkaTopics } from "./topics.js";
+export { KafkaBackend, type KafkaBackendOptions } from './kafka-backend.js';
+export { KafkaTopics } from './topics.js';

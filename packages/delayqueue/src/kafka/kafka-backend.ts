@@ -5,31 +5,16 @@
  * `get`, `cancel`, `reschedule`, deduplicating ids, `dead` or `requeue` (UnsupportedOperationError). Dead
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
-import {
-  type Clock,
-  ClosedError,
-  InvalidArgumentError,
-  assertKnownKeys,
-  assertNumber,
-  assertString,
-  systemClock,
-} from "@x/core";
-import type { Admin, Kafka, Message, Producer } from "kafkajs";
-import type {
-  Backend,
-  BackendListener,
-  BackendSupport,
-  Delivery,
-  NewJob,
-  TopicWatch,
-} from "../backend.js";
-import type { DeskHost } from "../broker/delivery-desk.js";
-import { type JobMessage, jobHeaders } from "../broker/job-message.js";
-import { UnsupportedOperationError } from "../errors.js";
-import type { JobInfo } from "../job.js";
-import { LevelMover } from "./level-mover.js";
-import { TopicReader } from "./topic-reader.js";
-import { KafkaTopics } from "./topics.js";
+import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
+import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import type { Backend, BackendListener, BackendSupport, Delivery, NewJob, TopicWatch } from '../backend.js';
+import type { DeskHost } from '../broker/delivery-desk.js';
+import { type JobMessage, jobHeaders } from '../broker/job-message.js';
+import { UnsupportedOperationError } from '../errors.js';
+import type { JobInfo } from '../job.js';
+import { LevelMover } from './level-mover.js';
+import { TopicReader } from './topic-reader.js';
+import { KafkaTopics } from './topics.js';
 
 /** Options of {@link KafkaBackend}. */
 export interface KafkaBackendOptions {
@@ -55,18 +40,8 @@ export interface KafkaBackendOptions {
   clock?: Clock;
 }
 
-const OPTION_KEYS = [
-  "kafka",
-  "name",
-  "levelBaseMs",
-  "levels",
-  "partitions",
-  "replicationFactor",
-  "prefetch",
-  "moveWindow",
-  "consumerConfig",
-  "clock",
-];
+const TOPIC_READY_TIMEOUT_MS = 30_000;
+const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'consumerConfig', 'clock'];
 
 /**
  * Jobs as Kafka records.
@@ -82,7 +57,7 @@ const OPTION_KEYS = [
  * ```
  */
 export class KafkaBackend implements Backend {
-  readonly name = "kafka";
+  readonly name = 'kafka';
   readonly supports: BackendSupport = Object.freeze({
     ids: false,
     cancel: false,
@@ -109,66 +84,28 @@ export class KafkaBackend implements Backend {
   private closed = false;
 
   constructor(options: KafkaBackendOptions) {
-    assertKnownKeys("options", options, OPTION_KEYS);
+    assertKnownKeys('options', options, OPTION_KEYS);
     const { kafka } = options;
-    if (
-      typeof kafka?.producer !== "function" ||
-      typeof kafka.consumer !== "function" ||
-      typeof kafka.admin !== "function"
-    ) {
-      throw new InvalidArgumentError(
-        "options.kafka",
-        kafka,
-        "a kafkajs Kafka client"
-      );
+    if (typeof kafka?.producer !== 'function' || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
+      throw new InvalidArgumentError('options.kafka', kafka, 'a kafkajs Kafka client');
     }
     this.kafka = kafka;
-    const name = assertString(
-      "options.name",
-      options.name ?? "delayqueue",
-      200
-    );
-    const base = assertNumber(
-      "options.levelBaseMs",
-      options.levelBaseMs ?? 1_000,
-      { min: 10, max: 60_000, integer: true }
-    );
-    const levels = assertNumber("options.levels", options.levels ?? 22, {
+    const name = assertString('options.name', options.name ?? 'delayqueue', 200);
+    const base = assertNumber('options.levelBaseMs', options.levelBaseMs ?? 1_000, { min: 10, max: 60_000, integer: true });
+    const levels = assertNumber('options.levels', options.levels ?? 22, {
       min: 1,
       max: 40,
       integer: true,
     });
-    this.partitions = assertNumber(
-      "options.partitions",
-      options.partitions ?? 3,
-      { min: 1, max: 10_000, integer: true }
-    );
-    this.replicationFactor = assertNumber(
-      "options.replicationFactor",
-      options.replicationFactor ?? -1,
-      { min: -1, max: 100, integer: true }
-    );
-    this.prefetch = assertNumber(
-      "options.prefetch",
-      options.prefetch ?? 1_000,
-      { min: 1, max: 100_000, integer: true }
-    );
-    this.moveWindow = assertNumber(
-      "options.moveWindow",
-      options.moveWindow ?? 10_000,
-      { min: 1, max: 1_000_000, integer: true }
-    );
+    this.partitions = assertNumber('options.partitions', options.partitions ?? 3, { min: 1, max: 10_000, integer: true });
+    this.replicationFactor = assertNumber('options.replicationFactor', options.replicationFactor ?? -1, { min: -1, max: 100, integer: true });
+    this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 1_000, { min: 1, max: 100_000, integer: true });
+    this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 10_000, { min: 1, max: 1_000_000, integer: true });
     if (
       options.consumerConfig !== undefined &&
-      (typeof options.consumerConfig !== "object" ||
-        options.consumerConfig === null ||
-        "groupId" in options.consumerConfig)
+      (typeof options.consumerConfig !== 'object' || options.consumerConfig === null || 'groupId' in options.consumerConfig)
     ) {
-      throw new InvalidArgumentError(
-        "options.consumerConfig",
-        options.consumerConfig,
-        "an object of kafkajs consumer options without groupId"
-      );
+      throw new InvalidArgumentError('options.consumerConfig', options.consumerConfig, 'an object of kafkajs consumer options without groupId');
     }
     this.consumerConfig = options.consumerConfig ?? {};
     this.clock = options.clock ?? systemClock;
@@ -182,11 +119,7 @@ export class KafkaBackend implements Backend {
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
     for (const job of jobs) this.topics.assertTopic(job.topic);
-    await Promise.all(
-      [...new Set(jobs.map((job) => job.topic))].map((topic) =>
-        this.ensureTopic(topic)
-      )
-    );
+    await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
     const now = this.clock.wallNow();
     await this.send(
       jobs.map((job) => ({
@@ -198,7 +131,7 @@ export class KafkaBackend implements Backend {
         ttr: job.ttr,
         backoff: job.backoff,
         dueAt: now + job.delay,
-      }))
+      })),
     );
     return jobs.map(() => true);
   }
@@ -212,13 +145,7 @@ export class KafkaBackend implements Backend {
     return this.readers.get(topic)?.ack(id, attempt) ?? false;
   }
 
-  async retry(
-    topic: string,
-    id: string,
-    attempt: number,
-    delay: number,
-    error: string
-  ): Promise<boolean> {
+  async retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
     const reader = this.readers.get(topic);
     if (reader === undefined) return false;
     return reader.settle(id, attempt, (job) =>
@@ -229,27 +156,17 @@ export class KafkaBackend implements Backend {
           dueAt: this.clock.wallNow() + delay,
           lastError: error,
         },
-      ])
+      ]),
     );
   }
 
-  async bury(
-    topic: string,
-    id: string,
-    attempt: number,
-    error: string
-  ): Promise<boolean> {
+  async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {
     const reader = this.readers.get(topic);
     if (reader === undefined) return false;
     return reader.settle(id, attempt, (job) => this.buryJob(job, error));
   }
 
-  async extend(
-    topic: string,
-    id: string,
-    attempt: number,
-    ttr: number
-  ): Promise<boolean> {
+  async extend(topic: string, id: string, attempt: number, ttr: number): Promise<boolean> {
     return this.readers.get(topic)?.extend(id, attempt, ttr) ?? false;
   }
 
@@ -277,7 +194,7 @@ export class KafkaBackend implements Backend {
           prefetch: this.prefetch,
           consumerConfig: this.consumerConfig,
         },
-        host
+        host,
       );
       this.readers.set(topic, reader);
     }
@@ -285,9 +202,7 @@ export class KafkaBackend implements Backend {
     watched.users++;
     watched.resume();
     // A consuming process also moves the levels, so delays progress wherever consumers run.
-    void this.startMover().catch((error: unknown) =>
-      this.listener?.error(error)
-    );
+    void this.startMover().catch((error: unknown) => this.listener?.error(error));
     let open = true;
     return {
       wait: async (signal) => {
@@ -303,25 +218,23 @@ export class KafkaBackend implements Backend {
   }
 
   cancel(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError("cancel", this.name));
+    return Promise.reject(new UnsupportedOperationError('cancel', this.name));
   }
 
   reschedule(): Promise<boolean> {
-    return Promise.reject(
-      new UnsupportedOperationError("reschedule", this.name)
-    );
+    return Promise.reject(new UnsupportedOperationError('reschedule', this.name));
   }
 
   get(): Promise<JobInfo<string> | undefined> {
-    return Promise.reject(new UnsupportedOperationError("get", this.name));
+    return Promise.reject(new UnsupportedOperationError('get', this.name));
   }
 
   dead(): Promise<JobInfo<string>[]> {
-    return Promise.reject(new UnsupportedOperationError("dead", this.name));
+    return Promise.reject(new UnsupportedOperationError('dead', this.name));
   }
 
   requeue(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError("requeue", this.name));
+    return Promise.reject(new UnsupportedOperationError('requeue', this.name));
   }
 
   /**
@@ -330,8 +243,7 @@ export class KafkaBackend implements Backend {
    */
   async destroy(topics: Iterable<string> = []): Promise<void> {
     const names = new Set<string>();
-    for (let level = 0; level < this.topics.levels; level++)
-      names.add(this.topics.levelTopic(level));
+    for (let level = 0; level < this.topics.levels; level++) names.add(this.topics.levelTopic(level));
     for (const topic of new Set([...this.topicsReady.keys(), ...topics])) {
       names.add(this.topics.readyTopic(topic));
       names.add(this.topics.deadTopic(topic));
@@ -347,10 +259,7 @@ export class KafkaBackend implements Backend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([
-      ...[...this.readers.values()].map((reader) => reader.close()),
-      this.mover?.close(),
-    ]);
+    await Promise.all([...[...this.readers.values()].map((reader) => reader.close()), this.mover?.close()]);
     this.readers.clear();
     const producer = await this.producer?.catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
@@ -373,8 +282,7 @@ export class KafkaBackend implements Backend {
         headers: jobHeaders(job),
       });
     }
-    if ([...byTopic.keys()].some((topic) => this.topics.levelOf(topic) >= 0))
-      await this.ensureLevels();
+    if ([...byTopic.keys()].some((topic) => this.topics.levelOf(topic) >= 0)) await this.ensureLevels();
     const producer = await this.connectedProducer();
     await producer.sendBatch({
       acks: -1,
@@ -411,20 +319,23 @@ export class KafkaBackend implements Backend {
           consumerConfig: this.consumerConfig,
         },
         (job) => this.send([job]),
-        (error) => this.listener?.error(error)
+        (error) => this.listener?.error(error),
       );
     }
     const mover = this.mover;
-    return this.ensureLevels().then(() => mover.start());
+    return this.ensureLevels()
+      .then(() => mover.start())
+      .catch(async (error: unknown) => {
+        // A mover that could not start cannot start again: the next watch makes a new one.
+        if (this.mover === mover) this.mover = undefined;
+        await mover.close();
+        throw error;
+      });
   }
 
   private ensureLevels(): Promise<void> {
     if (this.levelsReady === undefined) {
-      const ready = this.createTopics(
-        Array.from({ length: this.topics.levels }, (_, level) =>
-          this.topics.levelTopic(level)
-        )
-      );
+      const ready = this.createTopics(Array.from({ length: this.topics.levels }, (_, level) => this.topics.levelTopic(level)));
       ready.catch(() => {
         if (this.levelsReady === ready) this.levelsReady = undefined;
       });
@@ -437,26 +348,33 @@ export class KafkaBackend implements Backend {
   private ensureTopic(topic: string): Promise<void> {
     let ready = this.topicsReady.get(topic);
     if (ready === undefined) {
-      ready = this.createTopics([
-        this.topics.readyTopic(topic),
-        this.topics.deadTopic(topic),
-      ]);
+      ready = this.createTopics([this.topics.readyTopic(topic), this.topics.deadTopic(topic)]);
       ready.catch(() => this.topicsReady.delete(topic));
       this.topicsReady.set(topic, ready);
     }
     return ready;
   }
 
+  /**
+   * Creates topics and resolves once every partition has a leader. When another process created them a moment
+   * ago, createTopics answers at once, before their leaders are known: hence the metadata check either way.
+   */
   private async createTopics(names: string[]): Promise<void> {
     const admin = await this.connectedAdmin();
     await admin.createTopics({
       waitForLeaders: true,
-      topics: names.map((topic) => ({
-        topic,
-        numPartitions: this.partitions,
-        replicationFactor: this.replicationFactor,
-      })),
+      topics: names.map((topic) => ({ topic, numPartitions: this.partitions, replicationFactor: this.replicationFactor })),
     });
+    const deadline = this.clock.now() + TOPIC_READY_TIMEOUT_MS;
+    for (;;) {
+      const ready = await admin.fetchTopicMetadata({ topics: names }).then(
+        ({ topics }) => topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
+        () => false,
+      );
+      if (ready) return;
+      if (this.clock.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`);
+      await sleep(100, { clock: this.clock });
+    }
   }
 
   private connectedProducer(): Promise<Producer> {
@@ -484,6 +402,6 @@ export class KafkaBackend implements Backend {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new ClosedError("the Kafka backend");
+    if (this.closed) throw new ClosedError('the Kafka backend');
   }
 }

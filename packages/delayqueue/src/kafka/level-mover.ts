@@ -5,16 +5,12 @@
  * then (a crash in between duplicates a record, never loses one). Records of a level all wait the same time,
  * so the first fetched are the first due, and the window of records waiting at once (`window`) is bounded.
  */
-import { sleep, type Clock } from "@x/core";
-import {
-  ParallelConsumer,
-  type ConsumedRecord,
-  type HandlerContext,
-} from "@x/kafka-fast";
-import type { Kafka } from "kafkajs";
-import { type JobMessage, readJob } from "../broker/job-message.js";
-import type { KafkaTopics } from "./topics.js";
-import { headerObject } from "./topic-reader.js";
+import { sleep, type Clock } from '@x/core';
+import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
+import type { Kafka } from 'kafkajs';
+import { type JobMessage, readJob } from '../broker/job-message.js';
+import type { KafkaTopics } from './topics.js';
+import { headerObject } from './topic-reader.js';
 
 export class LevelMover {
   private readonly consumer: ParallelConsumer;
@@ -29,17 +25,15 @@ export class LevelMover {
       consumerConfig: Record<string, unknown>;
     },
     private readonly forward: (job: JobMessage) => Promise<void>,
-    private readonly reportError: (error: unknown) => void
+    private readonly reportError: (error: unknown) => void,
   ) {
     this.clock = options.clock;
     this.consumer = new ParallelConsumer({
       kafka: options.kafka,
       groupId: topics.moverGroup,
-      topics: Array.from({ length: topics.levels }, (_, level) =>
-        topics.levelTopic(level)
-      ),
+      topics: Array.from({ length: topics.levels }, (_, level) => topics.levelTopic(level)),
       handler: (record, context) => this.move(record, context),
-      ordering: "unordered",
+      ordering: 'unordered',
       maxConcurrency: options.window,
       maxBuffered: options.window,
       // Never given up on: a failed produce is tried again, and the record stays uncommitted meanwhile.
@@ -49,7 +43,7 @@ export class LevelMover {
       // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
       consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
     });
-    this.consumer.on("error", (error: unknown) => reportError(error));
+    this.consumer.on('error', (error: unknown) => reportError(error));
   }
 
   private readonly clock: Clock;
@@ -66,27 +60,16 @@ export class LevelMover {
     await this.consumer.close({ timeout: 0 }).catch(() => undefined);
   }
 
-  private async move(
-    record: ConsumedRecord,
-    context: HandlerContext
-  ): Promise<void> {
-    const job =
-      record.value === null
-        ? undefined
-        : readJob(headerObject(record), record.value);
+  private async move(record: ConsumedRecord, context: HandlerContext): Promise<void> {
+    const job = record.value === null ? undefined : readJob(headerObject(record), record.value);
     const level = this.topics.levelOf(record.topic);
     if (job === undefined || level < 0) {
-      this.reportError(
-        new Error(
-          `skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`
-        )
-      );
+      this.reportError(new Error(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
       return;
     }
     const release = Number(record.timestamp) + this.topics.waitOf(level);
     const wait = release - this.clock.wallNow();
-    if (wait > 0)
-      await sleep(wait, { signal: context.signal, clock: this.clock });
+    if (wait > 0) await sleep(wait, { signal: context.signal, clock: this.clock });
     await this.forward(job);
   }
 }

@@ -5,23 +5,16 @@
  * remembers completed records beyond it). A reader that stops parks what it fetches instead: parked records
  * are never completed, so whoever reads the partition next gets them.
  */
-import {
-  ParallelConsumer,
-  type ConsumedRecord,
-  type HandlerContext,
-} from "@x/kafka-fast";
-import type { Kafka } from "kafkajs";
-import type { Delivery } from "../backend.js";
-import {
-  DeliveryDesk,
-  type DeskEntry,
-  type DeskHost,
-} from "../broker/delivery-desk.js";
-import { type JobMessage, readJob } from "../broker/job-message.js";
+import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
+import type { Kafka } from 'kafkajs';
+import type { Delivery } from '../backend.js';
+import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
+import { type JobMessage, readJob } from '../broker/job-message.js';
 
 export class TopicReader {
   private readonly desk: DeliveryDesk;
-  private readonly consumer: ParallelConsumer;
+  private consumer: ParallelConsumer | undefined;
+  private readonly makeConsumer: () => ParallelConsumer;
   private started: Promise<void> | undefined;
   private stopped = false;
   private readonly parked: DeskEntry[] = [];
@@ -37,34 +30,49 @@ export class TopicReader {
       prefetch: number;
       consumerConfig: Record<string, unknown>;
     },
-    private readonly host: DeskHost
+    private readonly host: DeskHost,
   ) {
     this.desk = new DeliveryDesk(topic, host);
-    this.consumer = new ParallelConsumer({
-      kafka: options.kafka,
-      groupId: options.groupId,
-      topics: [options.readyTopic],
-      handler: (record, context) => this.handle(record, context),
-      ordering: "unordered",
-      maxConcurrency: options.prefetch,
-      maxBuffered: options.prefetch,
-      // A record is never given up on here: a failure (a released message) runs it again.
-      maxAttempts: 1_000_000,
-      retryDelayMs: 10,
-      maxRetryDelayMs: 1_000,
-      commitIntervalMs: 200,
-      fromBeginning: true,
-      // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
-      consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
-    });
-    this.consumer.on("error", (error: unknown) => host.error(error));
+    this.makeConsumer = () =>
+      new ParallelConsumer({
+        kafka: options.kafka,
+        groupId: options.groupId,
+        topics: [options.readyTopic],
+        handler: (record, context) => this.handle(record, context),
+        ordering: 'unordered',
+        maxConcurrency: options.prefetch,
+        maxBuffered: options.prefetch,
+        // A record is never given up on here: a failure (a released message) runs it again.
+        maxAttempts: 1_000_000,
+        retryDelayMs: 10,
+        maxRetryDelayMs: 1_000,
+        commitIntervalMs: 200,
+        fromBeginning: true,
+        // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
+        consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
+      });
   }
 
   async wait(signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
-    this.started ??= this.consumer.start();
+    this.started ??= this.start();
     await this.started;
     await this.desk.wait(signal);
+  }
+
+  /** Joins the group; a consumer that failed to start is closed, and the next wait tries a new one. */
+  private async start(): Promise<void> {
+    const consumer = this.makeConsumer();
+    consumer.on('error', (error: unknown) => this.host.error(error));
+    this.consumer = consumer;
+    try {
+      await consumer.start();
+    } catch (error) {
+      this.started = undefined;
+      this.consumer = undefined;
+      await consumer.close({ timeout: 0 }).catch(() => undefined);
+      throw error;
+    }
   }
 
   reserve(max: number): Delivery[] {
@@ -75,11 +83,7 @@ export class TopicReader {
     return this.desk.ack(id, attempt);
   }
 
-  settle(
-    id: string,
-    attempt: number,
-    replace: (job: JobMessage) => Promise<void>
-  ): Promise<boolean> {
+  settle(id: string, attempt: number, replace: (job: JobMessage) => Promise<void>): Promise<boolean> {
     return this.desk.settle(id, attempt, replace);
   }
 
@@ -95,8 +99,7 @@ export class TopicReader {
 
   resume(): void {
     this.stopped = false;
-    for (const entry of this.parked.splice(0))
-      if (entry.live()) this.desk.offer(entry);
+    for (const entry of this.parked.splice(0)) if (entry.live()) this.desk.offer(entry);
   }
 
   /** Leaves the group: what was not completed (parked, or outstanding past the queue's close) goes to the next reader. */
@@ -104,23 +107,14 @@ export class TopicReader {
     this.stopped = true;
     this.desk.clear();
     // Handlers still running belong to deliveries nobody will finish here: abort them at once.
-    await this.consumer.close({ timeout: 0 }).catch(() => undefined);
+    await this.started?.catch(() => undefined);
+    await this.consumer?.close({ timeout: 0 }).catch(() => undefined);
   }
 
-  private handle(
-    record: ConsumedRecord,
-    context: HandlerContext
-  ): Promise<void> {
-    const job =
-      record.value === null
-        ? undefined
-        : readJob(headerObject(record), record.value);
+  private handle(record: ConsumedRecord, context: HandlerContext): Promise<void> {
+    const job = record.value === null ? undefined : readJob(headerObject(record), record.value);
     if (job === undefined) {
-      this.host.error(
-        new Error(
-          `skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`
-        )
-      );
+      this.host.error(new Error(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -128,19 +122,18 @@ export class TopicReader {
       const finish = (outcome: () => void): void => {
         if (finished) return;
         finished = true;
-        context.signal.removeEventListener("abort", onAbort);
+        context.signal.removeEventListener('abort', onAbort);
         outcome();
       };
       const onAbort = (): void => {
         finish(() => reject(context.signal.reason));
         this.desk.forgetLost();
       };
-      context.signal.addEventListener("abort", onAbort, { once: true });
+      context.signal.addEventListener('abort', onAbort, { once: true });
       const entry: DeskEntry = {
         job,
         ack: () => finish(resolve),
-        release: () =>
-          finish(() => reject(new Error("released to be delivered again"))),
+        release: () => finish(() => reject(new Error('released to be delivered again'))),
         live: () => !finished && !context.signal.aborted,
       };
       if (this.stopped) this.parked.push(entry);
@@ -152,7 +145,6 @@ export class TopicReader {
 /** Record headers as the broker-neutral reader wants them. */
 export function headerObject(record: ConsumedRecord): Record<string, unknown> {
   const headers: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(record.headers))
-    headers[key] = Array.isArray(value) ? value[0] : value;
+  for (const [key, value] of Object.entries(record.headers)) headers[key] = Array.isArray(value) ? value[0] : value;
   return headers;
 }

@@ -9,7 +9,7 @@
  * until it is due. Routing by the time left (not by the route planned at the start) means the time a hop
  * spends in Kafka never adds up.
  */
-import { InvalidArgumentError } from "@x/core";
+import { InvalidArgumentError } from '@x/core';
 
 // Kafka topic names: at most 249 characters of [a-zA-Z0-9._-].
 const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;
@@ -20,9 +20,9 @@ export class KafkaTopics {
     readonly name: string,
     /** Wait of level 0, ms. */
     readonly base: number,
-    readonly levels: number
+    readonly levels: number,
   ) {
-    assertTopicName("options.name", this.levelTopic(levels - 1), name);
+    assertTopicName('options.name', this.levelTopic(levels - 1), name);
   }
 
   /** Longest wait one pass down the levels gives, ms. */
@@ -53,16 +53,14 @@ export class KafkaTopics {
 
   /** Throws InvalidArgumentError when a job topic cannot be part of a Kafka topic name. */
   assertTopic(topic: string): void {
-    assertTopicName("topic", this.deadTopic(topic), topic);
-    assertTopicName("topic", this.readyTopic(topic), topic);
+    assertTopicName('topic', this.deadTopic(topic), topic);
+    assertTopicName('topic', this.readyTopic(topic), topic);
   }
 
   /** The level of a level topic, or -1. */
   levelOf(kafkaTopic: string): number {
     const prefix = `${this.name}.delay.`;
-    return kafkaTopic.startsWith(prefix)
-      ? Number(kafkaTopic.slice(prefix.length))
-      : -1;
+    return kafkaTopic.startsWith(prefix) ? Number(kafkaTopic.slice(prefix.length)) : -1;
   }
 
   /** Wait of `level`, ms. */
@@ -73,24 +71,17 @@ export class KafkaTopics {
   /** Where a record with `remaining` ms to go goes next: a level topic, or its ready topic. */
   next(topic: string, remaining: number): string {
     if (remaining < this.base) return this.readyTopic(topic);
-    const level = Math.min(
-      this.levels - 1,
-      Math.floor(Math.log2(remaining / this.base))
-    );
+    const level = Math.min(this.levels - 1, Math.floor(Math.log2(remaining / this.base)));
     return this.levelTopic(level);
   }
 }
 
-function assertTopicName(
-  argument: string,
-  kafkaTopic: string,
-  value: string
-): void {
+function assertTopicName(argument: string, kafkaTopic: string, value: string): void {
   if (kafkaTopic.length > MAX_TOPIC_LENGTH || !LEGAL_TOPIC.test(kafkaTopic)) {
     throw new InvalidArgumentError(
       argument,
       value,
-      `letters, digits, '.', '_' and '-' only, short enough for Kafka's ${MAX_TOPIC_LENGTH}-character topic names`
+      `letters, digits, '.', '_' and '-' only, short enough for Kafka's ${MAX_TOPIC_LENGTH}-character topic names`,
     );
   }
 }

@@ -1,0 +1,32 @@
+/** The broker the example runs on (BACKEND=rabbitmq | kafka), and the settings its processes share. */
+import { connect } from 'amqplib';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Backend } from '@x/delayqueue';
+import { KafkaBackend } from '@x/delayqueue/kafka';
+import { RabbitMqBackend } from '@x/delayqueue/rabbitmq';
+
+export const BACKEND = process.env.BACKEND ?? 'rabbitmq';
+export const REMINDERS = Number(process.env.REMINDERS ?? 1_000);
+export const WORKERS = Number(process.env.WORKERS ?? 3);
+/** Reminders fall due evenly over this many ms, starting LEAD_MS from now. */
+export const SPAN_MS = Number(process.env.SPAN_MS ?? 4_000);
+/** Kafka's consumer groups take a few seconds to form; RabbitMQ consumers start at once. */
+export const LEAD_MS = BACKEND === 'kafka' ? 8_000 : 1_000;
+export const TOPIC = 'reminder';
+const RABBITMQ_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+
+/** A backend of the queue `name` on the chosen broker, and how to let go of its connection. */
+export async function openBackend(name: string): Promise<{ backend: Backend; release(): Promise<void> }> {
+  if (BACKEND === 'kafka') {
+    const kafka = new Kafka({ clientId: 'broker-reminders', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+    // A worker that dies is noticed by its group in seconds rather than kafkajs's default 30.
+    const backend = new KafkaBackend({ kafka, name, consumerConfig: { sessionTimeout: 6_000, heartbeatInterval: 500 } });
+    return { backend, release: async () => undefined };
+  }
+  if (BACKEND !== 'rabbitmq') throw new Error(`BACKEND must be rabbitmq or kafka, not ${BACKEND}`);
+  const connection = await connect(RABBITMQ_URL).catch((error: unknown) => {
+    throw new Error(`cannot reach RabbitMQ at ${RABBITMQ_URL} (${String(error)}); start it, e.g. npm run services -- up rabbitmq`);
+  });
+  return { backend: new RabbitMqBackend({ connection, name }), release: () => connection.close() };
+}
