@@ -1,5 +1,5 @@
 /**
- * `npm run bench:backends -w @x/delayqueue [-- --quick]`: delivery lateness of the same load on each backend
+ * `npm run bench:backends -w @x/delayqueue [-- --quick] [--only=redis,kafka]`: delivery lateness of the same load on each backend
  * of one DelayQueue API, one JSON line per backend (the Redis backend's is the reference the others sit
  * beside). Needs RabbitMQ (X_RABBITMQ_URL, default amqp://guest:guest@127.0.0.1:5672) and Kafka
  * (X_KAFKA_BROKERS, default 127.0.0.1:19092); Redis is a private redis-server started for the run.
@@ -82,7 +82,9 @@ void (async () => {
     cleanup: async () => undefined,
   };
 
-  for (const kind of [memory, ...kinds]) {
+  // `-- --only=kafka,redis` runs some backends only.
+  const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+  for (const kind of [memory, ...kinds].filter((k) => only === undefined || only.includes(k.name))) {
     const p50s: number[] = [];
     const p99s: number[] = [];
     let early = 0;

@@ -118,9 +118,10 @@ export class KafkaBackend implements Backend {
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
+    // The due instant is fixed now: declaring topology on first use must not stretch the delay.
+    const now = this.clock.wallNow();
     for (const job of jobs) this.topics.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    const now = this.clock.wallNow();
     await this.send(
       jobs.map((job) => ({
         id: job.id,
@@ -356,15 +357,23 @@ export class KafkaBackend implements Backend {
   }
 
   /**
-   * Creates topics and resolves once every partition has a leader. When another process created them a moment
-   * ago, createTopics answers at once, before their leaders are known: hence the metadata check either way.
+   * Creates topics and resolves once every partition has a leader, by asking for metadata until it says so.
+   * Not kafkajs's `waitForLeaders`: its wait lets an UNKNOWN_TOPIC_OR_PARTITION escape as an unhandled
+   * rejection (seen with several processes creating the same topics at once), and when another process created
+   * the topics a moment ago createTopics answers before their leaders are known anyway.
    */
   private async createTopics(names: string[]): Promise<void> {
     const admin = await this.connectedAdmin();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: names.map((topic) => ({ topic, numPartitions: this.partitions, replicationFactor: this.replicationFactor })),
-    });
+    let creationError: unknown;
+    await admin
+      .createTopics({
+        waitForLeaders: false,
+        topics: names.map((topic) => ({ topic, numPartitions: this.partitions, replicationFactor: this.replicationFactor })),
+      })
+      .catch((error: unknown) => {
+        // Most often another process created them first; the metadata below tells.
+        creationError = error;
+      });
     const deadline = this.clock.now() + TOPIC_READY_TIMEOUT_MS;
     for (;;) {
       const ready = await admin.fetchTopicMetadata({ topics: names }).then(
@@ -372,7 +381,9 @@ export class KafkaBackend implements Backend {
         () => false,
       );
       if (ready) return;
-      if (this.clock.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`);
+      if (this.clock.now() > deadline) {
+        throw new Error(`topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`, { cause: creationError });
+      }
       await sleep(100, { clock: this.clock });
     }
   }

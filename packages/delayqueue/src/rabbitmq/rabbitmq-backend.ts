@@ -109,9 +109,11 @@ export class RabbitMqBackend implements Backend {
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
+    // The due instant is fixed now: declaring topology on first use must not stretch the delay.
+    const now = this.clock.wallNow();
     for (const job of jobs) this.topology.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    const now = this.clock.wallNow();
+    const sent = this.clock.wallNow();
     await Promise.all(
       jobs.map((job) =>
         this.publish(
@@ -125,7 +127,7 @@ export class RabbitMqBackend implements Backend {
             backoff: job.backoff,
             dueAt: now + job.delay,
           },
-          job.delay,
+          Math.max(0, now + job.delay - sent),
         ),
       ),
     );
