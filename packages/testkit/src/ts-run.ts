@@ -93,3 +93,11 @@ export function spawnTsProcess(file: string, env: NodeJS.ProcessEnv = {}): Child
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   return Object.assign(child, { stderrText: () => stderr });
 }
+
+/**
+ * The lines of a child's stderr that say something: without the warning kafkajs 2.2.4 prints on Node 24 (it
+ * sets a negative timeout; harmless, known upstream).
+ */
+export function significantStderr(text: string): string[] {
+  return text.split('\n').filter((line) => line.trim() !== '' && !/TimeoutNegativeWarning|Timeout duration was set to 1|--trace-warnings/.test(line));
+}
