@@ -38,18 +38,21 @@ describe('rabbitmq backend specifics', () => {
   it('spells a delay in its radix over the levels, highest first, and enters at its highest non-zero digit', () => {
     const binary = new Topology('q', 'quorum', 2, 4);
     expect(binary.route(0)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
-    expect(binary.route(1)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.0', routingKey: '0.0.0.1' });
+    // The lowest digit is the consumer's to wait out: never routed.
+    expect(binary.route(1)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
     expect(binary.route(10)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.0.1.0' });
-    expect(binary.route(15)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.1.1.1' });
-    expect(binary.maxRoutedDelay).toBe(15);
+    expect(binary.route(15)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.1.1.0' });
+    expect(binary.maxRoutedDelay).toBe(14);
     expect(binary.hops(10)).toBe(2);
+    expect(binary.hops(11)).toBe(2);
     const hex = new Topology('q', 'quorum', 16, 8);
-    expect(hex.maxRoutedDelay).toBe(2 ** 32 - 1);
-    expect(hex.route(1000)).toEqual({ exchange: 'x-delayqueue.quorum.r16x8.2', routingKey: '0.0.0.0.0.3.14.8' });
-    expect(hex.hops(1000)).toBe(3);
+    expect(hex.maxRoutedDelay).toBe(2 ** 32 - 16);
+    expect(hex.route(1000)).toEqual({ exchange: 'x-delayqueue.quorum.r16x8.2', routingKey: '0.0.0.0.0.3.14.0' });
+    expect(hex.hops(1000)).toBe(2);
     expect(hex.hops(0x10000)).toBe(1);
+    expect(hex.hops(15)).toBe(0);
     expect(hex.waitQueue(2, 3)).toBe('x-delayqueue.quorum.r16x8.2.3');
-    expect(hex.route(2 ** 32 - 1).routingKey).toBe(Array(8).fill('15').join('.'));
+    expect(hex.route(2 ** 32 - 1).routingKey).toBe([...Array(7).fill('15'), '0'].join('.'));
     // Levels are shared by queues of one type, radix and depth, never across them.
     expect(new Topology('other', 'quorum', 16, 8).levelName(2)).toBe(hex.levelName(2));
     expect(new Topology('q', 'classic', 16, 8).levelName(2)).toBe('x-delayqueue.classic.r16x8.2');
