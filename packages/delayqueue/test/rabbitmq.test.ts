@@ -113,6 +113,26 @@ describe('rabbitmq backend specifics', () => {
     await again.close();
   });
 
+  it('keeps queues apart: jobs of one queue never reach another queue on the same broker', async () => {
+    const first = new DelayQueue({ backend: backend({}, ['shared-topic']) });
+    const second = new DelayQueue({ backend: backend({}, ['shared-topic', 'other-topic']) });
+    const seenFirst: unknown[] = [];
+    const seenSecond: unknown[] = [];
+    first.process('shared-topic', (job) => void seenFirst.push(job.payload));
+    second.process('shared-topic', (job) => void seenSecond.push(job.payload));
+    second.process('other-topic', (job) => void seenSecond.push(job.payload));
+    await first.addBulk([
+      { topic: 'shared-topic', payload: 'first-now' },
+      { topic: 'shared-topic', payload: 'first-later', options: { delay: 300 } },
+    ]);
+    await second.add('other-topic', 'second-now');
+    await eventually(() => seenFirst.length === 2 && seenSecond.length === 1, 'each queue its own deliveries');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seenFirst.sort()).toEqual(['first-later', 'first-now']);
+    expect(seenSecond).toEqual(['second-now']);
+    await Promise.all([first.close(), second.close()]);
+  });
+
   it('detects the delayed-message plugin on a connection of its own (the broker closes the one it is asked on)', async () => {
     // This broker is stock: the probe is refused, and the shared test connection must survive that.
     expect(await hasDelayedMessagePlugin(rabbitMqUrl())).toBe(false);

@@ -19,7 +19,8 @@
  * base 16 about a quarter as many, for 15 queues per level instead of 1.
  *
  * The deliver exchange is a headers exchange that sends each message to its ready queue named in the
- * `x-dq-to` header, so topic names need not be valid routing-key words.
+ * `delayqueue-to` header, so topic names need not be valid routing-key words. (Not an `x-` header: a headers
+ * exchange ignores those when matching, and a binding on nothing else matches every message.)
  *
  * The levels and the deliver exchange are shared by every delay queue on the broker with the same queue type,
  * radix and number of levels (their names say all three): a broker carries one set of delay queues, not one
@@ -31,7 +32,7 @@ import { InvalidArgumentError } from '@x/core';
 export type QueueType = 'quorum' | 'classic';
 
 /** The header that routes a message from the deliver exchange to its ready queue. */
-export const ROUTE_HEADER = 'x-dq-to';
+export const ROUTE_HEADER = 'delayqueue-to';
 
 const SHARED_PREFIX = 'x-delayqueue';
 
