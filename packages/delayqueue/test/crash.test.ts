@@ -71,7 +71,7 @@ function exited(child: ReturnType<typeof spawnTsProcess>): Promise<void> {
   return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }
 
-describe('crashes (real processes, real Redis)', () => {
+describe('crashes (real processes, real servers)', () => {
   it('a consumer SIGKILLed mid-job: its jobs are delivered again after their ttr, none of 10,000 is lost', async () => {
     const name = uniqueName('dq-crash');
     cleanup.push(`{${name}}*`, `${name}:*`);
