@@ -9,6 +9,7 @@ import { ClosedError, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
 import { CloseTimeoutError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
+import { isRebalanceError } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
@@ -488,7 +489,3 @@ function describeError(error: unknown): string {
   return text.length > 1000 ? `${text.slice(0, 997)}...` : text;
 }
 
-function isRebalanceError(error: unknown): boolean {
-  const type = (error as { type?: string } | undefined)?.type;
-  return type === 'REBALANCE_IN_PROGRESS' || type === 'ILLEGAL_GENERATION' || type === 'UNKNOWN_MEMBER_ID' || type === 'NOT_COORDINATOR';
-}
