@@ -28,8 +28,8 @@ export interface DeskHost {
   readonly clock: Clock;
   /** Longest a message is held back in memory before it is published again for the rest of its delay, ms. */
   readonly maxHoldMs: number;
-  /** Publishes `job` (its `dueAt` unchanged) to reach its topic again in about `delay` ms; resolves once confirmed. */
-  republish(job: JobMessage, delay: number): Promise<void>;
+  /** Publishes `job` to reach its topic again at its `dueAt` (at once when that has passed); resolves once confirmed. */
+  republish(job: JobMessage): Promise<void>;
   /** Publishes `job` as a dead letter of its topic (resolves once confirmed). */
   bury(job: JobMessage, error: string): Promise<void>;
   due(topic: string, count: number): void;
@@ -214,7 +214,7 @@ export class DeliveryDesk {
     slot.timer?.cancel();
     if (!slot.entry.live()) return;
     try {
-      await this.host.republish(slot.entry.job, Math.max(0, slot.entry.job.dueAt - this.host.clock.wallNow()));
+      await this.host.republish(slot.entry.job);
       slot.entry.ack();
     } catch (error) {
       this.host.error(error);
@@ -234,7 +234,7 @@ export class DeliveryDesk {
     const reason = `the time to run of ${job.ttr} ms ran out`;
     try {
       const settled = await this.settle(job.id, job.attempt, (current) =>
-        dead ? this.host.bury(current, reason) : this.host.republish({ ...current, attempt: current.attempt + 1, dueAt: this.host.clock.wallNow(), lastError: reason }, 0),
+        dead ? this.host.bury(current, reason) : this.host.republish({ ...current, attempt: current.attempt + 1, dueAt: this.host.clock.wallNow(), lastError: reason }),
       );
       if (settled) this.host.expired(this.topic, 1, dead ? 1 : 0);
     } catch (error) {

@@ -5,13 +5,12 @@
  * `get`, `cancel`, `reschedule`, deduplicating ids, `dead` or `requeue` (UnsupportedOperationError). Dead
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
-import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
+import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
 import type { Admin, Kafka, Message, Producer } from 'kafkajs';
-import type { Backend, BackendListener, BackendSupport, Delivery, NewJob, TopicWatch } from '../backend.js';
+import type { NewJob, TopicWatch } from '../backend.js';
+import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
 import { type JobMessage, jobHeaders } from '../broker/job-message.js';
-import { UnsupportedOperationError } from '../errors.js';
-import type { JobInfo } from '../job.js';
 import { LevelMover } from './level-mover.js';
 import { TopicReader } from './topic-reader.js';
 import { KafkaTopics } from './topics.js';
@@ -56,19 +55,12 @@ const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 're
  * const queue = new DelayQueue({ backend: new KafkaBackend({ kafka, name: 'billing' }) });
  * ```
  */
-export class KafkaBackend implements Backend {
+export class KafkaBackend extends BrokerBackend {
   readonly name = 'kafka';
-  readonly supports: BackendSupport = Object.freeze({
-    ids: false,
-    cancel: false,
-    reschedule: false,
-    get: false,
-    deadLetters: false,
-  });
   /** Topic and group names, and how delays are routed. */
   readonly topics: KafkaTopics;
+  protected readonly maxHoldMs: number;
   private readonly kafka: Kafka;
-  private readonly clock: Clock;
   private readonly partitions: number;
   private readonly replicationFactor: number;
   private readonly prefetch: number;
@@ -78,13 +70,11 @@ export class KafkaBackend implements Backend {
   private admin: Promise<Admin> | undefined;
   private levelsReady: Promise<void> | undefined;
   private readonly topicsReady = new Map<string, Promise<void>>();
-  private readonly readers = new Map<string, TopicReader>();
   private mover: LevelMover | undefined;
-  private listener: BackendListener | undefined;
-  private closed = false;
 
   constructor(options: KafkaBackendOptions) {
     assertKnownKeys('options', options, OPTION_KEYS);
+    super(options.clock ?? systemClock);
     const { kafka } = options;
     if (typeof kafka?.producer !== 'function' || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
       throw new InvalidArgumentError('options.kafka', kafka, 'a kafkajs Kafka client');
@@ -108,12 +98,9 @@ export class KafkaBackend implements Backend {
       throw new InvalidArgumentError('options.consumerConfig', options.consumerConfig, 'an object of kafkajs consumer options without groupId');
     }
     this.consumerConfig = options.consumerConfig ?? {};
-    this.clock = options.clock ?? systemClock;
     this.topics = new KafkaTopics(name, base, levels);
-  }
-
-  bind(listener: BackendListener): void {
-    this.listener = listener;
+    // Records reach a ready topic under a level base early; more means a delay beyond one walk.
+    this.maxHoldMs = base + 1_000;
   }
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
@@ -137,105 +124,30 @@ export class KafkaBackend implements Backend {
     return jobs.map(() => true);
   }
 
-  reserve(topic: string, max: number): Promise<Delivery[]> {
-    this.assertOpen();
-    return Promise.resolve(this.readers.get(topic)?.reserve(max) ?? []);
-  }
-
-  async ack(topic: string, id: string, attempt: number): Promise<boolean> {
-    return this.readers.get(topic)?.ack(id, attempt) ?? false;
-  }
-
-  async retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
-    const reader = this.readers.get(topic);
-    if (reader === undefined) return false;
-    return reader.settle(id, attempt, (job) =>
-      this.send([
-        {
-          ...job,
-          attempt: attempt + 1,
-          dueAt: this.clock.wallNow() + delay,
-          lastError: error,
-        },
-      ]),
-    );
-  }
-
-  async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {
-    const reader = this.readers.get(topic);
-    if (reader === undefined) return false;
-    return reader.settle(id, attempt, (job) => this.buryJob(job, error));
-  }
-
-  async extend(topic: string, id: string, attempt: number, ttr: number): Promise<boolean> {
-    return this.readers.get(topic)?.extend(id, attempt, ttr) ?? false;
-  }
-
-  watch(topic: string): TopicWatch {
-    this.assertOpen();
-    this.topics.assertTopic(topic);
-    let reader = this.readers.get(topic);
-    if (reader === undefined) {
-      const host: DeskHost = {
-        clock: this.clock,
-        // Records reach a ready topic under a level base early; more means a delay beyond one walk.
-        maxHoldMs: this.topics.base + 1_000,
-        republish: (job) => this.send([job]),
-        bury: (job, error) => this.buryJob(job, error),
-        due: (t, count) => this.listener?.due(t, count),
-        expired: (t, count, dead) => this.listener?.expired(t, count, dead),
-        error: (error) => this.listener?.error(error),
-      };
-      reader = new TopicReader(
-        topic,
-        {
-          kafka: this.kafka,
-          groupId: this.topics.readerGroup(topic),
-          readyTopic: this.topics.readyTopic(topic),
-          prefetch: this.prefetch,
-          consumerConfig: this.consumerConfig,
-        },
-        host,
-      );
-      this.readers.set(topic, reader);
-    }
-    const watched = reader;
-    watched.users++;
-    watched.resume();
-    // A consuming process also moves the levels, so delays progress wherever consumers run.
+  /** Starts consuming a topic; a consuming process also moves the levels, so delays progress wherever consumers run. */
+  override watch(topic: string): TopicWatch {
+    const watch = super.watch(topic);
     void this.startMover().catch((error: unknown) => this.listener?.error(error));
-    let open = true;
-    return {
-      wait: async (signal) => {
-        await this.ensureTopic(topic);
-        await watched.wait(signal);
+    return watch;
+  }
+
+  protected assertTopic(topic: string): void {
+    this.topics.assertTopic(topic);
+  }
+
+  protected openSource(topic: string, host: DeskHost): TopicSource {
+    return new TopicReader(
+      topic,
+      {
+        kafka: this.kafka,
+        groupId: this.topics.readerGroup(topic),
+        readyTopic: this.topics.readyTopic(topic),
+        prefetch: this.prefetch,
+        consumerConfig: this.consumerConfig,
+        ready: () => this.ensureTopic(topic),
       },
-      close: async () => {
-        if (!open) return;
-        open = false;
-        if (--watched.users === 0) await watched.stop();
-      },
-    };
-  }
-
-  cancel(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError('cancel', this.name));
-  }
-
-  reschedule(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError('reschedule', this.name));
-  }
-
-  get(): Promise<JobInfo<string> | undefined> {
-    return Promise.reject(new UnsupportedOperationError('get', this.name));
-  }
-
-  dead(): Promise<JobInfo<string>[]> {
-    return Promise.reject(new UnsupportedOperationError('dead', this.name));
-  }
-
-  requeue(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError('requeue', this.name));
+      host,
+    );
   }
 
   /**
@@ -257,15 +169,16 @@ export class KafkaBackend implements Backend {
     this.topicsReady.clear();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([...[...this.readers.values()].map((reader) => reader.close()), this.mover?.close()]);
-    this.readers.clear();
+  protected async closeConnections(): Promise<void> {
+    await this.mover?.close();
     const producer = await this.producer?.catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
     const admin = await this.admin?.catch(() => undefined);
     await admin?.disconnect().catch(() => undefined);
+  }
+
+  protected publish(job: JobMessage): Promise<void> {
+    return this.send([job]);
   }
 
   /** Produces jobs to wherever their time left sends them; resolves once every write was acknowledged. */
@@ -294,7 +207,7 @@ export class KafkaBackend implements Backend {
     });
   }
 
-  private async buryJob(job: JobMessage, error: string): Promise<void> {
+  protected async publishDead(job: JobMessage, error: string): Promise<void> {
     const producer = await this.connectedProducer();
     await producer.send({
       topic: this.topics.deadTopic(job.topic),
@@ -319,7 +232,7 @@ export class KafkaBackend implements Backend {
           clock: this.clock,
           consumerConfig: this.consumerConfig,
         },
-        (job) => this.send([job]),
+        (job) => this.publish(job),
         (error) => this.listener?.error(error),
       );
     }
@@ -410,9 +323,5 @@ export class KafkaBackend implements Backend {
       this.admin = connecting;
     }
     return this.admin;
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new ClosedError('the Kafka backend');
   }
 }

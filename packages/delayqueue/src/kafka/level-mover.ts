@@ -8,13 +8,14 @@
 import { sleep, type Clock } from '@x/core';
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
 import type { Kafka } from 'kafkajs';
-import { type JobMessage, readJob } from '../broker/job-message.js';
+import type { JobMessage } from '../broker/job-message.js';
+import { readRecordJob } from './record-job.js';
 import type { KafkaTopics } from './topics.js';
-import { headerObject } from './topic-reader.js';
 
 export class LevelMover {
   private readonly consumer: ParallelConsumer;
   private started: Promise<void> | undefined;
+  private readonly clock: Clock;
 
   constructor(
     private readonly topics: KafkaTopics,
@@ -46,8 +47,6 @@ export class LevelMover {
     this.consumer.on('error', (error: unknown) => reportError(error));
   }
 
-  private readonly clock: Clock;
-
   start(): Promise<void> {
     this.started ??= this.consumer.start();
     return this.started;
@@ -61,7 +60,7 @@ export class LevelMover {
   }
 
   private async move(record: ConsumedRecord, context: HandlerContext): Promise<void> {
-    const job = record.value === null ? undefined : readJob(headerObject(record), record.value);
+    const job = readRecordJob(record);
     const level = this.topics.levelOf(record.topic);
     if (job === undefined || level < 0) {
       this.reportError(new Error(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));

@@ -7,19 +7,19 @@
  */
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
 import type { Kafka } from 'kafkajs';
-import type { Delivery } from '../backend.js';
+import type { TopicSource } from '../broker/broker-backend.js';
 import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
-import { type JobMessage, readJob } from '../broker/job-message.js';
+import { readRecordJob } from './record-job.js';
 
-export class TopicReader {
-  private readonly desk: DeliveryDesk;
+export class TopicReader implements TopicSource {
+  readonly desk: DeliveryDesk;
   private consumer: ParallelConsumer | undefined;
   private readonly makeConsumer: () => ParallelConsumer;
   private started: Promise<void> | undefined;
   private stopped = false;
   private readonly parked: DeskEntry[] = [];
-  /** Watches of this topic open in this process. */
-  users = 0;
+  /** Resolves once the ready topic exists (subscribing to a missing topic fails). */
+  private readonly ready: () => Promise<void>;
 
   constructor(
     readonly topic: string,
@@ -29,10 +29,12 @@ export class TopicReader {
       readyTopic: string;
       prefetch: number;
       consumerConfig: Record<string, unknown>;
+      ready: () => Promise<void>;
     },
     private readonly host: DeskHost,
   ) {
     this.desk = new DeliveryDesk(topic, host);
+    this.ready = options.ready;
     this.makeConsumer = () =>
       new ParallelConsumer({
         kafka: options.kafka,
@@ -62,6 +64,12 @@ export class TopicReader {
 
   /** Joins the group; a consumer that failed to start is closed, and the next wait tries a new one. */
   private async start(): Promise<void> {
+    try {
+      await this.ready();
+    } catch (error) {
+      this.started = undefined;
+      throw error;
+    }
     const consumer = this.makeConsumer();
     consumer.on('error', (error: unknown) => this.host.error(error));
     this.consumer = consumer;
@@ -73,22 +81,6 @@ export class TopicReader {
       await consumer.close({ timeout: 0 }).catch(() => undefined);
       throw error;
     }
-  }
-
-  reserve(max: number): Delivery[] {
-    return this.desk.reserve(max);
-  }
-
-  ack(id: string, attempt: number): boolean {
-    return this.desk.ack(id, attempt);
-  }
-
-  settle(id: string, attempt: number, replace: (job: JobMessage) => Promise<void>): Promise<boolean> {
-    return this.desk.settle(id, attempt, replace);
-  }
-
-  extend(id: string, attempt: number, ttr: number): boolean {
-    return this.desk.extend(id, attempt, ttr);
   }
 
   /** Stops offering records (they are parked) and hands back the unspent ones. Outstanding deliveries stay. */
@@ -112,7 +104,7 @@ export class TopicReader {
   }
 
   private handle(record: ConsumedRecord, context: HandlerContext): Promise<void> {
-    const job = record.value === null ? undefined : readJob(headerObject(record), record.value);
+    const job = readRecordJob(record);
     if (job === undefined) {
       this.host.error(new Error(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
       return Promise.resolve();
@@ -140,11 +132,4 @@ export class TopicReader {
       else this.desk.offer(entry);
     });
   }
-}
-
-/** Record headers as the broker-neutral reader wants them. */
-export function headerObject(record: ConsumedRecord): Record<string, unknown> {
-  const headers: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(record.headers)) headers[key] = Array.isArray(value) ? value[0] : value;
-  return headers;
 }

@@ -6,10 +6,10 @@
  * `reschedule`, deduplicating ids, `dead` or `requeue` (they throw UnsupportedOperationError). Dead letters
  * are kept, in a queue per topic (`<name>.dead.<topic>`), for broker tools to inspect or shovel back.
  */
-import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf, assertString, systemClock } from '@x/core';
-import type { Backend, BackendListener, BackendSupport, Delivery, NewJob, TopicWatch } from '../backend.js';
-import { UnsupportedOperationError } from '../errors.js';
-import type { JobInfo } from '../job.js';
+import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf, assertString, systemClock } from '@x/core';
+import type { NewJob } from '../backend.js';
+import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
+import type { DeskHost } from '../broker/delivery-desk.js';
 import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
 import type { JobMessage } from '../broker/job-message.js';
 import { publishOptions } from './message.js';
@@ -63,26 +63,23 @@ const MAX_HOLD_MS = 1_000;
  * const queue = new DelayQueue({ backend: new RabbitMqBackend({ connection, name: 'billing' }) });
  * ```
  */
-export class RabbitMqBackend implements Backend {
+export class RabbitMqBackend extends BrokerBackend {
   readonly name = 'rabbitmq';
-  readonly supports: BackendSupport = Object.freeze({ ids: false, cancel: false, reschedule: false, get: false, deadLetters: false });
   /** Exchange and queue names, and how delays are routed. */
   readonly topology: Topology;
+  protected readonly maxHoldMs = MAX_HOLD_MS;
   private readonly connection: AmqpConnection;
-  private readonly clock: Clock;
   private readonly prefetch: number;
   private readonly hopAllowanceMs: number;
   private readonly publisher: ConfirmedPublisher;
   private readonly admin: LazyChannel<Awaited<ReturnType<AmqpConnection['createChannel']>>>;
-  private listener: BackendListener | undefined;
   private declared: Promise<void> | undefined;
   private readonly topics = new Map<string, Promise<void>>();
   private readonly deadTopics = new Map<string, Promise<void>>();
-  private readonly consumers = new Map<string, TopicConsumer>();
-  private closed = false;
 
   constructor(options: RabbitMqBackendOptions) {
     assertKnownKeys('options', options, OPTION_KEYS);
+    super(options.clock ?? systemClock);
     const { connection } = options;
     if (typeof connection?.createChannel !== 'function' || typeof connection.createConfirmChannel !== 'function') {
       throw new InvalidArgumentError('options.connection', connection, 'an amqplib connection (from amqp.connect)');
@@ -96,15 +93,10 @@ export class RabbitMqBackend implements Backend {
     const queueType = assertOneOf('options.queueType', options.queueType ?? 'quorum', ['quorum', 'classic'] as const);
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 100, { min: 1, max: 10_000, integer: true });
     this.hopAllowanceMs = assertNumber('options.hopAllowanceMs', options.hopAllowanceMs ?? 2, { min: 0, max: 50 });
-    this.clock = options.clock ?? systemClock;
     this.topology = new Topology(name, queueType, radix, levels);
     const report = (error: unknown): void => this.listener?.error(error);
     this.publisher = new ConfirmedPublisher(connection, report);
     this.admin = new LazyChannel(() => connection.createChannel(), report);
-  }
-
-  bind(listener: BackendListener): void {
-    this.listener = listener;
   }
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
@@ -113,102 +105,29 @@ export class RabbitMqBackend implements Backend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topology.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    const sent = this.clock.wallNow();
     await Promise.all(
       jobs.map((job) =>
-        this.publish(
-          {
-            id: job.id,
-            topic: job.topic,
-            payload: job.payload,
-            attempt: 1,
-            maxAttempts: job.maxAttempts,
-            ttr: job.ttr,
-            backoff: job.backoff,
-            dueAt: now + job.delay,
-          },
-          Math.max(0, now + job.delay - sent),
-        ),
+        this.publish({
+          id: job.id,
+          topic: job.topic,
+          payload: job.payload,
+          attempt: 1,
+          maxAttempts: job.maxAttempts,
+          ttr: job.ttr,
+          backoff: job.backoff,
+          dueAt: now + job.delay,
+        }),
       ),
     );
     return jobs.map(() => true);
   }
 
-  reserve(topic: string, max: number): Promise<Delivery[]> {
-    this.assertOpen();
-    return Promise.resolve(this.consumers.get(topic)?.reserve(max) ?? []);
-  }
-
-  async ack(topic: string, id: string, attempt: number): Promise<boolean> {
-    return this.consumers.get(topic)?.ack(id, attempt) ?? false;
-  }
-
-  async retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
-    const consumer = this.consumers.get(topic);
-    if (consumer === undefined) return false;
-    return consumer.settle(id, attempt, (job) =>
-      this.publish({ ...job, attempt: attempt + 1, dueAt: this.clock.wallNow() + delay, lastError: error }, delay),
-    );
-  }
-
-  async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {
-    const consumer = this.consumers.get(topic);
-    if (consumer === undefined) return false;
-    return consumer.settle(id, attempt, (job) => this.buryMessage(job, error));
-  }
-
-  async extend(topic: string, id: string, attempt: number, ttr: number): Promise<boolean> {
-    return this.consumers.get(topic)?.extend(id, attempt, ttr) ?? false;
-  }
-
-  watch(topic: string): TopicWatch {
-    this.assertOpen();
+  protected assertTopic(topic: string): void {
     this.topology.assertTopic(topic);
-    let consumer = this.consumers.get(topic);
-    if (consumer === undefined) {
-      consumer = new TopicConsumer(topic, this.topology.readyQueue(topic), this.prefetch, () => this.openConsumerChannel(topic), {
-        clock: this.clock,
-        maxHoldMs: MAX_HOLD_MS,
-        republish: (job, delay) => this.publish(job, delay),
-        bury: (job, error) => this.buryMessage(job, error),
-        due: (t, count) => this.listener?.due(t, count),
-        expired: (t, count, dead) => this.listener?.expired(t, count, dead),
-        error: (error) => this.listener?.error(error),
-      });
-      this.consumers.set(topic, consumer);
-    }
-    const watched = consumer;
-    watched.users++;
-    watched.resume();
-    let open = true;
-    return {
-      wait: (signal) => watched.wait(signal),
-      close: async () => {
-        if (!open) return;
-        open = false;
-        if (--watched.users === 0) await watched.stop();
-      },
-    };
   }
 
-  cancel(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError('cancel', this.name));
-  }
-
-  reschedule(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError('reschedule', this.name));
-  }
-
-  get(): Promise<JobInfo<string> | undefined> {
-    return Promise.reject(new UnsupportedOperationError('get', this.name));
-  }
-
-  dead(): Promise<JobInfo<string>[]> {
-    return Promise.reject(new UnsupportedOperationError('dead', this.name));
-  }
-
-  requeue(): Promise<boolean> {
-    return Promise.reject(new UnsupportedOperationError('requeue', this.name));
+  protected openSource(topic: string, host: DeskHost): TopicSource {
+    return new TopicConsumer(topic, this.topology.readyQueue(topic), this.prefetch, () => this.openConsumerChannel(topic), host);
   }
 
   /**
@@ -225,17 +144,17 @@ export class RabbitMqBackend implements Backend {
     this.deadTopics.clear();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([...this.consumers.values()].map((consumer) => consumer.close()));
-    this.consumers.clear();
+  protected async closeConnections(): Promise<void> {
     await this.publisher.close();
     await this.admin.close();
   }
 
-  /** Publishes a job to reach its ready queue after `delay` ms: routed a little early, never delivered early. */
-  private async publish(job: JobMessage, delay: number): Promise<void> {
+  /**
+   * Publishes a job to reach its ready queue at its due time, measured now (not when it was added: declaring
+   * topology on first use takes time): routed a little early, never delivered early.
+   */
+  protected async publish(job: JobMessage): Promise<void> {
+    const delay = Math.max(0, job.dueAt - this.clock.wallNow());
     const routed = Math.min(this.topology.maxRoutedDelay, Math.max(0, Math.floor(delay - this.allowance(delay))));
     const { exchange, routingKey } = this.topology.route(routed);
     await this.publisher.publish(exchange, routingKey, Buffer.from(job.payload), publishOptions(job, this.topology.readyQueue(job.topic)));
@@ -246,7 +165,7 @@ export class RabbitMqBackend implements Backend {
     return this.hopAllowanceMs === 0 ? 0 : this.topology.hops(delay) * this.hopAllowanceMs;
   }
 
-  private async buryMessage(job: JobMessage, error: string): Promise<void> {
+  protected async publishDead(job: JobMessage, error: string): Promise<void> {
     let declared = this.deadTopics.get(job.topic);
     if (declared === undefined) {
       declared = this.admin.get().then((channel) => this.topology.declareDead(channel, job.topic));
@@ -282,9 +201,5 @@ export class RabbitMqBackend implements Backend {
   private async openConsumerChannel(topic: string): Promise<Awaited<ReturnType<AmqpConnection['createChannel']>>> {
     await this.ensureTopic(topic);
     return this.connection.createChannel();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new ClosedError('the RabbitMQ backend');
   }
 }

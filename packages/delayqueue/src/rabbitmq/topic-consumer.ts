@@ -3,20 +3,17 @@
  * messages between the broker and the handlers (buffering, holding early ones, ttr) is the delivery desk's.
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
-import type { Delivery } from '../backend.js';
+import type { TopicSource } from '../broker/broker-backend.js';
 import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
-import type { JobMessage } from '../broker/job-message.js';
 import { readJobMessage } from './message.js';
 
-export class TopicConsumer {
+export class TopicConsumer implements TopicSource {
+  readonly desk: DeliveryDesk;
   private channel: Channel | undefined;
   private opening: Promise<void> | undefined;
   private consumerTag: string | undefined;
-  private readonly desk: DeliveryDesk;
   private readonly handingBack = new Set<Promise<void>>();
   private stopped = false;
-  /** Watches of this topic open in this process. */
-  users = 0;
 
   constructor(
     readonly topic: string,
@@ -33,22 +30,6 @@ export class TopicConsumer {
     signal.throwIfAborted();
     await this.start();
     await this.desk.wait(signal);
-  }
-
-  reserve(max: number): Delivery[] {
-    return this.desk.reserve(max);
-  }
-
-  ack(id: string, attempt: number): boolean {
-    return this.desk.ack(id, attempt);
-  }
-
-  settle(id: string, attempt: number, replace: (job: JobMessage) => Promise<void>): Promise<boolean> {
-    return this.desk.settle(id, attempt, replace);
-  }
-
-  extend(id: string, attempt: number, ttr: number): boolean {
-    return this.desk.extend(id, attempt, ttr);
   }
 
   /** Stops taking messages and hands back the unspent ones. Outstanding deliveries stay until close. */
