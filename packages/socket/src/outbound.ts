@@ -1,0 +1,139 @@
+/**
+ * A connection's queue of bytes (and file ranges) not yet accepted by the kernel, written with as few system
+ * calls as possible: one write for one chunk, one writev for many, sendfile for file ranges.
+ */
+import { closeSync } from 'node:fs';
+import { IOV_MAX, type IoVector, writeSome } from './libc/io.js';
+import { sendfileSome } from './libc/zero-copy.js';
+
+/** A range of an open file to send with sendfile. */
+export interface FileRange {
+  fileFd: number;
+  /** The kernel advances this 8-byte offset as it sends. */
+  offset: Buffer;
+  remaining: number;
+  /** Close `fileFd` once sent (or dropped): true when the reactor opened it. */
+  ownsFd: boolean;
+}
+
+type Entry = Uint8Array | FileRange;
+
+/** What a flush achieved: `blocked` when the socket buffer filled up before the queue emptied (wait for EPOLLOUT). */
+export interface FlushOutcome {
+  blocked: boolean;
+  written: number;
+  /** System calls made. */
+  calls: number;
+}
+
+export class Outbound {
+  private entries: Entry[] = [];
+  private head = 0;
+  /** Bytes queued, file ranges included. */
+  bytes = 0;
+
+  get isEmpty(): boolean {
+    return this.head === this.entries.length;
+  }
+
+  push(entry: Entry): void {
+    this.entries.push(entry);
+    this.bytes += entry instanceof Uint8Array ? entry.byteLength : entry.remaining;
+  }
+
+  /**
+   * Replaces every queued chunk that lives in `shared` (the reactor's read buffer) by a copy, before that
+   * memory is reused by the next read.
+   */
+  detachFrom(shared: ArrayBufferLike): void {
+    for (let i = this.head; i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
+      if (entry instanceof Uint8Array && entry.buffer === shared) this.entries[i] = Buffer.from(entry);
+    }
+  }
+
+  /** Writes as much as the socket takes. */
+  flush(fd: number, iov: IoVector): FlushOutcome {
+    let written = 0;
+    let calls = 0;
+    while (!this.isEmpty) {
+      const first = this.entries[this.head]!;
+      let wrote: number;
+      calls++;
+      if (!(first instanceof Uint8Array)) {
+        wrote = sendfileSome(fd, first.fileFd, first.offset, Math.min(first.remaining, 0x7ffff000));
+        if (wrote === 0) {
+          // The file is shorter than the range asked for: nothing more will come, drop the range.
+          this.bytes -= first.remaining;
+          this.dropHead();
+          continue;
+        }
+      } else if (this.head + 1 === this.entries.length || !(this.entries[this.head + 1] instanceof Uint8Array)) {
+        wrote = writeSome(fd, first);
+      } else {
+        iov.clear();
+        for (let i = this.head; i < this.entries.length && iov.length < IOV_MAX; i++) {
+          const entry = this.entries[i]!;
+          if (!(entry instanceof Uint8Array)) break;
+          iov.push(entry);
+        }
+        wrote = iov.write(fd);
+        iov.clear();
+      }
+      if (wrote < 0) {
+        this.compact();
+        return { blocked: true, written, calls };
+      }
+      written += wrote;
+      this.consume(wrote);
+    }
+    this.entries = [];
+    this.head = 0;
+    return { blocked: false, written, calls };
+  }
+
+  /** Drops everything queued, closing file descriptors the queue owns. */
+  discard(): void {
+    for (let i = this.head; i < this.entries.length; i++) this.release(this.entries[i]!);
+    this.entries = [];
+    this.head = 0;
+    this.bytes = 0;
+  }
+
+  private consume(count: number): void {
+    this.bytes -= count;
+    let left = count;
+    while (left > 0) {
+      const entry = this.entries[this.head]!;
+      if (entry instanceof Uint8Array) {
+        if (left < entry.byteLength) {
+          this.entries[this.head] = entry.subarray(left);
+          return;
+        }
+        left -= entry.byteLength;
+        this.head++;
+      } else {
+        // sendfile already advanced the offset buffer.
+        entry.remaining -= left;
+        if (entry.remaining > 0) return;
+        this.dropHead();
+        return;
+      }
+    }
+  }
+
+  private compact(): void {
+    if (this.head < 64) return;
+    this.entries = this.entries.slice(this.head);
+    this.head = 0;
+  }
+
+  private dropHead(): void {
+    this.release(this.entries[this.head]!);
+    this.head++;
+  }
+
+  private release(entry: Entry): void {
+    if (!(entry instanceof Uint8Array) && entry.ownsFd) closeSync(entry.fileFd);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The entry of each reactor thread started by `createServer`: pin the thread if asked, load the handler module,
+ * bind this reactor's SO_REUSEPORT listener, report the address, then run the loop until the main thread asks
+ * to stop through the command ring (and wakes the loop through the eventfd).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SpscRing } from '@x/core';
+import { type Handler, type HandlerModule } from './handler.js';
+import { pinCurrentThread } from './libc/affinity.js';
+import { Reactor } from './reactor.js';
+import { ReactorStats } from './stats.js';
+import { Command, type ReactorMessage, type ReactorWorkerData } from './worker-protocol.js';
+
+function resolveHandler(module: HandlerModule & { default?: HandlerModule }, context: Parameters<NonNullable<HandlerModule['createHandler']>>[0]): Handler {
+  const candidates = [module, module.default].filter((value): value is HandlerModule => typeof value === 'object' && value !== null);
+  for (const candidate of candidates) {
+    if (typeof candidate.createHandler === 'function') return candidate.createHandler(context);
+    if (typeof candidate.handler === 'object' && candidate.handler !== null) return candidate.handler;
+  }
+  throw new TypeError('the handler module must export `handler` or `createHandler(context)`');
+}
+
+async function main(data: ReactorWorkerData): Promise<void> {
+  if (data.pinCpu !== undefined) pinCurrentThread([data.pinCpu]);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const module = require(data.handlerModule) as HandlerModule;
+  const handler = resolveHandler(module, { reactorId: data.id, pinnedCpu: data.pinCpu, options: data.handlerOptions });
+  const stats = new ReactorStats(data.reactors, data.statsBuffer);
+  const reactor = new Reactor(handler, { ...data.reactor, id: data.id, stats });
+  const commands = SpscRing.attach(data.commandBuffer);
+  reactor.onWake = () => {
+    for (let command = commands.tryPop(); command !== undefined; command = commands.tryPop()) {
+      if (command === Command.Shutdown) reactor.shutdown(commands.tryPop() ?? 0);
+      else if (command === Command.Stop) reactor.stop();
+    }
+  };
+  const address = reactor.listen(data.host, data.port, {
+    reusePort: true,
+    ...(data.backlog === undefined ? {} : { backlog: data.backlog }),
+    ...(data.steerByIncomingCpu && data.pinCpu !== undefined ? { incomingCpu: data.pinCpu } : {}),
+  });
+  const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu };
+  parentPort!.postMessage(message);
+  await reactor.run();
+}
+
+main(workerData as ReactorWorkerData).catch((error: unknown) => {
+  const message: ReactorMessage = { type: 'failed', error };
+  parentPort!.postMessage(message);
+});

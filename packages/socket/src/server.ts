@@ -1,0 +1,248 @@
+/**
+ * `createServer`: N reactors on N worker threads, each with its own SO_REUSEPORT listener on the same port, so
+ * the kernel spreads connections across them and no thread hands a socket to another.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber, assertString } from '@x/core';
+import { SocketStateError } from './errors.js';
+import { signalEventFd } from './libc/io.js';
+import { assertSupported } from './libc/library.js';
+import { type ReactorOptions } from './reactor.js';
+import { Command, type ReactorMessage, type ReactorWorkerData } from './worker-protocol.js';
+import { type ReactorCounters, ReactorStats } from './stats.js';
+
+/** Options of {@link createServer}. */
+export interface ServerOptions extends Omit<ReactorOptions, 'id' | 'stats'> {
+  /**
+   * Path or file URL of the handler module each reactor thread loads (it exports `handler` or
+   * `createHandler(context)`; see {@link HandlerModule}). A module, not a function: threads share no closures.
+   */
+  handler: string | URL;
+  /** Passed to `createHandler` in every thread (structured clone). */
+  handlerOptions?: unknown;
+  /** Reactor threads. Default 1. */
+  reactors?: number;
+  /** Address to bind: an IP literal or a name resolved once here. Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one (shared by all reactors). Default 0. */
+  port?: number;
+  /** listen(2) backlog per reactor. Default 511. */
+  backlog?: number;
+  /** Pin reactor i to CPU `cpus[i % cpus.length]`; `true` uses 0 .. availableParallelism-1. Default: not pinned. */
+  pinCpus?: boolean | readonly number[];
+  /**
+   * With pinned reactors, set SO_INCOMING_CPU on each listener to its reactor's CPU, so the kernel hands a
+   * connection to the reactor on the CPU that received its packets (Linux ≥ 6.1 for reuseport groups).
+   */
+  steerByIncomingCpu?: boolean;
+}
+
+const SERVER_OPTION_KEYS = [
+  'handler',
+  'handlerOptions',
+  'reactors',
+  'host',
+  'port',
+  'backlog',
+  'pinCpus',
+  'steerByIncomingCpu',
+  'readBufferSize',
+  'highWaterMark',
+  'lowWaterMark',
+  'idleTimeoutMs',
+  'maxWaitMs',
+];
+
+/** One reactor as the main thread sees it. */
+export interface ReactorInfo {
+  id: number;
+  /** The CPU it is pinned to, if any. */
+  cpu: number | undefined;
+  counters: ReactorCounters;
+}
+
+/** Where the reactor threads compiled entry lives: next to this file once built; from sources, in the build. */
+const WORKER_ENTRY = resolve(__dirname, '..', 'dist', 'reactor-worker.js');
+
+interface RunningReactor {
+  worker: Worker;
+  wakeFd: number;
+  commands: SpscRing;
+  cpu: number | undefined;
+  exited: Promise<void>;
+}
+
+/**
+ * A multi-reactor TCP server. Create it with {@link createServer}.
+ */
+export class Server implements AsyncDisposable {
+  private readonly reactors: RunningReactor[] = [];
+  private readonly stats: ReactorStats;
+  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
+  private bound: { host: string; port: number } | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly reactorCount: number;
+  private readonly handlerModule: string;
+
+  /** @internal use {@link createServer}. */
+  constructor(private readonly options: ServerOptions) {
+    assertKnownKeys('options', options, SERVER_OPTION_KEYS);
+    const handler = options.handler instanceof URL ? fileURLToPath(options.handler) : assertString('options.handler', options.handler);
+    this.handlerModule = resolve(handler);
+    this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
+    assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
+    if (options.pinCpus !== undefined && typeof options.pinCpus !== 'boolean') {
+      if (!Array.isArray(options.pinCpus) || options.pinCpus.length === 0) {
+        throw new InvalidArgumentError('options.pinCpus', options.pinCpus, 'true, false or a non-empty array of CPU numbers');
+      }
+      options.pinCpus.forEach((cpu, i) => assertNumber(`options.pinCpus[${i}]`, cpu, { min: 0, max: 1023, integer: true }));
+    }
+    this.stats = new ReactorStats(this.reactorCount);
+  }
+
+  /** The bound address, once listening. */
+  get address(): { host: string; port: number } {
+    if (this.bound === undefined) throw new SocketStateError('the server is not listening');
+    return this.bound;
+  }
+
+  /**
+   * Starts the reactor threads and binds every listener. Resolves with the address once all reactors accept.
+   * Rejects (and stops what started) if a thread fails: handler module missing, port in use, no koffi.
+   */
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.state !== 'new') throw new SocketStateError(`listen() on a server that is ${this.state}`);
+    assertSupported();
+    this.state = 'listening';
+    try {
+      const host = await resolveHost(this.options.host ?? '127.0.0.1');
+      // The first reactor picks the port when 0 was asked; the others join its reuseport group.
+      let port = this.options.port ?? 0;
+      for (let id = 0; id < this.reactorCount; id++) {
+        const started = await this.start(id, host, port);
+        port = started.port;
+        this.bound ??= { host: started.host, port: started.port };
+      }
+      return this.address;
+    } catch (error) {
+      await this.close(0).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Per-reactor counters (read from shared memory, no message round trip). */
+  reactorInfo(): ReactorInfo[] {
+    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, cpu: this.reactors[id]?.cpu, counters: this.stats.read(id) }));
+  }
+
+  /** Counters summed over all reactors. */
+  totals(): ReactorCounters {
+    const sum = this.stats.read(0);
+    for (let id = 1; id < this.reactorCount; id++) {
+      const counters = this.stats.read(id);
+      for (const key of Object.keys(sum) as (keyof ReactorCounters)[]) sum[key] += counters[key];
+    }
+    return sum;
+  }
+
+  /**
+   * Stops accepting, lets connections finish for up to `graceMs` (each gets `onShutdown`, default `end()`),
+   * closes the rest and ends the threads. Idempotent.
+   */
+  close(graceMs = 5000): Promise<void> {
+    assertNumber('graceMs', graceMs, { min: 0 });
+    this.closing ??= this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    this.state = 'closing';
+    for (const reactor of this.reactors) {
+      reactor.commands.tryPush(Command.Shutdown);
+      reactor.commands.tryPush(graceMs);
+      signalEventFd(reactor.wakeFd);
+    }
+    // A thread that does not end within the grace (a handler stuck in a loop) is terminated.
+    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), graceMs + 2000);
+    try {
+      await Promise.all(this.reactors.map((reactor) => reactor.exited));
+    } finally {
+      clearTimeout(deadline);
+      this.state = 'closed';
+    }
+  }
+
+  private start(id: number, host: string, port: number): Promise<{ host: string; port: number }> {
+    const commands = SpscRing.create(16);
+    const pinCpu = this.cpuFor(id);
+    const data: ReactorWorkerData = {
+      id,
+      reactors: this.reactorCount,
+      handlerModule: this.handlerModule,
+      handlerOptions: this.options.handlerOptions,
+      host,
+      port,
+      backlog: this.options.backlog,
+      pinCpu,
+      steerByIncomingCpu: this.options.steerByIncomingCpu === true,
+      reactor: pick(this.options, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs']),
+      statsBuffer: this.stats.buffer,
+      commandBuffer: commands.buffer,
+    };
+    const worker = new Worker(WORKER_ENTRY, { workerData: data });
+    const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+    return new Promise((resolveStart, rejectStart) => {
+      worker.once('error', rejectStart);
+      worker.once('exit', (code) => rejectStart(new SocketStateError(`reactor ${id} exited with code ${code} before listening`)));
+      worker.on('message', (message: ReactorMessage) => {
+        if (message.type === 'failed') {
+          rejectStart(message.error);
+          return;
+        }
+        this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
+        resolveStart({ host: message.host, port: message.port });
+      });
+    });
+  }
+
+  private cpuFor(id: number): number | undefined {
+    const pin = this.options.pinCpus;
+    if (pin === undefined || pin === false) return undefined;
+    const cpus = pin === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : pin;
+    return cpus[id % cpus.length];
+  }
+}
+
+async function resolveHost(host: string): Promise<string> {
+  assertString('options.host', host);
+  return isIP(host) !== 0 ? host : (await lookup(host)).address;
+}
+
+function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]): Pick<T, K> {
+  const picked = {} as Pick<T, K>;
+  for (const key of keys) if (object[key] !== undefined) picked[key] = object[key];
+  return picked;
+}
+
+/**
+ * Creates a server whose connections are served by `reactors` epoll reactors on worker threads.
+ *
+ * @example
+ * ```ts
+ * // echo.js: exports.handler = { onData: (conn, bytes) => conn.write(bytes) };
+ * await using server = createServer({ handler: require.resolve('./echo.js'), reactors: 2, port: 7000 });
+ * const { port } = await server.listen();
+ * ```
+ */
+export function createServer(options: ServerOptions): Server {
+  return new Server(options);
+}
