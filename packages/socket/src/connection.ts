@@ -120,10 +120,10 @@ export class Connection {
   sendFile(file: string | number, offset = 0, length?: number): boolean {
     if (this.currentState !== 'open') throw new SocketStateError(`sendFile on a connection that is ${this.currentState}`);
     assertNumber('offset', offset, { min: 0, integer: true });
+    if (length !== undefined) assertNumber('length', length, { min: 0, integer: true });
     const ownsFd = typeof file === 'string';
     const fileFd = typeof file === 'string' ? openSync(file, 'r') : assertNumber('file', file, { min: 0, integer: true });
-    const size = length ?? fstatSync(fileFd).size - offset;
-    assertNumber('length', size, { min: 0, integer: true });
+    const size = length ?? Math.max(0, fstatSync(fileFd).size - offset);
     const position = Buffer.alloc(8);
     position.writeBigInt64LE(BigInt(offset), 0);
     this.outbound.push({ fileFd, offset: position, remaining: size, ownsFd });

@@ -1,4 +1,5 @@
-export { createServer, Server, type ServerOptions, type ReactorInfo } from './server.js';
+export { createServer, createProxyServer, Server, type ServerOptions, type ProxyServerOptions, type ReactorInfo } from './server.js';
+export { type SplicePair } from './splice-proxy.js';
 export { Reactor, type ReactorOptions } from './reactor.js';
 export { Connection, type ConnectionState } from './connection.js';
 export { type Handler, type HandlerContext, type HandlerModule } from './handler.js';

@@ -11,6 +11,9 @@ import { Reactor } from './reactor.js';
 import { ReactorStats } from './stats.js';
 import { Command, type ReactorMessage, type ReactorWorkerData } from './worker-protocol.js';
 
+/** A proxy reactor's connections are all spliced pairs; no handler is ever called. */
+const PROXY_ONLY: Handler = { onData: () => undefined };
+
 function resolveHandler(module: HandlerModule & { default?: HandlerModule }, context: Parameters<NonNullable<HandlerModule['createHandler']>>[0]): Handler {
   const candidates = [module, module.default].filter((value): value is HandlerModule => typeof value === 'object' && value !== null);
   for (const candidate of candidates) {
@@ -22,9 +25,11 @@ function resolveHandler(module: HandlerModule & { default?: HandlerModule }, con
 
 async function main(data: ReactorWorkerData): Promise<void> {
   if (data.pinCpu !== undefined) pinCurrentThread([data.pinCpu]);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const module = require(data.handlerModule) as HandlerModule;
-  const handler = resolveHandler(module, { reactorId: data.id, pinnedCpu: data.pinCpu, options: data.handlerOptions });
+  const handler =
+    data.handlerModule === undefined
+      ? PROXY_ONLY
+      : // eslint-disable-next-line @typescript-eslint/no-require-imports
+        resolveHandler(require(data.handlerModule) as HandlerModule, { reactorId: data.id, pinnedCpu: data.pinCpu, options: data.handlerOptions });
   const stats = new ReactorStats(data.reactors, data.statsBuffer);
   const reactor = new Reactor(handler, { ...data.reactor, id: data.id, stats });
   const commands = SpscRing.attach(data.commandBuffer);

@@ -12,7 +12,9 @@ import { type SocketAddress } from './libc/address.js';
 import { currentCpu } from './libc/affinity.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll } from './libc/epoll.js';
 import { IoVector, createEventFd, drainEventFd, readSome, signalEventFd } from './libc/io.js';
-import { SHUT_WR, acceptConnection, closeFd, getIntOption, listenTcp, localAddress, setIntOption, shutdownSocket } from './libc/sockets.js';
+import { SHUT_WR, acceptConnection, closeFd, connectTcp, getIntOption, listenTcp, localAddress, setIntOption, shutdownSocket } from './libc/sockets.js';
+import { PipePool } from './pipe-pool.js';
+import { SplicePair, type SplicePairOwner } from './splice-proxy.js';
 import { STAT_FIELDS, type ReactorStats } from './stats.js';
 
 /** Options of a {@link Reactor}. */
@@ -34,6 +36,13 @@ export interface ReactorOptions {
   maxWaitMs?: number;
   /** Shared counters to publish into (a server's stats); default: counters private to this reactor. */
   stats?: ReactorStats;
+  /**
+   * Proxy mode: every accepted connection is joined to a new connection to this address with splice(2), and
+   * the handler sees none of it.
+   */
+  proxyTo?: { host: string; port: number };
+  /** Bytes per splice pipe (one per direction per proxied pair). Default 1 MiB (capped by fs.pipe-max-size). */
+  pipeSize?: number;
 }
 
 /** Read once more after a read that filled the buffer; otherwise leave the rest to the next (level-triggered) event. */
@@ -52,10 +61,13 @@ const YIELD_EVERY_MS = 2;
  * await reactor.run(); // until reactor.shutdown() / reactor.stop()
  * ```
  */
-export class Reactor implements ConnectionOwner {
+export class Reactor implements ConnectionOwner, SplicePairOwner {
   readonly id: number;
   private readonly epoll = new Epoll();
   private readonly connections: (Connection | undefined)[] = [];
+  private readonly pairs: (SplicePair | undefined)[] = [];
+  private readonly pipes: PipePool;
+  private readonly proxyTo: { host: string; port: number } | undefined;
   private readonly listeners = new Set<number>();
   private readonly wakeFd: number;
   private readonly readBuffer: Buffer;
@@ -94,6 +106,8 @@ export class Reactor implements ConnectionOwner {
     this.idleTimeoutMs = assertNumber('options.idleTimeoutMs', options.idleTimeoutMs ?? 0, { min: 0 });
     this.maxWaitMs = assertNumber('options.maxWaitMs', options.maxWaitMs ?? 10, { min: 0, max: 60_000, integer: true });
     this.stats = options.stats;
+    this.proxyTo = options.proxyTo;
+    this.pipes = new PipePool(assertNumber('options.pipeSize', options.pipeSize ?? 1 << 20, { min: 4096, integer: true }));
     if (this.idleTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
     this.wakeFd = createEventFd();
     this.epoll.add(this.wakeFd, EPOLLIN);
@@ -127,6 +141,42 @@ export class Reactor implements ConnectionOwner {
   /** Serves an fd connected elsewhere (a client connection, one end of a socketpair). */
   adopt(fd: number): Connection {
     return this.open(fd);
+  }
+
+  /**
+   * Joins two connected sockets with splice(2) in both directions; the reactor owns (and closes) both fds from
+   * now on. Returns the pair, whose `moved` counts the bytes each way.
+   */
+  proxy(clientFd: number, upstreamFd: number): SplicePair {
+    return this.pair(clientFd, upstreamFd, false);
+  }
+
+  /** @internal */
+  setInterest(fd: number, interest: number, adding: boolean): void {
+    if (adding) this.epoll.add(fd, interest);
+    else this.epoll.modify(fd, interest);
+  }
+
+  /** @internal */
+  pairClosed(pair: SplicePair, error?: Error): void {
+    this.pairs[pair.client] = undefined;
+    this.pairs[pair.upstream] = undefined;
+    this.openCount--;
+    this.counts.open--;
+    this.counts.closed++;
+    const moved = pair.moved;
+    this.counts.bytesRead += moved.up + moved.down;
+    this.counts.bytesWritten += moved.up + moved.down;
+    if (error !== undefined) this.counts.handlerErrors++;
+  }
+
+  private pair(clientFd: number, upstreamFd: number, connecting: boolean): SplicePair {
+    const pair = new SplicePair(clientFd, upstreamFd, this.pipes, this, connecting);
+    this.pairs[clientFd] = pair;
+    this.pairs[upstreamFd] = pair;
+    this.openCount++;
+    this.counts.open++;
+    return pair;
   }
 
   /** Runs the loop until {@link stop}, or until {@link shutdown} has closed every connection. */
@@ -215,6 +265,11 @@ export class Reactor implements ConnectionOwner {
       this.serve(connection, mask);
       return;
     }
+    const pair = this.pairs[fd];
+    if (pair !== undefined) {
+      pair.serve(fd, mask);
+      return;
+    }
     if (fd === this.wakeFd) {
       drainEventFd(fd);
       this.onWake?.();
@@ -236,7 +291,17 @@ export class Reactor implements ConnectionOwner {
       }
       if (fd < 0) return;
       this.counts.accepted++;
-      this.open(fd);
+      if (this.proxyTo === undefined) {
+        this.open(fd);
+        continue;
+      }
+      try {
+        this.pair(fd, connectTcp(this.proxyTo.host, this.proxyTo.port), true);
+      } catch {
+        // The upstream refused at once (no route, no fds): drop this client, keep accepting.
+        closeFd(fd);
+        this.counts.handlerErrors++;
+      }
     }
   }
 
@@ -247,7 +312,7 @@ export class Reactor implements ConnectionOwner {
     this.connections[fd] = connection;
     this.openCount++;
     this.counts.open++;
-    this.setInterest(connection, EPOLLIN, true);
+    this.setConnectionInterest(connection, EPOLLIN, true);
     if (this.handler.onOpen !== undefined) this.guard(connection, () => this.handler.onOpen!(connection));
     return connection;
   }
@@ -305,7 +370,7 @@ export class Reactor implements ConnectionOwner {
 
   private peerEnded(connection: Connection): void {
     connection.readEnded = true;
-    this.setInterest(connection, connection.interest & ~EPOLLIN);
+    this.setConnectionInterest(connection, connection.interest & ~EPOLLIN);
     if (connection.state === 'ending' && connection.outbound.isEmpty) {
       this.destroyConnection(connection);
       return;
@@ -333,7 +398,7 @@ export class Reactor implements ConnectionOwner {
           connection.readPaused = true;
           this.counts.readPauses++;
         }
-        this.setInterest(connection, (connection.readPaused || connection.readEnded ? 0 : EPOLLIN) | EPOLLOUT);
+        this.setConnectionInterest(connection, (connection.readPaused || connection.readEnded ? 0 : EPOLLIN) | EPOLLOUT);
         return;
       }
       if (connection.readPaused || wasAbove) this.drained(connection);
@@ -349,7 +414,7 @@ export class Reactor implements ConnectionOwner {
         return;
       }
     }
-    this.setInterest(connection, connection.readEnded || connection.readPaused ? 0 : EPOLLIN);
+    this.setConnectionInterest(connection, connection.readEnded || connection.readPaused ? 0 : EPOLLIN);
   }
 
   private drained(connection: Connection): void {
@@ -368,7 +433,7 @@ export class Reactor implements ConnectionOwner {
     }
   }
 
-  private setInterest(connection: Connection, interest: number, adding = false): void {
+  private setConnectionInterest(connection: Connection, interest: number, adding = false): void {
     if (!adding && connection.interest === interest) return;
     connection.interest = interest;
     if (adding) this.epoll.add(connection.fd, interest);
@@ -411,6 +476,7 @@ export class Reactor implements ConnectionOwner {
   }
 
   private finishShutdown(): void {
+    for (const pair of this.pairs) pair?.close(new SocketStateError('server shut down before the connection finished'));
     for (const connection of this.connections) {
       if (connection !== undefined) this.destroyConnection(connection, new SocketStateError('server shut down before the connection finished'));
     }
@@ -436,7 +502,9 @@ export class Reactor implements ConnectionOwner {
   }
 
   private release(): void {
+    for (const pair of this.pairs) pair?.close();
     for (const connection of this.connections) if (connection !== undefined) this.destroyConnection(connection);
+    this.pipes.close();
     for (const fd of this.listeners) this.closeListener(fd);
     this.publishStats();
     closeFd(this.wakeFd);

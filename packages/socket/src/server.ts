@@ -57,6 +57,15 @@ const SERVER_OPTION_KEYS = [
   'idleTimeoutMs',
   'maxWaitMs',
 ];
+const PROXY_OPTION_KEYS = [...SERVER_OPTION_KEYS.filter((key) => key !== 'handler' && key !== 'handlerOptions'), 'target', 'pipeSize'];
+
+/** Options of {@link createProxyServer}. */
+export interface ProxyServerOptions extends Omit<ServerOptions, 'handler' | 'handlerOptions'> {
+  /** Where each accepted connection is forwarded (an IP literal or a name resolved once at listen). */
+  target: { host: string; port: number };
+  /** Bytes per splice pipe, one per direction per connection. Default 1 MiB (capped by fs.pipe-max-size). */
+  pipeSize?: number;
+}
 
 /** One reactor as the main thread sees it. */
 export interface ReactorInfo {
@@ -87,13 +96,21 @@ export class Server implements AsyncDisposable {
   private bound: { host: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
   private readonly reactorCount: number;
-  private readonly handlerModule: string;
+  private readonly handlerModule: string | undefined;
+  private readonly options: ServerOptions | ProxyServerOptions;
 
-  /** @internal use {@link createServer}. */
-  constructor(private readonly options: ServerOptions) {
-    assertKnownKeys('options', options, SERVER_OPTION_KEYS);
-    const handler = options.handler instanceof URL ? fileURLToPath(options.handler) : assertString('options.handler', options.handler);
-    this.handlerModule = resolve(handler);
+  /** @internal use {@link createServer} or {@link createProxyServer}. */
+  constructor(options: ServerOptions | ProxyServerOptions) {
+    this.options = options;
+    if ('target' in options) {
+      assertKnownKeys('options', options, PROXY_OPTION_KEYS);
+      assertString('options.target.host', options.target?.host);
+      assertNumber('options.target.port', options.target.port, { min: 1, max: 65535, integer: true });
+    } else {
+      assertKnownKeys('options', options, SERVER_OPTION_KEYS);
+      const handler = options.handler instanceof URL ? fileURLToPath(options.handler) : assertString('options.handler', options.handler);
+      this.handlerModule = resolve(handler);
+    }
     this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
     assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
     if (options.pinCpus !== undefined && typeof options.pinCpus !== 'boolean') {
@@ -121,10 +138,11 @@ export class Server implements AsyncDisposable {
     this.state = 'listening';
     try {
       const host = await resolveHost(this.options.host ?? '127.0.0.1');
+      const target = 'target' in this.options ? { host: await resolveHost(this.options.target.host), port: this.options.target.port } : undefined;
       // The first reactor picks the port when 0 was asked; the others join its reuseport group.
       let port = this.options.port ?? 0;
       for (let id = 0; id < this.reactorCount; id++) {
-        const started = await this.start(id, host, port);
+        const started = await this.start(id, host, port, target);
         port = started.port;
         this.bound ??= { host: started.host, port: started.port };
       }
@@ -181,20 +199,23 @@ export class Server implements AsyncDisposable {
     }
   }
 
-  private start(id: number, host: string, port: number): Promise<{ host: string; port: number }> {
+  private start(id: number, host: string, port: number, target: { host: string; port: number } | undefined): Promise<{ host: string; port: number }> {
     const commands = SpscRing.create(16);
     const pinCpu = this.cpuFor(id);
     const data: ReactorWorkerData = {
       id,
       reactors: this.reactorCount,
       handlerModule: this.handlerModule,
-      handlerOptions: this.options.handlerOptions,
+      handlerOptions: 'handlerOptions' in this.options ? this.options.handlerOptions : undefined,
       host,
       port,
       backlog: this.options.backlog,
       pinCpu,
       steerByIncomingCpu: this.options.steerByIncomingCpu === true,
-      reactor: pick(this.options, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs']),
+      reactor: {
+        ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize']),
+        ...(target === undefined ? {} : { proxyTo: target }),
+      },
       statsBuffer: this.stats.buffer,
       commandBuffer: commands.buffer,
     };
@@ -223,7 +244,7 @@ export class Server implements AsyncDisposable {
 }
 
 async function resolveHost(host: string): Promise<string> {
-  assertString('options.host', host);
+  assertString('host', host);
   return isIP(host) !== 0 ? host : (await lookup(host)).address;
 }
 
@@ -244,5 +265,19 @@ function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]
  * ```
  */
 export function createServer(options: ServerOptions): Server {
+  return new Server(options);
+}
+
+/**
+ * Creates a TCP proxy: each accepted connection is joined to a new connection to `target` with splice(2), so
+ * the bytes stay in the kernel. Memory per connection is two pipes, whatever the peers' speeds.
+ *
+ * @example
+ * ```ts
+ * await using proxy = createProxyServer({ target: { host: '10.0.0.5', port: 5432 }, port: 6432, reactors: 2 });
+ * await proxy.listen();
+ * ```
+ */
+export function createProxyServer(options: ProxyServerOptions): Server {
   return new Server(options);
 }

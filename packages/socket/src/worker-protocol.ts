@@ -5,7 +5,8 @@ import { type ReactorOptions } from './reactor.js';
 export interface ReactorWorkerData {
   id: number;
   reactors: number;
-  handlerModule: string;
+  /** Undefined in proxy mode, where no handler runs. */
+  handlerModule: string | undefined;
   handlerOptions: unknown;
   host: string;
   port: number;

@@ -1,0 +1,139 @@
+/**
+ * Two connected sockets joined by splice(2): bytes go socket → pipe → socket inside the kernel and never enter
+ * JavaScript (Go's TCPConn.ReadFrom does the same). Each direction has its own pipe, which is also the only
+ * buffer: while a pipe holds bytes its source is not read, so memory stays at two pipes per pair whatever the
+ * speed difference of the peers.
+ */
+import { SyscallError } from './errors.js';
+import { EPOLLERR, EPOLLIN, EPOLLOUT } from './libc/epoll.js';
+import { SHUT_WR, closeFd, getIntOption, shutdownSocket } from './libc/sockets.js';
+import { spliceSome } from './libc/zero-copy.js';
+import { type Pipe, type PipePool } from './pipe-pool.js';
+
+/** One direction of a pair. */
+class Leg {
+  inPipe = 0;
+  ended = false;
+  shut = false;
+  /** Bytes moved end to end. */
+  moved = 0;
+
+  constructor(
+    readonly from: number,
+    readonly to: number,
+    readonly pipe: Pipe,
+  ) {}
+
+  get done(): boolean {
+    return this.ended && this.inPipe === 0;
+  }
+
+  /** Moves what it can; returns the epoll interest it needs next on `from` (IN) and `to` (OUT). */
+  pump(): { wantIn: boolean; wantOut: boolean } {
+    for (;;) {
+      if (this.inPipe > 0) {
+        const out = spliceSome(this.pipe.readFd, this.to, this.inPipe);
+        if (out < 0) return { wantIn: false, wantOut: true };
+        this.inPipe -= out;
+        this.moved += out;
+        continue;
+      }
+      if (this.ended) {
+        if (!this.shut) {
+          this.shut = true;
+          shutdownSocket(this.to, SHUT_WR);
+        }
+        return { wantIn: false, wantOut: false };
+      }
+      const got = spliceSome(this.from, this.pipe.writeFd, this.pipe.size);
+      if (got < 0) return { wantIn: true, wantOut: false };
+      if (got === 0) this.ended = true;
+      this.inPipe += got;
+    }
+  }
+}
+
+/** What a pair needs from its reactor. */
+export interface SplicePairOwner {
+  setInterest(fd: number, interest: number, adding: boolean): void;
+  pairClosed(pair: SplicePair, error?: Error): void;
+}
+
+/**
+ * A client socket and an upstream socket spliced both ways. The upstream may still be connecting: nothing moves
+ * until it is writable and SO_ERROR says the connect worked.
+ */
+export class SplicePair {
+  private readonly up: Leg;
+  private readonly down: Leg;
+  private connected: boolean;
+  private closed = false;
+  private readonly interest = new Map<number, number>();
+
+  constructor(
+    readonly client: number,
+    readonly upstream: number,
+    private readonly pipes: PipePool,
+    private readonly owner: SplicePairOwner,
+    connecting: boolean,
+  ) {
+    this.up = new Leg(client, upstream, pipes.take());
+    this.down = new Leg(upstream, client, pipes.take());
+    this.connected = !connecting;
+    this.interest.set(client, 0);
+    this.interest.set(upstream, 0);
+    if (connecting) {
+      this.apply(upstream, EPOLLOUT, true);
+      this.apply(client, 0, true);
+    } else {
+      this.apply(client, EPOLLIN, true);
+      this.apply(upstream, EPOLLIN, true);
+    }
+  }
+
+  /** Bytes moved client → upstream and upstream → client. */
+  get moved(): { up: number; down: number } {
+    return { up: this.up.moved, down: this.down.moved };
+  }
+
+  serve(fd: number, mask: number): void {
+    if (this.closed) return;
+    try {
+      if (!this.connected) {
+        if (fd !== this.upstream) return;
+        const errno = getIntOption(this.upstream, 'SO_ERROR');
+        if (errno !== 0) throw new SyscallError('connect', errno, 'upstream');
+        this.connected = true;
+      }
+      this.pump();
+    } catch (error) {
+      this.close(error as Error);
+      return;
+    }
+    // Hang-ups with nothing left to move: splice saw the end or the error on its next call, so this is final.
+    if (this.up.done && this.down.done) this.close();
+    else if ((mask & EPOLLERR) !== 0) this.close(new SyscallError('socket', getIntOption(fd, 'SO_ERROR')));
+  }
+
+  close(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fd of [this.client, this.upstream]) closeFd(fd);
+    this.pipes.give(this.up.pipe, this.up.inPipe === 0);
+    this.pipes.give(this.down.pipe, this.down.inPipe === 0);
+    this.owner.pairClosed(this, error);
+  }
+
+  private pump(): void {
+    const up = this.up.pump();
+    const down = this.down.pump();
+    this.apply(this.client, (up.wantIn ? EPOLLIN : 0) | (down.wantOut ? EPOLLOUT : 0));
+    this.apply(this.upstream, (down.wantIn ? EPOLLIN : 0) | (up.wantOut ? EPOLLOUT : 0));
+  }
+
+  private apply(fd: number, interest: number, adding = false): void {
+    if (!adding && this.interest.get(fd) === interest) return;
+    this.interest.set(fd, interest);
+    this.owner.setInterest(fd, interest, adding);
+  }
+}

@@ -1,0 +1,275 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type Server as NetServer, createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isXError } from '@x/core';
+import { type Connection, type Handler, LineDecoder, SocketStateError } from '../src/index.js';
+import { closed, connectTo, patternBytes, readAll, readExactly, sha256, startReactor } from './helpers.js';
+
+const echo: Handler = { onData: (conn, bytes) => conn.write(bytes) };
+
+describe('Reactor on loopback', () => {
+  it('echoes a large message and a message written one byte at a time', async () => {
+    const local = startReactor(echo);
+    try {
+      const big = patternBytes(8 * 1024 * 1024);
+      const client = await connectTo(local.port);
+      const received = readExactly(client, big.length);
+      client.write(big);
+      expect(sha256(await received)).toBe(sha256(big));
+
+      const small = patternBytes(300, 7);
+      const fragmented = readExactly(client, small.length);
+      for (const byte of small) {
+        client.write(Buffer.from([byte]));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect((await fragmented).equals(small)).toBe(true);
+      client.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('pauses reading while a slow peer lets the outbound queue pass the high-water mark, so memory stays bounded', async () => {
+    let maxBuffered = 0;
+    let drains = 0;
+    const handler: Handler = {
+      onData(conn, bytes) {
+        conn.write(bytes);
+        maxBuffered = Math.max(maxBuffered, conn.bufferedBytes);
+      },
+      onDrain: () => drains++,
+    };
+    const highWaterMark = 256 * 1024;
+    const readBufferSize = 64 * 1024;
+    const local = startReactor(handler, { highWaterMark, readBufferSize });
+    try {
+      const client = await connectTo(local.port);
+      client.pause();
+      const payload = patternBytes(32 * 1024 * 1024, 3);
+      client.write(payload);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(local.reactor.counters.readPauses).toBeGreaterThan(0);
+      // What the reactor holds is bounded by the mark plus one read, not by what the peer sent.
+      expect(maxBuffered).toBeLessThanOrEqual(highWaterMark + readBufferSize);
+      expect(local.reactor.counters.bytesRead).toBeLessThan(payload.length);
+      const received = readExactly(client, payload.length);
+      client.resume();
+      expect(sha256(await received)).toBe(sha256(payload));
+      expect(drains).toBeGreaterThan(0);
+      client.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('half-close: the peer ends, the reactor sends what is queued and ends too', async () => {
+    const local = startReactor({ onData: (conn, bytes) => conn.write(Buffer.from(bytes.toString().toUpperCase())) });
+    try {
+      const client = await connectTo(local.port);
+      const all = readAll(client);
+      client.end('hello');
+      expect((await all).toString()).toBe('HELLO');
+      await closed(client);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(local.reactor.connectionCount).toBe(0);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('keeps a half-open connection when onEnd does not end it, and closes after end()', async () => {
+    let server: Connection | undefined;
+    const local = startReactor({ onData: () => undefined, onEnd: (conn) => (server = conn) });
+    try {
+      const client = await connectTo(local.port);
+      const all = readAll(client);
+      client.end();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(server?.state).toBe('open');
+      server!.write(Buffer.from('late reply'));
+      server!.end();
+      expect(() => server!.write(Buffer.from('x'))).toThrow(SocketStateError);
+      expect((await all).toString()).toBe('late reply');
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('closes idle connections with a TimeoutError and keeps busy ones', async () => {
+    const reasons: unknown[] = [];
+    const local = startReactor({ ...echo, onClose: (_conn, error) => reasons.push(error) }, { idleTimeoutMs: 150 });
+    try {
+      const idle = await connectTo(local.port);
+      const busy = await connectTo(local.port);
+      const ticker = setInterval(() => busy.write('.'), 30);
+      await closed(idle);
+      clearInterval(ticker);
+      expect(busy.destroyed).toBe(false);
+      expect(reasons).toHaveLength(1);
+      expect(isXError(reasons[0], 'ERR_TIMEOUT')).toBe(true);
+      expect(local.reactor.counters.idleClosed).toBe(1);
+      busy.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('a handler that throws (here: a malformed frame) closes only its connection', async () => {
+    const errors: unknown[] = [];
+    const local = startReactor({
+      onOpen: (conn) => (conn.data = new LineDecoder({ maxLineBytes: 16 })),
+      onData: (conn, bytes) => {
+        for (const line of (conn.data as LineDecoder).push(bytes)) conn.write(Buffer.from(`${line.length}\n`));
+      },
+      onClose: (_conn, error) => error !== undefined && errors.push(error),
+    });
+    try {
+      const good = await connectTo(local.port);
+      const bad = await connectTo(local.port);
+      bad.write(Buffer.from('x'.repeat(40)));
+      await closed(bad);
+      expect(errors).toEqual([expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' })]);
+      const reply = readExactly(good, 2);
+      good.write('abcd\n');
+      expect((await reply).toString()).toBe('4\n');
+      expect(local.reactor.counters.handlerErrors).toBe(1);
+      good.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('write on a closed connection writes nothing and returns false', async () => {
+    let server: Connection | undefined;
+    const local = startReactor({ onOpen: (conn) => (server = conn), onData: () => undefined });
+    try {
+      const client = await connectTo(local.port);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      server!.close();
+      await closed(client);
+      expect(server!.isClosed).toBe(true);
+      expect(server!.write(Buffer.from('x'))).toBe(false);
+      expect(() => server!.write('text' as unknown as Buffer)).not.toThrow();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('refuses a write of something that is not bytes', async () => {
+    let failure: unknown;
+    const local = startReactor({
+      onData: (conn) => {
+        try {
+          conn.write('text' as unknown as Buffer);
+        } catch (error) {
+          failure = error;
+          conn.end();
+        }
+      },
+    });
+    try {
+      const client = await connectTo(local.port);
+      client.write('go');
+      await closed(client);
+      expect(failure).toEqual(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'bytes' }));
+    } finally {
+      await local.stop();
+    }
+  });
+
+  describe('sendFile', () => {
+    let dir: string;
+    beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'x-socket-'))));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('sends a file (and a range of it) byte for byte, after bytes queued before it', async () => {
+      const content = patternBytes(20 * 1024 * 1024, 11);
+      const path = join(dir, 'file.bin');
+      writeFileSync(path, content);
+      const local = startReactor({
+        onData: (conn, bytes) => {
+          const [offset, length] = bytes.toString().split(' ').map(Number) as [number, number];
+          conn.write(Buffer.from('HEAD'));
+          conn.sendFile(path, offset, length);
+          conn.end(Buffer.from('TAIL'));
+        },
+      });
+      try {
+        for (const [offset, length] of [
+          [0, content.length],
+          [12345, 1_000_000],
+        ] as const) {
+          const client = await connectTo(local.port);
+          const all = readAll(client);
+          client.write(`${offset} ${length}`);
+          const received = await all;
+          expect(received.subarray(0, 4).toString()).toBe('HEAD');
+          expect(received.subarray(-4).toString()).toBe('TAIL');
+          expect(sha256(received.subarray(4, -4))).toBe(sha256(content.subarray(offset, offset + length)));
+        }
+      } finally {
+        await local.stop();
+      }
+    });
+
+    it('ends early when the file is shorter than the range, and refuses a bad range', async () => {
+      const path = join(dir, 'short.bin');
+      writeFileSync(path, 'short');
+      const failures: unknown[] = [];
+      const local = startReactor({
+        onData: (conn) => {
+          try {
+            conn.sendFile(path, -1);
+          } catch (error) {
+            failures.push(error);
+          }
+          conn.sendFile(path, 0, 1000);
+          conn.end();
+        },
+      });
+      try {
+        const client = await connectTo(local.port);
+        const all = readAll(client);
+        client.write('go');
+        expect((await all).toString()).toBe('short');
+        expect(failures).toEqual([expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'offset' })]);
+      } finally {
+        await local.stop();
+      }
+    });
+  });
+
+  it('proxy mode splices each connection to the target, both ways', async () => {
+    const upstream: NetServer = createNetServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const target = { host: '127.0.0.1', port: (upstream.address() as { port: number }).port };
+    const local = startReactor({ onData: () => undefined }, { proxyTo: target });
+    try {
+      const payload = patternBytes(16 * 1024 * 1024, 5);
+      const client = await connectTo(local.port);
+      const all = readAll(client);
+      client.end(payload);
+      expect(sha256(await all)).toBe(sha256(payload));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(local.reactor.connectionCount).toBe(0);
+    } finally {
+      await local.stop();
+      upstream.close();
+    }
+  });
+
+  it('proxy mode closes the client when the target refuses', async () => {
+    const local = startReactor({ onData: () => undefined }, { proxyTo: { host: '127.0.0.1', port: 1 } });
+    try {
+      const client = await connectTo(local.port);
+      await closed(client);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(local.reactor.connectionCount).toBe(0);
+      expect(local.reactor.counters.handlerErrors).toBe(1);
+    } finally {
+      await local.stop();
+    }
+  });
+});
