@@ -9,7 +9,7 @@ import { type Handler, type HandlerModule } from './handler.js';
 import { pinCurrentThread } from './libc/affinity.js';
 import { Reactor } from './reactor.js';
 import { ReactorStats } from './stats.js';
-import { Command, type ReactorMessage, type ReactorWorkerData } from './worker-protocol.js';
+import { Command, type ReactorMessage, type ReactorWorkerData, errorToThread } from './worker-protocol.js';
 
 /** A proxy reactor's connections are all spliced pairs; no handler is ever called. */
 const PROXY_ONLY: Handler = { onData: () => undefined };
@@ -50,6 +50,6 @@ async function main(data: ReactorWorkerData): Promise<void> {
 }
 
 main(workerData as ReactorWorkerData).catch((error: unknown) => {
-  const message: ReactorMessage = { type: 'failed', error };
+  const message: ReactorMessage = { type: 'failed', error: errorToThread(error) };
   parentPort!.postMessage(message);
 });

@@ -13,7 +13,7 @@ import { SocketStateError } from './errors.js';
 import { signalEventFd } from './libc/io.js';
 import { assertSupported } from './libc/library.js';
 import { type ReactorOptions } from './reactor.js';
-import { Command, type ReactorMessage, type ReactorWorkerData } from './worker-protocol.js';
+import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
 
 /** Options of {@link createServer}. */
@@ -222,11 +222,13 @@ export class Server implements AsyncDisposable {
     const worker = new Worker(WORKER_ENTRY, { workerData: data });
     const exited = new Promise<void>((done) => worker.once('exit', () => done()));
     return new Promise((resolveStart, rejectStart) => {
-      worker.once('error', rejectStart);
-      worker.once('exit', (code) => rejectStart(new SocketStateError(`reactor ${id} exited with code ${code} before listening`)));
+      let failure: unknown;
+      // A failed start is reported once the thread has exited, so the caller never sees its resources still open.
+      worker.once('error', (error) => (failure ??= error));
+      worker.once('exit', (code) => rejectStart(failure ?? new SocketStateError(`reactor ${id} exited with code ${code} before listening`)));
       worker.on('message', (message: ReactorMessage) => {
         if (message.type === 'failed') {
-          rejectStart(message.error);
+          failure ??= errorFromThread(message.error);
           return;
         }
         this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });

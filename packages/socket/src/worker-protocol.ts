@@ -1,4 +1,5 @@
 /** What the main thread and a reactor thread tell each other (kept apart from the worker entry, which runs on import). */
+import { SyscallError } from './errors.js';
 import { type ReactorOptions } from './reactor.js';
 
 /** What the main thread passes to each reactor thread. */
@@ -24,4 +25,35 @@ export const Command = { Shutdown: 1, Stop: 2 } as const;
 /** Messages reactor → main thread. */
 export type ReactorMessage =
   | { type: 'listening'; host: string; port: number; wakeFd: number; cpu: number | undefined }
-  | { type: 'failed'; error: unknown };
+  | { type: 'failed'; error: ThreadError };
+
+/** An error as it crosses threads: structured clone keeps only message and stack of an Error, not its fields. */
+export interface ThreadError {
+  message: string;
+  stack: string | undefined;
+  code: string | undefined;
+  syscall: string | undefined;
+  errnoValue: number | undefined;
+}
+
+export function errorToThread(error: unknown): ThreadError {
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as Partial<Record<keyof ThreadError, unknown>>;
+  return {
+    message: error instanceof Error ? error.message : String(error),
+    stack: error instanceof Error ? error.stack : undefined,
+    code: typeof fields.code === 'string' ? fields.code : undefined,
+    syscall: typeof fields.syscall === 'string' ? fields.syscall : undefined,
+    errnoValue: typeof fields.errnoValue === 'number' ? fields.errnoValue : undefined,
+  };
+}
+
+/** Rebuilds the error on the receiving side: a SyscallError again where it was one. */
+export function errorFromThread(error: ThreadError): Error {
+  if (error.code === 'ERR_SYSCALL' && error.syscall !== undefined && error.errnoValue !== undefined) {
+    return new SyscallError(error.syscall, error.errnoValue);
+  }
+  const rebuilt = new Error(error.message);
+  if (error.code !== undefined) Object.assign(rebuilt, { code: error.code });
+  if (error.stack !== undefined) rebuilt.stack = error.stack;
+  return rebuilt;
+}

@@ -1,0 +1,153 @@
+import { type Server as NetServer, createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createProxyServer, createServer, type Server } from '../src/index.js';
+import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly } from './helpers.js';
+
+const ECHO = join(__dirname, 'fixtures', 'echo-handler.js');
+
+async function withServer<T>(server: Server, body: (port: number) => Promise<T>): Promise<T> {
+  const { port } = await server.listen();
+  try {
+    return await body(port);
+  } finally {
+    await server.close(1000);
+  }
+}
+
+describe('createServer (reactors on worker threads)', () => {
+  it('spreads connections over the reactors of one SO_REUSEPORT group and counts them per reactor', async () => {
+    const server = createServer({ handler: ECHO, handlerOptions: { announce: true }, reactors: 2 });
+    await withServer(server, async (port) => {
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 100; i++) {
+        const client = await connectTo(port);
+        const id = (await readExactly(client, 3)).toString().trim();
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+        client.destroy();
+      }
+      expect([...seen.keys()].sort()).toEqual(['r0', 'r1']);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const info = server.reactorInfo();
+      expect(info.map((reactor) => reactor.counters.accepted)).toEqual([seen.get('r0'), seen.get('r1')]);
+      expect(server.totals().accepted).toBe(100);
+    });
+  });
+
+  it('leaks no file descriptor over 10,000 connect/disconnect cycles', async () => {
+    const before = openFdCount();
+    const server = createServer({ handler: ECHO, reactors: 2 });
+    await withServer(server, async (port) => {
+      const cycle = async (): Promise<void> => {
+        const client = await connectTo(port);
+        const echoed = readExactly(client, 4);
+        client.write('ping');
+        await echoed;
+        client.end();
+        await closed(client);
+      };
+      const workers = Array.from({ length: 20 }, async () => {
+        for (let i = 0; i < 500; i++) await cycle();
+      });
+      await Promise.all(workers);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const totals = server.totals();
+      expect(totals.accepted).toBe(10_000);
+      expect(totals.closed).toBe(10_000);
+      expect(totals.open).toBe(0);
+    });
+    expect(openFdCount()).toBeLessThanOrEqual(before);
+  }, 120_000);
+
+  it('shuts down gracefully: clients see the end of their stream, threads exit, nothing stays open', async () => {
+    const before = openFdCount();
+    const server = createServer({ handler: ECHO, reactors: 2 });
+    const { port } = await server.listen();
+    const clients = await Promise.all(Array.from({ length: 10 }, () => connectTo(port)));
+    const ends = clients.map((client) => readAll(client));
+    await server.close(2000);
+    expect((await Promise.all(ends)).every((bytes) => bytes.length === 0)).toBe(true);
+    clients.forEach((client) => client.destroy());
+    await expect(connectTo(port)).rejects.toThrow(/ECONNREFUSED/);
+    expect(openFdCount()).toBeLessThanOrEqual(before);
+    await expect(server.close()).resolves.toBeUndefined();
+  });
+
+  it('rejects listen() with the cause when the handler module is missing or exports no handler', async () => {
+    const before = openFdCount();
+    await expect(createServer({ handler: join(__dirname, 'fixtures', 'nope.js') }).listen()).rejects.toThrow(/Cannot find module/);
+    await expect(createServer({ handler: join(__dirname, 'fixtures', 'no-handler.js') }).listen()).rejects.toThrow(/must export `handler`/);
+    expect(openFdCount()).toBeLessThanOrEqual(before);
+  });
+
+  it('rejects listen() with a typed error when the port is taken by a non-reuseport socket', async () => {
+    const blocker: NetServer = createNetServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (blocker.address() as { port: number }).port;
+      await expect(createServer({ handler: ECHO, port }).listen()).rejects.toEqual(
+        expect.objectContaining({ code: 'ERR_SYSCALL', syscall: 'bind', errno: 'EADDRINUSE' }),
+      );
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('validates options with typed errors', () => {
+    expect(() => createServer({ handler: ECHO, reactors: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.reactors' }));
+    expect(() => createServer({ handler: ECHO, pinCpus: [] })).toThrow(expect.objectContaining({ argument: 'options.pinCpus' }));
+    expect(() => createServer({ handler: ECHO, port: 65536 })).toThrow(expect.objectContaining({ argument: 'options.port' }));
+    expect(() => createServer({ handler: ECHO, colour: 'red' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => createProxyServer({ target: { host: '127.0.0.1', port: 0 } })).toThrow(expect.objectContaining({ argument: 'options.target.port' }));
+    expect(() => createServer({ handler: ECHO }).address).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_STATE' }));
+  });
+
+  it('pins reactors to CPUs and reports them', async () => {
+    const server = createServer({ handler: ECHO, reactors: 2, pinCpus: [0], steerByIncomingCpu: true });
+    await withServer(server, async (port) => {
+      expect(server.reactorInfo().map((reactor) => reactor.cpu)).toEqual([0, 0]);
+      const client = await connectTo(port);
+      const echoed = readExactly(client, 2);
+      client.write('ok');
+      expect((await echoed).toString()).toBe('ok');
+      client.destroy();
+    });
+  });
+});
+
+describe('createProxyServer', () => {
+  it('moves 1 GB byte for byte through splice (hashes at both ends)', async () => {
+    const upstreamHash = createHash('sha256');
+    let upstreamBytes = 0;
+    const upstream: NetServer = createNetServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        upstreamHash.update(chunk);
+        upstreamBytes += chunk.length;
+      });
+      socket.on('end', () => socket.end(upstreamHash.copy().digest('hex')));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const target = { host: '127.0.0.1', port: (upstream.address() as { port: number }).port };
+    const proxy = createProxyServer({ target, reactors: 1 });
+    try {
+      await withServer(proxy, async (port) => {
+        const client = await connectTo(port);
+        const reply = readAll(client);
+        const sent = createHash('sha256');
+        const chunk = patternBytes(4 * 1024 * 1024, 9);
+        const total = 1024 * 1024 * 1024;
+        for (let offset = 0; offset < total; offset += chunk.length) {
+          // Vary the chunk so a reordering or a repeated chunk would change the hash.
+          chunk.writeUInt32BE(offset / chunk.length, 0);
+          sent.update(chunk);
+          if (!client.write(Buffer.from(chunk))) await new Promise((resolve) => client.once('drain', resolve));
+        }
+        client.end();
+        expect((await reply).toString()).toBe(sent.digest('hex'));
+        expect(upstreamBytes).toBe(total);
+      });
+    } finally {
+      upstream.close();
+    }
+  }, 120_000);
+});
