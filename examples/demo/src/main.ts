@@ -7,9 +7,10 @@ import { coreScene } from './scenes/core.js';
 import { delayqueueScene } from './scenes/delayqueue.js';
 import { kafkaFastScene } from './scenes/kafka-fast.js';
 import { redlockScene } from './scenes/redlock.js';
+import { socketScene } from './scenes/socket.js';
 import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene, timewheelScene, redlockScene, delayqueueScene, kafkaFastScene];
+const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, kafkaFastScene];
 
 async function main(): Promise<void> {
   for (const scene of scenes) {

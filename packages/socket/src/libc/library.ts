@@ -2,9 +2,10 @@
  * Loads koffi and the C library once per thread. Every other libc file declares its functions through
  * {@link libc}, so the platform check happens in one place and fails with one clear error.
  */
+import type * as KoffiModule from 'koffi';
 import { PlatformUnsupportedError } from '../errors.js';
 
-type Koffi = typeof import('koffi');
+type Koffi = typeof KoffiModule;
 type LibraryHandle = ReturnType<Koffi['load']>;
 
 interface Loaded {

@@ -1,0 +1,85 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type Socket, connect, createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
+import { LengthPrefixedDecoder, createProxyServer, createServer, encodeLengthPrefixed, isSupported } from '@x/socket';
+import type { Scene } from '../scene.js';
+
+const CLIENTS = 40;
+const ROUND_TRIPS = 200;
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Sends ROUND_TRIPS frames one after the other; returns the reactor id that answered. */
+async function pingPong(port: number): Promise<number> {
+  const socket = await open(port);
+  const decoder = new LengthPrefixedDecoder();
+  let reactor = -1;
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const payload = Buffer.from(`ping ${i}`);
+    const reply = await new Promise<Buffer>((resolve) => {
+      const onData = (chunk: Buffer): void => {
+        const [frame] = decoder.push(chunk);
+        if (frame === undefined) return;
+        socket.off('data', onData);
+        resolve(frame);
+      };
+      socket.on('data', onData);
+      socket.write(encodeLengthPrefixed(payload));
+    });
+    if (!reply.subarray(1).equals(payload)) throw new Error('echo mismatch');
+    reactor = reply[0]!;
+  }
+  socket.destroy();
+  return reactor;
+}
+
+export const socketScene: Scene = {
+  title: '@x/socket — two epoll reactors through koffi, and a splice proxy',
+  async run(log) {
+    if (!isSupported()) {
+      log('skipped: the reactor needs Linux and koffi (node:net is the portable path)');
+      return;
+    }
+    await using server = createServer({ handler: join(__dirname, '..', 'handlers', 'frame-echo.js'), reactors: 2 });
+    const { port } = await server.listen();
+    const reactors = await Promise.all(Array.from({ length: CLIENTS }, () => pingPong(port)));
+    const served = [0, 1].map((id) => reactors.filter((r) => r === id).length);
+    log(`${CLIENTS} clients × ${ROUND_TRIPS} framed round trips on port ${port}: reactor 0 served ${served[0]}, reactor 1 served ${served[1]} (SO_REUSEPORT)`);
+    const totals = server.totals();
+    log(`counters from shared memory: ${totals.readCalls.toLocaleString()} reads, ${totals.writeCalls.toLocaleString()} writes, ${totals.turns.toLocaleString()} loop turns`);
+
+    const received = createHash('sha256');
+    let bytes = 0;
+    const sink = createNetServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        received.update(chunk);
+        bytes += chunk.length;
+      });
+      socket.on('end', () => socket.end());
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    try {
+      await using proxy = createProxyServer({ target: { host: '127.0.0.1', port: (sink.address() as { port: number }).port } });
+      const proxyPort = (await proxy.listen()).port;
+      const payload = randomBytes(64 * 1024 * 1024);
+      const started = performance.now();
+      const client = await open(proxyPort);
+      await new Promise<void>((resolve) => {
+        client.on('close', () => resolve());
+        client.resume();
+        client.end(payload);
+      });
+      const ms = performance.now() - started;
+      const same = received.digest('hex') === createHash('sha256').update(payload).digest('hex');
+      log(`64 MiB through the splice proxy in ${ms.toFixed(0)} ms, ${bytes.toLocaleString()} bytes arrived, hash ${same ? 'identical' : 'DIFFERENT'}`);
+      if (!same) throw new Error('proxy corrupted the stream');
+    } finally {
+      sink.close();
+    }
+  },
+};

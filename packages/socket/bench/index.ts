@@ -1,0 +1,159 @@
+/**
+ * `npm run bench -w @x/socket [-- --quick] [--only=echo-50,proxy]`: the reactor against node:net, node cluster
+ * and a minimal C epoll server; splice against socket.pipe(); sendfile against createReadStream().pipe().
+ * Every server runs in its own process pinned to CPU 0 (except echo-cpu, which uses both cores); load comes from
+ * small C programs on CPU 1, so the measured side is always the server.
+ */
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
+import { execFileSync } from 'node:child_process';
+import { buildC, cpuSeconds, runTool, startProcess, startServer } from './processes.js';
+
+const quick = isQuick();
+const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7).split(',');
+const rounds = quick ? 3 : 5;
+const echoSeconds = quick ? 1 : 3;
+const proxyBytes = (quick ? 1 : 4) * 1024 ** 3;
+const fileBytes = (quick ? 0.5 : 2) * 1024 ** 3;
+
+const echoClient = buildC('echo-client');
+const echoServer = buildC('echo-server');
+const bulk = buildC('bulk');
+
+interface Rps {
+  rps: number;
+  requests: number;
+  cpu: number;
+}
+
+/** 64 B ping-pong over 50 connections against a server started by `start`; requests/s and server CPU seconds. */
+async function echoLoad(start: () => ReturnType<typeof startServer>, clientCpus: string | undefined): Promise<Rps> {
+  const server = await start();
+  try {
+    const before = cpuSeconds(server.pid);
+    const result = runTool<{ rps: number; requests: number }>(echoClient, ['127.0.0.1', String(server.port), '50', String(echoSeconds), '64'], clientCpus);
+    return { ...result, cpu: cpuSeconds(server.pid) - before };
+  } finally {
+    await server.stop();
+  }
+}
+
+interface Transfer {
+  gbps: number;
+  cpuPerGb: number;
+}
+
+function sendBulk(port: number): void {
+  execFileSync('taskset', ['-c', '1', bulk, 'send', '127.0.0.1', String(port), String(proxyBytes)]);
+}
+
+/** Sends `proxyBytes` through a proxy (server kind `kind`) to a C sink. */
+async function proxyLoad(kind: 'splice-proxy' | 'pipe-proxy'): Promise<Transfer> {
+  const sink = await startProcess(bulk, ['sink', '0'], '1');
+  const proxy = await startServer(kind, String(sink.port), '0');
+  try {
+    const before = cpuSeconds(proxy.pid);
+    sendBulk(proxy.port);
+    const received = JSON.parse((await sink.output).trim()) as { bytes: number; gbps: number };
+    if (received.bytes !== proxyBytes) throw new Error(`${kind} delivered ${received.bytes} of ${proxyBytes} bytes`);
+    return { gbps: received.gbps, cpuPerGb: (cpuSeconds(proxy.pid) - before) / (proxyBytes / 1e9) };
+  } finally {
+    await proxy.stop();
+    await sink.stop();
+  }
+}
+
+/** Downloads the test file from a server of kind `kind`. */
+async function fileLoad(kind: 'sendfile' | 'stream-file', path: string): Promise<Transfer> {
+  const server = await startServer(kind, path, '0');
+  try {
+    const before = cpuSeconds(server.pid);
+    const received = runTool<{ bytes: number; gbps: number }>(bulk, ['recv', '127.0.0.1', String(server.port)], '1');
+    if (received.bytes !== fileBytes) throw new Error(`${kind} delivered ${received.bytes} of ${fileBytes} bytes`);
+    return { gbps: received.gbps, cpuPerGb: (cpuSeconds(server.pid) - before) / (fileBytes / 1e9) };
+  } finally {
+    await server.stop();
+  }
+}
+
+function makeFile(dir: string): string {
+  const path = join(dir, 'payload.bin');
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(16 * 1024 * 1024, 'x');
+  for (let written = 0; written < fileBytes; written += chunk.length) writeSync(fd, chunk);
+  closeSync(fd);
+  return path;
+}
+
+/** A case measured on both sides with one load function, plus a second case from the same runs' side figure. */
+function paired<T>(
+  id: string,
+  peer: string,
+  run: (side: 'ours' | 'theirs') => Promise<T>,
+  main: { unit: string; better: 'higher' | 'lower'; pick: (value: T) => number },
+  side?: { id: string; unit: string; better: 'higher' | 'lower'; pick: (value: T) => number },
+): BenchCase[] {
+  const seen: Record<'ours' | 'theirs', T[]> = { ours: [], theirs: [] };
+  const measure = async (which: 'ours' | 'theirs'): Promise<number> => {
+    const value = await run(which);
+    seen[which].push(value);
+    return main.pick(value);
+  };
+  const cases: BenchCase[] = [{ id, peer, rounds, unit: main.unit, better: main.better, ours: () => measure('ours'), theirs: () => measure('theirs') }];
+  if (side !== undefined) {
+    // Same runs, second figure: the warm-up run (first of each side) is left out, as in the main case.
+    const from = (which: 'ours' | 'theirs') => () => median(seen[which].slice(1).map(side.pick));
+    cases.push({ id: side.id, peer, rounds: 1, warmup: 0, unit: side.unit, better: side.better, ours: from('ours'), theirs: from('theirs') });
+  }
+  return cases;
+}
+
+void (async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'x-socket-bench-'));
+  try {
+    const file = only === undefined || only.includes('sendfile') ? makeFile(dir) : '';
+    const cases: BenchCase[] = [
+      ...paired(
+        'echo-50',
+        'node:net',
+        (side) => echoLoad(() => (side === 'ours' ? startServer('reactor', '1', '0') : startServer('net', '', '0')), '1'),
+        { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      ...paired(
+        'echo-limit',
+        'C epoll server',
+        (side) => echoLoad(() => (side === 'ours' ? startServer('reactor', '1', '0') : startProcess(echoServer, ['0'], '0')), '1'),
+        { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      ...paired(
+        'echo-cpu',
+        'node cluster, 2 workers',
+        (side) => echoLoad(() => startServer(side === 'ours' ? 'reactor' : 'cluster', '2'), undefined),
+        { unit: 'req/CPU-s', better: 'higher', pick: (r: Rps) => r.requests / r.cpu },
+        { id: 'echo-cpu-rps', unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      ...paired(
+        'proxy',
+        'socket.pipe()',
+        (side) => proxyLoad(side === 'ours' ? 'splice-proxy' : 'pipe-proxy'),
+        { unit: 'GB/s', better: 'higher', pick: (t: Transfer) => t.gbps },
+        { id: 'proxy-cpu', unit: 'CPU-s/GB', better: 'lower', pick: (t: Transfer) => t.cpuPerGb },
+      ),
+      ...paired(
+        'sendfile',
+        'createReadStream().pipe()',
+        (side) => fileLoad(side === 'ours' ? 'sendfile' : 'stream-file', file),
+        { unit: 'GB/s', better: 'higher', pick: (t: Transfer) => t.gbps },
+        { id: 'sendfile-cpu', unit: 'CPU-s/GB', better: 'lower', pick: (t: Transfer) => t.cpuPerGb },
+      ),
+    ];
+    await runBench(
+      'socket',
+      cases.filter((c) => only === undefined || only.some((name) => c.id === name || c.id.startsWith(`${name}-`))),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+})();

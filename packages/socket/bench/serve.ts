@@ -1,0 +1,77 @@
+/**
+ * One benchmark server per process, so its CPU time can be read from /proc and it can be pinned with taskset.
+ * usage: node serve.js KIND [ARG]   prints "ready PORT", serves until SIGTERM.
+ *   reactor N | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
+ */
+import cluster from 'node:cluster';
+import { createReadStream } from 'node:fs';
+import { type Socket, connect, createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
+import { type Server, createProxyServer, createServer } from '@x/socket';
+
+const [kind = '', arg = ''] = process.argv.slice(2);
+
+function ready(port: number): void {
+  console.log(`ready ${port}`);
+}
+
+function serveNode(port: number, onConnection: (socket: Socket) => void): void {
+  const server = createNetServer({ noDelay: true }, (socket) => {
+    // Load generators exit without a goodbye; a reset is the end of a run, not a failure.
+    socket.on('error', () => socket.destroy());
+    onConnection(socket);
+  }).listen(port, '127.0.0.1', () => {
+    if (!cluster.isWorker) ready((server.address() as { port: number }).port);
+    else process.send?.((server.address() as { port: number }).port);
+  });
+}
+
+async function serveReactor(server: Server): Promise<void> {
+  ready((await server.listen()).port);
+  process.once('SIGTERM', () => void server.close(100).then(() => process.exit(0)));
+}
+
+switch (kind) {
+  case 'reactor':
+    void serveReactor(createServer({ handler: join(__dirname, 'handlers', 'echo.js'), reactors: Number(arg) }));
+    break;
+  case 'net':
+    serveNode(0, (socket) => socket.on('data', (bytes) => socket.write(bytes)));
+    break;
+  case 'cluster':
+    if (cluster.isPrimary) {
+      // Workers share the primary's listening handle (round-robin on Linux), node's standard multi-core setup;
+      // listen(0) in every worker gets the same port.
+      let started = 0;
+      for (let i = 0; i < Number(arg); i++) {
+        cluster.fork().on('message', (port: number) => ++started === Number(arg) && ready(port));
+      }
+      process.once('SIGTERM', () => {
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.kill();
+        process.exit(0);
+      });
+    } else {
+      serveNode(0, (socket) => socket.on('data', (bytes) => socket.write(bytes)));
+    }
+    break;
+  case 'splice-proxy':
+    void serveReactor(createProxyServer({ target: { host: '127.0.0.1', port: Number(arg) } }));
+    break;
+  case 'pipe-proxy':
+    serveNode(0, (socket) => {
+      const upstream = connect(Number(arg), '127.0.0.1');
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    break;
+  case 'sendfile':
+    void serveReactor(createServer({ handler: join(__dirname, 'handlers', 'send-file.js'), handlerOptions: { path: arg } }));
+    break;
+  case 'stream-file':
+    serveNode(0, (socket) => createReadStream(arg).pipe(socket));
+    break;
+  default:
+    console.error(`unknown server kind ${kind}`);
+    process.exit(2);
+}
