@@ -8,3 +8,4 @@ export { STAT_FIELDS, type ReactorCounters } from './stats.js';
 export { SyscallError, PlatformUnsupportedError, FrameError, SocketStateError, errnoName } from './errors.js';
 export { isSupported, assertSupported } from './libc/library.js';
 export { type SocketAddress } from './libc/address.js';
+export { readNicQueues, planIrqSpread, applyIrqSpread, parseCpuList, type NicQueues, type NicIrq, type IrqMove } from './nic.js';
