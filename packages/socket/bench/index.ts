@@ -128,6 +128,12 @@ void (async () => {
         { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
       ),
       ...paired(
+        'echo-bare',
+        'bare koffi loop',
+        (side) => echoLoad(() => startServer(side === 'ours' ? 'reactor' : 'bare', '1', '0'), '1'),
+        { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      ...paired(
         'echo-cpu',
         'node cluster, 2 workers',
         (side) => echoLoad(() => startServer(side === 'ours' ? 'reactor' : 'cluster', '2'), undefined),

@@ -1,13 +1,14 @@
 /**
  * One benchmark server per process, so its CPU time can be read from /proc and it can be pinned with taskset.
  * usage: node serve.js KIND [ARG]   prints "ready PORT", serves until SIGTERM.
- *   reactor N | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
+ *   reactor N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
  */
 import cluster from 'node:cluster';
 import { createReadStream } from 'node:fs';
 import { type Socket, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { type Server, createProxyServer, createServer } from '@x/socket';
+import { serveBareEcho } from './bare-echo.js';
 
 const [kind = '', arg = ''] = process.argv.slice(2);
 
@@ -34,6 +35,10 @@ async function serveReactor(server: Server): Promise<void> {
 switch (kind) {
   case 'reactor':
     void serveReactor(createServer({ handler: join(__dirname, 'handlers', 'echo.js'), reactors: Number(arg) }));
+    break;
+  case 'bare':
+    // Blocks this process's only thread for good: SIGTERM's default action ends it.
+    serveBareEcho(0, ready);
     break;
   case 'net':
     serveNode(0, (socket) => socket.on('data', (bytes) => socket.write(bytes)));

@@ -1,6 +1,6 @@
 export { createServer, createProxyServer, Server, type ServerOptions, type ProxyServerOptions, type ReactorInfo } from './server.js';
 export { type SplicePair } from './splice-proxy.js';
-export { Reactor, type ReactorOptions } from './reactor.js';
+export { Reactor, type ReactorOptions, type ConnectionSocketOptions } from './reactor.js';
 export { Connection, type ConnectionState } from './connection.js';
 export { type Handler, type HandlerContext, type HandlerModule } from './handler.js';
 export { LengthPrefixedDecoder, LineDecoder, encodeLengthPrefixed, type LengthPrefixedOptions, type LineDecoderOptions } from './codecs.js';

@@ -4,7 +4,7 @@
  * handler call, and reading paused per connection while its peer is not keeping up.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { TimeoutError, assertNumber } from '@x/core';
+import { TimeoutError, assertKnownKeys, assertNumber } from '@x/core';
 import { Connection, type ConnectionOwner } from './connection.js';
 import { SocketStateError, SyscallError } from './errors.js';
 import { type Handler } from './handler.js';
@@ -12,7 +12,18 @@ import { type SocketAddress } from './libc/address.js';
 import { currentCpu } from './libc/affinity.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll } from './libc/epoll.js';
 import { IoVector, createEventFd, drainEventFd, readSome, signalEventFd } from './libc/io.js';
-import { SHUT_WR, acceptConnection, closeFd, connectTcp, getIntOption, listenTcp, localAddress, setIntOption, shutdownSocket } from './libc/sockets.js';
+import {
+  SHUT_WR,
+  type SocketOptionName,
+  acceptConnection,
+  closeFd,
+  connectTcp,
+  getIntOption,
+  listenTcp,
+  localAddress,
+  setIntOption,
+  shutdownSocket,
+} from './libc/sockets.js';
 import { PipePool } from './pipe-pool.js';
 import { SplicePair, type SplicePairOwner } from './splice-proxy.js';
 import { STAT_FIELDS, type ReactorStats } from './stats.js';
@@ -43,6 +54,60 @@ export interface ReactorOptions {
   proxyTo?: { host: string; port: number };
   /** Bytes per splice pipe (one per direction per proxied pair). Default 1 MiB (capped by fs.pipe-max-size). */
   pipeSize?: number;
+  /** Socket options set on every accepted connection. */
+  socketOptions?: ConnectionSocketOptions;
+}
+
+/** Per-connection socket options (setsockopt on accept). */
+export interface ConnectionSocketOptions {
+  /** TCP_NODELAY: send small writes at once instead of waiting to coalesce them (Nagle). Default true. */
+  noDelay?: boolean;
+  /** SO_KEEPALIVE with TCP_KEEPIDLE seconds of silence before the first probe; 0 = off. Default off. */
+  keepAliveIdleSeconds?: number;
+  /** TCP_KEEPINTVL: seconds between probes. Default: the kernel's (75). */
+  keepAliveIntervalSeconds?: number;
+  /** TCP_KEEPCNT: unanswered probes before the connection is dropped. Default: the kernel's (9). */
+  keepAliveProbes?: number;
+  /** TCP_USER_TIMEOUT: drop the connection when sent data stays unacknowledged this long; 0 = kernel default. */
+  userTimeoutMs?: number;
+  /** SO_SNDBUF / SO_RCVBUF in bytes (the kernel doubles and caps them); unset = autotuning. */
+  sendBufferBytes?: number;
+  receiveBufferBytes?: number;
+}
+
+/** The setsockopt calls for a set of options, validated once, applied per accept. */
+function socketOptionList(options: ConnectionSocketOptions = {}): [SocketOptionName, number][] {
+  assertKnownKeys('options.socketOptions', options, [
+    'noDelay',
+    'keepAliveIdleSeconds',
+    'keepAliveIntervalSeconds',
+    'keepAliveProbes',
+    'userTimeoutMs',
+    'sendBufferBytes',
+    'receiveBufferBytes',
+  ]);
+  const list: [SocketOptionName, number][] = [];
+  if (options.noDelay ?? true) list.push(['TCP_NODELAY', 1]);
+  const seconds = (name: string, value: number | undefined): number | undefined =>
+    value === undefined ? undefined : assertNumber(`options.socketOptions.${name}`, value, { min: 0, max: 32767, integer: true });
+  const idle = seconds('keepAliveIdleSeconds', options.keepAliveIdleSeconds);
+  if (idle !== undefined && idle > 0) {
+    list.push(['SO_KEEPALIVE', 1], ['TCP_KEEPIDLE', idle]);
+    const interval = seconds('keepAliveIntervalSeconds', options.keepAliveIntervalSeconds);
+    if (interval !== undefined && interval > 0) list.push(['TCP_KEEPINTVL', interval]);
+    const probes = seconds('keepAliveProbes', options.keepAliveProbes);
+    if (probes !== undefined && probes > 0) list.push(['TCP_KEEPCNT', probes]);
+  }
+  if (options.userTimeoutMs !== undefined) {
+    list.push(['TCP_USER_TIMEOUT', assertNumber('options.socketOptions.userTimeoutMs', options.userTimeoutMs, { min: 0, max: 2 ** 31 - 1, integer: true })]);
+  }
+  if (options.sendBufferBytes !== undefined) {
+    list.push(['SO_SNDBUF', assertNumber('options.socketOptions.sendBufferBytes', options.sendBufferBytes, { min: 1024, max: 2 ** 30, integer: true })]);
+  }
+  if (options.receiveBufferBytes !== undefined) {
+    list.push(['SO_RCVBUF', assertNumber('options.socketOptions.receiveBufferBytes', options.receiveBufferBytes, { min: 1024, max: 2 ** 30, integer: true })]);
+  }
+  return list;
 }
 
 /** Read once more after a read that filled the buffer; otherwise leave the rest to the next (level-triggered) event. */
@@ -63,11 +128,12 @@ const YIELD_EVERY_MS = 2;
  */
 export class Reactor implements ConnectionOwner, SplicePairOwner {
   readonly id: number;
-  private readonly epoll = new Epoll();
+  private readonly epoll: Epoll;
   private readonly connections: (Connection | undefined)[] = [];
   private readonly pairs: (SplicePair | undefined)[] = [];
   private readonly pipes: PipePool;
   private readonly proxyTo: { host: string; port: number } | undefined;
+  private readonly socketOptions: [SocketOptionName, number][];
   private readonly listeners = new Set<number>();
   private readonly wakeFd: number;
   private readonly readBuffer: Buffer;
@@ -107,8 +173,11 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     this.maxWaitMs = assertNumber('options.maxWaitMs', options.maxWaitMs ?? 10, { min: 0, max: 60_000, integer: true });
     this.stats = options.stats;
     this.proxyTo = options.proxyTo;
+    this.socketOptions = socketOptionList(options.socketOptions);
     this.pipes = new PipePool(assertNumber('options.pipeSize', options.pipeSize ?? 1 << 20, { min: 4096, integer: true }));
     if (this.idleTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
+    // File descriptors last, once every option is known to be valid: a throwing constructor leaks nothing.
+    this.epoll = new Epoll();
     this.wakeFd = createEventFd();
     this.epoll.add(this.wakeFd, EPOLLIN);
   }
@@ -296,6 +365,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
         continue;
       }
       try {
+        this.applySocketOptions(fd);
         this.pair(fd, connectTcp(this.proxyTo.host, this.proxyTo.port), true);
       } catch {
         // The upstream refused at once (no route, no fds): drop this client, keep accepting.
@@ -306,7 +376,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   private open(fd: number): Connection {
-    setIntOption(fd, 'TCP_NODELAY', 1);
+    this.applySocketOptions(fd);
     const connection = new Connection(fd, this, this.cpu, this.highWaterMark);
     connection.lastActive = this.now;
     this.connections[fd] = connection;
@@ -315,6 +385,10 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     this.setConnectionInterest(connection, EPOLLIN, true);
     if (this.handler.onOpen !== undefined) this.guard(connection, () => this.handler.onOpen!(connection));
     return connection;
+  }
+
+  private applySocketOptions(fd: number): void {
+    for (const [name, value] of this.socketOptions) setIntOption(fd, name, value);
   }
 
   private serve(connection: Connection, mask: number): void {

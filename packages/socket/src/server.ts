@@ -56,6 +56,7 @@ const SERVER_OPTION_KEYS = [
   'lowWaterMark',
   'idleTimeoutMs',
   'maxWaitMs',
+  'socketOptions',
 ];
 const PROXY_OPTION_KEYS = [...SERVER_OPTION_KEYS.filter((key) => key !== 'handler' && key !== 'handlerOptions'), 'target', 'pipeSize'];
 
@@ -213,7 +214,7 @@ export class Server implements AsyncDisposable {
       pinCpu,
       steerByIncomingCpu: this.options.steerByIncomingCpu === true,
       reactor: {
-        ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize']),
+        ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'socketOptions']),
         ...(target === undefined ? {} : { proxyTo: target }),
       },
       statsBuffer: this.stats.buffer,

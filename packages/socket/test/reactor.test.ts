@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isXError } from '@x/core';
 import { type Connection, type Handler, LineDecoder, SocketStateError } from '../src/index.js';
-import { closed, connectTo, patternBytes, readAll, readExactly, sha256, startReactor } from './helpers.js';
+import { getIntOption } from '../src/libc/sockets.js';
+import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly, sha256, startReactor } from './helpers.js';
 
 const echo: Handler = { onData: (conn, bytes) => conn.write(bytes) };
 
@@ -177,6 +178,37 @@ describe('Reactor on loopback', () => {
     } finally {
       await local.stop();
     }
+  });
+
+  it('sets the configured socket options on every accepted connection', async () => {
+    const seen: Record<string, number>[] = [];
+    const local = startReactor(
+      {
+        onOpen: (conn) => {
+          const read = (name: Parameters<typeof getIntOption>[1]): number => getIntOption(conn.fd, name);
+          seen.push({ nodelay: read('TCP_NODELAY'), keepalive: read('SO_KEEPALIVE'), idle: read('TCP_KEEPIDLE'), probes: read('TCP_KEEPCNT'), user: read('TCP_USER_TIMEOUT') });
+          conn.end();
+        },
+        onData: () => undefined,
+      },
+      { socketOptions: { keepAliveIdleSeconds: 30, keepAliveProbes: 4, userTimeoutMs: 5000, noDelay: false } },
+    );
+    try {
+      await closed(await connectTo(local.port));
+      expect(seen).toEqual([{ nodelay: 0, keepalive: 1, idle: 30, probes: 4, user: 5000 }]);
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('refuses unknown or out-of-range socket options without leaking a descriptor', () => {
+    const before = openFdCount();
+    expect(() => startReactor(echo, { socketOptions: { keepAliveIdleSeconds: -1 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.socketOptions.keepAliveIdleSeconds' }),
+    );
+    expect(() => startReactor(echo, { socketOptions: { linger: 1 } as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => startReactor(echo, { highWaterMark: 0 })).toThrow(expect.objectContaining({ argument: 'options.highWaterMark' }));
+    expect(openFdCount()).toBe(before);
   });
 
   describe('sendFile', () => {
