@@ -1,0 +1,16 @@
+export {
+  resolveClientParameters,
+  resolveServerParameters,
+  resolveEnforcementPolicy,
+  clientChannelOptions,
+  serverOptions,
+  GO_DEFAULTS,
+  type ClientParameters,
+  type ServerParameters,
+  type EnforcementPolicy,
+  type Adjustment,
+  type ResolvedClientParameters,
+  type ResolvedServerParameters,
+} from './parameters.js';
+export { KeepaliveEnforcer, TOO_MANY_PINGS, type EnforcerEvent, type EnforcerStats, type KeepaliveEnforcerOptions } from './enforcer.js';
+export { GrpcInternalsError, GrpcTimeoutFormatError } from './errors.js';

@@ -1,0 +1,172 @@
+/**
+ * Go's keepalive shapes (google.golang.org/grpc/keepalive) with Go's defaults and floors, in milliseconds, and
+ * their translation to grpc-js channel and server options.
+ *
+ * Go's documented semantics, which grpc-js does not apply by itself:
+ * - ClientParameters.Time below 10 s is raised to 10 s (gRFC A8); unset means no keepalive pings.
+ * - ServerParameters.Time below 1 s is raised to 1 s; unset means 2 hours (grpc-js: off).
+ * - EnforcementPolicy.MinTime defaults to 5 minutes (grpc-js: no enforcement at all).
+ */
+import { InvalidArgumentError, assertKnownKeys, assertNumber } from '@x/core';
+
+/** Client side: when to ping a quiet connection and how long to wait for the answer. */
+export interface ClientParameters {
+  /** Ping after this long without activity. Unset: never. Below 10 s: 10 s (Go, gRFC A8). */
+  timeMs?: number;
+  /** Close the connection when a ping is not answered within this. Default 20 s. */
+  timeoutMs?: number;
+  /** Ping even with no call in flight. Default false (a server's policy usually refuses it). */
+  permitWithoutStream?: boolean;
+}
+
+/** Server side: connection management (gRFC A9) and the server's own keepalive pings. */
+export interface ServerParameters {
+  /** Send GOAWAY to a connection with no call for this long. Unset: never. */
+  maxConnectionIdleMs?: number;
+  /** Send GOAWAY to a connection this old (Go adds ±10 % jitter). Unset: never. */
+  maxConnectionAgeMs?: number;
+  /** After the max-age GOAWAY, calls may run this long before the connection is closed. Unset: forever. */
+  maxConnectionAgeGraceMs?: number;
+  /** Ping a quiet client after this long. Default 2 h; below 1 s: 1 s. */
+  timeMs?: number;
+  /** Close when a ping is not answered within this. Default 20 s. */
+  timeoutMs?: number;
+}
+
+/** What the server tolerates from clients' pings (gRFC A8). */
+export interface EnforcementPolicy {
+  /** Minimum time between a client's pings. Default 5 min. */
+  minTimeMs?: number;
+  /** Allow pings when no call is in flight. Default false. */
+  permitWithoutStream?: boolean;
+}
+
+/** Go's numbers. */
+export const GO_DEFAULTS = {
+  clientTimeoutMs: 20_000,
+  clientMinTimeMs: 10_000,
+  serverTimeMs: 2 * 60 * 60 * 1000,
+  serverMinTimeMs: 1_000,
+  serverTimeoutMs: 20_000,
+  enforcementMinTimeMs: 5 * 60 * 1000,
+  /** Pings a server tolerates too early before it sends GOAWAY (grpc-go maxPingStrikes). */
+  maxPingStrikes: 2,
+  /** With no call in flight and permitWithoutStream false, a ping within this of the last is a strike. */
+  pingWithoutStreamMinTimeMs: 2 * 60 * 60 * 1000,
+} as const;
+
+/** A setting that was changed to follow Go's rules, and why. */
+export interface Adjustment {
+  setting: string;
+  given: number;
+  used: number;
+  reason: string;
+}
+
+/** Resolved client parameters (every field set) and what was adjusted. */
+export interface ResolvedClientParameters {
+  timeMs: number;
+  timeoutMs: number;
+  permitWithoutStream: boolean;
+  adjustments: Adjustment[];
+}
+
+/** Resolved server parameters and policy. */
+export interface ResolvedServerParameters {
+  maxConnectionIdleMs: number;
+  maxConnectionAgeMs: number;
+  maxConnectionAgeGraceMs: number;
+  timeMs: number;
+  timeoutMs: number;
+  adjustments: Adjustment[];
+}
+
+const duration = (name: string, value: unknown): number => assertNumber(name, value, { min: 0 });
+
+/** Applies Go's defaults and the 10 s floor; `Infinity` time means keepalive off. */
+export function resolveClientParameters(parameters: ClientParameters = {}): ResolvedClientParameters {
+  assertKnownKeys('parameters', parameters, ['timeMs', 'timeoutMs', 'permitWithoutStream']);
+  const adjustments: Adjustment[] = [];
+  let timeMs = parameters.timeMs === undefined ? Infinity : duration('parameters.timeMs', parameters.timeMs);
+  if (timeMs < GO_DEFAULTS.clientMinTimeMs) {
+    adjustments.push({ setting: 'timeMs', given: timeMs, used: GO_DEFAULTS.clientMinTimeMs, reason: 'client keepalive time below 10 s (gRFC A8 floor)' });
+    timeMs = GO_DEFAULTS.clientMinTimeMs;
+  }
+  const timeoutMs = parameters.timeoutMs === undefined ? GO_DEFAULTS.clientTimeoutMs : duration('parameters.timeoutMs', parameters.timeoutMs);
+  if (parameters.permitWithoutStream !== undefined && typeof parameters.permitWithoutStream !== 'boolean') {
+    throw new InvalidArgumentError('parameters.permitWithoutStream', parameters.permitWithoutStream, 'a boolean');
+  }
+  return { timeMs, timeoutMs, permitWithoutStream: parameters.permitWithoutStream ?? false, adjustments };
+}
+
+/** Applies Go's server defaults (2 h keepalive) and the 1 s floor. */
+export function resolveServerParameters(parameters: ServerParameters = {}): ResolvedServerParameters {
+  assertKnownKeys('parameters', parameters, ['maxConnectionIdleMs', 'maxConnectionAgeMs', 'maxConnectionAgeGraceMs', 'timeMs', 'timeoutMs']);
+  const adjustments: Adjustment[] = [];
+  const optional = (name: keyof ServerParameters): number => (parameters[name] === undefined ? Infinity : duration(`parameters.${name}`, parameters[name]));
+  let timeMs = parameters.timeMs === undefined ? GO_DEFAULTS.serverTimeMs : duration('parameters.timeMs', parameters.timeMs);
+  if (timeMs < GO_DEFAULTS.serverMinTimeMs) {
+    adjustments.push({ setting: 'timeMs', given: timeMs, used: GO_DEFAULTS.serverMinTimeMs, reason: 'server keepalive time below 1 s (Go floor)' });
+    timeMs = GO_DEFAULTS.serverMinTimeMs;
+  }
+  return {
+    maxConnectionIdleMs: optional('maxConnectionIdleMs'),
+    maxConnectionAgeMs: optional('maxConnectionAgeMs'),
+    maxConnectionAgeGraceMs: optional('maxConnectionAgeGraceMs'),
+    timeMs,
+    timeoutMs: parameters.timeoutMs === undefined ? GO_DEFAULTS.serverTimeoutMs : duration('parameters.timeoutMs', parameters.timeoutMs),
+    adjustments,
+  };
+}
+
+/** Applies Go's policy defaults (5 min, no pings without calls). */
+export function resolveEnforcementPolicy(policy: EnforcementPolicy = {}): Required<EnforcementPolicy> {
+  assertKnownKeys('policy', policy, ['minTimeMs', 'permitWithoutStream']);
+  if (policy.permitWithoutStream !== undefined && typeof policy.permitWithoutStream !== 'boolean') {
+    throw new InvalidArgumentError('policy.permitWithoutStream', policy.permitWithoutStream, 'a boolean');
+  }
+  return {
+    minTimeMs: policy.minTimeMs === undefined ? GO_DEFAULTS.enforcementMinTimeMs : duration('policy.minTimeMs', policy.minTimeMs),
+    permitWithoutStream: policy.permitWithoutStream ?? false,
+  };
+}
+
+/** grpc-js takes milliseconds as 32-bit integers; "never" is its largest value. */
+const GRPC_JS_NEVER = 2 ** 31 - 1;
+const toGrpcMs = (ms: number): number => (Number.isFinite(ms) ? Math.min(Math.round(ms), GRPC_JS_NEVER) : GRPC_JS_NEVER);
+
+/**
+ * grpc-js channel options for a client, after Go's rules. Merge them into the options of `new Client(...)`.
+ *
+ * @example
+ * ```ts
+ * const { options, adjustments } = clientChannelOptions({ timeMs: 30_000, timeoutMs: 5_000 });
+ * const client = new Greeter('localhost:50051', credentials.createInsecure(), options);
+ * ```
+ */
+export function clientChannelOptions(parameters: ClientParameters = {}): { options: Record<string, number>; adjustments: Adjustment[] } {
+  const resolved = resolveClientParameters(parameters);
+  const options: Record<string, number> = {};
+  if (Number.isFinite(resolved.timeMs)) {
+    options['grpc.keepalive_time_ms'] = toGrpcMs(resolved.timeMs);
+    options['grpc.keepalive_timeout_ms'] = toGrpcMs(resolved.timeoutMs);
+    options['grpc.keepalive_permit_without_calls'] = resolved.permitWithoutStream ? 1 : 0;
+  }
+  return { options, adjustments: resolved.adjustments };
+}
+
+/**
+ * grpc-js server options for Go's ServerParameters (its defaults included: a 2 h server keepalive, which grpc-js
+ * leaves off). Pass them to `new Server(options)`.
+ */
+export function serverOptions(parameters: ServerParameters = {}): { options: Record<string, number>; adjustments: Adjustment[] } {
+  const resolved = resolveServerParameters(parameters);
+  const options: Record<string, number> = {
+    'grpc.keepalive_time_ms': toGrpcMs(resolved.timeMs),
+    'grpc.keepalive_timeout_ms': toGrpcMs(resolved.timeoutMs),
+  };
+  if (Number.isFinite(resolved.maxConnectionIdleMs)) options['grpc.max_connection_idle_ms'] = toGrpcMs(resolved.maxConnectionIdleMs);
+  if (Number.isFinite(resolved.maxConnectionAgeMs)) options['grpc.max_connection_age_ms'] = toGrpcMs(resolved.maxConnectionAgeMs);
+  if (Number.isFinite(resolved.maxConnectionAgeGraceMs)) options['grpc.max_connection_age_grace_ms'] = toGrpcMs(resolved.maxConnectionAgeGraceMs);
+  return { options, adjustments: resolved.adjustments };
+}
