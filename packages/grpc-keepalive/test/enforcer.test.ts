@@ -1,3 +1,4 @@
+import { Server } from '@grpc/grpc-js';
 import { type EnforcerEvent, KeepaliveEnforcer, TOO_MANY_PINGS } from '../src/index.js';
 import { echoClient, say, startEcho } from './helpers.js';
 
@@ -79,8 +80,6 @@ describe('KeepaliveEnforcer on a real grpc-js server', () => {
   it('fails loudly when attached before bind or to something that is not a grpc-js server', () => {
     const enforcer = new KeepaliveEnforcer();
     expect(() => enforcer.attach({})).toThrow(expect.objectContaining({ code: 'ERR_GRPC_JS_INTERNALS' }));
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { Server } = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
     expect(() => enforcer.attach(new Server())).toThrow(/attach after bindAsync/);
     expect(() => new KeepaliveEnforcer({ policy: { minTimeMs: -1 } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
