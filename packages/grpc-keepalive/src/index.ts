@@ -14,3 +14,5 @@ export {
 } from './parameters.js';
 export { KeepaliveEnforcer, TOO_MANY_PINGS, type EnforcerEvent, type EnforcerStats, type KeepaliveEnforcerOptions } from './enforcer.js';
 export { GrpcInternalsError, GrpcTimeoutFormatError } from './errors.js';
+export { ignoredChannelOptions, GRPC_JS_OPTION_KEYS, type IgnoredOption } from './channel-options.js';
+export { checkKeepaliveCompatibility, type KeepaliveVerdict } from './goaway-check.js';
