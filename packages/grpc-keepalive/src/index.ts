@@ -16,3 +16,12 @@ export { KeepaliveEnforcer, TOO_MANY_PINGS, type EnforcerEvent, type EnforcerSta
 export { GrpcInternalsError, GrpcTimeoutFormatError } from './errors.js';
 export { ignoredChannelOptions, GRPC_JS_OPTION_KEYS, type IgnoredOption } from './channel-options.js';
 export { checkKeepaliveCompatibility, type KeepaliveVerdict } from './goaway-check.js';
+export {
+  withDefaultDeadline,
+  encodeGrpcTimeout,
+  decodeGrpcTimeout,
+  remainingMs,
+  propagatedCallOptions,
+  callSignal,
+  type CallWithDeadline,
+} from './deadlines.js';
