@@ -25,3 +25,5 @@ export {
   callSignal,
   type CallWithDeadline,
 } from './deadlines.js';
+export { httpStatusFromGrpcCode } from './http-status.js';
+export { createGateway, type GatewayOptions } from './gateway.js';

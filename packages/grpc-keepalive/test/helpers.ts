@@ -12,18 +12,26 @@ export const echoDefinition = definition;
 export interface EchoService {
   server: grpc.Server;
   port: number;
+  /** The `ms` of every Slow call the server saw cancelled. */
+  cancelled: number[];
   stop(): Promise<void>;
 }
 
 /** A grpc-js server with Echo.Say (replies at once) and Echo.Slow (replies after `ms`). */
 export async function startEcho(options: grpc.ServerOptions = {}, beforeClients?: (server: grpc.Server) => void): Promise<EchoService> {
   const server = new grpc.Server(options);
+  const cancelled: number[] = [];
   server.addService(EchoClient.service, {
     Say: (call: grpc.ServerUnaryCall<{ text: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { text: call.request.text }),
     Slow: (call: grpc.ServerUnaryCall<{ ms: number }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const timer = setTimeout(() => callback(null, { text: `slept ${call.request.ms}` }), call.request.ms);
-      call.on('cancelled', () => clearTimeout(timer));
+      call.on('cancelled', () => {
+        clearTimeout(timer);
+        cancelled.push(call.request.ms);
+      });
     },
+    Fail: (call: grpc.ServerUnaryCall<{ code: number }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+      callback({ code: call.request.code, details: `failed with ${call.request.code}` }),
   });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
@@ -32,6 +40,7 @@ export async function startEcho(options: grpc.ServerOptions = {}, beforeClients?
   return {
     server,
     port,
+    cancelled,
     stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }

@@ -1,0 +1,90 @@
+import { type Server as HttpServer, createServer, request } from 'node:http';
+import { status } from '@grpc/grpc-js';
+import { createGateway, httpStatusFromGrpcCode } from '../src/index.js';
+import { type EchoService, type Echo, EchoClient, echoClient, slow, startEcho } from './helpers.js';
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+function post(port: number, path: string, body: string, headers: Record<string, string> = {}, method = 'POST'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || '{}') as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('HTTP/JSON gateway for unary methods', () => {
+  let service: EchoService;
+  let client: Echo;
+  let http: HttpServer;
+  let port: number;
+
+  beforeAll(async () => {
+    service = await startEcho({ 'grpc.max_receive_message_length': 64 * 1024 });
+    client = echoClient(service.port);
+    http = createServer(createGateway({ client, service: EchoClient.service, defaultTimeoutMs: 1000, maxBodyBytes: 256 * 1024 }));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    port = (http.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    http.close();
+    client.close();
+    await service.stop();
+  });
+
+  it('turns a JSON POST into the call and its reply into JSON', async () => {
+    expect(await post(port, '/test.Echo/Say', '{"text":"hello"}')).toEqual({ status: 200, body: { text: 'hello' } });
+  });
+
+  it("maps every gRPC status to grpc-gateway's HTTP status, with its error body", async () => {
+    const expected: Record<number, number> = { 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401 };
+    for (let code = 1; code <= 16; code++) {
+      const reply = await post(port, '/test.Echo/Fail', JSON.stringify({ code }));
+      expect([code, reply.status]).toEqual([code, expected[code]]);
+      expect(reply.body).toEqual({ code, message: `failed with ${code}`, details: [] });
+      expect(httpStatusFromGrpcCode(code)).toBe(expected[code]);
+    }
+    expect(httpStatusFromGrpcCode(status.OK)).toBe(200);
+    expect(httpStatusFromGrpcCode(99)).toBe(500);
+  });
+
+  it('applies Grpc-Timeout, else the default timeout, as the deadline (504)', async () => {
+    expect((await post(port, '/test.Echo/Slow', '{"ms":600}', { 'grpc-timeout': '100m' })).status).toBe(504);
+    expect((await post(port, '/test.Echo/Slow', '{"ms":1500}')).status).toBe(504);
+    expect(await post(port, '/test.Echo/Slow', '{"ms":300}')).toEqual({ status: 200, body: { text: 'slept 300' } });
+    expect((await post(port, '/test.Echo/Slow', '{"ms":1}', { 'grpc-timeout': 'soon' })).status).toBe(400);
+  });
+
+  it('cancels the gRPC call when the HTTP client hangs up', async () => {
+    const req = request({ host: '127.0.0.1', port, path: '/test.Echo/Slow', method: 'POST' });
+    req.on('error', () => undefined);
+    req.end('{"ms":800}');
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    req.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(service.cancelled).toContain(800);
+  });
+
+  it('answers bad requests with typed statuses: unknown method, wrong verb, bad JSON, oversized body', async () => {
+    expect((await post(port, '/test.Echo/Nope', '{}')).status).toBe(404);
+    expect((await post(port, '/test.Echo/Say', '', {}, 'GET')).status).toBe(405);
+    expect(await post(port, '/test.Echo/Say', '{not json')).toEqual({ status: 400, body: expect.objectContaining({ code: status.INVALID_ARGUMENT }) });
+    const big = JSON.stringify({ text: 'x'.repeat(300 * 1024) });
+    expect(await post(port, '/test.Echo/Say', big)).toEqual({ status: 413, body: expect.objectContaining({ code: status.RESOURCE_EXHAUSTED }) });
+  });
+
+  it('an oversize message gets RESOURCE_EXHAUSTED (429 through the gateway) and the server stays healthy', async () => {
+    const padding = Buffer.alloc(100 * 1024, 1);
+    await expect(slow(client, 1, {}, padding)).rejects.toEqual(expect.objectContaining({ code: status.RESOURCE_EXHAUSTED }));
+    const reply = await post(port, '/test.Echo/Slow', JSON.stringify({ ms: 1, padding: padding.toString('base64') }));
+    expect(reply.status).toBe(429);
+    expect(await post(port, '/test.Echo/Say', '{"text":"still fine"}')).toEqual({ status: 200, body: { text: 'still fine' } });
+  });
+});
