@@ -12,17 +12,31 @@
 import { type ServerHttp2Session, type ServerHttp2Stream, constants } from 'node:http2';
 import { type Clock, systemClock } from '@x/core';
 import { onSessions } from './grpc-internals.js';
-import { type EnforcementPolicy, GO_DEFAULTS, resolveEnforcementPolicy } from './parameters.js';
+import {
+  type EnforcementPolicy,
+  GO_DEFAULTS,
+  type ResolvedServerParameters,
+  type ServerParameters,
+  resolveEnforcementPolicy,
+  resolveServerParameters,
+} from './parameters.js';
 
 /** Debug data of the GOAWAY, the string clients look for. */
 export const TOO_MANY_PINGS = 'too_many_pings';
+/** Debug data of the idle GOAWAY (gRFC A9). */
+export const MAX_IDLE = 'max_idle';
+/** Debug data of the max-age GOAWAYs (gRFC A9). */
+export const MAX_AGE = 'max_age';
+
+/** Why the server ended a connection. */
+export type CloseReason = typeof TOO_MANY_PINGS | typeof MAX_IDLE | typeof MAX_AGE | 'closed';
 
 /** What the enforcer reports as it goes (for logs and metrics). */
 export type EnforcerEvent =
   | { type: 'connection-open'; remoteAddress: string | undefined }
   | { type: 'ping'; remoteAddress: string | undefined; strikes: number }
   | { type: 'goaway'; remoteAddress: string | undefined; code: number; debugData: string }
-  | { type: 'connection-close'; remoteAddress: string | undefined; reason: 'too_many_pings' | 'closed' };
+  | { type: 'connection-close'; remoteAddress: string | undefined; reason: CloseReason };
 
 /** Counters since the enforcer was created. */
 export interface EnforcerStats {
@@ -38,6 +52,13 @@ export interface EnforcerStats {
 export interface KeepaliveEnforcerOptions {
   /** Go's EnforcementPolicy; defaults: 5 min, no pings without calls. */
   policy?: EnforcementPolicy;
+  /**
+   * Go's ServerParameters. `maxConnectionIdleMs`, `maxConnectionAgeMs` and `maxConnectionAgeGraceMs` are
+   * enforced here as gRFC A9 says (idle GOAWAY with `max_idle`; max age as GOAWAY, PING round trip, GOAWAY, then
+   * close after the grace), so leave grpc-js's own options for them unset: pass {@link grpcServerOptions} to
+   * `new Server()`. `timeMs` / `timeoutMs` (the server's own pings) are grpc-js's, through those options.
+   */
+  parameters?: ServerParameters;
   /** Called for every connection open/close, ping and GOAWAY. Must not throw. */
   onEvent?: (event: EnforcerEvent) => void;
   /** Time source (tests use core's ManualClock). */
@@ -50,7 +71,9 @@ interface SessionState {
   active: number;
   reset: boolean;
   maxStreamId: number;
-  reason: 'too_many_pings' | 'closed';
+  reason: CloseReason;
+  idleTimer: NodeJS.Timeout | undefined;
+  timers: NodeJS.Timeout[];
 }
 
 /**
@@ -68,6 +91,7 @@ interface SessionState {
  */
 export class KeepaliveEnforcer {
   private readonly policy: Required<EnforcementPolicy>;
+  private readonly parameters: ResolvedServerParameters;
   private readonly clock: Clock;
   private readonly onEvent: ((event: EnforcerEvent) => void) | undefined;
   private readonly detachers: (() => void)[] = [];
@@ -75,6 +99,7 @@ export class KeepaliveEnforcer {
 
   constructor(options: KeepaliveEnforcerOptions = {}) {
     this.policy = resolveEnforcementPolicy(options.policy);
+    this.parameters = resolveServerParameters(options.parameters);
     this.clock = options.clock ?? systemClock;
     this.onEvent = options.onEvent;
   }
@@ -82,6 +107,18 @@ export class KeepaliveEnforcer {
   /** The policy in force, defaults applied. */
   get resolvedPolicy(): Readonly<Required<EnforcementPolicy>> {
     return this.policy;
+  }
+
+  /**
+   * grpc-js server options for the parts grpc-js implements itself (the server's keepalive pings, Go's 2 h
+   * default included); idle and age are left to this enforcer.
+   */
+  grpcServerOptions(): Record<string, number> {
+    const never = 2 ** 31 - 1;
+    return {
+      'grpc.keepalive_time_ms': Math.min(this.parameters.timeMs, never),
+      'grpc.keepalive_timeout_ms': Math.min(this.parameters.timeoutMs, never),
+    };
   }
 
   /** A snapshot of the counters. */
@@ -104,22 +141,37 @@ export class KeepaliveEnforcer {
 
   /** Enforces on one HTTP/2 session; `attach` calls it for every new connection. */
   watch(session: ServerHttp2Session): void {
-    const state: SessionState = { strikes: 0, lastPingAt: -Infinity, active: 0, reset: false, maxStreamId: 0, reason: 'closed' };
+    const state: SessionState = {
+      strikes: 0,
+      lastPingAt: -Infinity,
+      active: 0,
+      reset: false,
+      maxStreamId: 0,
+      reason: 'closed',
+      idleTimer: undefined,
+      timers: [],
+    };
     const remoteAddress = session.socket?.remoteAddress;
     this.counters.connectionsOpened++;
     this.counters.open++;
     this.emit({ type: 'connection-open', remoteAddress });
-    session.on('stream', (stream: ServerHttp2Stream) => this.trackStream(state, stream));
+    session.on('stream', (stream: ServerHttp2Stream) => this.trackStream(session, state, stream, remoteAddress));
     session.on('ping', () => this.ping(session, state, remoteAddress));
+    this.scheduleIdle(session, state, remoteAddress);
+    this.scheduleMaxAge(session, state, remoteAddress);
     session.once('close', () => {
+      clearTimeout(state.idleTimer);
+      state.timers.forEach((timer) => clearTimeout(timer));
       this.counters.connectionsClosed++;
       this.counters.open--;
       this.emit({ type: 'connection-close', remoteAddress, reason: state.reason });
     });
   }
 
-  private trackStream(state: SessionState, stream: ServerHttp2Stream): void {
+  private trackStream(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, remoteAddress: string | undefined): void {
     state.active++;
+    clearTimeout(state.idleTimer);
+    state.idleTimer = undefined;
     state.maxStreamId = Math.max(state.maxStreamId, stream.id ?? 0);
     // The server answers every call with headers and usually data: that traffic resets the strikes, as the
     // headers and data frames grpc-go's writer sends do.
@@ -132,6 +184,7 @@ export class KeepaliveEnforcer {
     stream.once('close', () => {
       state.active--;
       state.reset = true;
+      if (state.active === 0) this.scheduleIdle(session, state, remoteAddress);
     });
   }
 
@@ -150,17 +203,75 @@ export class KeepaliveEnforcer {
     }
     state.lastPingAt = now;
     this.emit({ type: 'ping', remoteAddress, strikes: state.strikes });
-    if (state.strikes > GO_DEFAULTS.maxPingStrikes && state.reason !== 'too_many_pings') this.goAway(session, state, remoteAddress);
+    if (state.strikes > GO_DEFAULTS.maxPingStrikes && state.reason !== TOO_MANY_PINGS) this.goAway(session, state, remoteAddress);
   }
 
   private goAway(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined): void {
-    state.reason = 'too_many_pings';
-    this.counters.goawaysSent++;
-    const code = constants.NGHTTP2_ENHANCE_YOUR_CALM;
-    session.goaway(code, state.maxStreamId, Buffer.from(TOO_MANY_PINGS));
-    this.emit({ type: 'goaway', remoteAddress, code, debugData: TOO_MANY_PINGS });
+    state.reason = TOO_MANY_PINGS;
+    this.sendGoaway(session, remoteAddress, constants.NGHTTP2_ENHANCE_YOUR_CALM, state.maxStreamId, TOO_MANY_PINGS);
     // Go closes the connection right after the GOAWAY; a short delay lets the frame leave first.
-    setTimeout(() => session.destroy(), 50).unref();
+    this.later(state, () => session.destroy(), 50);
+  }
+
+  /** gRFC A9 idle: no call for maxConnectionIdle → GOAWAY max_idle, close. */
+  private scheduleIdle(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined): void {
+    if (!Number.isFinite(this.parameters.maxConnectionIdleMs) || state.reason !== 'closed') return;
+    clearTimeout(state.idleTimer);
+    state.idleTimer = setTimeout(() => {
+      if (state.active > 0 || session.closed) return;
+      state.reason = MAX_IDLE;
+      this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_IDLE);
+      session.close();
+    }, this.parameters.maxConnectionIdleMs);
+    state.idleTimer.unref();
+  }
+
+  /**
+   * gRFC A9 max age, as grpc-go does it: GOAWAY with the largest stream id (new calls already sent still land),
+   * a PING round trip (the client has seen the GOAWAY once the ack is back), GOAWAY with the real last stream id,
+   * then calls in flight get `maxConnectionAgeGrace` before the connection is closed under them.
+   */
+  private scheduleMaxAge(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined): void {
+    const age = this.parameters.maxConnectionAgeMs;
+    if (!Number.isFinite(age)) return;
+    // ±10 % jitter, as Go: connections opened together do not all reconnect together.
+    const jittered = age * (0.9 + Math.random() * 0.2);
+    this.later(state, () => {
+      if (session.closed || session.destroyed || state.reason !== 'closed') return;
+      state.reason = MAX_AGE;
+      clearTimeout(state.idleTimer);
+      this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, MAX_AGE);
+      const second = (): void => {
+        if (session.destroyed) return;
+        this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_AGE);
+        session.close();
+        if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => session.destroy(), this.parameters.maxConnectionAgeGraceMs);
+      };
+      // No ack within a minute (grpc-go's wait): the client is gone or stuck, go on without it.
+      const fallback = this.later(state, second, 60_000);
+      const sent = session.ping(() => {
+        clearTimeout(fallback);
+        second();
+      });
+      if (!sent) {
+        clearTimeout(fallback);
+        second();
+      }
+    }, jittered);
+  }
+
+  private sendGoaway(session: ServerHttp2Session, remoteAddress: string | undefined, code: number, lastStreamId: number, debugData: string): void {
+    if (session.destroyed) return;
+    this.counters.goawaysSent++;
+    session.goaway(code, lastStreamId, Buffer.from(debugData));
+    this.emit({ type: 'goaway', remoteAddress, code, debugData });
+  }
+
+  private later(state: SessionState, callback: () => void, ms: number): NodeJS.Timeout {
+    const timer = setTimeout(callback, Math.min(ms, 2 ** 31 - 1));
+    timer.unref();
+    state.timers.push(timer);
+    return timer;
   }
 
   private emit(event: EnforcerEvent): void {

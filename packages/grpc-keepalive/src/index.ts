@@ -12,7 +12,16 @@ export {
   type ResolvedClientParameters,
   type ResolvedServerParameters,
 } from './parameters.js';
-export { KeepaliveEnforcer, TOO_MANY_PINGS, type EnforcerEvent, type EnforcerStats, type KeepaliveEnforcerOptions } from './enforcer.js';
+export {
+  KeepaliveEnforcer,
+  TOO_MANY_PINGS,
+  MAX_IDLE,
+  MAX_AGE,
+  type CloseReason,
+  type EnforcerEvent,
+  type EnforcerStats,
+  type KeepaliveEnforcerOptions,
+} from './enforcer.js';
 export { GrpcInternalsError, GrpcTimeoutFormatError } from './errors.js';
 export { ignoredChannelOptions, GRPC_JS_OPTION_KEYS, type IgnoredOption } from './channel-options.js';
 export { checkKeepaliveCompatibility, type KeepaliveVerdict } from './goaway-check.js';

@@ -1,0 +1,148 @@
+import { type ClientHttp2Session, connect } from 'node:http2';
+import { type ServerOptions, status } from '@grpc/grpc-js';
+import { type EnforcerEvent, KeepaliveEnforcer, MAX_AGE, MAX_IDLE } from '../src/index.js';
+import { echoClient, say, slow, startEcho } from './helpers.js';
+
+interface SeenGoaway {
+  code: number;
+  lastStreamId: number;
+  debug: string;
+  at: number;
+}
+
+/** A raw HTTP/2 client that records every GOAWAY and PING it receives, in order (grpc-js hides them). */
+function rawClient(port: number): { session: ClientHttp2Session; goaways: SeenGoaway[]; frames: string[] } {
+  const session = connect(`http://127.0.0.1:${port}`);
+  const goaways: SeenGoaway[] = [];
+  const frames: string[] = [];
+  session.on('goaway', (code, lastStreamId, data) => {
+    goaways.push({ code, lastStreamId, debug: data?.toString() ?? '', at: Date.now() });
+    frames.push(`GOAWAY ${lastStreamId}${data?.length ? ` ${data.toString()}` : ''}`);
+  });
+  session.on('ping', () => frames.push('PING'));
+  session.on('error', () => undefined);
+  return { session, goaways, frames };
+}
+
+/** Starts Echo.Slow(ms) as raw HTTP/2 gRPC, keeping a stream (and so the connection) open for `ms`. */
+function rawSlowCall(session: ClientHttp2Session, ms: number): Promise<void> {
+  const varint: number[] = [];
+  for (let value = ms; ; value >>>= 7) {
+    if (value < 0x80) {
+      varint.push(value);
+      break;
+    }
+    varint.push((value & 0x7f) | 0x80);
+  }
+  const message = Buffer.from([0x08, ...varint]);
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, message.length]), message]);
+  const stream = session.request({ ':method': 'POST', ':path': '/test.Echo/Slow', 'content-type': 'application/grpc', te: 'trailers' });
+  stream.on('error', () => undefined);
+  stream.end(frame);
+  return new Promise((resolve) => {
+    stream.on('close', () => resolve());
+    stream.resume();
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('connection management (gRFC A9) on a real grpc-js server', () => {
+  it('idle: ours sends GOAWAY with max_idle, grpc-js alone sends it with no debug data', async () => {
+    const events: EnforcerEvent[] = [];
+    const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionIdleMs: 300 }, onEvent: (event) => events.push(event) });
+    const ours = await startEcho(enforcer.grpcServerOptions(), (server) => enforcer.attach(server));
+    const theirs = await startEcho({ 'grpc.max_connection_idle_ms': 300 });
+    const a = rawClient(ours.port);
+    const b = rawClient(theirs.port);
+    try {
+      await sleep(900);
+      expect(a.goaways.map((g) => g.debug)).toContain(MAX_IDLE);
+      expect(b.goaways.length).toBeGreaterThan(0);
+      expect(b.goaways.every((g) => g.debug === '')).toBe(true);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'connection-close', reason: MAX_IDLE }));
+      // A grpc-js client simply reconnects after an idle close.
+      const client = echoClient(ours.port);
+      expect(await say(client, 'one')).toBe('one');
+      await sleep(700);
+      expect(await say(client, 'two')).toBe('two');
+      client.close();
+    } finally {
+      a.session.destroy();
+      b.session.destroy();
+      await ours.stop();
+      await theirs.stop();
+    }
+  });
+
+  it('max age: ours sends GOAWAY, waits a PING round trip, sends the final GOAWAY; grpc-js sends both at once', async () => {
+    const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionAgeMs: 300 } });
+    const ours = await startEcho(enforcer.grpcServerOptions(), (server) => enforcer.attach(server));
+    const theirs = await startEcho({ 'grpc.max_connection_age_ms': 300 });
+    const a = rawClient(ours.port);
+    const b = rawClient(theirs.port);
+    try {
+      // A call in flight keeps each connection open through the GOAWAYs (an idle client would just leave).
+      await Promise.all([rawSlowCall(a.session, 800), rawSlowCall(b.session, 800)]);
+      // The first GOAWAY and the PING leave in one write (Node may report them in either order); the final
+      // GOAWAY comes only after the PING was answered.
+      expect(new Set(a.frames.slice(0, 2))).toEqual(new Set([`GOAWAY ${2 ** 31 - 1} ${MAX_AGE}`, 'PING']));
+      expect(a.frames[2]).toBe(`GOAWAY 1 ${MAX_AGE}`);
+      expect(a.goaways.every((g) => g.code === 0)).toBe(true);
+      // grpc-js 1.14 sends its two GOAWAYs back to back, no PING between.
+      expect(b.frames.slice(0, 2)).toEqual([`GOAWAY ${2 ** 31 - 1} ${MAX_AGE}`, 'GOAWAY 1']);
+    } finally {
+      a.session.destroy();
+      b.session.destroy();
+      await ours.stop();
+      await theirs.stop();
+    }
+  });
+
+  it('max age grace: a call still running when the grace ends fails UNAVAILABLE, later calls work', async () => {
+    const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionAgeMs: 300, maxConnectionAgeGraceMs: 300 } });
+    const service = await startEcho(enforcer.grpcServerOptions(), (server) => enforcer.attach(server));
+    const client = echoClient(service.port);
+    try {
+      await expect(slow(client, 3000)).rejects.toEqual(expect.objectContaining({ code: status.UNAVAILABLE }));
+      expect(await say(client, 'after')).toBe('after');
+    } finally {
+      client.close();
+      await service.stop();
+    }
+  });
+
+  const drain = async (serverOptions: ServerOptions, enforcer: KeepaliveEnforcer | undefined, keepalive: boolean): Promise<{ ok: number; failed: string[] }> => {
+    const service = await startEcho(serverOptions, (server) => enforcer?.attach(server));
+    const client = echoClient(service.port, keepalive ? { 'grpc.keepalive_time_ms': 1000, 'grpc.keepalive_timeout_ms': 1000 } : {});
+    let ok = 0;
+    const failed: string[] = [];
+    const until = Date.now() + 2500;
+    try {
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          while (Date.now() < until) {
+            try {
+              await slow(client, 300);
+              ok++;
+            } catch (error) {
+              failed.push(`${(error as { code: number }).code} ${(error as Error).message}`);
+            }
+          }
+        }),
+      );
+    } finally {
+      client.close();
+      await service.stop();
+    }
+    return { ok, failed };
+  };
+
+  it.each([false, true])('drains under load at max age with no failed call (client keepalive %s)', async (keepalive) => {
+    const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionAgeMs: 600, maxConnectionAgeGraceMs: 5000 } });
+    const result = await drain(enforcer.grpcServerOptions(), enforcer, keepalive);
+    expect(result.failed).toEqual([]);
+    expect(result.ok).toBeGreaterThan(200);
+    expect(enforcer.stats().connectionsOpened).toBeGreaterThan(1);
+  }, 20_000);
+});
