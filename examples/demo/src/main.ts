@@ -5,12 +5,13 @@
 import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';
 import { delayqueueScene } from './scenes/delayqueue.js';
+import { grpcKeepaliveScene } from './scenes/grpc-keepalive.js';
 import { kafkaFastScene } from './scenes/kafka-fast.js';
 import { redlockScene } from './scenes/redlock.js';
 import { socketScene } from './scenes/socket.js';
 import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, kafkaFastScene];
+const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, kafkaFastScene, grpcKeepaliveScene];
 
 async function main(): Promise<void> {
   for (const scene of scenes) {
