@@ -42,7 +42,9 @@ async function main(data: ReactorWorkerData): Promise<void> {
   const address = reactor.listen(data.host, data.port, {
     reusePort: true,
     ...(data.backlog === undefined ? {} : { backlog: data.backlog }),
-    ...(data.steerByIncomingCpu && data.pinCpu !== undefined ? { incomingCpu: data.pinCpu } : {}),
+    ...(data.steering === 'incoming-cpu' && data.pinCpu !== undefined ? { incomingCpu: data.pinCpu } : {}),
+    // One program serves the whole group; the first reactor attaches it before the others join.
+    ...(data.steering === 'cpu-bpf' && data.id === 0 ? { cpuSteeringProgram: true } : {}),
   });
   const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu };
   parentPort!.postMessage(message);

@@ -16,6 +16,7 @@ import {
   SHUT_WR,
   type SocketOptionName,
   acceptConnection,
+  attachCpuSteering,
   closeFd,
   connectTcp,
   getIntOption,
@@ -198,10 +199,20 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   /** Binds a listener (SO_REUSEPORT when `reusePort`), optionally steering by CPU (SO_INCOMING_CPU). */
-  listen(host: string, port: number, options: { reusePort?: boolean; backlog?: number; incomingCpu?: number } = {}): SocketAddress {
+  listen(
+    host: string,
+    port: number,
+    options: { reusePort?: boolean; backlog?: number; incomingCpu?: number; cpuSteeringProgram?: boolean } = {},
+  ): SocketAddress {
     if (this.stopping) throw new SocketStateError('listen on a reactor that is shutting down');
     const fd = listenTcp(host, port, options);
-    if (options.incomingCpu !== undefined) setIntOption(fd, 'SO_INCOMING_CPU', options.incomingCpu);
+    try {
+      if (options.incomingCpu !== undefined) setIntOption(fd, 'SO_INCOMING_CPU', options.incomingCpu);
+      if (options.cpuSteeringProgram === true) attachCpuSteering(fd);
+    } catch (error) {
+      closeFd(fd);
+      throw error;
+    }
     this.listeners.add(fd);
     this.epoll.add(fd, EPOLLIN);
     return localAddress(fd);

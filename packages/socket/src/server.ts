@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber, assertString } from '@x/core';
+import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { signalEventFd } from './libc/io.js';
 import { assertSupported } from './libc/library.js';
@@ -36,10 +36,14 @@ export interface ServerOptions extends Omit<ReactorOptions, 'id' | 'stats'> {
   /** Pin reactor i to CPU `cpus[i % cpus.length]`; `true` uses 0 .. availableParallelism-1. Default: not pinned. */
   pinCpus?: boolean | readonly number[];
   /**
-   * With pinned reactors, set SO_INCOMING_CPU on each listener to its reactor's CPU, so the kernel hands a
-   * connection to the reactor on the CPU that received its packets (Linux ≥ 6.1 for reuseport groups).
+   * Hand each connection to the reactor pinned on the CPU that received its packets, so one core does the
+   * network softirq and the serving (needs `pinCpus`):
+   * - `'incoming-cpu'`: SO_INCOMING_CPU on each listener (reuseport groups honour it from Linux 6.1);
+   * - `'cpu-bpf'`: a classic BPF program on the reuseport group returns the receiving CPU as the socket index
+   *   (Linux 4.5+); needs reactor i pinned to CPU i (`pinCpus: true`).
+   * Default: none, the kernel's hash spreads connections.
    */
-  steerByIncomingCpu?: boolean;
+  steering?: 'incoming-cpu' | 'cpu-bpf';
 }
 
 const SERVER_OPTION_KEYS = [
@@ -50,7 +54,7 @@ const SERVER_OPTION_KEYS = [
   'port',
   'backlog',
   'pinCpus',
-  'steerByIncomingCpu',
+  'steering',
   'readBufferSize',
   'highWaterMark',
   'lowWaterMark',
@@ -119,6 +123,16 @@ export class Server implements AsyncDisposable {
         throw new InvalidArgumentError('options.pinCpus', options.pinCpus, 'true, false or a non-empty array of CPU numbers');
       }
       options.pinCpus.forEach((cpu, i) => assertNumber(`options.pinCpus[${i}]`, cpu, { min: 0, max: 1023, integer: true }));
+    }
+    if (options.steering !== undefined) {
+      assertOneOf('options.steering', options.steering, ['incoming-cpu', 'cpu-bpf']);
+      if (options.pinCpus === undefined || options.pinCpus === false) {
+        throw new InvalidArgumentError('options.steering', options.steering, 'used with pinCpus (steering sends a connection to the reactor on its CPU)');
+      }
+      const identity = options.pinCpus === true || options.pinCpus.every((cpu, i) => cpu === i);
+      if (options.steering === 'cpu-bpf' && !identity) {
+        throw new InvalidArgumentError('options.pinCpus', options.pinCpus, "reactor i on CPU i (true or [0, 1, ...]) for 'cpu-bpf' steering");
+      }
     }
     this.stats = new ReactorStats(this.reactorCount);
   }
@@ -212,7 +226,7 @@ export class Server implements AsyncDisposable {
       port,
       backlog: this.options.backlog,
       pinCpu,
-      steerByIncomingCpu: this.options.steerByIncomingCpu === true,
+      steering: this.options.steering,
       reactor: {
         ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'socketOptions']),
         ...(target === undefined ? {} : { proxyTo: target }),

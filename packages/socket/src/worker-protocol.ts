@@ -13,7 +13,7 @@ export interface ReactorWorkerData {
   port: number;
   backlog: number | undefined;
   pinCpu: number | undefined;
-  steerByIncomingCpu: boolean;
+  steering: 'incoming-cpu' | 'cpu-bpf' | undefined;
   reactor: Omit<ReactorOptions, 'id' | 'stats'>;
   statsBuffer: SharedArrayBuffer;
   commandBuffer: SharedArrayBuffer;

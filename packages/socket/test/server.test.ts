@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { type Server as NetServer, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -103,7 +105,7 @@ describe('createServer (reactors on worker threads)', () => {
   });
 
   it('pins reactors to CPUs and reports them', async () => {
-    const server = createServer({ handler: ECHO, reactors: 2, pinCpus: [0], steerByIncomingCpu: true });
+    const server = createServer({ handler: ECHO, reactors: 2, pinCpus: [0], steering: 'incoming-cpu' });
     await withServer(server, async (port) => {
       expect(server.reactorInfo().map((reactor) => reactor.cpu)).toEqual([0, 0]);
       const client = await connectTo(port);
@@ -112,6 +114,34 @@ describe('createServer (reactors on worker threads)', () => {
       expect((await echoed).toString()).toBe('ok');
       client.destroy();
     });
+  });
+});
+
+/** Connects from a process pinned to `cpu` and returns the reactor's announcement ("r0", "r1"). */
+function announcementFromCpu(port: number, cpu: number): Promise<string> {
+  const script = `const s = require('net').connect(${port}, '127.0.0.1'); s.once('data', (d) => { process.stdout.write(String(d).trim()); s.destroy(); });`;
+  return new Promise((resolve, reject) =>
+    execFile('taskset', ['-c', String(cpu), process.execPath, '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout))),
+  );
+}
+
+describe('CPU steering', () => {
+  const cpus = Math.min(availableParallelism(), 4);
+
+  (cpus >= 2 ? it.each : it.skip.each)(['cpu-bpf', 'incoming-cpu'] as const)('%s hands each connection to the reactor pinned on the CPU that received it', async (steering) => {
+    const server = createServer({ handler: ECHO, handlerOptions: { announce: true }, reactors: cpus, pinCpus: true, steering });
+    await withServer(server, async (port) => {
+      // Five rounds: the kernel's hash alone would match every time with a chance of 1 in 2^(5 x CPUs).
+      for (let round = 0; round < 5; round++) {
+        for (let cpu = 0; cpu < cpus; cpu++) expect([cpu, await announcementFromCpu(port, cpu)]).toEqual([cpu, `r${cpu}`]);
+      }
+    });
+  }, 60_000);
+
+  it('refuses steering without pinning, and cpu-bpf without reactor i on CPU i', () => {
+    expect(() => createServer({ handler: ECHO, steering: 'cpu-bpf' })).toThrow(expect.objectContaining({ argument: 'options.steering' }));
+    expect(() => createServer({ handler: ECHO, pinCpus: [1, 0], steering: 'cpu-bpf' })).toThrow(expect.objectContaining({ argument: 'options.pinCpus' }));
+    expect(() => createServer({ handler: ECHO, pinCpus: true, steering: 'nearest' as never })).toThrow(expect.objectContaining({ argument: 'options.steering' }));
   });
 });
 
