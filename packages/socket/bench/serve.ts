@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { createReadStream } from 'node:fs';
 import { type Socket, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { type Server, createProxyServer, createServer } from '@x/socket';
+import { type SocketServer, createProxyServer, createServer } from '@x/socket';
 import { serveBareEcho } from './bare-echo.js';
 
 const [kind = '', arg = ''] = process.argv.slice(2);
@@ -27,7 +27,7 @@ function serveNode(port: number, onConnection: (socket: Socket) => void): void {
   });
 }
 
-async function serveReactor(server: Server): Promise<void> {
+async function serveReactor(server: SocketServer): Promise<void> {
   ready((await server.listen()).port);
   process.once('SIGTERM', () => void server.close(100).then(() => process.exit(0)));
 }

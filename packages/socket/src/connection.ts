@@ -8,32 +8,20 @@ import { InvalidArgumentError, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { type SocketAddress } from './libc/address.js';
 import { getIntOption, peerAddress } from './libc/sockets.js';
+import { type Connection, type ConnectionState } from './handler.js';
 import { Outbound } from './outbound.js';
 
 /** What a connection needs from the reactor that owns it. */
 export interface ConnectionOwner {
   readonly id: number;
-  queued(connection: Connection): void;
-  endConnection(connection: Connection): void;
-  destroyConnection(connection: Connection, error?: Error): void;
+  queued(connection: ReactorConnection): void;
+  endConnection(connection: ReactorConnection): void;
+  destroyConnection(connection: ReactorConnection, error?: Error): void;
 }
 
-/** A connection's life: open → (ending: end() called, flushing) → closed. */
-export type ConnectionState = 'open' | 'ending' | 'closed';
 
-/**
- * A TCP connection served by a reactor.
- *
- * @example
- * ```ts
- * export const handler: Handler = {
- *   onData(conn, bytes) {
- *     if (!conn.write(bytes)) console.log('peer is slow; reading pauses until it drains');
- *   },
- * };
- * ```
- */
-export class Connection {
+/** A TCP connection served by an epoll reactor (see {@link Connection} for the contract). */
+export class ReactorConnection implements Connection {
   /** Free for the handler: per-connection state (a decoder, a session). */
   data: unknown = undefined;
   /** Set when the reactor stops reading because the outbound queue is above the high-water mark. */

@@ -1,5 +1,58 @@
-/** The callbacks a reactor calls for each connection. */
-import { type Connection } from './connection.js';
+/** The callbacks a reactor calls for each connection, and the connection they receive. */
+import { type SocketAddress } from './libc/address.js';
+
+/** A connection's life: open → (ending: end() called, flushing) → closed. */
+export type ConnectionState = 'open' | 'ending' | 'closed';
+
+/**
+ * A TCP connection as a handler sees it, served by an epoll reactor or, with `transport: 'node:net'`, by a
+ * node:net socket.
+ *
+ * @example
+ * ```ts
+ * export const handler: Handler = {
+ *   onData(conn, bytes) {
+ *     if (!conn.write(bytes)) console.log('peer is slow; reading pauses until it drains');
+ *   },
+ * };
+ * ```
+ */
+export interface Connection {
+  /** Free for the handler: per-connection state (a decoder, a session). */
+  data: unknown;
+  /** The socket's file descriptor; -1 under node:net. */
+  readonly fd: number;
+  /** Id of the reactor serving this connection (0 under node:net). */
+  readonly reactorId: number;
+  /** The CPU the reactor thread ran on when it accepted this connection; -1 under node:net. */
+  readonly cpu: number;
+  readonly state: ConnectionState;
+  /** True once closed (by either side, an error or the server). */
+  readonly isClosed: boolean;
+  /** The peer's address. */
+  readonly remoteAddress: SocketAddress;
+  /** The CPU whose network softirq last handled this socket's packets (SO_INCOMING_CPU), or -1 if unknown. */
+  readonly incomingCpu: number;
+  /** Bytes (and file bytes) queued but not yet taken by the kernel. */
+  readonly bufferedBytes: number;
+  /** False while the queue is at or above the high-water mark: stop writing until `onDrain`. */
+  readonly writable: boolean;
+  /**
+   * Queues `bytes`, written at the end of this handler call (several writes become one writev). Do not modify
+   * `bytes` afterwards. Returns {@link writable}; on a closed connection writes nothing and returns false.
+   * Throws `SocketStateError` after `end()`, `InvalidArgumentError` for something that is not bytes.
+   */
+  write(bytes: Uint8Array): boolean;
+  /**
+   * Queues `length` bytes of a file from `offset`, sent with sendfile(2) (the bytes never enter JavaScript), in
+   * order with the writes around it. `file` is a path (opened now, closed when sent) or an fd you keep owning.
+   */
+  sendFile(file: string | number, offset?: number, length?: number): boolean;
+  /** Sends what is queued (and `bytes`), then closes the write side; the connection closes once the peer ends too. */
+  end(bytes?: Uint8Array): void;
+  /** Closes at once, dropping anything queued. `onClose` receives `error` if given. */
+  close(error?: Error): void;
+}
 
 /**
  * What a server does with its connections. Every callback runs on the reactor thread that owns the

@@ -1,8 +1,8 @@
-export { createServer, createProxyServer, Server, type ServerOptions, type ProxyServerOptions, type ReactorInfo } from './server.js';
+export { createServer, createProxyServer, Server, type ProxyServerOptions } from './server.js';
+export { type ServerOptions, type ReactorInfo, type SocketServer } from './server-common.js';
 export { type SplicePair } from './splice-proxy.js';
 export { Reactor, type ReactorOptions, type ConnectionSocketOptions } from './reactor.js';
-export { Connection, type ConnectionState } from './connection.js';
-export { type Handler, type HandlerContext, type HandlerModule } from './handler.js';
+export { type Connection, type ConnectionState, type Handler, type HandlerContext, type HandlerModule } from './handler.js';
 export { LengthPrefixedDecoder, LineDecoder, encodeLengthPrefixed, type LengthPrefixedOptions, type LineDecoderOptions } from './codecs.js';
 export { STAT_FIELDS, type ReactorCounters } from './stats.js';
 export { SyscallError, PlatformUnsupportedError, FrameError, SocketStateError, errnoName } from './errors.js';

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SpscRing } from '@x/core';
 import { type Handler, type HandlerModule } from './handler.js';
+import { resolveHandler } from './server-common.js';
 import { pinCurrentThread } from './libc/affinity.js';
 import { Reactor } from './reactor.js';
 import { ReactorStats } from './stats.js';
@@ -13,15 +14,6 @@ import { Command, type ReactorMessage, type ReactorWorkerData, errorToThread } f
 
 /** A proxy reactor's connections are all spliced pairs; no handler is ever called. */
 const PROXY_ONLY: Handler = { onData: () => undefined };
-
-function resolveHandler(module: HandlerModule & { default?: HandlerModule }, context: Parameters<NonNullable<HandlerModule['createHandler']>>[0]): Handler {
-  const candidates = [module, module.default].filter((value): value is HandlerModule => typeof value === 'object' && value !== null);
-  for (const candidate of candidates) {
-    if (typeof candidate.createHandler === 'function') return candidate.createHandler(context);
-    if (typeof candidate.handler === 'object' && candidate.handler !== null) return candidate.handler;
-  }
-  throw new TypeError('the handler module must export `handler` or `createHandler(context)`');
-}
 
 async function main(data: ReactorWorkerData): Promise<void> {
   if (data.pinCpu !== undefined) pinCurrentThread([data.pinCpu]);

@@ -5,7 +5,7 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { TimeoutError, assertKnownKeys, assertNumber } from '@x/core';
-import { Connection, type ConnectionOwner } from './connection.js';
+import { type ConnectionOwner, ReactorConnection } from './connection.js';
 import { SocketStateError, SyscallError } from './errors.js';
 import { type Handler } from './handler.js';
 import { type SocketAddress } from './libc/address.js';
@@ -130,7 +130,7 @@ const YIELD_EVERY_MS = 2;
 export class Reactor implements ConnectionOwner, SplicePairOwner {
   readonly id: number;
   private readonly epoll: Epoll;
-  private readonly connections: (Connection | undefined)[] = [];
+  private readonly connections: (ReactorConnection | undefined)[] = [];
   private readonly pairs: (SplicePair | undefined)[] = [];
   private readonly pipes: PipePool;
   private readonly proxyTo: { host: string; port: number } | undefined;
@@ -146,8 +146,8 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   private readonly counts = Object.fromEntries(STAT_FIELDS.map((name) => [name, 0])) as Record<(typeof STAT_FIELDS)[number], number>;
   private readonly stats: ReactorStats | undefined;
   private readonly published = Object.fromEntries(STAT_FIELDS.map((name) => [name, 0])) as Record<(typeof STAT_FIELDS)[number], number>;
-  private dirty: Connection[] = [];
-  private dispatching: Connection | undefined;
+  private dirty: ReactorConnection[] = [];
+  private dispatching: ReactorConnection | undefined;
   private openCount = 0;
   private now = performance.now();
   private nextIdleCheck = Infinity;
@@ -219,7 +219,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   /** Serves an fd connected elsewhere (a client connection, one end of a socketpair). */
-  adopt(fd: number): Connection {
+  adopt(fd: number): ReactorConnection {
     return this.open(fd);
   }
 
@@ -295,7 +295,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     for (const fd of this.listeners) this.closeListener(fd);
     for (const connection of this.connections) {
       if (connection === undefined) continue;
-      this.guard(connection, () => (this.handler.onShutdown ?? ((c: Connection) => c.end()))(connection));
+      this.guard(connection, () => (this.handler.onShutdown ?? ((c: ReactorConnection) => c.end()))(connection));
     }
     this.flushDirty();
   }
@@ -308,7 +308,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     signalEventFd(this.wakeFd);
   }
 
-  queued(connection: Connection): void {
+  queued(connection: ReactorConnection): void {
     if (connection === this.dispatching) return;
     // Bytes that alias the read buffer must be copied now: the next read in this turn overwrites them.
     connection.outbound.detachFrom(this.readBuffer.buffer);
@@ -318,11 +318,11 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     }
   }
 
-  endConnection(connection: Connection): void {
+  endConnection(connection: ReactorConnection): void {
     this.queued(connection);
   }
 
-  destroyConnection(connection: Connection, error?: Error): void {
+  destroyConnection(connection: ReactorConnection, error?: Error): void {
     if (connection.isClosed) return;
     connection.markClosed();
     this.epoll.remove(connection.fd);
@@ -386,9 +386,9 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     }
   }
 
-  private open(fd: number): Connection {
+  private open(fd: number): ReactorConnection {
     this.applySocketOptions(fd);
-    const connection = new Connection(fd, this, this.cpu, this.highWaterMark);
+    const connection = new ReactorConnection(fd, this, this.cpu, this.highWaterMark);
     connection.lastActive = this.now;
     this.connections[fd] = connection;
     this.openCount++;
@@ -402,7 +402,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     for (const [name, value] of this.socketOptions) setIntOption(fd, name, value);
   }
 
-  private serve(connection: Connection, mask: number): void {
+  private serve(connection: ReactorConnection, mask: number): void {
     if ((mask & EPOLLERR) !== 0) {
       const errno = getIntOption(connection.fd, 'SO_ERROR');
       this.destroyConnection(connection, errno === 0 ? undefined : new SyscallError('socket', errno));
@@ -419,7 +419,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     this.readFrom(connection);
   }
 
-  private readFrom(connection: Connection): void {
+  private readFrom(connection: ReactorConnection): void {
     const buffer = this.readBuffer;
     for (let reads = 0; reads < MAX_READS_PER_EVENT; reads++) {
       let count: number;
@@ -453,18 +453,18 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     }
   }
 
-  private peerEnded(connection: Connection): void {
+  private peerEnded(connection: ReactorConnection): void {
     connection.readEnded = true;
     this.setConnectionInterest(connection, connection.interest & ~EPOLLIN);
     if (connection.state === 'ending' && connection.outbound.isEmpty) {
       this.destroyConnection(connection);
       return;
     }
-    this.guard(connection, () => (this.handler.onEnd ?? ((c: Connection) => c.end()))(connection));
+    this.guard(connection, () => (this.handler.onEnd ?? ((c: ReactorConnection) => c.end()))(connection));
     if (connection.state !== 'closed') this.flush(connection);
   }
 
-  private flush(connection: Connection): void {
+  private flush(connection: ReactorConnection): void {
     if (connection.isClosed) return;
     if (!connection.outbound.isEmpty) {
       const wasAbove = connection.outbound.bytes >= this.highWaterMark;
@@ -502,7 +502,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     this.setConnectionInterest(connection, connection.readEnded || connection.readPaused ? 0 : EPOLLIN);
   }
 
-  private drained(connection: Connection): void {
+  private drained(connection: ReactorConnection): void {
     if (connection.outbound.bytes > this.lowWaterMark) return;
     connection.readPaused = false;
     if (this.handler.onDrain !== undefined) this.guard(connection, () => this.handler.onDrain!(connection));
@@ -518,14 +518,14 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     }
   }
 
-  private setConnectionInterest(connection: Connection, interest: number, adding = false): void {
+  private setConnectionInterest(connection: ReactorConnection, interest: number, adding = false): void {
     if (!adding && connection.interest === interest) return;
     connection.interest = interest;
     if (adding) this.epoll.add(connection.fd, interest);
     else this.epoll.modify(connection.fd, interest);
   }
 
-  private guard(connection: Connection, callback: () => void): void {
+  private guard(connection: ReactorConnection, callback: () => void): void {
     try {
       callback();
     } catch (error) {
@@ -533,7 +533,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     }
   }
 
-  private handlerFailed(connection: Connection, error: unknown): void {
+  private handlerFailed(connection: ReactorConnection, error: unknown): void {
     this.counts.handlerErrors++;
     this.destroyConnection(connection, error instanceof Error ? error : new Error(String(error)));
   }

@@ -2,8 +2,6 @@
  * `createServer`: N reactors on N worker threads, each with its own SO_REUSEPORT listener on the same port, so
  * the kernel spreads connections across them and no thread hands a socket to another.
  */
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,40 +9,11 @@ import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { signalEventFd } from './libc/io.js';
-import { assertSupported } from './libc/library.js';
-import { type ReactorOptions } from './reactor.js';
-import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
+import { assertSupported, isSupported } from './libc/library.js';
+import { NodeNetTransport } from './net-transport.js';
+import { type ReactorInfo, type ServerOptions, type SocketServer, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
-
-/** Options of {@link createServer}. */
-export interface ServerOptions extends Omit<ReactorOptions, 'id' | 'stats'> {
-  /**
-   * Path or file URL of the handler module each reactor thread loads (it exports `handler` or
-   * `createHandler(context)`; see {@link HandlerModule}). A module, not a function: threads share no closures.
-   */
-  handler: string | URL;
-  /** Passed to `createHandler` in every thread (structured clone). */
-  handlerOptions?: unknown;
-  /** Reactor threads. Default 1. */
-  reactors?: number;
-  /** Address to bind: an IP literal or a name resolved once here. Default 127.0.0.1. */
-  host?: string;
-  /** Port; 0 picks a free one (shared by all reactors). Default 0. */
-  port?: number;
-  /** listen(2) backlog per reactor. Default 511. */
-  backlog?: number;
-  /** Pin reactor i to CPU `cpus[i % cpus.length]`; `true` uses 0 .. availableParallelism-1. Default: not pinned. */
-  pinCpus?: boolean | readonly number[];
-  /**
-   * Hand each connection to the reactor pinned on the CPU that received its packets, so one core does the
-   * network softirq and the serving (needs `pinCpus`):
-   * - `'incoming-cpu'`: SO_INCOMING_CPU on each listener (reuseport groups honour it from Linux 6.1);
-   * - `'cpu-bpf'`: a classic BPF program on the reuseport group returns the receiving CPU as the socket index
-   *   (Linux 4.5+); needs reactor i pinned to CPU i (`pinCpus: true`).
-   * Default: none, the kernel's hash spreads connections.
-   */
-  steering?: 'incoming-cpu' | 'cpu-bpf';
-}
+import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
 
 const SERVER_OPTION_KEYS = [
   'handler',
@@ -61,23 +30,16 @@ const SERVER_OPTION_KEYS = [
   'idleTimeoutMs',
   'maxWaitMs',
   'socketOptions',
+  'transport',
 ];
-const PROXY_OPTION_KEYS = [...SERVER_OPTION_KEYS.filter((key) => key !== 'handler' && key !== 'handlerOptions'), 'target', 'pipeSize'];
+const PROXY_OPTION_KEYS = [...SERVER_OPTION_KEYS.filter((key) => key !== 'handler' && key !== 'handlerOptions' && key !== 'transport'), 'target', 'pipeSize'];
 
 /** Options of {@link createProxyServer}. */
-export interface ProxyServerOptions extends Omit<ServerOptions, 'handler' | 'handlerOptions'> {
+export interface ProxyServerOptions extends Omit<ServerOptions, 'handler' | 'handlerOptions' | 'transport'> {
   /** Where each accepted connection is forwarded (an IP literal or a name resolved once at listen). */
   target: { host: string; port: number };
   /** Bytes per splice pipe, one per direction per connection. Default 1 MiB (capped by fs.pipe-max-size). */
   pipeSize?: number;
-}
-
-/** One reactor as the main thread sees it. */
-export interface ReactorInfo {
-  id: number;
-  /** The CPU it is pinned to, if any. */
-  cpu: number | undefined;
-  counters: ReactorCounters;
 }
 
 /** Where the reactor threads compiled entry lives: next to this file once built; from sources, in the build. */
@@ -94,7 +56,7 @@ interface RunningReactor {
 /**
  * A multi-reactor TCP server. Create it with {@link createServer}.
  */
-export class Server implements AsyncDisposable {
+export class Server implements SocketServer {
   private readonly reactors: RunningReactor[] = [];
   private readonly stats: ReactorStats;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
@@ -260,11 +222,6 @@ export class Server implements AsyncDisposable {
   }
 }
 
-async function resolveHost(host: string): Promise<string> {
-  assertString('host', host);
-  return isIP(host) !== 0 ? host : (await lookup(host)).address;
-}
-
 function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]): Pick<T, K> {
   const picked = {} as Pick<T, K>;
   for (const key of keys) if (object[key] !== undefined) picked[key] = object[key];
@@ -281,7 +238,12 @@ function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]
  * const { port } = await server.listen();
  * ```
  */
-export function createServer(options: ServerOptions): Server {
+export function createServer(options: ServerOptions): SocketServer {
+  const transport = assertOneOf('options.transport', options.transport ?? 'epoll', ['epoll', 'auto', 'node:net']);
+  if (transport === 'node:net' || (transport === 'auto' && !isSupported())) {
+    assertKnownKeys('options', options, SERVER_OPTION_KEYS);
+    return new NodeNetTransport(options);
+  }
   return new Server(options);
 }
 

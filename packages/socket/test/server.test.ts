@@ -3,12 +3,12 @@ import { availableParallelism } from 'node:os';
 import { type Server as NetServer, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { createProxyServer, createServer, type Server } from '../src/index.js';
+import { type SocketServer, createProxyServer, createServer } from '../src/index.js';
 import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly } from './helpers.js';
 
 const ECHO = join(__dirname, 'fixtures', 'echo-handler.js');
 
-async function withServer<T>(server: Server, body: (port: number) => Promise<T>): Promise<T> {
+async function withServer<T>(server: SocketServer, body: (port: number) => Promise<T>): Promise<T> {
   const { port } = await server.listen();
   try {
     return await body(port);
