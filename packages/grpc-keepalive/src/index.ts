@@ -36,3 +36,4 @@ export {
 } from './deadlines.js';
 export { httpStatusFromGrpcCode } from './http-status.js';
 export { createGateway, type GatewayOptions } from './gateway.js';
+export { installDrainGuard } from './drain-guard.js';
