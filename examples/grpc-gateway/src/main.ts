@@ -9,7 +9,7 @@ import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { KeepaliveEnforcer, checkKeepaliveCompatibility, clientChannelOptions, createGateway, withDefaultDeadline } from '@x/grpc-keepalive';
+import { KeepaliveEnforcer, checkKeepaliveCompatibility, clientChannelOptions, createGateway, installDrainGuard, withDefaultDeadline } from '@x/grpc-keepalive';
 
 const definition = loadSync(join(__dirname, '..', 'proto', 'orders.proto'), { keepCase: true });
 const Orders = (grpc.loadPackageDefinition(definition) as unknown as { shop: { Orders: grpc.ServiceClientConstructor } }).shop.Orders;
@@ -35,6 +35,8 @@ function post(port: number, path: string, body: unknown, headers: Record<string,
 }
 
 async function main(): Promise<void> {
+  // Calls in flight survive a server's graceful GOAWAY even with client keepalive on (grpc-node #3068).
+  const uninstallGuard = installDrainGuard();
   const enforcer = new KeepaliveEnforcer({
     policy: { minTimeMs: 1000, permitWithoutStream: true },
     parameters: { maxConnectionIdleMs: 60_000 },
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
   backend.close();
   http.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  uninstallGuard();
   if (enforcer.stats().goawaysSent === 0) process.exitCode = 1;
 }
 
