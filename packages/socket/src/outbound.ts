@@ -87,7 +87,7 @@ export class Outbound {
       written += wrote;
       this.consume(wrote);
     }
-    this.entries = [];
+    this.entries.length = 0;
     this.head = 0;
     return { blocked: false, written, calls };
   }
