@@ -450,9 +450,9 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
         this.dispatching = undefined;
       }
       if (connection.isClosed) return;
-      // Replies go out at the end of the turn, all connections' together (measured: 4-40 % more requests per
-      // second than writing right after each read, as the peers get their answers in bursts); a queue at the
-      // high-water mark is flushed now, so that reading pauses before the queue grows further.
+      // Replies go out at the end of the turn, all connections' together (six A/B runs of the echo load here:
+      // +2 % to +44 % requests per second, median about +10 %, against writing right after each read); a queue at
+      // the high-water mark is flushed now, so that reading pauses before the queue grows further.
       if (connection.outbound.bytes >= this.highWaterMark) this.flush(connection);
       else if (!connection.outbound.isEmpty || connection.state !== 'open') this.markDirty(connection);
       connection.outbound.detachFrom(buffer.buffer);
