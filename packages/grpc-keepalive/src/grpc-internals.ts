@@ -9,7 +9,16 @@ import { GrpcInternalsError } from './errors.js';
 
 type SessionSource = Http2Server | Http2SecureServer;
 
-/** The version of the grpc-js that `server` comes from, if it can be told. */
+/** The grpc-js versions the reach into `Server.http2Servers` was tested against. */
+export const TESTED_GRPC_JS = { major: 1, minMinor: 14, maxMinor: 14 } as const;
+
+/** True when `version` is one the tests covered; outside it the structural checks still guard every attach. */
+export function isTestedGrpcJs(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  return major === TESTED_GRPC_JS.major && minor >= TESTED_GRPC_JS.minMinor && minor <= TESTED_GRPC_JS.maxMinor;
+}
+
+/** The version of the installed grpc-js, if it can be told. */
 export function grpcJsVersion(): string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -34,9 +43,17 @@ export function http2ServersOf(server: object): SessionSource[] {
   return list as SessionSource[];
 }
 
+let warned = false;
+
 /** Calls `onSession` for every HTTP/2 session (connection) the server accepts from now on. */
 export function onSessions(server: object, onSession: (session: ServerHttp2Session) => void): () => void {
   const sources = http2ServersOf(server);
+  const version = grpcJsVersion();
+  if (!warned && !isTestedGrpcJs(version)) {
+    warned = true;
+    // The structure checked out, so enforcement runs; say once that this combination was not tested.
+    process.emitWarning(`@x/grpc-keepalive was tested with @grpc/grpc-js 1.14, this is ${version}`, { code: 'X_GRPC_JS_UNTESTED' });
+  }
   for (const source of sources) source.on('session', onSession);
   return () => sources.forEach((source) => source.off('session', onSession));
 }
