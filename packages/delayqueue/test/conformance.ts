@@ -21,6 +21,8 @@ import {
 export interface BackendFactory {
   create(): Promise<Backend>;
   supports?: BackendSupport;
+  /** How long waits for deliveries may take (default 10 s): a broker's first consumer-group join can be slow. */
+  patienceMs?: number;
 }
 
 /** Resolves when `predicate` holds (polling every 5 ms); rejects after `ms` (default 10 s) naming `what`. */
@@ -35,11 +37,12 @@ interface Seen {
 
 export function conformance(name: string, factory: BackendFactory): void {
   const can = factory.supports ?? FULL_SUPPORT;
+  const patient = (predicate: () => boolean | Promise<boolean>, what: string, ms = factory.patienceMs): Promise<void> => eventually(predicate, what, ms);
   const itIf = (supported: boolean): jest.It => (supported ? it : it.skip);
   describe(`${name} backend: the delay-queue contract`, () => {
     const queues: DelayQueue[] = [];
     /** Resolves once the queue has acked `count` deliveries in all (for backends that cannot `get` a job). */
-    const acked = (queue: DelayQueue, count: number): Promise<void> => eventually(() => queue.metrics().acked >= count, `${count} ack(s)`);
+    const acked = (queue: DelayQueue, count: number): Promise<void> => patient(() => queue.metrics().acked >= count, `${count} ack(s)`);
     async function open(options: Omit<DelayQueueOptions, 'backend'> = {}): Promise<DelayQueue> {
       const queue = new DelayQueue({ backend: await factory.create(), ...options });
       queue.on('error', () => undefined);
@@ -71,7 +74,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       const id = await queue.add('email', payload, { delay: 120 });
       expect(typeof id).toBe('string');
       if (can.get) expect((await queue.get(id))?.state).toBe('delayed');
-      await eventually(() => seen.length === 1, 'the delivery');
+      await patient(() => seen.length === 1, 'the delivery');
       const [{ job, at }] = seen as [Seen];
       expect(at - start).toBeGreaterThanOrEqual(120);
       expect(job.payload).toEqual(payload);
@@ -79,7 +82,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(job).toMatchObject({ id, topic: 'email', attempt: 1, maxAttempts: 3 });
       expect(job.lateness).toBeGreaterThanOrEqual(0);
       expect(job.dueAt).toBeGreaterThanOrEqual(start + 120 - 5);
-      if (can.get) await eventually(async () => (await queue.get(id))?.state === 'done', 'the ack');
+      if (can.get) await patient(async () => (await queue.get(id))?.state === 'done', 'the ack');
       else await acked(queue, 1);
       await new Promise((r) => setTimeout(r, 50));
       expect(seen).toHaveLength(1);
@@ -97,9 +100,9 @@ export function conformance(name: string, factory: BackendFactory): void {
         { topic: 'bytes', payload: tricky, options: options('tricky-1') },
         { topic: 'bytes', payload: tricky, options: options('tricky-2') },
       ]);
-      await eventually(() => seen.length === 2, 'both deliveries');
+      await patient(() => seen.length === 2, 'both deliveries');
       expect(seen.map((s) => s.job.payload)).toEqual([tricky, tricky]);
-      if (can.get) await eventually(async () => (await queue.get('tricky-1'))?.state === 'done', 'done');
+      if (can.get) await patient(async () => (await queue.get('tricky-1'))?.state === 'done', 'done');
     });
 
     it('delivers in due order, and runAt in the past means now', async () => {
@@ -108,14 +111,14 @@ export function conformance(name: string, factory: BackendFactory): void {
       // Warm up first: a broker's consumers take a while to join their groups, and jobs that are all overdue by
       // then come out in arrival order (a delay long enough to pass through a delay level on every backend).
       await queue.add('order', 'warm', { delay: 60 });
-      await eventually(() => seen.length === 1, 'the warm-up delivery', 20_000);
+      await patient(() => seen.length === 1, 'the warm-up delivery', 20_000);
       seen.length = 0;
       // Far apart, so a slow add on a loaded machine cannot reorder them.
       await queue.add('order', 'c', { delay: 600 });
       await queue.add('order', 'a', { delay: 200 });
       await queue.add('order', 'b', { delay: 400 });
       await queue.add('order', 'now', { runAt: new Date(Date.now() - 60_000) });
-      await eventually(() => seen.length === 4, 'four deliveries');
+      await patient(() => seen.length === 4, 'four deliveries');
       expect(seen.map((s) => s.job.payload)).toEqual(['now', 'a', 'b', 'c']);
     });
 
@@ -126,8 +129,8 @@ export function conformance(name: string, factory: BackendFactory): void {
       const second = await queue.add('idem', { v: 2 }, { id: 'order-42', delay: 0 });
       expect(second).toBe(first);
       expect(first).toBe('order-42');
-      await eventually(() => seen.length === 1, 'the delivery');
-      await eventually(async () => (await queue.get('order-42'))?.state === 'done', 'done');
+      await patient(() => seen.length === 1, 'the delivery');
+      await patient(async () => (await queue.get('order-42'))?.state === 'done', 'done');
       // Still remembered once done: a late retry of the producer cannot run the job twice.
       await queue.add('idem', { v: 3 }, { id: 'order-42' });
       await new Promise((r) => setTimeout(r, 100));
@@ -152,7 +155,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       ).rejects.toMatchObject({ code: 'ERR_PAYLOAD_NOT_SERIALIZABLE' });
       if (can.get) expect(await queue.get('three')).toBeUndefined();
       const seen = record(queue, 'bulk', 4);
-      await eventually(() => seen.length === 2, 'two deliveries');
+      await patient(() => seen.length === 2, 'two deliveries');
       await new Promise((r) => setTimeout(r, 150));
       expect(seen.map((s) => s.job.payload).sort()).toEqual([1, 2]);
       expect(seen.map((s) => s.job.id).sort()).toEqual([...ids].sort());
@@ -164,10 +167,10 @@ export function conformance(name: string, factory: BackendFactory): void {
       const gate = new Promise<void>((r) => (release = r));
       const seen = record(queue, 'cancel', 1, () => gate);
       const running = await queue.add('cancel', 'running');
-      await eventually(() => seen.length === 1, 'the first delivery');
+      await patient(() => seen.length === 1, 'the first delivery');
       // The only slot is busy, so this one becomes ready and stays there.
       const ready = await queue.add('cancel', 'ready');
-      await eventually(async () => (await queue.get(ready))?.state === 'ready', 'the ready state');
+      await patient(async () => (await queue.get(ready))?.state === 'ready', 'the ready state');
       const delayed = await queue.add('cancel', 'delayed', { delay: 80 });
       expect(await queue.cancel(running)).toBe(false);
       expect(await queue.cancel(delayed)).toBe(true);
@@ -178,7 +181,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(await queue.get(ready)).toBeUndefined();
       await queue.add('cancel', 'after');
       release();
-      await eventually(() => seen.length === 2, 'the delivery of the job added after');
+      await patient(() => seen.length === 2, 'the delivery of the job added after');
       await new Promise((r) => setTimeout(r, 150));
       expect(seen.map((s) => s.job.payload)).toEqual(['running', 'after']);
       expect(await queue.cancel(running)).toBe(false);
@@ -193,7 +196,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(await queue.reschedule(later, 600)).toBe(true);
       expect(await queue.reschedule(sooner, 10)).toBe(true);
       expect(await queue.reschedule('never-added', 10)).toBe(false);
-      await eventually(() => seen.length === 2, 'both deliveries');
+      await patient(() => seen.length === 2, 'both deliveries');
       // Compared by due time, not by arrival: with several buckets, two jobs that are both due when a mover
       // runs late may reach the ready list bucket by bucket.
       const byPayload = new Map(seen.map((s) => [s.job.payload, s]));
@@ -210,14 +213,14 @@ export function conformance(name: string, factory: BackendFactory): void {
       const gate = new Promise<void>((r) => (release = r));
       const seen = record(queue, 'states', 1, () => gate);
       const id = await queue.add('states', 'x');
-      await eventually(() => seen.length === 1, 'the delivery');
+      await patient(() => seen.length === 1, 'the delivery');
       const info = await queue.get(id);
       expect(info).toMatchObject({ id, topic: 'states', state: 'reserved', payload: 'x', attempts: 1, maxAttempts: 3 });
       expect(info!.at).toBeGreaterThan(Date.now());
       expect(await queue.cancel(id)).toBe(false);
       expect(await queue.reschedule(id, 10)).toBe(false);
       release();
-      await eventually(async () => (await queue.get(id))?.state === 'done', 'done');
+      await patient(async () => (await queue.get(id))?.state === 'done', 'done');
     });
 
     it('retries a failing job with its backoff, then dead-letters it (requeue brings it back where supported)', async () => {
@@ -230,7 +233,7 @@ export function conformance(name: string, factory: BackendFactory): void {
         if (failing) throw new Error('smtp down');
       });
       const id = await queue.add('flaky', 'm', { attempts: 3, backoff: { type: 'fixed', delay: 40 } });
-      await eventually(() => events.includes('dead 3'), 'the dead letter');
+      await patient(() => events.includes('dead 3'), 'the dead letter');
       expect(events).toEqual(['retried 1 40', 'retried 2 40', 'dead 3']);
       expect(seen.map((s) => s.job.attempt)).toEqual([1, 2, 3]);
       expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(40);
@@ -245,7 +248,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       failing = false;
       expect(await queue.requeue(id)).toBe(true);
       expect(await queue.requeue(id)).toBe(false);
-      await eventually(async () => (await queue.get(id))?.state === 'done', 'done after requeue');
+      await patient(async () => (await queue.get(id))?.state === 'done', 'done after requeue');
       expect(seen.at(-1)!.job.attempt).toBe(1);
       expect(await queue.dead('flaky')).toEqual([]);
       expect(queue.metrics()).toMatchObject({ retried: 2, dead: 1, acked: 1, delivered: 4 });
@@ -261,15 +264,15 @@ export function conformance(name: string, factory: BackendFactory): void {
         if (job.attempt === 1) await gate;
       });
       const id = await queue.add('slow', 'x', { ttr: 150, attempts: 5 });
-      await eventually(() => seen.length === 2, 'the second delivery');
+      await patient(() => seen.length === 2, 'the second delivery');
       expect(seen.map((s) => s.job.attempt)).toEqual([1, 2]);
       // The ttr counts from the reservation, a little before the first handler started (the dispatch time).
       expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(150 - 30);
       // The first handler's own ttr timer and the backend's redelivery both fire at the ttr; either may come first.
-      await eventually(() => signals[0]!.aborted, "the first handler's signal aborted", 500);
+      await patient(() => signals[0]!.aborted, "the first handler's signal aborted", 500);
       expect(signals[0]!.reason).toMatchObject({ code: 'ERR_ABORTED', name: 'DeliveryExpiredError' });
       expect(seen[1]!.job.id).toBe(id);
-      if (can.get) await eventually(async () => (await queue.get(id))?.state === 'done', 'done by the second delivery');
+      if (can.get) await patient(async () => (await queue.get(id))?.state === 'done', 'done by the second delivery');
       else await acked(queue, 1);
       release();
       await new Promise((r) => setTimeout(r, 100));
@@ -283,7 +286,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       // Resolves well after its signal aborted: by then the backend has taken the delivery back.
       const seen = record(queue, 'hang', 1, (job) => new Promise((r) => job.signal.addEventListener('abort', () => setTimeout(r, 300))));
       const id = await queue.add('hang', 'x', { ttr: 60, attempts: 1 });
-      await eventually(() => queue.metrics().dead === 1, 'the dead letter');
+      await patient(() => queue.metrics().dead === 1, 'the dead letter');
       expect(queue.metrics()).toMatchObject({ expired: 1, dead: 1, acked: 0 });
       expect(seen).toHaveLength(1);
       if (!can.get) return;
@@ -319,7 +322,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       const start = Date.now();
       const jobs = Array.from({ length: 600 }, (_, i) => ({ topic: 'many', payload: i, options: { delay: (i * 7) % 250 } }));
       await queue.addBulk(jobs);
-      await eventually(() => seen.length === 600, '600 deliveries', 20_000);
+      await patient(() => seen.length === 600, '600 deliveries', 20_000);
       expect(new Set(seen.map((s) => s.job.payload)).size).toBe(600);
       for (const { job, at } of seen) expect(at - start).toBeGreaterThanOrEqual(((job.payload as number) * 7) % 250);
       expect(peak).toBe(8);
@@ -333,7 +336,7 @@ export function conformance(name: string, factory: BackendFactory): void {
         finished = true;
       });
       const id = await queue.add('closing', 'x');
-      await eventually(() => seen.length === 1, 'the delivery');
+      await patient(() => seen.length === 1, 'the delivery');
       await queue.close();
       expect(finished).toBe(true);
       await expect(queue.add('closing', 'y')).rejects.toMatchObject({ code: 'ERR_CLOSED' });
@@ -346,7 +349,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       const queue = await open();
       const seen = record(queue, 'stuck', 1, (job) => new Promise((r) => job.signal.addEventListener('abort', () => setTimeout(r, 10))));
       const id = await queue.add('stuck', 'x', { ttr: 60_000 });
-      await eventually(() => seen.length === 1, 'the delivery');
+      await patient(() => seen.length === 1, 'the delivery');
       const error: unknown = await queue.close({ timeout: 50 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CloseTimeoutError);
       expect(error).toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: [id] });
@@ -422,7 +425,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       if (!can.ids) {
         const seen = record(queue, 'refused');
         await queue.add('refused', 'without an id');
-        await eventually(() => seen.length === 1, 'the delivery');
+        await patient(() => seen.length === 1, 'the delivery');
         await new Promise((r) => setTimeout(r, 100));
         expect(seen.map((s) => s.job.payload)).toEqual(['without an id']);
       }

@@ -32,7 +32,7 @@ function backend(options: Partial<ConstructorParameters<typeof KafkaBackend>[0]>
   return created;
 }
 
-conformance('kafka', { create: async () => backend(), supports: BROKER_SUPPORT });
+conformance('kafka', { create: async () => backend(), supports: BROKER_SUPPORT, patienceMs: 25_000 });
 
 describe('kafka backend specifics', () => {
   it('routes by the time left: the largest level that fits, the ready topic under one base', () => {
