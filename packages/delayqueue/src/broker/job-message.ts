@@ -2,6 +2,7 @@
  * A job as a broker message (RabbitMQ, Kafka): the payload's JSON is the body (readable in any broker tool),
  * everything else travels in headers, as strings (AMQP integers are 32-bit in some clients; epoch ms are not).
  */
+import type { NewJob } from '../backend.js';
 
 /** What a message says about its job. */
 export interface JobMessage {
@@ -17,6 +18,20 @@ export interface JobMessage {
   readonly dueAt: number;
   /** Why the previous delivery failed, when it did. */
   readonly lastError?: string;
+}
+
+/** The first message of a new job, due `job.delay` after `now` (epoch ms). */
+export function firstMessage(job: NewJob, now: number): JobMessage {
+  return {
+    id: job.id,
+    topic: job.topic,
+    payload: job.payload,
+    attempt: 1,
+    maxAttempts: job.maxAttempts,
+    ttr: job.ttr,
+    backoff: job.backoff,
+    dueAt: now + job.delay,
+  };
 }
 
 /** The headers that carry `job` (its payload is the message body). */

@@ -10,7 +10,7 @@ import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
-import { type JobMessage, jobHeaders } from '../broker/job-message.js';
+import { type JobMessage, firstMessage, jobHeaders } from '../broker/job-message.js';
 import { LevelMover } from './level-mover.js';
 import { TopicReader } from './topic-reader.js';
 import { KafkaTopics } from './topics.js';
@@ -109,18 +109,7 @@ export class KafkaBackend extends BrokerBackend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topics.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    await this.send(
-      jobs.map((job) => ({
-        id: job.id,
-        topic: job.topic,
-        payload: job.payload,
-        attempt: 1,
-        maxAttempts: job.maxAttempts,
-        ttr: job.ttr,
-        backoff: job.backoff,
-        dueAt: now + job.delay,
-      })),
-    );
+    await this.send(jobs.map((job) => firstMessage(job, now)));
     return jobs.map(() => true);
   }
 

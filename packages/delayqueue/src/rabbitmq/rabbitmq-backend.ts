@@ -11,7 +11,7 @@ import type { NewJob } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
 import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
-import type { JobMessage } from '../broker/job-message.js';
+import { type JobMessage, firstMessage } from '../broker/job-message.js';
 import { publishOptions } from './message.js';
 import { TopicConsumer } from './topic-consumer.js';
 import { type QueueType, Topology } from './topology.js';
@@ -105,20 +105,7 @@ export class RabbitMqBackend extends BrokerBackend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topology.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    await Promise.all(
-      jobs.map((job) =>
-        this.publish({
-          id: job.id,
-          topic: job.topic,
-          payload: job.payload,
-          attempt: 1,
-          maxAttempts: job.maxAttempts,
-          ttr: job.ttr,
-          backoff: job.backoff,
-          dueAt: now + job.delay,
-        }),
-      ),
-    );
+    await Promise.all(jobs.map((job) => this.publish(firstMessage(job, now))));
     return jobs.map(() => true);
   }
 
