@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +109,31 @@ describe('transport selection', () => {
     expect(server.reactorInfo()[0]!.cpu).toBeUndefined();
     expect(server.constructor.name).toBe('Server');
     await server.close(100);
+  });
+
+  it('off Linux the package still loads: auto serves with node:net, epoll refuses with a typed error', async () => {
+    // A process that believes it runs on macOS: nothing may touch koffi before a reactor is asked for.
+    const script = `
+      Object.defineProperty(process, 'platform', { value: 'darwin' });
+      const net = require('node:net');
+      const socket = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+      (async () => {
+        const out = { supported: socket.isSupported() };
+        const server = socket.createServer({ handler: ${JSON.stringify(HANDLER)}, transport: 'auto' });
+        const { port } = await server.listen();
+        out.echo = await new Promise((resolve) => {
+          const c = net.connect(port, '127.0.0.1', () => c.end('echo hi'));
+          let text = '';
+          c.on('data', (d) => (text += d)).on('end', () => resolve(text));
+        });
+        await server.close(100);
+        out.epoll = await socket.createServer({ handler: ${JSON.stringify(HANDLER)} }).listen().then(() => 'listened', (e) => e.code);
+        console.log(JSON.stringify(out));
+      })();`;
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+      execFile(process.execPath, ['-e', script], (error, out) => (error ? reject(error) : resolve({ stdout: out }))),
+    );
+    expect(JSON.parse(stdout)).toEqual({ supported: false, echo: 'hi', epoll: 'ERR_PLATFORM_UNSUPPORTED' });
   });
 
   it('refuses an unknown transport', () => {

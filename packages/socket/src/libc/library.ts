@@ -37,9 +37,41 @@ function load(): Loaded {
   }
 }
 
-/** Declares a libc function from its C prototype. Throws {@link PlatformUnsupportedError} off Linux. */
+/** How many arguments a C prototype takes; -1 for a variadic one. */
+function arity(prototype: string): number {
+  const parameters = prototype.slice(prototype.indexOf('(') + 1, prototype.lastIndexOf(')')).trim();
+  if (parameters.includes('...')) return -1;
+  return parameters === '' || parameters === 'void' ? 0 : parameters.split(',').length;
+}
+
+/**
+ * Declares a libc function from its C prototype. The declaration happens at the first call, not at import:
+ * importing the package must work where koffi cannot load (for types, for the node:net transport); the first
+ * call there throws {@link PlatformUnsupportedError}. The wrapper has the function's own arity, so a call
+ * allocates nothing (no rest array) on the hot path.
+ */
 export function declare<F extends (...args: never[]) => unknown>(prototype: string): F {
-  return load().library.func(prototype) as unknown as F;
+  type Native = (...args: unknown[]) => unknown;
+  let bound: Native | undefined;
+  const native = (): Native => (bound ??= load().library.func(prototype) as unknown as Native);
+  switch (arity(prototype)) {
+    case 0:
+      return (() => native()()) as unknown as F;
+    case 1:
+      return ((a: unknown) => native()(a)) as unknown as F;
+    case 2:
+      return ((a: unknown, b: unknown) => native()(a, b)) as unknown as F;
+    case 3:
+      return ((a: unknown, b: unknown, c: unknown) => native()(a, b, c)) as unknown as F;
+    case 4:
+      return ((a: unknown, b: unknown, c: unknown, d: unknown) => native()(a, b, c, d)) as unknown as F;
+    case 5:
+      return ((a: unknown, b: unknown, c: unknown, d: unknown, e: unknown) => native()(a, b, c, d, e)) as unknown as F;
+    case 6:
+      return ((a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown) => native()(a, b, c, d, e, f)) as unknown as F;
+    default:
+      return ((...args: unknown[]) => native()(...args)) as unknown as F;
+  }
 }
 
 /** errno as the last libc call on this thread left it. */
