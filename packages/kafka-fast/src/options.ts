@@ -45,8 +45,10 @@ export interface ParallelConsumerOptions {
 }
 
 export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig' | 'handler' | 'batchHandler'>> {
-  /** The per-record handler, or the batch handler applied to one-record batches. */
+  /** Runs a unit of several records (batch handler only). */
   invoke: (records: ConsumedRecord[], context: HandlerContext) => Promise<void> | void;
+  /** Runs one record: the handler itself, or the batch handler given a one-record batch. */
+  invokeOne: RecordHandler;
   /** Records per handler call: 1 for `handler`, `batchSize` for `batchHandler`. */
   unitSize: number;
   deadLetterTopic: string | undefined;
@@ -76,13 +78,17 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     throw new InvalidArgumentError('options', options, 'exactly one of handler and batchHandler');
   }
   let invoke: CheckedOptions['invoke'];
+  let invokeOne: RecordHandler;
   let unitSize = 1;
   if (options.handler !== undefined) {
     const handler = assertFunction<RecordHandler>('options.handler', options.handler);
     if (options.batchSize !== undefined) throw new InvalidArgumentError('options.batchSize', options.batchSize, 'absent unless batchHandler is given');
+    invokeOne = handler;
     invoke = (records, context) => handler(records[0]!, context);
   } else {
-    invoke = assertFunction<BatchHandler>('options.batchHandler', options.batchHandler);
+    const batchHandler = assertFunction<BatchHandler>('options.batchHandler', options.batchHandler);
+    invoke = batchHandler;
+    invokeOne = (record, context) => batchHandler([record], context);
     unitSize = assertNumber('options.batchSize', options.batchSize ?? 50, { min: 2, max: 10_000, integer: true });
   }
   const maxConcurrency = assertNumber('options.maxConcurrency', options.maxConcurrency ?? 256, { min: 1, max: 1_000_000, integer: true });
@@ -104,6 +110,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     groupId: options.groupId,
     topics: [...options.topics],
     invoke,
+    invokeOne,
     unitSize,
     batchSize: unitSize,
     ordering: assertOneOf('options.ordering', options.ordering ?? 'key', ['key', 'partition', 'unordered']),

@@ -15,12 +15,17 @@ import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
 
 interface RecordTask {
-  readonly lane: string;
   solo?: boolean;
   readonly tracker: PartitionTracker;
-  readonly record: ConsumedRecord;
+  readonly message: ClientMessage;
+  /** Built when the handler first needs it (a waiting record holds one object less). */
+  record?: ConsumedRecord;
   readonly offset: number;
   attempt: number;
+}
+
+function recordOf(task: RecordTask): ConsumedRecord {
+  return (task.record ??= toRecord(task.tracker.topic, task.tracker.partition, task.message));
 }
 
 /** A snapshot of one assigned partition. */
@@ -124,7 +129,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
     this.scheduler = new Scheduler<RecordTask>(
       this.options.maxConcurrency,
-      (tasks) => (tasks.length === 1 ? this.runTask(tasks[0]!).then((outcome) => [outcome]) : this.runBatch(tasks)),
+      {
+        invoke: (task) => this.invokeTask(task),
+        succeeded: (task) => this.afterSuccess(task),
+        // afterFailure rejects only if an event listener threw; the lane must move on all the same.
+        failed: (task, error) => this.afterFailure(task, error).catch(() => DONE),
+        many: (tasks) => this.runBatch(tasks),
+      },
       () => this.wakeCapacity(),
       this.options.unitSize,
     );
@@ -195,20 +206,25 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const key = partitionKey(batch.topic, batch.partition);
     this.highWatermarks.set(key, Number(batch.highWatermark));
     const tracker = await this.trackerFor(batch.topic, batch.partition);
+    const live = (): boolean => this.state === 'running' && isRunning() && !isStale() && this.trackers.get(key) === tracker;
+    // Nothing can revoke the partition or close the consumer between two awaits, so liveness is checked once
+    // here and again only after waiting: not once per record.
+    if (!live()) return;
     let last: string | undefined;
     for (const message of batch.messages) {
-      while (this.buffered >= this.options.maxBuffered && this.state === 'running' && isRunning() && !isStale()) {
-        // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile.
-        // (kafkajs sends one only when its heartbeat interval has passed.)
-        await this.waitForCapacity(1_000);
-        await heartbeat().catch(() => undefined);
+      if (this.buffered >= this.options.maxBuffered) {
+        while (this.buffered >= this.options.maxBuffered && live()) {
+          // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile.
+          // (kafkajs sends one only when its heartbeat interval has passed.)
+          await this.waitForCapacity(1_000);
+          await heartbeat().catch(() => undefined);
+        }
+        if (!live()) break;
       }
-      if (this.state !== 'running' || !isRunning() || isStale() || this.trackers.get(key) !== tracker) break;
       const offset = Number(message.offset);
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
-        const record = toRecord(batch.topic, batch.partition, message);
-        this.scheduler.push({ lane: this.laneOf(record), tracker, record, offset, attempt: 1 });
+        this.scheduler.push({ tracker, message, offset, attempt: 1 }, tracker.lanes, this.laneOf(message));
       }
       last = message.offset;
     }
@@ -217,38 +233,42 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     await heartbeat().catch(() => undefined);
   }
 
-  private laneOf(record: ConsumedRecord): string {
-    const base = `${record.topic}\u0000${record.partition}`;
+  /** The record's lane within its partition's lane group. */
+  private laneOf(message: ClientMessage): string {
     switch (this.options.ordering) {
       case 'partition':
-        return base;
+        return '';
       case 'unordered':
-        return `${base}\u0000${record.offset}`;
+        return message.offset;
       default:
-        // Records without a key have no order to keep: each is its own lane.
-        return record.key === null ? `${base}\u0000#${record.offset}` : `${base}\u0000k${record.key.toString('latin1')}`;
+        // Records without a key have no order to keep: each is its own lane. Latin-1 decoding never yields a
+        // character above U+00FF, so these names cannot meet a key's.
+        return message.key === null || message.key === undefined ? `\u0100${message.offset}` : message.key.toString('latin1');
     }
   }
 
-  private async runTask(task: RecordTask): Promise<Outcome> {
-    if (task.tracker.revoked) return this.dropped();
-    let failure: unknown;
-    let failed = false;
-    try {
-      // One signal per partition assignment, not per record: revocation and close abort a whole partition's
-      // work, and an AbortController per record costs more than a short handler.
-      await this.options.invoke([task.record], { attempt: task.attempt, signal: task.tracker.signal });
-    } catch (error) {
-      failed = true;
-      failure = error;
-    }
+  /** Starts one record's handler; the scheduler awaits what it returns. */
+  private invokeTask(task: RecordTask): unknown {
+    const { tracker } = task;
+    // Revoked while it waited: nothing to run (afterSuccess drops it).
+    if (tracker.revoked) return undefined;
+    // One signal per partition assignment, not per record: revocation and close abort a whole partition's
+    // work, and an AbortController per record costs more than a short handler.
+    return this.options.invokeOne(recordOf(task), task.attempt === 1 ? tracker.firstAttempt : { attempt: task.attempt, signal: tracker.signal });
+  }
+
+  private afterSuccess(task: RecordTask): Outcome {
     // A completion for a partition this consumer no longer owns (or owns anew) must not touch its offsets.
+    return task.tracker.revoked ? this.dropped() : this.finish(task);
+  }
+
+  /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. Rejects only if an event listener threw. */
+  private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
     if (task.tracker.revoked) return this.dropped();
-    if (!failed) return this.finish(task);
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
       this.retried++;
-      this.emit('retry', { record: task.record, attempt: task.attempt, delayMs, error: failure });
+      this.emit('retry', { record: recordOf(task), attempt: task.attempt, delayMs, error: failure });
       task.attempt++;
       return { kind: 'retry', afterMs: delayMs };
     }
@@ -260,7 +280,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       return { kind: 'retry', afterMs: this.options.maxRetryDelayMs };
     }
     this.deadLettered++;
-    this.emit('dead', { record: task.record, attempts: task.attempt, error: failure });
+    this.emit('dead', { record: recordOf(task), attempts: task.attempt, error: failure });
     return this.finish(task);
   }
 
@@ -275,7 +295,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       const signals = [...new Set(live.map((task) => task.tracker.signal))];
       try {
         await this.options.invoke(
-          live.map((task) => task.record),
+          live.map(recordOf),
           { attempt: 1, signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) },
         );
       } catch (error) {
@@ -309,7 +329,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       this.producer = this.options.kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
       await this.producer.connect();
     }
-    const { record } = task;
+    const record = recordOf(task);
     await this.producer.send({
       topic,
       acks: -1,
@@ -373,7 +393,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       if (owned.has(key)) continue;
       this.trackers.delete(key);
       this.committedOffsets.delete(key);
-      const dropped = this.scheduler.dropWhere((task) => task.tracker === tracker);
+      const dropped = this.scheduler.dropGroup(tracker.lanes);
       this.buffered -= dropped;
       tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
     }

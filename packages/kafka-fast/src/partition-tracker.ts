@@ -8,6 +8,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { decodeOffsetMap, encodeOffsetMap } from './offset-map.js';
+import type { HandlerContext } from './record.js';
+import { LaneGroup } from './scheduler.js';
 
 /** What to do with a record the fetcher handed over. */
 export type Verdict = 'process' | 'skip';
@@ -25,6 +27,10 @@ export class PartitionTracker {
   private floor: number;
   private changed = false;
   private readonly controller = new AbortController();
+  /** The scheduler lanes of this assignment's records. */
+  readonly lanes = new LaneGroup();
+  /** The context of every first attempt in this assignment: shared, so a record costs no object for it. */
+  readonly firstAttempt: HandlerContext;
 
   constructor(
     readonly topic: string,
@@ -36,6 +42,7 @@ export class PartitionTracker {
     // One signal is shared by every record of the assignment (see runTask): as many handlers may listen to it
     // as run at once, which is not the leak Node's default limit of 10 warns about.
     setMaxListeners(0, this.controller.signal);
+    this.firstAttempt = Object.freeze({ attempt: 1, signal: this.controller.signal });
     this.floor = committed;
     this.highest = committed - 1;
     let before: number[] = [];
@@ -70,9 +77,14 @@ export class PartitionTracker {
 
   /** Marks a record complete (handled, or dead-lettered). */
   complete(offset: number): void {
-    this.done.add(offset);
     this.changed = true;
-    while (this.head < this.pending.length && this.done.has(this.pending[this.head]!)) {
+    if (this.pending[this.head] === offset) {
+      // The usual case: the lowest pending record finished. Move past it without the set.
+      this.head++;
+    } else {
+      this.done.add(offset);
+    }
+    while (this.done.size > 0 && this.head < this.pending.length && this.done.has(this.pending[this.head]!)) {
       this.done.delete(this.pending[this.head]!);
       this.head++;
     }

@@ -41,6 +41,15 @@ export function isQuick(argv: readonly string[] = process.argv): boolean {
   return argv.includes('--quick');
 }
 
+/**
+ * The case ids given as `--only=a,b` (run just those), or undefined to run every case. A name that matches no
+ * case is an error, so a typo does not silently run nothing.
+ */
+export function onlyCases(argv: readonly string[] = process.argv): string[] | undefined {
+  const arg = argv.find((a) => a.startsWith('--only='));
+  return arg === undefined ? undefined : arg.slice('--only='.length).split(',').filter((id) => id.length > 0);
+}
+
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new Error('median of no values');
@@ -56,11 +65,18 @@ export function ratio(better: 'higher' | 'lower', ours: number, peer: number): n
 
 const round3 = (n: number): number => Number(n.toPrecision(4));
 
-/** Runs the cases in order, prints the human table and then the JSON lines, and returns the results. */
-export async function runBench(pkg: string, cases: readonly BenchCase[]): Promise<BenchResult[]> {
-  console.log(`# ${pkg} benchmarks — node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'})${isQuick() ? ', --quick' : ''}`);
+/**
+ * Runs the cases in order (only those named by `--only=` when given), prints the human table and then the JSON
+ * lines, and returns the results.
+ */
+export async function runBench(pkg: string, cases: readonly BenchCase[], argv: readonly string[] = process.argv): Promise<BenchResult[]> {
+  console.log(`# ${pkg} benchmarks — node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'})${isQuick(argv) ? ', --quick' : ''}`);
+  const only = onlyCases(argv);
+  const unknown = only?.filter((id) => !cases.some((c) => c.id === id)) ?? [];
+  if (unknown.length > 0) throw new Error(`--only names no case ${unknown.join(', ')}; cases: ${cases.map((c) => c.id).join(', ')}`);
   const results: BenchResult[] = [];
   for (const c of cases) {
+    if (only && !only.includes(c.id)) continue;
     for (let i = 0; i < (c.warmup ?? 1); i++) {
       await c.ours();
       await c.theirs();

@@ -1,4 +1,4 @@
-import { isQuick, median, ratio, runBench } from '../src/index.js';
+import { type BenchCase, isQuick, median, onlyCases, ratio, runBench } from '../src/index.js';
 
 describe('bench harness', () => {
   it('takes medians and orients ratios so that above 1 means ours wins', () => {
@@ -32,6 +32,23 @@ describe('bench harness', () => {
       expect(calls).toEqual(['ours', 'theirs', 'ours', 'theirs', 'theirs', 'ours', 'ours', 'theirs']);
       expect(results).toEqual([{ bench: 'pkg.case', unit: 'ops/s', better: 'higher', ours: 302, peer: 'them', peerValue: 100, ratio: 3.02 }]);
       expect(JSON.parse(lines[lines.length - 1]!)).toEqual(results[0]);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it('runs only the cases named by --only=, and refuses a name that matches none', async () => {
+    const ran: string[] = [];
+    const make = (id: string): BenchCase => ({ id, unit: 'x', better: 'higher', peer: 'p', rounds: 1, warmup: 0, ours: () => (ran.push(id), 2), theirs: () => 1 });
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(onlyCases(['node', 'bench'])).toBeUndefined();
+      expect(onlyCases(['node', 'bench', '--only=b,c'])).toEqual(['b', 'c']);
+      const results = await runBench('pkg', [make('a'), make('b'), make('c')], ['node', 'bench', '--only=c,b']);
+      expect(ran).toEqual(['b', 'c']);
+      expect(results.map((r) => r.bench)).toEqual(['pkg.b', 'pkg.c']);
+      await expect(runBench('pkg', [make('a')], ['node', 'bench', '--only=a,typo'])).rejects.toThrow(/--only names no case typo; cases: a/);
+      expect(ran).toEqual(['b', 'c']);
     } finally {
       log.mockRestore();
     }
