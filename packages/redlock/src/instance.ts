@@ -40,22 +40,18 @@ export class Instance {
   }
 
   /**
-   * Runs `script` and maps its reply with `parse`, or reports why it could not. Never rejects.
+   * Runs `script` and maps its reply with `parse`, or reports why it could not. Never rejects; the round's
+   * timeout is applied by the caller (gather), so a request costs no timer of its own.
    * With `checkRestart`, an instance that restarted less than the guard ago answers 'restarting'.
    */
   async run<T>(
     script: LuaScript,
     keys: readonly string[],
     args: readonly (string | number)[],
-    timeoutMs: number,
     parse: (reply: unknown) => InstanceResult<T>,
     checkRestart = false,
   ): Promise<InstanceResult<T>> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<InstanceResult<T>>((resolve) => {
-      timer = setTimeout(() => resolve(this.fail('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    const attempt = (async (): Promise<InstanceResult<T>> => {
+    try {
       if (checkRestart && this.restartGuardMs > 0) {
         if (this.uptimeUnknown) await this.readUptime();
         if (this.clock.now() < this.eligibleAt) {
@@ -64,11 +60,8 @@ export class Instance {
         }
       }
       return parse(await this.evaluate(script, keys, args));
-    })().catch((error: unknown) => this.fail(classify(error), error instanceof Error ? error.message : String(error)));
-    try {
-      return await Promise.race([attempt, timeout]);
-    } finally {
-      clearTimeout(timer);
+    } catch (error) {
+      return this.fail(classify(error), error instanceof Error ? error.message : String(error));
     }
   }
 

@@ -1,10 +1,11 @@
 /**
  * The Redlock algorithm of "Distributed Locks with Redis" (redis.io), over N independent masters:
  *
- * 1. Ask every instance at once to set the keys (if absent) with the TTL, each request bounded by
- *    `requestTimeout`, which is much smaller than the TTL.
+ * 1. Ask every instance at once to set the keys (if absent) with the TTL, the round bounded by
+ *    `requestTimeout`, which is much smaller than the TTL. The round ends as soon as a majority granted.
  * 2. The lock is acquired when a majority (N/2+1) granted it and validity = TTL - elapsed - drift is positive;
- *    drift = TTL * driftFactor + 2 ms. Elapsed time comes from a monotonic clock.
+ *    drift = TTL * driftFactor + 2 ms. Elapsed time comes from a monotonic clock. With fencing, a second round
+ *    first raises a majority's fence counters to the tokens handed out (see RAISE_FENCE).
  * 3. Otherwise release at once on every instance (not only those that answered: a late "yes" may be on its
  *    way), and retry after a jittered delay, or at once when a release of the resource is announced.
  */
@@ -34,7 +35,8 @@ import {
 import { Instance, type InstanceResult, type RedisClient } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
-import { ACQUIRE, EXTEND, RELEASE, fenceKey } from './scripts.js';
+import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, fenceKey } from './scripts.js';
+import { gather } from './gather.js';
 
 /** Options of {@link Redlock}. */
 export interface RedlockOptions {
@@ -219,20 +221,25 @@ export class Redlock implements AsyncDisposable {
     const started = this.clock.now();
     const scriptKeys = this.fencing ? [...keys, ...keys.map(fenceKey)] : keys;
     const timeout = this.timeoutFor(ttl);
-    const results = await Promise.all(
-      this.instances.map((instance) =>
-        instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], timeout, (reply) => parseAcquire(instance, keys, reply), true),
-      ),
+    const results = await gather(
+      this.instances,
+      (instance) => instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], (reply) => parseAcquire(instance, keys, reply), true),
+      this.quorum,
+      isOk,
+      timeout,
     );
-    const validUntil = this.validUntil(ttl, started);
     const granted = results.filter((r): r is { ok: true; value: number[] } => r.ok);
     const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
-    if (granted.length >= this.quorum && validUntil > this.clock.now()) {
-      const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
-      return { lock: new Lock(this.owner, keys, value, tokens, validUntil) };
-    }
     if (granted.length >= this.quorum) {
+      const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
+      const fenced = tokens.length === 0 ? undefined : await this.raiseFences(keys, tokens, timeout);
+      const validUntil = this.validUntil(ttl, started);
+      if (fenced !== undefined && fenced.confirmed < this.quorum) {
+        return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures) };
+      }
+      if (validUntil > this.clock.now()) return { lock: new Lock(this.owner, keys, value, tokens, validUntil) };
       failures.push({ instance: 'all', reason: 'timeout', message: `validity ran out while acquiring (took ${Math.round(this.clock.now() - started)} ms of ${ttl})` });
+      return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
     }
     const held = failures.filter((f) => f.reason === 'held').length;
     // Held when the owners' votes alone keep us from a majority.
@@ -240,19 +247,34 @@ export class Redlock implements AsyncDisposable {
     return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
   }
 
+  /** Raises the fence counters of `keys` to `tokens` on a majority (see RAISE_FENCE for why). */
+  private async raiseFences(keys: readonly string[], tokens: readonly number[], timeout: number): Promise<{ confirmed: number; failures: InstanceFailure[] }> {
+    const results = await gather(
+      this.instances,
+      (instance) => instance.run(RAISE_FENCE, keys.map(fenceKey), tokens, (): InstanceResult<true> => ({ ok: true, value: true })),
+      this.quorum,
+      isOk,
+      timeout,
+    );
+    return { confirmed: results.filter(isOk).length, failures: results.flatMap((r) => (r.ok ? [] : [r.failure])) };
+  }
+
   private async extend(lock: Lock, ttl: number): Promise<void> {
     this.checkTtl(ttl);
     if (lock.expired) throw new LockLostError(lock.resources, 'it expired before the extension');
     const started = this.clock.now();
-    const results = await Promise.all(
-      this.instances.map((instance) =>
-        instance.run(EXTEND, lock.resources, [lock.value, ttl], this.timeoutFor(ttl), (reply) =>
+    const results = await gather(
+      this.instances,
+      (instance) =>
+        instance.run(EXTEND, lock.resources, [lock.value, ttl], (reply) =>
           reply === 1 ? { ok: true, value: true } : instance.fail('held', 'the lock is no longer ours here'),
         ),
-      ),
+      this.quorum,
+      isOk,
+      this.timeoutFor(ttl),
     );
     const validUntil = this.validUntil(ttl, started);
-    const confirmed = results.filter((r) => r.ok).length;
+    const confirmed = results.filter(isOk).length;
     if (confirmed >= this.quorum && validUntil > this.clock.now()) {
       lock.validUntil = validUntil;
       return;
@@ -268,17 +290,20 @@ export class Redlock implements AsyncDisposable {
     return { deleted, released: deleted >= this.quorum, expired };
   }
 
-  /** Compare-and-delete on `instances`; returns on how many our keys were still there. Never rejects. */
+  /**
+   * Compare-and-delete on `instances`; returns on how many our keys were found and deleted, counted until a
+   * majority confirmed (the rest are still asked, not waited for). Never rejects.
+   */
   private async releaseOn(instances: readonly Instance[], keys: readonly string[], value: string, announce: boolean): Promise<number> {
-    const results = await Promise.all(
-      instances.map((instance) =>
-        instance.run(RELEASE, keys, [value, this.channelPrefix, announce ? 1 : 0], this.requestTimeout, (reply): InstanceResult<number> => ({
-          ok: true,
-          value: Number(reply),
-        })),
-      ),
+    const deletedHere = (r: InstanceResult<number>): boolean => r.ok && r.value > 0;
+    const results = await gather(
+      instances,
+      (instance) => instance.run(RELEASE, keys, [value, this.channelPrefix, announce ? 1 : 0], (reply): InstanceResult<number> => ({ ok: true, value: Number(reply) })),
+      this.quorum,
+      deletedHere,
+      this.requestTimeout,
     );
-    return results.filter((r) => r.ok && r.value > 0).length;
+    return results.filter(deletedHere).length;
   }
 
   /** End of validity for keys set with `ttl` by requests sent at `started`: TTL - elapsed - drift from now. */
@@ -301,6 +326,10 @@ export class Redlock implements AsyncDisposable {
   private checkTtl(ttl: number): void {
     assertNumber('ttl', ttl, { min: 1, max: this.maxTtl, integer: true });
   }
+}
+
+function isOk<T>(result: InstanceResult<T>): boolean {
+  return result.ok;
 }
 
 function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {

@@ -36,6 +36,22 @@ return result
 `);
 
 /**
+ * KEYS: fence counter keys; ARGV: a token for each. Raises each counter to its token where it is lower.
+ *
+ * Why: acquiring increments the counters only on the instances that grant, so they drift apart, and the
+ * largest one (the token handed out) may sit on instances the next majority does not include. Raising a
+ * majority's counters to the token before the lock is returned makes every later majority (which shares an
+ * instance with this one) count past it. Returns 1.
+ */
+export const RAISE_FENCE = script(`
+for i = 1, #KEYS do
+  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if current < tonumber(ARGV[i]) then redis.call('SET', KEYS[i], ARGV[i]) end
+end
+return 1
+`);
+
+/**
  * ARGV: value, channel prefix, announce (1/0). Deletes each key that still holds our value and, when asked to,
  * announces it on `<prefix><key>` so a waiter wakes at once. Giving back the minority of a failed attempt is not
  * announced: nobody could have been waiting for that. Returns how many keys were deleted.
