@@ -54,6 +54,16 @@ void (async () => {
       theirs: async () => (await contention(peer)()).waitP99,
     });
   }
+  // Not a case of the issue: ours without fencing tokens (which the peers do not have) against node-redlock.
+  cases.push({
+    id: 'uncontended-p99-unfenced',
+    unit: 'ms',
+    better: 'lower',
+    peer: 'redlock',
+    rounds,
+    ours: async () => (await uncontended('ours-unfenced', clients, OPERATIONS)).p99,
+    theirs: async () => (await uncontended('redlock', clients, OPERATIONS)).p99,
+  });
   await runBench('redlock', cases);
   console.log(`contention rounds (${WORKERS} workers, ${HOLD_MS} ms hold, ${DURATION_MS} ms each):`);
   for (const line of details) console.log(`  ${line}`);

@@ -11,7 +11,7 @@ export interface Locker {
   close(): Promise<void>;
 }
 
-export type LockerName = 'ours' | 'redlock' | 'redis-semaphore';
+export type LockerName = 'ours' | 'ours-unfenced' | 'redlock' | 'redis-semaphore';
 
 /**
  * Each library with its defaults, except that it may retry long enough to get through the contention run (all
@@ -19,8 +19,10 @@ export type LockerName = 'ours' | 'redlock' | 'redis-semaphore';
  */
 export function makeLocker(name: LockerName, clients: Redis[]): Locker {
   switch (name) {
-    case 'ours': {
-      const redlock = new Redlock(clients, { restartGuard: false, retryCount: 1_000_000 });
+    case 'ours':
+    case 'ours-unfenced': {
+      // 'ours-unfenced': the same work as the peers, which have no fencing tokens.
+      const redlock = new Redlock(clients, { restartGuard: false, retryCount: 1_000_000, fencing: name === 'ours' });
       return {
         name,
         lock: async (resource, ttl) => {

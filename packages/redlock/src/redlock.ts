@@ -232,7 +232,10 @@ export class Redlock implements AsyncDisposable {
     const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
     if (granted.length >= this.quorum) {
       const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
-      const fenced = tokens.length === 0 ? undefined : await this.raiseFences(keys, tokens, timeout);
+      // Where a majority counted to the tokens themselves (counters in step: the usual case), that majority is
+      // already raised and the second round is not needed.
+      const atTokens = granted.filter((g) => tokens.every((token, i) => g.value[i] === token)).length;
+      const fenced = tokens.length === 0 || atTokens >= this.quorum ? undefined : await this.raiseFences(keys, tokens, timeout);
       const validUntil = this.validUntil(ttl, started);
       if (fenced !== undefined && fenced.confirmed < this.quorum) {
         return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures) };
