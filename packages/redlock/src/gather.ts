@@ -16,6 +16,8 @@ export function gather<T>(
   counts: (result: InstanceResult<T>) => boolean,
   timeoutMs: number,
 ): Promise<InstanceResult<T>[]> {
+  // Nothing to ask (a failed attempt that holds nothing anywhere): no answer will ever come to settle on.
+  if (instances.length === 0) return Promise.resolve([]);
   return new Promise((resolve) => {
     // Filled, not sparse: map() skips the holes of a sparse array, which would drop the silent instances.
     const results: (InstanceResult<T> | undefined)[] = instances.map(() => undefined);

@@ -151,6 +151,15 @@ export class Redlock implements AsyncDisposable {
     let lastError: unknown;
     let delay: number | undefined;
     try {
+      const channels = keys.map((key) => this.channelPrefix + key);
+      if (this.notifier.hasWaiters(channels)) {
+        // Waiters of this process are queued for these resources: join the back of their line rather than
+        // barge in ahead of them. (A holder that releases and at once asks again would otherwise win every
+        // time — it knows of the release first — and starve the others.)
+        listener = await this.notifier.listen(channels);
+        delay = this.backoff.delay(1, undefined);
+        await listener.turn(delay, deadline.signal);
+      }
       for (let attempt = 1; ; attempt++) {
         if (deadline.signal.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(deadline.signal));
         const outcome = await this.attempt(keys, value, ttl);
@@ -164,11 +173,11 @@ export class Redlock implements AsyncDisposable {
         if (outcome.error instanceof LockHeldError && listener === undefined) {
           // From now on a release wakes us. One more attempt at once covers a release that came before the
           // subscription was in place.
-          listener = await this.notifier.listen(keys.map((key) => this.channelPrefix + key));
+          listener = await this.notifier.listen(channels);
           continue;
         }
         delay = this.backoff.delay(attempt, delay);
-        if (listener !== undefined) await listener.next(delay, deadline.signal);
+        if (listener !== undefined) await listener.turn(delay, deadline.signal);
         else await sleep(delay, { signal: deadline.signal, clock: this.clock }).catch(() => undefined);
       }
     } finally {
@@ -290,6 +299,9 @@ export class Redlock implements AsyncDisposable {
     const expired = lock.expired;
     const deleted = await this.releaseOn(this.instances, lock.resources, lock.value, true);
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
+    // Our own waiters need not wait for the announcement to come back from Redis. Their attempts go out on the
+    // same connections as the release's commands, behind them, so they find the keys gone everywhere.
+    this.notifier.releasedLocally(lock.resources.map((key) => this.channelPrefix + key), lock.value);
     return { deleted, released: deleted >= this.quorum, expired };
   }
 

@@ -4,17 +4,28 @@
  * `<prefix><resource>`; a waiter listens on the channels of the resources it wants, on every instance, through
  * one subscriber connection per instance that is opened on first need and shared by all waiters.
  *
- * One announcement wakes one waiter of this process, the one waiting longest: waking them all would send them
+ * An announcement goes to one waiter of this process, the one waiting longest: waking them all would send them
  * at the lock together, split the instances' votes between them and fail them all (a thundering herd). The
- * others keep waiting for the next release, or for their own retry delay.
+ * others keep waiting for the next release, or for their own retry delay. A new acquirer of this process joins
+ * the back of the line (see Redlock.acquire), so waiters of one process get the lock in turn.
  */
 import { sleep } from '@x/core';
 import type { RedisClient } from './instance.js';
 
 /** A waiter's view: wait until a release is announced or `ms` pass. */
 export interface ReleaseListener {
-  /** Resolves after `ms`, or earlier when one of the channels announced a release (since the last call, too). */
-  next(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves after `ms`, or earlier when one of the channels announced a release (since the last call, too);
+   * also resolves when `signal` aborts. True when a release was announced.
+   */
+  next(ms: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Waits for a release announcement, or for `ms` once this listener is first in line on one of its channels:
+   * a waiter behind another waiter of this process does not poll Redis on its own timer. The one ahead polls,
+   * and every release goes to whoever is first then; polling from all of them would only add failed attempts,
+   * which load the very instances the hand-over needs. Resolves early when `signal` aborts.
+   */
+  turn(ms: number, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,10 +36,15 @@ interface Waiter {
   wake: (() => void) | undefined;
 }
 
+/** How many of this process's own releases are remembered, to ignore their announcements from Redis. */
+const REMEMBERED_RELEASES = 1_024;
+
 export class ReleaseNotifier {
   private subscribers: RedisClient[] | undefined;
   /** Per channel, its waiters, longest waiting first. */
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Values of locks this process released and announced locally (insertion order = age). */
+  private readonly releasedHere = new Set<string>();
 
   constructor(private readonly clients: readonly RedisClient[]) {}
 
@@ -46,7 +62,8 @@ export class ReleaseNotifier {
       queue.add(waiter);
     }
     if (fresh.length > 0) await this.each((subscriber) => subscriber.subscribe(...fresh));
-    return {
+    const isFirst = (): boolean => channels.some((channel) => this.waiters.get(channel)?.values().next().value === waiter);
+    const listener: ReleaseListener = {
       next: async (ms, signal) => {
         if (!waiter.released) {
           const controller = new AbortController();
@@ -60,7 +77,12 @@ export class ReleaseNotifier {
             waiter.wake = undefined;
           }
         }
+        const announced = waiter.released;
         waiter.released = false;
+        return announced;
+      },
+      turn: async (ms, signal) => {
+        while (!(await listener.next(ms, signal)) && !isFirst() && !signal?.aborted);
       },
       close: async () => {
         const gone: string[] = [];
@@ -75,6 +97,23 @@ export class ReleaseNotifier {
         if (gone.length > 0 && this.subscribers !== undefined) await this.each((subscriber) => subscriber.unsubscribe(...gone));
       },
     };
+    return listener;
+  }
+
+  /**
+   * Announces a release made by this process to its own waiters at once, without waiting for the round trip
+   * through Redis pub/sub; the same release's announcements from Redis (carrying `value`) are then ignored.
+   */
+  releasedLocally(channels: readonly string[], value: string): void {
+    if (!channels.some((channel) => this.waiters.has(channel))) return;
+    this.releasedHere.add(value);
+    if (this.releasedHere.size > REMEMBERED_RELEASES) this.releasedHere.delete(this.releasedHere.values().next().value!);
+    for (const channel of channels) this.announce(channel);
+  }
+
+  /** True when a waiter of this process already listens on one of `channels`. */
+  hasWaiters(channels: readonly string[]): boolean {
+    return channels.some((channel) => (this.waiters.get(channel)?.size ?? 0) > 0);
   }
 
   /** Closes the subscriber connections. */
@@ -85,21 +124,15 @@ export class ReleaseNotifier {
     if (subscribers !== undefined) await Promise.all(subscribers.map((s) => s.quit().catch(() => s.disconnect())));
   }
 
-  // Wakes the longest-waiting waiter that is asleep; with none asleep, the longest-waiting one takes note. Every
-  // instance announces the same release, so a waiter already woken or noted is not woken twice.
+  // Every release goes to the longest-waiting waiter, whatever it is doing: asleep, it wakes; busy with an
+  // attempt, it takes note and tries again at once if that attempt fails (the attempt may have raced the
+  // release on some instances — the later announcements of the same release say when those are done).
+  // Waking the next waiter instead would send two of them at the lock together to split its votes.
   private announce(channel: string): void {
-    const queue = this.waiters.get(channel);
-    if (queue === undefined) return;
-    for (const waiter of queue) {
-      if (waiter.released) return;
-      if (waiter.wake !== undefined) {
-        waiter.released = true;
-        waiter.wake();
-        return;
-      }
-    }
-    const first = queue.values().next().value;
-    if (first !== undefined) first.released = true;
+    const first = this.waiters.get(channel)?.values().next().value;
+    if (first === undefined) return;
+    first.released = true;
+    first.wake?.();
   }
 
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
@@ -111,7 +144,9 @@ export class ReleaseNotifier {
   private open(client: RedisClient): RedisClient {
     const subscriber = client.duplicate();
     subscriber.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay
-    subscriber.on('message', (channel: string) => this.announce(channel));
+    subscriber.on('message', (channel: string, message: string) => {
+      if (!this.releasedHere.has(message)) this.announce(channel);
+    });
     return subscriber;
   }
 }

@@ -53,15 +53,17 @@ return 1
 
 /**
  * ARGV: value, channel prefix, announce (1/0). Deletes each key that still holds our value and, when asked to,
- * announces it on `<prefix><key>` so a waiter wakes at once. Giving back the minority of a failed attempt is not
- * announced: nobody could have been waiting for that. Returns how many keys were deleted.
+ * announces it on `<prefix><key>` so a waiter wakes at once; the message is the released value (worthless once
+ * deleted), so the releasing process can tell its own releases, which it announced locally already. Giving back
+ * the minority of a failed attempt is not announced: nobody could have been waiting for that. Returns how many
+ * keys were deleted.
  */
 export const RELEASE = script(`
 local deleted = 0
 for i = 1, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
     redis.call('DEL', KEYS[i])
-    if ARGV[3] == '1' then redis.call('PUBLISH', ARGV[2] .. KEYS[i], '1') end
+    if ARGV[3] == '1' then redis.call('PUBLISH', ARGV[2] .. KEYS[i], ARGV[1]) end
     deleted = deleted + 1
   end
 end

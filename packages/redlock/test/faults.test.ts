@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { type TestRedisServer, freePort, requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
+import { type TestRedisServer, eventually, freePort, requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
 import { LockNotAcquiredError, QuorumError, Redlock } from '../src/index.js';
 import { connectMasters, quitAll, resource } from './helpers.js';
 
@@ -137,6 +137,8 @@ describe('the delayed-restart rule', () => {
       const b = new Redlock(connect(), { maxTtl: 2_000, restartGuard: guard, requestTimeout: 100 });
       const key = resource(`restart-${guard}`);
       const lockA = await a.acquire(key, 1_500);
+      // acquire() returns once a majority granted: let the other instances' grants land before taking keys away.
+      await eventually(async () => (await Promise.all(direct.map((redis) => redis.get(key)))).every((value) => value === lockA.value), "A's key on every instance", 2_000);
       // Instances 3 and 4 lost A's key (their answers went missing), and instance 2 restarts empty.
       await Promise.all([direct[3]!.del(key), direct[4]!.del(key)]);
       await fresh[2]!.kill();

@@ -185,6 +185,32 @@ describe('waiting for a held lock', () => {
     await slow.close();
   });
 
+  it("hands the lock to this process's waiters in turn: a holder that asks again goes to the back of the line", async () => {
+    const key = resource('turns');
+    // Long retry delays: each turn must come from a release, not from a waiter's own timer.
+    const patient = new Redlock(clients, { restartGuard: false, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) });
+    const order: string[] = [];
+    const turn = async (name: string): Promise<void> => {
+      const lock = await patient.acquire(key, 10_000);
+      order.push(name);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await lock.release();
+    };
+    const first = await patient.acquire(key, 10_000);
+    const b = turn('b');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const c = turn('c');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    await first.release();
+    // The holder asks again at once: it knows of its release before anyone, yet b and c were waiting first.
+    const again = turn('a');
+    await Promise.all([b, c, again]);
+    expect(order).toEqual(['b', 'c', 'a']);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await patient.close();
+  });
+
   it('gives up when the signal aborts or acquireTimeout passes', async () => {
     const key = resource('abort');
     const holder = await redlock.acquire(key, 10_000);
