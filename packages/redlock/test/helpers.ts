@@ -12,6 +12,20 @@ export function valuesOf(clients: readonly Redis[], key: string): Promise<Array<
   return Promise.all(clients.map((client) => client.get(key)));
 }
 
+/**
+ * The values of `key` once they equal `expected`, or as they are after 2 s. A round returns once a majority
+ * answered; the other instances' scripts may still be on their way (on a fresh server, EVALSHA's NOSCRIPT
+ * reply costs them one more round trip), so a test that looks at every instance waits for them.
+ */
+export async function settledValues(clients: readonly Redis[], key: string, expected: ReadonlyArray<string | null>): Promise<Array<string | null>> {
+  const end = Date.now() + 2_000;
+  for (;;) {
+    const values = await valuesOf(clients, key);
+    if (values.every((value, i) => value === expected[i]) || Date.now() > end) return values;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 export function resource(name: string): string {
   return uniqueName(`x-redlock-test:${name}`);
 }
