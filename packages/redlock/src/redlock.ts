@@ -48,7 +48,7 @@ export interface RedlockOptions {
    * it off only for instances that persist every write (appendfsync always).
    */
   restartGuard?: boolean;
-  /** Bound on each request to one instance, ms (default 50, at most a third of the TTL in use). */
+  /** Bound on one round of requests to the instances, ms (default 50, at most a third of the TTL in use): an instance silent by then counts as timed out. */
   requestTimeout?: number;
   /** Clock drift allowance as a fraction of the TTL (default 0.01); 2 ms are added to it. */
   driftFactor?: number;
