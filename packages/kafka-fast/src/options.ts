@@ -45,7 +45,10 @@ export interface ParallelConsumerOptions {
 }
 
 export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig' | 'handler' | 'batchHandler'>> {
-  /** Runs a unit of several records (batch handler only). */
+  /**
+   * Runs a unit of several records. Only the batch handler forms such units; with `handler` every unit is one
+   * record and goes through `invokeOne`.
+   */
   invoke: (records: ConsumedRecord[], context: HandlerContext) => Promise<void> | void;
   /** Runs one record: the handler itself, or the batch handler given a one-record batch. */
   invokeOne: RecordHandler;

@@ -39,7 +39,7 @@ export class PartitionTracker {
     committed: number,
     metadata: string | null | undefined,
   ) {
-    // One signal is shared by every record of the assignment (see runTask): as many handlers may listen to it
+    // One signal is shared by every record of the assignment (see ParallelConsumer.invokeTask): as many handlers may listen to it
     // as run at once, which is not the leak Node's default limit of 10 warns about.
     setMaxListeners(0, this.controller.signal);
     this.firstAttempt = Object.freeze({ attempt: 1, signal: this.controller.signal });

@@ -151,7 +151,7 @@ export class Redlock implements AsyncDisposable {
     let lastError: unknown;
     let delay: number | undefined;
     try {
-      const channels = keys.map((key) => this.channelPrefix + key);
+      const channels = this.channelsOf(keys);
       if (this.notifier.hasWaiters(channels)) {
         // Waiters of this process are queued for these resources: join the back of their line rather than
         // barge in ahead of them. (A holder that releases and at once asks again would otherwise win every
@@ -238,7 +238,7 @@ export class Redlock implements AsyncDisposable {
       timeout,
     );
     const granted = results.filter((r): r is { ok: true; value: number[] } => r.ok);
-    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
+    const failures = failuresOf(results);
     if (granted.length >= this.quorum) {
       const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
       // Where a majority counted to the tokens themselves (counters in step: the usual case), that majority is
@@ -268,7 +268,7 @@ export class Redlock implements AsyncDisposable {
       isOk,
       timeout,
     );
-    return { confirmed: results.filter(isOk).length, failures: results.flatMap((r) => (r.ok ? [] : [r.failure])) };
+    return { confirmed: results.filter(isOk).length, failures: failuresOf(results) };
   }
 
   private async extend(lock: Lock, ttl: number): Promise<void> {
@@ -291,7 +291,7 @@ export class Redlock implements AsyncDisposable {
       lock.validUntil = validUntil;
       return;
     }
-    const failures = results.flatMap((r) => (r.ok ? [] : [r.failure]));
+    const failures = failuresOf(results);
     throw new LockLostError(lock.resources, `extension confirmed by ${confirmed} of ${this.quorum} needed`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
   }
 
@@ -301,7 +301,7 @@ export class Redlock implements AsyncDisposable {
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
     // Our own waiters need not wait for the announcement to come back from Redis. Their attempts go out on the
     // same connections as the release's commands, behind them, so they find the keys gone everywhere.
-    this.notifier.releasedLocally(lock.resources.map((key) => this.channelPrefix + key), lock.value);
+    this.notifier.releasedLocally(this.channelsOf(lock.resources), lock.value);
     return { deleted, released: deleted >= this.quorum, expired };
   }
 
@@ -319,6 +319,11 @@ export class Redlock implements AsyncDisposable {
       this.requestTimeout,
     );
     return results.filter(deletedHere).length;
+  }
+
+  /** The pub/sub channels on which releases of `keys` are announced. */
+  private channelsOf(keys: readonly string[]): string[] {
+    return keys.map((key) => this.channelPrefix + key);
   }
 
   /** End of validity for keys set with `ttl` by requests sent at `started`: TTL - elapsed - drift from now. */
@@ -345,6 +350,10 @@ export class Redlock implements AsyncDisposable {
 
 function isOk<T>(result: InstanceResult<T>): boolean {
   return result.ok;
+}
+
+function failuresOf<T>(results: readonly InstanceResult<T>[]): InstanceFailure[] {
+  return results.flatMap((r) => (r.ok ? [] : [r.failure]));
 }
 
 function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {

@@ -105,7 +105,7 @@ export class ReleaseNotifier {
    * through Redis pub/sub; the same release's announcements from Redis (carrying `value`) are then ignored.
    */
   releasedLocally(channels: readonly string[], value: string): void {
-    if (!channels.some((channel) => this.waiters.has(channel))) return;
+    if (!this.hasWaiters(channels)) return;
     this.releasedHere.add(value);
     if (this.releasedHere.size > REMEMBERED_RELEASES) this.releasedHere.delete(this.releasedHere.values().next().value!);
     for (const channel of channels) this.announce(channel);

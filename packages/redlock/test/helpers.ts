@@ -1,5 +1,5 @@
 import { type Redis } from 'ioredis';
-import { redisMasters, requireRedis, uniqueName } from '@x/testkit';
+import { eventually, redisMasters, requireRedis, uniqueName } from '@x/testkit';
 
 /** Clients for the five shared masters (127.0.0.1:7001-7005), checked to answer first. */
 export async function connectMasters(): Promise<Redis[]> {
@@ -18,12 +18,10 @@ export function valuesOf(clients: readonly Redis[], key: string): Promise<Array<
  * reply costs them one more round trip), so a test that looks at every instance waits for them.
  */
 export async function settledValues(clients: readonly Redis[], key: string, expected: ReadonlyArray<string | null>): Promise<Array<string | null>> {
-  const end = Date.now() + 2_000;
-  for (;;) {
-    const values = await valuesOf(clients, key);
-    if (values.every((value, i) => value === expected[i]) || Date.now() > end) return values;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  const settled = async (): Promise<boolean> => (await valuesOf(clients, key)).every((value, i) => value === expected[i]);
+  // Timing out is not an error here: the caller's assertion then shows the values that differ.
+  await eventually(settled, `${key} on every instance`, 2_000).catch(() => undefined);
+  return valuesOf(clients, key);
 }
 
 export function resource(name: string): string {
