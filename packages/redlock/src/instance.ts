@@ -19,8 +19,11 @@ export class Instance {
   private eligibleAt = -Infinity;
   /** Set when the uptime must be (re)read: at first use and after every reconnect. */
   private uptimeUnknown = true;
+  /** Scripts sent with EVAL on the current connection, so the server has them cached. */
+  private readonly loaded = new Set<string>();
   private readonly onReady = (): void => {
     this.uptimeUnknown = true;
+    this.loaded.clear();
   };
 
   constructor(
@@ -70,6 +73,13 @@ export class Instance {
   }
 
   private async evaluate(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
+    if (!this.loaded.has(script.sha)) {
+      // First use on this connection: EVAL, which also caches the script. An EVALSHA answered NOSCRIPT would be
+      // sent again as EVAL only after that answer, behind commands sent since, so a release could land after
+      // the next acquire of the same process. Marked at once: later commands queue behind this one.
+      this.loaded.add(script.sha);
+      return this.client.eval(script.source, keys.length, ...keys, ...args);
+    }
     try {
       return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (error) {
