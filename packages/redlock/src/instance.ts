@@ -76,8 +76,10 @@ export class Instance {
     if (!this.loaded.has(script.sha)) {
       // First use on this connection: EVAL, which also caches the script. An EVALSHA answered NOSCRIPT would be
       // sent again as EVAL only after that answer, behind commands sent since, so a release could land after
-      // the next acquire of the same process. Marked at once: later commands queue behind this one.
-      this.loaded.add(script.sha);
+      // the next acquire of the same process. Marked at once: later commands queue behind this one. Not marked
+      // while the client is (re)connecting: its 'ready' would clear the mark though this EVAL, queued until
+      // then, goes to the new connection.
+      if (this.client.status === 'ready') this.loaded.add(script.sha);
       return this.client.eval(script.source, keys.length, ...keys, ...args);
     }
     try {

@@ -118,11 +118,15 @@ describe('acquire and release', () => {
     const key = resource('skewed-fence');
     // History left instance 0's counter far ahead of the others (it granted acquisitions they did not see).
     await clients[0]!.set(fenceKey(key), '100');
-    const first = await redlock.acquire(key, 2_000);
+    // Someone else holds the key on instances 3 and 4, so the first lock can only be won on 0, 1 and 2 (a round
+    // settles at the first majority, which would otherwise depend on which instances answer first).
+    await Promise.all([clients[3]!, clients[4]!].map((client) => client.set(key, 'someone-else', 'PX', 10_000)));
+    const first = await redlock.acquire(key, 2_000, { retryCount: 0 });
     expect(first.fencingToken).toBe(101);
     await first.release();
-    // Now instance 0 cannot grant (someone else's key sits there): the next lock is won on the other four,
-    // whose own counters alone would say 2. A stale holder of token 101 must still lose to it.
+    // Now instance 0 cannot grant (someone else's key sits there) and 3 and 4 can again: the next lock is won on a
+    // majority of 1-4, whose own counters alone would say 2 at most. A stale holder of token 101 must still lose.
+    await Promise.all([clients[3]!, clients[4]!].map((client) => client.del(key)));
     await clients[0]!.set(key, 'someone-else', 'PX', 10_000);
     const second = await redlock.acquire(key, 2_000, { retryCount: 0 });
     expect(second.fencingToken).toBeGreaterThan(101);
