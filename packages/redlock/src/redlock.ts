@@ -146,7 +146,12 @@ export class Redlock implements AsyncDisposable {
     const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
     if (this.closed) throw new ClosedError('redlock');
     const value = randomToken();
-    using deadline = linkedSignal(options.signal, timeoutMs === undefined ? { clock: this.clock } : { timeoutMs, clock: this.clock });
+    // Without a signal or a timeout (the usual call) nothing can cut the wait short: no signal is made for it.
+    using deadline =
+      options.signal === undefined && timeoutMs === undefined
+        ? undefined
+        : linkedSignal(options.signal, timeoutMs === undefined ? { clock: this.clock } : { timeoutMs, clock: this.clock });
+    const signal = deadline?.signal;
     let listener: ReleaseListener | undefined;
     let lastError: unknown;
     let delay: number | undefined;
@@ -158,10 +163,10 @@ export class Redlock implements AsyncDisposable {
         // time — it knows of the release first — and starve the others.)
         listener = await this.notifier.listen(channels);
         delay = this.backoff.delay(1, undefined);
-        await listener.turn(delay, deadline.signal);
+        await listener.turn(delay, signal);
       }
       for (let attempt = 1; ; attempt++) {
-        if (deadline.signal.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(deadline.signal));
+        if (signal?.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
         const outcome = await this.attempt(keys, value, ttl);
         if ('lock' in outcome) return outcome.lock;
         lastError = outcome.error;
@@ -177,8 +182,8 @@ export class Redlock implements AsyncDisposable {
           continue;
         }
         delay = this.backoff.delay(attempt, delay);
-        if (listener !== undefined) await listener.turn(delay, deadline.signal);
-        else await sleep(delay, { signal: deadline.signal, clock: this.clock }).catch(() => undefined);
+        if (listener !== undefined) await listener.turn(delay, signal);
+        else await sleep(delay, { signal, clock: this.clock }).catch(() => undefined);
       }
     } finally {
       await listener?.close();
