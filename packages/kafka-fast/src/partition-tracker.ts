@@ -133,13 +133,15 @@ export class PartitionTracker {
     return this.controller.signal;
   }
 
-  /** True once this assignment ended: completions must no longer count. */
-  get revoked(): boolean {
-    return this.controller.signal.aborted;
-  }
+  /**
+   * True once this assignment ended: completions must no longer count. A field, not the signal's `aborted`
+   * getter: it is read twice per record.
+   */
+  revoked = false;
 
   /** Ends this assignment: handlers still running see their signal abort with `reason`. */
   revoke(reason: unknown): void {
+    this.revoked = true;
     this.controller.abort(reason);
   }
 

@@ -39,6 +39,8 @@ interface Lane<T> {
   tasks: T[];
   head: number;
   running: boolean;
+  /** In its group's map: false once emptied or dropped (a lane of the same name may be made anew). */
+  live: boolean;
 }
 
 /**
@@ -85,7 +87,7 @@ export class Scheduler<T extends Task> {
       lane.tasks.push(task);
       return;
     }
-    const fresh: Lane<T> = { group, name, tasks: [task], head: 0, running: false };
+    const fresh: Lane<T> = { group, name, tasks: [task], head: 0, running: false, live: true };
     lanes.set(name, fresh);
     this.ready.push(fresh);
     this.pump();
@@ -104,7 +106,7 @@ export class Scheduler<T extends Task> {
       dropped += lane.tasks.length - lane.head - keep.length;
       lane.tasks = keep;
       lane.head = 0;
-      if (keep.length === 0) group.lanes.delete(lane.name);
+      if (keep.length === 0) this.removeLane(lane);
     }
     return dropped;
   }
@@ -153,7 +155,12 @@ export class Scheduler<T extends Task> {
   }
 
   private isLive(lane: Lane<T>): boolean {
-    return lane.group.lanes.get(lane.name) === lane;
+    return lane.live;
+  }
+
+  private removeLane(lane: Lane<Task>): void {
+    lane.live = false;
+    lane.group.lanes.delete(lane.name);
   }
 
   /**
@@ -257,7 +264,7 @@ export class Scheduler<T extends Task> {
     }
     lane.tasks[lane.head++] = undefined as unknown as T;
     if (lane.head === lane.tasks.length) {
-      lane.group.lanes.delete(lane.name);
+      this.removeLane(lane);
       return false;
     }
     if (lane.head > 64 && lane.head * 2 > lane.tasks.length) {
