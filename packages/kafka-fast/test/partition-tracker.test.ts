@@ -18,4 +18,36 @@ describe('PartitionTracker', () => {
     expect(aborted).toBe(50);
     expect(tracker.revoked).toBe(true);
   });
+
+  it('agrees with a plain model over random gaps, completion orders, repeats and unknown offsets', () => {
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let run = 0; run < 20; run++) {
+      const tracker = new PartitionTracker('t', 0, 100, null);
+      const taken: number[] = [];
+      const done = new Set<number>();
+      let offset = 99;
+      for (let step = 0; step < 3_000; step++) {
+        if (random(3) > 0) {
+          // Fetched: the next offset, sometimes after a gap (compaction, transaction markers).
+          offset += random(10) === 0 ? 1 + random(5) : 1;
+          expect(tracker.accept(offset)).toBe('process');
+          taken.push(offset);
+        } else if (taken.length > 0) {
+          // Completed: any taken offset, sometimes one already complete, sometimes one never taken.
+          const pick = random(20) === 0 ? offset + 1_000 : taken[random(taken.length)]!;
+          tracker.complete(pick);
+          if (taken.includes(pick)) done.add(pick);
+        }
+        const firstOpen = taken.find((o) => !done.has(o));
+        expect(tracker.commitOffset).toBe(firstOpen ?? offset + 1);
+        const above = firstOpen === undefined ? 0 : taken.filter((o) => o > firstOpen && done.has(o)).length;
+        expect(tracker.completedAbove).toBe(above);
+        expect(tracker.incomplete).toBe(taken.filter((o) => !done.has(o)).length);
+      }
+    }
+  });
 });
