@@ -30,6 +30,17 @@ export function encodeOffsetMap(committed: number, completed: readonly number[])
   return Buffer.concat([Buffer.from([VERSION, kind]), payload]).toString('base64url');
 }
 
+/**
+ * The widest span of offsets above a committed offset c (offsets c + 1 to c + span) whose map fits in `limit`
+ * characters whatever is complete in it: the bitset of such a span takes at most span / 8 bytes, and the
+ * run-length form is only used when shorter. Keeping the records taken on within this span of the lowest
+ * incomplete one is how a partition's map never outgrows the broker's metadata limit.
+ */
+export function maxSpanFor(limit: number): number {
+  // base64url of [version][kind][payload]: floor(limit * 3 / 4) bytes fit in `limit` characters.
+  return (Math.floor((limit * 3) / 4) - 2) * 8;
+}
+
 /** The completed offsets encoded in `metadata` for a partition committed at `committed`. */
 export function decodeOffsetMap(committed: number, metadata: string | null | undefined): number[] {
   if (!metadata) return [];

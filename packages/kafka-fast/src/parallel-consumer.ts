@@ -13,6 +13,7 @@ import { isRebalanceError } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
+import { maxSpanFor } from './offset-map.js';
 
 interface RecordTask {
   solo?: boolean;
@@ -65,8 +66,13 @@ export interface ParallelConsumerEvents {
   retry: [{ record: ConsumedRecord; attempt: number; delayMs: number; error: unknown }];
   /** A record ran out of attempts; it went to the dead-letter topic when one is configured. */
   dead: [{ record: ConsumedRecord; attempts: number; error: unknown }];
-  /** The offset map of a partition no longer fits the metadata limit: the tail will be repeated after a restart. */
-  'metadata-pressure': [{ topic: string; partition: number; limit: number }];
+  /**
+   * A partition stopped taking on records: the next one lies so far above its lowest incomplete record that the
+   * commit's offset map could outgrow `metadataLimitBytes`; `waitingOffset` is that next record. It goes on once
+   * the lowest incomplete record completes. (Should a map ever not fit all the same, its highest completed
+   * offsets are left out, to be repeated after a restart, and this event comes without `waitingOffset`.)
+   */
+  'metadata-pressure': [{ topic: string; partition: number; limit: number; waitingOffset?: string }];
   /** Partitions this consumer owns after a rebalance. */
   assigned: [{ partitions: { topic: string; partition: number }[] }];
   /** Background failures (commit, dead-letter produce); the consumer keeps going. */
@@ -118,6 +124,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private readonly retryPolicy;
   /** Buffered count at or below which a fetcher waiting for capacity resumes. */
   private readonly resumeAt: number;
+  /** Offsets above a partition's lowest incomplete one that its offset map can always hold. */
+  private readonly maxSpan: number;
 
   constructor(options: ParallelConsumerOptions) {
     super();
@@ -126,6 +134,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.consumer = kafka.consumer({ ...consumerConfig, groupId });
     this.admin = kafka.admin();
     this.resumeAt = this.options.maxBuffered - Math.max(1, Math.floor(this.options.maxBuffered / 10));
+    this.maxSpan = maxSpanFor(this.options.metadataLimitBytes);
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
     this.scheduler = new Scheduler<RecordTask>(
       this.options.maxConcurrency,
@@ -222,6 +231,16 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         if (!live()) break;
       }
       const offset = Number(message.offset);
+      if (!tracker.fitsSpan(offset, this.maxSpan)) {
+        // A record far behind (slow, retrying) holds the commit point: taking on more would grow the offset map
+        // past what the broker stores. Wait for it, as for capacity; its completion moves the commit point.
+        this.emit('metadata-pressure', { topic: batch.topic, partition: batch.partition, limit: this.options.metadataLimitBytes, waitingOffset: message.offset });
+        while (!tracker.fitsSpan(offset, this.maxSpan) && live()) {
+          await this.waitForCapacity(20);
+          await heartbeat().catch(() => undefined);
+        }
+        if (!live()) break;
+      }
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
         this.scheduler.push({ tracker, message, offset, attempt: 1 }, tracker.lanes, this.laneOf(message));

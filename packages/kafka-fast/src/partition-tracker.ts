@@ -124,6 +124,14 @@ export class PartitionTracker {
     return -1;
   }
 
+  /**
+   * Whether taking on `offset` keeps the offsets above the commit point within `maxSpan` of it (see
+   * maxSpanFor). Always true while nothing is incomplete: the map is then empty.
+   */
+  fitsSpan(offset: number, maxSpan: number): boolean {
+    return this.head === this.pending.length || offset - this.pending[this.head]! <= maxSpan;
+  }
+
   /** The offset to commit: the lowest incomplete one (or one past the highest taken on). -1 when unknown. */
   get commitOffset(): number {
     return this.head < this.pending.length ? this.pending[this.head]! : this.highest + 1;

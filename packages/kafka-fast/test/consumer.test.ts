@@ -100,6 +100,50 @@ describe('ParallelConsumer on a real broker', () => {
     await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '300', 'the commit past the poison record');
   });
 
+  it('stops taking on records before the offset map outgrows the metadata limit, and goes on once the slow record completes', async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 1_000, 50);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let highestStartedWhileHeld = -1;
+    let held = true;
+    const handled = new Set<number>();
+    const pressure: { waitingOffset?: string; limit: number }[] = [];
+    const mapSizes: number[] = [];
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      // 64 characters hold a map of 368 offsets above the lowest incomplete one (see maxSpanFor).
+      metadataLimitBytes: 64,
+      handler: async (record) => {
+        const value = Number(record.value);
+        if (held) highestStartedWhileHeld = Math.max(highestStartedWhileHeld, Number(record.offset));
+        if (value === 10) await gate;
+        handled.add(value);
+      },
+    });
+    consumer.on('metadata-pressure', (event) => pressure.push(event));
+    consumer.on('committed', (event) => mapSizes.push(event.metadataBytes));
+    await consumer.start();
+    // Offsets up to 378 taken on: 10 running, the 7 others of its key (60, 110, ..., 360) waiting behind it in key
+    // order, the remaining 371 done.
+    await eventually(() => pressure.length > 0 && handled.size === 371, 'the partition to pause with record 10 running', 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: pressure ${pressure.length}, handled ${handled.size}, highest ${highestStartedWhileHeld}`);
+    });
+    // Paused: nothing past offset 10 + 368 was taken on, and the commits' maps all fit.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(highestStartedWhileHeld).toBe(378);
+    // (Earlier pauses may come and go while the first records still run: the span counts from the lowest incomplete.)
+    expect(pressure.at(-1)).toEqual({ topic, partition: 0, limit: 64, waitingOffset: '379' });
+    expect(consumer.metrics().partitions[0]?.committedOffset).toBe('10');
+    expect(Math.max(...mapSizes)).toBeLessThanOrEqual(64);
+    held = false;
+    release();
+    await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'every record, once the slow one completed');
+    expect(handled.size).toBe(1_000);
+    expect(Math.max(...mapSizes)).toBeLessThanOrEqual(64);
+  });
+
   it('commits completed offsets above a slow record in the metadata, and the next owner skips them', async () => {
     const topic = await freshTopic(1);
     const groupId = uniqueName('g');

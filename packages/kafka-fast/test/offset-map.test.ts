@@ -1,7 +1,25 @@
-import { OffsetMapFormatError, decodeOffsetMap, encodeOffsetMap } from '../src/offset-map.js';
+import { OffsetMapFormatError, decodeOffsetMap, encodeOffsetMap, maxSpanFor } from '../src/offset-map.js';
 import { PartitionTracker } from '../src/partition-tracker.js';
 
 describe('offset map', () => {
+  it('fits in the limit for any completed set within maxSpanFor(limit), and the bound is tight', () => {
+    const committed = 1_000;
+    for (const limit of [64, 100, 257, 1_024, 4_096]) {
+      const span = maxSpanFor(limit);
+      // Every pattern within the span, up to its last offset: none may be longer than the limit.
+      const patterns = [
+        Array.from({ length: span }, (_, i) => committed + 1 + i).filter((o) => o % 2 === 0 || o === committed + span),
+        Array.from({ length: span }, (_, i) => committed + 1 + i).filter((o) => o % 3 !== 0 || o === committed + span),
+        [committed + span],
+        Array.from({ length: span - 1 }, (_, i) => committed + 2 + i),
+      ];
+      for (const completed of patterns) expect(encodeOffsetMap(committed, completed).length).toBeLessThanOrEqual(limit);
+      // A few offsets further and the alternating pattern no longer fits.
+      const wider = Array.from({ length: span + 24 }, (_, i) => committed + 1 + i).filter((o) => o % 2 === 0);
+      expect(encodeOffsetMap(committed, wider).length).toBeGreaterThan(limit);
+    }
+  });
+
   it('round-trips sparse and dense sets, choosing the shorter encoding', () => {
     const cases: number[][] = [
       [],
