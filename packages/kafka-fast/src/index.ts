@@ -7,5 +7,5 @@ export {
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
 export { CloseTimeoutError, PartitionRevokedError } from './errors.js';
-export { encodeOffsetMap, decodeOffsetMap, OffsetMapFormatError } from './offset-map.js';
+export { encodeOffsetMap, decodeOffsetMap, maxSpanFor, OffsetMapFormatError } from './offset-map.js';
 export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders } from './client.js';
