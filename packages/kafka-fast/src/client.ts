@@ -26,6 +26,12 @@ export interface ClientBatchPayload {
   heartbeat(): Promise<void>;
   isRunning(): boolean;
   isStale(): boolean;
+  /**
+   * Pauses this batch's partition and returns what resumes it (kafkajs 2.1+); records not resolved are fetched
+   * again after the resume. Without it, the consumer waits inside the batch instead, which holds back the
+   * batches of other partitions too.
+   */
+  pause?(): () => void;
 }
 
 export interface ClientConsumer {

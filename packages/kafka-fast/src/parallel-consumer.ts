@@ -210,7 +210,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     await this.close();
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: ClientBatchPayload): Promise<void> {
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }: ClientBatchPayload): Promise<void> {
     if (this.state !== 'running') return;
     const key = partitionKey(batch.topic, batch.partition);
     this.highWatermarks.set(key, Number(batch.highWatermark));
@@ -231,16 +231,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         if (!live()) break;
       }
       const offset = Number(message.offset);
-      if (!tracker.fitsSpan(offset, this.maxSpan)) {
-        // A record far behind (slow, retrying) holds the commit point: taking on more would grow the offset map
-        // past what the broker stores. Wait for it, as for capacity; its completion moves the commit point.
-        this.emit('metadata-pressure', { topic: batch.topic, partition: batch.partition, limit: this.options.metadataLimitBytes, waitingOffset: message.offset });
-        while (!tracker.fitsSpan(offset, this.maxSpan) && live()) {
-          await this.waitForCapacity(20);
-          await heartbeat().catch(() => undefined);
-        }
-        if (!live()) break;
-      }
+      if (!tracker.fitsSpan(offset, this.maxSpan) && !(await this.waitForSpan(tracker, offset, batch, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
         this.scheduler.push({ tracker, message, offset, attempt: 1 }, tracker.lanes, this.laneOf(message));
@@ -250,6 +241,66 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // The fetch position moves on past what was handed over; the commit point does not (see commit()).
     if (last !== undefined) resolveOffset(last);
     await heartbeat().catch(() => undefined);
+  }
+
+  /**
+   * Waits until taking on `offset` keeps the partition's offset map within the metadata limit (see maxSpanFor).
+   * Usually the records just taken on complete in a moment and the commit point moves: the wait is short and in
+   * place. When the commit point stays put for STUCK_MS (a record that is slow, retrying, or stuck), the
+   * partition is paused through the client, emitting `metadata-pressure`, and false is returned: the rest of the
+   * batch is left unresolved, fetched again after the resume, and the other partitions' batches go on
+   * meanwhile. Also false when the batch is no longer live.
+   */
+  private async waitForSpan(
+    tracker: PartitionTracker,
+    offset: number,
+    batch: ClientBatchPayload['batch'],
+    pause: ClientBatchPayload['pause'],
+    heartbeat: () => Promise<void>,
+    live: () => boolean,
+  ): Promise<boolean> {
+    let commitPoint = tracker.commitOffset;
+    let since = performance.now();
+    let warned = false;
+    while (!tracker.fitsSpan(offset, this.maxSpan)) {
+      if (!live()) return false;
+      if (tracker.commitOffset !== commitPoint) {
+        commitPoint = tracker.commitOffset;
+        since = performance.now();
+      } else if (performance.now() - since >= STUCK_MS) {
+        if (!warned) {
+          warned = true;
+          this.emit('metadata-pressure', { topic: batch.topic, partition: batch.partition, limit: this.options.metadataLimitBytes, waitingOffset: String(offset) });
+        }
+        if (pause !== undefined) {
+          this.resumeWhenFits(tracker, offset, pause());
+          return false;
+        }
+      }
+      // Without a client pause (not kafkajs), the wait stays here, holding back other partitions' batches too.
+      await this.waitForCapacity(20);
+      await heartbeat().catch(() => undefined);
+    }
+    return true;
+  }
+
+  /**
+   * Resumes a partition paused for its offset map once `offset` fits the span again, or at once when the
+   * partition is revoked or the consumer stops (a later assignment of it must not find it paused).
+   */
+  private resumeWhenFits(tracker: PartitionTracker, offset: number, resume: () => void): void {
+    const check = (): void => {
+      if (tracker.revoked || this.state !== 'running' || tracker.fitsSpan(offset, this.maxSpan)) {
+        try {
+          resume();
+        } catch (error) {
+          this.emitError(error);
+        }
+        return;
+      }
+      setTimeout(check, 20);
+    };
+    setTimeout(check, 20);
   }
 
   /** The record's lane within its partition's lane group. */
@@ -506,6 +557,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     else process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_KAFKA_FAST_BACKGROUND' });
   }
 }
+
+/** How long a partition's commit point may stand still, with its offset map full, before the partition pauses. */
+const STUCK_MS = 1_000;
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;

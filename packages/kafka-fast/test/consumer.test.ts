@@ -144,6 +144,45 @@ describe('ParallelConsumer on a real broker', () => {
     expect(Math.max(...mapSizes)).toBeLessThanOrEqual(64);
   });
 
+  it('pauses only the partition whose offset map is full: the others keep flowing', async () => {
+    const topic = await freshTopic(2);
+    await produce(topic, 4_000, 40);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let heldPartition = -1;
+    const handledBy = [new Set<number>(), new Set<number>()];
+    const pressure: { partition: number }[] = [];
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      metadataLimitBytes: 64,
+      handler: async (record) => {
+        if (record.value!.toString() === '10') {
+          heldPartition = record.partition;
+          await gate;
+        }
+        handledBy[record.partition]!.add(Number(record.value));
+      },
+    });
+    consumer.on('metadata-pressure', (event) => pressure.push(event));
+    await consumer.start();
+    const counts = async (): Promise<number[]> => {
+      const admin = await requireKafka();
+      const offsets = await admin.fetchTopicOffsets(topic);
+      await admin.disconnect();
+      return offsets.sort((a, b) => a.partition - b.partition).map((o) => Number(o.high));
+    };
+    const [size0, size1] = await counts();
+    await eventually(() => heldPartition >= 0 && pressure.some((p) => p.partition === heldPartition), 'the held partition to pause', 20_000);
+    const other = 1 - heldPartition;
+    // The other partition is consumed to its end while the held one waits.
+    await eventually(() => handledBy[other]!.size === (other === 0 ? size0 : size1), 'the other partition to be consumed to its end', 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: ${handledBy[other]!.size} of ${other === 0 ? size0 : size1}`);
+    });
+    release();
+    await eventually(() => handledBy[0]!.size + handledBy[1]!.size === 4_000, 'every record', 20_000);
+  });
+
   it('commits completed offsets above a slow record in the metadata, and the next owner skips them', async () => {
     const topic = await freshTopic(1);
     const groupId = uniqueName('g');
