@@ -5,7 +5,7 @@
  * throw UnsupportedOperationError for it instead.
  */
 import { isXError } from '@x/core';
-import { eventually as waitFor } from '@x/testkit';
+import { gate, eventually as waitFor } from '@x/testkit';
 import {
   type Backend,
   type BackendSupport,
@@ -163,9 +163,8 @@ export function conformance(name: string, factory: BackendFactory): void {
 
     itIf(can.cancel && can.get)('cancels delayed and ready jobs, but not reserved, done or unknown ones', async () => {
       const queue = await open();
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      const seen = record(queue, 'cancel', 1, () => gate);
+      const held = gate();
+      const seen = record(queue, 'cancel', 1, () => held.opened);
       const running = await queue.add('cancel', 'running');
       await patient(() => seen.length === 1, 'the first delivery');
       // The only slot is busy, so this one becomes ready and stays there.
@@ -180,7 +179,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(await queue.get(delayed)).toBeUndefined();
       expect(await queue.get(ready)).toBeUndefined();
       await queue.add('cancel', 'after');
-      release();
+      held.open();
       await patient(() => seen.length === 2, 'the delivery of the job added after');
       await new Promise((r) => setTimeout(r, 150));
       expect(seen.map((s) => s.job.payload)).toEqual(['running', 'after']);
@@ -209,9 +208,8 @@ export function conformance(name: string, factory: BackendFactory): void {
 
     itIf(can.get && can.cancel && can.reschedule)('reports reserved while the handler runs, then done', async () => {
       const queue = await open();
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      const seen = record(queue, 'states', 1, () => gate);
+      const held = gate();
+      const seen = record(queue, 'states', 1, () => held.opened);
       const id = await queue.add('states', 'x');
       await patient(() => seen.length === 1, 'the delivery');
       const info = await queue.get(id);
@@ -219,7 +217,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(info!.at).toBeGreaterThan(Date.now());
       expect(await queue.cancel(id)).toBe(false);
       expect(await queue.reschedule(id, 10)).toBe(false);
-      release();
+      held.open();
       await patient(async () => (await queue.get(id))?.state === 'done', 'done');
     });
 
@@ -257,11 +255,10 @@ export function conformance(name: string, factory: BackendFactory): void {
     it('delivers again when a handler outlives its ttr; the stale ack changes nothing', async () => {
       const queue = await open();
       const signals: AbortSignal[] = [];
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
+      const held = gate();
       const seen = record(queue, 'slow', 2, async (job) => {
         signals.push(job.signal);
-        if (job.attempt === 1) await gate;
+        if (job.attempt === 1) await held.opened;
       });
       const id = await queue.add('slow', 'x', { ttr: 150, attempts: 5 });
       await patient(() => seen.length === 2, 'the second delivery');
@@ -274,7 +271,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(seen[1]!.job.id).toBe(id);
       if (can.get) await patient(async () => (await queue.get(id))?.state === 'done', 'done by the second delivery');
       else await acked(queue, 1);
-      release();
+      held.open();
       await new Promise((r) => setTimeout(r, 100));
       expect(seen).toHaveLength(2);
       expect(queue.metrics().acked).toBe(1);

@@ -3,7 +3,7 @@
  * RabbitMQ backend: routes through the delay levels, the topology left behind, bad options.
  */
 import type { ChannelModel } from 'amqplib';
-import { rabbitMqUrl, requireRabbitMq, uniqueName } from '@x/testkit';
+import { gate, rabbitMqUrl, requireRabbitMq, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RabbitMqBackend, Topology, hasDelayedMessagePlugin } from '../src/rabbitmq/index.js';
 import { conformance, eventually } from './conformance.js';
@@ -92,17 +92,16 @@ describe('rabbitmq backend specifics', () => {
   it('hands buffered messages back unspent when a consumer stops, so the next consumer sees attempt 1', async () => {
     const created = backend({}, ['handover']);
     const first = new DelayQueue({ backend: created });
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     const attempts: number[] = [];
     first.process('handover', async (job) => {
       attempts.push(job.attempt);
-      await gate;
+      await held.opened;
     });
     await first.addBulk(Array.from({ length: 20 }, (_, i) => ({ topic: 'handover', payload: i })));
     await eventually(() => attempts.length === 1, 'the first delivery');
     const closing = first.close();
-    release();
+    held.open();
     await closing;
     // Another process of the same queue: same name, same broker queues.
     const again = new DelayQueue({ backend: new RabbitMqBackend({ connection, name: created.topology.name }) });

@@ -1,7 +1,7 @@
 /**
  * The consumer against the real KRaft broker of scripts/services.
  */
-import { requireKafka } from '@x/testkit';
+import { gate, requireKafka } from '@x/testkit';
 import { type KafkaClient, ParallelConsumer, type ParallelConsumerOptions } from '../src/index.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, produce, uniqueName } from './kafka.js';
@@ -103,10 +103,9 @@ describe('ParallelConsumer on a real broker', () => {
   it('stops taking on records before the offset map outgrows the metadata limit, and goes on once the slow record completes', async () => {
     const topic = await freshTopic(1);
     await produce(topic, 1_000, 50);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     let highestStartedWhileHeld = -1;
-    let held = true;
+    let holding = true;
     const handled = new Set<number>();
     const pressure: { waitingOffset?: string; limit: number }[] = [];
     const mapSizes: number[] = [];
@@ -117,8 +116,8 @@ describe('ParallelConsumer on a real broker', () => {
       metadataLimitBytes: 64,
       handler: async (record) => {
         const value = Number(record.value);
-        if (held) highestStartedWhileHeld = Math.max(highestStartedWhileHeld, Number(record.offset));
-        if (value === 10) await gate;
+        if (holding) highestStartedWhileHeld = Math.max(highestStartedWhileHeld, Number(record.offset));
+        if (value === 10) await held.opened;
         handled.add(value);
       },
     });
@@ -137,8 +136,8 @@ describe('ParallelConsumer on a real broker', () => {
     expect(pressure.at(-1)).toEqual({ topic, partition: 0, limit: 64, waitingOffset: '379' });
     expect(consumer.metrics().partitions[0]?.committedOffset).toBe('10');
     expect(Math.max(...mapSizes)).toBeLessThanOrEqual(64);
-    held = false;
-    release();
+    holding = false;
+    held.open();
     await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'every record, once the slow one completed');
     expect(handled.size).toBe(1_000);
     expect(Math.max(...mapSizes)).toBeLessThanOrEqual(64);
@@ -147,8 +146,7 @@ describe('ParallelConsumer on a real broker', () => {
   it('pauses only the partition whose offset map is full: the others keep flowing', async () => {
     const topic = await freshTopic(2);
     await produce(topic, 4_000, 40);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     let heldPartition = -1;
     const handledBy = [new Set<number>(), new Set<number>()];
     const pressure: { partition: number }[] = [];
@@ -159,7 +157,7 @@ describe('ParallelConsumer on a real broker', () => {
       handler: async (record) => {
         if (record.value!.toString() === '10') {
           heldPartition = record.partition;
-          await gate;
+          await held.opened;
         }
         handledBy[record.partition]!.add(Number(record.value));
       },
@@ -179,7 +177,7 @@ describe('ParallelConsumer on a real broker', () => {
     await eventually(() => handledBy[other]!.size === (other === 0 ? size0 : size1), 'the other partition to be consumed to its end', 20_000).catch((error: unknown) => {
       throw new Error(`${String(error)}: ${handledBy[other]!.size} of ${other === 0 ? size0 : size1}`);
     });
-    release();
+    held.open();
     await eventually(() => handledBy[0]!.size + handledBy[1]!.size === 4_000, 'every record', 20_000);
   });
 
@@ -187,15 +185,14 @@ describe('ParallelConsumer on a real broker', () => {
     const topic = await freshTopic(1);
     const groupId = uniqueName('g');
     await produce(topic, 200, 200);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     const firstRun = new Set<number>();
     const first = open({
       groupId,
       topics: [topic],
       handler: async (record, { signal }) => {
         if (record.value!.toString() === '10') {
-          await Promise.race([gate, new Promise((r) => signal.addEventListener('abort', r))]);
+          await Promise.race([held.opened, new Promise((r) => signal.addEventListener('abort', r))]);
           throw new Error('interrupted');
         }
         firstRun.add(Number(record.value));
@@ -212,7 +209,7 @@ describe('ParallelConsumer on a real broker', () => {
     expect(decodeOffsetMap(10, p0.metadata)).toHaveLength(189);
     // A clean handover: the first consumer closes (the slow record is abandoned, not completed)...
     await first.close({ timeout: 200 }).catch(() => undefined);
-    release();
+    held.open();
     // ...and the next owner runs only what was not done: the slow record.
     const secondRun: number[] = [];
     const second = open({ groupId, topics: [topic], handler: (record) => void secondRun.push(Number(record.value)) });

@@ -1,3 +1,4 @@
+import { gate } from '@x/testkit';
 import { DONE, LaneGroup, Scheduler, type Outcome, type TaskRunner } from '../src/scheduler.js';
 
 /** A runner from an async function of the unit (a rejection counts as done, as the consumer's runner does). */
@@ -80,14 +81,13 @@ describe('scheduler', () => {
   });
 
   it("drops a group's waiting tasks on request, leaving the running one to finish and other groups alone", async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const held = gate();
     const ran: number[] = [];
     const scheduler = new Scheduler<T>(
       4,
       runner(async ([task]) => {
         ran.push(task!.n);
-        if (task!.n === 0) await gate;
+        if (task!.n === 0) await held.opened;
         return [DONE];
       }),
       () => undefined,
@@ -99,7 +99,7 @@ describe('scheduler', () => {
     scheduler.push({ lane: 'x', n: 11 }, other, 'x');
     expect(scheduler.dropGroup(group)).toBe(4);
     expect(group.lanes.size).toBe(1);
-    release();
+    held.open();
     await new Promise((r) => setTimeout(r, 20));
     expect(ran).toEqual([0, 10, 11]);
     expect(group.lanes.size).toBe(0);

@@ -5,3 +5,4 @@ export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, spawnTsProcess,
 export { startRedisServer, freePort, type TestRedisServer } from './redis-server.js';
 export { startStallProxy, type StallProxy } from './stall-proxy.js';
 export { eventually } from './eventually.js';
+export { gate, type Gate } from './gate.js';
