@@ -231,7 +231,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         if (!live()) break;
       }
       const offset = Number(message.offset);
-      if (!tracker.fitsSpan(offset, this.maxSpan) && !(await this.waitForSpan(tracker, offset, batch, pause, heartbeat, live))) break;
+      if (!tracker.fitsSpan(offset, this.maxSpan) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
         this.scheduler.push({ tracker, message, offset, attempt: 1 }, tracker.lanes, this.laneOf(message));
@@ -254,7 +254,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private async waitForSpan(
     tracker: PartitionTracker,
     offset: number,
-    batch: ClientBatchPayload['batch'],
     pause: ClientBatchPayload['pause'],
     heartbeat: () => Promise<void>,
     live: () => boolean,
@@ -270,7 +269,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       } else if (performance.now() - since >= STUCK_MS) {
         if (!warned) {
           warned = true;
-          this.emit('metadata-pressure', { topic: batch.topic, partition: batch.partition, limit: this.options.metadataLimitBytes, waitingOffset: String(offset) });
+          this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes, waitingOffset: String(offset) });
         }
         if (pause !== undefined) {
           this.resumeWhenFits(tracker, offset, pause());
