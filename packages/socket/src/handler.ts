@@ -68,8 +68,9 @@ export interface Handler {
   /** A connection was accepted. */
   onOpen?(connection: Connection): void;
   /**
-   * Bytes arrived. `bytes` is a view of the reactor's read buffer: valid only until this call returns, so copy
-   * what you keep (writing it back with `connection.write` is fine: the reactor copies what it cannot send at once).
+   * Bytes arrived. `bytes` is a view of the reactor's read memory: valid only until this call returns, so copy
+   * what you keep. Writing it (or a slice of it) with `connection.write` is fine and costs no copy: the reactor
+   * keeps that memory unused until the bytes are sent, or copies them if they are still queued when it needs it.
    */
   onData(connection: Connection, bytes: Buffer): void;
   /** The peer finished sending (half-close). Default: `connection.end()` once queued bytes are sent. */

@@ -48,8 +48,8 @@ export class Outbound {
   }
 
   /**
-   * Replaces every queued chunk that lives in `shared` (the reactor's read buffer) by a copy, before that
-   * memory is reused by the next read.
+   * Replaces every queued chunk that lives in `shared` (the reactor's read slab) by a copy, before that
+   * memory is reused.
    */
   detachFrom(shared: ArrayBufferLike): void {
     for (let i = this.head; i < this.tail; i++) {

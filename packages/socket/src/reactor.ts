@@ -11,7 +11,7 @@ import { type Handler } from './handler.js';
 import { type SocketAddress } from './libc/address.js';
 import { currentCpu } from './libc/affinity.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll } from './libc/epoll.js';
-import { IoVector, createEventFd, drainEventFd, readSome, signalEventFd } from './libc/io.js';
+import { IoVector, createEventFd, drainEventFd, signalEventFd } from './libc/io.js';
 import {
   SHUT_WR,
   type SocketOptionName,
@@ -26,6 +26,7 @@ import {
   shutdownSocket,
 } from './libc/sockets.js';
 import { PipePool } from './pipe-pool.js';
+import { ReadSlab } from './read-slab.js';
 import { SplicePair, type SplicePairOwner } from './splice-proxy.js';
 import { STAT_FIELDS, type ReactorStats } from './stats.js';
 
@@ -33,7 +34,10 @@ import { STAT_FIELDS, type ReactorStats } from './stats.js';
 export interface ReactorOptions {
   /** This reactor's index (in stats and `connection.reactorId`). Default 0. */
   id?: number;
-  /** Bytes read per read(2). Default 64 KiB. */
+  /**
+   * Bytes asked for per read. Default 64 KiB. Reads go one after another into a slab of
+   * {@link READ_SLAB_CHUNKS} times this size, so replies that echo what was read need no copy.
+   */
   readBufferSize?: number;
   /** Queued outbound bytes at which `write` returns false and reading from that peer pauses. Default 1 MiB. */
   highWaterMark?: number;
@@ -113,6 +117,8 @@ function socketOptionList(options: ConnectionSocketOptions = {}): [SocketOptionN
 
 /** Read once more after a read that filled the buffer; otherwise leave the rest to the next (level-triggered) event. */
 const MAX_READS_PER_EVENT = 4;
+/** Reads of `readBufferSize` that fit in the read slab before it wraps (512 KiB with the default size). */
+export const READ_SLAB_CHUNKS = 8;
 /** Let other event-loop work (timers, messages) run at least this often while busy. */
 const YIELD_EVERY_MS = 2;
 
@@ -137,7 +143,9 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   private readonly socketOptions: [SocketOptionName, number][];
   private readonly listeners = new Set<number>();
   private readonly wakeFd: number;
-  private readonly readBuffer: Buffer;
+  private readonly slab: ReadSlab;
+  /** Connections whose socket refused part of their queue: they may hold views of the slab across turns. */
+  private readonly writeBlocked = new Set<ReactorConnection>();
   private readonly iov = new IoVector();
   private readonly highWaterMark: number;
   private readonly lowWaterMark: number;
@@ -163,7 +171,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     options: ReactorOptions = {},
   ) {
     this.id = assertNumber('options.id', options.id ?? 0, { min: 0, integer: true });
-    this.readBuffer = Buffer.allocUnsafeSlow(assertNumber('options.readBufferSize', options.readBufferSize ?? 65536, { min: 1024, integer: true }));
+    const readBufferSize = assertNumber('options.readBufferSize', options.readBufferSize ?? 65536, { min: 1024, integer: true });
     this.highWaterMark = assertNumber('options.highWaterMark', options.highWaterMark ?? 1 << 20, { min: 1, integer: true });
     this.lowWaterMark = assertNumber('options.lowWaterMark', options.lowWaterMark ?? Math.floor(this.highWaterMark / 4), {
       min: 0,
@@ -178,6 +186,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     this.pipes = new PipePool(assertNumber('options.pipeSize', options.pipeSize ?? 1 << 20, { min: 4096, integer: true }));
     if (this.idleTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
     // File descriptors last, once every option is known to be valid: a throwing constructor leaks nothing.
+    this.slab = new ReadSlab(readBufferSize, READ_SLAB_CHUNKS);
     this.epoll = new Epoll();
     this.wakeFd = createEventFd();
     this.epoll.add(this.wakeFd, EPOLLIN);
@@ -268,6 +277,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       while (this.running) {
         const ready = this.epoll.wait(this.waitTimeout());
         this.now = performance.now();
+        this.reuseSlab();
         for (let i = 0; i < ready; i++) this.dispatch(this.epoll.eventFd(i), this.epoll.eventMask(i));
         this.flushDirty();
         if (this.now >= this.nextIdleCheck) this.closeIdle();
@@ -309,10 +319,25 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   queued(connection: ReactorConnection): void {
-    if (connection === this.dispatching) return;
-    // Bytes that alias the read buffer must be copied now: the next read in this turn overwrites them.
-    connection.outbound.detachFrom(this.readBuffer.buffer);
-    this.markDirty(connection);
+    // Views of the read slab stay valid until it wraps, and wrapping copies what is still queued: nothing to do.
+    if (connection !== this.dispatching) this.markDirty(connection);
+  }
+
+  /**
+   * At the start of a turn the previous turn's replies have been flushed: unless a connection is still waiting
+   * to write, no queued byte refers to the slab and it starts again at no cost. Otherwise it runs on, and wraps
+   * (copying what those connections hold) only once full.
+   */
+  private reuseSlab(): void {
+    if (this.slab.inUse && this.writeBlocked.size === 0 && this.dirty.length === 0) this.slab.wrap();
+  }
+
+  /** Copies every queued view of the slab out of it, then wraps it. */
+  private wrapSlab(): void {
+    const shared = this.slab.arrayBuffer;
+    for (const connection of this.dirty) connection.outbound.detachFrom(shared);
+    for (const connection of this.writeBlocked) connection.outbound.detachFrom(shared);
+    this.slab.wrap();
   }
 
   private markDirty(connection: ReactorConnection): void {
@@ -328,6 +353,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   destroyConnection(connection: ReactorConnection, error?: Error): void {
     if (connection.isClosed) return;
     connection.markClosed();
+    this.writeBlocked.delete(connection);
     this.epoll.remove(connection.fd);
     closeFd(connection.fd);
     connection.outbound.discard();
@@ -423,11 +449,12 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   private readFrom(connection: ReactorConnection): void {
-    const buffer = this.readBuffer;
+    const slab = this.slab;
     for (let reads = 0; reads < MAX_READS_PER_EVENT; reads++) {
+      if (slab.full) this.wrapSlab();
       let count: number;
       try {
-        count = readSome(connection.fd, buffer);
+        count = slab.read(connection.fd);
       } catch (error) {
         this.destroyConnection(connection, error as Error);
         return;
@@ -441,7 +468,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       this.counts.bytesRead += count;
       this.dispatching = connection;
       try {
-        this.handler.onData(connection, buffer.subarray(0, count));
+        this.handler.onData(connection, slab.take(count));
       } catch (error) {
         this.dispatching = undefined;
         this.handlerFailed(connection, error);
@@ -455,8 +482,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       // the high-water mark is flushed now, so that reading pauses before the queue grows further.
       if (connection.outbound.bytes >= this.highWaterMark) this.flush(connection);
       else if (!connection.outbound.isEmpty || connection.state !== 'open') this.markDirty(connection);
-      connection.outbound.detachFrom(buffer.buffer);
-      if (count < buffer.byteLength || connection.readPaused || connection.state !== 'open') break;
+      if (count < slab.chunkSize || connection.readPaused || connection.state !== 'open') break;
     }
   }
 
@@ -486,6 +512,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       this.counts.bytesWritten += outcome.written;
       if (outcome.written > 0) connection.lastActive = this.now;
       if (outcome.blocked) {
+        this.writeBlocked.add(connection);
         if (!connection.readPaused && connection.outbound.bytes >= this.highWaterMark) {
           connection.readPaused = true;
           this.counts.readPauses++;
@@ -493,6 +520,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
         this.setConnectionInterest(connection, (connection.readPaused || connection.readEnded ? 0 : EPOLLIN) | EPOLLOUT);
         return;
       }
+      if (this.writeBlocked.size !== 0) this.writeBlocked.delete(connection);
       if (connection.readPaused || wasAbove) this.drained(connection);
     } else if (connection.readPaused && connection.outbound.bytes <= this.lowWaterMark) {
       this.drained(connection);

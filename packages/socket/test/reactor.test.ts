@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server as NetServer, createServer as createNetServer } from 'node:net';
+import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isXError } from '@x/core';
+import { eventually } from '@x/testkit';
 import { type Connection, type Handler, LineDecoder, SocketStateError } from '../src/index.js';
 import { getIntOption } from '../src/libc/sockets.js';
 import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly, sha256, startReactor } from './helpers.js';
@@ -60,6 +61,66 @@ describe('Reactor on loopback', () => {
       expect(sha256(await received)).toBe(sha256(payload));
       expect(drains).toBeGreaterThan(0);
       client.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('replies queued as views of the read slab survive its wrap-around while their peer is not reading', async () => {
+    // A 1 KiB read size makes the slab 8 KiB: the active connection's traffic wraps it dozens of times while the
+    // stalled connection still holds queued views of it.
+    const local = startReactor(echo, { readBufferSize: 1024, highWaterMark: 16 * 1024 });
+    try {
+      const stalled = await connectTo(local.port);
+      stalled.pause();
+      const held = patternBytes(32 * 1024 * 1024, 5);
+      stalled.write(held);
+      const active = await connectTo(local.port);
+      await eventually(() => local.reactor.counters.readPauses > 0, 'the stalled connection to pause reading', 5000);
+      const pieces = patternBytes(256 * 1024, 9);
+      const echoed = readExactly(active, pieces.length);
+      for (let at = 0; at < pieces.length; at += 100) {
+        active.write(pieces.subarray(at, at + 100));
+        if (at % 10_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(sha256(await echoed)).toBe(sha256(pieces));
+      const received = readExactly(stalled, held.length);
+      stalled.resume();
+      expect(sha256(await received)).toBe(sha256(held));
+      active.destroy();
+      stalled.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
+  it('bytes written from onData to other connections arrive intact when one turn reads more than the slab holds', async () => {
+    // Four sources each relayed to their own sink: a turn reads up to 4 x 4 KiB while the slab holds 8 KiB, so
+    // it wraps in the middle of turns while the sinks' replies are still queued.
+    const opened: Connection[] = [];
+    const relay: Handler = {
+      onOpen: (conn) => void opened.push(conn),
+      onData: (conn, bytes) => void opened[opened.indexOf(conn) + 1]!.write(bytes),
+    };
+    const local = startReactor(relay, { readBufferSize: 1024 });
+    try {
+      const pairs: { source: Socket; sink: Socket }[] = [];
+      for (let i = 0; i < 4; i++) {
+        const source = await connectTo(local.port);
+        await eventually(() => opened.length === 2 * i + 1, 'the source to be accepted', 5000);
+        const sink = await connectTo(local.port);
+        await eventually(() => opened.length === 2 * i + 2, 'the sink to be accepted', 5000);
+        pairs.push({ source, sink });
+      }
+      const payloads = pairs.map((_, i) => patternBytes(4 * 1024 * 1024, 11 + i));
+      const received = pairs.map(({ sink }, i) => readExactly(sink, payloads[i]!.length));
+      pairs.forEach(({ source }, i) => source.write(payloads[i]));
+      const hashes = (await Promise.all(received)).map(sha256);
+      expect(hashes).toEqual(payloads.map(sha256));
+      for (const { source, sink } of pairs) {
+        source.destroy();
+        sink.destroy();
+      }
     } finally {
       await local.stop();
     }
