@@ -1,7 +1,8 @@
 /**
  * The least JavaScript an echo server through koffi can run: one epoll loop, read then write, no connection
- * objects, no queues, no error handling, no yielding. Not a usable server: the floor that shows what the
- * library itself costs on top of the FFI calls every koffi server has to make.
+ * objects, no queues, no error handling beyond closing a connection its peer ended, no yielding. Not a usable
+ * server: the floor that shows what the library itself costs on top of the FFI calls every koffi server has to
+ * make.
  */
 import koffi from 'koffi';
 
@@ -21,6 +22,7 @@ export function serveBareEcho(port: number, onReady: (port: number) => void): vo
   const epollWait = fn('int epoll_wait(int, uint8_t *, int, int)');
   const read = fn('long read(int, uint8_t *, unsigned long)');
   const write = fn('long write(int, const uint8_t *, unsigned long)');
+  const close = fn('int close(int)');
   const NONBLOCK = 0o4000;
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
@@ -58,6 +60,8 @@ export function serveBareEcho(port: number, onReady: (port: number) => void): vo
       }
       const got = read(fd, buffer, 65536);
       if (got > 0) write(fd, buffer, got);
+      // A peer that left: close, or its end-of-stream stays readable and comes back in every epoll_wait.
+      else if (got === 0) close(fd);
     }
   }
 }

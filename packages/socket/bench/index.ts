@@ -15,6 +15,7 @@ const quick = isQuick();
 const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7).split(',');
 const rounds = quick ? 3 : 5;
 const echoSeconds = quick ? 1 : 3;
+const warmupSeconds = 1;
 const proxyBytes = (quick ? 1 : 4) * 1024 ** 3;
 const fileBytes = (quick ? 0.5 : 2) * 1024 ** 3;
 
@@ -28,10 +29,15 @@ interface Rps {
   cpu: number;
 }
 
-/** 64 B ping-pong over 50 connections against a server started by `start`; requests/s and server CPU seconds. */
+/**
+ * 64 B ping-pong over 50 connections against a server started by `start`; requests/s and server CPU seconds of
+ * the steady state: every server gets the same unmeasured second of load first, so that a JavaScript server's
+ * JIT warm-up (a second or so of slower code after a cold start) is not measured as part of its speed.
+ */
 async function echoLoad(start: () => ReturnType<typeof startServer>, clientCpus: string | undefined): Promise<Rps> {
   const server = await start();
   try {
+    runTool(echoClient, ['127.0.0.1', String(server.port), '50', String(warmupSeconds), '64'], clientCpus);
     const before = cpuSeconds(server.pid);
     const result = runTool<{ rps: number; requests: number }>(echoClient, ['127.0.0.1', String(server.port), '50', String(echoSeconds), '64'], clientCpus);
     return { ...result, cpu: cpuSeconds(server.pid) - before };
