@@ -1,7 +1,7 @@
 /**
  * One benchmark server per process, so its CPU time can be read from /proc and it can be pinned with taskset.
  * usage: node serve.js KIND [ARG]   prints "ready PORT", serves until SIGTERM.
- *   reactor N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
+ *   reactor N | reactor-per-cpu N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
  */
 import cluster from 'node:cluster';
 import { createReadStream } from 'node:fs';
@@ -35,6 +35,13 @@ async function serveReactor(server: SocketServer): Promise<void> {
 switch (kind) {
   case 'reactor':
     void serveReactor(createServer({ handler: join(__dirname, 'handlers', 'echo.js'), reactors: Number(arg) }));
+    break;
+  case 'reactor-per-cpu':
+    // The multi-core setup the package is built for: reactor i pinned to CPU i, and each connection handed to
+    // the reactor on the CPU that receives its packets, so one core does both the softirq and the serving.
+    void serveReactor(
+      createServer({ handler: join(__dirname, 'handlers', 'echo.js'), reactors: Number(arg), pinCpus: true, steering: 'cpu-bpf' }),
+    );
     break;
   case 'bare':
     // Blocks this process's only thread for good: SIGTERM's default action ends it.

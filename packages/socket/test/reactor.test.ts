@@ -114,7 +114,7 @@ describe('Reactor on loopback', () => {
       }
       const payloads = pairs.map((_, i) => patternBytes(4 * 1024 * 1024, 11 + i));
       const received = pairs.map(({ sink }, i) => readExactly(sink, payloads[i]!.length));
-      pairs.forEach(({ source }, i) => source.write(payloads[i]));
+      pairs.forEach(({ source }, i) => source.write(payloads[i]!));
       const hashes = (await Promise.all(received)).map(sha256);
       expect(hashes).toEqual(payloads.map(sha256));
       for (const { source, sink } of pairs) {
