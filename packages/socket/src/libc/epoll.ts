@@ -21,6 +21,9 @@ const EPOLL_CTL_MOD = 3;
 /** Bytes per `struct epoll_event` on this architecture. */
 export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
 const DATA_OFFSET = process.arch === 'x64' ? 4 : 8;
+const EVENT_WORDS = EPOLL_EVENT_SIZE / 4;
+/** The fd is the low half of the 64-bit user data: its first word on the little-endian machines epoll runs on. */
+const DATA_WORD = DATA_OFFSET / 4;
 
 const epollCreate1 = declare<(flags: number) => number>('int epoll_create1(int)');
 const epollCtl = declare<(epfd: number, op: number, fd: number, event: Buffer | null) => number>('int epoll_ctl(int, int, int, uint8_t *event)');
@@ -33,12 +36,18 @@ const epollWait = declare<(epfd: number, events: Buffer, max: number, timeoutMs:
 export class Epoll {
   readonly fd: number;
   private readonly events: Buffer;
+  /**
+   * The same events as 32-bit words (every field sits at a multiple of 4 bytes): an element load compiles to
+   * one instruction, where readInt32LE is a call with bounds checks, twice per ready event.
+   */
+  private readonly eventWords: Int32Array;
   private readonly control = Buffer.alloc(EPOLL_EVENT_SIZE);
   readonly maxEvents: number;
 
   constructor(maxEvents = 1024) {
     this.maxEvents = maxEvents;
     this.events = Buffer.alloc(EPOLL_EVENT_SIZE * maxEvents);
+    this.eventWords = new Int32Array(this.events.buffer, this.events.byteOffset, this.events.byteLength / 4);
     this.fd = check('epoll_create1', epollCreate1(EPOLL_CLOEXEC));
   }
 
@@ -66,12 +75,12 @@ export class Epoll {
 
   /** The fd of ready event `index`. */
   eventFd(index: number): number {
-    return this.events.readInt32LE(index * EPOLL_EVENT_SIZE + DATA_OFFSET);
+    return this.eventWords[index * EVENT_WORDS + DATA_WORD]!;
   }
 
   /** The event mask of ready event `index`. */
   eventMask(index: number): number {
-    return this.events.readUInt32LE(index * EPOLL_EVENT_SIZE);
+    return this.eventWords[index * EVENT_WORDS]! >>> 0;
   }
 
   private ctl(op: number, fd: number, events: number): void {
