@@ -6,23 +6,16 @@
  * is not reading) are copied. With a single read buffer every queued reply had to be copied before the next
  * read, which on a ping-pong load meant a copy, and an allocation, per request.
  */
-import { endianness } from 'node:os';
 import { addressOf } from './libc/library.js';
-import { readIntoVector } from './libc/io.js';
-
-const TWO_TO_32 = 2 ** 32;
-/** Which 32-bit half of the iovec's 64-bit pointer comes first in memory. */
-const LOW_WORD = endianness() === 'LE' ? 0 : 1;
-const HIGH_WORD = 1 - LOW_WORD;
+import { readAtAddress } from './libc/io.js';
 
 export class ReadSlab {
   /** The slab itself; views handed out by {@link take} are views of this memory. */
   readonly memory: Buffer;
-  /** One iovec (pointer, length) for readv: a read at an offset without creating a view for it. */
-  private readonly vector = Buffer.alloc(16);
-  /** The same 16 bytes as 32-bit words: element stores compile to plain stores (writeUInt32LE validates). */
-  private readonly vectorWords = new Uint32Array(this.vector.buffer, this.vector.byteOffset, 4);
-  /** The slab's address as a plain number (user-space addresses fit in 47 bits): no BigInt per read. */
+  /**
+   * The slab's address as a plain number (user-space addresses fit in 47 bits, well within a double): a read
+   * at an offset passes `address + offset` to read(2), with no view created and no BigInt per read.
+   */
   private readonly address: number;
   private offset = 0;
 
@@ -37,7 +30,6 @@ export class ReadSlab {
     // Off the V8 heap, so the memory never moves and its address stays valid.
     this.memory = Buffer.allocUnsafeSlow(chunkSize * chunks);
     this.address = Number(addressOf(this.memory));
-    this.vector.writeBigUInt64LE(BigInt(chunkSize), 8);
   }
 
   /** The memory every view shares (what `Outbound.detachFrom` looks for). */
@@ -57,10 +49,7 @@ export class ReadSlab {
 
   /** Reads up to `chunkSize` bytes from `fd` into the free part of the slab: bytes read, 0 at end, -1 on EAGAIN. */
   read(fd: number): number {
-    const at = this.address + this.offset;
-    this.vectorWords[LOW_WORD] = at % TWO_TO_32;
-    this.vectorWords[HIGH_WORD] = Math.floor(at / TWO_TO_32);
-    return readIntoVector(fd, this.vector);
+    return readAtAddress(fd, this.address + this.offset, this.chunkSize);
   }
 
   /** The `count` bytes the last read delivered, as a view; the next read goes after them. */

@@ -7,7 +7,7 @@ import { addressOf, declare } from './library.js';
 
 const readCall = declare<(fd: number, buffer: Uint8Array, length: number) => number>('long read(int, uint8_t *buf, unsigned long)');
 const writeCall = declare<(fd: number, buffer: Uint8Array, length: number) => number>('long write(int, const uint8_t *buf, unsigned long)');
-const readvCall = declare<(fd: number, iov: Buffer, count: number) => number>('long readv(int, const uint8_t *iov, int)');
+const readAtAddressCall = declare<(fd: number, address: number, length: number) => number>('long read(int, uintptr_t buf, unsigned long)');
 const writevCall = declare<(fd: number, iov: Buffer, count: number) => number>('long writev(int, const uint8_t *iov, int)');
 const eventfdCall = declare<(initial: number, flags: number) => number>('int eventfd(unsigned int, int)');
 
@@ -21,11 +21,12 @@ export function readSome(fd: number, buffer: Uint8Array): number {
 }
 
 /**
- * readv into the one iovec held in `vector` (16 bytes: address, length), for reads at an offset of a larger
- * buffer without creating a view of it: bytes read, 0 at end of stream, -1 when nothing is available.
+ * read(2) into memory given by its address (an integer, as the C ABI passes a pointer), for reads at an offset
+ * of a larger buffer without creating a view of it. The caller keeps that memory alive and unmoved (off the V8
+ * heap). Bytes read, 0 at end of stream, -1 when nothing is available (EAGAIN).
  */
-export function readIntoVector(fd: number, vector: Buffer): number {
-  return checkWouldBlock('readv', readvCall(fd, vector, 1));
+export function readAtAddress(fd: number, address: number, length: number): number {
+  return checkWouldBlock('read', readAtAddressCall(fd, address, length));
 }
 
 /** Writes from `buffer`: bytes written (possibly fewer), -1 when the socket buffer is full (EAGAIN). */
