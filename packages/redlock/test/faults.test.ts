@@ -6,7 +6,10 @@ import { connectMasters, quitAll, resource } from './helpers.js';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function client(port: number, extra: RedisOptions = {}): Redis {
-  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, ...extra });
+  // disconnectTimeout: ioredis's disconnect() arms a timer (2 s by default) to destroy a stream that does not
+  // close; a stream whose server refused or went away never closes again, so the timer outlived the test file
+  // and held its jest worker past the end of the run ("failed to exit gracefully").
+  const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, retryStrategy: () => 50, disconnectTimeout: 20, ...extra });
   redis.on('error', () => undefined);
   return redis;
 }

@@ -81,7 +81,9 @@ export async function startRedisServer(): Promise<TestRedisServer> {
 async function waitForPing(port: number): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    // disconnectTimeout: ioredis's disconnect() arms a timer (2 s by default) to destroy a stream that does not
+    // close, and a refused probe's stream never does: the timers outlived the test and held its jest worker.
+    const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, disconnectTimeout: 20 });
     client.on('error', () => undefined);
     try {
       await client.connect();
