@@ -1,7 +1,8 @@
 /**
  * One epoll loop on one thread: a listener, a table of connections indexed by fd, level-triggered events
- * (Netty's measurements found edge-triggered not worth its extra reads), outbound queues flushed once per
- * handler call, and reading paused per connection while its peer is not keeping up.
+ * (Netty's measurements found edge-triggered not worth its extra reads), reads into one slab (see ReadSlab),
+ * outbound queues flushed together at the end of each loop turn, and reading paused per connection while its
+ * peer is not keeping up.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { TimeoutError, assertKnownKeys, assertNumber } from '@x/core';
