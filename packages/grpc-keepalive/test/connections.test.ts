@@ -150,7 +150,10 @@ describe('connection management (gRFC A9) on a real grpc-js server', () => {
   // #3068, reproduced in drain-guard.test.ts). Here calls last 300 ms and pings come every second, so that happens
   // only when the drain runs late: a loaded CI run once saw 13 calls fail that way. Users with client keepalive
   // install the guard, so the keepalive case runs with it.
-  it.each([false, true])('drains under load at max age with no failed call (client keepalive with the drain guard: %s)', async (keepalive) => {
+  it.each([
+    ['without client keepalive', false],
+    ['with client keepalive and installDrainGuard()', true],
+  ])('drains under load at max age with no failed call (%s)', async (_label, keepalive) => {
     const uninstall = keepalive ? installDrainGuard() : () => undefined;
     const closes: string[] = [];
     const enforcer = new KeepaliveEnforcer({
