@@ -11,10 +11,10 @@ const MASK_BYTES = 128; // 1024 CPUs, glibc's cpu_set_t
 export function pinCurrentThread(cpus: readonly number[]): void {
   const mask = Buffer.alloc(MASK_BYTES);
   for (const cpu of cpus) mask.writeUInt8(mask.readUInt8(cpu >> 3) | (1 << (cpu & 7)), cpu >> 3);
-  check('sched_setaffinity', setAffinity(0, MASK_BYTES, mask));
+  check('sched_setaffinity', setAffinity.native(0, MASK_BYTES, mask));
 }
 
 /** The CPU the calling thread is running on right now. */
 export function currentCpu(): number {
-  return check('sched_getcpu', getCpu());
+  return check('sched_getcpu', getCpu.native());
 }

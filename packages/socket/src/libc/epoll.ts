@@ -48,7 +48,7 @@ export class Epoll {
     this.maxEvents = maxEvents;
     this.events = Buffer.alloc(EPOLL_EVENT_SIZE * maxEvents);
     this.eventWords = new Int32Array(this.events.buffer, this.events.byteOffset, this.events.byteLength / 4);
-    this.fd = check('epoll_create1', epollCreate1(EPOLL_CLOEXEC));
+    this.fd = check('epoll_create1', epollCreate1.native(EPOLL_CLOEXEC));
   }
 
   add(fd: number, events: number): void {
@@ -61,12 +61,12 @@ export class Epoll {
 
   /** Removes `fd`; an fd that is already gone (closed elsewhere) is not an error. */
   remove(fd: number): void {
-    epollCtl(this.fd, EPOLL_CTL_DEL, fd, this.control);
+    epollCtl.native(this.fd, EPOLL_CTL_DEL, fd, this.control);
   }
 
   /** Waits up to `timeoutMs` (-1: forever, 0: poll) and returns how many events are ready (0 on EINTR). */
   wait(timeoutMs: number): number {
-    const count = epollWait(this.fd, this.events, this.maxEvents, timeoutMs);
+    const count = epollWait.native(this.fd, this.events, this.maxEvents, timeoutMs);
     if (count >= 0) return count;
     const errno = lastErrno();
     if (errno === EINTR) return 0;
@@ -87,6 +87,6 @@ export class Epoll {
     this.control.fill(0);
     this.control.writeUInt32LE(events >>> 0, 0);
     this.control.writeInt32LE(fd, DATA_OFFSET);
-    check(op === EPOLL_CTL_ADD ? 'epoll_ctl(ADD)' : 'epoll_ctl(MOD)', epollCtl(this.fd, op, fd, this.control));
+    check(op === EPOLL_CTL_ADD ? 'epoll_ctl(ADD)' : 'epoll_ctl(MOD)', epollCtl.native(this.fd, op, fd, this.control));
   }
 }

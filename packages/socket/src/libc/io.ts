@@ -17,7 +17,7 @@ export const IOV_MAX = 1024;
 
 /** Reads into `buffer`: bytes read, 0 at end of stream, -1 when nothing is available (EAGAIN). */
 export function readSome(fd: number, buffer: Uint8Array): number {
-  return checkWouldBlock('read', readCall(fd, buffer, buffer.byteLength));
+  return checkWouldBlock('read', readCall.native(fd, buffer, buffer.byteLength));
 }
 
 /**
@@ -26,12 +26,12 @@ export function readSome(fd: number, buffer: Uint8Array): number {
  * heap). Bytes read, 0 at end of stream, -1 when nothing is available (EAGAIN).
  */
 export function readAtAddress(fd: number, address: number, length: number): number {
-  return checkWouldBlock('read', readAtAddressCall(fd, address, length));
+  return checkWouldBlock('read', readAtAddressCall.native(fd, address, length));
 }
 
 /** Writes from `buffer`: bytes written (possibly fewer), -1 when the socket buffer is full (EAGAIN). */
 export function writeSome(fd: number, buffer: Uint8Array): number {
-  return checkWouldBlock('write', writeCall(fd, buffer, buffer.byteLength));
+  return checkWouldBlock('write', writeCall.native(fd, buffer, buffer.byteLength));
 }
 
 /** A reusable array of iovecs for {@link IoVector.write}. */
@@ -60,7 +60,7 @@ export class IoVector {
 
   /** writev of every entry: bytes written, -1 on EAGAIN. */
   write(fd: number): number {
-    return checkWouldBlock('writev', writevCall(fd, this.raw, this.held.length));
+    return checkWouldBlock('writev', writevCall.native(fd, this.raw, this.held.length));
   }
 }
 
@@ -70,18 +70,18 @@ const eventfdValue = Buffer.alloc(8);
 
 /** A non-blocking eventfd: another thread writes to it to wake a reactor out of epoll_wait. */
 export function createEventFd(): number {
-  return check('eventfd', eventfdCall(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  return check('eventfd', eventfdCall.native(0, EFD_NONBLOCK | EFD_CLOEXEC));
 }
 
 /** Adds 1 to an eventfd's counter (wakes its epoll). Safe from any thread. */
 export function signalEventFd(fd: number): void {
   const one = Buffer.alloc(8);
   one.writeBigUInt64LE(1n, 0);
-  writeCall(fd, one, 8);
+  writeCall.native(fd, one, 8);
 }
 
 /** Resets an eventfd's counter; returns how many signals it had collected. */
 export function drainEventFd(fd: number): number {
-  const read = readCall(fd, eventfdValue, 8);
+  const read = readCall.native(fd, eventfdValue, 8);
   return read === 8 ? Number(eventfdValue.readBigUInt64LE(0)) : 0;
 }

@@ -64,15 +64,15 @@ export interface ListenOptions {
 /** A non-blocking TCP listener bound to `host:port`. Returns its fd. */
 export function listenTcp(host: string, port: number, options: ListenOptions = {}): number {
   const { sockaddr, length, family } = encodeAddress(host, port);
-  const fd = check('socket', socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const fd = check('socket', socket.native(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   try {
     setIntOption(fd, 'SO_REUSEADDR', 1);
     if (options.reusePort === true) setIntOption(fd, 'SO_REUSEPORT', 1);
-    check('bind', bind(fd, sockaddr, length));
-    check('listen', listen(fd, options.backlog ?? 511));
+    check('bind', bind.native(fd, sockaddr, length));
+    check('listen', listen.native(fd, options.backlog ?? 511));
     return fd;
   } catch (error) {
-    closeCall(fd);
+    closeCall.native(fd);
     throw error;
   }
 }
@@ -94,24 +94,24 @@ export function attachCpuSteering(fd: number): void {
   const program = Buffer.alloc(16);
   program.writeUInt16LE(2, 0);
   program.writeBigUInt64LE(addressOf(filter), 8);
-  check('setsockopt(SO_ATTACH_REUSEPORT_CBPF)', setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, program, 16));
+  check('setsockopt(SO_ATTACH_REUSEPORT_CBPF)', setsockopt.native(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, program, 16));
   // The kernel copied the program during the call; `filter` only had to live until here.
   filter.fill(0);
 }
 
 /** Accepts one pending connection as a non-blocking fd, or returns -1 when none is pending. */
 export function acceptConnection(listenerFd: number): number {
-  return checkWouldBlock('accept4', accept4(listenerFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  return checkWouldBlock('accept4', accept4.native(listenerFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
 /** Starts a non-blocking connect to `host:port`; the fd becomes writable when it completes (then read SO_ERROR). */
 export function connectTcp(host: string, port: number): number {
   const { sockaddr, length, family } = encodeAddress(host, port);
-  const fd = check('socket', socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (connect(fd, sockaddr, length) < 0) {
+  const fd = check('socket', socket.native(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (connect.native(fd, sockaddr, length) < 0) {
     const errno = lastErrno();
     if (errno !== EINPROGRESS) {
-      closeCall(fd);
+      closeCall.native(fd);
       throw new SyscallError('connect', errno, `${host}:${port}`);
     }
   }
@@ -122,37 +122,37 @@ export function connectTcp(host: string, port: number): number {
 export function setIntOption(fd: number, option: SocketOptionName, value: number): void {
   const [level, name] = SocketOption[option];
   intValue.writeInt32LE(value, 0);
-  check(`setsockopt(${option})`, setsockopt(fd, level, name, intValue, 4));
+  check(`setsockopt(${option})`, setsockopt.native(fd, level, name, intValue, 4));
 }
 
 /** Reads an integer socket option. */
 export function getIntOption(fd: number, option: SocketOptionName): number {
   const [level, name] = SocketOption[option];
   lengthValue.writeUInt32LE(4, 0);
-  check(`getsockopt(${option})`, getsockopt(fd, level, name, intValue, lengthValue));
+  check(`getsockopt(${option})`, getsockopt.native(fd, level, name, intValue, lengthValue));
   return intValue.readInt32LE(0);
 }
 
 /** The local address of a socket. */
 export function localAddress(fd: number): SocketAddress {
   lengthValue.writeUInt32LE(SOCKADDR_MAX, 0);
-  check('getsockname', getsockname(fd, nameValue, lengthValue));
+  check('getsockname', getsockname.native(fd, nameValue, lengthValue));
   return decodeAddress(nameValue);
 }
 
 /** The peer address of a connected socket. */
 export function peerAddress(fd: number): SocketAddress {
   lengthValue.writeUInt32LE(SOCKADDR_MAX, 0);
-  check('getpeername', getpeername(fd, nameValue, lengthValue));
+  check('getpeername', getpeername.native(fd, nameValue, lengthValue));
   return decodeAddress(nameValue);
 }
 
 /** shutdown(2); a socket the peer already reset is not an error here. */
 export function shutdownSocket(fd: number, how: number): void {
-  shutdownCall(fd, how);
+  shutdownCall.native(fd, how);
 }
 
 /** close(2). Errors are ignored: after close the fd is gone either way (Linux never retries close). */
 export function closeFd(fd: number): void {
-  closeCall(fd);
+  closeCall.native(fd);
 }

@@ -23,17 +23,17 @@ const sendfileCall = declare<(outFd: number, inFd: number, offset: Buffer, count
 /** A non-blocking pipe, resized to `size` bytes when the kernel allows (pipe-max-size caps it). */
 export function createPipe(size: number): { readFd: number; writeFd: number; size: number } {
   const fds = Buffer.alloc(8);
-  check('pipe2', pipe2(fds, O_NONBLOCK | O_CLOEXEC));
+  check('pipe2', pipe2.native(fds, O_NONBLOCK | O_CLOEXEC));
   const readFd = fds.readInt32LE(0);
   const writeFd = fds.readInt32LE(4);
   // Unprivileged processes may be refused above /proc/sys/fs/pipe-max-size; the default 64 KiB pipe still works.
-  const granted = fcntl(writeFd, F_SETPIPE_SZ, 'int', size);
+  const granted = fcntl.native(writeFd, F_SETPIPE_SZ, 'int', size);
   return { readFd, writeFd, size: granted > 0 ? granted : 65536 };
 }
 
 /** splice(2) without offsets (socket or pipe ends): bytes moved, 0 at end of stream, -1 on EAGAIN. */
 export function spliceSome(fromFd: number, toFd: number, length: number): number {
-  return checkWouldBlock('splice', spliceCall(fromFd, null, toFd, null, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
+  return checkWouldBlock('splice', spliceCall.native(fromFd, null, toFd, null, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK));
 }
 
 /**
@@ -41,5 +41,5 @@ export function spliceSome(fromFd: number, toFd: number, length: number): number
  * EAGAIN.
  */
 export function sendfileSome(socketFd: number, fileFd: number, offset: Buffer, count: number): number {
-  return checkWouldBlock('sendfile', sendfileCall(socketFd, fileFd, offset, count));
+  return checkWouldBlock('sendfile', sendfileCall.native(socketFd, fileFd, offset, count));
 }
