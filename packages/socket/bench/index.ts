@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
 import { execFileSync } from 'node:child_process';
 import { buildC, cpuSeconds, runTool, startProcess, startServer } from './processes.js';
+import { measureSyscallCost } from './syscall-cost.js';
 
 const quick = isQuick();
 const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7).split(',');
@@ -166,6 +167,14 @@ void (async () => {
       'socket',
       cases.filter((c) => only === undefined || only.some((name) => c.id === name || c.id.startsWith(`${name}-`))),
     );
+    if (only === undefined || only.some((name) => name.startsWith('echo'))) {
+      const cost = measureSyscallCost('0');
+      const ns = (value: number): string => `${Math.round(value).toLocaleString('en-US')} ns`;
+      console.log(
+        `# one system call (getppid, CPU 0, medians of 5): ${ns(cost.c)} from C, ${ns(cost.koffi)} from node through koffi; ` +
+          `a koffi call without one (abs): ${ns(cost.koffiAlone)}. An echo request is two system calls.`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
