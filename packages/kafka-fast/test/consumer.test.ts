@@ -2,13 +2,19 @@
  * The consumer against the real KRaft broker of scripts/services.
  */
 import { gate, requireKafka } from '@x/testkit';
-import { type KafkaClient, ParallelConsumer, type ParallelConsumerOptions } from '../src/index.js';
+import { type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, workerThreadClient } from '../src/index.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
-import { eventually, freshTopic, kafka, produce, uniqueName } from './kafka.js';
+import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
 
 const consumers: ParallelConsumer[] = [];
+/** Every behaviour below holds with kafkajs on the handlers' thread and with kafkajs on a worker thread. */
+const clients: [string, () => KafkaClient][] = [
+  ["kafkajs on the handlers' thread", () => kafka],
+  ['workerThreadClient', () => workerThreadClient(kafkaConfig)],
+];
+let client: KafkaClient = kafka;
 function open(options: Omit<ParallelConsumerOptions, 'kafka'>): ParallelConsumer {
-  const consumer = new ParallelConsumer({ kafka, fromBeginning: true, commitIntervalMs: 100, ...options });
+  const consumer = new ParallelConsumer({ kafka: client, fromBeginning: true, commitIntervalMs: 100, ...options });
   consumer.on('error', () => undefined);
   consumers.push(consumer);
   return consumer;
@@ -20,7 +26,11 @@ beforeAll(async () => {
   await (await requireKafka()).disconnect();
 });
 
-describe('ParallelConsumer on a real broker', () => {
+describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClient) => {
+  beforeAll(() => {
+    client = makeClient();
+  });
+
   it('keeps per-key order at concurrency 256 while running many records of one partition at once', async () => {
     const topic = await freshTopic(1);
     await produce(topic, 5_000, 100);
@@ -283,18 +293,21 @@ describe('ParallelConsumer on a real broker', () => {
     await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'the final commit');
   });
 
+});
+
+describe('ParallelConsumer and its client', () => {
   it('needs nothing of its client beyond the narrow KafkaClient interface', async () => {
     const topic = await freshTopic(1);
     await produce(topic, 300, 30);
     // A client that is not a kafkajs Kafka object: only the three factory methods, delegating.
-    const client: KafkaClient = {
+    const narrow: KafkaClient = {
       consumer: (config) => kafka.consumer(config as Parameters<typeof kafka.consumer>[0]),
       admin: () => kafka.admin(),
       producer: (config) => kafka.producer(config),
     };
     const seen = new Set<number>();
     const consumer = new ParallelConsumer({
-      kafka: client,
+      kafka: narrow,
       groupId: uniqueName('g'),
       topics: [topic],
       fromBeginning: true,

@@ -2,7 +2,9 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { eventually as waitFor, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 
-export const kafka = new Kafka({ clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+/** Plain data, so that workerThreadClient can copy it to its thread. */
+export const kafkaConfig = { clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING };
+export const kafka = new Kafka(kafkaConfig);
 
 /** Creates a topic with `partitions` partitions and a unique name. */
 export async function freshTopic(partitions = 1): Promise<string> {

@@ -1,0 +1,56 @@
+/**
+ * Messages between a {@link WorkerThreadConsumer} and its worker thread (worker-consumer-thread.ts), which runs
+ * the kafkajs consumer: fetching and decoding happen there, off the event loop that runs the handlers.
+ */
+import type { RecordHeaders } from './client.js';
+
+/** A fetched batch, packed so that crossing threads costs one transferred buffer and a few arrays. */
+export interface PackedBatch {
+  type: 'batch';
+  batchId: number;
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  offsets: string[];
+  timestamps: string[];
+  /** Key length then value length per record; -1 for null. */
+  lengths: Int32Array;
+  /** Every record's key then value, one after another. */
+  bytes: Uint8Array;
+  /** Each record's headers, or null when no record of the batch has any. */
+  headers: (RecordHeaders | undefined)[] | null;
+}
+
+/** Worker thread → consumer. */
+export type FromWorker =
+  | { type: 'reply'; id: number; error?: { name: string; message: string } }
+  | { type: 'event'; name: 'group_join'; memberAssignment: Record<string, number[]> }
+  | { type: 'event'; name: 'rebalancing' }
+  | PackedBatch
+  | { type: 'batch-state'; batchId: number; running: boolean; stale: boolean };
+
+/** Consumer → worker thread. Those with an `id` are answered with a `reply`. */
+export type ToWorker =
+  | { type: 'connect'; id: number }
+  | { type: 'subscribe'; id: number; subscription: { topic: string; fromBeginning?: boolean } }
+  | { type: 'run'; id: number; config: { autoCommit: boolean; eachBatchAutoResolve: boolean; partitionsConsumedConcurrently: number } }
+  | { type: 'commit'; id: number; offsets: { topic: string; partition: number; offset: string; metadata?: string | null }[] }
+  | { type: 'disconnect'; id: number }
+  | { type: 'heartbeat'; id: number; batchId: number }
+  | { type: 'batch-done'; batchId: number; error?: { name: string; message: string } }
+  | { type: 'resolve'; batchId: number; offset: string }
+  | { type: 'pause'; batchId: number; pauseId: number }
+  | { type: 'resume'; pauseId: number };
+
+/** What crosses threads of an error (an Error object would arrive as a plain one without its class anyway). */
+export function errorToMessage(error: unknown): { name: string; message: string } {
+  return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+}
+
+/** The data a worker thread starts from. */
+export interface WorkerClientData {
+  kafkaConfig: Record<string, unknown>;
+  consumerConfig: Record<string, unknown>;
+  /** How often the worker reports a running batch's isRunning()/isStale(), in ms. */
+  statePollMs: number;
+}
