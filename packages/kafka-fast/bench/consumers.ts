@@ -2,9 +2,9 @@
  * The three consumers compared: ours, the hand-written eachBatch consumer a careful kafkajs user writes, and
  * plain kafkajs eachMessage.
  */
-import { ParallelConsumer } from '@x/kafka-fast';
+import { type KafkaClient, ParallelConsumer } from '@x/kafka-fast';
 import type { Consumer, KafkaMessage } from 'kafkajs';
-import { type Meter, type Work, groupId, indexOf, kafka, sleep } from './workload.js';
+import { type Meter, type Work, groupId, indexOf, kafka, sleep, workerClient } from './workload.js';
 
 export interface Running {
   stop(): Promise<void>;
@@ -15,9 +15,22 @@ function joined(consumer: Consumer): Promise<void> {
   return new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
 }
 
-export async function ours(topic: string, meter: Meter, work: Work, maxConcurrency: number, fromBeginning = true, maxBuffered?: number): Promise<Running> {
+/** Ours with kafkajs on a worker thread (workerThreadClient), and a buffer of 8 records per slot. */
+export function oursOnWorker(topic: string, meter: Meter, work: Work, maxConcurrency: number): Promise<Running> {
+  return ours(topic, meter, work, maxConcurrency, true, 8 * maxConcurrency, workerClient());
+}
+
+export async function ours(
+  topic: string,
+  meter: Meter,
+  work: Work,
+  maxConcurrency: number,
+  fromBeginning = true,
+  maxBuffered?: number,
+  client: KafkaClient = kafka,
+): Promise<Running> {
   const consumer = new ParallelConsumer({
-    kafka,
+    kafka: client,
     groupId: groupId(),
     topics: [topic],
     fromBeginning,

@@ -4,7 +4,7 @@
  * handler start -> last handler end); alternating rounds, medians.
  */
 import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
-import { eachMessage, handWritten, ours, oursBatched, type Running } from './consumers.js';
+import { eachMessage, handWritten, ours, oursBatched, oursOnWorker, type Running } from './consumers.js';
 import { KEYS, Meter, type Work, filledTopic, kafka, noop, skewed, uniform, valueOf } from './workload.js';
 
 const quick = isQuick();
@@ -100,6 +100,37 @@ void (async () => {
         steadyRuns.push(`hand-written p50 ${r.p50} ms, p99 ${r.p99} ms`);
         return r.p50;
       },
+    },
+    // The timer-bound cases again with kafkajs on a worker thread (workerThreadClient), not the issue's cases.
+    {
+      id: 'uniform-worker',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'hand-written eachBatch',
+      rounds,
+      warmup: 1,
+      ours: () => rate(RECORDS, (m) => oursOnWorker(oneTopic, m, uniform, 1_000)),
+      theirs: () => rate(RECORDS, (m) => handWritten(oneTopic, m, uniform)),
+    },
+    {
+      id: 'one-partition-worker',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'kafkajs eachMessage',
+      rounds,
+      warmup: 0,
+      ours: () => rate(RECORDS, (m) => oursOnWorker(oneTopic, m, uniform, 256)),
+      theirs: () => rate(EACH_MESSAGE_RECORDS, (m) => eachMessage(oneTopic, m, uniform, 1)),
+    },
+    {
+      id: 'four-partitions-worker',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'kafkajs eachMessage x4',
+      rounds,
+      warmup: 0,
+      ours: () => rate(RECORDS, (m) => oursOnWorker(fourTopic, m, uniform, 256)),
+      theirs: () => rate(EACH_MESSAGE_RECORDS * 4, (m) => eachMessage(fourTopic, m, uniform, 4)),
     },
     { id: 'cpu-only', unit: 'msg/s', better: 'higher', peer: 'hand-written eachBatch', rounds, warmup: 0, ...vsHand(noop) },
     {

@@ -1,8 +1,15 @@
 /** The benchmark's topics, handlers and measurement, shared by every case. */
 import { Kafka, logLevel } from 'kafkajs';
+import { type KafkaClient, workerThreadClient } from '@x/kafka-fast';
 import { kafkaBrokers, requireKafka } from '@x/testkit';
 
-export const kafka = new Kafka({ clientId: 'x-kafka-fast-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+const kafkaConfig = { clientId: 'x-kafka-fast-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING };
+export const kafka = new Kafka(kafkaConfig);
+
+/** A client whose consumers run kafkajs on a worker thread (one thread per consumer). */
+export function workerClient(): KafkaClient {
+  return workerThreadClient(kafkaConfig);
+}
 export const KEYS = 1_000;
 const VALUE_PAD = 'x'.repeat(100);
 

@@ -1,6 +1,7 @@
 /**
  * The consumer against the real KRaft broker of scripts/services.
  */
+import { InvalidArgumentError } from '@x/core';
 import { gate, requireKafka } from '@x/testkit';
 import { type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, workerThreadClient } from '../src/index.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
@@ -316,6 +317,18 @@ describe('ParallelConsumer and its client', () => {
     consumers.push(consumer);
     await consumer.start();
     await eventually(() => seen.size === 300, 'all 300 records');
+  });
+
+  it('workerThreadClient refuses a kafkajs config it cannot copy to its thread', () => {
+    let error: unknown;
+    try {
+      workerThreadClient({ ...kafkaConfig, logCreator: () => () => undefined });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).code).toBe('ERR_INVALID_ARGUMENT');
+    expect(String((error as Error).message)).toMatch(/kafkaConfig/);
   });
 
   it('rejects bad options with typed errors', () => {
