@@ -57,8 +57,8 @@ export function workerThreadClient(kafkaConfig: Record<string, unknown>, options
 export class WorkerThreadConsumer implements ClientConsumer {
   readonly events = EVENTS;
   private readonly worker: Worker;
+  /** Requests (and batch heartbeats) waiting for the worker's reply, by id. */
   private readonly replies = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
-  private readonly heartbeats = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private readonly listeners = new Map<string, Listener[]>();
   /** isRunning()/isStale() of the batches being handled, as the worker last reported them. */
   private readonly batchStates = new Map<number, { running: boolean; stale: boolean }>();
@@ -115,9 +115,8 @@ export class WorkerThreadConsumer implements ClientConsumer {
   private onMessage(message: FromWorker): void {
     switch (message.type) {
       case 'reply': {
-        const waiter = this.replies.get(message.id) ?? this.heartbeats.get(message.id);
+        const waiter = this.replies.get(message.id);
         this.replies.delete(message.id);
-        this.heartbeats.delete(message.id);
         if (message.error === undefined) waiter?.resolve();
         else waiter?.reject(Object.assign(new Error(message.error.message), { name: message.error.name }));
         break;
@@ -132,7 +131,8 @@ export class WorkerThreadConsumer implements ClientConsumer {
         this.onBatch(message);
         break;
       case 'batch-state':
-        this.batchStates.set(message.batchId, { running: message.running, stale: message.stale });
+        // A report can cross the batch's end: only batches still being handled keep a state.
+        if (this.batchStates.has(message.batchId)) this.batchStates.set(message.batchId, { running: message.running, stale: message.stale });
         break;
     }
   }
@@ -156,7 +156,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
         if (this.failure !== undefined) return Promise.reject(this.failure);
         const id = this.nextId++;
         return new Promise<void>((resolve, reject) => {
-          this.heartbeats.set(id, { resolve, reject });
+          this.replies.set(id, { resolve, reject });
           this.worker.postMessage({ type: 'heartbeat', id, batchId } satisfies ToWorker);
         });
       },
@@ -210,9 +210,8 @@ export class WorkerThreadConsumer implements ClientConsumer {
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
     this.failure = error;
-    for (const waiter of [...this.replies.values(), ...this.heartbeats.values()]) waiter.reject(error);
+    for (const waiter of this.replies.values()) waiter.reject(error);
     this.replies.clear();
-    this.heartbeats.clear();
   }
 }
 
