@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError } from '@x/core';
 import type { KafkaConfig, Kafka as KafkaJs } from 'kafkajs';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer, KafkaClient, RecordHeaders } from './client.js';
-import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData, errorToMessage } from './worker-protocol.js';
+import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData, errorFromMessage, errorToMessage } from './worker-protocol.js';
 
 /** The compiled worker entry (tests run the sources, so the path is the package's dist either way). */
 const WORKER_ENTRY = resolvePath(__dirname, '..', 'dist', 'worker-consumer-thread.js');
@@ -118,7 +118,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
         const waiter = this.replies.get(message.id);
         this.replies.delete(message.id);
         if (message.error === undefined) waiter?.resolve();
-        else waiter?.reject(Object.assign(new Error(message.error.message), { name: message.error.name }));
+        else waiter?.reject(errorFromMessage(message.error));
         break;
       }
       case 'event': {
@@ -130,10 +130,12 @@ export class WorkerThreadConsumer implements ClientConsumer {
       case 'batch':
         this.onBatch(message);
         break;
-      case 'batch-state':
-        // A report can cross the batch's end: only batches still being handled keep a state.
-        if (this.batchStates.has(message.batchId)) this.batchStates.set(message.batchId, { running: message.running, stale: message.stale });
+      case 'batch-state': {
+        // A report can cross the batch's end: only batches still being handled have a state to update.
+        const state = this.batchStates.get(message.batchId);
+        if (state !== undefined) Object.assign(state, { running: message.running, stale: message.stale });
         break;
+      }
     }
   }
 
@@ -160,8 +162,8 @@ export class WorkerThreadConsumer implements ClientConsumer {
           this.worker.postMessage({ type: 'heartbeat', id, batchId } satisfies ToWorker);
         });
       },
-      isRunning: () => this.failure === undefined && (this.batchStates.get(batchId) ?? state).running,
-      isStale: () => (this.batchStates.get(batchId) ?? state).stale,
+      isRunning: () => this.failure === undefined && state.running,
+      isStale: () => state.stale,
       pause: () => {
         const pauseId = batchId * 1_000 + pauses++;
         post({ type: 'pause', batchId, pauseId });

@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka as KafkaJs, KafkaConfig, KafkaMessage } from 'kafkajs';
-import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData, errorToMessage } from './worker-protocol.js';
+import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData, errorFromMessage, errorToMessage } from './worker-protocol.js';
 
 interface LiveBatch {
   payload: EachBatchPayload;
@@ -118,12 +118,6 @@ async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
   }
 }
 
-function remoteError(error: { name: string; message: string }): Error {
-  const copy = new Error(error.message);
-  copy.name = error.name;
-  return copy;
-}
-
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'connect':
@@ -153,7 +147,7 @@ port.on('message', (message: ToWorker) => {
       break;
     }
     case 'batch-done':
-      batches.get(message.batchId)?.finish(message.error === undefined ? undefined : remoteError(message.error));
+      batches.get(message.batchId)?.finish(message.error === undefined ? undefined : errorFromMessage(message.error));
       break;
     case 'resolve':
       batches.get(message.batchId)?.payload.resolveOffset(message.offset);

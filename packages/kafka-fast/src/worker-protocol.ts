@@ -47,6 +47,11 @@ export function errorToMessage(error: unknown): { name: string; message: string 
   return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
 }
 
+/** The Error on the receiving side of {@link errorToMessage}: its name and message. */
+export function errorFromMessage(error: { name: string; message: string }): Error {
+  return Object.assign(new Error(error.message), { name: error.name });
+}
+
 /** The data a worker thread starts from. */
 export interface WorkerClientData {
   kafkaConfig: Record<string, unknown>;
