@@ -70,18 +70,25 @@ export function conformance(name: string, factory: BackendFactory): void {
       const queue = await open();
       const payload = { to: 'ada@example.com', n: [1, 2, 3] };
       const seen = record(queue, 'email');
+      const delay = 300;
       const start = Date.now();
-      const id = await queue.add('email', payload, { delay: 120 });
+      const id = await queue.add('email', payload, { delay });
       expect(typeof id).toBe('string');
-      if (can.get) expect((await queue.get(id))?.state).toBe('delayed');
+      if (can.get) {
+        const { state } = (await queue.get(id)) ?? {};
+        // Only an answer that came back before the due time proves the job was still waiting; on a loaded
+        // machine the answer can come later, and then any state of a delivery in progress is fine.
+        if (Date.now() < start + delay) expect(state).toBe('delayed');
+        else expect(['delayed', 'ready', 'reserved', 'done']).toContain(state);
+      }
       await patient(() => seen.length === 1, 'the delivery');
       const [{ job, at }] = seen as [Seen];
-      expect(at - start).toBeGreaterThanOrEqual(120);
+      expect(at - start).toBeGreaterThanOrEqual(delay);
       expect(job.payload).toEqual(payload);
       expect(job.payload).not.toBe(payload);
       expect(job).toMatchObject({ id, topic: 'email', attempt: 1, maxAttempts: 3 });
       expect(job.lateness).toBeGreaterThanOrEqual(0);
-      expect(job.dueAt).toBeGreaterThanOrEqual(start + 120 - 5);
+      expect(job.dueAt).toBeGreaterThanOrEqual(start + delay - 5);
       if (can.get) await patient(async () => (await queue.get(id))?.state === 'done', 'the ack');
       else await acked(queue, 1);
       await new Promise((r) => setTimeout(r, 50));
