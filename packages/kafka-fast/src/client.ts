@@ -45,9 +45,22 @@ export interface ClientConsumer {
   }): Promise<void>;
   commitOffsets(offsets: { topic: string; partition: number; offset: string; metadata?: string | null }[]): Promise<void>;
   disconnect(): Promise<void>;
-  /** Instrumentation events; the two used here carry the names in `events`. */
-  on(event: string, listener: (event: { payload: { memberAssignment: Record<string, number[]> } }) => void): unknown;
-  readonly events: { GROUP_JOIN: string; REBALANCING: string };
+  /** Instrumentation events; those used here carry the names in `events`. */
+  on(event: string, listener: (event: ClientEvent) => void): unknown;
+  /** CRASH is optional: a client without it cannot tell that its consumer stopped for good. */
+  readonly events: { GROUP_JOIN: string; REBALANCING: string; CRASH?: string };
+}
+
+/** What an instrumentation event carries, as far as the consumer reads it. */
+export interface ClientEvent {
+  payload: {
+    /** GROUP_JOIN: the partitions now owned, by topic. */
+    memberAssignment?: Record<string, number[]>;
+    /** CRASH: why the consumer stopped. */
+    error?: unknown;
+    /** CRASH: whether the client restarts the consumer by itself (kafkajs does for retriable errors). */
+    restart?: boolean;
+  };
 }
 
 export interface ClientAdmin {

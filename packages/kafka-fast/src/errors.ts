@@ -20,3 +20,14 @@ export class PartitionRevokedError extends XError<'ERR_PARTITION_REVOKED'> {
     super('ERR_PARTITION_REVOKED', `${topic}[${partition}] was assigned to another consumer; its records are no longer this consumer's to finish`);
   }
 }
+
+/**
+ * The client's consumer stopped for good: kafkajs gave up restarting it after an error it does not retry, or the
+ * worker thread of a `workerThreadClient` died. The ParallelConsumer emits this as 'error' and closes itself;
+ * records not committed are consumed again by the next owner. `cause` is the client's error.
+ */
+export class ConsumerCrashedError extends XError<'ERR_CONSUMER_CRASHED'> {
+  constructor(cause: unknown) {
+    super('ERR_CONSUMER_CRASHED', `the Kafka consumer stopped for good (${cause instanceof Error ? cause.message : String(cause)}); closing`, { cause });
+  }
+}

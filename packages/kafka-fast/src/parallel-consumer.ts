@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { ClosedError, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
-import { CloseTimeoutError, PartitionRevokedError } from './errors.js';
+import { CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { isRebalanceError } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
@@ -75,7 +75,10 @@ export interface ParallelConsumerEvents {
   'metadata-pressure': [{ topic: string; partition: number; limit: number; waitingOffset?: string }];
   /** Partitions this consumer owns after a rebalance. */
   assigned: [{ partitions: { topic: string; partition: number }[] }];
-  /** Background failures (commit, dead-letter produce); the consumer keeps going. */
+  /**
+   * Background failures (commit, dead-letter produce); the consumer keeps going. Except a
+   * {@link ConsumerCrashedError}: the client's consumer stopped for good, and this consumer closes itself.
+   */
   error: [unknown];
 }
 
@@ -121,6 +124,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private committing: Promise<void> | undefined;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
+  /** The client's consumer stopped for good: nothing can be committed through it any more. */
+  private crashed = false;
   private readonly retryPolicy;
   /** Buffered count at or below which a fetcher waiting for capacity resumes. */
   private readonly resumeAt: number;
@@ -148,9 +153,16 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       () => this.wakeCapacity(),
       this.options.unitSize,
     );
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment ?? {}));
     // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
     this.consumer.on(this.consumer.events.REBALANCING, () => void this.commit());
+    const crash = this.consumer.events.CRASH;
+    // A crash the client restarts from is its own business (it rejoins the group, GROUP_JOIN follows).
+    if (crash !== undefined) {
+      this.consumer.on(crash, (event) => {
+        if (event.payload.restart === false) this.onCrash(event.payload.error);
+      });
+    }
   }
 
   /** Connects, joins the group and starts consuming. */
@@ -447,6 +459,19 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     return tracker;
   }
 
+  /**
+   * The client's consumer is gone: say so, and close (running handlers get the usual deadline). Nothing more is
+   * committed: the client cannot, so what is not yet committed is consumed again by the next owner.
+   */
+  private onCrash(cause: unknown): void {
+    // Before run() has answered, start() itself rejects with the cause: that is the report.
+    if (this.state !== 'running' || this.commitTimer === undefined) return;
+    this.crashed = true;
+    this.emitError(new ConsumerCrashedError(cause));
+    // The caller's own close() returns this same promise, with its outcome; here it only must not go unhandled.
+    this.close().catch(() => undefined);
+  }
+
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set<string>();
     const partitions: { topic: string; partition: number }[] = [];
@@ -473,6 +498,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   /** Commits every owned partition whose state changed; one commit at a time. */
   private commit(): Promise<void> {
     if (this.committing) return this.committing;
+    if (this.crashed) return Promise.resolve();
     const work = (async () => {
       const entries: { key: string; tracker: PartitionTracker; offset: number; metadata: string }[] = [];
       for (const [key, tracker] of this.trackers) {
@@ -494,7 +520,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       } catch (error) {
         // Typically a rebalance in progress: try again on the next tick (the trackers keep their state).
         for (const e of entries) e.tracker.markChanged();
-        if (!isRebalanceError(error)) this.emitError(error);
+        // After a crash, a commit that was under way fails for the same reason: the crash was already said.
+        if (!isRebalanceError(error) && !this.crashed) this.emitError(error);
       }
     })();
     this.committing = work.finally(() => {

@@ -11,14 +11,14 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { InvalidArgumentError } from '@x/core';
 import type { KafkaConfig, Kafka as KafkaJs } from 'kafkajs';
-import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer, KafkaClient, RecordHeaders } from './client.js';
+import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientEvent, ClientMessage, ClientProducer, KafkaClient, RecordHeaders } from './client.js';
 import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData, errorFromMessage, errorToMessage } from './worker-protocol.js';
 
 /** The compiled worker entry (tests run the sources, so the path is the package's dist either way). */
 const WORKER_ENTRY = resolvePath(__dirname, '..', 'dist', 'worker-consumer-thread.js');
 /** Records handed to `eachBatch` at a time (see WorkerThreadConsumer.handSlices). */
 const SLICE = 500;
-const EVENTS = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing' } as const;
+const EVENTS = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' } as const;
 
 type Listener = Parameters<ClientConsumer['on']>[1];
 type WorkerRequest = ToWorker extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
@@ -56,7 +56,8 @@ export function workerThreadClient(kafkaConfig: Record<string, unknown>, options
 /** The consumer side of the thread pair: a {@link ClientConsumer} that forwards to the worker thread. */
 export class WorkerThreadConsumer implements ClientConsumer {
   readonly events = EVENTS;
-  private readonly worker: Worker;
+  /** @internal The thread; tests end it to show what a consumer does when its thread dies. */
+  readonly worker: Worker;
   /** Requests (and batch heartbeats) waiting for the worker's reply, by id. */
   private readonly replies = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private readonly listeners = new Map<string, Listener[]>();
@@ -65,10 +66,13 @@ export class WorkerThreadConsumer implements ClientConsumer {
   private eachBatch: ((payload: ClientBatchPayload) => Promise<void>) | undefined;
   private nextId = 1;
   private failure: Error | undefined;
+  /** Set once disconnect() was asked for: the thread's end is then expected, not a crash. */
+  private leaving = false;
 
   constructor(data: WorkerClientData) {
     this.worker = new Worker(WORKER_ENTRY, { workerData: data });
     this.worker.on('message', (message: FromWorker) => this.onMessage(message));
+    // An uncaught error ends the thread ('exit' follows): the first of the two says why.
     this.worker.on('error', (error) => this.fail(error));
     this.worker.on('exit', (code) => this.fail(new Error(`the Kafka consumer's worker thread exited with code ${code}`)));
   }
@@ -92,6 +96,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
   }
 
   async disconnect(): Promise<void> {
+    this.leaving = true;
     if (this.failure === undefined) await this.request({ type: 'disconnect' });
     await this.worker.terminate();
   }
@@ -121,12 +126,11 @@ export class WorkerThreadConsumer implements ClientConsumer {
         else waiter?.reject(errorFromMessage(message.error));
         break;
       }
-      case 'event': {
-        const name = message.name === 'group_join' ? EVENTS.GROUP_JOIN : EVENTS.REBALANCING;
-        const payload = { payload: { memberAssignment: message.name === 'group_join' ? message.memberAssignment : {} } };
-        for (const listener of this.listeners.get(name) ?? []) listener(payload);
+      case 'event':
+        if (message.name === 'group_join') this.dispatch(EVENTS.GROUP_JOIN, { payload: { memberAssignment: message.memberAssignment } });
+        else if (message.name === 'rebalancing') this.dispatch(EVENTS.REBALANCING, { payload: {} });
+        else this.dispatch(EVENTS.CRASH, { payload: { error: errorFromMessage(message.error), restart: message.restart } });
         break;
-      }
       case 'batch':
         this.onBatch(message);
         break;
@@ -209,11 +213,17 @@ export class WorkerThreadConsumer implements ClientConsumer {
     }
   }
 
+  private dispatch(event: string, payload: ClientEvent): void {
+    for (const listener of this.listeners.get(event) ?? []) listener(payload);
+  }
+
+  /** The thread is gone: pending requests fail, and unless it was asked to leave, listeners hear of a crash. */
   private fail(error: Error): void {
     if (this.failure !== undefined) return;
     this.failure = error;
     for (const waiter of this.replies.values()) waiter.reject(error);
     this.replies.clear();
+    if (!this.leaving) this.dispatch(EVENTS.CRASH, { payload: { error, restart: false } });
   }
 }
 

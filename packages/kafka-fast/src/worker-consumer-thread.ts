@@ -31,6 +31,7 @@ function post(message: FromWorker, transfer?: ArrayBuffer[]): void {
 
 consumer.on(consumer.events.GROUP_JOIN, (event) => post({ type: 'event', name: 'group_join', memberAssignment: event.payload.memberAssignment }));
 consumer.on(consumer.events.REBALANCING, () => post({ type: 'event', name: 'rebalancing' }));
+consumer.on(consumer.events.CRASH, (event) => post({ type: 'event', name: 'crash', error: errorToMessage(event.payload.error), restart: event.payload.restart }));
 
 // isRunning() and isStale() are synchronous calls on the consumer's side: it keeps copies, which this refreshes.
 const statePoll = setInterval(() => {

@@ -26,6 +26,7 @@ export type FromWorker =
   | { type: 'reply'; id: number; error?: { name: string; message: string } }
   | { type: 'event'; name: 'group_join'; memberAssignment: Record<string, number[]> }
   | { type: 'event'; name: 'rebalancing' }
+  | { type: 'event'; name: 'crash'; error: { name: string; message: string }; restart: boolean }
   | PackedBatch
   | { type: 'batch-state'; batchId: number; running: boolean; stale: boolean };
 

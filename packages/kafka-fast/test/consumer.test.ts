@@ -3,7 +3,8 @@
  */
 import { InvalidArgumentError } from '@x/core';
 import { gate, requireKafka } from '@x/testkit';
-import { type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, workerThreadClient } from '../src/index.js';
+import { ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, workerThreadClient } from '../src/index.js';
+import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
 
@@ -318,6 +319,56 @@ describe('ParallelConsumer and its client', () => {
     await consumer.start();
     await eventually(() => seen.size === 300, 'all 300 records');
   });
+
+  it('says ConsumerCrashedError and closes itself when the worker thread dies; the next owner loses nothing', async () => {
+    const topic = await freshTopic(1);
+    const groupId = uniqueName('g');
+    await produce(topic, 2_000, 100);
+    const threaded = workerThreadClient(kafkaConfig);
+    const made: WorkerThreadConsumer[] = [];
+    // The same client, keeping hold of the consumer it makes so the test can end its thread.
+    const watched: KafkaClient = { ...threaded, consumer: (config) => made[made.push(threaded.consumer(config) as WorkerThreadConsumer) - 1]! };
+    const handled = new Map<number, number>();
+    const handler = async (record: { value: Buffer | null }): Promise<void> => {
+      await new Promise((r) => setTimeout(r, 2));
+      const v = Number(record.value);
+      handled.set(v, (handled.get(v) ?? 0) + 1);
+    };
+    // A thread that dies does not leave the group: the broker drops it after its session timeout (6 s, the least
+    // the broker allows by default), and only then can the next owner join.
+    const first = new ParallelConsumer({
+      kafka: watched,
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      commitIntervalMs: 100,
+      maxConcurrency: 16,
+      consumerConfig: { sessionTimeout: 6_000 },
+      handler,
+    });
+    consumers.push(first);
+    const errors: unknown[] = [];
+    first.on('error', (error) => errors.push(error));
+    await first.start();
+    await eventually(() => handled.size >= 300, '300 records');
+    await made[0]!.worker.terminate();
+    await eventually(() => errors.length > 0, 'the error event');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(ConsumerCrashedError);
+    expect((errors[0] as ConsumerCrashedError).code).toBe('ERR_CONSUMER_CRASHED');
+    expect(((errors[0] as Error).cause as Error).message).toMatch(/worker thread exited/);
+    // It closed itself: close() answers at once, and it takes on nothing more.
+    await first.close();
+    const afterClose = handled.size;
+    expect(afterClose).toBeLessThan(2_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(handled.size).toBe(afterClose);
+    // The next owner of the group takes over from the last commit: every record is handled, none lost.
+    const second = open({ groupId, topics: [topic], maxConcurrency: 16, handler });
+    await second.start();
+    await eventually(() => handled.size === 2_000, 'all 2,000 records');
+    await eventually(() => second.metrics().partitions[0]?.committedOffset === '2000', 'the final commit');
+  }, 90_000);
 
   it('workerThreadClient refuses a kafkajs config it cannot copy to its thread', () => {
     let error: unknown;
