@@ -4,17 +4,21 @@
  * customer's orders are processed in the order they were placed. A live line shows rate, in flight and lag;
  * at the end the per-customer order is checked and the topic deleted.
  *
- * Usage: npm start -w @x/example-kafka-orders      (KAFKA_BROKERS=host:port, ORDERS=50000 to change)
+ * Usage: npm start -w @x/example-kafka-orders      (KAFKA_BROKERS=host:port, ORDERS=50000 to change;
+ *        WORKER=1 runs the kafkajs consumer on a worker thread with workerThreadClient)
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { ParallelConsumer } from '@x/kafka-fast';
+import { ParallelConsumer, workerThreadClient } from '@x/kafka-fast';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const ORDERS = Number(process.env.ORDERS ?? 20_000);
 const CUSTOMERS = 500;
+const ON_WORKER = process.env.WORKER === '1';
 
 async function main(): Promise<void> {
-  const kafka = new Kafka({ clientId: 'kafka-orders-example', brokers: BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 2 } });
+  // Plain data, so that workerThreadClient can copy it to its thread.
+  const kafkaConfig = { clientId: 'kafka-orders-example', brokers: BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 2 } };
+  const kafka = new Kafka(kafkaConfig);
   const admin = kafka.admin();
   await admin.connect().catch((error: unknown) => {
     throw new Error(`cannot reach Kafka at ${BROKERS.join(',')} (${String(error)}); start one, e.g. npm run services -- up kafka`);
@@ -32,7 +36,7 @@ async function main(): Promise<void> {
     await producer.send({ topic, messages });
   }
   await producer.disconnect();
-  console.log(`${ORDERS.toLocaleString('en-US')} orders from ${CUSTOMERS} customers in ${topic} (one partition)`);
+  console.log(`${ORDERS.toLocaleString('en-US')} orders from ${CUSTOMERS} customers in ${topic} (one partition)${ON_WORKER ? '; kafkajs on a worker thread' : ''}`);
 
   const lastOrder = new Map<string, number>();
   let outOfOrder = 0;
@@ -40,7 +44,7 @@ async function main(): Promise<void> {
   let finished!: () => void;
   const allDone = new Promise<void>((resolve) => (finished = resolve));
   const consumer = new ParallelConsumer({
-    kafka,
+    kafka: ON_WORKER ? workerThreadClient(kafkaConfig) : kafka,
     groupId: `${topic}-billing`,
     topics: [topic],
     fromBeginning: true,
@@ -64,6 +68,8 @@ async function main(): Promise<void> {
     const lag = m.partitions.reduce((sum, p) => sum + p.lag, 0);
     process.stdout.write(`\r  ${done.toLocaleString('en-US').padStart(7)} done  ${Math.round(rate).toLocaleString('en-US').padStart(7)}/s  in flight ${String(m.inFlight).padStart(3)}  lag ${lag.toLocaleString('en-US').padStart(7)}  committed ${m.partitions[0]?.committedOffset ?? '-'}   `);
   }, 250);
+  // A consumer that stops for good (its worker thread died, kafkajs gave up) says so here and closes itself.
+  consumer.on('error', (error) => console.error(`\n${String(error)}`));
   await consumer.start();
   await allDone;
   clearInterval(progress);
