@@ -1,7 +1,9 @@
 /**
  * The consumer against the real KRaft broker of scripts/services.
  */
+import { type Socket, connect } from 'node:net';
 import { InvalidArgumentError } from '@x/core';
+import { type ISocketFactory, Kafka } from 'kafkajs';
 import { gate, requireKafka } from '@x/testkit';
 import { ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
@@ -368,6 +370,59 @@ describe('ParallelConsumer and its client', () => {
     await second.start();
     await eventually(() => handled.size === 2_000, 'all 2,000 records');
     await eventually(() => second.metrics().partitions[0]?.committedOffset === '2000', 'the final commit');
+  }, 90_000);
+
+  it('says ConsumerCrashedError and closes itself when kafkajs gives up on its consumer (the network to the broker cut)', async () => {
+    const topic = await freshTopic(1);
+    const groupId = uniqueName('g');
+    await produce(topic, 2_000, 100);
+    // Real connections to the real broker, until the test cuts them all and sends new ones to a closed port.
+    let cut = false;
+    const sockets = new Set<Socket>();
+    const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
+      const socket = connect(cut ? { host: '127.0.0.1', port: 1 } : { host, port }, onConnect);
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      return socket;
+    };
+    const cuttable = new Kafka({ ...kafkaConfig, socketFactory, retry: { retries: 1, initialRetryTime: 50 } });
+    const handled = new Map<number, number>();
+    const handler = async (record: { value: Buffer | null }): Promise<void> => {
+      await new Promise((r) => setTimeout(r, 2));
+      const v = Number(record.value);
+      handled.set(v, (handled.get(v) ?? 0) + 1);
+    };
+    const first = new ParallelConsumer({
+      kafka: cuttable,
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      commitIntervalMs: 100,
+      maxConcurrency: 16,
+      // Without restartOnFailure kafkajs restarts after a connection error, and keeps trying for ever.
+      consumerConfig: { sessionTimeout: 6_000, retry: { retries: 1, initialRetryTime: 50, restartOnFailure: async () => false } },
+      handler,
+    });
+    consumers.push(first);
+    const errors: unknown[] = [];
+    first.on('error', (error) => errors.push(error));
+    await first.start();
+    await eventually(() => handled.size >= 300, '300 records');
+    cut = true;
+    // With an error, as a reset connection ends: kafkajs fails its requests on 'error', not on a quiet close.
+    for (const socket of sockets) socket.destroy(new Error('network cut'));
+    await eventually(() => errors.some((e) => e instanceof ConsumerCrashedError), 'the crash', 30_000);
+    const crash = errors.find((e) => e instanceof ConsumerCrashedError) as ConsumerCrashedError;
+    expect(crash.code).toBe('ERR_CONSUMER_CRASHED');
+    expect(String((crash.cause as Error).name)).toMatch(/^KafkaJS/);
+    await first.close();
+    const afterClose = handled.size;
+    expect(afterClose).toBeLessThan(2_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(handled.size).toBe(afterClose);
+    const second = open({ groupId, topics: [topic], maxConcurrency: 16, handler });
+    await second.start();
+    await eventually(() => handled.size === 2_000, 'all 2,000 records');
   }, 90_000);
 
   it('workerThreadClient refuses a kafkajs config it cannot copy to its thread', () => {
