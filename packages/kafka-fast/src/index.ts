@@ -9,4 +9,4 @@ export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from
 export { CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 export { encodeOffsetMap, decodeOffsetMap, maxSpanFor, OffsetMapFormatError } from './offset-map.js';
 export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders, ClientEvent } from './client.js';
-export { workerThreadClient } from './worker-client.js';
+export { workerThreadClient, type WorkerThreadClient } from './worker-client.js';

@@ -23,10 +23,19 @@ const EVENTS = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebal
 type Listener = Parameters<ClientConsumer['on']>[1];
 type WorkerRequest = ToWorker extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
 
+/** A {@link KafkaClient} whose consumers run kafkajs on worker threads; `close()` ends the thread it keeps. */
+export interface WorkerThreadClient extends KafkaClient, AsyncDisposable {
+  /** Ends the idle thread kept for the next consumer (running consumers keep theirs until they disconnect). */
+  close(): Promise<void>;
+}
+
 /**
  * Makes a {@link KafkaClient} for `ParallelConsumer` whose consumer runs kafkajs on a worker thread.
  * `kafkaConfig` is kafkajs's `new Kafka(config)` argument; it is copied to the thread, so it must be plain data
- * (no `logCreator`, `socketFactory` or OAuth provider functions).
+ * (no `logCreator`, `socketFactory` or OAuth provider functions), and so must a consumer's `consumerConfig`.
+ *
+ * A consumer that disconnects cleanly leaves its thread to the next consumer the client makes, whose kafkajs then
+ * runs on code the JIT has already compiled; the kept thread does not hold the process open, and `close()` ends it.
  *
  * @example
  * ```ts
@@ -36,21 +45,68 @@ type WorkerRequest = ToWorker extends infer M ? (M extends { id: number } ? Omit
  * });
  * ```
  */
-export function workerThreadClient(kafkaConfig: Record<string, unknown>, options: { statePollMs?: number } = {}): KafkaClient {
-  try {
-    structuredClone(kafkaConfig);
-  } catch (error) {
-    throw new InvalidArgumentError('kafkaConfig', kafkaConfig, `plain data that can be copied to a worker thread (${(error as Error).message})`);
-  }
-  const statePollMs = options.statePollMs ?? 50;
+export function workerThreadClient(kafkaConfig: Record<string, unknown>, options: { statePollMs?: number } = {}): WorkerThreadClient {
+  mustCopy('kafkaConfig', kafkaConfig);
+  const threads = new ThreadKeeper({ kafkaConfig, statePollMs: options.statePollMs ?? 50 });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Kafka } = require('kafkajs') as { Kafka: typeof KafkaJs };
   const local = new Kafka(kafkaConfig as unknown as KafkaConfig);
   return {
-    consumer: (consumerConfig) => new WorkerThreadConsumer({ kafkaConfig, consumerConfig, statePollMs }),
+    consumer: (consumerConfig) => {
+      mustCopy('consumerConfig', consumerConfig);
+      return new WorkerThreadConsumer(threads, consumerConfig);
+    },
     admin: () => local.admin() as unknown as ClientAdmin,
     producer: (config) => local.producer(config) as unknown as ClientProducer,
+    close: () => threads.close(),
+    [Symbol.asyncDispose]: () => threads.close(),
   };
+}
+
+function mustCopy(name: string, value: Record<string, unknown>): void {
+  try {
+    structuredClone(value);
+  } catch (error) {
+    throw new InvalidArgumentError(name, value, `plain data that can be copied to a worker thread (${(error as Error).message})`);
+  }
+}
+
+/** Starts a client's threads, and keeps one that a consumer left for the next consumer. */
+class ThreadKeeper {
+  private idle: Worker | undefined;
+  /** An idle thread that dies is simply forgotten. */
+  private readonly forget = (): void => {
+    this.idle = undefined;
+  };
+
+  constructor(private readonly data: WorkerClientData) {}
+
+  take(): Worker {
+    const kept = this.idle;
+    if (kept === undefined) return new Worker(WORKER_ENTRY, { workerData: this.data });
+    this.idle = undefined;
+    kept.off('exit', this.forget);
+    kept.ref();
+    return kept;
+  }
+
+  /** Keeps a thread whose consumer disconnected cleanly, unless one is kept already. */
+  async give(worker: Worker): Promise<void> {
+    if (this.idle !== undefined) {
+      await worker.terminate();
+      return;
+    }
+    this.idle = worker;
+    // An idle thread must not hold the process open.
+    worker.unref();
+    worker.once('exit', this.forget);
+  }
+
+  async close(): Promise<void> {
+    const kept = this.idle;
+    this.idle = undefined;
+    await kept?.terminate();
+  }
 }
 
 /** The consumer side of the thread pair: a {@link ClientConsumer} that forwards to the worker thread. */
@@ -69,16 +125,23 @@ export class WorkerThreadConsumer implements ClientConsumer {
   /** Set once disconnect() was asked for: the thread's end is then expected, not a crash. */
   private leaving = false;
 
-  constructor(data: WorkerClientData) {
-    this.worker = new Worker(WORKER_ENTRY, { workerData: data });
-    this.worker.on('message', (message: FromWorker) => this.onMessage(message));
-    // An uncaught error ends the thread ('exit' follows): the first of the two says why.
-    this.worker.on('error', (error) => this.fail(error));
-    this.worker.on('exit', (code) => this.fail(new Error(`the Kafka consumer's worker thread exited with code ${code}`)));
+  private readonly onWorkerMessage = (message: FromWorker): void => this.onMessage(message);
+  // An uncaught error ends the thread ('exit' follows): the first of the two says why.
+  private readonly onWorkerError = (error: Error): void => this.fail(error);
+  private readonly onWorkerExit = (code: number): void => this.fail(new Error(`the Kafka consumer's worker thread exited with code ${code}`));
+
+  constructor(
+    private readonly threads: ThreadKeeper,
+    private readonly consumerConfig: Record<string, unknown>,
+  ) {
+    this.worker = threads.take();
+    this.worker.on('message', this.onWorkerMessage);
+    this.worker.on('error', this.onWorkerError);
+    this.worker.on('exit', this.onWorkerExit);
   }
 
   connect(): Promise<void> {
-    return this.request({ type: 'connect' });
+    return this.request({ type: 'connect', consumerConfig: this.consumerConfig });
   }
 
   subscribe(subscription: { topic: string; fromBeginning?: boolean }): Promise<void> {
@@ -96,9 +159,21 @@ export class WorkerThreadConsumer implements ClientConsumer {
   }
 
   async disconnect(): Promise<void> {
+    if (this.leaving) return;
     this.leaving = true;
-    if (this.failure === undefined) await this.request({ type: 'disconnect' });
+    let refused: { error: unknown } | undefined;
+    if (this.failure === undefined) await this.request({ type: 'disconnect' }).catch((error: unknown) => (refused = { error }));
+    const threadDied = this.failure !== undefined;
+    this.worker.off('message', this.onWorkerMessage);
+    this.worker.off('error', this.onWorkerError);
+    this.worker.off('exit', this.onWorkerExit);
+    // From here on, requests fail at once.
+    this.failure ??= new Error('the Kafka consumer was disconnected');
+    // Only a thread that took its consumer down cleanly runs the next one.
+    if (!threadDied && refused === undefined) return this.threads.give(this.worker);
     await this.worker.terminate();
+    // A thread that died has nothing left to disconnect; kafkajs refusing to is the caller's to know.
+    if (!threadDied && refused !== undefined) throw refused.error;
   }
 
   on(event: string, listener: Listener): this {

@@ -3,6 +3,9 @@
  * the consumer's thread, where `eachBatch` runs; this thread waits for it to finish each batch, and carries out
  * what it asks of the batch meanwhile (resolveOffset, heartbeat, pause). kafkajs decodes a whole fetched record
  * batch in one go; here that work no longer holds up the handlers' timers.
+ *
+ * A thread runs one consumer at a time, from `connect` to `disconnect`, and then may run the next consumer of
+ * the same client: its compiled code (kafkajs's decoding above all) is warm by then.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Consumer, ConsumerConfig, EachBatchPayload, Kafka as KafkaJs, KafkaConfig, KafkaMessage } from 'kafkajs';
@@ -20,7 +23,11 @@ const port = parentPort!;
 // Required here, not imported: kafkajs is an optional peer of the package, needed only where this thread runs.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Kafka } = require('kafkajs') as { Kafka: typeof KafkaJs };
-const consumer: Consumer = new Kafka(data.kafkaConfig as unknown as KafkaConfig).consumer(data.consumerConfig as unknown as ConsumerConfig);
+const kafka = new Kafka(data.kafkaConfig as unknown as KafkaConfig);
+/** The consumer this thread runs now, from `connect` to `disconnect`. */
+let consumer: Consumer | undefined;
+let statePoll: NodeJS.Timeout | undefined;
+// Batch ids go on rising across the consumers a thread runs, so a late message can never name a new batch.
 const batches = new Map<number, LiveBatch>();
 const resumes = new Map<number, () => void>();
 let nextBatchId = 1;
@@ -29,21 +36,41 @@ function post(message: FromWorker, transfer?: ArrayBuffer[]): void {
   port.postMessage(message, transfer);
 }
 
-consumer.on(consumer.events.GROUP_JOIN, (event) => post({ type: 'event', name: 'group_join', memberAssignment: event.payload.memberAssignment }));
-consumer.on(consumer.events.REBALANCING, () => post({ type: 'event', name: 'rebalancing' }));
-consumer.on(consumer.events.CRASH, (event) => post({ type: 'event', name: 'crash', error: errorToMessage(event.payload.error), restart: event.payload.restart }));
+function current(): Consumer {
+  if (consumer === undefined) throw new Error('the worker thread runs no consumer: connect first');
+  return consumer;
+}
 
-// isRunning() and isStale() are synchronous calls on the consumer's side: it keeps copies, which this refreshes.
-const statePoll = setInterval(() => {
-  for (const [batchId, batch] of batches) {
-    const running = batch.payload.isRunning();
-    const stale = batch.payload.isStale();
-    if (running === batch.running && stale === batch.stale) continue;
-    batch.running = running;
-    batch.stale = stale;
-    post({ type: 'batch-state', batchId, running, stale });
-  }
-}, data.statePollMs);
+async function connect(consumerConfig: Record<string, unknown>): Promise<void> {
+  if (consumer !== undefined) throw new Error('the worker thread already runs a consumer');
+  const made = kafka.consumer(consumerConfig as unknown as ConsumerConfig);
+  consumer = made;
+  made.on(made.events.GROUP_JOIN, (event) => post({ type: 'event', name: 'group_join', memberAssignment: event.payload.memberAssignment }));
+  made.on(made.events.REBALANCING, () => post({ type: 'event', name: 'rebalancing' }));
+  made.on(made.events.CRASH, (event) => post({ type: 'event', name: 'crash', error: errorToMessage(event.payload.error), restart: event.payload.restart }));
+  // isRunning() and isStale() are synchronous calls on the consumer's side: it keeps copies, which this refreshes.
+  statePoll = setInterval(() => {
+    for (const [batchId, batch] of batches) {
+      const running = batch.payload.isRunning();
+      const stale = batch.payload.isStale();
+      if (running === batch.running && stale === batch.stale) continue;
+      batch.running = running;
+      batch.stale = stale;
+      post({ type: 'batch-state', batchId, running, stale });
+    }
+  }, data.statePollMs);
+  await made.connect();
+}
+
+/** Ends the consumer and leaves the thread ready for the next one. */
+async function disconnect(): Promise<void> {
+  clearInterval(statePoll);
+  for (const batch of batches.values()) batch.finish();
+  resumes.clear();
+  const leaving = consumer;
+  consumer = undefined;
+  await leaving?.disconnect();
+}
 
 function pack(batchId: number, payload: EachBatchPayload): { message: PackedBatch; transfer: ArrayBuffer[] } {
   const messages: KafkaMessage[] = payload.batch.messages;
@@ -122,24 +149,19 @@ async function answer(id: number, work: () => Promise<unknown>): Promise<void> {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'connect':
-      void answer(message.id, () => consumer.connect());
+      void answer(message.id, () => connect(message.consumerConfig));
       break;
     case 'subscribe':
-      void answer(message.id, () => consumer.subscribe(message.subscription));
+      void answer(message.id, async () => current().subscribe(message.subscription));
       break;
     case 'run':
-      void answer(message.id, () => consumer.run({ ...message.config, eachBatch }));
+      void answer(message.id, async () => current().run({ ...message.config, eachBatch }));
       break;
     case 'commit':
-      void answer(message.id, () => consumer.commitOffsets(message.offsets));
+      void answer(message.id, async () => current().commitOffsets(message.offsets));
       break;
     case 'disconnect':
-      void answer(message.id, async () => {
-        clearInterval(statePoll);
-        for (const batch of batches.values()) batch.finish();
-        // The consumer's side terminates this thread once it has the answer.
-        await consumer.disconnect();
-      });
+      void answer(message.id, disconnect);
       break;
     case 'heartbeat': {
       const batch = batches.get(message.batchId);

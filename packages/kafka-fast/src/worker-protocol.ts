@@ -32,7 +32,7 @@ export type FromWorker =
 
 /** Consumer → worker thread. Those with an `id` are answered with a `reply`. */
 export type ToWorker =
-  | { type: 'connect'; id: number }
+  | { type: 'connect'; id: number; consumerConfig: Record<string, unknown> }
   | { type: 'subscribe'; id: number; subscription: { topic: string; fromBeginning?: boolean } }
   | { type: 'run'; id: number; config: { autoCommit: boolean; eachBatchAutoResolve: boolean; partitionsConsumedConcurrently: number } }
   | { type: 'commit'; id: number; offsets: { topic: string; partition: number; offset: string; metadata?: string | null }[] }
@@ -53,10 +53,9 @@ export function errorFromMessage(error: { name: string; message: string }): Erro
   return Object.assign(new Error(error.message), { name: error.name });
 }
 
-/** The data a worker thread starts from. */
+/** The data a worker thread starts from; each consumer it runs brings its own config with `connect`. */
 export interface WorkerClientData {
   kafkaConfig: Record<string, unknown>;
-  consumerConfig: Record<string, unknown>;
   /** How often the worker reports a running batch's isRunning()/isStale(), in ms. */
   statePollMs: number;
 }

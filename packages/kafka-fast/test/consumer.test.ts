@@ -5,7 +5,7 @@ import { type Socket, connect } from 'node:net';
 import { InvalidArgumentError } from '@x/core';
 import { type ISocketFactory, Kafka } from 'kafkajs';
 import { gate, requireKafka } from '@x/testkit';
-import { ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, workerThreadClient } from '../src/index.js';
+import { ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
@@ -33,6 +33,10 @@ beforeAll(async () => {
 describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClient) => {
   beforeAll(() => {
     client = makeClient();
+  });
+  // One client for all the tests: with workerThreadClient each consumer runs on the thread the last one left.
+  afterAll(async () => {
+    await (client as Partial<WorkerThreadClient>).close?.();
   });
 
   it('keeps per-key order at concurrency 256 while running many records of one partition at once', async () => {
@@ -380,7 +384,46 @@ describe('ParallelConsumer and its client', () => {
     const watched: KafkaClient = { ...threaded, consumer: (config) => made[made.push(threaded.consumer(config) as WorkerThreadConsumer) - 1]! };
     const crash = await crashMidStream(watched, {}, () => made[0]!.worker.terminate().then(() => undefined));
     expect((crash.cause as Error).message).toMatch(/worker thread exited/);
+    // A thread that died is not run again: the client's next consumer gets a new one.
+    const next = watched.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
+    expect(next.worker).not.toBe(made[0]!.worker);
+    await next.disconnect();
+    await threaded.close();
   }, 90_000);
+
+  it("workerThreadClient runs a client's next consumer on the thread the last one left, and close() ends it", async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 300, 30);
+    const threaded = workerThreadClient(kafkaConfig);
+    const made: WorkerThreadConsumer[] = [];
+    const watched: KafkaClient = { ...threaded, consumer: (config) => made[made.push(threaded.consumer(config) as WorkerThreadConsumer) - 1]! };
+    const consumeAll = async (): Promise<void> => {
+      const seen = new Set<number>();
+      const consumer = new ParallelConsumer({ kafka: watched, groupId: uniqueName('g'), topics: [topic], fromBeginning: true, handler: (r) => void seen.add(Number(r.value)) });
+      consumers.push(consumer);
+      await consumer.start();
+      await eventually(() => seen.size === 300, 'all 300 records');
+      await consumer.close();
+    };
+    await consumeAll();
+    await consumeAll();
+    expect(made).toHaveLength(2);
+    expect(made[1]!.worker).toBe(made[0]!.worker);
+    const exited = new Promise<number>((resolve) => made[0]!.worker.once('exit', resolve));
+    await threaded.close();
+    expect(typeof (await exited)).toBe('number');
+    // After close() the client starts a new thread for a new consumer.
+    const third = threaded.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
+    expect(third.worker).not.toBe(made[0]!.worker);
+    await third.disconnect();
+    await threaded.close();
+  });
+
+  it('workerThreadClient refuses a consumer config it cannot copy to its thread', () => {
+    const threaded = workerThreadClient(kafkaConfig);
+    expect(() => threaded.consumer({ groupId: 'g', retry: { restartOnFailure: async () => false } })).toThrow(InvalidArgumentError);
+    expect(() => threaded.consumer({ groupId: 'g', retry: { restartOnFailure: async () => false } })).toThrow(/consumerConfig/);
+  });
 
   it('says ConsumerCrashedError and closes itself when kafkajs gives up on its consumer (the network to the broker cut)', async () => {
     // Real connections to the real broker, until the test cuts them all and sends new ones to a closed port.
