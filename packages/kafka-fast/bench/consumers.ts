@@ -17,7 +17,7 @@ function joined(consumer: Consumer): Promise<void> {
 
 /** Ours with kafkajs on a worker thread (workerThreadClient), and a buffer of 8 records per slot. */
 export function oursOnWorker(topic: string, meter: Meter, work: Work, maxConcurrency: number): Promise<Running> {
-  return ours(topic, meter, work, maxConcurrency, true, 8 * maxConcurrency, workerClient());
+  return ours(topic, meter, work, maxConcurrency, true, 8 * maxConcurrency, workerClient);
 }
 
 export async function ours(

@@ -5,7 +5,7 @@
  */
 import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
 import { eachMessage, handWritten, ours, oursBatched, oursOnWorker, type Running } from './consumers.js';
-import { KEYS, Meter, type Work, filledTopic, kafka, noop, skewed, uniform, valueOf } from './workload.js';
+import { KEYS, Meter, type Work, filledTopic, kafka, noop, skewed, uniform, valueOf, workerClient } from './workload.js';
 
 const quick = isQuick();
 const RECORDS = quick ? 20_000 : 100_000;
@@ -146,6 +146,7 @@ void (async () => {
     },
   ];
   await runBench('kafka-fast', cases);
+  await workerClient.close();
   if (steadyRuns.length === 0) return;
   console.log(`steady-latency (${STEADY_RATE} msg/s for ${STEADY_SECONDS} s, skewed handler): p99 ours ${median(steadyP99.ours)} ms, hand-written ${median(steadyP99.hand)} ms`);
   for (const line of steadyRuns) console.log(`  ${line}`);
