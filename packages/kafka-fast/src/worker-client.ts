@@ -25,7 +25,10 @@ type WorkerRequest = ToWorker extends infer M ? (M extends { id: number } ? Omit
 
 /** A {@link KafkaClient} whose consumers run kafkajs on worker threads; `close()` ends the thread it keeps. */
 export interface WorkerThreadClient extends KafkaClient, AsyncDisposable {
-  /** Ends the idle thread kept for the next consumer (running consumers keep theirs until they disconnect). */
+  /**
+   * Ends the idle thread kept for the next consumer; from then on no thread is kept (running consumers keep
+   * theirs until they disconnect, and a consumer made later gets a thread of its own).
+   */
   close(): Promise<void>;
 }
 
@@ -74,6 +77,8 @@ function mustCopy(name: string, value: Record<string, unknown>): void {
 /** Starts a client's threads, and keeps one that a consumer left for the next consumer. */
 class ThreadKeeper {
   private idle: Worker | undefined;
+  /** After close(), threads are no longer kept: a consumer still running then ends its thread as it leaves. */
+  private closed = false;
   /** An idle thread that dies is simply forgotten. */
   private readonly forget = (): void => {
     this.idle = undefined;
@@ -92,7 +97,7 @@ class ThreadKeeper {
 
   /** Keeps a thread whose consumer disconnected cleanly, unless one is kept already. */
   async give(worker: Worker): Promise<void> {
-    if (this.idle !== undefined) {
+    if (this.idle !== undefined || this.closed) {
       await worker.terminate();
       return;
     }
@@ -103,6 +108,7 @@ class ThreadKeeper {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const kept = this.idle;
     this.idle = undefined;
     await kept?.terminate();

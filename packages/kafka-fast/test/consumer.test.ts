@@ -412,11 +412,12 @@ describe('ParallelConsumer and its client', () => {
     const exited = new Promise<number>((resolve) => made[0]!.worker.once('exit', resolve));
     await threaded.close();
     expect(typeof (await exited)).toBe('number');
-    // After close() the client starts a new thread for a new consumer.
+    // After close() a new consumer gets a new thread, which is no longer kept when it leaves.
     const third = threaded.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
     expect(third.worker).not.toBe(made[0]!.worker);
+    const thirdExited = new Promise<number>((resolve) => third.worker.once('exit', resolve));
     await third.disconnect();
-    await threaded.close();
+    expect(typeof (await thirdExited)).toBe('number');
   });
 
   it('workerThreadClient refuses a consumer config it cannot copy to its thread', () => {
