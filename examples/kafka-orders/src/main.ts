@@ -43,8 +43,9 @@ async function main(): Promise<void> {
   let done = 0;
   let finished!: () => void;
   const allDone = new Promise<void>((resolve) => (finished = resolve));
+  const threaded = ON_WORKER ? workerThreadClient(kafkaConfig) : undefined;
   const consumer = new ParallelConsumer({
-    kafka: ON_WORKER ? workerThreadClient(kafkaConfig) : kafka,
+    kafka: threaded ?? kafka,
     groupId: `${topic}-billing`,
     topics: [topic],
     fromBeginning: true,
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
   clearInterval(progress);
   const seconds = (performance.now() - started) / 1000;
   await consumer.close();
+  await threaded?.close();
   console.log(`\n${ORDERS.toLocaleString('en-US')} orders in ${seconds.toFixed(1)} s (including the group join): ${Math.round(ORDERS / seconds).toLocaleString('en-US')}/s; out of order per customer: ${outOfOrder}`);
   console.log(`one-at-a-time (kafkajs eachMessage) would need about ${Math.round((ORDERS * 5.3) / 1000)} s for the same work`);
   await admin.deleteTopics({ topics: [topic] });
