@@ -21,6 +21,11 @@ const SLICE = 500;
 const EVENTS = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' } as const;
 
 type Listener = Parameters<ClientConsumer['on']>[1];
+/**
+ * Request ids, unique in the process: a thread runs one consumer after another, and a reply its last consumer
+ * was still owed (a heartbeat that crossed the disconnect) must never answer a request of the next.
+ */
+let nextRequestId = 1;
 type WorkerRequest = ToWorker extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
 
 /** A {@link KafkaClient} whose consumers run kafkajs on worker threads; `close()` ends the thread it keeps. */
@@ -126,7 +131,6 @@ export class WorkerThreadConsumer implements ClientConsumer {
   /** isRunning()/isStale() of the batches being handled, as the worker last reported them. */
   private readonly batchStates = new Map<number, { running: boolean; stale: boolean }>();
   private eachBatch: ((payload: ClientBatchPayload) => Promise<void>) | undefined;
-  private nextId = 1;
   private failure: Error | undefined;
   /** Set once disconnect() was asked for: the thread's end is then expected, not a crash. */
   private leaving = false;
@@ -191,7 +195,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
 
   private request(message: WorkerRequest): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    const id = this.nextId++;
+    const id = nextRequestId++;
     return new Promise<void>((resolve, reject) => {
       this.replies.set(id, { resolve, reject });
       this.worker.postMessage({ ...message, id } as ToWorker);
@@ -241,7 +245,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
       },
       heartbeat: () => {
         if (this.failure !== undefined) return Promise.reject(this.failure);
-        const id = this.nextId++;
+        const id = nextRequestId++;
         return new Promise<void>((resolve, reject) => {
           this.replies.set(id, { resolve, reject });
           this.worker.postMessage({ type: 'heartbeat', id, batchId } satisfies ToWorker);
