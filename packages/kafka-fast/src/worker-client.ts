@@ -243,14 +243,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
         resolved = offset;
         post({ type: 'resolve', batchId, offset });
       },
-      heartbeat: () => {
-        if (this.failure !== undefined) return Promise.reject(this.failure);
-        const id = nextRequestId++;
-        return new Promise<void>((resolve, reject) => {
-          this.replies.set(id, { resolve, reject });
-          this.worker.postMessage({ type: 'heartbeat', id, batchId } satisfies ToWorker);
-        });
-      },
+      heartbeat: () => this.request({ type: 'heartbeat', batchId }),
       isRunning: () => this.failure === undefined && state.running,
       isStale: () => state.stale,
       pause: () => {
