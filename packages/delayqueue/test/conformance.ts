@@ -37,20 +37,27 @@ interface Seen {
 
 export function conformance(name: string, factory: BackendFactory): void {
   const can = factory.supports ?? FULL_SUPPORT;
-  const patient = (predicate: () => boolean | Promise<boolean>, what: string, ms = factory.patienceMs): Promise<void> => eventually(predicate, what, ms);
   const itIf = (supported: boolean): jest.It => (supported ? it : it.skip);
   describe(`${name} backend: the delay-queue contract`, () => {
     const queues: DelayQueue[] = [];
+    /** What this test's queues reported on 'error': a wait that times out says it, so a failure tells why. */
+    const reported: unknown[] = [];
+    const patient = (predicate: () => boolean | Promise<boolean>, what: string, ms = factory.patienceMs): Promise<void> =>
+      eventually(predicate, what, ms).catch((error: unknown) => {
+        if (reported.length === 0) throw error;
+        throw new Error(`${(error as Error).message}; the queue reported meanwhile: ${reported.map(String).join(' | ')}`);
+      });
     /** Resolves once the queue has acked `count` deliveries in all (for backends that cannot `get` a job). */
     const acked = (queue: DelayQueue, count: number): Promise<void> => patient(() => queue.metrics().acked >= count, `${count} ack(s)`);
     async function open(options: Omit<DelayQueueOptions, 'backend'> = {}): Promise<DelayQueue> {
       const queue = new DelayQueue({ backend: await factory.create(), ...options });
-      queue.on('error', () => undefined);
+      queue.on('error', (error) => reported.push(error));
       queues.push(queue);
       return queue;
     }
     afterEach(async () => {
       await Promise.all(queues.splice(0).map((q) => q.close({ timeout: 2_000 }).catch(() => undefined)));
+      reported.length = 0;
     });
 
     function record(queue: DelayQueue, topic: string, concurrency = 1, body?: (job: Job) => Promise<void> | void): Seen[] {

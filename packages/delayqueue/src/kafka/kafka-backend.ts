@@ -134,6 +134,7 @@ export class KafkaBackend extends BrokerBackend {
         prefetch: this.prefetch,
         consumerConfig: this.consumerConfig,
         ready: () => this.ensureTopic(topic),
+        clock: this.clock,
       },
       host,
     );

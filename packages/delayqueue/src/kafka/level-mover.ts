@@ -10,11 +10,11 @@ import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/k
 import type { Kafka } from 'kafkajs';
 import type { JobMessage } from '../broker/job-message.js';
 import { readRecordJob } from './record-job.js';
+import { RestartingConsumer } from './restarting-consumer.js';
 import type { KafkaTopics } from './topics.js';
 
 export class LevelMover {
-  private readonly consumer: ParallelConsumer;
-  private started: Promise<void> | undefined;
+  private readonly consumer: RestartingConsumer;
   private readonly clock: Clock;
 
   constructor(
@@ -29,34 +29,32 @@ export class LevelMover {
     private readonly reportError: (error: unknown) => void,
   ) {
     this.clock = options.clock;
-    this.consumer = new ParallelConsumer({
-      kafka: options.kafka,
-      groupId: topics.moverGroup,
-      topics: Array.from({ length: topics.levels }, (_, level) => topics.levelTopic(level)),
-      handler: (record, context) => this.move(record, context),
-      ordering: 'unordered',
-      maxConcurrency: options.window,
-      maxBuffered: options.window,
-      // Never given up on: a failed produce is tried again, and the record stays uncommitted meanwhile.
-      maxAttempts: 1_000_000,
-      commitIntervalMs: 200,
-      fromBeginning: true,
-      // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
-      consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
-    });
-    this.consumer.on('error', (error: unknown) => reportError(error));
+    const makeConsumer = (): ParallelConsumer =>
+      new ParallelConsumer({
+        kafka: options.kafka,
+        groupId: topics.moverGroup,
+        topics: Array.from({ length: topics.levels }, (_, level) => topics.levelTopic(level)),
+        handler: (record, context) => this.move(record, context),
+        ordering: 'unordered',
+        maxConcurrency: options.window,
+        maxBuffered: options.window,
+        // Never given up on: a failed produce is tried again, and the record stays uncommitted meanwhile.
+        maxAttempts: 1_000_000,
+        commitIntervalMs: 200,
+        fromBeginning: true,
+        // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
+        consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
+      });
+    this.consumer = new RestartingConsumer(makeConsumer, reportError, this.clock);
   }
 
   start(): Promise<void> {
-    this.started ??= this.consumer.start();
-    return this.started;
+    return this.consumer.start();
   }
 
   /** Leaves the group at once: records still waiting are not committed and the next mover takes them. */
-  async close(): Promise<void> {
-    if (this.started === undefined) return;
-    await this.started.catch(() => undefined);
-    await this.consumer.close({ timeout: 0 }).catch(() => undefined);
+  close(): Promise<void> {
+    return this.consumer.close();
   }
 
   private async move(record: ConsumedRecord, context: HandlerContext): Promise<void> {

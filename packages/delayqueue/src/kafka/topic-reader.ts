@@ -5,16 +5,17 @@
  * remembers completed records beyond it). A reader that stops parks what it fetches instead: parked records
  * are never completed, so whoever reads the partition next gets them.
  */
+import type { Clock } from '@x/core';
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
 import type { Kafka } from 'kafkajs';
 import type { TopicSource } from '../broker/broker-backend.js';
 import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
 import { readRecordJob } from './record-job.js';
+import { RestartingConsumer } from './restarting-consumer.js';
 
 export class TopicReader implements TopicSource {
   readonly desk: DeliveryDesk;
-  private consumer: ParallelConsumer | undefined;
-  private readonly makeConsumer: () => ParallelConsumer;
+  private readonly consumer: RestartingConsumer;
   private started: Promise<void> | undefined;
   private stopped = false;
   private readonly parked: DeskEntry[] = [];
@@ -30,12 +31,13 @@ export class TopicReader implements TopicSource {
       prefetch: number;
       consumerConfig: Record<string, unknown>;
       ready: () => Promise<void>;
+      clock: Clock;
     },
     private readonly host: DeskHost,
   ) {
     this.desk = new DeliveryDesk(topic, host);
     this.ready = options.ready;
-    this.makeConsumer = () =>
+    const makeConsumer = (): ParallelConsumer =>
       new ParallelConsumer({
         kafka: options.kafka,
         groupId: options.groupId,
@@ -53,6 +55,7 @@ export class TopicReader implements TopicSource {
         // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
       });
+    this.consumer = new RestartingConsumer(makeConsumer, (error) => this.host.error(error), options.clock);
   }
 
   async wait(signal: AbortSignal): Promise<void> {
@@ -62,23 +65,13 @@ export class TopicReader implements TopicSource {
     await this.desk.wait(signal);
   }
 
-  /** Joins the group; a consumer that failed to start is closed, and the next wait tries a new one. */
+  /** Joins the group; if that fails, the next wait tries again (with a new consumer). */
   private async start(): Promise<void> {
     try {
       await this.ready();
+      await this.consumer.start();
     } catch (error) {
       this.started = undefined;
-      throw error;
-    }
-    const consumer = this.makeConsumer();
-    consumer.on('error', (error: unknown) => this.host.error(error));
-    this.consumer = consumer;
-    try {
-      await consumer.start();
-    } catch (error) {
-      this.started = undefined;
-      this.consumer = undefined;
-      await consumer.close({ timeout: 0 }).catch(() => undefined);
       throw error;
     }
   }
@@ -100,7 +93,7 @@ export class TopicReader implements TopicSource {
     this.desk.clear();
     // Handlers still running belong to deliveries nobody will finish here: abort them at once.
     await this.started?.catch(() => undefined);
-    await this.consumer?.close({ timeout: 0 }).catch(() => undefined);
+    await this.consumer.close();
   }
 
   private handle(record: ConsumedRecord, context: HandlerContext): Promise<void> {
