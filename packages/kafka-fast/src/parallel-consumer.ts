@@ -547,6 +547,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       for (const tracker of this.trackers.values()) tracker.revoke(failure);
     }
     this.scheduler.clearTimers();
+    // Records taken on but never started (or waiting for a retry) are the next owner's now: not buffered here.
+    for (const tracker of this.trackers.values()) this.buffered -= this.scheduler.dropGroup(tracker.lanes);
     await this.commit();
     // A commit that failed during a rebalance gets one more try before we leave the group.
     await this.commit();

@@ -365,6 +365,8 @@ describe('ParallelConsumer and its client', () => {
     expect(crashes[0]!.code).toBe('ERR_CONSUMER_CRASHED');
     // It closed itself: close() gives the same outcome, and nothing more is taken on.
     await first.close();
+    // What it had taken on and not started is no longer counted as its own.
+    expect(first.metrics()).toMatchObject({ inFlight: 0, buffered: 0 });
     const afterClose = handled.size;
     expect(afterClose).toBeLessThan(2_000);
     await new Promise((r) => setTimeout(r, 300));
