@@ -16,6 +16,11 @@ export interface ClientMessage {
   value: Buffer | null;
   headers?: RecordHeaders;
   timestamp: string;
+  /**
+   * The key's bytes as Latin-1 text (null without a key), for a client that can give it without making the key
+   * Buffer first; the consumer orders records by this text. Optional: otherwise it decodes `key`.
+   */
+  readonly keyLatin1?: string | null;
 }
 
 /** What `eachBatch` receives. */

@@ -16,11 +16,11 @@ import { DONE, type Outcome, Scheduler } from './scheduler.js';
 import { maxSpanFor } from './offset-map.js';
 
 interface RecordTask {
-  solo?: boolean;
+  solo: boolean;
   readonly tracker: PartitionTracker;
   readonly message: ClientMessage;
   /** Built when the handler first needs it (a waiting record holds one object less). */
-  record?: ConsumedRecord;
+  record: ConsumedRecord | undefined;
   readonly offset: number;
   attempt: number;
 }
@@ -246,7 +246,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       if (!tracker.fitsSpan(offset, this.maxSpan) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
-        this.scheduler.push({ tracker, message, offset, attempt: 1 }, tracker.lanes, this.laneOf(message));
+        // Every field set here, so recordOf() and a batch's split fill the object's slots instead of reshaping it.
+        this.scheduler.push({ tracker, message, offset, attempt: 1, record: undefined, solo: false }, tracker.lanes, this.laneOf(message));
       }
       last = message.offset;
     }
@@ -321,10 +322,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         return '';
       case 'unordered':
         return message.offset;
-      default:
+      default: {
         // Records without a key have no order to keep: each is its own lane. Latin-1 decoding never yields a
         // character above U+00FF, so these names cannot meet a key's.
-        return message.key === null || message.key === undefined ? `\u0100${message.offset}` : message.key.toString('latin1');
+        const text = message.keyLatin1 !== undefined ? message.keyLatin1 : (message.key?.toString('latin1') ?? null);
+        return text === null ? `\u0100${message.offset}` : text;
+      }
     }
   }
 

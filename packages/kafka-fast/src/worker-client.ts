@@ -274,7 +274,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
     const eachBatch = this.eachBatch;
     if (eachBatch === undefined) return;
     const count = packed.offsets.length;
-    const bytes = Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength);
+    const batch: ReadableBatch = { packed, bytes: Buffer.from(packed.bytes.buffer, packed.bytes.byteOffset, packed.bytes.byteLength) };
     let at = 0;
     for (let start = 0; start < count; start += SLICE) {
       if (start > 0) {
@@ -283,7 +283,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
       }
       const end = Math.min(count, start + SLICE);
       const messages = new Array<ClientMessage>(end - start);
-      at = unpack(packed, bytes, start, end, at, messages);
+      at = unpack(batch, start, end, at, messages);
       await eachBatch({ ...payload, batch: { ...payload.batch, messages } });
       // A slice not taken on to its end (its partition paused, revoked or stopping) ends the batch: what is left
       // is fetched again, and handing over later records now would put them ahead of the ones left behind.
@@ -306,20 +306,67 @@ export class WorkerThreadConsumer implements ClientConsumer {
 }
 
 /**
- * Records `start` to `end` of a packed batch into `into`, their keys and values views of the one transferred
- * buffer from byte `at` on; returns the byte offset after them.
+ * Records `start` to `end` of a packed batch into `into`, as {@link PackedMessage}s from byte `at` on; returns
+ * the byte offset after them.
  */
-function unpack(packed: PackedBatch, bytes: Buffer, start: number, end: number, at: number, into: ClientMessage[]): number {
-  const { offsets, timestamps, lengths, headers } = packed;
+function unpack(batch: ReadableBatch, start: number, end: number, at: number, into: ClientMessage[]): number {
+  const { lengths } = batch.packed;
   for (let i = start; i < end; i++) {
-    const keyLength = lengths[2 * i]!;
-    const valueLength = lengths[2 * i + 1]!;
-    const key = keyLength < 0 ? null : bytes.subarray(at, (at += keyLength));
-    const value = valueLength < 0 ? null : bytes.subarray(at, (at += valueLength));
-    const recordHeaders = headers?.[i];
-    into[i - start] = { offset: offsets[i]!, key, value, headers: recordHeaders === undefined ? {} : asBuffers(recordHeaders), timestamp: timestamps[i]! };
+    into[i - start] = new PackedMessage(batch, i, at);
+    at += Math.max(lengths[2 * i]!, 0) + Math.max(lengths[2 * i + 1]!, 0);
   }
   return at;
+}
+
+/** A packed batch and its bytes as a Buffer, shared by the batch's messages. */
+interface ReadableBatch {
+  readonly packed: PackedBatch;
+  readonly bytes: Buffer;
+}
+
+/**
+ * One record of a packed batch, read where it lies: its key and value are views made when asked for. A record
+ * waiting in the consumer's buffer then holds one small object instead of a message, two Buffer views and a
+ * headers object; with thousands buffered, that is most of what the young-generation GC of the handlers' thread
+ * has to copy, and its pauses hold up every handler's timers.
+ */
+class PackedMessage implements ClientMessage {
+  constructor(
+    private readonly batch: ReadableBatch,
+    private readonly index: number,
+    /** Byte offset of the record's key (its value follows). */
+    private readonly at: number,
+  ) {}
+
+  get offset(): string {
+    return this.batch.packed.offsets[this.index]!;
+  }
+
+  get timestamp(): string {
+    return this.batch.packed.timestamps[this.index]!;
+  }
+
+  get key(): Buffer | null {
+    const length = this.batch.packed.lengths[2 * this.index]!;
+    return length < 0 ? null : this.batch.bytes.subarray(this.at, this.at + length);
+  }
+
+  get keyLatin1(): string | null {
+    const length = this.batch.packed.lengths[2 * this.index]!;
+    return length < 0 ? null : this.batch.bytes.toString('latin1', this.at, this.at + length);
+  }
+
+  get value(): Buffer | null {
+    const { lengths } = this.batch.packed;
+    const length = lengths[2 * this.index + 1]!;
+    const from = this.at + Math.max(lengths[2 * this.index]!, 0);
+    return length < 0 ? null : this.batch.bytes.subarray(from, from + length);
+  }
+
+  get headers(): RecordHeaders {
+    const headers = this.batch.packed.headers?.[this.index];
+    return headers === undefined ? {} : asBuffers(headers);
+  }
 }
 
 /** Header values arrive as Uint8Arrays (a copy across threads loses the Buffer class): Buffers again. */

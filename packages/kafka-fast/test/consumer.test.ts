@@ -5,7 +5,7 @@ import { type Socket, connect } from 'node:net';
 import { InvalidArgumentError } from '@x/core';
 import { type ISocketFactory, Kafka } from 'kafkajs';
 import { gate, requireKafka } from '@x/testkit';
-import { ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
+import { type ConsumedRecord, ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
@@ -301,6 +301,40 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'the final commit');
   });
 
+  it('hands records over exactly as written: null keys and values, every byte value, headers, timestamps', async () => {
+    const topic = await freshTopic(1);
+    const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const written = [
+      { key: null, value: Buffer.from('no key') },
+      { key: Buffer.from('tombstone'), value: null },
+      { key: allBytes, value: Buffer.concat([allBytes, allBytes]), headers: { one: 'a', many: ['b', 'c'], binary: allBytes } },
+      { key: Buffer.from('same'), value: Buffer.from('first'), timestamp: '1700000000000' },
+      { key: Buffer.from('same'), value: Buffer.alloc(0) },
+    ];
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: written });
+    await producer.disconnect();
+    const seen: ConsumedRecord[] = [];
+    const consumer = open({ groupId: uniqueName('g'), topics: [topic], handler: (record) => void seen.push(record) });
+    await consumer.start();
+    await eventually(() => seen.length === written.length, `all ${written.length} records`);
+    seen.sort((a, b) => Number(a.offset) - Number(b.offset));
+    expect(seen.map((r) => r.offset)).toEqual(['0', '1', '2', '3', '4']);
+    for (const [i, record] of seen.entries()) {
+      const sent = written[i]!;
+      expect({ i, key: record.key, value: record.value }).toEqual({ i, key: sent.key, value: sent.value });
+      expect(typeof record.timestamp).toBe('string');
+      expect(record).toMatchObject({ topic, partition: 0 });
+    }
+    expect(seen[3]!.timestamp).toBe('1700000000000');
+    const headers = seen[2]!.headers;
+    expect(Buffer.isBuffer(headers['one'])).toBe(true);
+    expect(String(headers['one'])).toBe('a');
+    expect((headers['many'] as Buffer[]).map(String)).toEqual(['b', 'c']);
+    expect(Buffer.compare(headers['binary'] as Buffer, allBytes)).toBe(0);
+    expect(seen[0]!.headers).toEqual({});
+  });
 });
 
 describe('ParallelConsumer and its client', () => {
