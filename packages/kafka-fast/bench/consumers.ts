@@ -15,20 +15,21 @@ function joined(consumer: Consumer): Promise<void> {
   return new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
 }
 
-/** Ours with kafkajs on a worker thread (workerThreadClient), and a buffer of 8 records per slot. */
-export function oursOnWorker(topic: string, meter: Meter, work: Work, maxConcurrency: number): Promise<Running> {
-  return ours(topic, meter, work, maxConcurrency, true, 8 * maxConcurrency, workerClient);
+/** How ours is set up beyond its workload: where kafkajs runs, the buffer, kafkajs consumer options. */
+export interface OursSetup {
+  fromBeginning?: boolean;
+  maxBuffered?: number;
+  client?: KafkaClient;
+  consumerConfig?: Record<string, unknown>;
 }
 
-export async function ours(
-  topic: string,
-  meter: Meter,
-  work: Work,
-  maxConcurrency: number,
-  fromBeginning = true,
-  maxBuffered?: number,
-  client: KafkaClient = kafka,
-): Promise<Running> {
+/** Ours with kafkajs on a worker thread (workerThreadClient), and a buffer of 8 records per slot. */
+export function oursOnWorker(topic: string, meter: Meter, work: Work, maxConcurrency: number, setup: OursSetup = {}): Promise<Running> {
+  return ours(topic, meter, work, maxConcurrency, { maxBuffered: 8 * maxConcurrency, client: workerClient, ...setup });
+}
+
+export async function ours(topic: string, meter: Meter, work: Work, maxConcurrency: number, setup: OursSetup = {}): Promise<Running> {
+  const { fromBeginning = true, maxBuffered, client = kafka, consumerConfig } = setup;
   const consumer = new ParallelConsumer({
     kafka: client,
     groupId: groupId(),
@@ -36,6 +37,7 @@ export async function ours(
     fromBeginning,
     maxConcurrency,
     ...(maxBuffered === undefined ? {} : { maxBuffered }),
+    ...(consumerConfig === undefined ? {} : { consumerConfig }),
     handler: async (record) => {
       meter.started();
       await sleep(work(indexOf(record.value)));
