@@ -2,10 +2,9 @@
  * The contract on a real Kafka broker (what a log can do of it), and what is particular to the Kafka backend:
  * routing down the delay levels, delays beyond one walk, dead-letter topics, bad options.
  */
-import { type Socket, connect } from 'node:net';
 import { ConsumerCrashedError } from '@x/kafka-fast';
-import { type ISocketFactory, Kafka, logLevel } from 'kafkajs';
-import { kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { Kafka, logLevel } from 'kafkajs';
+import { cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
 import { conformance, eventually } from './conformance.js';
@@ -89,15 +88,8 @@ describe('kafka backend specifics', () => {
 
   it('replaces a consumer the client gave up on: jobs added after the network came back are delivered, delayed ones too', async () => {
     // Real connections to the real broker, until the test cuts them all and sends new ones to a closed port.
-    let cut = false;
-    const sockets = new Set<Socket>();
-    const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-      const socket = connect(cut ? { host: '127.0.0.1', port: 1 } : { host, port }, onConnect);
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      return socket;
-    };
-    const cuttable = new Kafka({ clientId: 'delayqueue-cut', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING, socketFactory, retry: { retries: 1, initialRetryTime: 50 } });
+    const network = cuttableSockets();
+    const cuttable = new Kafka({ clientId: 'delayqueue-cut', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING, socketFactory: network.socketFactory, retry: { retries: 1, initialRetryTime: 50 } });
     // kafkajs restarts a consumer after a connection error unless told not to: this one gives up at once. The
     // crashed members could not leave their groups, so the new ones are let in only when those sessions expire:
     // the broker's shortest session timeout keeps that wait at 6 s instead of kafkajs's default 30.
@@ -114,11 +106,10 @@ describe('kafka backend specifics', () => {
     await queue.add('cut', 'before');
     await eventually(() => seen.length === 1, 'the delivery before the cut', 25_000);
 
-    cut = true;
-    for (const socket of sockets) socket.destroy(new Error('network cut'));
+    network.cut();
     // Both consumers of the queue (the ready topic's reader and the level mover) stop for good.
     await eventually(() => errors.filter((e) => e instanceof ConsumerCrashedError).length >= 2, 'both consumers crashed', 25_000);
-    cut = false;
+    network.restore();
 
     await eventually(
       () => queue.addBulk([{ topic: 'cut', payload: 'after' }, { topic: 'cut', payload: 'after, delayed', options: { delay: 300 } }]).then(() => true, () => false),

@@ -1,10 +1,9 @@
 /**
  * The consumer against the real KRaft broker of scripts/services.
  */
-import { type Socket, connect } from 'node:net';
 import { InvalidArgumentError } from '@x/core';
-import { type ISocketFactory, Kafka } from 'kafkajs';
-import { gate, requireKafka } from '@x/testkit';
+import { Kafka } from 'kafkajs';
+import { cuttableSockets, gate, requireKafka } from '@x/testkit';
 import { type ConsumedRecord, ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
@@ -464,21 +463,10 @@ describe('ParallelConsumer and its client', () => {
 
   it('says ConsumerCrashedError and closes itself when kafkajs gives up on its consumer (the network to the broker cut)', async () => {
     // Real connections to the real broker, until the test cuts them all and sends new ones to a closed port.
-    let cut = false;
-    const sockets = new Set<Socket>();
-    const socketFactory: ISocketFactory = ({ host, port, onConnect }) => {
-      const socket = connect(cut ? { host: '127.0.0.1', port: 1 } : { host, port }, onConnect);
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      return socket;
-    };
-    const cuttable = new Kafka({ ...kafkaConfig, socketFactory, retry: { retries: 1, initialRetryTime: 50 } });
+    const network = cuttableSockets();
+    const cuttable = new Kafka({ ...kafkaConfig, socketFactory: network.socketFactory, retry: { retries: 1, initialRetryTime: 50 } });
     // Without restartOnFailure kafkajs restarts after a connection error, and keeps trying for ever.
-    const crash = await crashMidStream(cuttable, { retry: { retries: 1, initialRetryTime: 50, restartOnFailure: async () => false } }, () => {
-      cut = true;
-      // With an error, as a reset connection ends: kafkajs fails its requests on 'error', not on a quiet close.
-      for (const socket of sockets) socket.destroy(new Error('network cut'));
-    });
+    const crash = await crashMidStream(cuttable, { retry: { retries: 1, initialRetryTime: 50, restartOnFailure: async () => false } }, () => network.cut());
     expect((crash.cause as Error).name).toMatch(/^KafkaJS/);
   }, 90_000);
 

@@ -6,3 +6,4 @@ export { startRedisServer, freePort, type TestRedisServer } from './redis-server
 export { startStallProxy, type StallProxy } from './stall-proxy.js';
 export { eventually } from './eventually.js';
 export { gate, type Gate } from './gate.js';
+export { cuttableSockets, type CuttableSockets } from './cuttable-sockets.js';
