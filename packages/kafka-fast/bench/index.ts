@@ -19,7 +19,7 @@ const STEADY_SECONDS = quick ? 3 : 10;
  * 256 slots: a buffer filled from a single partition's 1 MiB fetch (5,000 records) leaves slots idle, and a
  * buffer big enough to span two such fetches costs the handlers' thread longer GC pauses (see the README).
  */
-const SEVERAL_PARTITIONS = { maxBuffered: 2_048, consumerConfig: { maxBytesPerPartition: 262_144 } };
+const SEVERAL_PARTITIONS = { maxBuffered: 2_048, consumerConfig: { maxBytesPerPartition: 196_608 } };
 
 async function rate(records: number, start: (meter: Meter) => Promise<Running>): Promise<number> {
   const meter = new Meter(records);
