@@ -14,10 +14,11 @@ const rounds = quick ? 1 : 3;
 const STEADY_RATE = 2_000;
 const STEADY_SECONDS = quick ? 3 : 10;
 /**
- * Ours on the four-partition topic: 8 records per slot, and fetches of 256 KiB per partition. kafkajs hands over
- * one partition's batch at a time, and each partition holds a quarter of the keys (about 250), fewer than the
- * 256 slots: a buffer filled from a single partition's 1 MiB fetch (5,000 records) leaves slots idle, and a
- * buffer big enough to span two such fetches costs the handlers' thread longer GC pauses (see the README).
+ * Ours on the four-partition topic: 8 records per slot, and fetches of 192 KiB per partition (one producer batch
+ * of about 1,300 records here). kafkajs hands over one partition's batch at a time, and each partition holds a
+ * quarter of the keys (about 250), fewer than the 256 slots: a buffer filled from a single partition's 1 MiB
+ * fetch (5,000 records) leaves slots idle, and a buffer big enough to span two such fetches costs the handlers'
+ * thread longer GC pauses (see the README's "Several partitions").
  */
 const SEVERAL_PARTITIONS = { maxBuffered: 2_048, consumerConfig: { maxBytesPerPartition: 196_608 } };
 
