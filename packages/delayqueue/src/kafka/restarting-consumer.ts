@@ -14,8 +14,7 @@ export class RestartingConsumer {
   private started: Promise<void> | undefined;
   /** The restart under way, if any: close() waits for it, so no consumer it starts outlives the close. */
   private restarting: Promise<void> | undefined;
-  private closed = false;
-  /** Aborted by close(): a restart waiting out its backoff gives up at once. */
+  /** Aborted by close(): no restart follows, and one waiting out its backoff gives up at once. */
   private readonly closing = new AbortController();
 
   constructor(
@@ -35,7 +34,6 @@ export class RestartingConsumer {
 
   /** Closes the running consumer at once (records not committed go to the next owner); no restart follows. */
   async close(): Promise<void> {
-    this.closed = true;
     this.closing.abort();
     await this.started?.catch(() => undefined);
     await this.restarting;
@@ -61,14 +59,13 @@ export class RestartingConsumer {
   /** The crashed consumer closes itself; a new one starts after a backoff, again until one starts or close(). */
   private restart(): void {
     this.current = undefined;
-    if (this.closed || this.restarting !== undefined) return;
+    const { signal } = this.closing;
+    if (signal.aborted || this.restarting !== undefined) return;
     this.restarting = (async () => {
-      for (let attempt = 1; !this.closed; attempt++) {
-        const waited = await sleep(RESTART_BACKOFF.delay(attempt), { clock: this.clock, signal: this.closing.signal }).then(
-          () => true,
-          () => false,
-        );
-        if (!waited || this.closed) return;
+      for (let attempt = 1; ; attempt++) {
+        // Rejects only when close() aborts the wait.
+        await sleep(RESTART_BACKOFF.delay(attempt), { clock: this.clock, signal }).catch(() => undefined);
+        if (signal.aborted) return;
         try {
           await this.startOne();
           return;
