@@ -412,11 +412,16 @@ describe('ParallelConsumer and its client', () => {
     return crashes[0]!;
   }
 
-  it('says ConsumerCrashedError and closes itself when the worker thread dies; the next owner loses nothing', async () => {
+  /** A workerThreadClient, and the same client keeping hold of the consumers it makes so a test can reach their threads. */
+  function watchedWorkerClient(): { threaded: WorkerThreadClient; watched: KafkaClient; made: WorkerThreadConsumer[] } {
     const threaded = workerThreadClient(kafkaConfig);
     const made: WorkerThreadConsumer[] = [];
-    // The same client, keeping hold of the consumer it makes so the test can end its thread.
     const watched: KafkaClient = { ...threaded, consumer: (config) => made[made.push(threaded.consumer(config) as WorkerThreadConsumer) - 1]! };
+    return { threaded, watched, made };
+  }
+
+  it('says ConsumerCrashedError and closes itself when the worker thread dies; the next owner loses nothing', async () => {
+    const { threaded, watched, made } = watchedWorkerClient();
     const crash = await crashMidStream(watched, {}, () => made[0]!.worker.terminate().then(() => undefined));
     expect((crash.cause as Error).message).toMatch(/worker thread exited/);
     // A thread that died is not run again: the client's next consumer gets a new one.
@@ -429,9 +434,7 @@ describe('ParallelConsumer and its client', () => {
   it("workerThreadClient runs a client's next consumer on the thread the last one left, and close() ends it", async () => {
     const topic = await freshTopic(1);
     await produce(topic, 300, 30);
-    const threaded = workerThreadClient(kafkaConfig);
-    const made: WorkerThreadConsumer[] = [];
-    const watched: KafkaClient = { ...threaded, consumer: (config) => made[made.push(threaded.consumer(config) as WorkerThreadConsumer) - 1]! };
+    const { threaded, watched, made } = watchedWorkerClient();
     const consumeAll = async (): Promise<void> => {
       const seen = new Set<number>();
       const consumer = new ParallelConsumer({ kafka: watched, groupId: uniqueName('g'), topics: [topic], fromBeginning: true, handler: (r) => void seen.add(Number(r.value)) });
