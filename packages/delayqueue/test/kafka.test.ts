@@ -3,10 +3,12 @@
  * routing down the delay levels, delays beyond one walk, dead-letter topics, bad options.
  */
 import { ConsumerCrashedError } from '@x/kafka-fast';
-import { Kafka, logLevel } from 'kafkajs';
+import { ClosedError, sleep, systemClock } from '@x/core';
+import { type Admin, type Consumer, type ConsumerConfig, Kafka, logLevel } from 'kafkajs';
 import { cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
+import { RestartingConsumer } from '../src/kafka/restarting-consumer.js';
 import { conformance, eventually } from './conformance.js';
 
 const kafka = new Kafka({ clientId: 'delayqueue-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
@@ -120,6 +122,58 @@ describe('kafka backend specifics', () => {
     expect(seen[0]).toBe('before');
     await queue.close();
   }, 120_000);
+
+  it('starts no consumer once closed: a queue closed while its topics are still being made leaves none running', async () => {
+    // The queue's Kafka client, noting which of the consumers it makes are connected and how often its admin
+    // asks for topic metadata (which it does while waiting for new topics' leaders).
+    const connected = new Set<Consumer>();
+    let metadataRequests = 0;
+    const watched = Object.assign(Object.create(kafka) as Kafka, {
+      consumer: (config: ConsumerConfig): Consumer => {
+        const consumer = kafka.consumer(config);
+        consumer.on(consumer.events.CONNECT, () => connected.add(consumer));
+        consumer.on(consumer.events.DISCONNECT, () => connected.delete(consumer));
+        return consumer;
+      },
+      admin: (): Admin => {
+        const admin = kafka.admin();
+        const fetchTopicMetadata = admin.fetchTopicMetadata.bind(admin);
+        admin.fetchTopicMetadata = (options) => {
+          metadataRequests++;
+          return fetchTopicMetadata(options);
+        };
+        return admin;
+      },
+    });
+    const queue = new DelayQueue({ backend: backend({ kafka: watched }, ['early']) });
+    const errors: unknown[] = [];
+    queue.on('error', (error) => errors.push(error));
+    // The reader and the level mover start by creating their topics; the queue closes before that is done.
+    queue.process('early', () => undefined);
+    await queue.close();
+    const requestsAtClose = metadataRequests;
+    // A consumer started once the topics exist would be connected well within this.
+    await sleep(3_000);
+    expect(connected.size).toBe(0);
+    // Nor does anything keep waiting for the topics on a closed client.
+    expect(metadataRequests).toBe(requestsAtClose);
+    expect(errors).toEqual([]);
+  }, 20_000);
+
+  it('refuses to start a consumer once closed, rather than start one nothing would close', async () => {
+    let made = 0;
+    const consumer = new RestartingConsumer(
+      () => {
+        made++;
+        throw new Error('no consumer should be made');
+      },
+      () => undefined,
+      systemClock,
+    );
+    await consumer.close();
+    await expect(consumer.start()).rejects.toBeInstanceOf(ClosedError);
+    expect(made).toBe(0);
+  });
 
   it('rejects bad options and job topics Kafka cannot name, before touching the broker', async () => {
     const bad: [string, () => unknown][] = [

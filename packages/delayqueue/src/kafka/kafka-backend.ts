@@ -5,7 +5,7 @@
  * `get`, `cancel`, `reschedule`, deduplicating ids, `dead` or `requeue` (UnsupportedOperationError). Dead
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
-import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
+import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
 import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
@@ -68,6 +68,8 @@ export class KafkaBackend extends BrokerBackend {
   private readonly consumerConfig: Record<string, unknown>;
   private producer: Promise<Producer> | undefined;
   private admin: Promise<Admin> | undefined;
+  /** Aborted at close: topic creation still waiting for leaders gives up instead of polling a closed client. */
+  private readonly closing = new AbortController();
   private levelsReady: Promise<void> | undefined;
   private readonly topicsReady = new Map<string, Promise<void>>();
   private mover: LevelMover | undefined;
@@ -116,7 +118,10 @@ export class KafkaBackend extends BrokerBackend {
   /** Starts consuming a topic; a consuming process also moves the levels, so delays progress wherever consumers run. */
   override watch(topic: string): TopicWatch {
     const watch = super.watch(topic);
-    void this.startMover().catch((error: unknown) => this.listener?.error(error));
+    void this.startMover().catch((error: unknown) => {
+      // Closed while the level topics were still being created: the mover never started, nothing went wrong.
+      if (!(error instanceof ClosedError)) this.listener?.error(error);
+    });
     return watch;
   }
 
@@ -160,6 +165,7 @@ export class KafkaBackend extends BrokerBackend {
   }
 
   protected async closeConnections(): Promise<void> {
+    this.closing.abort();
     await this.mover?.close();
     const producer = await this.producer?.catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
@@ -278,7 +284,9 @@ export class KafkaBackend extends BrokerBackend {
         creationError = error;
       });
     const deadline = this.clock.now() + TOPIC_READY_TIMEOUT_MS;
+    const { signal } = this.closing;
     for (;;) {
+      if (signal.aborted) throw new ClosedError('the Kafka backend');
       const ready = await admin.fetchTopicMetadata({ topics: names }).then(
         ({ topics }) => topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
         () => false,
@@ -287,7 +295,7 @@ export class KafkaBackend extends BrokerBackend {
       if (this.clock.now() > deadline) {
         throw new Error(`topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`, { cause: creationError });
       }
-      await sleep(100, { clock: this.clock });
+      await sleep(100, { clock: this.clock, signal }).catch(() => undefined);
     }
   }
 

@@ -4,7 +4,7 @@
  * ConsumerCrashedError and closes that consumer. A delay queue must keep moving all the same: its records stay
  * uncommitted, so the new consumer, after a short backoff, picks up where the commit point stood.
  */
-import { type BackoffPolicy, type Clock, fullJitterBackoff, sleep } from '@x/core';
+import { type BackoffPolicy, type Clock, ClosedError, fullJitterBackoff, sleep } from '@x/core';
 import { ConsumerCrashedError, type ParallelConsumer } from '@x/kafka-fast';
 
 const RESTART_BACKOFF: BackoffPolicy = fullJitterBackoff({ initial: 100, max: 5_000 });
@@ -23,8 +23,12 @@ export class RestartingConsumer {
     private readonly clock: Clock,
   ) {}
 
-  /** Starts the first consumer; a failed start rejects and the next call tries again with a new one. */
+  /**
+   * Starts the first consumer; a failed start rejects and the next call tries again with a new one. After
+   * close() it rejects with ClosedError: a consumer started then would have no one left to close it.
+   */
   start(): Promise<void> {
+    if (this.closing.signal.aborted) return Promise.reject(new ClosedError('the consumer'));
     this.started ??= this.startOne().catch((error: unknown) => {
       this.started = undefined;
       throw error;
