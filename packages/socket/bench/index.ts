@@ -163,9 +163,12 @@ void (async () => {
         { id: 'sendfile-cpu', unit: 'CPU-s/GB', better: 'lower', pick: (t: Transfer) => t.cpuPerGb },
       ),
     ];
+    // `--only=proxy` also runs `proxy-cpu` (the same runs' other figure): the cases are chosen here, so runBench,
+    // which would keep exact names only, is not given the option again.
     await runBench(
       'socket',
       cases.filter((c) => only === undefined || only.some((name) => c.id === name || c.id.startsWith(`${name}-`))),
+      process.argv.filter((arg) => !arg.startsWith('--only=')),
     );
     if (only === undefined || only.some((name) => name.startsWith('echo'))) {
       const cost = measureSyscallCost('0');
