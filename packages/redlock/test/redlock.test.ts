@@ -98,11 +98,15 @@ describe('acquire and release', () => {
       tokens.push(lock.fencingToken!);
       await lock.release();
     }
-    expect(tokens).toEqual([1, 2, 3, 4]);
+    // Strictly growing, not always consecutive: an attempt that fails after some instances granted it (one of
+    // them slower than requestTimeout on a loaded machine, say) has counted there, and its retry counts past
+    // that. A loaded CI run once got [1, 3, 4, 5].
+    expect(tokens[0]).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!);
     // A fresh Redlock (another process) continues from the counters in Redis.
     const other = new Redlock(clients, { restartGuard: false });
     const lock = await other.acquire(key, 1_000);
-    expect(lock.fencingToken).toBe(5);
+    expect(lock.fencingToken).toBeGreaterThan(tokens[3]!);
     await lock.release();
     await other.close();
     const plain = new Redlock(clients, { restartGuard: false, fencing: false });
