@@ -33,7 +33,8 @@ export abstract class BrokerBackend implements Backend {
   readonly supports = BROKER_SUPPORT;
   protected listener: BackendListener | undefined;
   private readonly sources = new Map<string, { source: TopicSource; users: number }>();
-  private closed = false;
+  /** Aborted when close() begins: work a backend still has under way (waiting for topics, say) stops on it. */
+  private readonly closing = new AbortController();
 
   protected constructor(protected readonly clock: Clock) {}
 
@@ -138,15 +139,20 @@ export abstract class BrokerBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
     await Promise.all([...this.sources.values()].map(({ source }) => source.close()));
     this.sources.clear();
     await this.closeConnections();
   }
 
   protected assertOpen(): void {
-    if (this.closed) throw new ClosedError(`the ${this.name} backend`);
+    if (this.closing.signal.aborted) throw new ClosedError(`the ${this.name} backend`);
+  }
+
+  /** Aborted once close() has begun. */
+  protected get closeSignal(): AbortSignal {
+    return this.closing.signal;
   }
 
   private desk(topic: string): DeliveryDesk | undefined {

@@ -68,8 +68,6 @@ export class KafkaBackend extends BrokerBackend {
   private readonly consumerConfig: Record<string, unknown>;
   private producer: Promise<Producer> | undefined;
   private admin: Promise<Admin> | undefined;
-  /** Aborted at close: topic creation still waiting for leaders gives up instead of polling a closed client. */
-  private readonly closing = new AbortController();
   private levelsReady: Promise<void> | undefined;
   private readonly topicsReady = new Map<string, Promise<void>>();
   private mover: LevelMover | undefined;
@@ -165,7 +163,6 @@ export class KafkaBackend extends BrokerBackend {
   }
 
   protected async closeConnections(): Promise<void> {
-    this.closing.abort();
     await this.mover?.close();
     const producer = await this.producer?.catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
@@ -284,7 +281,8 @@ export class KafkaBackend extends BrokerBackend {
         creationError = error;
       });
     const deadline = this.clock.now() + TOPIC_READY_TIMEOUT_MS;
-    const { signal } = this.closing;
+    // Closing stops the wait: polling a client that close() disconnects would go on until the deadline.
+    const signal = this.closeSignal;
     for (;;) {
       if (signal.aborted) throw new ClosedError('the Kafka backend');
       const ready = await admin.fetchTopicMetadata({ topics: names }).then(
