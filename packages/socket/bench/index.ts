@@ -8,13 +8,13 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
+import { type BenchCase, isQuick, median, onlyCases, runBench } from '@x/testkit';
 import { execFileSync } from 'node:child_process';
 import { buildC, cpuSeconds, runTool, startProcess, startServer } from './processes.js';
 import { measureSyscallCost } from './syscall-cost.js';
 
 const quick = isQuick();
-const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice(7).split(',');
+const only = onlyCases();
 const rounds = quick ? 3 : 5;
 const echoSeconds = quick ? 1 : 3;
 const warmupSeconds = 1;
@@ -163,13 +163,14 @@ void (async () => {
         { id: 'sendfile-cpu', unit: 'CPU-s/GB', better: 'lower', pick: (t: Transfer) => t.cpuPerGb },
       ),
     ];
-    // `--only=proxy` also runs `proxy-cpu` (the same runs' other figure): the cases are chosen here, so runBench,
-    // which would keep exact names only, is not given the option again.
-    await runBench(
-      'socket',
-      cases.filter((c) => only === undefined || only.some((name) => c.id === name || c.id.startsWith(`${name}-`))),
-      process.argv.filter((arg) => !arg.startsWith('--only=')),
-    );
+    // `--only=proxy` also runs `proxy-cpu`, the same runs' other figure: each name stands for its case and the
+    // cases named after it. runBench picks those ids, and still refuses a name that matches no case.
+    const chosen = only?.flatMap((name) => {
+      const ids = cases.filter((c) => c.id === name || c.id.startsWith(`${name}-`)).map((c) => c.id);
+      return ids.length > 0 ? ids : [name];
+    });
+    const argv = process.argv.filter((arg) => !arg.startsWith('--only='));
+    await runBench('socket', cases, chosen === undefined ? argv : [...argv, `--only=${chosen.join(',')}`]);
     if (only === undefined || only.some((name) => name.startsWith('echo'))) {
       const cost = measureSyscallCost('0');
       const ns = (value: number): string => `${Math.round(value).toLocaleString('en-US')} ns`;
