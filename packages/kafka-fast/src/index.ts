@@ -7,6 +7,6 @@ export {
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
 export { CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
-export { encodeOffsetMap, decodeOffsetMap, maxSpanFor, OffsetMapFormatError } from './offset-map.js';
+export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';
 export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders, ClientEvent } from './client.js';
 export { workerThreadClient, type WorkerThreadClient } from './worker-client.js';

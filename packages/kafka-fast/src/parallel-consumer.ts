@@ -13,7 +13,13 @@ import { isRebalanceError } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
-import { maxSpanFor } from './offset-map.js';
+
+interface CommitEntry {
+  key: string;
+  tracker: PartitionTracker;
+  offset: number;
+  metadata: string;
+}
 
 interface RecordTask {
   solo: boolean;
@@ -129,8 +135,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private readonly retryPolicy;
   /** Buffered count at or below which a fetcher waiting for capacity resumes. */
   private readonly resumeAt: number;
-  /** Offsets above a partition's lowest incomplete one that its offset map can always hold. */
-  private readonly maxSpan: number;
 
   constructor(options: ParallelConsumerOptions) {
     super();
@@ -139,7 +143,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.consumer = kafka.consumer({ ...consumerConfig, groupId });
     this.admin = kafka.admin();
     this.resumeAt = this.options.maxBuffered - Math.max(1, Math.floor(this.options.maxBuffered / 10));
-    this.maxSpan = maxSpanFor(this.options.metadataLimitBytes);
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
     this.scheduler = new Scheduler<RecordTask>(
       this.options.maxConcurrency,
@@ -154,8 +157,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       this.options.unitSize,
     );
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment ?? {}));
-    // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
-    this.consumer.on(this.consumer.events.REBALANCING, () => void this.commit());
+    // The client is about to rejoin: every partition is given up (the eager protocol's revocation), so nothing
+    // of them runs here once another member may own them.
+    this.consumer.on(this.consumer.events.REBALANCING, () => void this.revokeAll());
     const crash = this.consumer.events.CRASH;
     // A crash the client restarts from is its own business (it rejoins the group, GROUP_JOIN follows).
     if (crash !== undefined) {
@@ -178,7 +182,10 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
-    this.commitTimer = setInterval(() => void this.commit(), this.options.commitIntervalMs);
+    // A tick while a commit is under way is skipped: the next one takes what has changed since.
+    this.commitTimer = setInterval(() => {
+      if (this.committing === undefined) void this.commit();
+    }, this.options.commitIntervalMs);
   }
 
   /** Counters and per-partition state. */
@@ -235,15 +242,15 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     for (const message of batch.messages) {
       if (this.buffered >= this.options.maxBuffered) {
         while (this.buffered >= this.options.maxBuffered && live()) {
-          // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile.
-          // (kafkajs sends one only when its heartbeat interval has passed.)
+          // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile and
+          // are how a rebalance is learnt of (kafkajs sends one only when its heartbeat interval has passed).
           await this.waitForCapacity(1_000);
-          await heartbeat().catch(() => undefined);
+          await this.heartbeatOrRevoke(heartbeat);
         }
         if (!live()) break;
       }
       const offset = Number(message.offset);
-      if (!tracker.fitsSpan(offset, this.maxSpan) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
+      if (!tracker.fits(offset) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
         // Every field set here, so recordOf() and a batch's split fill the object's slots instead of reshaping it.
@@ -253,11 +260,51 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     }
     // The fetch position moves on past what was handed over; the commit point does not (see commit()).
     if (last !== undefined) resolveOffset(last);
-    await heartbeat().catch(() => undefined);
+    await this.heartbeatOrRevoke(heartbeat);
   }
 
   /**
-   * Waits until taking on `offset` keeps the partition's offset map within the metadata limit (see maxSpanFor).
+   * Sends a heartbeat (when the client's interval has passed). A rebalance it reports ends every assignment of
+   * this member at once and is rethrown, so that the client rejoins now instead of after the batch: waiting for
+   * buffer space or for a partition's offset map could otherwise keep the member out of the rebalance for as
+   * long as the handlers take, and past the rebalance timeout the group goes on without it while its handlers
+   * still run. Other failures are left to the client's own next heartbeat.
+   */
+  private async heartbeatOrRevoke(heartbeat: () => Promise<void>): Promise<void> {
+    try {
+      await heartbeat();
+    } catch (error) {
+      if (!isRebalanceError(error)) return;
+      // Committed before the client rejoins: the generation is still this member's, so the broker takes it.
+      await this.revokeAll();
+      throw error;
+    }
+  }
+
+  /**
+   * Gives up every partition: commits what is complete (in the generation that is ending), then drops the
+   * records not started and aborts the signals of running ones, whose completions no longer count. Kafka's
+   * eager protocol revokes all of a member's partitions at a rebalance; partitions assigned back start again
+   * from the committed offset and map, so nothing done is repeated but what ran at the revocation.
+   */
+  private revokeAll(): Promise<void> {
+    const committed = this.commit();
+    for (const [key, tracker] of this.trackers) this.dropTracker(key, tracker);
+    this.loading.clear();
+    this.wakeCapacity();
+    return committed;
+  }
+
+  private dropTracker(key: string, tracker: PartitionTracker): void {
+    this.trackers.delete(key);
+    this.committedOffsets.delete(key);
+    this.buffered -= this.scheduler.dropGroup(tracker.lanes);
+    tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
+  }
+
+  /**
+   * Waits until taking on `offset` keeps the partition's offset map within the metadata limit (see
+   * PartitionTracker.fits).
    * Usually the records just taken on complete in a moment and the commit point moves: the wait is short and in
    * place. When the commit point stays put for STUCK_MS (a record that is slow, retrying, or stuck), the
    * partition is paused through the client, emitting `metadata-pressure`, and false is returned: the rest of the
@@ -274,7 +321,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     let commitPoint = tracker.commitOffset;
     let since = performance.now();
     let warned = false;
-    while (!tracker.fitsSpan(offset, this.maxSpan)) {
+    while (!tracker.fits(offset)) {
       if (!live()) return false;
       if (tracker.commitOffset !== commitPoint) {
         commitPoint = tracker.commitOffset;
@@ -291,7 +338,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       }
       // Without a client pause (not kafkajs), the wait stays here, holding back other partitions' batches too.
       await this.waitForCapacity(20);
-      await heartbeat().catch(() => undefined);
+      await this.heartbeatOrRevoke(heartbeat);
     }
     return true;
   }
@@ -302,7 +349,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
    */
   private resumeWhenFits(tracker: PartitionTracker, offset: number, resume: () => void): void {
     const check = (): void => {
-      if (tracker.revoked || this.state !== 'running' || tracker.fitsSpan(offset, this.maxSpan)) {
+      if (tracker.revoked || this.state !== 'running' || tracker.fits(offset)) {
         try {
           resume();
         } catch (error) {
@@ -457,8 +504,10 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const committed = (await load).get(partition);
     const again = this.trackers.get(key);
     if (again) return again;
-    const tracker = new PartitionTracker(topic, partition, Number(committed?.offset ?? '-1'), committed?.metadata);
+    const tracker = new PartitionTracker(topic, partition, Number(committed?.offset ?? '-1'), committed?.metadata, this.options.metadataLimitBytes);
     this.trackers.set(key, tracker);
+    // What the group has committed is this partition's commit point until this member commits anew.
+    if (committed !== undefined && Number(committed.offset) >= 0) this.committedOffsets.set(key, { offset: committed.offset, metadataBytes: committed.metadata?.length ?? 0 });
     return tracker;
   }
 
@@ -486,51 +535,52 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     }
     // The committed offsets of newly assigned partitions may have moved while others owned them.
     this.loading.clear();
-    for (const [key, tracker] of this.trackers) {
-      if (owned.has(key)) continue;
-      this.trackers.delete(key);
-      this.committedOffsets.delete(key);
-      const dropped = this.scheduler.dropGroup(tracker.lanes);
-      this.buffered -= dropped;
-      tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
-    }
+    // Usually revokeAll() has dropped every partition already; not when the client rejoined without saying so
+    // first (its membership had expired: the group went on without it).
+    for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.dropTracker(key, tracker);
     this.emit('assigned', { partitions });
     this.wakeCapacity();
   }
 
-  /** Commits every owned partition whose state changed; one commit at a time. */
+  /**
+   * Commits every owned partition whose state changed, as it is now; sent after a commit under way, so commits
+   * reach the broker in the order they were taken.
+   */
   private commit(): Promise<void> {
-    if (this.committing) return this.committing;
     if (this.crashed) return Promise.resolve();
-    const work = (async () => {
-      const entries: { key: string; tracker: PartitionTracker; offset: number; metadata: string }[] = [];
-      for (const [key, tracker] of this.trackers) {
-        const next = tracker.takeCommit(this.options.metadataLimitBytes);
-        if (!next) continue;
-        if (next.truncated) this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes });
-        entries.push({ key, tracker, offset: next.offset, metadata: next.metadata });
-      }
-      if (entries.length === 0) return;
-      try {
-        await this.consumer.commitOffsets(
-          entries.map((e) => ({ topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadata: e.metadata })),
-        );
-        for (const e of entries) {
-          this.commits++;
-          this.committedOffsets.set(e.key, { offset: String(e.offset), metadataBytes: e.metadata.length });
-          this.emit('committed', { topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadataBytes: e.metadata.length });
-        }
-      } catch (error) {
-        // Typically a rebalance in progress: try again on the next tick (the trackers keep their state).
-        for (const e of entries) e.tracker.markChanged();
-        // After a crash, a commit that was under way fails for the same reason: the crash was already said.
-        if (!isRebalanceError(error) && !this.crashed) this.emitError(error);
-      }
-    })();
-    this.committing = work.finally(() => {
-      this.committing = undefined;
+    const entries: CommitEntry[] = [];
+    for (const [key, tracker] of this.trackers) {
+      const next = tracker.takeCommit();
+      if (!next) continue;
+      if (next.truncated) this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes });
+      entries.push({ key, tracker, offset: next.offset, metadata: next.metadata });
+    }
+    if (entries.length === 0) return this.committing ?? Promise.resolve();
+    const work = (this.committing ?? Promise.resolve()).then(() => this.sendCommit(entries));
+    const settled = work.finally(() => {
+      if (this.committing === settled) this.committing = undefined;
     });
-    return this.committing;
+    this.committing = settled;
+    return settled;
+  }
+
+  private async sendCommit(entries: CommitEntry[]): Promise<void> {
+    try {
+      await this.consumer.commitOffsets(
+        entries.map((e) => ({ topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadata: e.metadata })),
+      );
+      for (const e of entries) {
+        this.commits++;
+        // (A partition given up meanwhile has no metrics to update.)
+        if (this.trackers.get(e.key) === e.tracker) this.committedOffsets.set(e.key, { offset: String(e.offset), metadataBytes: e.metadata.length });
+        this.emit('committed', { topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadataBytes: e.metadata.length });
+      }
+    } catch (error) {
+      // Typically a rebalance in progress: try again on the next tick (the trackers keep their state).
+      for (const e of entries) e.tracker.markChanged();
+      // After a crash, a commit that was under way fails for the same reason: the crash was already said.
+      if (!isRebalanceError(error) && !this.crashed) this.emitError(error);
+    }
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {

@@ -9,7 +9,7 @@
  * instead of set insertions, lookups and deletions, about a quarter of the time per record.)
  */
 import { setMaxListeners } from 'node:events';
-import { decodeOffsetMap, encodeOffsetMap } from './offset-map.js';
+import { MapSizeBound, type OffsetMap, decodeOffsetMap, encodeOffsetMap, payloadBytesFor } from './offset-map.js';
 import type { HandlerContext } from './record.js';
 import { LaneGroup } from './scheduler.js';
 
@@ -24,8 +24,10 @@ export class PartitionTracker {
   private head = 0;
   /** Completed records at or after `head`. */
   private doneAbove = 0;
-  /** Completed offsets learnt from the previous owner's commit metadata, not fetched again yet. */
-  private readonly completedBefore: Set<number>;
+  /** What the previous owner's commit metadata says is complete. */
+  private readonly completedBefore: OffsetMap | undefined;
+  /** Keeps the offset map within the metadata limit (see fits()). */
+  private readonly mapSize: MapSizeBound;
   /** Highest offset taken on; -1 before the first. */
   private highest: number;
   /** Commit point when nothing is pending. */
@@ -43,6 +45,8 @@ export class PartitionTracker {
     /** The group's committed offset (-1 when there is none). */
     committed: number,
     metadata: string | null | undefined,
+    /** The broker's limit on commit metadata, in characters. */
+    private readonly metadataLimit: number,
   ) {
     // One signal is shared by every record of the assignment (see ParallelConsumer.invokeTask): as many handlers may listen to it
     // as run at once, which is not the leak Node's default limit of 10 warns about.
@@ -50,16 +54,14 @@ export class PartitionTracker {
     this.firstAttempt = Object.freeze({ attempt: 1, signal: this.controller.signal });
     this.floor = committed;
     this.highest = committed - 1;
-    let before: number[] = [];
+    this.mapSize = new MapSizeBound(payloadBytesFor(metadataLimit));
     if (committed >= 0) {
       try {
-        before = decodeOffsetMap(committed, metadata);
+        this.completedBefore = decodeOffsetMap(committed, metadata);
       } catch {
         // Not our format (another client committed): only the offset itself can be trusted.
-        before = [];
       }
     }
-    this.completedBefore = new Set(before);
   }
 
   /** Decides about a fetched record: process it, or skip it (done before, or already taken on). */
@@ -73,7 +75,8 @@ export class PartitionTracker {
     this.highest = offset;
     this.pending.push(offset);
     this.completed.push(0);
-    if (this.completedBefore.delete(offset)) {
+    this.mapSize.add(offset);
+    if (this.completedBefore?.isComplete(offset) === true) {
       this.complete(offset);
       return 'skip';
     }
@@ -85,6 +88,7 @@ export class PartitionTracker {
     const index = this.indexOf(offset);
     if (index < 0 || this.completed[index] === 1) return;
     this.changed = true;
+    this.mapSize.remove(offset);
     if (index !== this.head) {
       this.completed[index] = 1;
       this.doneAbove++;
@@ -100,6 +104,7 @@ export class PartitionTracker {
       this.pending = this.pending.slice(this.head);
       this.completed = this.completed.slice(this.head);
       this.head = 0;
+      this.mapSize.forgetBelow(this.commitOffset);
     }
   }
 
@@ -125,11 +130,15 @@ export class PartitionTracker {
   }
 
   /**
-   * Whether taking on `offset` keeps the offsets above the commit point within `maxSpan` of it (see
-   * maxSpanFor). Always true while nothing is incomplete: the map is then empty.
+   * Whether taking on `offset` (above every offset taken on so far) keeps the offset map within the metadata
+   * limit whatever completes meanwhile. Always true while nothing is incomplete: the map is then empty. The map
+   * costs a byte per 8-offset block that holds a record still incomplete and a few bytes per long run of
+   * completed ones, so the span it can hold depends on where the incomplete records lie: with a 4,096-character
+   * limit, any pattern within 24,000 offsets, and a few stragglers with the records in flight above them across
+   * millions.
    */
-  fitsSpan(offset: number, maxSpan: number): boolean {
-    return this.head === this.pending.length || offset - this.pending[this.head]! <= maxSpan;
+  fits(offset: number): boolean {
+    return this.head === this.pending.length || this.mapSize.fits(offset);
   }
 
   /** The offset to commit: the lowest incomplete one (or one past the highest taken on). -1 when unknown. */
@@ -148,19 +157,27 @@ export class PartitionTracker {
   }
 
   /** Offset and metadata for a commit, or undefined when nothing changed since the last one. */
-  takeCommit(metadataLimit: number): { offset: number; metadata: string; truncated: boolean } | undefined {
+  takeCommit(): { offset: number; metadata: string; truncated: boolean } | undefined {
     if (!this.changed || this.floor < 0) return undefined;
     this.changed = false;
     const offset = this.commitOffset;
-    const completed: number[] = [];
-    for (let i = this.head; i < this.pending.length; i++) if (this.completed[i] === 1) completed.push(this.pending[i]!);
-    let metadata = encodeOffsetMap(offset, completed);
+    // Complete up to the highest completed offset, but for the incomplete ones below it.
+    const incomplete: number[] = [];
+    let end = offset + 1;
+    for (let i = this.head + 1; i < this.pending.length; i++) {
+      if (this.completed[i] === 1) end = this.pending[i]! + 1;
+      else incomplete.push(this.pending[i]!);
+    }
+    while (incomplete.length > 0 && incomplete.at(-1)! >= end) incomplete.pop();
+    let metadata = encodeOffsetMap(offset, incomplete, end);
     let truncated = false;
-    // Too long for the broker: keep the lowest completed offsets that fit; the rest will run again after a
-    // restart (never lost, only repeated).
-    while (metadata.length > metadataLimit && completed.length > 0) {
-      completed.length = Math.floor(completed.length / 2);
-      metadata = encodeOffsetMap(offset, completed);
+    // Too long for the broker (only a partition that could not pause gets here): describe less of the span,
+    // ending it at an incomplete offset; what is left out runs again after a restart (repeated, never lost).
+    while (metadata.length > this.metadataLimit) {
+      const keep = Math.floor(incomplete.length / 2);
+      end = keep < incomplete.length ? incomplete[keep]! : offset + 1;
+      incomplete.length = keep;
+      metadata = encodeOffsetMap(offset, incomplete, end);
       truncated = true;
     }
     return { offset, metadata, truncated };

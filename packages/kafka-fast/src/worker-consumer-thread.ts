@@ -13,7 +13,12 @@ import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData
 
 interface LiveBatch {
   payload: EachBatchPayload;
-  finish: (error?: Error) => void;
+  finish: (error?: unknown) => void;
+  /**
+   * The last failure of a heartbeat asked for this batch. When the consumer's side ends the batch with it (a
+   * rebalance), kafkajs gets its own error back, as it would from a heartbeat in its own thread.
+   */
+  heartbeatError?: unknown;
   running: boolean;
   stale: boolean;
 }
@@ -166,12 +171,24 @@ port.on('message', (message: ToWorker) => {
     case 'heartbeat': {
       const batch = batches.get(message.batchId);
       // A batch already finished has nothing to keep alive; kafkajs heartbeats between batches by itself.
-      void answer(message.id, () => batch?.payload.heartbeat() ?? Promise.resolve());
+      void answer(message.id, async () => {
+        try {
+          await batch?.payload.heartbeat();
+        } catch (error) {
+          if (batch !== undefined) batch.heartbeatError = error;
+          throw error;
+        }
+      });
       break;
     }
-    case 'batch-done':
-      batches.get(message.batchId)?.finish(message.error === undefined ? undefined : errorFromMessage(message.error));
+    case 'batch-done': {
+      const batch = batches.get(message.batchId);
+      const { error } = message;
+      const own = batch?.heartbeatError as { type?: unknown; message?: unknown } | undefined;
+      if (error === undefined) batch?.finish();
+      else batch?.finish(own !== undefined && own.type === error.type && own.message === error.message ? own : errorFromMessage(error));
       break;
+    }
     case 'resolve':
       batches.get(message.batchId)?.payload.resolveOffset(message.offset);
       break;

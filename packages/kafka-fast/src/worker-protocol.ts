@@ -23,10 +23,10 @@ export interface PackedBatch {
 
 /** Worker thread → consumer. */
 export type FromWorker =
-  | { type: 'reply'; id: number; error?: { name: string; message: string } }
+  | { type: 'reply'; id: number; error?: ErrorMessage }
   | { type: 'event'; name: 'group_join'; memberAssignment: Record<string, number[]> }
   | { type: 'event'; name: 'rebalancing' }
-  | { type: 'event'; name: 'crash'; error: { name: string; message: string }; restart: boolean }
+  | { type: 'event'; name: 'crash'; error: ErrorMessage; restart: boolean }
   | PackedBatch
   | { type: 'batch-state'; batchId: number; running: boolean; stale: boolean };
 
@@ -38,19 +38,32 @@ export type ToWorker =
   | { type: 'commit'; id: number; offsets: { topic: string; partition: number; offset: string; metadata?: string | null }[] }
   | { type: 'disconnect'; id: number }
   | { type: 'heartbeat'; id: number; batchId: number }
-  | { type: 'batch-done'; batchId: number; error?: { name: string; message: string } }
+  | { type: 'batch-done'; batchId: number; error?: ErrorMessage }
   | { type: 'resolve'; batchId: number; offset: string }
   | { type: 'pause'; batchId: number; pauseId: number }
   | { type: 'resume'; pauseId: number };
 
 /** What crosses threads of an error (an Error object would arrive as a plain one without its class anyway). */
-export function errorToMessage(error: unknown): { name: string; message: string } {
-  return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+export function errorToMessage(error: unknown): ErrorMessage {
+  if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const { type } = error as { type?: unknown };
+  return typeof type === 'string' ? { name: error.name, message: error.message, type } : { name: error.name, message: error.message };
 }
 
-/** The Error on the receiving side of {@link errorToMessage}: its name and message. */
-export function errorFromMessage(error: { name: string; message: string }): Error {
-  return Object.assign(new Error(error.message), { name: error.name });
+/**
+ * The Error on the receiving side of {@link errorToMessage}: its name, message and kafkajs `type`, which is how
+ * both sides tell a rebalance (REBALANCE_IN_PROGRESS, ...) from other failures.
+ */
+export function errorFromMessage(error: ErrorMessage): Error {
+  return Object.assign(new Error(error.message), error.type === undefined ? { name: error.name } : { name: error.name, type: error.type });
+}
+
+/** An error as it crosses between the threads. */
+export interface ErrorMessage {
+  name: string;
+  message: string;
+  /** kafkajs's protocol error type, when it has one. */
+  type?: string;
 }
 
 /** The data a worker thread starts from; each consumer it runs brings its own config with `connect`. */

@@ -5,7 +5,7 @@ import { PartitionTracker } from '../src/partition-tracker.js';
 // silent stderr.
 describe('PartitionTracker', () => {
   it('commits the lowest incomplete offset, whatever order records complete in, and aborts its signal on revoke', () => {
-    const tracker = new PartitionTracker('t', 0, -1, null);
+    const tracker = new PartitionTracker('t', 0, -1, null, 4_096);
     for (const offset of [0, 1, 2, 3]) expect(tracker.accept(offset)).toBe('process');
     tracker.complete(2);
     tracker.complete(0);
@@ -26,7 +26,7 @@ describe('PartitionTracker', () => {
       return seed % n;
     };
     for (let run = 0; run < 20; run++) {
-      const tracker = new PartitionTracker('t', 0, 100, null);
+      const tracker = new PartitionTracker('t', 0, 100, null, 4_096);
       const taken: number[] = [];
       const done = new Set<number>();
       let offset = 99;
