@@ -6,6 +6,7 @@
 import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
 import { eachMessage, handWritten, ours, oursBatched, oursOnWorker, type Running } from './consumers.js';
 import { KEYS, Meter, type Work, filledTopic, kafka, noop, skewed, uniform, valueOf, workerClient } from './workload.js';
+import { poisonFlow, rebalanceJoin, resumeAfterPause } from './rebalance.js';
 
 const quick = isQuick();
 const RECORDS = quick ? 20_000 : 100_000;
@@ -13,6 +14,8 @@ const EACH_MESSAGE_RECORDS = 2_000;
 const rounds = quick ? 1 : 3;
 const STEADY_RATE = 2_000;
 const STEADY_SECONDS = quick ? 3 : 10;
+/** How long poison-flow's record keeps failing (the 10 s). */
+const POISON_MS = quick ? 3_000 : 10_000;
 /**
  * Ours on the four-partition topic: 8 records per slot, and fetches of 192 KiB per partition (one producer batch
  * of about 1,300 records here). kafkajs hands over one partition's batch at a time, and each partition holds a
@@ -59,6 +62,9 @@ async function steady(start: (topic: string, meter: Meter) => Promise<Running>):
 void (async () => {
   const oneTopic = await filledTopic(RECORDS, 1);
   const fourTopic = await filledTopic(RECORDS, 4);
+  // More than the default buffer (10,000) in the first fetches of two partitions, so the first member's is full.
+  const joinTopic = await filledTopic(40_000, 2);
+  const pauseTopic = await filledTopic(2_000, 1);
   const vsHand = (work: Work) => ({
     ours: () => rate(RECORDS, (m) => ours(oneTopic, m, work, 1_000)),
     theirs: () => rate(RECORDS, (m) => handWritten(oneTopic, m, work)),
@@ -139,6 +145,37 @@ void (async () => {
       warmup: 0,
       ours: () => rate(RECORDS, (m) => oursOnWorker(fourTopic, m, uniform, 256, SEVERAL_PARTITIONS)),
       theirs: () => rate(EACH_MESSAGE_RECORDS * 4, (m) => eachMessage(fourTopic, m, uniform, 4)),
+    },
+    {
+      id: 'rebalance-join',
+      unit: 'ms',
+      better: 'lower',
+      peer: 'kafkajs eachMessage',
+      rounds,
+      warmup: 0,
+      ours: () => rebalanceJoin('ours', joinTopic),
+      theirs: () => rebalanceJoin('eachMessage', joinTopic),
+    },
+    {
+      // The peer is ours with kafkajs's own fetch wait (5 s), which it sleeps while everything is paused.
+      id: 'resume-after-pause',
+      unit: 'ms',
+      better: 'lower',
+      peer: 'ours, kafkajs maxWaitTimeInMs 5000',
+      rounds,
+      warmup: 0,
+      ours: () => resumeAfterPause(pauseTopic),
+      theirs: () => resumeAfterPause(pauseTopic, { maxWaitTimeInMs: 5_000 }),
+    },
+    {
+      id: 'poison-flow',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'ours without the failing record',
+      rounds,
+      warmup: 0,
+      ours: () => poisonFlow(oneTopic, RECORDS, POISON_MS),
+      theirs: () => poisonFlow(oneTopic, RECORDS, 0),
     },
     { id: 'cpu-only', unit: 'msg/s', better: 'higher', peer: 'hand-written eachBatch', rounds, warmup: 0, ...vsHand(noop) },
     {

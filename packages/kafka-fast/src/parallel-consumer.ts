@@ -140,7 +140,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     super();
     this.options = checkOptions(options);
     const { kafka, groupId, consumerConfig } = this.options;
-    this.consumer = kafka.consumer({ ...consumerConfig, groupId });
+    this.consumer = kafka.consumer({ maxWaitTimeInMs: DEFAULT_MAX_WAIT_MS, ...consumerConfig, groupId });
     this.admin = kafka.admin();
     this.resumeAt = this.options.maxBuffered - Math.max(1, Math.floor(this.options.maxBuffered / 10));
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
@@ -357,9 +357,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         }
         return;
       }
-      setTimeout(check, 20);
+      setTimeout(check, RESUME_CHECK_MS);
     };
-    setTimeout(check, 20);
+    setTimeout(check, RESUME_CHECK_MS);
   }
 
   /** The record's lane within its partition's lane group. */
@@ -641,6 +641,18 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
 /** How long a partition's commit point may stand still, with its offset map full, before the partition pauses. */
 const STUCK_MS = 1_000;
+
+/**
+ * The client's longest wait for a fetch (kafkajs's `maxWaitTimeInMs`, 5 s of its own) unless the user sets one.
+ * kafkajs also sleeps this long when every partition it would fetch is paused, and a resume does not wake it: a
+ * partition paused for its offset map would come back up to 5 s after it fits again, and a close waits out the
+ * last fetch. With 50 ms both take at most that; what it costs is an idle consumer asking each broker 20 times a
+ * second instead of once in 5 s (the Java client's default is 500 ms).
+ */
+const DEFAULT_MAX_WAIT_MS = 50;
+
+/** How often a paused partition checks whether it fits again. */
+const RESUME_CHECK_MS = 5;
 
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;

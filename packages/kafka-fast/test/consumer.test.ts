@@ -162,6 +162,35 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     expect(Math.max(...mapSizes)).toBeLessThanOrEqual(64);
   });
 
+  it('takes a paused partition on again at once when its slow record completes, with the client at its defaults', async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 1_000, 50);
+    let slowEnded = 0;
+    const started = new Map<number, number>();
+    const pressure: { waitingOffset?: string }[] = [];
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      metadataLimitBytes: 64,
+      handler: async (record) => {
+        started.set(Number(record.offset), performance.now());
+        if (record.value!.toString() === '10') {
+          await new Promise((r) => setTimeout(r, 2_000));
+          slowEnded = performance.now();
+        }
+      },
+    });
+    consumer.on('metadata-pressure', (event) => pressure.push(event));
+    await consumer.start();
+    await eventually(() => pressure.some((p) => p.waitingOffset !== undefined) && slowEnded > 0, 'the pause and the slow record', 20_000);
+    const waiting = Number(pressure.find((p) => p.waitingOffset !== undefined)!.waitingOffset);
+    await eventually(() => started.has(waiting), 'the waiting record to start', 20_000);
+    const gap = started.get(waiting)! - slowEnded;
+    console.log(`resume after a pause: the waiting record started ${gap.toFixed(0)} ms after the slow one completed`);
+    // The goal (100 ms) is measured by the bench; kafkajs's own wait while everything is paused is 5 s.
+    expect(gap).toBeLessThan(1_000);
+  });
+
   it('pauses only the partition whose offset map is full: the others keep flowing', async () => {
     const topic = await freshTopic(2);
     await produce(topic, 4_000, 40);

@@ -117,4 +117,26 @@ describe.each(clients)('rebalances, %s', (_name, makeClient) => {
     // The goal is 2 s; kafkajs learns of a rebalance at its next heartbeat (every 3 s by default), so this allows that.
     expect(bWaited).toBeLessThan(6_000);
   }, 120_000);
+
+  it('leaves no member running records of partitions it lost when its handlers are slower than the rebalance timeout', async () => {
+    const topic = await freshTopic(2);
+    const groupId = uniqueName('g');
+    await produce(topic, 2_000, 200);
+    const log = new RunLog();
+    // Handlers of 4 s against an 8 s rebalance timeout, and a buffer that stays full for minutes.
+    const consumerConfig = { rebalanceTimeout: 8_000, sessionTimeout: 8_000, heartbeatInterval: 1_000 };
+    const a = open(log, 'a', { groupId, topics: [topic], maxConcurrency: 4, maxBuffered: 100, consumerConfig }, 4_000);
+    await a.start();
+    await eventually(() => log.runs.length >= 4, 'a running');
+    const joined = performance.now();
+    const b = open(log, 'b', { groupId, topics: [topic], maxConcurrency: 4, maxBuffered: 100, consumerConfig }, 4_000);
+    await b.start();
+    await eventually(() => log.firstStart.has('b'), 'b running its first record', 60_000);
+    const bWaited = log.firstStart.get('b')! - joined;
+    // Long enough for a member evicted at the rebalance timeout to show itself running what it lost.
+    await sleep(10_000);
+    console.log(`join with 4 s handlers: b ran its first record ${bWaited.toFixed(0)} ms after it started joining`);
+    expect(log.overlaps()).toEqual([]);
+    expect(bWaited).toBeLessThan(6_000);
+  }, 120_000);
 });

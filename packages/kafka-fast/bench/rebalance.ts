@@ -1,0 +1,126 @@
+/**
+ * The cases of a consumer group's first week: a member joining while the buffer is full (rebalance-join), a
+ * partition paused for its offset map coming back (resume-after-pause), and other keys flowing behind a record
+ * that keeps failing (poison-flow).
+ */
+import { ParallelConsumer } from '@x/kafka-fast';
+import type { Consumer } from 'kafkajs';
+import { KEYS, Meter, groupId, indexOf, kafka, sleep } from './workload.js';
+
+/** One member of a group; `firstRun` resolves with the time its handler first starts. */
+interface Member {
+  firstRun: Promise<number>;
+  stop(): Promise<void>;
+}
+
+type MemberKind = 'ours' | 'eachMessage';
+
+/** A member whose handler takes `ms`: ours (8 slots, default buffer) or kafkajs eachMessage, one partition at a time. */
+async function member(kind: MemberKind, topic: string, group: string, ms: number, onRun: () => void): Promise<Member> {
+  let first: (at: number) => void = () => undefined;
+  const firstRun = new Promise<number>((resolve) => (first = resolve));
+  const run = async (): Promise<void> => {
+    first(performance.now());
+    onRun();
+    await sleep(ms);
+  };
+  if (kind === 'ours') {
+    const consumer = new ParallelConsumer({ kafka, groupId: group, topics: [topic], fromBeginning: true, maxConcurrency: 8, handler: run });
+    await consumer.start();
+    return { firstRun, stop: () => consumer.close({ timeout: 5_000 }) };
+  }
+  const consumer: Consumer = kafka.consumer({ groupId: group });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({ eachMessage: run });
+  return { firstRun, stop: () => consumer.disconnect() };
+}
+
+/**
+ * rebalance-join: the first member runs (20 ms handlers; ours with its buffer full), a second member starts
+ * joining: ms until the second one's handler first runs.
+ */
+export async function rebalanceJoin(kind: MemberKind, topic: string): Promise<number> {
+  const group = groupId();
+  let runs = 0;
+  const first = await member(kind, topic, group, 20, () => runs++);
+  await first.firstRun;
+  while (runs < 100) await sleep(10);
+  const joining = performance.now();
+  const second = await member(kind, topic, group, 20, () => undefined);
+  const ran = await second.firstRun;
+  await Promise.all([first.stop(), second.stop()]);
+  return ran - joining;
+}
+
+/**
+ * resume-after-pause: one partition, a 64-character metadata limit (so the map fills within a few hundred
+ * offsets), record 10 takes 1.5 s: the partition pauses; ms from that record's end until the record it paused
+ * at starts. `consumerConfig` is the client's as the user gives it (none: the package's defaults).
+ */
+export async function resumeAfterPause(topic: string, consumerConfig?: Record<string, unknown>): Promise<number> {
+  let slowEnded = 0;
+  let waiting = -1;
+  let resumed = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const consumer = new ParallelConsumer({
+    kafka,
+    groupId: groupId(),
+    topics: [topic],
+    fromBeginning: true,
+    metadataLimitBytes: 64,
+    ...(consumerConfig === undefined ? {} : { consumerConfig }),
+    handler: async (record) => {
+      const offset = Number(record.offset);
+      if (offset === waiting) {
+        resumed = performance.now();
+        done();
+      }
+      if (offset === 10) {
+        await sleep(1_500);
+        slowEnded = performance.now();
+      }
+    },
+  });
+  consumer.on('metadata-pressure', (event) => {
+    if (event.waitingOffset !== undefined && waiting < 0) waiting = Number(event.waitingOffset);
+  });
+  await consumer.start();
+  await finished;
+  await consumer.close();
+  return resumed - slowEnded;
+}
+
+/**
+ * poison-flow: records/s of every key but k0 while k0's first record fails for `poisonMs` (retried every 100 ms
+ * to 1 s; 0: no failing record); 256 slots, 5 ms handlers, the default metadata limit.
+ */
+export async function poisonFlow(topic: string, records: number, poisonMs: number): Promise<number> {
+  const poisonUntil = performance.now() + poisonMs;
+  const meter = new Meter(records - Math.ceil(records / KEYS));
+  const consumer = new ParallelConsumer({
+    kafka,
+    groupId: groupId(),
+    topics: [topic],
+    fromBeginning: true,
+    maxConcurrency: 256,
+    maxAttempts: 1_000,
+    retryDelayMs: 100,
+    maxRetryDelayMs: 1_000,
+    handler: async (record) => {
+      const i = indexOf(record.value);
+      if (i % KEYS === 0) {
+        if (i === 0 && performance.now() < poisonUntil) throw new Error('poison');
+        return;
+      }
+      meter.started();
+      await sleep(5);
+      meter.ended();
+    },
+  });
+  await consumer.start();
+  await meter.done;
+  await consumer.close({ timeout: 15_000 }).catch(() => undefined);
+  return meter.rate;
+}
