@@ -37,15 +37,23 @@ async function member(kind: MemberKind, topic: string, group: string, ms: number
 }
 
 /**
+ * When the second member starts joining, in ms after the first one's first record, round after round. A member
+ * learns of a rebalance from its next heartbeat (kafkajs sends one every `heartbeatInterval`, 3 s by default,
+ * counted from its join), so the time a join takes depends on where in that interval it starts: each kind of
+ * member is measured at the same points of it.
+ */
+const JOIN_DELAYS = [500, 1_500, 2_500];
+const joins = { ours: 0, eachMessage: 0 };
+
+/**
  * rebalance-join: the first member runs (20 ms handlers; ours with its buffer full), a second member starts
  * joining: ms until the second one's handler first runs.
  */
 export async function rebalanceJoin(kind: MemberKind, topic: string): Promise<number> {
   const group = groupId();
-  let runs = 0;
-  const first = await member(kind, topic, group, 20, () => runs++);
+  const first = await member(kind, topic, group, 20, () => undefined);
   await first.firstRun;
-  while (runs < 100) await sleep(10);
+  await sleep(JOIN_DELAYS[joins[kind]++ % JOIN_DELAYS.length]!);
   const joining = performance.now();
   const second = await member(kind, topic, group, 20, () => undefined);
   const ran = await second.firstRun;
@@ -54,9 +62,10 @@ export async function rebalanceJoin(kind: MemberKind, topic: string): Promise<nu
 }
 
 /**
- * resume-after-pause: one partition, a 64-character metadata limit (so the map fills within a few hundred
- * offsets), record 10 takes 1.5 s: the partition pauses; ms from that record's end until the record it paused
- * at starts. `consumerConfig` is the client's as the user gives it (none: the package's defaults).
+ * resume-after-pause: one partition in `partition` order (every record waits behind the one before), a
+ * 64-character metadata limit (so the map of the records waiting fills within a few hundred offsets), record 10
+ * takes 1.5 s: the partition pauses; ms from that record's end until the record it paused at starts.
+ * `consumerConfig` is the client's as the user gives it (none: the package's defaults).
  */
 export async function resumeAfterPause(topic: string, consumerConfig?: Record<string, unknown>): Promise<number> {
   let slowEnded = 0;
@@ -69,6 +78,7 @@ export async function resumeAfterPause(topic: string, consumerConfig?: Record<st
     groupId: groupId(),
     topics: [topic],
     fromBeginning: true,
+    ordering: 'partition',
     metadataLimitBytes: 64,
     ...(consumerConfig === undefined ? {} : { consumerConfig }),
     handler: async (record) => {
@@ -87,8 +97,11 @@ export async function resumeAfterPause(topic: string, consumerConfig?: Record<st
     if (event.waitingOffset !== undefined && waiting < 0) waiting = Number(event.waitingOffset);
   });
   await consumer.start();
+  const timer = setTimeout(() => done(), 60_000);
   await finished;
+  clearTimeout(timer);
   await consumer.close();
+  if (resumed === 0) throw new Error(`resume-after-pause: the partition ${waiting < 0 ? 'never paused' : `never took offset ${waiting} on`} within 60 s`);
   return resumed - slowEnded;
 }
 

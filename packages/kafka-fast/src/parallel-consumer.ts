@@ -9,7 +9,7 @@ import { ClosedError, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
 import { CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
-import { isRebalanceError } from './rebalance-error.js';
+import { isRebalanceError, rebalanceCause } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
@@ -243,8 +243,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       if (this.buffered >= this.options.maxBuffered) {
         while (this.buffered >= this.options.maxBuffered && live()) {
           // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile and
-          // are how a rebalance is learnt of (kafkajs sends one only when its heartbeat interval has passed).
-          await this.waitForCapacity(1_000);
+          // are how a rebalance is learnt of. kafkajs sends one only when its heartbeat interval has passed, so
+          // asking often costs nothing and lets the member hear of a rebalance as soon as kafkajs may ask.
+          await this.waitForCapacity(HEARTBEAT_CHECK_MS);
           await this.heartbeatOrRevoke(heartbeat);
         }
         if (!live()) break;
@@ -271,14 +272,17 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
    * still run. Other failures are left to the client's own next heartbeat.
    */
   private async heartbeatOrRevoke(heartbeat: () => Promise<void>): Promise<void> {
+    let rebalance: unknown;
     try {
       await heartbeat();
+      return;
     } catch (error) {
-      if (!isRebalanceError(error)) return;
-      // Committed before the client rejoins: the generation is still this member's, so the broker takes it.
-      await this.revokeAll();
-      throw error;
+      rebalance = rebalanceCause(error);
+      if (rebalance === undefined) return;
     }
+    // Committed before the client rejoins: the generation is still this member's, so the broker takes it.
+    await this.revokeAll();
+    throw rebalance;
   }
 
   /**
@@ -650,6 +654,9 @@ const STUCK_MS = 1_000;
  * second instead of once in 5 s (the Java client's default is 500 ms).
  */
 const DEFAULT_MAX_WAIT_MS = 50;
+
+/** How often a batch waiting for buffer space asks for a heartbeat (sent when kafkajs's interval has passed). */
+const HEARTBEAT_CHECK_MS = 50;
 
 /** How often a paused partition checks whether it fits again. */
 const RESUME_CHECK_MS = 5;

@@ -46,7 +46,12 @@ export type ToWorker =
 /** What crosses threads of an error (an Error object would arrive as a plain one without its class anyway). */
 export function errorToMessage(error: unknown): ErrorMessage {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
-  const { type } = error as { type?: unknown };
+  // kafkajs wraps a protocol error whose retries ran out: the type of the first error in the chain that has one.
+  let type: unknown;
+  for (let current: unknown = error, depth = 0; type === undefined && current instanceof Error && depth < 5; depth++) {
+    type = (current as { type?: unknown }).type;
+    current = current.cause;
+  }
   return typeof type === 'string' ? { name: error.name, message: error.message, type } : { name: error.name, message: error.message };
 }
 
