@@ -145,8 +145,9 @@ export class MapSizeBound {
    * (compaction), and the blocks in between hold nothing.
    */
   private readonly pages = new Map<number, Uint32Array>();
-  /** The page of the highest block, where every record taken on lands. */
+  /** The page of the highest block, where every record taken on lands, and its first block. */
   private topPage: Uint32Array | undefined;
+  private topPageStart = -1;
   /** The highest block counted so far; -1 before the first. */
   private top = -1;
   /** Upper bound on the encoded size, in bytes. */
@@ -159,12 +160,13 @@ export class MapSizeBound {
   /** Counts `offset` as taken on and incomplete; offsets come in ascending order. */
   add(offset: number): void {
     const block = Math.floor(offset / 8);
-    const page = Math.floor(block / PAGE_BLOCKS);
-    if (this.top < 0 || page !== Math.floor(this.top / PAGE_BLOCKS)) {
+    if (this.topPage === undefined || block - this.topPageStart >= PAGE_BLOCKS) {
+      const page = Math.floor(block / PAGE_BLOCKS);
       this.topPage = new Uint32Array(PAGE_BLOCKS);
+      this.topPageStart = page * PAGE_BLOCKS;
       this.pages.set(page, this.topPage);
     }
-    if (this.topPage![block % PAGE_BLOCKS]!++ === 0) this.bound += this.growth(block);
+    if (this.topPage[block - this.topPageStart]!++ === 0) this.bound += this.growth(block);
     this.top = block;
   }
 
@@ -180,8 +182,11 @@ export class MapSizeBound {
   /** Counts `offset` (added before) as complete. */
   remove(offset: number): void {
     const block = Math.floor(offset / 8);
-    const page = Math.floor(block / PAGE_BLOCKS) === Math.floor(this.top / PAGE_BLOCKS) ? this.topPage : this.pages.get(Math.floor(block / PAGE_BLOCKS));
-    if (page !== undefined) page[block % PAGE_BLOCKS]!--;
+    if (block >= this.topPageStart) this.topPage![block - this.topPageStart]!--;
+    else {
+      const page = this.pages.get(Math.floor(block / PAGE_BLOCKS));
+      if (page !== undefined) page[block % PAGE_BLOCKS]!--;
+    }
     this.completedSince = true;
   }
 
@@ -197,7 +202,8 @@ export class MapSizeBound {
   forgetBelow(offset: number): void {
     const keep = Math.floor(offset / 8 / PAGE_BLOCKS);
     for (const page of this.pages.keys()) {
-      if (page >= keep) break;
+      // (The page records are added to stays whatever: recompute() must see every count.)
+      if (page >= keep || page * PAGE_BLOCKS === this.topPageStart) break;
       this.pages.delete(page);
     }
   }
