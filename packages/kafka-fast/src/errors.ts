@@ -31,3 +31,10 @@ export class ConsumerCrashedError extends XError<'ERR_CONSUMER_CRASHED'> {
     super('ERR_CONSUMER_CRASHED', `the Kafka consumer stopped for good (${cause instanceof Error ? cause.message : String(cause)}); closing`, { cause });
   }
 }
+
+/** `start()` was called on a consumer that is already started (a closed one says `ERR_CLOSED`). */
+export class AlreadyStartedError extends XError<'ERR_ALREADY_STARTED'> {
+  constructor() {
+    super('ERR_ALREADY_STARTED', 'this ParallelConsumer is already started: start() is called once');
+  }
+}

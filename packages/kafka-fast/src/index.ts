@@ -1,3 +1,6 @@
+/// <reference types="node" preserve="true" />
+// The types below use Node's globals (Buffer, AbortSignal, AsyncDisposable): said here, so a project that does
+// not load every @types package by itself (TypeScript 7 does not) still finds them.
 export {
   ParallelConsumer,
   type ParallelConsumerEvents,
@@ -6,7 +9,7 @@ export {
 } from './parallel-consumer.js';
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
-export { CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
+export { AlreadyStartedError, CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';
 export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders, ClientEvent } from './client.js';
 export { workerThreadClient, type WorkerThreadClient } from './worker-client.js';

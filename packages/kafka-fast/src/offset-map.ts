@@ -18,6 +18,8 @@
  * An empty string means "nothing completed above the committed offset".
  */
 
+import { InvalidArgumentError, XError } from '@x/core';
+
 const VERSION_1 = 1;
 const VERSION_2 = 2;
 const RUN_LENGTH = 0;
@@ -30,8 +32,12 @@ const BITSET = 1;
  */
 export const MERGE_GAP_BLOCKS = 7;
 
-/** Thrown when metadata is not ours or is corrupt; callers treat it as "nothing known". */
-export class OffsetMapFormatError extends Error {}
+/** Thrown when metadata is not ours or is corrupt; the consumer treats it as "nothing known". */
+export class OffsetMapFormatError extends XError<'ERR_OFFSET_MAP_FORMAT'> {
+  constructor(message: string) {
+    super('ERR_OFFSET_MAP_FORMAT', message);
+  }
+}
 
 /** What a commit's metadata says about the offsets above the committed one. */
 export interface OffsetMap {
@@ -82,8 +88,24 @@ export function payloadBytesFor(limit: number): number {
   return Math.floor((limit * 3) / 4);
 }
 
-/** The map in `metadata`, for a partition committed at `committed`. */
-export function decodeOffsetMap(committed: number, metadata: string | null | undefined): OffsetMap {
+/**
+ * The map in `metadata`, for a partition committed at `committed` (a number, or the decimal string kafkajs's
+ * `admin.fetchOffsets()` gives).
+ *
+ * @example
+ * ```ts
+ * const [{ partitions }] = await admin.fetchOffsets({ groupId: 'billing', topics: ['orders'] });
+ * for (const { partition, offset, metadata } of partitions) {
+ *   const map = decodeOffsetMap(offset, metadata);
+ *   console.log(partition, `done up to ${map.end} but for`, map.incomplete);
+ * }
+ * ```
+ */
+export function decodeOffsetMap(committedOffset: number | string, metadata: string | null | undefined): OffsetMap {
+  const committed = typeof committedOffset === 'string' && /^(0|-1|[1-9][0-9]{0,15})$/.test(committedOffset) ? Number(committedOffset) : committedOffset;
+  if (typeof committed !== 'number' || !Number.isSafeInteger(committed) || committed < -1) {
+    throw new InvalidArgumentError('committedOffset', committedOffset, 'an offset: an integer >= -1, or its decimal string');
+  }
   if (!metadata) return mapOf(committed, committed + 1, []);
   const bytes = Buffer.from(metadata, 'base64url');
   if (bytes.length >= 2 && bytes[0] === VERSION_2) return decodeVersion2(committed, bytes);

@@ -62,6 +62,24 @@ const KEYS = [
   'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxAttempts', 'retryDelayMs',
   'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
+/** The longest a Node timer can wait. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function assertBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(name, value, 'a boolean');
+  return value;
+}
+
+/** A plain object of client options; the group is `options.groupId`, so a second one here is refused. */
+function checkConsumerConfig(config: unknown): Record<string, unknown> {
+  if (config === undefined) return {};
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new InvalidArgumentError('options.consumerConfig', config, 'an object of kafkajs consumer options');
+  }
+  if ('groupId' in config) throw new InvalidArgumentError('options.consumerConfig.groupId', (config as { groupId: unknown }).groupId, 'absent (the group is options.groupId)');
+  return config as Record<string, unknown>;
+}
+
 /** Smallest metadata limit that can hold the map's header and a useful payload. */
 export const MIN_METADATA_LIMIT = 64;
 
@@ -100,7 +118,8 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     max: 10_000_000,
     integer: true,
   });
-  const retryDelayMs = assertNumber('options.retryDelayMs', options.retryDelayMs ?? 100, { min: 0 });
+  // Delays wait on timers, which fire at once past 2^31-1 ms (Node clamps them to 1 ms).
+  const retryDelayMs = assertNumber('options.retryDelayMs', options.retryDelayMs ?? 100, { min: 0, max: MAX_TIMER_MS });
   const deadLetterTopic = options.deadLetterTopic;
   if (deadLetterTopic !== undefined) {
     assertString('options.deadLetterTopic', deadLetterTopic, 249);
@@ -121,11 +140,11 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     maxBuffered,
     maxAttempts: assertNumber('options.maxAttempts', options.maxAttempts ?? 3, { min: 1, max: 1_000_000, integer: true }),
     retryDelayMs,
-    maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs }),
+    maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs, max: MAX_TIMER_MS }),
     deadLetterTopic,
     commitIntervalMs: assertNumber('options.commitIntervalMs', options.commitIntervalMs ?? 500, { min: 10, max: 3_600_000 }),
     metadataLimitBytes: assertNumber('options.metadataLimitBytes', options.metadataLimitBytes ?? 4096, { min: MIN_METADATA_LIMIT, integer: true }),
-    fromBeginning: options.fromBeginning ?? false,
-    consumerConfig: options.consumerConfig ?? {},
+    fromBeginning: assertBoolean('options.fromBeginning', options.fromBeginning ?? false),
+    consumerConfig: checkConsumerConfig(options.consumerConfig),
   };
 }

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { ClosedError, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
-import { CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
+import { AlreadyStartedError, CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { isRebalanceError, rebalanceCause } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
@@ -114,7 +114,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private readonly options: CheckedOptions;
   private readonly consumer: ClientConsumer;
   private readonly admin: ClientAdmin;
-  private producer: ClientProducer | undefined;
+  /** The dead-letter producer once asked for: connected, or connecting (a failed connect is forgotten). */
+  private producer: Promise<ClientProducer> | undefined;
   private readonly scheduler: Scheduler<RecordTask>;
   private readonly trackers = new Map<string, PartitionTracker>();
   private readonly loading = new Map<string, Promise<Map<number, { offset: string; metadata: string | null }>>>();
@@ -171,7 +172,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
   /** Connects, joins the group and starts consuming. */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new ClosedError('a started or closed ParallelConsumer');
+    if (this.state === 'running') throw new AlreadyStartedError();
+    if (this.state !== 'new') throw new ClosedError('a closed ParallelConsumer');
     this.state = 'running';
     await this.admin.connect();
     await this.consumer.connect();
@@ -460,12 +462,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private async deadLetter(task: RecordTask, failure: unknown): Promise<void> {
     const topic = this.options.deadLetterTopic;
     if (topic === undefined) return;
-    if (!this.producer) {
-      this.producer = this.options.kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
-      await this.producer.connect();
-    }
+    const producer = await this.deadLetterProducer();
     const record = recordOf(task);
-    await this.producer.send({
+    await producer.send({
       topic,
       acks: -1,
       messages: [
@@ -483,6 +482,26 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         },
       ],
     });
+  }
+
+  /**
+   * The producer for dead letters, made on the first one and shared by every dead letter meanwhile: each waits
+   * for the same connect. A connect that fails is forgotten, so the next dead letter (its record retried) tries
+   * again with a new producer.
+   */
+  private deadLetterProducer(): Promise<ClientProducer> {
+    if (this.producer !== undefined) return this.producer;
+    const made = this.options.kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
+    const connecting = made.connect().then(
+      () => made,
+      async (error: unknown) => {
+        if (this.producer === connecting) this.producer = undefined;
+        await made.disconnect().catch(() => undefined);
+        throw error;
+      },
+    );
+    this.producer = connecting;
+    return connecting;
   }
 
   private async trackerFor(topic: string, partition: number): Promise<PartitionTracker> {
@@ -610,10 +629,26 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // A commit that failed during a rebalance gets one more try before we leave the group.
     await this.commit();
     this.state = 'closed';
-    await this.consumer.disconnect();
-    await this.admin.disconnect();
-    await this.producer?.disconnect();
+    // Each client is disconnected whatever happened to the one before; the first failure is reported.
+    const disconnects = [
+      () => this.consumer.disconnect(),
+      () => this.admin.disconnect(),
+      async () => {
+        // A producer still connecting is waited for; one whose connect failed has nothing to disconnect.
+        const producer = await this.producer?.catch(() => undefined);
+        await producer?.disconnect();
+      },
+    ];
+    let refused: { error: unknown } | undefined;
+    for (const disconnect of disconnects) {
+      try {
+        await disconnect();
+      } catch (error) {
+        refused ??= { error };
+      }
+    }
     if (failure) throw failure;
+    if (refused) throw refused.error;
   }
 
   private waitForCapacity(ms: number): Promise<void> {

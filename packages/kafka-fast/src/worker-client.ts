@@ -26,6 +26,8 @@ type Listener = Parameters<ClientConsumer['on']>[1];
  * was still owed (a heartbeat that crossed the disconnect) must never answer a request of the next.
  */
 let nextRequestId = 1;
+/** Pause ids, unique in the process for the same reason (a batch may pause any number of times). */
+let nextPauseId = 1;
 type WorkerRequest = ToWorker extends infer M ? (M extends { id: number } ? Omit<M, 'id'> : never) : never;
 
 /** A {@link KafkaClient} whose consumers run kafkajs on worker threads; `close()` ends the thread it keeps. */
@@ -54,6 +56,9 @@ export interface WorkerThreadClient extends KafkaClient, AsyncDisposable {
  * ```
  */
 export function workerThreadClient(kafkaConfig: Record<string, unknown>, options: { statePollMs?: number } = {}): WorkerThreadClient {
+  if (typeof kafkaConfig !== 'object' || kafkaConfig === null || Array.isArray(kafkaConfig)) {
+    throw new InvalidArgumentError('kafkaConfig', kafkaConfig, "kafkajs's Kafka config (an object with brokers)");
+  }
   mustCopy('kafkaConfig', kafkaConfig);
   const threads = new ThreadKeeper({ kafkaConfig, statePollMs: options.statePollMs ?? 50 });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -235,7 +240,6 @@ export class WorkerThreadConsumer implements ClientConsumer {
     const post = (message: ToWorker): void => {
       if (this.failure === undefined) this.worker.postMessage(message);
     };
-    let pauses = 0;
     let resolved: string | undefined;
     const payload: ClientBatchPayload = {
       batch: { topic: packed.topic, partition: packed.partition, highWatermark: packed.highWatermark, messages: [] },
@@ -247,7 +251,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
       isRunning: () => this.failure === undefined && state.running,
       isStale: () => state.stale,
       pause: () => {
-        const pauseId = batchId * 1_000 + pauses++;
+        const pauseId = nextPauseId++;
         post({ type: 'pause', batchId, pauseId });
         return () => post({ type: 'resume', pauseId });
       },

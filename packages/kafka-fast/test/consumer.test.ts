@@ -10,6 +10,8 @@ import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
 
 const consumers: ParallelConsumer[] = [];
+/** An offset map committed at 5: complete up to 336 but for 105, 205 and 305 (from a real commit). */
+const decodeOffsetMapFixture = 'AsoCDQECCwEgDAEC';
 /** Every behaviour below holds with kafkajs on the handlers' thread and with kafkajs on a worker thread. */
 const clients: [string, () => KafkaClient][] = [
   ["kafkajs on the handlers' thread", () => kafka],
@@ -370,6 +372,101 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
 });
 
 describe('ParallelConsumer and its client', () => {
+  it('dead-letters records that fail while its producer is still connecting, and connects again after a failed connect', async () => {
+    const topic = await freshTopic(1);
+    const dlq = `${topic}.dead`;
+    await produce(topic, 20, 20);
+    let connects = 0;
+    // The real kafkajs producer, whose first connect fails and whose second one is slow.
+    const client: KafkaClient = {
+      consumer: (config) => kafka.consumer(config as Parameters<typeof kafka.consumer>[0]),
+      admin: () => kafka.admin(),
+      producer: (config) => {
+        const producer = kafka.producer(config);
+        return {
+          connect: async () => {
+            connects++;
+            if (connects === 1) throw new Error('connect refused (first attempt)');
+            await new Promise((r) => setTimeout(r, 300));
+            await producer.connect();
+          },
+          send: (request) => producer.send(request),
+          disconnect: () => producer.disconnect(),
+        };
+      },
+    };
+    const errors: unknown[] = [];
+    const consumer = new ParallelConsumer({
+      kafka: client,
+      groupId: uniqueName('g'),
+      topics: [topic],
+      fromBeginning: true,
+      maxAttempts: 1,
+      maxRetryDelayMs: 200,
+      retryDelayMs: 10,
+      deadLetterTopic: dlq,
+      handler: () => {
+        throw new Error('always fails');
+      },
+    });
+    consumer.on('error', (error) => errors.push(error));
+    consumers.push(consumer);
+    await consumer.start();
+    await eventually(() => consumer.metrics().deadLettered === 20, 'all 20 records dead-lettered', 30_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: ${consumer.metrics().deadLettered} dead-lettered, errors ${errors.map(String).join('; ')}`);
+    });
+    // The records that failed meanwhile all waited for the one refused connect (each reports it); none was
+    // sent on a producer that was not connected, and the retry connected once more for all of them.
+    expect(errors.length).toBeGreaterThan(0);
+    expect([...new Set(errors.map(String))]).toEqual(['Error: connect refused (first attempt)']);
+    expect(connects).toBe(2);
+  });
+
+  it('close() disconnects the admin and the producer even when the consumer refuses to disconnect', async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 5, 5);
+    const disconnected: string[] = [];
+    const client: KafkaClient = {
+      consumer: (config) => {
+        const consumer = kafka.consumer(config as Parameters<typeof kafka.consumer>[0]);
+        return Object.assign(Object.create(consumer) as typeof consumer, {
+          disconnect: async () => {
+            await consumer.disconnect();
+            throw new Error('disconnect refused');
+          },
+        });
+      },
+      admin: () => {
+        const admin = kafka.admin();
+        return { connect: () => admin.connect(), fetchOffsets: (r) => admin.fetchOffsets(r), disconnect: async () => (disconnected.push('admin'), admin.disconnect()) };
+      },
+      producer: (config) => {
+        const producer = kafka.producer(config);
+        return { connect: () => producer.connect(), send: (r) => producer.send(r), disconnect: async () => (disconnected.push('producer'), producer.disconnect()) };
+      },
+    };
+    let failed = false;
+    const consumer = new ParallelConsumer({
+      kafka: client,
+      groupId: uniqueName('g'),
+      topics: [topic],
+      fromBeginning: true,
+      maxAttempts: 1,
+      deadLetterTopic: `${topic}.dead`,
+      handler: (record) => {
+        if (record.value!.toString() === '0' && !failed) {
+          failed = true;
+          throw new Error('to the dead-letter topic, so the producer exists');
+        }
+      },
+    });
+    consumer.on('error', () => undefined);
+    await consumer.start();
+    await eventually(() => consumer.metrics().deadLettered === 1 && consumer.metrics().completed === 5, 'the records');
+    await expect(consumer.close()).rejects.toThrow('disconnect refused');
+    expect(disconnected.sort()).toEqual(['admin', 'producer']);
+  });
+
   it('needs nothing of its client beyond the narrow KafkaClient interface', async () => {
     const topic = await freshTopic(1);
     await produce(topic, 300, 30);
@@ -518,6 +615,28 @@ describe('ParallelConsumer and its client', () => {
     expect(String((error as Error).message)).toMatch(/kafkaConfig/);
   });
 
+  it('says a started consumer is started, and a closed one closed', async () => {
+    const consumer = new ParallelConsumer({ kafka, groupId: uniqueName('g'), topics: [await freshTopic(1)], handler: () => undefined });
+    consumers.push(consumer);
+    await consumer.start();
+    await expect(consumer.start()).rejects.toMatchObject({ code: 'ERR_ALREADY_STARTED' });
+    await consumer.close();
+    await expect(consumer.start()).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
+  it('decodeOffsetMap takes the committed offset as kafkajs gives it (a string) or as a number, and refuses anything else', () => {
+    const map = decodeOffsetMap('5', decodeOffsetMapFixture);
+    expect(map.incomplete).toEqual([105, 205, 305]);
+    expect(decodeOffsetMap(5, decodeOffsetMapFixture).end).toBe(map.end);
+    for (const bad of [NaN, -2, 1.5, 'x', '', '1e3', 2 ** 53, null, undefined]) {
+      expect(() => decodeOffsetMap(bad as never, decodeOffsetMapFixture)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    }
+  });
+
+  it('workerThreadClient refuses a missing config with a typed error', () => {
+    expect(() => workerThreadClient(undefined as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
   it('rejects bad options with typed errors', () => {
     const base = { kafka, groupId: 'g', topics: ['t'], handler: () => undefined };
     const bad: [string, Partial<ParallelConsumerOptions>][] = [
@@ -534,6 +653,13 @@ describe('ParallelConsumer and its client', () => {
       ['both handler and batchHandler', { batchHandler: () => undefined }],
       ['batchSize without batchHandler', { batchSize: 10 }],
       ['batchSize 1', { handler: undefined, batchHandler: () => undefined, batchSize: 1 }],
+      // Past what a timer can wait: Node would fire it after 1 ms.
+      ['retry delay past 2^31-1 ms', { retryDelayMs: 2 ** 31, maxRetryDelayMs: 2 ** 31 }],
+      ['most retry delay past 2^31-1 ms', { maxRetryDelayMs: 2 ** 33 }],
+      ['fromBeginning not a boolean', { fromBeginning: 'yes' as never }],
+      ['consumerConfig null', { consumerConfig: null as never }],
+      ['consumerConfig an array', { consumerConfig: [] as never }],
+      ['a second groupId in consumerConfig', { consumerConfig: { groupId: 'other' } }],
     ];
     for (const [what, options] of bad) {
       let error: unknown;
