@@ -92,6 +92,31 @@ export class ClosedError extends XError<'ERR_CLOSED'> {
   }
 }
 
+/**
+ * `close()` gave up waiting for running handlers after its timeout: their signals were aborted, and what they
+ * were doing is not counted as done (each package says what becomes of it in `consequence`).
+ *
+ * @example
+ * ```ts
+ * throw new CloseTimeoutError(5_000, 3, { consequence: 'their records will be consumed again' });
+ * ```
+ */
+export class CloseTimeoutError extends XError<'ERR_CLOSE_TIMEOUT'> {
+  /** The timeout that passed, in ms. */
+  readonly timeoutMs: number;
+  /** Handlers still running at the timeout. */
+  readonly running: number;
+  /** Ids of what they were running, where the package has them (a delay queue's job ids). */
+  readonly ids: readonly string[];
+
+  constructor(timeoutMs: number, running: number, options: { consequence: string; ids?: readonly string[] }) {
+    super('ERR_CLOSE_TIMEOUT', `${running} handler(s) still running after ${timeoutMs} ms; ${options.consequence}`);
+    this.timeoutMs = timeoutMs;
+    this.running = running;
+    this.ids = options.ids ?? [];
+  }
+}
+
 /** A short, safe rendering of any value for error messages (no huge dumps, no throwing getters). */
 export function describe(value: unknown): string {
   switch (typeof value) {

@@ -1,6 +1,7 @@
 import {
   AbortError,
   ClosedError,
+  CloseTimeoutError,
   InvalidArgumentError,
   TimeoutError,
   XError,
@@ -62,6 +63,14 @@ describe('XError', () => {
     expect(new AbortError().code).toBe('ERR_ABORTED');
     expect(new TimeoutError(250)).toMatchObject({ code: 'ERR_TIMEOUT', timeoutMs: 250, message: expect.stringContaining('250 ms') });
     expect(new ClosedError('queue')).toMatchObject({ code: 'ERR_CLOSED', message: 'queue is closed' });
+    expect(new CloseTimeoutError(50, 2, { consequence: 'they run again', ids: ['a', 'b'] })).toMatchObject({
+      code: 'ERR_CLOSE_TIMEOUT',
+      message: '2 handler(s) still running after 50 ms; they run again',
+      timeoutMs: 50,
+      running: 2,
+      ids: ['a', 'b'],
+    });
+    expect(new CloseTimeoutError(50, 1, { consequence: 'x' }).ids).toEqual([]);
   });
 });
 

@@ -20,19 +20,6 @@ export class PayloadTooLargeError extends XError<'ERR_PAYLOAD_TOO_LARGE'> {
   }
 }
 
-/** `close()` gave up waiting for handlers; their jobs stay reserved and are delivered again after their ttr. */
-export class CloseTimeoutError extends XError<'ERR_CLOSE_TIMEOUT'> {
-  constructor(
-    readonly timeoutMs: number,
-    /** Ids of the jobs whose handlers were still running. */
-    readonly running: readonly string[],
-  ) {
-    super(
-      'ERR_CLOSE_TIMEOUT',
-      `${running.length} handler(s) still running after ${timeoutMs} ms; their jobs will be delivered again after their ttr`,
-    );
-  }
-}
 
 /** A backend cannot perform this operation at all (for instance, cancel on a log-based broker). */
 export class UnsupportedOperationError extends XError<'ERR_UNSUPPORTED_OPERATION'> {

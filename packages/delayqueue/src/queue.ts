@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import {
   type Clock,
+  CloseTimeoutError,
   ClosedError,
   InvalidArgumentError,
   assertFunction,
@@ -13,7 +14,7 @@ import {
   systemClock,
 } from '@x/core';
 import type { Backend, BackendListener, BackendSupport } from './backend.js';
-import { CloseTimeoutError, UnsupportedOperationError } from './errors.js';
+import { UnsupportedOperationError } from './errors.js';
 import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
 import { MemoryBackend } from './memory/memory-backend.js';
 import { Metrics, type QueueMetrics } from './metrics.js';
@@ -250,7 +251,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     let failure: CloseTimeoutError | undefined;
     if (outcome === 'timeout') {
       const running = processors.flatMap((p) => p.runningIds());
-      failure = new CloseTimeoutError(timeoutMs, running);
+      failure = new CloseTimeoutError(timeoutMs, running.length, { consequence: 'their jobs will be delivered again after their ttr', ids: running });
       for (const p of processors) p.abortRunning(failure);
     }
     await this.backend.close();

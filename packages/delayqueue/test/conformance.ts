@@ -363,7 +363,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       await patient(() => seen.length === 1, 'the delivery');
       const error: unknown = await queue.close({ timeout: 50 }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CloseTimeoutError);
-      expect(error).toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: [id] });
+      expect(error).toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 1, ids: [id] });
       expect(seen[0]!.job.signal.aborted).toBe(true);
     });
 

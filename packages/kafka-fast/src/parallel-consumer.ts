@@ -5,9 +5,9 @@
  * work already done.
  */
 import { EventEmitter } from 'node:events';
-import { ClosedError, fullJitterBackoff } from '@x/core';
+import { CloseTimeoutError, ClosedError, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
-import { AlreadyStartedError, CloseTimeoutError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
+import { AlreadyStartedError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { isRebalanceError, rebalanceCause } from './rebalance-error.js';
 import { PartitionTracker } from './partition-tracker.js';
@@ -619,7 +619,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const deadline = Date.now() + timeoutMs;
     while (this.scheduler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     if (this.scheduler.inFlight > 0) {
-      failure = new CloseTimeoutError(timeoutMs, this.scheduler.inFlight);
+      failure = new CloseTimeoutError(timeoutMs, this.scheduler.inFlight, { consequence: 'their records will be consumed again' });
       for (const tracker of this.trackers.values()) tracker.revoke(failure);
     }
     this.scheduler.clearTimers();
