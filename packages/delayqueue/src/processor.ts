@@ -49,7 +49,7 @@ export class Processor {
   private readonly loopDone: Promise<void>;
   private idle: (() => void) | undefined;
 
-  /** @internal */
+  /** Made by the queue, one per topic it processes. */
   constructor(
     private readonly host: ProcessorHost,
     readonly topic: string,

@@ -18,7 +18,7 @@ export interface LockOwner {
 }
 
 export class Lock implements AsyncDisposable {
-  /** @internal Made by Redlock. */
+  /** Made by Redlock, not constructed directly. */
   constructor(
     private readonly owner: LockOwner,
     /** The locked resources (Redis keys). */

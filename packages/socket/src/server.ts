@@ -66,7 +66,7 @@ export class Server implements SocketServer {
   private readonly handlerModule: string | undefined;
   private readonly options: ServerOptions | ProxyServerOptions;
 
-  /** @internal use {@link createServer} or {@link createProxyServer}. */
+  /** Made by {@link createServer} or {@link createProxyServer}, not constructed directly. */
   constructor(options: ServerOptions | ProxyServerOptions) {
     this.options = options;
     if ('target' in options) {

@@ -26,7 +26,7 @@ export interface TimerOwner {
  * ```
  */
 export class Timer implements Disposable {
-  /** @internal Made by a wheel; not constructed directly. */
+  /** Made by a wheel, not constructed directly. */
   constructor(
     private readonly owner: TimerOwner,
     /** The timer's id, also accepted by the wheel's `cancel`, `refresh` and `isPending`. */
