@@ -62,6 +62,11 @@ const KEYS = [
   'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxAttempts', 'retryDelayMs',
   'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
+/** What Kafka accepts as a topic name (its own rule: legal characters, at most 249, not '.' or '..'). */
+function isTopicName(name: unknown): name is string {
+  return typeof name === 'string' && /^[a-zA-Z0-9._-]{1,249}$/.test(name) && name !== '.' && name !== '..';
+}
+
 /** The longest a Node timer can wait. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -92,11 +97,11 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   }
   assertString('options.groupId', options.groupId, 255);
   if (options.groupId.length === 0) throw new InvalidArgumentError('options.groupId', options.groupId, 'a non-empty string');
-  if (!Array.isArray(options.topics) || options.topics.length === 0 || !options.topics.every((t) => typeof t === 'string' && t.length > 0)) {
-    throw new InvalidArgumentError('options.topics', options.topics, 'a non-empty array of topic names');
+  if (!Array.isArray(options.topics) || options.topics.length === 0 || !options.topics.every(isTopicName)) {
+    throw new InvalidArgumentError('options.topics', options.topics, 'a non-empty array of Kafka topic names (1-249 of a-z A-Z 0-9 . _ -)');
   }
   if ((options.handler === undefined) === (options.batchHandler === undefined)) {
-    throw new InvalidArgumentError('options', options, 'exactly one of handler and batchHandler');
+    throw new InvalidArgumentError('options.handler', options.handler, 'exactly one of handler and batchHandler');
   }
   let invoke: CheckedOptions['invoke'];
   let invokeOne: RecordHandler;
@@ -122,7 +127,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   const retryDelayMs = assertNumber('options.retryDelayMs', options.retryDelayMs ?? 100, { min: 0, max: MAX_TIMER_MS });
   const deadLetterTopic = options.deadLetterTopic;
   if (deadLetterTopic !== undefined) {
-    assertString('options.deadLetterTopic', deadLetterTopic, 249);
+    if (!isTopicName(deadLetterTopic)) throw new InvalidArgumentError('options.deadLetterTopic', deadLetterTopic, 'a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)');
     if (options.topics.includes(deadLetterTopic)) {
       throw new InvalidArgumentError('options.deadLetterTopic', deadLetterTopic, 'a topic this consumer does not consume');
     }
@@ -144,7 +149,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     deadLetterTopic,
     commitIntervalMs: assertNumber('options.commitIntervalMs', options.commitIntervalMs ?? 500, { min: 10, max: 3_600_000 }),
     metadataLimitBytes: assertNumber('options.metadataLimitBytes', options.metadataLimitBytes ?? 4096, { min: MIN_METADATA_LIMIT, integer: true }),
-    fromBeginning: assertBoolean('options.fromBeginning', options.fromBeginning ?? false),
+    fromBeginning: options.fromBeginning === undefined ? false : assertBoolean('options.fromBeginning', options.fromBeginning),
     consumerConfig: checkConsumerConfig(options.consumerConfig),
   };
 }

@@ -131,6 +131,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private committing: Promise<void> | undefined;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | undefined;
+  /** What start() is doing (connecting, joining), for close() to wait for. */
+  private starting: Promise<void> | undefined;
   /** The client's consumer stopped for good: nothing can be committed through it any more. */
   private crashed = false;
   private readonly retryPolicy;
@@ -170,20 +172,41 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     }
   }
 
-  /** Connects, joins the group and starts consuming. */
-  async start(): Promise<void> {
-    if (this.state === 'running') throw new AlreadyStartedError();
-    if (this.state !== 'new') throw new ClosedError('a closed ParallelConsumer');
+  /**
+   * Connects, joins the group and starts consuming. Rejects with `ERR_ALREADY_STARTED` when called again, and
+   * with `ERR_CLOSED` after close() (also when close() is called while this is still connecting).
+   */
+  start(): Promise<void> {
+    if (this.state === 'running') return Promise.reject(new AlreadyStartedError());
+    if (this.state !== 'new') return Promise.reject(new ClosedError('a closed ParallelConsumer'));
     this.state = 'running';
+    this.starting = this.join();
+    return this.starting;
+  }
+
+  /**
+   * Connects, subscribes and runs the client's consumer. A close() meanwhile waits for this, which stops at its
+   * next step with ClosedError: a run() after the close would join the group again with nothing to leave it.
+   */
+  private async join(): Promise<void> {
+    const stillRunning = (): void => {
+      if (this.state !== 'running') throw new ClosedError('a ParallelConsumer closed while it was starting');
+    };
     await this.admin.connect();
+    stillRunning();
     await this.consumer.connect();
-    for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
+    for (const topic of this.options.topics) {
+      stillRunning();
+      await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
+    }
+    stillRunning();
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    stillRunning();
     // A tick while a commit is under way is skipped: the next one takes what has changed since.
     this.commitTimer = setInterval(() => {
       if (this.committing === undefined) void this.commit();
@@ -612,6 +635,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       return;
     }
     this.state = 'closing';
+    // A start() under way stops at its next step; what it connected is disconnected below.
+    await this.starting?.catch(() => undefined);
     this.scheduler.pause();
     this.wakeCapacity();
     clearInterval(this.commitTimer);

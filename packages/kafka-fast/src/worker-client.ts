@@ -128,8 +128,8 @@ class ThreadKeeper {
 /** The consumer side of the thread pair: a {@link ClientConsumer} that forwards to the worker thread. */
 export class WorkerThreadConsumer implements ClientConsumer {
   readonly events = EVENTS;
-  /** @internal The thread; tests end it to show what a consumer does when its thread dies. */
-  readonly worker: Worker;
+  /** The thread, taken at connect(): a consumer made and never connected holds none (nor the process open). */
+  private thread: Worker | undefined;
   /** Requests (and batch heartbeats) waiting for the worker's reply, by id. */
   private readonly replies = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private readonly listeners = new Map<string, Listener[]>();
@@ -148,14 +148,21 @@ export class WorkerThreadConsumer implements ClientConsumer {
   constructor(
     private readonly threads: ThreadKeeper,
     private readonly consumerConfig: Record<string, unknown>,
-  ) {
-    this.worker = threads.take();
-    this.worker.on('message', this.onWorkerMessage);
-    this.worker.on('error', this.onWorkerError);
-    this.worker.on('exit', this.onWorkerExit);
+  ) {}
+
+  /** @internal The thread; tests end it to show what a consumer does when its thread dies. */
+  get worker(): Worker {
+    if (this.thread === undefined) throw new Error('the consumer is not connected: it has no thread');
+    return this.thread;
   }
 
   connect(): Promise<void> {
+    if (this.thread === undefined && this.failure === undefined && !this.leaving) {
+      this.thread = this.threads.take();
+      this.thread.on('message', this.onWorkerMessage);
+      this.thread.on('error', this.onWorkerError);
+      this.thread.on('exit', this.onWorkerExit);
+    }
     return this.request({ type: 'connect', consumerConfig: this.consumerConfig });
   }
 
@@ -176,17 +183,23 @@ export class WorkerThreadConsumer implements ClientConsumer {
   async disconnect(): Promise<void> {
     if (this.leaving) return;
     this.leaving = true;
+    const worker = this.thread;
+    if (worker === undefined) {
+      // Never connected: nothing to leave, and from here on requests fail at once.
+      this.failure ??= new Error('the Kafka consumer was disconnected');
+      return;
+    }
     let refused: { error: unknown } | undefined;
     if (this.failure === undefined) await this.request({ type: 'disconnect' }).catch((error: unknown) => (refused = { error }));
     const threadDied = this.failure !== undefined;
-    this.worker.off('message', this.onWorkerMessage);
-    this.worker.off('error', this.onWorkerError);
-    this.worker.off('exit', this.onWorkerExit);
+    worker.off('message', this.onWorkerMessage);
+    worker.off('error', this.onWorkerError);
+    worker.off('exit', this.onWorkerExit);
     // From here on, requests fail at once.
     this.failure ??= new Error('the Kafka consumer was disconnected');
     // Only a thread that took its consumer down cleanly runs the next one.
-    if (!threadDied && refused === undefined) return this.threads.give(this.worker);
-    await this.worker.terminate();
+    if (!threadDied && refused === undefined) return this.threads.give(worker);
+    await worker.terminate();
     // A thread that died has nothing left to disconnect; kafkajs refusing to is the caller's to know.
     if (!threadDied && refused !== undefined) throw refused.error;
   }
@@ -200,10 +213,12 @@ export class WorkerThreadConsumer implements ClientConsumer {
 
   private request(message: WorkerRequest): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    const worker = this.thread;
+    if (worker === undefined) return Promise.reject(new Error('the Kafka consumer is not connected: connect first'));
     const id = nextRequestId++;
     return new Promise<void>((resolve, reject) => {
       this.replies.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id } as ToWorker);
+      worker.postMessage({ ...message, id } as ToWorker);
     });
   }
 
@@ -238,7 +253,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
     const state = { running: true, stale: false };
     this.batchStates.set(batchId, state);
     const post = (message: ToWorker): void => {
-      if (this.failure === undefined) this.worker.postMessage(message);
+      if (this.failure === undefined) this.thread?.postMessage(message);
     };
     let resolved: string | undefined;
     const payload: ClientBatchPayload = {

@@ -1,9 +1,10 @@
 /**
  * The consumer against the real KRaft broker of scripts/services.
  */
+import { join } from 'node:path';
 import { InvalidArgumentError } from '@x/core';
 import { Kafka } from 'kafkajs';
-import { cuttableSockets, gate, requireKafka } from '@x/testkit';
+import { cuttableSockets, gate, kafkaBrokers, requireKafka, runTsProcess, significantStderr } from '@x/testkit';
 import { type ConsumedRecord, ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
@@ -335,6 +336,33 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'the final commit');
   });
 
+  it('close() while start() runs: start() settles, the member leaves the group and the others get its partitions', async () => {
+    const topic = await freshTopic(2);
+    const groupId = uniqueName('g');
+    const seen = new Set<number>();
+    const a = open({ groupId, topics: [topic], handler: (record) => void seen.add(Number(record.value)) });
+    await a.start();
+    const b = open({ groupId, topics: [topic], handler: () => undefined });
+    const starting = b.start().then(
+      () => 'resolved',
+      (error: unknown) => (error as { code?: string }).code,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await b.close();
+    expect(['resolved', 'ERR_CLOSED']).toContain(await starting);
+    expect(b.metrics().partitions).toEqual([]);
+    // Records produced now all reach the one member left, well before a stale member's session (30 s) ends.
+    await produce(topic, 200, 20);
+    await eventually(() => seen.size === 200, 'all 200 records on the member left', 20_000).catch((error: unknown) => {
+      throw new Error(`${String(error)}: ${seen.size} of 200`);
+    });
+    // And a consumer closed the moment it was started leaves nothing in the group.
+    const c = new ParallelConsumer({ kafka: client, groupId: uniqueName('g'), topics: [topic], handler: () => undefined });
+    const cStarting = c.start().catch((error: unknown) => (error as { code?: string }).code);
+    await c.close();
+    expect([undefined, 'ERR_CLOSED']).toContain(await cStarting);
+  });
+
   it('hands records over exactly as written: null keys and values, every byte value, headers, timestamps', async () => {
     const topic = await freshTopic(1);
     const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
@@ -582,11 +610,21 @@ describe('ParallelConsumer and its client', () => {
     expect(typeof (await exited)).toBe('number');
     // After close() a new consumer gets a new thread, which is no longer kept when it leaves.
     const third = threaded.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
+    // (A consumer takes its thread when it connects.)
+    expect(() => third.worker).toThrow(/not connected/);
+    await third.connect();
     expect(third.worker).not.toBe(made[0]!.worker);
     const thirdExited = new Promise<number>((resolve) => third.worker.once('exit', resolve));
     await third.disconnect();
     expect(typeof (await thirdExited)).toBe('number');
   });
+
+  it('a workerThreadClient consumer never started holds no thread: its process exits, closed or not', async () => {
+    for (const mode of ['construct', 'close']) {
+      const result = await runTsProcess(join(__dirname, 'fixtures', 'never-started.ts'), { env: { X_KAFKA_BROKERS: kafkaBrokers().join(','), X_MODE: mode }, timeoutMs: 15_000 });
+      expect({ mode, code: result.code, stderr: significantStderr(result.stderr) }).toEqual({ mode, code: 0, stderr: [] });
+    }
+  }, 40_000);
 
   it('workerThreadClient refuses a consumer config it cannot copy to its thread', () => {
     const threaded = workerThreadClient(kafkaConfig);
@@ -660,6 +698,10 @@ describe('ParallelConsumer and its client', () => {
       ['consumerConfig null', { consumerConfig: null as never }],
       ['consumerConfig an array', { consumerConfig: [] as never }],
       ['a second groupId in consumerConfig', { consumerConfig: { groupId: 'other' } }],
+      ['fromBeginning null', { fromBeginning: null as never }],
+      ['a dead-letter topic Kafka would refuse', { deadLetterTopic: 'bad topic!' }],
+      ['a topic Kafka would refuse', { topics: ['t', '..'] }],
+      ['neither handler nor batchHandler', { handler: undefined }],
     ];
     for (const [what, options] of bad) {
       let error: unknown;
