@@ -584,6 +584,7 @@ describe('ParallelConsumer and its client', () => {
     expect((crash.cause as Error).message).toMatch(/worker thread exited/);
     // A thread that died is not run again: the client's next consumer gets a new one.
     const next = watched.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
+    await next.connect();
     expect(next.worker).not.toBe(made[0]!.worker);
     await next.disconnect();
     await threaded.close();
