@@ -160,9 +160,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       this.options.unitSize,
     );
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment ?? {}));
-    // The client is about to rejoin: every partition is given up (the eager protocol's revocation), so nothing
-    // of them runs here once another member may own them.
-    this.consumer.on(this.consumer.events.REBALANCING, () => void this.revokeAll());
+    // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
+    this.consumer.on(this.consumer.events.REBALANCING, () => void this.commit());
     const crash = this.consumer.events.CRASH;
     // A crash the client restarts from is its own business (it rejoins the group, GROUP_JOIN follows).
     if (crash !== undefined) {
@@ -271,7 +270,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
           // are how a rebalance is learnt of. kafkajs sends one only when its heartbeat interval has passed, so
           // asking often costs nothing and lets the member hear of a rebalance as soon as kafkajs may ask.
           await this.waitForCapacity(HEARTBEAT_CHECK_MS);
-          await this.heartbeatOrRevoke(heartbeat);
+          await this.heartbeatOrRejoin(heartbeat);
         }
         if (!live()) break;
       }
@@ -286,17 +285,19 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     }
     // The fetch position moves on past what was handed over; the commit point does not (see commit()).
     if (last !== undefined) resolveOffset(last);
-    await this.heartbeatOrRevoke(heartbeat);
+    await this.heartbeatOrRejoin(heartbeat);
   }
 
   /**
-   * Sends a heartbeat (when the client's interval has passed). A rebalance it reports ends every assignment of
-   * this member at once and is rethrown, so that the client rejoins now instead of after the batch: waiting for
-   * buffer space or for a partition's offset map could otherwise keep the member out of the rebalance for as
-   * long as the handlers take, and past the rebalance timeout the group goes on without it while its handlers
-   * still run. Other failures are left to the client's own next heartbeat.
+   * Sends a heartbeat (when the client's interval has passed). A rebalance it reports ends the batch at once:
+   * what is complete is committed (still in the ending generation, so the broker takes it) and the error is
+   * rethrown, so that the client rejoins now instead of after the batch. Waiting for buffer space or for a
+   * partition's offset map could otherwise keep the member out of the rebalance for as long as the handlers
+   * take, and past the rebalance timeout the group goes on without it while its handlers still run. Records
+   * already taken on stay: those of partitions this member keeps go on, those of partitions it loses are dropped
+   * when the new assignment says so (onAssignment). Other failures are left to the client's next heartbeat.
    */
-  private async heartbeatOrRevoke(heartbeat: () => Promise<void>): Promise<void> {
+  private async heartbeatOrRejoin(heartbeat: () => Promise<void>): Promise<void> {
     let rebalance: unknown;
     try {
       await heartbeat();
@@ -305,23 +306,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       rebalance = rebalanceCause(error);
       if (rebalance === undefined) return;
     }
-    // Committed before the client rejoins: the generation is still this member's, so the broker takes it.
-    await this.revokeAll();
+    await this.commit();
     throw rebalance;
-  }
-
-  /**
-   * Gives up every partition: commits what is complete (in the generation that is ending), then drops the
-   * records not started and aborts the signals of running ones, whose completions no longer count. Kafka's
-   * eager protocol revokes all of a member's partitions at a rebalance; partitions assigned back start again
-   * from the committed offset and map, so nothing done is repeated but what ran at the revocation.
-   */
-  private revokeAll(): Promise<void> {
-    const committed = this.commit();
-    for (const [key, tracker] of this.trackers) this.dropTracker(key, tracker);
-    this.loading.clear();
-    this.wakeCapacity();
-    return committed;
   }
 
   private dropTracker(key: string, tracker: PartitionTracker): void {
@@ -367,7 +353,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       }
       // Without a client pause (not kafkajs), the wait stays here, holding back other partitions' batches too.
       await this.waitForCapacity(20);
-      await this.heartbeatOrRevoke(heartbeat);
+      await this.heartbeatOrRejoin(heartbeat);
     }
     return true;
   }
@@ -581,8 +567,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     }
     // The committed offsets of newly assigned partitions may have moved while others owned them.
     this.loading.clear();
-    // Usually revokeAll() has dropped every partition already; not when the client rejoined without saying so
-    // first (its membership had expired: the group went on without it).
+    // A partition taken away: its records not started are dropped and its running handlers' signals abort, at
+    // the moment the member learns of it. Its next owner learns of it at the same moment and must still read
+    // the committed offsets and fetch before it runs anything.
     for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.dropTracker(key, tracker);
     this.emit('assigned', { partitions });
     this.wakeCapacity();
