@@ -310,13 +310,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     throw rebalance;
   }
 
-  private dropTracker(key: string, tracker: PartitionTracker): void {
-    this.trackers.delete(key);
-    this.committedOffsets.delete(key);
-    this.buffered -= this.scheduler.dropGroup(tracker.lanes);
-    tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
-  }
-
   /**
    * Waits until taking on `offset` keeps the partition's offset map within the metadata limit (see
    * PartitionTracker.fits).
@@ -570,7 +563,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // A partition taken away: its records not started are dropped and its running handlers' signals abort, at
     // the moment the member learns of it. Its next owner learns of it at the same moment and must still read
     // the committed offsets and fetch before it runs anything.
-    for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.dropTracker(key, tracker);
+    for (const [key, tracker] of this.trackers) {
+      if (owned.has(key)) continue;
+      this.trackers.delete(key);
+      this.committedOffsets.delete(key);
+      this.buffered -= this.scheduler.dropGroup(tracker.lanes);
+      tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
+    }
     this.emit('assigned', { partitions });
     this.wakeCapacity();
   }

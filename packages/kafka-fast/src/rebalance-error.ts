@@ -9,7 +9,7 @@ const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 
 const REJOIN_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
 export function isRebalanceError(error: unknown): boolean {
-  return causeOfType(error, REBALANCE_TYPES) !== undefined;
+  return causeWithType(error, (type) => REBALANCE_TYPES.has(type)) !== undefined;
 }
 
 /**
@@ -17,13 +17,14 @@ export function isRebalanceError(error: unknown): boolean {
  * makes kafkajs rejoin at once: kafkajs reads the type of the error itself, not of its causes.
  */
 export function rebalanceCause(error: unknown): unknown {
-  return causeOfType(error, REJOIN_TYPES);
+  return causeWithType(error, (type) => REJOIN_TYPES.has(type));
 }
 
-function causeOfType(error: unknown, types: ReadonlySet<string>): unknown {
+/** The first error in `error`'s cause chain (itself included) whose kafkajs `type` passes `test`, or undefined. */
+export function causeWithType(error: unknown, test: (type: string) => boolean): { type: string } | undefined {
   for (let current = error, depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
     const { type, cause } = current as { type?: unknown; cause?: unknown };
-    if (typeof type === 'string' && types.has(type)) return current;
+    if (typeof type === 'string' && test(type)) return current as { type: string };
     current = cause;
   }
   return undefined;

@@ -3,6 +3,7 @@
  * the kafkajs consumer: fetching and decoding happen there, off the event loop that runs the handlers.
  */
 import type { RecordHeaders } from './client.js';
+import { causeWithType } from './rebalance-error.js';
 
 /** A fetched batch, packed so that crossing threads costs one transferred buffer and a few arrays. */
 export interface PackedBatch {
@@ -47,12 +48,8 @@ export type ToWorker =
 export function errorToMessage(error: unknown): ErrorMessage {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
   // kafkajs wraps a protocol error whose retries ran out: the type of the first error in the chain that has one.
-  let type: unknown;
-  for (let current: unknown = error, depth = 0; type === undefined && current instanceof Error && depth < 5; depth++) {
-    type = (current as { type?: unknown }).type;
-    current = current.cause;
-  }
-  return typeof type === 'string' ? { name: error.name, message: error.message, type } : { name: error.name, message: error.message };
+  const type = causeWithType(error, () => true)?.type;
+  return type === undefined ? { name: error.name, message: error.message } : { name: error.name, message: error.message, type };
 }
 
 /**
