@@ -42,6 +42,12 @@ function expectation({ min, max, integer }: NumberBounds): string {
   return kind;
 }
 
+/** Asserts `value` is a boolean (not a truthy or falsy stand-in). */
+export function assertBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(name, value, 'a boolean');
+  return value;
+}
+
 /** Asserts `value` is a function. */
 export function assertFunction<F extends (...args: never[]) => unknown>(name: string, value: unknown): F {
   if (typeof value !== 'function') throw new InvalidArgumentError(name, value, 'a function');

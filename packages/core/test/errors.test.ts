@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   TimeoutError,
   XError,
+  assertBoolean,
   assertFunction,
   assertKnownKeys,
   assertNumber,
@@ -120,6 +121,9 @@ describe('validation helpers', () => {
     const fn = (): number => 1;
     expect(assertFunction('fn', fn)).toBe(fn);
     expect(() => assertFunction('fn', 'nope')).toThrow(/fn must be a function, got "nope"/);
+    expect(assertBoolean('flag', false)).toBe(false);
+    expect(() => assertBoolean('flag', 'yes')).toThrow(/flag must be a boolean, got "yes"/);
+    expect(() => assertBoolean('flag', null)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(assertString('name', 'a')).toBe('a');
     expect(() => assertString('name', '')).toThrow(InvalidArgumentError);
     expect(() => assertString('name', 'abcd', 3)).toThrow(/at most 3 characters/);

@@ -4,6 +4,7 @@
  */
 import {
   InvalidArgumentError,
+  assertBoolean,
   assertKnownKeys,
   assertNumber,
   assertOneOf,
@@ -57,8 +58,7 @@ export function checkBackoff(argument: string, value: unknown): Required<RetryBa
   const type = assertOneOf(`${argument}.type`, backoff.type, ['fixed', 'exponential']);
   const delay = assertNumber(`${argument}.delay`, backoff.delay, { min: type === 'exponential' ? 1 : 0, max: MAX_DELAY_MS });
   const maxDelay = assertNumber(`${argument}.maxDelay`, backoff.maxDelay ?? Math.max(delay, 3_600_000), { min: delay, max: MAX_DELAY_MS });
-  const jitter = backoff.jitter ?? false;
-  if (typeof jitter !== 'boolean') throw new InvalidArgumentError(`${argument}.jitter`, jitter, 'a boolean');
+  const jitter = assertBoolean(`${argument}.jitter`, backoff.jitter ?? false);
   return { type, delay, maxDelay, jitter };
 }
 

@@ -7,7 +7,7 @@
  * - ServerParameters.Time below 1 s is raised to 1 s; unset means 2 hours (grpc-js: off).
  * - EnforcementPolicy.MinTime defaults to 5 minutes (grpc-js: no enforcement at all).
  */
-import { InvalidArgumentError, assertKnownKeys, assertNumber } from '@x/core';
+import { assertBoolean, assertKnownKeys, assertNumber } from '@x/core';
 
 /** Client side: when to ping a quiet connection and how long to wait for the answer. */
 export interface ClientParameters {
@@ -93,9 +93,7 @@ export function resolveClientParameters(parameters: ClientParameters = {}): Reso
     timeMs = GO_DEFAULTS.clientMinTimeMs;
   }
   const timeoutMs = parameters.timeoutMs === undefined ? GO_DEFAULTS.clientTimeoutMs : duration('parameters.timeoutMs', parameters.timeoutMs);
-  if (parameters.permitWithoutStream !== undefined && typeof parameters.permitWithoutStream !== 'boolean') {
-    throw new InvalidArgumentError('parameters.permitWithoutStream', parameters.permitWithoutStream, 'a boolean');
-  }
+  if (parameters.permitWithoutStream !== undefined) assertBoolean('parameters.permitWithoutStream', parameters.permitWithoutStream);
   return { timeMs, timeoutMs, permitWithoutStream: parameters.permitWithoutStream ?? false, adjustments };
 }
 
@@ -122,9 +120,7 @@ export function resolveServerParameters(parameters: ServerParameters = {}): Reso
 /** Applies Go's policy defaults (5 min, no pings without calls). */
 export function resolveEnforcementPolicy(policy: EnforcementPolicy = {}): Required<EnforcementPolicy> {
   assertKnownKeys('policy', policy, ['minTimeMs', 'permitWithoutStream']);
-  if (policy.permitWithoutStream !== undefined && typeof policy.permitWithoutStream !== 'boolean') {
-    throw new InvalidArgumentError('policy.permitWithoutStream', policy.permitWithoutStream, 'a boolean');
-  }
+  if (policy.permitWithoutStream !== undefined) assertBoolean('policy.permitWithoutStream', policy.permitWithoutStream);
   return {
     minTimeMs: policy.minTimeMs === undefined ? GO_DEFAULTS.enforcementMinTimeMs : duration('policy.minTimeMs', policy.minTimeMs),
     permitWithoutStream: policy.permitWithoutStream ?? false,

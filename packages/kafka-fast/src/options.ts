@@ -1,5 +1,5 @@
 /** Options of a ParallelConsumer, checked once at construction (typed errors, never a late crash). */
-import { InvalidArgumentError, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
+import { InvalidArgumentError, assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import type { KafkaClient } from './client.js';
 import type { BatchHandler, ConsumedRecord, HandlerContext, RecordHandler } from './record.js';
 
@@ -69,11 +69,6 @@ function isTopicName(name: unknown): name is string {
 
 /** The longest a Node timer can wait. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function assertBoolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new InvalidArgumentError(name, value, 'a boolean');
-  return value;
-}
 
 /** A plain object of client options; the group is `options.groupId`, so a second one here is refused. */
 function checkConsumerConfig(config: unknown): Record<string, unknown> {
