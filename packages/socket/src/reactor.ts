@@ -235,7 +235,8 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
 
   /**
    * Joins two connected sockets with splice(2) in both directions; the reactor owns (and closes) both fds from
-   * now on. Returns the pair, whose `moved` counts the bytes each way.
+   * now on, also when this throws (no fds left for the pair's pipes, say). Returns the pair, whose `moved`
+   * counts the bytes each way.
    */
   proxy(clientFd: number, upstreamFd: number): SplicePair {
     return this.pair(clientFd, upstreamFd, false);
@@ -260,8 +261,16 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     if (error !== undefined) this.counts.handlerErrors++;
   }
 
+  /** Makes a pair, or closes both fds and throws: either way the caller no longer owns them. */
   private pair(clientFd: number, upstreamFd: number, connecting: boolean): SplicePair {
-    const pair = new SplicePair(clientFd, upstreamFd, this.pipes, this, connecting);
+    let pair: SplicePair;
+    try {
+      pair = new SplicePair(clientFd, upstreamFd, this.pipes, this, connecting);
+    } catch (error) {
+      closeFd(clientFd);
+      closeFd(upstreamFd);
+      throw error;
+    }
     this.pairs[clientFd] = pair;
     this.pairs[upstreamFd] = pair;
     this.openCount++;
@@ -405,12 +414,20 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
         this.open(fd);
         continue;
       }
+      let upstream: number;
       try {
         this.applySocketOptions(fd);
-        this.pair(fd, connectTcp(this.proxyTo.host, this.proxyTo.port), true);
+        upstream = connectTcp(this.proxyTo.host, this.proxyTo.port);
       } catch {
         // The upstream refused at once (no route, no fds): drop this client, keep accepting.
         closeFd(fd);
+        this.counts.handlerErrors++;
+        continue;
+      }
+      try {
+        this.pair(fd, upstream, true);
+      } catch {
+        // No fds for its pipes, say: pair() closed both sockets.
         this.counts.handlerErrors++;
       }
     }

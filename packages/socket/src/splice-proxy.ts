@@ -80,17 +80,32 @@ export class SplicePair {
     private readonly owner: SplicePairOwner,
     connecting: boolean,
   ) {
-    this.up = new Leg(client, upstream, pipes.take());
-    this.down = new Leg(upstream, client, pipes.take());
+    const upPipe = pipes.take();
+    let downPipe: Pipe;
+    try {
+      downPipe = pipes.take();
+    } catch (error) {
+      pipes.give(upPipe, true);
+      throw error;
+    }
+    this.up = new Leg(client, upstream, upPipe);
+    this.down = new Leg(upstream, client, downPipe);
     this.connected = !connecting;
     this.interest.set(client, 0);
     this.interest.set(upstream, 0);
-    if (connecting) {
-      this.apply(upstream, EPOLLOUT, true);
-      this.apply(client, 0, true);
-    } else {
-      this.apply(client, EPOLLIN, true);
-      this.apply(upstream, EPOLLIN, true);
+    try {
+      if (connecting) {
+        this.apply(upstream, EPOLLOUT, true);
+        this.apply(client, 0, true);
+      } else {
+        this.apply(client, EPOLLIN, true);
+        this.apply(upstream, EPOLLIN, true);
+      }
+    } catch (error) {
+      // The sockets stay the caller's to close (closing them also takes them out of epoll); the pipes are ours.
+      pipes.give(upPipe, true);
+      pipes.give(downPipe, true);
+      throw error;
     }
   }
 
