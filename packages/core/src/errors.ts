@@ -80,8 +80,9 @@ export class TimeoutError extends XError<'ERR_TIMEOUT'> {
     /** The limit that was exceeded, in milliseconds. */
     readonly timeoutMs: number,
     message = `the operation timed out after ${timeoutMs} ms`,
+    options?: XErrorOptions,
   ) {
-    super('ERR_TIMEOUT', message);
+    super('ERR_TIMEOUT', message, options);
   }
 }
 

@@ -54,11 +54,15 @@ export function assertFunction<F extends (...args: never[]) => unknown>(name: st
   return value as F;
 }
 
-/** Asserts `value` is a non-empty string (optionally at most `maxLength` characters). */
+/**
+ * Asserts `value` is a non-empty, well-formed string (optionally at most `maxLength` characters). Lone
+ * surrogates are refused: a client encoding the string as UTF-8 (ioredis, kafkajs, amqplib) turns each into
+ * U+FFFD, so `'a\uD800'` and `'a\uD801'` would name the same key, lock or topic.
+ */
 export function assertString(name: string, value: unknown, maxLength = Infinity): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !value.isWellFormed()) {
     const limit = maxLength === Infinity ? '' : ` of at most ${maxLength} characters`;
-    throw new InvalidArgumentError(name, value, `a non-empty string${limit}`);
+    throw new InvalidArgumentError(name, value, `a non-empty string${limit} without lone surrogates`);
   }
   return value;
 }

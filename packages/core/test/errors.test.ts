@@ -128,6 +128,9 @@ describe('validation helpers', () => {
     expect(() => assertString('name', '')).toThrow(InvalidArgumentError);
     expect(() => assertString('name', 'abcd', 3)).toThrow(/at most 3 characters/);
     expect(() => assertString('name', 7)).toThrow(InvalidArgumentError);
+    expect(() => assertString('name', 'a\uD800')).toThrow(/without lone surrogates/);
+    expect(() => assertString('name', '\uDC00a')).toThrow(InvalidArgumentError);
+    expect(assertString('name', 'a\uD83D\uDE00')).toBe('a\uD83D\uDE00');
     expect(assertOneOf('mode', 'key', ['key', 'partition'] as const)).toBe('key');
     expect(() => assertOneOf('mode', 'keys', ['key', 'partition'])).toThrow(/one of "key", "partition"/);
   });

@@ -22,6 +22,17 @@ export class PayloadTooLargeError extends XError<'ERR_PAYLOAD_TOO_LARGE'> {
 
 
 /** A backend cannot perform this operation at all (for instance, cancel on a log-based broker). */
+/**
+ * A stored job or a broker message this version cannot read: a corrupt record, a record of an unknown version,
+ * a message without the delay queue's headers. Reported on `error` (the queue skips or buries what it cannot
+ * read), or thrown by `get` and `dead`.
+ */
+export class CorruptJobError extends XError<'ERR_CORRUPT_JOB'> {
+  constructor(detail: string) {
+    super('ERR_CORRUPT_JOB', detail);
+  }
+}
+
 export class UnsupportedOperationError extends XError<'ERR_UNSUPPORTED_OPERATION'> {
   constructor(
     readonly operation: string,

@@ -13,7 +13,7 @@ import {
   randomToken,
 } from '@x/core';
 import type { NewJob } from './backend.js';
-import { PayloadNotSerializableError, PayloadTooLargeError } from './errors.js';
+import { CorruptJobError, PayloadNotSerializableError, PayloadTooLargeError } from './errors.js';
 import type { AddOptions, RetryBackoff } from './job.js';
 
 /** Longest id and topic, in characters. */
@@ -37,10 +37,13 @@ const BACKOFF_KEYS = ['type', 'delay', 'maxDelay', 'jitter'];
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-/** A non-empty string without control characters, at most 256 characters. */
+/**
+ * A non-empty string of at most 256 characters, without control characters or lone surrogates (each client
+ * sends a lone surrogate as U+FFFD, so two different ids would name one job).
+ */
 export function assertName(argument: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH || CONTROL.test(value)) {
-    throw new InvalidArgumentError(argument, value, `a string of 1 to ${MAX_NAME_LENGTH} characters without control characters`);
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH || CONTROL.test(value) || !value.isWellFormed()) {
+    throw new InvalidArgumentError(argument, value, `a string of 1 to ${MAX_NAME_LENGTH} characters without control characters or lone surrogates`);
   }
   return value;
 }
@@ -142,7 +145,7 @@ export function encodeBackoff({ type, delay, maxDelay, jitter }: Required<RetryB
 
 export function decodeBackoff(text: string): Required<RetryBackoff> {
   const match = /^([fe])([\d.e+-]+)\/([\d.e+-]+)(j?)$/.exec(text);
-  if (!match) throw new Error(`corrupt backoff ${JSON.stringify(text)}`);
+  if (!match) throw new CorruptJobError(`corrupt backoff ${JSON.stringify(text)}`);
   return { type: match[1] === 'f' ? 'fixed' : 'exponential', delay: Number(match[2]), maxDelay: Number(match[3]), jitter: match[4] === 'j' };
 }
 

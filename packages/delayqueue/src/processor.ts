@@ -48,6 +48,7 @@ export class Processor {
   private slotFreed: (() => void) | undefined;
   private readonly loopDone: Promise<void>;
   private idle: (() => void) | undefined;
+  private abandoned = false;
 
   /** Made by the queue, one per topic it processes. */
   constructor(
@@ -86,8 +87,12 @@ export class Processor {
     });
   }
 
-  /** Aborts every running handler's signal with `reason` (used when close runs out of time). */
-  abortRunning(reason: unknown): void {
+  /**
+   * Gives up the running handlers (close ran out of time): aborts their signals with `reason`, and whatever they
+   * do afterwards changes nothing, as close() promised: their jobs stay reserved and come back after their ttr.
+   */
+  abandonRunning(reason: unknown): void {
+    this.abandoned = true;
     for (const run of this.running.values()) run.controller.abort(reason);
   }
 
@@ -127,12 +132,16 @@ export class Processor {
     metrics.delivered++;
     metrics.recordLateness(delivery.lateness);
     this.host.emit('delivered', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, lateness: delivery.lateness });
-    void this.execute(run).finally(() => {
-      run.timer?.cancel();
-      this.running.delete(key);
-      this.slotFreed?.();
-      if (this.running.size === 0) this.idle?.();
-    });
+    this.execute(run)
+      // execute() settles its own backend failures; what is left (a corrupt stored backoff, say) is reported,
+      // never an unhandled rejection. The job stays reserved and comes back after its ttr.
+      .catch((error: unknown) => this.host.reportError(error))
+      .finally(() => {
+        run.timer?.cancel();
+        this.running.delete(key);
+        this.slotFreed?.();
+        if (this.running.size === 0) this.idle?.();
+      });
   }
 
   private armDeadline(run: Running, ms: number): void {
@@ -174,6 +183,7 @@ export class Processor {
       failed = true;
       failure = error;
     }
+    if (this.abandoned) return;
     if (!failed) {
       if (await this.settle(() => backend.ack(delivery.topic, delivery.id, delivery.attempt))) this.host.metrics.acked++;
       return;

@@ -102,12 +102,12 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     const listener: BackendListener = {
       due: (topic, count) => {
         metrics.due += count;
-        this.emit('due', { topic, count });
+        this.emitSafely('due', { topic, count });
       },
       expired: (topic, count, dead) => {
         metrics.expired += count;
         metrics.dead += dead;
-        this.emit('expired', { topic, count, dead });
+        this.emitSafely('expired', { topic, count, dead });
       },
       error: (error) => this.reportError(error),
     };
@@ -116,7 +116,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       backend: this.backend,
       clock: this.clock,
       metrics,
-      emit: (event, payload) => this.emit(event as 'added', payload as DelayQueueEvents['added'][0]),
+      emit: (event, payload) => this.emitSafely(event as 'added', payload as DelayQueueEvents['added'][0]),
       reportError: (error) => this.reportError(error),
     };
   }
@@ -157,7 +157,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     built.forEach((job, i) => {
       if (!created[i]) return;
       this.metricsState.added++;
-      this.emit('added', { id: job.id, topic: job.topic });
+      this.emitSafely('added', { id: job.id, topic: job.topic });
     });
     return built.map((job) => job.id);
   }
@@ -227,7 +227,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   /**
    * Stops taking jobs, waits up to `timeout` ms for running handlers, then releases the backend. If handlers are
    * still running then, their signals abort and this rejects with CloseTimeoutError; their jobs stay reserved
-   * and are delivered again after their ttr (nothing is lost). Idempotent.
+   * and are delivered again after their ttr (nothing is lost), even if a handler completes afterwards: nothing
+   * is written for them once close has given up. Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.shutdown(assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 }));
@@ -252,7 +253,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     if (outcome === 'timeout') {
       const running = processors.flatMap((p) => p.runningIds());
       failure = new CloseTimeoutError(timeoutMs, running.length, { consequence: 'their jobs will be delivered again after their ttr', ids: running });
-      for (const p of processors) p.abortRunning(failure);
+      for (const p of processors) p.abandonRunning(failure);
     }
     await this.backend.close();
     if (failure) throw failure;
@@ -266,10 +267,29 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     throw new UnsupportedOperationError(operation, this.backend.name);
   }
 
+  /**
+   * Emits an event from the queue's own work (a delivery, a retry, a mover): a listener that throws must not
+   * break that work or become an unhandled rejection, so its error goes to `error` instead.
+   */
+  private emitSafely<E extends keyof DelayQueueEvents>(event: E, ...payload: DelayQueueEvents[E]): void {
+    try {
+      this.emit(event, ...(payload as never));
+    } catch (error) {
+      this.reportError(error);
+    }
+  }
+
   private reportError(error: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', error);
+        return;
+      } catch (listenerError) {
+        error = listenerError;
+      }
+    }
     // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
-    else process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_DELAYQUEUE_BACKGROUND' });
+    process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_DELAYQUEUE_BACKGROUND' });
   }
 }
 

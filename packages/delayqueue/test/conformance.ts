@@ -266,6 +266,34 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(queue.metrics()).toMatchObject({ retried: 2, dead: 1, acked: 1, delivered: 4 });
     });
 
+    it('an event listener that throws is reported on error and stops nothing', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const queue = await open();
+        for (const event of ['added', 'delivered', 'retried', 'dead'] as const) {
+          queue.on(event, () => {
+            throw new Error(`${event} listener broke`);
+          });
+        }
+        const seen = record(queue, 'listeners', 1, (job) => {
+          if (job.payload === 'fails') throw new Error('handler failed');
+        });
+        // add resolves although its listener threw: the job is stored, and adding it again would duplicate it.
+        await queue.add('listeners', 'fails', { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+        await queue.add('listeners', 'works');
+        await patient(() => queue.metrics().dead === 1 && queue.metrics().acked === 1, 'a dead letter and an ack');
+        expect(seen).toHaveLength(3);
+        const messages = reported.map((e) => (e as Error).message);
+        for (const event of ['added', 'delivered', 'retried', 'dead']) expect(messages).toContain(`${event} listener broke`);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(unhandled).toEqual([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
     it('delivers again when a handler outlives its ttr; the stale ack changes nothing', async () => {
       const queue = await open();
       const signals: AbortSignal[] = [];
@@ -365,6 +393,9 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(error).toBeInstanceOf(CloseTimeoutError);
       expect(error).toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 1, ids: [id] });
       expect(seen[0]!.job.signal.aborted).toBe(true);
+      // The handler completes 10 ms after its abort: too late, its job stays reserved (nothing acks it).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(queue.metrics()).toMatchObject({ acked: 0, retried: 0, dead: 0, running: 0 });
     });
 
     it('rejects bad input with typed errors and writes nothing', async () => {
@@ -390,6 +421,11 @@ export function conformance(name: string, factory: BackendFactory): void {
         ...(can.reschedule ? [['negative reschedule', () => queue.reschedule('bad-15', -5), 'ERR_INVALID_ARGUMENT'] as [string, () => Promise<unknown>, string]] : []),
         ['bad concurrency', async () => queue.process('t', () => undefined, { concurrency: 0 }), 'ERR_INVALID_ARGUMENT'],
         ['handler not a function', async () => queue.process('t', 'nope' as never), 'ERR_INVALID_ARGUMENT'],
+        // A lone surrogate becomes U+FFFD on the wire: 'bad-16\uD800' and 'bad-16\uD801' would be one job.
+        ['id with a lone surrogate', () => queue.add('t', 1, { id: 'bad-16\uD800' }), 'ERR_INVALID_ARGUMENT'],
+        ['topic with a lone surrogate', () => queue.add('t\uDC00', 1, { id: 'bad-17' }), 'ERR_INVALID_ARGUMENT'],
+        ['process on a lone-surrogate topic', async () => queue.process('t\uD83D', () => undefined), 'ERR_INVALID_ARGUMENT'],
+        ...(can.get ? [['get of a lone-surrogate id', () => queue.get('bad-16\uD801'), 'ERR_INVALID_ARGUMENT'] as [string, () => Promise<unknown>, string]] : []),
       ];
       for (const [what, run, code] of cases) {
         const error: unknown = await run().then(
@@ -398,7 +434,7 @@ export function conformance(name: string, factory: BackendFactory): void {
         );
         expect({ what, isXError: isXError(error, code) }).toEqual({ what, isXError: true });
       }
-      if (can.get) for (let i = 1; i <= 15; i++) expect(await queue.get(`bad-${i}`)).toBeUndefined();
+      if (can.get) for (let i = 1; i <= 17; i++) expect(await queue.get(`bad-${i}`)).toBeUndefined();
       expect(queue.metrics().added).toBe(0);
     });
 

@@ -1,4 +1,5 @@
 import { decodeBackoff, encodeBackoff, retryDelay } from '../src/new-job.js';
+import { decodeRecord, encodeRecord } from '../src/redis/record.js';
 
 describe('stored backoff', () => {
   it('round-trips through its compact form', () => {
@@ -12,7 +13,7 @@ describe('stored backoff', () => {
       expect(text.length).toBeLessThan(20);
       expect(decodeBackoff(text)).toEqual(backoff);
     }
-    expect(() => decodeBackoff('{"type":"fixed"}')).toThrow(/corrupt backoff/);
+    expect(() => decodeBackoff('{"type":"fixed"}')).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_JOB', message: expect.stringMatching(/corrupt backoff/) }));
   });
 
   it('computes retry delays: fixed, exponential capped, jitter within bounds', () => {
@@ -23,5 +24,14 @@ describe('stored backoff', () => {
       expect(delay).toBeGreaterThanOrEqual(0);
       expect(delay).toBeLessThanOrEqual(400);
     }
+  });
+});
+
+describe('stored job record', () => {
+  it('round-trips, and a corrupt or future record throws CorruptJobError', () => {
+    const job = { id: 'a', idGenerated: false, topic: 't', payload: '{"x":"\u001f"}', delay: 0, maxAttempts: 3, ttr: 1000, backoff: 'f0/0' };
+    expect(decodeRecord(encodeRecord(job))).toEqual({ topic: 't', maxAttempts: 3, ttr: 1000, backoff: 'f0/0', payload: job.payload });
+    expect(() => decodeRecord('1\u001ft')).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_JOB' }));
+    expect(() => decodeRecord(encodeRecord(job).replace(/^1/, '9'))).toThrow(expect.objectContaining({ code: 'ERR_CORRUPT_JOB', message: expect.stringMatching(/version 9/) }));
   });
 });

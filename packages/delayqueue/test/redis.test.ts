@@ -1,5 +1,5 @@
-import type Redis from 'ioredis';
-import { requireRedis, uniqueName } from '@x/testkit';
+import { Redis } from 'ioredis';
+import { requireRedis, startRedisServer, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
 import { conformance, eventually } from './conformance.js';
@@ -104,5 +104,51 @@ describe('redis backend specifics', () => {
     expect(() => new RedisBackend({ redis, buckets: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(() => new RedisBackend({ redis, moveBatch: 5000 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(() => new RedisBackend({ redis, polling: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => new RedisBackend({ redis, name: 'q\uD800' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('a handler that completes after close gave up acks nothing: its job comes back after its ttr', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const first = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    first.process('late', (job) => {
+      started();
+      return new Promise<void>((resolve) => job.signal.addEventListener('abort', () => setTimeout(resolve, 10)));
+    });
+    const id = await first.add('late', 'x', { ttr: 1_000 });
+    await running;
+    await expect(first.close({ timeout: 50 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    expect(await second.get(id)).toMatchObject({ state: 'reserved', attempts: 1 });
+    const again = new Promise<number>((resolve) => second.process('late', (job) => resolve(job.attempt)));
+    expect(await again).toBe(2);
+    await second.close();
+  });
+
+  it('packs the adds of one turn by bytes too, so large jobs fit the smallest proto-max-bulk-len Redis allows', async () => {
+    // A private server: its bulk limit lowered to Redis's minimum (1 MB) must not touch the shared one.
+    const server = await startRedisServer();
+    const client = new Redis({ port: server.port, lazyConnect: true });
+    try {
+      await client.connect();
+      await client.config('SET', 'proto-max-bulk-len', '1mb');
+      const queue = new DelayQueue({ backend: new RedisBackend({ redis: client, name: 'bulk' }), maxPayloadBytes: 2 * 1024 * 1024 });
+      const big = (i: number): string => String(i).repeat(400 * 1024);
+      // Three 400 KB jobs and fifty small ones, all added in the same turn: before, one call of 1.2 MB.
+      const added = await Promise.all([
+        ...[1, 2, 3].map((i) => queue.add('big', big(i), { id: `big-${i}`, delay: 60_000 })),
+        ...Array.from({ length: 50 }, (_, i) => queue.add('big', i, { id: `small-${i}`, delay: 60_000 })),
+      ]);
+      expect(added).toHaveLength(53);
+      for (const i of [1, 2, 3]) expect((await queue.get(`big-${i}`))?.payload).toBe(big(i));
+      expect((await queue.get('small-49'))?.payload).toBe(49);
+      await queue.close();
+    } finally {
+      client.disconnect();
+      await server.stop();
+    }
   });
 });

@@ -28,3 +28,21 @@ export class AlreadyStartedError extends XError<'ERR_ALREADY_STARTED'> {
     super('ERR_ALREADY_STARTED', 'this ParallelConsumer is already started: start() is called once');
   }
 }
+
+/**
+ * The worker thread of a `workerThreadClient` consumer ended without being asked to (an uncaught error in it,
+ * `process.exit` from a handler module, the thread terminated from outside). The consumer stops with a
+ * {@link ConsumerCrashedError} whose `cause` is this.
+ */
+export class WorkerExitedError extends XError<'ERR_WORKER_EXITED'> {
+  constructor(readonly exitCode: number) {
+    super('ERR_WORKER_EXITED', `the Kafka consumer's worker thread exited with code ${exitCode}`);
+  }
+}
+
+/** A `workerThreadClient` consumer was used before `connect()`. */
+export class NotConnectedError extends XError<'ERR_NOT_CONNECTED'> {
+  constructor() {
+    super('ERR_NOT_CONNECTED', 'the Kafka consumer is not connected: connect first');
+  }
+}

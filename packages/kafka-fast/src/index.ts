@@ -9,7 +9,7 @@ export {
 } from './parallel-consumer.js';
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
-export { AlreadyStartedError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
+export { AlreadyStartedError, ConsumerCrashedError, NotConnectedError, PartitionRevokedError, WorkerExitedError } from './errors.js';
 export { CloseTimeoutError } from '@x/core';
 export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';
 export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders, ClientEvent } from './client.js';

@@ -9,9 +9,10 @@
 import { resolve as resolvePath } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { InvalidArgumentError } from '@x/core';
+import { ClosedError, InvalidArgumentError } from '@x/core';
 import type { KafkaConfig, Kafka as KafkaJs } from 'kafkajs';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientEvent, ClientMessage, ClientProducer, KafkaClient, RecordHeaders } from './client.js';
+import { NotConnectedError, WorkerExitedError } from './errors.js';
 import { type FromWorker, type PackedBatch, type ToWorker, type WorkerClientData, errorFromMessage, errorToMessage } from './worker-protocol.js';
 
 /** The compiled worker entry (tests run the sources, so the path is the package's dist either way). */
@@ -143,7 +144,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
   private readonly onWorkerMessage = (message: FromWorker): void => this.onMessage(message);
   // An uncaught error ends the thread ('exit' follows): the first of the two says why.
   private readonly onWorkerError = (error: Error): void => this.fail(error);
-  private readonly onWorkerExit = (code: number): void => this.fail(new Error(`the Kafka consumer's worker thread exited with code ${code}`));
+  private readonly onWorkerExit = (code: number): void => this.fail(new WorkerExitedError(code));
 
   constructor(
     private readonly threads: ThreadKeeper,
@@ -152,7 +153,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
 
   /** @internal The thread; tests end it to show what a consumer does when its thread dies. */
   get worker(): Worker {
-    if (this.thread === undefined) throw new Error('the consumer is not connected: it has no thread');
+    if (this.thread === undefined) throw new NotConnectedError();
     return this.thread;
   }
 
@@ -186,7 +187,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
     const worker = this.thread;
     if (worker === undefined) {
       // Never connected: nothing to leave, and from here on requests fail at once.
-      this.failure ??= new Error('the Kafka consumer was disconnected');
+      this.failure ??= new ClosedError('the Kafka consumer');
       return;
     }
     let refused: { error: unknown } | undefined;
@@ -196,7 +197,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
     worker.off('error', this.onWorkerError);
     worker.off('exit', this.onWorkerExit);
     // From here on, requests fail at once.
-    this.failure ??= new Error('the Kafka consumer was disconnected');
+    this.failure ??= new ClosedError('the Kafka consumer');
     // Only a thread that took its consumer down cleanly runs the next one.
     if (!threadDied && refused === undefined) return this.threads.give(worker);
     await worker.terminate();
@@ -214,7 +215,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
   private request(message: WorkerRequest): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const worker = this.thread;
-    if (worker === undefined) return Promise.reject(new Error('the Kafka consumer is not connected: connect first'));
+    if (worker === undefined) return Promise.reject(new NotConnectedError());
     const id = nextRequestId++;
     return new Promise<void>((resolve, reject) => {
       this.replies.set(id, { resolve, reject });

@@ -581,6 +581,7 @@ describe('ParallelConsumer and its client', () => {
   it('says ConsumerCrashedError and closes itself when the worker thread dies; the next owner loses nothing', async () => {
     const { threaded, watched, made } = watchedWorkerClient();
     const crash = await crashMidStream(watched, {}, () => made[0]!.worker.terminate().then(() => undefined));
+    expect(crash.cause).toMatchObject({ code: 'ERR_WORKER_EXITED', exitCode: 1 });
     expect((crash.cause as Error).message).toMatch(/worker thread exited/);
     // A thread that died is not run again: the client's next consumer gets a new one.
     const next = watched.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
@@ -612,7 +613,7 @@ describe('ParallelConsumer and its client', () => {
     // After close() a new consumer gets a new thread, which is no longer kept when it leaves.
     const third = threaded.consumer({ groupId: uniqueName('g') }) as WorkerThreadConsumer;
     // (A consumer takes its thread when it connects.)
-    expect(() => third.worker).toThrow(/not connected/);
+    expect(() => third.worker).toThrow(expect.objectContaining({ code: 'ERR_NOT_CONNECTED' }));
     await third.connect();
     expect(third.worker).not.toBe(made[0]!.worker);
     const thirdExited = new Promise<number>((resolve) => third.worker.once('exit', resolve));

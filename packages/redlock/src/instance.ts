@@ -3,7 +3,7 @@
  * commands forever while disconnected), failures classified, and the delayed-restart rule applied.
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { Clock } from '@x/core';
+import { type Clock, XError } from '@x/core';
 import type { InstanceFailure, InstanceFailureReason } from './errors.js';
 import type { LuaScript } from './scripts.js';
 
@@ -100,7 +100,7 @@ export class Instance {
     if ('nodes' in this.client) {
       // A Cluster is one vote; its youngest master decides, since any of them may have lost keys.
       const infos = await Promise.all(this.client.nodes('master').map((node) => node.info('server')));
-      if (infos.length === 0) throw new Error('the cluster has no master');
+      if (infos.length === 0) throw new XError('ERR_UNEXPECTED_REPLY', 'the cluster has no master');
       return Math.min(...infos.map(uptimeOf));
     }
     return uptimeOf(await this.client.info('server'));
@@ -109,7 +109,7 @@ export class Instance {
 
 function uptimeOf(info: string): number {
   const match = /^uptime_in_seconds:(\d+)/m.exec(info);
-  if (!match) throw new Error('INFO server has no uptime_in_seconds');
+  if (!match) throw new XError('ERR_UNEXPECTED_REPLY', 'INFO server has no uptime_in_seconds');
   return Number(match[1]);
 }
 

@@ -9,7 +9,7 @@
  * others keep waiting for the next release, or for their own retry delay. A new acquirer of this process joins
  * the back of the line (see Redlock.acquire), so waiters of one process get the lock in turn.
  */
-import { sleep } from '@x/core';
+import { TimeoutError, sleep } from '@x/core';
 import type { RedisClient } from './instance.js';
 
 /** A waiter's view: wait until a release is announced or `ms` pass. */
@@ -156,7 +156,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([
     promise,
     new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new TimeoutError(ms, `no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }

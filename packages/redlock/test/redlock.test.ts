@@ -286,6 +286,7 @@ describe('bad input', () => {
   it.each([
     [[], 1_000, 'resources'],
     [[''], 1_000, 'resources[0]'],
+    [['ok', 'lock\uD800'], 1_000, 'resources[1]'],
     [['a', 'a'], 1_000, 'resources'],
     [42, 1_000, 'resources'],
     ['a', 0, 'ttl'],

@@ -1,7 +1,7 @@
 /** What both transports of `createServer` share: options, the server interface, handler and host resolution. */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { assertString } from '@x/core';
+import { InvalidArgumentError, assertString } from '@x/core';
 import { type Handler, type HandlerContext, type HandlerModule } from './handler.js';
 import { type ReactorOptions } from './reactor.js';
 import { type ReactorCounters } from './stats.js';
@@ -71,7 +71,7 @@ export function resolveHandler(module: HandlerModule & { default?: HandlerModule
     if (typeof candidate.createHandler === 'function') return candidate.createHandler(context);
     if (typeof candidate.handler === 'object' && candidate.handler !== null) return candidate.handler;
   }
-  throw new TypeError('the handler module must export `handler` or `createHandler(context)`');
+  throw new InvalidArgumentError('options.handler', module, 'a module that exports `handler` or `createHandler(context)`');
 }
 
 /** An IP literal as is; a name resolved once. */

@@ -5,7 +5,7 @@
  * `get`, `cancel`, `reschedule`, deduplicating ids, `dead` or `requeue` (UnsupportedOperationError). Dead
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
-import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
+import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
 import type { Admin, Kafka, Message, Producer } from 'kafkajs';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
@@ -291,7 +291,7 @@ export class KafkaBackend extends BrokerBackend {
       );
       if (ready) return;
       if (this.clock.now() > deadline) {
-        throw new Error(`topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`, { cause: creationError });
+        throw new TimeoutError(TOPIC_READY_TIMEOUT_MS, `topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`, { cause: creationError });
       }
       await sleep(100, { clock: this.clock, signal }).catch(() => undefined);
     }

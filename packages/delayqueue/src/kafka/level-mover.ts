@@ -6,6 +6,7 @@
  * so the first fetched are the first due, and the window of records waiting at once (`window`) is bounded.
  */
 import { sleep, type Clock } from '@x/core';
+import { CorruptJobError } from '../errors.js';
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
 import type { Kafka } from 'kafkajs';
 import type { JobMessage } from '../broker/job-message.js';
@@ -61,7 +62,7 @@ export class LevelMover {
     const job = readRecordJob(record);
     const level = this.topics.levelOf(record.topic);
     if (job === undefined || level < 0) {
-      this.reportError(new Error(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
+      this.reportError(new CorruptJobError(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
       return;
     }
     const release = Number(record.timestamp) + this.topics.waitOf(level);

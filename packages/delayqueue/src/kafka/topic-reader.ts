@@ -5,10 +5,11 @@
  * remembers completed records beyond it). A reader that stops parks what it fetches instead: parked records
  * are never completed, so whoever reads the partition next gets them.
  */
-import type { Clock } from '@x/core';
+import { AbortError, type Clock } from '@x/core';
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
 import type { Kafka } from 'kafkajs';
 import type { TopicSource } from '../broker/broker-backend.js';
+import { CorruptJobError } from '../errors.js';
 import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
 import { readRecordJob } from './record-job.js';
 import { RestartingConsumer } from './restarting-consumer.js';
@@ -99,7 +100,7 @@ export class TopicReader implements TopicSource {
   private handle(record: ConsumedRecord, context: HandlerContext): Promise<void> {
     const job = readRecordJob(record);
     if (job === undefined) {
-      this.host.error(new Error(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
+      this.host.error(new CorruptJobError(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -118,7 +119,7 @@ export class TopicReader implements TopicSource {
       const entry: DeskEntry = {
         job,
         ack: () => finish(resolve),
-        release: () => finish(() => reject(new Error('released to be delivered again'))),
+        release: () => finish(() => reject(new AbortError('released to be delivered again'))),
         live: () => !finished && !context.signal.aborted,
       };
       if (this.stopped) this.parked.push(entry);

@@ -4,6 +4,7 @@
  * publishes with it). Each is opened on first use and again after it closed.
  */
 import { once } from 'node:events';
+import { ClosedError, XError } from '@x/core';
 import type { Channel, ConfirmChannel, Options } from 'amqplib';
 
 /** What the backend needs of a connection: amqplib's `ChannelModel`, or a recovering one from `connect(url, { recovery })`. */
@@ -23,7 +24,7 @@ export class LazyChannel<C extends Channel> {
   ) {}
 
   get(): Promise<C> {
-    if (this.closing) return Promise.reject(new Error('the channel is closed'));
+    if (this.closing) return Promise.reject(new ClosedError('the RabbitMQ channel'));
     if (this.opening === undefined) {
       const opening = this.create().then((channel) => {
         channel.on('error', (error) => this.onError(error));
@@ -74,5 +75,5 @@ export class ConfirmedPublisher {
 }
 
 function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(`the broker refused the message: ${String(error)}`);
+  return error instanceof Error ? error : new XError('ERR_BROKER_REFUSED', `the broker refused the message: ${String(error)}`);
 }

@@ -4,6 +4,7 @@
  */
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { TopicSource } from '../broker/broker-backend.js';
+import { CorruptJobError } from '../errors.js';
 import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
 import { readJobMessage } from './message.js';
 
@@ -95,7 +96,7 @@ export class TopicConsumer implements TopicSource {
     const job = readJobMessage(message);
     if (job === undefined) {
       // Not ours (published by hand, or by another program): dropping it beats redelivering it forever.
-      this.host.error(new Error(`dropped a message without delay-queue headers from ${this.queue}`));
+      this.host.error(new CorruptJobError(`dropped a message without delay-queue headers from ${this.queue}`));
       channel.ack(message);
       return;
     }

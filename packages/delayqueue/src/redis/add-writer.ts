@@ -1,7 +1,8 @@
 /**
  * Writes new jobs: every add() of one event-loop turn (a hundred request handlers each adding one job, say)
- * travels together, one ADD script call per topic and 500 jobs, all calls in one pipeline. The script's fixed
- * cost (reading the clock, checking whether movers must wake) is then paid per call instead of per job.
+ * travels together, one ADD script call per topic and 500 jobs or 512 KiB, all calls in one pipeline. The
+ * script's fixed cost (reading the clock, checking whether movers must wake) is then paid per call instead of
+ * per job.
  */
 import type { NewJob } from '../backend.js';
 import type { QueueKeys } from './keys.js';
@@ -11,6 +12,13 @@ import { ADD } from './scripts.js';
 import type { ServerClock } from './server-clock.js';
 
 const JOBS_PER_CALL = 500;
+/**
+ * Most bytes of jobs packed into one call (a job bigger than this goes alone). One call's jobs travel as one
+ * Redis bulk string, and Redis drops the connection, with every command on it, when a bulk is longer than its
+ * `proto-max-bulk-len` (512 MB by default, 1 MB at the least): half the least keeps any server safe, and keeps a
+ * turn of many large adds from building one string past V8's limit.
+ */
+const BYTES_PER_CALL = 512 * 1024;
 
 interface Request {
   readonly jobs: readonly NewJob[];
@@ -62,13 +70,17 @@ export class AddWriter {
     const requests = this.pending;
     this.pending = [];
     this.scheduled = false;
-    let offset: number;
     try {
-      offset = await this.serverClock.offset();
+      await this.write(requests);
     } catch (error) {
+      // Nothing in write() is expected to throw, but an add must never wait forever or reject unhandled.
+      // Rejecting a settled promise is a no-op, so only the adds still open take the error.
       for (const request of requests) request.reject(error);
-      return;
     }
+  }
+
+  private async write(requests: Request[]): Promise<void> {
+    const offset = await this.serverClock.offset();
     const byTopic = new Map<string, Entry[]>();
     for (const request of requests) {
       request.jobs.forEach((job, index) => {
@@ -80,16 +92,26 @@ export class AddWriter {
     const calls: { topic: string; entries: Entry[]; keys: string[]; args: (string | number)[] }[] = [];
     for (const [topic, entries] of byTopic) {
       const t = this.keys.topic(topic);
-      for (let i = 0; i < entries.length; i += JOBS_PER_CALL) {
-        const chunk = entries.slice(i, i + JOBS_PER_CALL);
-        const packed: string[] = [];
-        for (const { request, index, due } of chunk) {
-          const job = request.jobs[index]!;
-          packed.push(`${job.id}\u001e${due}\u001e${this.keys.bucketIndex(job.id) + 1}\u001e${job.idGenerated ? 0 : 1}\u001e${encodeRecord(job)}`);
-        }
-        const args = [this.keys.wakeChannel, topic, packed.join('\u001d')];
-        calls.push({ topic, entries: chunk, keys: [this.keys.jobs, this.keys.done, t.next, ...t.buckets], args });
+      const keys = [this.keys.jobs, this.keys.done, t.next, ...t.buckets];
+      let chunk: Entry[] = [];
+      let packed: string[] = [];
+      let bytes = 0;
+      const endCall = (): void => {
+        calls.push({ topic, entries: chunk, keys, args: [this.keys.wakeChannel, topic, packed.join('\u001d')] });
+        chunk = [];
+        packed = [];
+        bytes = 0;
+      };
+      for (const entry of entries) {
+        const job = entry.request.jobs[entry.index]!;
+        const text = `${job.id}\u001e${entry.due}\u001e${this.keys.bucketIndex(job.id) + 1}\u001e${job.idGenerated ? 0 : 1}\u001e${encodeRecord(job)}`;
+        const size = Buffer.byteLength(text) + 1;
+        if (chunk.length > 0 && (chunk.length === JOBS_PER_CALL || bytes + size > BYTES_PER_CALL)) endCall();
+        chunk.push(entry);
+        packed.push(text);
+        bytes += size;
       }
+      if (chunk.length > 0) endCall();
     }
     for (const call of calls) for (const { request } of call.entries) request.remaining++;
     const now = Date.now() + offset;

@@ -5,6 +5,7 @@
  *   version US topic US maxAttempts US ttr US backoff US payload
  */
 import type { NewJob } from '../backend.js';
+import { CorruptJobError } from '../errors.js';
 
 const SEP = '\u001f';
 const VERSION = '1';
@@ -25,13 +26,13 @@ export function decodeRecord(record: string): StoredJob {
   let at = 0;
   const field = (): string => {
     const end = record.indexOf(SEP, at);
-    if (end < 0) throw new Error(`corrupt job record: ${JSON.stringify(record.slice(0, 80))}`);
+    if (end < 0) throw new CorruptJobError(`corrupt job record: ${JSON.stringify(record.slice(0, 80))}`);
     const value = record.slice(at, end);
     at = end + 1;
     return value;
   };
   const version = field();
-  if (version !== VERSION) throw new Error(`job record version ${version} is not supported by this @x/delayqueue`);
+  if (version !== VERSION) throw new CorruptJobError(`job record version ${version} is not supported by this @x/delayqueue`);
   const topic = field();
   const maxAttempts = Number(field());
   const ttr = Number(field());

@@ -92,8 +92,8 @@ export class RedisBackend implements Backend {
     }
     this.client = client;
     const name = options.name ?? 'delayqueue';
-    if (typeof name !== 'string' || name.length === 0 || name.length > 128 || /[{}\s]/.test(name)) {
-      throw new InvalidArgumentError('options.name', name, 'a string of 1 to 128 characters without braces or whitespace');
+    if (typeof name !== 'string' || name.length === 0 || name.length > 128 || /[{}\s]/.test(name) || !name.isWellFormed()) {
+      throw new InvalidArgumentError('options.name', name, 'a string of 1 to 128 characters without braces, whitespace or lone surrogates');
     }
     const buckets = assertNumber('options.buckets', options.buckets ?? 1, { min: 1, max: 64, integer: true });
     this.keys = new QueueKeys(name, buckets);
