@@ -10,7 +10,7 @@
  * - more than 2 strikes: GOAWAY, close.
  */
 import { type ServerHttp2Session, type ServerHttp2Stream, constants } from 'node:http2';
-import { type Clock, systemClock } from '@x/core';
+import { type Clock, type ClockTimer, InvalidArgumentError, systemClock } from '@x/core';
 import { onSessions } from './grpc-internals.js';
 import {
   type EnforcementPolicy,
@@ -27,6 +27,9 @@ export const TOO_MANY_PINGS = 'too_many_pings';
 export const MAX_IDLE = 'max_idle';
 /** Debug data of the max-age GOAWAYs (gRFC A9). */
 export const MAX_AGE = 'max_age';
+
+/** grpc-js's own idle and age options, which {@link serverOptions} sets and the enforcer replaces. */
+const GRPC_JS_DRAIN_OPTIONS = ['grpc.max_connection_idle_ms', 'grpc.max_connection_age_ms', 'grpc.max_connection_age_grace_ms'];
 
 /** Why the server ended a connection. */
 export type CloseReason = typeof TOO_MANY_PINGS | typeof MAX_IDLE | typeof MAX_AGE | 'closed';
@@ -61,7 +64,7 @@ export interface KeepaliveEnforcerOptions {
   parameters?: ServerParameters;
   /** Called for every connection open/close, ping and GOAWAY. Must not throw. */
   onEvent?: (event: EnforcerEvent) => void;
-  /** Time source (tests use core's ManualClock). */
+  /** Time source of the strikes and of every timer: idle, max age, grace (tests use core's ManualClock). */
   clock?: Clock;
 }
 
@@ -72,8 +75,8 @@ interface SessionState {
   reset: boolean;
   maxStreamId: number;
   reason: CloseReason;
-  idleTimer: NodeJS.Timeout | undefined;
-  timers: NodeJS.Timeout[];
+  idleTimer: ClockTimer | undefined;
+  timers: ClockTimer[];
 }
 
 /**
@@ -81,12 +84,17 @@ interface SessionState {
  *
  * @example
  * ```ts
- * const server = new Server(serverOptions({ maxConnectionAgeMs: 30 * 60_000 }).options);
+ * const enforcer = new KeepaliveEnforcer({
+ *   policy: { minTimeMs: 60_000 },
+ *   parameters: { maxConnectionAgeMs: 30 * 60_000, maxConnectionAgeGraceMs: 10_000 },
+ *   onEvent: (e) => console.log(e),
+ * });
+ * // The enforcer's options, not serverOptions(): those would have grpc-js drain the same connections too.
+ * const server = new Server(enforcer.grpcServerOptions());
  * server.bindAsync('0.0.0.0:50051', ServerCredentials.createInsecure(), (error) => {
  *   if (error) throw error;
  *   enforcer.attach(server); // before clients connect
  * });
- * const enforcer = new KeepaliveEnforcer({ policy: { minTimeMs: 60_000 }, onEvent: (e) => log(e) });
  * ```
  */
 export class KeepaliveEnforcer {
@@ -131,7 +139,28 @@ export class KeepaliveEnforcer {
    * (grpc-js creates its HTTP/2 servers there). Throws `GrpcInternalsError` if this grpc-js is not one it knows.
    */
   attach(server: object): void {
+    this.refuseDoubleDrain(server);
     this.detachers.push(onSessions(server, (session) => this.watch(session)));
+  }
+
+  /**
+   * A server made with `serverOptions()` has grpc-js's own idle and age options; with this enforcer's idle or
+   * age on top, every connection would be drained twice, on two schedules. Refused loudly at attach.
+   */
+  private refuseDoubleDrain(server: object): void {
+    const options = (server as { options?: unknown }).options;
+    if (typeof options !== 'object' || options === null) return;
+    const { maxConnectionIdleMs, maxConnectionAgeMs, maxConnectionAgeGraceMs } = this.parameters;
+    if (![maxConnectionIdleMs, maxConnectionAgeMs, maxConnectionAgeGraceMs].some(Number.isFinite)) return;
+    const own = GRPC_JS_DRAIN_OPTIONS.filter((key) => (options as Record<string, unknown>)[key] !== undefined);
+    if (own.length > 0) {
+      throw new InvalidArgumentError(
+        'server',
+        own.join(', '),
+        "a Server made with enforcer.grpcServerOptions(): this one has grpc-js's own " +
+          `${own.join(', ')} (from serverOptions()?) while the enforcer drains idle or old connections itself`,
+      );
+    }
   }
 
   /** Stops watching new connections (connections already watched keep their enforcement). */
@@ -160,8 +189,8 @@ export class KeepaliveEnforcer {
     this.scheduleIdle(session, state, remoteAddress);
     this.scheduleMaxAge(session, state, remoteAddress);
     session.once('close', () => {
-      clearTimeout(state.idleTimer);
-      state.timers.forEach((timer) => clearTimeout(timer));
+      state.idleTimer?.cancel();
+      state.timers.forEach((timer) => timer.cancel());
       this.counters.connectionsClosed++;
       this.counters.open--;
       this.emit({ type: 'connection-close', remoteAddress, reason: state.reason });
@@ -170,7 +199,7 @@ export class KeepaliveEnforcer {
 
   private trackStream(session: ServerHttp2Session, state: SessionState, stream: ServerHttp2Stream, remoteAddress: string | undefined): void {
     state.active++;
-    clearTimeout(state.idleTimer);
+    state.idleTimer?.cancel();
     state.idleTimer = undefined;
     state.maxStreamId = Math.max(state.maxStreamId, stream.id ?? 0);
     // The server answers every call with headers and usually data: that traffic resets the strikes, as the
@@ -216,14 +245,15 @@ export class KeepaliveEnforcer {
   /** gRFC A9 idle: no call for maxConnectionIdle → GOAWAY max_idle, close. */
   private scheduleIdle(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined): void {
     if (!Number.isFinite(this.parameters.maxConnectionIdleMs) || state.reason !== 'closed') return;
-    clearTimeout(state.idleTimer);
-    state.idleTimer = setTimeout(() => {
-      if (state.active > 0 || session.closed) return;
-      state.reason = MAX_IDLE;
-      this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_IDLE);
-      session.close();
-    }, this.parameters.maxConnectionIdleMs);
-    state.idleTimer.unref();
+    state.idleTimer?.cancel();
+    state.idleTimer = this.clock
+      .setTimer(() => {
+        if (state.active > 0 || session.closed) return;
+        state.reason = MAX_IDLE;
+        this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_IDLE);
+        session.close();
+      }, this.parameters.maxConnectionIdleMs)
+      .unref();
   }
 
   /**
@@ -239,7 +269,7 @@ export class KeepaliveEnforcer {
     this.later(state, () => {
       if (session.closed || session.destroyed || state.reason !== 'closed') return;
       state.reason = MAX_AGE;
-      clearTimeout(state.idleTimer);
+      state.idleTimer?.cancel();
       this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, MAX_AGE);
       const second = (): void => {
         if (session.destroyed) return;
@@ -250,11 +280,11 @@ export class KeepaliveEnforcer {
       // No ack within a minute (grpc-go's wait): the client is gone or stuck, go on without it.
       const fallback = this.later(state, second, 60_000);
       const sent = session.ping(() => {
-        clearTimeout(fallback);
+        fallback.cancel();
         second();
       });
       if (!sent) {
-        clearTimeout(fallback);
+        fallback.cancel();
         second();
       }
     }, jittered);
@@ -267,9 +297,9 @@ export class KeepaliveEnforcer {
     this.emit({ type: 'goaway', remoteAddress, code, debugData });
   }
 
-  private later(state: SessionState, callback: () => void, ms: number): NodeJS.Timeout {
-    const timer = setTimeout(callback, Math.min(ms, 2 ** 31 - 1));
-    timer.unref();
+  /** A timer on the enforcer's clock (any duration: core's timers wait past 2^31-1 ms), cancelled at close. */
+  private later(state: SessionState, callback: () => void, ms: number): ClockTimer {
+    const timer = this.clock.setTimer(callback, ms).unref();
     state.timers.push(timer);
     return timer;
   }

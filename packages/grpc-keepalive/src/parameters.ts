@@ -6,6 +6,9 @@
  * - ClientParameters.Time below 10 s is raised to 10 s (gRFC A8); unset means no keepalive pings.
  * - ServerParameters.Time below 1 s is raised to 1 s; unset means 2 hours (grpc-js: off).
  * - EnforcementPolicy.MinTime defaults to 5 minutes (grpc-js: no enforcement at all).
+ * - Zero means unset, as in grpc-go's http2_server.go and http2_client.go: a zero idle, age or grace is "never",
+ *   a zero server Time is 2 hours, a zero Timeout is 20 s, a zero MinTime is 5 minutes (to let clients ping as
+ *   often as they like, give 1 ms).
  */
 import { assertBoolean, assertKnownKeys, assertNumber } from '@x/core';
 
@@ -13,7 +16,7 @@ import { assertBoolean, assertKnownKeys, assertNumber } from '@x/core';
 export interface ClientParameters {
   /** Ping after this long without activity. Unset: never. Below 10 s: 10 s (Go, gRFC A8). */
   timeMs?: number;
-  /** Close the connection when a ping is not answered within this. Default 20 s. */
+  /** Close the connection when a ping is not answered within this. Default (and 0): 20 s. */
   timeoutMs?: number;
   /** Ping even with no call in flight. Default false (a server's policy usually refuses it). */
   permitWithoutStream?: boolean;
@@ -21,21 +24,21 @@ export interface ClientParameters {
 
 /** Server side: connection management (gRFC A9) and the server's own keepalive pings. */
 export interface ServerParameters {
-  /** Send GOAWAY to a connection with no call for this long. Unset: never. */
+  /** Send GOAWAY to a connection with no call for this long. Unset or 0: never. */
   maxConnectionIdleMs?: number;
-  /** Send GOAWAY to a connection this old (Go adds ±10 % jitter). Unset: never. */
+  /** Send GOAWAY to a connection this old (Go adds ±10 % jitter). Unset or 0: never. */
   maxConnectionAgeMs?: number;
-  /** After the max-age GOAWAY, calls may run this long before the connection is closed. Unset: forever. */
+  /** After the max-age GOAWAY, calls may run this long before the connection is closed. Unset or 0: forever. */
   maxConnectionAgeGraceMs?: number;
-  /** Ping a quiet client after this long. Default 2 h; below 1 s: 1 s. */
+  /** Ping a quiet client after this long. Default (and 0): 2 h; below 1 s: 1 s. */
   timeMs?: number;
-  /** Close when a ping is not answered within this. Default 20 s. */
+  /** Close when a ping is not answered within this. Default (and 0): 20 s. */
   timeoutMs?: number;
 }
 
 /** What the server tolerates from clients' pings (gRFC A8). */
 export interface EnforcementPolicy {
-  /** Minimum time between a client's pings. Default 5 min. */
+  /** Minimum time between a client's pings. Default (and 0): 5 min. */
   minTimeMs?: number;
   /** Allow pings when no call is in flight. Default false. */
   permitWithoutStream?: boolean;
@@ -82,6 +85,8 @@ export interface ResolvedServerParameters {
 }
 
 const duration = (name: string, value: unknown): number => assertNumber(name, value, { min: 0 });
+/** A duration where 0 means unset, as in grpc-go: `fallback` when absent or 0. */
+const durationOr = (name: string, value: unknown, fallback: number): number => (value === undefined ? fallback : duration(name, value) || fallback);
 
 /** Applies Go's defaults and the 10 s floor; `Infinity` time means keepalive off. */
 export function resolveClientParameters(parameters: ClientParameters = {}): ResolvedClientParameters {
@@ -92,7 +97,7 @@ export function resolveClientParameters(parameters: ClientParameters = {}): Reso
     adjustments.push({ setting: 'timeMs', given: timeMs, used: GO_DEFAULTS.clientMinTimeMs, reason: 'client keepalive time below 10 s (gRFC A8 floor)' });
     timeMs = GO_DEFAULTS.clientMinTimeMs;
   }
-  const timeoutMs = parameters.timeoutMs === undefined ? GO_DEFAULTS.clientTimeoutMs : duration('parameters.timeoutMs', parameters.timeoutMs);
+  const timeoutMs = durationOr('parameters.timeoutMs', parameters.timeoutMs, GO_DEFAULTS.clientTimeoutMs);
   if (parameters.permitWithoutStream !== undefined) assertBoolean('parameters.permitWithoutStream', parameters.permitWithoutStream);
   return { timeMs, timeoutMs, permitWithoutStream: parameters.permitWithoutStream ?? false, adjustments };
 }
@@ -101,8 +106,8 @@ export function resolveClientParameters(parameters: ClientParameters = {}): Reso
 export function resolveServerParameters(parameters: ServerParameters = {}): ResolvedServerParameters {
   assertKnownKeys('parameters', parameters, ['maxConnectionIdleMs', 'maxConnectionAgeMs', 'maxConnectionAgeGraceMs', 'timeMs', 'timeoutMs']);
   const adjustments: Adjustment[] = [];
-  const optional = (name: keyof ServerParameters): number => (parameters[name] === undefined ? Infinity : duration(`parameters.${name}`, parameters[name]));
-  let timeMs = parameters.timeMs === undefined ? GO_DEFAULTS.serverTimeMs : duration('parameters.timeMs', parameters.timeMs);
+  const optional = (name: keyof ServerParameters): number => durationOr(`parameters.${name}`, parameters[name], Infinity);
+  let timeMs = durationOr('parameters.timeMs', parameters.timeMs, GO_DEFAULTS.serverTimeMs);
   if (timeMs < GO_DEFAULTS.serverMinTimeMs) {
     adjustments.push({ setting: 'timeMs', given: timeMs, used: GO_DEFAULTS.serverMinTimeMs, reason: 'server keepalive time below 1 s (Go floor)' });
     timeMs = GO_DEFAULTS.serverMinTimeMs;
@@ -112,7 +117,7 @@ export function resolveServerParameters(parameters: ServerParameters = {}): Reso
     maxConnectionAgeMs: optional('maxConnectionAgeMs'),
     maxConnectionAgeGraceMs: optional('maxConnectionAgeGraceMs'),
     timeMs,
-    timeoutMs: parameters.timeoutMs === undefined ? GO_DEFAULTS.serverTimeoutMs : duration('parameters.timeoutMs', parameters.timeoutMs),
+    timeoutMs: durationOr('parameters.timeoutMs', parameters.timeoutMs, GO_DEFAULTS.serverTimeoutMs),
     adjustments,
   };
 }
@@ -122,7 +127,7 @@ export function resolveEnforcementPolicy(policy: EnforcementPolicy = {}): Requir
   assertKnownKeys('policy', policy, ['minTimeMs', 'permitWithoutStream']);
   if (policy.permitWithoutStream !== undefined) assertBoolean('policy.permitWithoutStream', policy.permitWithoutStream);
   return {
-    minTimeMs: policy.minTimeMs === undefined ? GO_DEFAULTS.enforcementMinTimeMs : duration('policy.minTimeMs', policy.minTimeMs),
+    minTimeMs: durationOr('policy.minTimeMs', policy.minTimeMs, GO_DEFAULTS.enforcementMinTimeMs),
     permitWithoutStream: policy.permitWithoutStream ?? false,
   };
 }
@@ -157,12 +162,22 @@ export function clientChannelOptions(parameters: ClientParameters = {}): { optio
  */
 export function serverOptions(parameters: ServerParameters = {}): { options: Record<string, number>; adjustments: Adjustment[] } {
   const resolved = resolveServerParameters(parameters);
+  const adjustments = [...resolved.adjustments];
   const options: Record<string, number> = {
     'grpc.keepalive_time_ms': toGrpcMs(resolved.timeMs),
     'grpc.keepalive_timeout_ms': toGrpcMs(resolved.timeoutMs),
   };
   if (Number.isFinite(resolved.maxConnectionIdleMs)) options['grpc.max_connection_idle_ms'] = toGrpcMs(resolved.maxConnectionIdleMs);
-  if (Number.isFinite(resolved.maxConnectionAgeMs)) options['grpc.max_connection_age_ms'] = toGrpcMs(resolved.maxConnectionAgeMs);
+  const age = resolved.maxConnectionAgeMs;
+  if (Number.isFinite(age)) {
+    // grpc-js adds up to +10 % jitter and hands the sum to setTimeout, which fires after 1 ms past 2^31-1: an
+    // age that could land there is sent as grpc-js's "unlimited" (its 2^31-1) instead.
+    const unlimited = age * 1.1 >= GRPC_JS_NEVER;
+    if (unlimited && age < GRPC_JS_NEVER) {
+      adjustments.push({ setting: 'maxConnectionAgeMs', given: age, used: GRPC_JS_NEVER, reason: "above what grpc-js's timer can hold with its jitter: unlimited" });
+    }
+    options['grpc.max_connection_age_ms'] = unlimited ? GRPC_JS_NEVER : Math.round(age);
+  }
   if (Number.isFinite(resolved.maxConnectionAgeGraceMs)) options['grpc.max_connection_age_grace_ms'] = toGrpcMs(resolved.maxConnectionAgeGraceMs);
-  return { options, adjustments: resolved.adjustments };
+  return { options, adjustments };
 }

@@ -75,6 +75,49 @@ describe('connection management (gRFC A9) on a real grpc-js server', () => {
     }
   });
 
+  it('idle and age past 2^31-1 ms wait (no GOAWAY 1 ms after connecting), and 0 means never, as in grpc-go', async () => {
+    for (const parameters of [
+      { maxConnectionIdleMs: 2 ** 31, maxConnectionAgeMs: 30 * 24 * 3600_000 },
+      { maxConnectionIdleMs: 0, maxConnectionAgeMs: 0, maxConnectionAgeGraceMs: 0 },
+    ]) {
+      const events: EnforcerEvent[] = [];
+      const enforcer = new KeepaliveEnforcer({ parameters, onEvent: (event) => events.push(event) });
+      const server = await startEcho(enforcer.grpcServerOptions(), (s) => enforcer.attach(s));
+      const client = echoClient(server.port);
+      try {
+        expect(await say(client, 'one')).toBe('one');
+        await sleep(300);
+        expect(await say(client, 'two')).toBe('two');
+        expect(await say(client, 'three')).toBe('three');
+        expect(events.filter((event) => event.type === 'goaway')).toEqual([]);
+        expect(enforcer.stats()).toMatchObject({ connectionsOpened: 1, open: 1 });
+      } finally {
+        client.close();
+        await server.stop();
+      }
+    }
+  });
+
+  it('refuses a server whose own grpc-js idle or age options would drain connections a second time', async () => {
+    const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionAgeMs: 60_000 } });
+    let refused: unknown;
+    const server = await startEcho({ 'grpc.max_connection_age_ms': 60_000 }, (s) => {
+      refused = (() => {
+        try {
+          enforcer.attach(s);
+        } catch (error) {
+          return error;
+        }
+      })();
+    });
+    await server.stop();
+    expect(refused).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'server', message: expect.stringMatching(/grpcServerOptions/) });
+    // Without idle or age of its own, an enforcer only polices pings: grpc-js's options are fine with it.
+    const pingsOnly = new KeepaliveEnforcer();
+    const other = await startEcho({ 'grpc.max_connection_age_ms': 60_000 }, (s) => pingsOnly.attach(s));
+    await other.stop();
+  });
+
   it('max age: ours sends GOAWAY, waits a PING round trip, sends the final GOAWAY; grpc-js sends both at once', async () => {
     const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionAgeMs: 300 } });
     const ours = await startEcho(enforcer.grpcServerOptions(), (server) => enforcer.attach(server));

@@ -40,8 +40,34 @@ describe("Go's keepalive parameters", () => {
     expect(resolveServerParameters().maxConnectionAgeMs).toBe(Infinity);
   });
 
-  it('caps huge durations at what grpc-js can hold (2^31-1 ms)', () => {
+  it('caps huge durations at what grpc-js can hold (2^31-1 ms), and sends an age its jitter would overflow as unlimited', () => {
     expect(serverOptions({ maxConnectionAgeMs: 1e12 }).options['grpc.max_connection_age_ms']).toBe(2 ** 31 - 1);
+    expect(serverOptions({ maxConnectionIdleMs: 2 ** 31 }).options['grpc.max_connection_idle_ms']).toBe(2 ** 31 - 1);
+    // grpc-js would arm setTimeout(age + up to 10 %): past 2^31-1 Node fires after 1 ms.
+    const nearLimit = serverOptions({ maxConnectionAgeMs: 2 ** 31 - 2 });
+    expect(nearLimit.options['grpc.max_connection_age_ms']).toBe(2 ** 31 - 1);
+    expect(nearLimit.adjustments).toEqual([expect.objectContaining({ setting: 'maxConnectionAgeMs', used: 2 ** 31 - 1 })]);
+    expect(serverOptions({ maxConnectionAgeMs: 1_900_000_000 }).options['grpc.max_connection_age_ms']).toBe(1_900_000_000);
+  });
+
+  it("reads 0 as unset, as grpc-go does: never for idle and age, Go's defaults for times and the policy", () => {
+    expect(resolveServerParameters({ maxConnectionIdleMs: 0, maxConnectionAgeMs: 0, maxConnectionAgeGraceMs: 0, timeMs: 0, timeoutMs: 0 })).toEqual({
+      maxConnectionIdleMs: Infinity,
+      maxConnectionAgeMs: Infinity,
+      maxConnectionAgeGraceMs: Infinity,
+      timeMs: 7_200_000,
+      timeoutMs: 20_000,
+      adjustments: [],
+    });
+    expect(serverOptions({ maxConnectionIdleMs: 0, timeMs: 0 }).options).toEqual({ 'grpc.keepalive_time_ms': 7_200_000, 'grpc.keepalive_timeout_ms': 20_000 });
+    expect(resolveEnforcementPolicy({ minTimeMs: 0 })).toEqual({ minTimeMs: 300_000, permitWithoutStream: false });
+    expect(resolveEnforcementPolicy({ minTimeMs: 1 }).minTimeMs).toBe(1);
+    // The client's zero time is raised to the 10 s floor (Go's WithKeepaliveParams); a zero timeout is 20 s.
+    expect(clientChannelOptions({ timeMs: 0, timeoutMs: 0 }).options).toEqual({
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+      'grpc.keepalive_permit_without_calls': 0,
+    });
   });
 
   it("defaults the enforcement policy to Go's 5 minutes without pings on idle connections", () => {
