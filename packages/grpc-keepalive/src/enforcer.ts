@@ -257,9 +257,14 @@ export class KeepaliveEnforcer {
   }
 
   /**
-   * gRFC A9 max age, as grpc-go does it: GOAWAY with the largest stream id (new calls already sent still land),
-   * a PING round trip (the client has seen the GOAWAY once the ack is back), GOAWAY with the real last stream id,
-   * then calls in flight get `maxConnectionAgeGrace` before the connection is closed under them.
+   * gRFC A9 max age: one GOAWAY carrying the last stream id the server took, then calls in flight get
+   * `maxConnectionAgeGrace` before the connection is closed under them.
+   *
+   * grpc-go first sends GOAWAY(2^31-1) and a PING, so that calls already on the wire still land. Node cannot do
+   * that: once a session has sent any GOAWAY, its HTTP/2 layer ignores every new stream (no answer, no
+   * RST_STREAM), and a client told 2^31-1 waits for those calls until their deadlines (grpc-java did, 2 calls in
+   * 3,000). Told the real last stream id at once, a client knows the calls above it were never taken and retries
+   * them on a new connection (gRPC's transparent retry).
    */
   private scheduleMaxAge(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined): void {
     const age = this.parameters.maxConnectionAgeMs;
@@ -270,23 +275,10 @@ export class KeepaliveEnforcer {
       if (session.closed || session.destroyed || state.reason !== 'closed') return;
       state.reason = MAX_AGE;
       state.idleTimer?.cancel();
-      this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, MAX_AGE);
-      const second = (): void => {
-        if (session.destroyed) return;
-        this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_AGE);
-        session.close();
-        if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => session.destroy(), this.parameters.maxConnectionAgeGraceMs);
-      };
-      // No ack within a minute (grpc-go's wait): the client is gone or stuck, go on without it.
-      const fallback = this.later(state, second, 60_000);
-      const sent = session.ping(() => {
-        fallback.cancel();
-        second();
-      });
-      if (!sent) {
-        fallback.cancel();
-        second();
-      }
+      // Last stream id 0: Node sends nghttp2's last processed stream, also one whose 'stream' event is pending.
+      this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 0, MAX_AGE);
+      session.close();
+      if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => session.destroy(), this.parameters.maxConnectionAgeGraceMs);
     }, jittered);
   }
 
