@@ -74,12 +74,14 @@ describe('max age against outside clients', () => {
 
   it('a call that crosses the GOAWAY on the wire is answered or refused as unprocessed, never left hanging', async () => {
     const enforcer = new KeepaliveEnforcer({ parameters: { maxConnectionAgeMs: 300, maxConnectionAgeGraceMs: GRACE_MS } });
-    let client!: ClientHttp2Session;
+    // Connected once the server is up; the drain hook below runs only after that.
+    const peer: { client?: ClientHttp2Session } = {};
     const outcomes: Promise<string>[] = [];
     const server = await startEcho(enforcer.grpcServerOptions(), (s) => {
       enforcer.attach(s);
       watchSessions(s, () => {
         // Sent the instant the server sends its GOAWAY, before the client has read it.
+        const client = peer.client!;
         const stream = grpcRequest(client, 'crossing');
         outcomes.push(
           new Promise<string>((resolve) => {
@@ -102,7 +104,8 @@ describe('max age against outside clients', () => {
         );
       });
     });
-    client = connect(`http://127.0.0.1:${server.port}`);
+    const client = connect(`http://127.0.0.1:${server.port}`);
+    peer.client = client;
     client.on('error', () => undefined);
     try {
       // A first call opens the connection and keeps it busy across the drain.
