@@ -5,7 +5,9 @@
  *   add             add(), 100 callers each awaiting its own adds                          jobs/s, higher
  *   add-bulk        addBulk() in batches of 1,000                                          jobs/s, higher
  *   lateness-p99    jobs due evenly across a window, 4 consumers x 50 handlers; p99 of     ms, lower
- *                   (delivery time - due time)
+ *                   (delivery time - due time); Redis at its default hz 10, and at hz 100
+ *   steady-lateness 2,000 jobs/s added for 10 s, each due 1 s after its add; p99, hz 10     ms, lower
+ *                   and hz 100 (Redis expires keys and wakes blocked clients per hz tick)
  *   memory-per-job  used_memory growth per pending job (due in an hour)                    bytes, lower
  */
 import { Redis } from 'ioredis';
@@ -21,6 +23,9 @@ const LATE_JOBS = quick ? 10_000 : 100_000;
 const LATE_WINDOW_MS = quick ? 2_000 : 10_000;
 const LATE_LEAD_MS = quick ? 1_500 : 3_000;
 const MEMORY_JOBS = quick ? 10_000 : 50_000;
+const STEADY_RATE = 2_000;
+const STEADY_SECONDS = quick ? 3 : 10;
+const STEADY_DELAY_MS = 1_000;
 const rounds = quick ? 3 : 5;
 
 const payload = (due: number): Payload => ({ user: 12345, template: 'welcome-email', locale: 'en-GB', due });
@@ -30,8 +35,9 @@ void (async () => {
   const admin = new Redis({ port: server.port, host: '127.0.0.1' });
   const details: string[] = [];
 
-  async function fresh<T>(name: ContenderName, run: (c: ReturnType<typeof contender>) => Promise<T>): Promise<T> {
+  async function fresh<T>(name: ContenderName, run: (c: ReturnType<typeof contender>) => Promise<T>, hz = 10): Promise<T> {
     await admin.flushall();
+    await admin.config('SET', 'hz', String(hz));
     const c = contender(name, server.port);
     try {
       return await run(c);
@@ -74,7 +80,7 @@ void (async () => {
       return ((await usedMemory(admin)) - before) / MEMORY_JOBS;
     });
 
-  const lateness = (name: ContenderName) => () =>
+  const lateness = (name: ContenderName, hz: number) => () =>
     fresh(name, async (c) => {
       const late: number[] = [];
       let done!: () => void;
@@ -98,19 +104,50 @@ void (async () => {
       late.sort((a, b) => a - b);
       const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
       details.push(
-        `${name.padEnd(7)} ${late.length}/${LATE_JOBS} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms, early ${late.filter((l) => l < 0).length}`,
+        `window hz ${String(hz).padEnd(3)} ${name.padEnd(7)} ${late.length}/${LATE_JOBS} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms, early ${late.filter((l) => l < 0).length}`,
       );
       return outcome === 'timeout' ? Infinity : at(0.99);
-    });
+    }, hz);
+
+  const steadyLateness = (name: ContenderName, hz: number) => () =>
+    fresh(name, async (c) => {
+      const total = STEADY_RATE * STEADY_SECONDS;
+      const late: number[] = [];
+      let done!: () => void;
+      const all = new Promise<void>((resolve) => (done = resolve));
+      c.consume(4, 50, (job) => {
+        late.push(Date.now() - job.due);
+        if (late.length === total) done();
+      });
+      const began = Date.now();
+      for (let sent = 0; sent < total; ) {
+        const due = Math.min(total, Math.floor(((Date.now() - began) / 1000) * STEADY_RATE));
+        const adds: Promise<unknown>[] = [];
+        for (; sent < due; sent++) adds.push(c.add(payload(Date.now() + STEADY_DELAY_MS), STEADY_DELAY_MS));
+        await Promise.all(adds);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), STEADY_DELAY_MS + 60_000).unref());
+      const outcome = await Promise.race([all.then(() => 'done' as const), timeout]);
+      late.sort((a, b) => a - b);
+      const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
+      details.push(
+        `steady hz ${String(hz).padEnd(3)} ${name.padEnd(7)} ${late.length}/${total} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms`,
+      );
+      return outcome === 'timeout' ? Infinity : at(0.99);
+    }, hz);
 
   const cases: BenchCase[] = [
     { id: 'add', unit: 'jobs/s', better: 'higher', peer: 'bullmq', rounds, ours: addThroughput('ours'), theirs: addThroughput('bullmq') },
     { id: 'add-bulk', unit: 'jobs/s', better: 'higher', peer: 'bullmq', rounds, ours: bulkThroughput('ours'), theirs: bulkThroughput('bullmq') },
-    { id: 'lateness-p99', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: lateness('ours'), theirs: lateness('bullmq') },
+    { id: 'lateness-p99', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: lateness('ours', 10), theirs: lateness('bullmq', 10) },
+    { id: 'lateness-p99-hz100', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: lateness('ours', 100), theirs: lateness('bullmq', 100) },
+    { id: 'steady-lateness-p99', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: steadyLateness('ours', 10), theirs: steadyLateness('bullmq', 10) },
+    { id: 'steady-lateness-p99-hz100', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: steadyLateness('ours', 100), theirs: steadyLateness('bullmq', 100) },
     { id: 'memory-per-job', unit: 'bytes', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: memoryPerJob('ours'), theirs: memoryPerJob('bullmq') },
   ];
   await runBench('delayqueue', cases);
-  console.log(`lateness rounds (${LATE_JOBS} jobs due across ${LATE_WINDOW_MS} ms, 4 consumers x 50):`);
+  console.log(`lateness rounds (window: ${LATE_JOBS} jobs due across ${LATE_WINDOW_MS} ms; steady: ${STEADY_RATE}/s for ${STEADY_SECONDS} s, due ${STEADY_DELAY_MS} ms after add; 4 consumers x 50):`);
   for (const line of details) console.log(`  ${line}`);
   console.log(`redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)?.[1]}`);
   await admin.quit();

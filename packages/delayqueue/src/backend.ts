@@ -82,7 +82,7 @@ export interface Backend {
   readonly name: string;
   /** What it can do beyond delivering jobs. */
   readonly supports: BackendSupport;
-  /** Called once by the queue that owns this backend. */
+  /** Called once by the queue that owns this backend (a second queue on the same backend is refused). */
   bind(listener: BackendListener): void;
   /** Stores jobs; for each, true when it was new, false when its id already existed (nothing written). */
   add(jobs: readonly NewJob[]): Promise<boolean[]>;

@@ -33,6 +33,19 @@ export class CorruptJobError extends XError<'ERR_CORRUPT_JOB'> {
   }
 }
 
+/**
+ * The broker could not route a job to any queue (its ready or level queue was deleted, say): the job was not
+ * stored. The backend declares its queues again on the next add.
+ */
+export class UnroutableJobError extends XError<'ERR_UNROUTABLE'> {
+  constructor(
+    readonly jobId: string,
+    readonly route: string,
+  ) {
+    super('ERR_UNROUTABLE', `the broker had no queue for job ${jobId} (${route}); it was not stored`);
+  }
+}
+
 export class UnsupportedOperationError extends XError<'ERR_UNSUPPORTED_OPERATION'> {
   constructor(
     readonly operation: string,

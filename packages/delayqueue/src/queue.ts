@@ -55,6 +55,9 @@ export interface DelayQueueEvents {
   error: [unknown];
 }
 
+/** Backends a queue was made with: each serves one queue (its events go to that queue's listeners). */
+const BOUND = new WeakSet<Backend>();
+
 const OPTION_KEYS = ['backend', 'ttr', 'attempts', 'backoff', 'maxPayloadBytes', 'clock'];
 const BASE_DEFAULTS: Omit<JobDefaults, 'encodedBackoff'> = {
   ttr: 30_000,
@@ -111,6 +114,10 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       },
       error: (error) => this.reportError(error),
     };
+    if (BOUND.has(this.backend)) {
+      throw new InvalidArgumentError('options.backend', this.backend, 'a backend no other DelayQueue was made with (one backend per queue)');
+    }
+    BOUND.add(this.backend);
     this.backend.bind(listener);
     this.host = {
       backend: this.backend,

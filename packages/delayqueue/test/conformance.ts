@@ -443,7 +443,10 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(() => new DelayQueue({ backend, ttr: 0 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
       expect(() => new DelayQueue({ backend, maxPayloadBytes: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
       expect(() => new DelayQueue({ backend, retries: 3 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
-      await backend.close();
+      // One backend serves one queue: a second queue would take the first one's events.
+      const first = new DelayQueue({ backend });
+      expect(() => new DelayQueue({ backend })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.backend' }));
+      await first.close();
     });
 
     it('declares what it supports, and refuses the rest with a typed error before writing anything', async () => {

@@ -3,7 +3,7 @@
  * RabbitMQ backend: routes through the delay levels, the topology left behind, bad options.
  */
 import type { ChannelModel } from 'amqplib';
-import { gate, rabbitMqUrl, requireRabbitMq, uniqueName } from '@x/testkit';
+import { gate, rabbitMqUrl, requireRabbitMq, runTsProcess, significantStderr, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RabbitMqBackend, Topology, hasDelayedMessagePlugin } from '../src/rabbitmq/index.js';
 import { conformance, eventually } from './conformance.js';
@@ -25,6 +25,32 @@ afterAll(async () => {
   await connection.close();
 });
 
+/** Messages in `queue`, or -1 when it does not exist. */
+async function messagesIn(queue: string): Promise<number> {
+  const channel = await connection.createChannel();
+  channel.on('error', () => undefined);
+  try {
+    return (await channel.checkQueue(queue)).messageCount;
+  } catch {
+    return -1;
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+}
+
+/** Consumers of `queue`, or -1 when it does not exist (asked on a channel of its own: a 404 closes it). */
+async function consumersOf(queue: string): Promise<number> {
+  const channel = await connection.createChannel();
+  channel.on('error', () => undefined);
+  try {
+    return (await channel.checkQueue(queue)).consumerCount;
+  } catch {
+    return -1;
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+}
+
 function backend(options: { queueType?: 'quorum' | 'classic'; levels?: number } = {}, topics = CONFORMANCE_TOPICS): RabbitMqBackend {
   const created = new RabbitMqBackend({ connection, name: uniqueName('dq'), ...options });
   backends.push({ backend: created, topics });
@@ -37,9 +63,9 @@ conformance('rabbitmq (classic queues)', { create: async () => backend({ queueTy
 describe('rabbitmq backend specifics', () => {
   it('spells a delay in its radix over the levels, highest first, and enters at its highest non-zero digit', () => {
     const binary = new Topology('q', 'quorum', 2, 4);
-    expect(binary.route(0)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
+    expect(binary.route(0)).toEqual({ exchange: 'x-delayqueue.due', routingKey: '0.0.0.0' });
     // The lowest digit is the consumer's to wait out: never routed.
-    expect(binary.route(1)).toEqual({ exchange: 'x-delayqueue.deliver', routingKey: '0.0.0.0' });
+    expect(binary.route(1)).toEqual({ exchange: 'x-delayqueue.due', routingKey: '0.0.0.0' });
     expect(binary.route(10)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.0.1.0' });
     expect(binary.route(15)).toEqual({ exchange: 'x-delayqueue.quorum.r2x4.3', routingKey: '1.1.1.0' });
     expect(binary.maxRoutedDelay).toBe(14);
@@ -58,6 +84,71 @@ describe('rabbitmq backend specifics', () => {
     expect(new Topology('q', 'classic', 16, 8).levelName(2)).toBe('x-delayqueue.classic.r16x8.2');
     expect(hex.readyQueue('emails')).toBe('q.ready.emails');
   });
+
+  it('a job its broker cannot route rejects its add (typed), and the next add declares the queue again', async () => {
+    const made = backend({}, ['gone']);
+    const queue = new DelayQueue({ backend: made });
+    await queue.add('gone', 'first');
+    const admin = await connection.createChannel();
+    await admin.deleteQueue(made.topology.readyQueue('gone'));
+    await admin.close();
+    // Published straight to the deliver exchange, whose only binding for it went with the queue.
+    await expect(queue.add('gone', 'lost?')).rejects.toMatchObject({ code: 'ERR_UNROUTABLE' });
+    await queue.add('gone', 'after');
+    const seen: unknown[] = [];
+    queue.process('gone', (job) => void seen.push(job.payload));
+    await eventually(() => seen.includes('after'), 'the job added after the queue was declared again');
+    expect(seen).toEqual(['after']);
+    await queue.close();
+  });
+
+  it("a job whose ready queue was deleted mid-walk is kept aside and holds back no other queue's jobs", async () => {
+    // Quorum level queues dead-letter at least once: a message with nowhere to go would stay at the head of its
+    // level queue, and every delayed job of every queue on the broker would wait behind it.
+    const gone = backend({}, ['walking']);
+    const other = backend({}, ['behind']);
+    const doomed = new DelayQueue({ backend: gone });
+    const healthy = new DelayQueue({ backend: other });
+    const seen: number[] = [];
+    healthy.process('behind', (job) => void seen.push(Date.now() - job.dueAt));
+    const before = await messagesIn(gone.topology.unroutable);
+    await doomed.add('walking', 'orphan', { delay: 400 });
+    const admin = await connection.createChannel();
+    await admin.deleteQueue(gone.topology.readyQueue('walking'));
+    await admin.close();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await healthy.add('behind', 'later', { delay: 400 });
+    await eventually(() => seen.length === 1, "the other queue's job", 5_000);
+    expect(seen[0]).toBeLessThan(1_000);
+    await eventually(async () => (await messagesIn(gone.topology.unroutable)) === before + 1, 'the orphan kept in the unroutable queue');
+    await doomed.close();
+    await healthy.close();
+  });
+
+  it('a consumer the broker cancels (its queue deleted) says so on error, subscribes again and takes new jobs', async () => {
+    const made = backend({}, ['cancelled']);
+    const queue = new DelayQueue({ backend: made });
+    const errors: unknown[] = [];
+    queue.on('error', (error) => errors.push(error));
+    const seen: unknown[] = [];
+    queue.process('cancelled', (job) => void seen.push(job.payload));
+    await queue.add('cancelled', 'before');
+    await eventually(() => seen.length === 1, 'the first job');
+    const admin = await connection.createChannel();
+    await admin.deleteQueue(made.topology.readyQueue('cancelled'));
+    await admin.close();
+    await eventually(() => errors.some((e) => (e as { code?: string }).code === 'ERR_CONSUMER_CANCELLED'), 'the cancel reported');
+    await eventually(async () => (await consumersOf(made.topology.readyQueue('cancelled'))) === 1, 'a consumer again', 10_000);
+    await queue.add('cancelled', 'after');
+    await eventually(() => seen.includes('after'), 'a job added after the cancel');
+    await queue.close();
+  });
+
+  it('waits for a full write buffer with one drain listener per channel, however many publishes wait', async () => {
+    // Node warns on the real process's stderr, which a test cannot watch in its own process: a child's it can.
+    const result = await runTsProcess(`${__dirname}/fixtures/rabbitmq-burst.ts`, { env: { X_RABBITMQ_URL: rabbitMqUrl(), X_QUEUE: uniqueName('dq') }, timeoutMs: 60_000 });
+    expect({ code: result.code, stderr: significantStderr(result.stderr) }).toEqual({ code: 0, stderr: [] });
+  }, 90_000);
 
   it('delivers delays longer than one walk down the levels by walking again, never early', async () => {
     // Two hex levels reach 255 ms: 1,400 ms takes several walks, each ending with a republish by the consumer.

@@ -252,7 +252,8 @@ export class DeliveryDesk {
     return slot.entry.live() ? slot : undefined;
   }
 
-  private wake(): void {
+  /** Ends every `wait` now (its processor then looks again: takes what is ready, or subscribes again). */
+  wake(): void {
     for (const waiter of [...this.waiters]) waiter();
   }
 }

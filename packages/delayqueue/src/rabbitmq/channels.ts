@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import { ClosedError, XError } from '@x/core';
 import type { Channel, ConfirmChannel, Options } from 'amqplib';
+import { UnroutableJobError } from '../errors.js';
 
 /** What the backend needs of a connection: amqplib's `ChannelModel`, or a recovering one from `connect(url, { recovery })`. */
 export interface AmqpConnection {
@@ -50,23 +51,55 @@ export class LazyChannel<C extends Channel> {
   }
 }
 
-/** Publishes with confirms: each call resolves once the broker has taken the message (routed and stored). */
+/**
+ * Publishes with confirms and `mandatory`: each call resolves once the broker has routed and stored the message,
+ * and rejects with UnroutableJobError when no queue took it (the broker returns the message, then confirms it).
+ */
 export class ConfirmedPublisher {
   private readonly channel: LazyChannel<ConfirmChannel>;
+  /** Message ids the broker returned and whose confirm has not come yet (AMQP sends the return first). */
+  private readonly returned = new Set<string>();
+  /** One wait for 'drain' per channel, shared by every publish that met a full write buffer. */
+  private readonly drains = new WeakMap<ConfirmChannel, Promise<void>>();
 
   constructor(connection: AmqpConnection, onError: (error: unknown) => void) {
-    this.channel = new LazyChannel(() => connection.createConfirmChannel(), onError);
+    this.channel = new LazyChannel(async () => {
+      const channel = await connection.createConfirmChannel();
+      channel.on('return', (message: { properties: { messageId?: unknown } }) => {
+        if (typeof message.properties.messageId === 'string') this.returned.add(message.properties.messageId);
+      });
+      return channel;
+    }, onError);
   }
 
-  async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
+  /** `options.messageId` identifies the message in a return: the job's id. */
+  async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish & { messageId: string }): Promise<void> {
     const channel = await this.channel.get();
+    const id = options.messageId;
     let accepted!: boolean;
     const confirmed = new Promise<void>((resolve, reject) => {
-      accepted = channel.publish(exchange, routingKey, body, options, (error: unknown) => (error ? reject(toError(error)) : resolve()));
+      accepted = channel.publish(exchange, routingKey, body, { ...options, mandatory: true }, (error: unknown) => {
+        if (error) reject(toError(error));
+        else if (this.returned.delete(id)) reject(new UnroutableJobError(id, `exchange "${exchange}", routing key "${routingKey}"`));
+        else resolve();
+      });
     });
     // The client's write buffer is full: wait for it to drain (or the confirm to settle) before writing more.
-    if (!accepted) await Promise.race([once(channel, 'drain'), confirmed.catch(() => undefined)]);
+    if (!accepted) await Promise.race([this.drained(channel), confirmed.catch(() => undefined)]);
     return confirmed;
+  }
+
+  private drained(channel: ConfirmChannel): Promise<void> {
+    let drain = this.drains.get(channel);
+    if (drain === undefined) {
+      drain = once(channel, 'drain').then(
+        () => undefined,
+        () => undefined,
+      );
+      this.drains.set(channel, drain);
+      void drain.then(() => this.drains.delete(channel));
+    }
+    return drain;
   }
 
   close(): Promise<void> {

@@ -13,6 +13,7 @@ import type { DeskHost } from '../broker/delivery-desk.js';
 import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
 import { type JobMessage, firstMessage } from '../broker/job-message.js';
 import { publishOptions } from './message.js';
+import { UnroutableJobError } from '../errors.js';
 import { TopicConsumer } from './topic-consumer.js';
 import { type QueueType, Topology } from './topology.js';
 
@@ -114,14 +115,20 @@ export class RabbitMqBackend extends BrokerBackend {
   }
 
   protected openSource(topic: string, host: DeskHost): TopicSource {
-    return new TopicConsumer(topic, this.topology.readyQueue(topic), this.prefetch, () => this.openConsumerChannel(topic), host);
+    return new TopicConsumer(topic, this.topology.readyQueue(topic), this.prefetch, () => this.connection.createChannel(), host, {
+      ensure: () => this.ensureTopic(topic),
+      forget: () => {
+        this.topics.delete(topic);
+        this.declared = undefined;
+      },
+    });
   }
 
   /**
    * Deletes this queue's ready and dead-letter queues, with every message in them, for `topics` and every topic
    * this backend used (the delay levels are shared by other queues and stay). Not needed in normal use (the
    * queues are durable and shared by every process of the queue); for tests and teardown. Jobs still walking
-   * the levels are dropped when they reach the deleted queue.
+   * the levels end in the broker's `x-delayqueue.unroutable` queue when they reach the deleted one.
    */
   async destroy(topics: Iterable<string> = []): Promise<void> {
     const all = new Set([...this.topics.keys(), ...topics]);
@@ -143,8 +150,24 @@ export class RabbitMqBackend extends BrokerBackend {
   protected async publish(job: JobMessage): Promise<void> {
     const delay = Math.max(0, job.dueAt - this.clock.wallNow());
     const routed = Math.min(this.topology.maxRoutedDelay, Math.max(0, Math.floor(delay - this.allowance(delay))));
-    const { exchange, routingKey } = this.topology.route(routed);
-    await this.publisher.publish(exchange, routingKey, Buffer.from(job.payload), publishOptions(job, this.topology.readyQueue(job.topic)));
+    const route = this.topology.route(routed);
+    const readyQueue = this.topology.readyQueue(job.topic);
+    // A job due now goes straight to its ready queue, so that a missing queue returns it (the deliver exchange
+    // would keep it in the unroutable queue instead).
+    const { exchange, routingKey } = route.exchange === this.topology.deliverExchange ? { exchange: '', routingKey: readyQueue } : route;
+    await this.publisher
+      .publish(exchange, routingKey, Buffer.from(job.payload), publishOptions(job, readyQueue))
+      .catch((error: unknown) => this.forgetIfUnroutable(error, job.topic));
+  }
+
+  /** A returned message means a queue is gone: declare the topology again on the next add, and rethrow. */
+  private forgetIfUnroutable(error: unknown, topic: string): never {
+    if (error instanceof UnroutableJobError) {
+      this.topics.delete(topic);
+      this.deadTopics.delete(topic);
+      this.declared = undefined;
+    }
+    throw error;
   }
 
   /** Time the broker's hops are expected to take for a delay: one hop per level waited at (a non-zero digit). */
@@ -160,7 +183,9 @@ export class RabbitMqBackend extends BrokerBackend {
       this.deadTopics.set(job.topic, declared);
     }
     await declared;
-    await this.publisher.publish('', this.topology.deadQueue(job.topic), Buffer.from(job.payload), publishOptions({ ...job, lastError: error }, this.topology.deadQueue(job.topic)));
+    await this.publisher
+      .publish('', this.topology.deadQueue(job.topic), Buffer.from(job.payload), publishOptions({ ...job, lastError: error }, this.topology.deadQueue(job.topic)))
+      .catch((failure: unknown) => this.forgetIfUnroutable(failure, job.topic));
   }
 
   /** The levels, then the topic's ready queue: a message routed before its queue exists would be dropped. */
@@ -185,8 +210,4 @@ export class RabbitMqBackend extends BrokerBackend {
     return this.declared;
   }
 
-  private async openConsumerChannel(topic: string): Promise<Awaited<ReturnType<AmqpConnection['createChannel']>>> {
-    await this.ensureTopic(topic);
-    return this.connection.createChannel();
-  }
 }

@@ -2,6 +2,7 @@
  * This process's consumer of one topic's ready queue: the channel and its subscription. What happens to the
  * messages between the broker and the handlers (buffering, holding early ones, ttr) is the delivery desk's.
  */
+import { XError } from '@x/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { TopicSource } from '../broker/broker-backend.js';
 import { CorruptJobError } from '../errors.js';
@@ -22,6 +23,8 @@ export class TopicConsumer implements TopicSource {
     private readonly prefetch: number,
     private readonly openChannel: () => Promise<Channel>,
     private readonly host: DeskHost,
+    /** Declares the topic's queue (cached by the backend); `forget` makes the next call declare it again. */
+    private readonly declared: { ensure(): Promise<void>; forget(): void },
   ) {
     this.desk = new DeliveryDesk(topic, host);
   }
@@ -70,6 +73,7 @@ export class TopicConsumer implements TopicSource {
   }
 
   private async subscribe(): Promise<void> {
+    await this.declared.ensure();
     let channel = this.channel;
     if (channel === undefined) {
       const opened = await this.openChannel();
@@ -80,8 +84,22 @@ export class TopicConsumer implements TopicSource {
     }
     const { consumerTag } = await channel.consume(this.queue, (message) => {
       if (message !== null) this.arrive(channel, message);
+      else this.cancelledByBroker(channel);
     });
     this.consumerTag = consumerTag;
+  }
+
+  /**
+   * The broker ended the subscription (its queue was deleted, its node failed over). The next `wait` declares
+   * the queue again and subscribes; the processor's loop spaces the attempts out if the broker keeps refusing.
+   */
+  private cancelledByBroker(channel: Channel): void {
+    if (this.channel !== channel || this.stopped) return;
+    this.consumerTag = undefined;
+    this.declared.forget();
+    this.host.error(new XError('ERR_CONSUMER_CANCELLED', `the broker cancelled the consumer of ${this.queue}; subscribing again`));
+    // The waiting processor subscribes again now rather than at its next rescan.
+    this.desk.wake();
   }
 
   /** The channel closed (by us, the broker or the connection): what came on it is the broker's again. */

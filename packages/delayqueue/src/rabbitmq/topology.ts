@@ -41,7 +41,7 @@ const MAX_AMQP_NAME_BYTES = 255;
 
 /** The channel operations the topology needs (amqplib's `Channel`). */
 export interface TopologyChannel {
-  assertExchange(exchange: string, type: string, options?: { durable?: boolean }): Promise<unknown>;
+  assertExchange(exchange: string, type: string, options?: { durable?: boolean; arguments?: Record<string, unknown> }): Promise<unknown>;
   assertQueue(queue: string, options?: { durable?: boolean; arguments?: Record<string, unknown> }): Promise<unknown>;
   bindQueue(queue: string, source: string, pattern: string, args?: Record<string, unknown>): Promise<unknown>;
   bindExchange(destination: string, source: string, pattern: string): Promise<unknown>;
@@ -53,8 +53,18 @@ export interface TopologyChannel {
 export class Topology {
   /** Longest delay one walk down the levels gives, ms (radix^levels - radix: the lowest digit is the consumer's). */
   readonly maxRoutedDelay: number;
-  /** Where every level ends (shared by all queues of the broker). */
-  readonly deliverExchange = `${SHARED_PREFIX}.deliver`;
+  /**
+   * Where every level ends (shared by all queues of the broker): routes each message to its ready queue by its
+   * route header.
+   */
+  readonly deliverExchange = `${SHARED_PREFIX}.due`;
+  /**
+   * The deliver exchange's alternate exchange, and the queue behind it: a message whose ready queue is gone
+   * (deleted by hand, or by `destroy()` while jobs were still walking the levels) is kept here for an operator.
+   * Without it the message would have nowhere to go, and a quorum level queue, which dead-letters at least once,
+   * keeps such a message at its head: every delayed job of every queue on the broker would wait behind it.
+   */
+  readonly unroutable = `${SHARED_PREFIX}.unroutable`;
 
   constructor(
     readonly name: string,
@@ -119,7 +129,10 @@ export class Topology {
 
   /** Declares the levels and the deliver exchange (idempotent; fails if they exist with other arguments). */
   async declare(channel: TopologyChannel): Promise<void> {
-    await channel.assertExchange(this.deliverExchange, 'headers', { durable: true });
+    await channel.assertExchange(this.unroutable, 'fanout', { durable: true });
+    await channel.assertQueue(this.unroutable, { durable: true });
+    await channel.bindQueue(this.unroutable, this.unroutable, '');
+    await channel.assertExchange(this.deliverExchange, 'headers', { durable: true, arguments: { 'alternate-exchange': this.unroutable } });
     for (let level = 0; level < this.levels; level++) {
       await channel.assertExchange(this.levelName(level), 'topic', { durable: true });
     }
@@ -149,7 +162,10 @@ export class Topology {
     await channel.assertQueue(this.deadQueue(topic), { durable: true, arguments: this.queueArguments(false) });
   }
 
-  /** Deletes the given topics' ready and dead-letter queues, with whatever they hold (never the shared levels). */
+  /**
+   * Deletes the given topics' ready and dead-letter queues, with whatever they hold (never the shared levels).
+   * Jobs of those topics still walking the levels end in the unroutable queue.
+   */
   async destroy(channel: TopologyChannel, topics: Iterable<string>): Promise<void> {
     for (const topic of topics) {
       await channel.deleteQueue(this.readyQueue(topic));
