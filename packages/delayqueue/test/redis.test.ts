@@ -128,6 +128,42 @@ describe('redis backend specifics', () => {
     await second.close();
   });
 
+  it('close() waits for an ack still on the wire, in the queue and in the backend (a client closed after it would lose it)', async () => {
+    const server = await startRedisServer();
+    const client = new Redis({ port: server.port, lazyConnect: true, maxRetriesPerRequest: null });
+    try {
+      await client.connect();
+      const queue = new DelayQueue({ backend: new RedisBackend({ redis: client, name: 'acks' }) });
+      let release!: () => void;
+      const finish = new Promise<void>((resolve) => (release = resolve));
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      queue.process('t', async () => {
+        started();
+        await finish;
+      });
+      const id = await queue.add('t', 1);
+      await running;
+      // The server stops answering: the handler's ack goes out and waits for its reply.
+      server.pause();
+      release();
+      let closed = false;
+      const closing = queue.close({ timeout: 5_000 }).then(() => (closed = true));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(closed).toBe(false);
+      server.resume();
+      await closing;
+      expect(queue.metrics().acked).toBe(1);
+      const reader = new DelayQueue({ backend: new RedisBackend({ redis: client, name: 'acks' }) });
+      expect(await reader.get(id)).toMatchObject({ state: 'done' });
+      await reader.close();
+    } finally {
+      server.resume();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
   it('packs the adds of one turn by bytes too, so large jobs fit the smallest proto-max-bulk-len Redis allows', async () => {
     // A private server: its bulk limit lowered to Redis's minimum (1 MB) must not touch the shared one.
     const server = await startRedisServer();

@@ -81,6 +81,8 @@ export class RedisBackend implements Backend {
   private subscriber: RedisClient | undefined;
   private readonly pendingAcks = new Map<string, PendingAck[]>();
   private ackFlushScheduled = false;
+  /** ACK script calls sent and not answered yet: close() waits for them. */
+  private readonly acksInFlight = new Set<Promise<void>>();
   private closed = false;
 
   constructor(options: RedisBackendOptions) {
@@ -211,6 +213,8 @@ export class RedisBackend implements Backend {
     const keys = [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next];
     const retried = (await runScript(this.client, RETRY, keys, [id, attempt, delay, error, k.wakeChannel, topic])) === 1;
     if (retried) {
+      // Due times are on the Redis server's clock; the offset to it was measured against this process's wall
+      // clock (Date.now), so the same clock converts. The `clock` option drives the movers' timers only.
       const now = await this.serverClock.toServer(Date.now());
       this.movers.get(topic)?.mover.expect(now + delay, now);
     }
@@ -318,6 +322,8 @@ export class RedisBackend implements Backend {
     this.subscriber = undefined;
     await this.writer.drain();
     if (this.ackFlushScheduled) await new Promise((resolve) => setImmediate(resolve));
+    // An ack on the wire when the caller closes its Redis client would be lost: the job would run again.
+    await Promise.all(this.acksInFlight);
   }
 
   private subscribe(): void {
@@ -342,10 +348,12 @@ export class RedisBackend implements Backend {
       this.pendingAcks.delete(topic);
       const args: (string | number)[] = [this.keepDone];
       for (const a of acks) args.push(a.id, a.attempt);
-      runScript(this.client, ACK, [k.jobs, k.attempts, k.errors, k.done, k.topic(topic).reserved], args).then(
+      const sent = runScript(this.client, ACK, [k.jobs, k.attempts, k.errors, k.done, k.topic(topic).reserved], args).then(
         (reply) => acks.forEach((a, i) => a.resolve((reply as number[])[i] === 1)),
         (error: unknown) => acks.forEach((a) => a.reject(error)),
       );
+      this.acksInFlight.add(sent);
+      void sent.finally(() => this.acksInFlight.delete(sent));
     }
   };
 
