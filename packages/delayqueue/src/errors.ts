@@ -46,6 +46,21 @@ export class UnroutableJobError extends XError<'ERR_UNROUTABLE'> {
   }
 }
 
+/**
+ * A Kafka topic of the queue exists with a setting that would lose jobs (a level topic that deletes records
+ * before they have waited their time). Names the topic and the setting it needs; nothing is changed for you.
+ */
+export class TopicConfigError extends XError<'ERR_TOPIC_CONFIG'> {
+  constructor(
+    readonly topic: string,
+    readonly setting: string,
+    readonly found: string,
+    readonly needed: string,
+  ) {
+    super('ERR_TOPIC_CONFIG', `topic ${topic} has ${setting}=${found}; it needs ${needed} (kafka-configs --alter --entity-type topics --entity-name ${topic} --add-config ${setting}=...)`);
+  }
+}
+
 export class UnsupportedOperationError extends XError<'ERR_UNSUPPORTED_OPERATION'> {
   constructor(
     readonly operation: string,

@@ -233,9 +233,10 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   /**
    * Stops taking jobs, waits up to `timeout` ms for running handlers, then releases the backend. If handlers are
-   * still running then, their signals abort and this rejects with CloseTimeoutError; their jobs stay reserved
-   * and are delivered again after their ttr (nothing is lost), even if a handler completes afterwards: nothing
-   * is written for them once close has given up. Idempotent.
+   * still running then, their signals abort and this rejects with CloseTimeoutError at once; nothing those
+   * handlers do is written, and the backend is released only once they have ended, so no job runs on two
+   * consumers at the same time: then their jobs are delivered again (Redis, memory: after their ttr; RabbitMQ,
+   * Kafka: when released). Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.closing ??= this.shutdown(assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 }));
@@ -256,14 +257,19 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     });
     const outcome = await Promise.race([drained.then(() => 'drained' as const), timedOut]);
     timer?.cancel();
-    let failure: CloseTimeoutError | undefined;
-    if (outcome === 'timeout') {
-      const running = processors.flatMap((p) => p.runningIds());
-      failure = new CloseTimeoutError(timeoutMs, running.length, { consequence: 'their jobs will be delivered again after their ttr', ids: running });
-      for (const p of processors) p.abandonRunning(failure);
-    }
-    await this.backend.close();
-    if (failure) throw failure;
+    if (outcome === 'drained') return this.backend.close();
+    const running = processors.flatMap((p) => p.runningIds());
+    const failure = new CloseTimeoutError(timeoutMs, running.length, {
+      consequence:
+        'their signals were aborted and nothing they do is written; the backend keeps their jobs until they end, then ' +
+        'they are delivered again (Redis, memory: after their ttr; RabbitMQ, Kafka: once released)',
+      ids: running,
+    });
+    for (const p of processors) p.abandonRunning(failure);
+    // Closing the backend now would hand the jobs to another consumer (an unacked message, a partition) while
+    // these handlers still run: the same job twice at once. It closes once they have ended.
+    void drained.then(() => this.backend.close()).catch((error: unknown) => this.reportError(error));
+    throw failure;
   }
 
   private assertOpen(): void {

@@ -4,7 +4,7 @@
  */
 import { ConsumerCrashedError } from '@x/kafka-fast';
 import { ClosedError, sleep, systemClock } from '@x/core';
-import { type Admin, type Consumer, type ConsumerConfig, Kafka, logLevel } from 'kafkajs';
+import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, logLevel } from 'kafkajs';
 import { cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
@@ -50,6 +50,81 @@ describe('kafka backend specifics', () => {
     expect(topics.levelOf('q.delay.3')).toBe(3);
     expect(topics.levelOf('q.ready.mail')).toBe(-1);
   });
+
+  it("gives each level topic a retention of its wait plus a week, and refuses a level topic that would delete waiting jobs", async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Minute levels: the last (14) waits 2^14 minutes, 11.4 days, past Kafka's default week.
+      const made = backend({ levelBaseMs: 60_000, levels: 15 }, ['kept']);
+      const queue = new DelayQueue({ backend: made });
+      await queue.add('kept', 'x', { delay: 20 * 24 * 3600_000 });
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [0, 14].map((level) => ({ type: ConfigResourceTypes.TOPIC, name: made.topics.levelTopic(level), configNames: ['retention.ms', 'retention.bytes'] })),
+      });
+      const week = 7 * 24 * 3600_000;
+      expect(resources.map((r) => Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue])))).toEqual([
+        { 'retention.ms': String(60_000 + week), 'retention.bytes': '-1' },
+        { 'retention.ms': String(60_000 * 2 ** 14 + week), 'retention.bytes': '-1' },
+      ]);
+      await queue.close();
+
+      // A level topic someone made with the broker's week: an 11-day wait would outlive its records.
+      const name = uniqueName('dq');
+      names.push({ name, levels: 15, topics: ['short'] });
+      await admin.createTopics({ topics: [{ topic: `${name}.delay.14`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(week) }] }] });
+      const refusing = new DelayQueue({ backend: new KafkaBackend({ kafka, name, levelBaseMs: 60_000, levels: 15 }) });
+      await expect(refusing.add('short', 'x', { delay: 20 * 24 * 3600_000 })).rejects.toMatchObject({
+        code: 'ERR_TOPIC_CONFIG',
+        topic: `${name}.delay.14`,
+        setting: 'retention.ms',
+      });
+      await refusing.close();
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('close past its timeout stays in the group until its handlers end: no job runs on two members at once', async () => {
+    const name = uniqueName('dq');
+    names.push({ name, levels: TEST_LEVELS.levels, topics: ['overlap'] });
+    const leaving = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
+    const staying = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
+    const runs: { who: string; id: string; start: number; end?: number }[] = [];
+    const track = (who: string, ms: number) => async (job: { id: string }) => {
+      const run: { who: string; id: string; start: number; end?: number } = { who, id: job.id, start: Date.now() };
+      runs.push(run);
+      // Ignores its abort, as a handler stuck in a call without a signal would.
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      run.end = Date.now();
+    };
+    leaving.process('overlap', track('leaving', 5_000), { concurrency: 10 });
+    staying.process('overlap', track('staying', 0), { concurrency: 10 });
+    // Both members in the group before any job: a join mid-run is a rebalance, not what this test is about.
+    await eventually(async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [group] = (await admin.describeGroups([new KafkaTopics(name, TEST_LEVELS.levelBaseMs, TEST_LEVELS.levels).readerGroup('overlap')])).groups;
+        return group?.state === 'Stable' && group.members.length === 2;
+      } finally {
+        await admin.disconnect();
+      }
+    }, 'both readers in a stable group', 30_000);
+    await leaving.addBulk(Array.from({ length: 8 }, (_, i) => ({ topic: 'overlap', payload: i })));
+    await eventually(() => runs.some((r) => r.who === 'leaving'), 'a job on the leaving member', 25_000);
+    await sleep(300);
+    await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT' });
+    const abandoned = runs.filter((r) => r.who === 'leaving').map((r) => r.id);
+    await eventually(() => abandoned.every((id) => runs.some((r) => r.who === 'staying' && r.id === id && r.end !== undefined)), 'the abandoned jobs again on the staying member', 25_000);
+    for (const id of abandoned) {
+      const first = runs.find((r) => r.who === 'leaving' && r.id === id)!;
+      const again = runs.find((r) => r.who === 'staying' && r.id === id)!;
+      expect({ id, overlap: first.end === undefined || again.start < first.end }).toEqual({ id, overlap: false });
+    }
+    await staying.close();
+  }, 60_000);
 
   it('delivers delays longer than one walk down the levels by walking again, never early', async () => {
     // Three 50 ms levels reach 350 ms: 1,500 ms takes several walks.

@@ -125,6 +125,41 @@ describe('rabbitmq backend specifics', () => {
     await healthy.close();
   });
 
+  it('close past its timeout keeps the running jobs until their handlers end: none runs on two consumers at once', async () => {
+    const name = uniqueName('dq');
+    const first = new RabbitMqBackend({ connection, name });
+    const second = new RabbitMqBackend({ connection, name });
+    backends.push({ backend: first, topics: ['overlap'] });
+    const leaving = new DelayQueue({ backend: first });
+    const staying = new DelayQueue({ backend: second });
+    const runs: { who: string; id: string; start: number; end?: number }[] = [];
+    let started!: () => void;
+    const allStarted = new Promise<void>((resolve) => (started = resolve));
+    leaving.process(
+      'overlap',
+      async (job) => {
+        const run = { who: 'leaving', id: job.id, start: Date.now(), end: undefined as number | undefined };
+        runs.push(run);
+        if (runs.length === 3) started();
+        // Ignores its abort, as a handler stuck in a call without a signal would.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        run.end = Date.now();
+      },
+      { concurrency: 3 },
+    );
+    await Promise.all([1, 2, 3].map((i) => leaving.add('overlap', i)));
+    await allStarted;
+    staying.process('overlap', (job) => void runs.push({ who: 'staying', id: job.id, start: Date.now(), end: Date.now() }), { concurrency: 3 });
+    await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 3 });
+    await eventually(() => runs.filter((r) => r.who === 'staying').length === 3, 'the three jobs on the staying queue', 10_000);
+    for (const again of runs.filter((r) => r.who === 'staying')) {
+      const before = runs.find((r) => r.who === 'leaving' && r.id === again.id)!;
+      expect(before.end).toBeDefined();
+      expect(again.start).toBeGreaterThanOrEqual(before.end!);
+    }
+    await staying.close();
+  });
+
   it('a consumer the broker cancels (its queue deleted) says so on error, subscribes again and takes new jobs', async () => {
     const made = backend({}, ['cancelled']);
     const queue = new DelayQueue({ backend: made });

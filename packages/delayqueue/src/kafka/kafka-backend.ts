@@ -6,7 +6,8 @@
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
 import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
-import type { Admin, Kafka, Message, Producer } from 'kafkajs';
+import { type Admin, ConfigResourceTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { TopicConfigError } from '../errors.js';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
@@ -242,7 +243,14 @@ export class KafkaBackend extends BrokerBackend {
 
   private ensureLevels(): Promise<void> {
     if (this.levelsReady === undefined) {
-      const ready = this.createTopics(Array.from({ length: this.topics.levels }, (_, level) => this.topics.levelTopic(level)));
+      const levels = Array.from({ length: this.topics.levels }, (_, level) => level);
+      const ready = this.createTopics(
+        levels.map((level) => this.topics.levelTopic(level)),
+        (name) => [
+          { name: 'retention.ms', value: String(this.topics.retentionOf(this.topics.levelOf(name))) },
+          { name: 'retention.bytes', value: '-1' },
+        ],
+      ).then(() => this.checkLevelRetention());
       ready.catch(() => {
         if (this.levelsReady === ready) this.levelsReady = undefined;
       });
@@ -268,13 +276,18 @@ export class KafkaBackend extends BrokerBackend {
    * rejection (seen with several processes creating the same topics at once), and when another process created
    * the topics a moment ago createTopics answers before their leaders are known anyway.
    */
-  private async createTopics(names: string[]): Promise<void> {
+  private async createTopics(names: string[], configOf?: (name: string) => { name: string; value: string }[]): Promise<void> {
     const admin = await this.connectedAdmin();
     let creationError: unknown;
     await admin
       .createTopics({
         waitForLeaders: false,
-        topics: names.map((topic) => ({ topic, numPartitions: this.partitions, replicationFactor: this.replicationFactor })),
+        topics: names.map((topic) => ({
+          topic,
+          numPartitions: this.partitions,
+          replicationFactor: this.replicationFactor,
+          ...(configOf === undefined ? {} : { configEntries: configOf(topic) }),
+        })),
       })
       .catch((error: unknown) => {
         // Most often another process created them first; the metadata below tells.
@@ -294,6 +307,27 @@ export class KafkaBackend extends BrokerBackend {
         throw new TimeoutError(TOPIC_READY_TIMEOUT_MS, `topics ${names.join(', ')} have no leaders after ${TOPIC_READY_TIMEOUT_MS} ms`, { cause: creationError });
       }
       await sleep(100, { clock: this.clock, signal }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Level topics made elsewhere (by hand, by an older version, by another process with other levels) may delete
+   * records before they have waited: refused with TopicConfigError rather than losing jobs.
+   */
+  private async checkLevelRetention(): Promise<void> {
+    const admin = await this.connectedAdmin();
+    const names = Array.from({ length: this.topics.levels }, (_, level) => this.topics.levelTopic(level));
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms', 'retention.bytes'] })),
+    });
+    for (const resource of resources) {
+      const value = (setting: string): number => Number(resource.configEntries.find((entry) => entry.configName === setting)?.configValue ?? '-1');
+      const needed = this.topics.retentionOf(this.topics.levelOf(resource.resourceName));
+      const ms = value('retention.ms');
+      if (ms >= 0 && ms < needed) throw new TopicConfigError(resource.resourceName, 'retention.ms', String(ms), `at least ${needed} (-1 for ever)`);
+      const bytes = value('retention.bytes');
+      if (bytes >= 0) throw new TopicConfigError(resource.resourceName, 'retention.bytes', String(bytes), '-1 (no size limit: records must stay until they have waited)');
     }
   }
 

@@ -11,6 +11,7 @@
  */
 import { InvalidArgumentError } from '@x/core';
 
+const RETENTION_MARGIN_MS = 7 * 24 * 3600 * 1000;
 // Kafka topic names: at most 249 characters of [a-zA-Z0-9._-].
 const LEGAL_TOPIC = /^[a-zA-Z0-9._-]+$/;
 const MAX_TOPIC_LENGTH = 249;
@@ -66,6 +67,15 @@ export class KafkaTopics {
   /** Wait of `level`, ms. */
   waitOf(level: number): number {
     return this.base * 2 ** level;
+  }
+
+  /**
+   * How long a level topic keeps its records, ms: the level's wait plus a week (Kafka's default retention), so a
+   * record outlives its wait even when no mover ran for days. Kafka's default alone (7 days) would delete a
+   * 30-day job while it still waited in the last level.
+   */
+  retentionOf(level: number): number {
+    return this.waitOf(level) + RETENTION_MARGIN_MS;
   }
 
   /** Where a record with `remaining` ms to go goes next: a level topic, or its ready topic. */
