@@ -106,10 +106,20 @@ export function createGateway(options: GatewayOptions): (request: IncomingMessag
       } catch {
         return sendError(response, status.INVALID_ARGUMENT, 'the request body is not JSON');
       }
+      if (typeof message !== 'object' || message === null || Array.isArray(message)) {
+        return sendError(response, status.INVALID_ARGUMENT, 'the request body must be a JSON object');
+      }
       const metadata = new Metadata();
       for (const [name, value] of Object.entries(request.headers)) {
         const key = forward(name);
-        if (key !== undefined && typeof value === 'string') metadata.set(key, value);
+        if (key === undefined || typeof value !== 'string') continue;
+        try {
+          // grpc-js throws on what metadata cannot carry: an illegal key, a non-ASCII value, a '-bin' key
+          // given as text. That is the client's mistake: 400, never an exception out of the request handler.
+          metadata.set(key, key.endsWith('-bin') ? Buffer.from(value, 'base64') : value);
+        } catch (error) {
+          return sendError(response, status.INVALID_ARGUMENT, `header ${name} cannot be gRPC metadata: ${(error as Error).message}`);
+        }
       }
       const call = method(message, metadata, deadline === undefined ? {} : { deadline }, (error, reply) => {
         response.off('close', onClose);

@@ -78,6 +78,26 @@ describe('HTTP/JSON gateway for unary methods', () => {
     expect(await post(port, '/test.Echo/Say', '{not json')).toEqual({ status: 400, body: expect.objectContaining({ code: status.INVALID_ARGUMENT }) });
     const big = JSON.stringify({ text: 'x'.repeat(300 * 1024) });
     expect(await post(port, '/test.Echo/Say', big)).toEqual({ status: 413, body: expect.objectContaining({ code: status.RESOURCE_EXHAUSTED }) });
+    for (const body of ['null', '[1,2]', '"x"', '7']) {
+      expect({ body, reply: await post(port, '/test.Echo/Say', body) }).toEqual({ body, reply: { status: 400, body: expect.objectContaining({ code: status.INVALID_ARGUMENT }) } });
+    }
+  });
+
+  it('answers 400 to headers gRPC metadata cannot carry, and keeps serving (each one crashed the process before)', async () => {
+    const bad: Record<string, string>[] = [
+      { 'grpc-metadata-a!b': 'x' },
+      { 'grpc-metadata-x': 'caf\u00e9' },
+      { authorization: 'Bearer \u00ff' },
+      { 'grpc-metadata-': 'x' },
+    ];
+    for (const headers of bad) {
+      expect({ headers, reply: await post(port, '/test.Echo/Say', '{"text":"a"}', headers) }).toEqual({
+        headers,
+        reply: { status: 400, body: expect.objectContaining({ code: status.INVALID_ARGUMENT }) },
+      });
+    }
+    // A binary header arrives base64-encoded, as grpc-gateway expects; it is forwarded as bytes.
+    expect(await post(port, '/test.Echo/Say', '{"text":"still here"}', { 'grpc-metadata-trace-bin': 'AAAA' })).toEqual({ status: 200, body: { text: 'still here' } });
   });
 
   it('an oversize message gets RESOURCE_EXHAUSTED (429 through the gateway) and the server stays healthy', async () => {
