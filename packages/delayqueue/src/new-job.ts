@@ -32,10 +32,10 @@ export interface JobDefaults {
 
 const ADD_KEYS = ['delay', 'runAt', 'id', 'ttr', 'attempts', 'backoff'];
 const BACKOFF_KEYS = ['type', 'delay', 'maxDelay', 'jitter'];
-// Control characters are refused in ids and topics: they separate fields in the Redis backend's records and
-// make logs unreadable. Everything else (spaces, unicode, ':', '{') is allowed.
+// Control characters (C0, DEL and C1) are refused in ids and topics: they separate fields in the Redis
+// backend's records and make logs unreadable. Everything else (spaces, unicode, ':', '{') is allowed.
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
  * A non-empty string of at most 256 characters, without control characters or lone surrogates (each client
@@ -87,6 +87,9 @@ export function serializePayload(payload: unknown, maxBytes: number): string {
     throw new PayloadNotSerializableError(error instanceof Error ? error.message : String(error), { cause: error });
   }
   if (text === undefined) throw new PayloadNotSerializableError(`${typeof payload} has no JSON form`);
+  // JSON writes these as null or {} without a word: the handler would get something else than was added.
+  if (typeof payload === 'number' && !Number.isFinite(payload)) throw new PayloadNotSerializableError(`${payload} has no JSON form (it would arrive as null)`);
+  if (payload instanceof Map || payload instanceof Set) throw new PayloadNotSerializableError(`a ${payload.constructor.name} has no JSON form (it would arrive as {})`);
   // Length in UTF-16 units is a lower bound of the UTF-8 size; only measure bytes when it could matter.
   if (text.length * 3 > maxBytes) {
     const bytes = Buffer.byteLength(text);

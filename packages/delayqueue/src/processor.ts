@@ -2,11 +2,11 @@
  * One consumer of one topic: takes ready jobs while it has free slots, runs the handler, and acks, retries or
  * dead-letters each delivery. When nothing is ready it waits on the backend's wake-up, never on a poll loop.
  */
-import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, fullJitterBackoff, sleep } from '@x/core';
+import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, assertNumber, fullJitterBackoff, sleep } from '@x/core';
 import type { Backend, Delivery, TopicWatch } from './backend.js';
 import type { Job, JobHandler } from './job.js';
 import type { Metrics } from './metrics.js';
-import { retryDelay } from './new-job.js';
+import { MAX_DELAY_MS, retryDelay } from './new-job.js';
 
 /** What a processor needs from its queue. */
 export interface ProcessorHost {
@@ -169,6 +169,9 @@ export class Processor {
       lateness: delivery.lateness,
       signal: run.controller.signal,
       extend: async (ms = delivery.ttr) => {
+        // Checked before the backend sees it: a NaN or an Infinity written as the deadline would keep the job
+        // reserved for ever, a negative one would expire it while this handler still runs.
+        assertNumber('ms', ms, { min: 1, max: MAX_DELAY_MS, integer: true });
         if (run.controller.signal.aborted) return false;
         const ok = await backend.extend(delivery.topic, delivery.id, delivery.attempt, ms);
         if (ok) this.armDeadline(run, ms);
@@ -218,6 +221,13 @@ export class Processor {
 }
 
 function describeFailure(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  let text: string;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    // A thrown value that cannot be turned into text (a null-prototype object, a revoked Proxy, a throwing
+    // getter) still fails its attempt: retried with its backoff like any other failure.
+    text = 'a thrown value that cannot be described';
+  }
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 3)}...` : text;
 }

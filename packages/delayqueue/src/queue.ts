@@ -58,6 +58,7 @@ export interface DelayQueueEvents {
 /** Backends a queue was made with: each serves one queue (its events go to that queue's listeners). */
 const BOUND = new WeakSet<Backend>();
 
+const BULK_JOB_KEYS = ['topic', 'payload', 'options'];
 const OPTION_KEYS = ['backend', 'ttr', 'attempts', 'backoff', 'maxPayloadBytes', 'clock'];
 const BASE_DEFAULTS: Omit<JobDefaults, 'encodedBackoff'> = {
   ttr: 30_000,
@@ -156,6 +157,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     const now = this.clock.wallNow();
     const built = jobs.map((job, i) => {
       if (typeof job !== 'object' || job === null) throw new InvalidArgumentError(`jobs[${i}]`, job, 'an object');
+      // A misspelt `options` (say `opts`) would silently drop the job's delay.
+      assertKnownKeys(`jobs[${i}]`, job, BULK_JOB_KEYS);
       return buildJob(job.topic, job.payload, job.options, this.defaults, this.maxPayloadBytes, now);
     });
     if (built.length === 0) return [];

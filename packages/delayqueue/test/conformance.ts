@@ -294,6 +294,22 @@ export function conformance(name: string, factory: BackendFactory): void {
       }
     });
 
+    it('a thrown value that cannot be described still fails its attempt and is retried with its backoff', async () => {
+      const queue = await open();
+      const oddities: (() => unknown)[] = [
+        () => Object.create(null) as unknown,
+        () => ({ toString: () => { throw new Error('no text'); } }),
+        () => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; },
+      ];
+      const seen = record(queue, 'odd', 3, (job) => {
+        if (job.attempt === 1) throw oddities[job.payload as number]!();
+      });
+      await queue.addBulk(oddities.map((_, i) => ({ topic: 'odd', payload: i, options: { attempts: 2, backoff: { type: 'fixed', delay: 20 } } })));
+      await patient(() => queue.metrics().acked === 3, 'three acks after one retry each');
+      expect(queue.metrics().retried).toBe(3);
+      expect(seen.map((s) => s.job.attempt).sort()).toEqual([1, 1, 1, 2, 2, 2]);
+    });
+
     it('delivers again when a handler outlives its ttr; the stale ack changes nothing', async () => {
       const queue = await open();
       const signals: AbortSignal[] = [];
@@ -346,6 +362,23 @@ export function conformance(name: string, factory: BackendFactory): void {
       await acked(queue, 1);
       expect(results).toEqual([true, true, true, true]);
       expect(seen).toHaveLength(1);
+    });
+
+    it('extend refuses a bad duration with a typed error and changes nothing: the ttr still ends the delivery once', async () => {
+      const queue = await open();
+      const refused: unknown[] = [];
+      const seen = record(queue, 'bad-extend', 1, async (job) => {
+        if (job.attempt === 1) {
+          for (const ms of [Number.NaN, Infinity, -1, 0, 1.5, 'x' as unknown as number]) refused.push(await job.extend(ms).catch((e: unknown) => e));
+          // Holds on past its ttr: the delivery must expire once, at its ttr, and come back as attempt 2.
+          await new Promise((r) => setTimeout(r, 600));
+        }
+      });
+      await queue.add('bad-extend', 'x', { ttr: 200 });
+      await patient(() => seen.length >= 2, 'the second delivery after the ttr');
+      expect(refused.map((e) => (e as { code?: string }).code)).toEqual(Array(6).fill('ERR_INVALID_ARGUMENT'));
+      expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(190);
+      expect(seen.map((s) => s.job.attempt)).toEqual([1, 2]);
     });
 
     it('runs at most `concurrency` handlers at once and delivers each of many jobs exactly once', async () => {
@@ -426,6 +459,10 @@ export function conformance(name: string, factory: BackendFactory): void {
         ['topic with a lone surrogate', () => queue.add('t\uDC00', 1, { id: 'bad-17' }), 'ERR_INVALID_ARGUMENT'],
         ['process on a lone-surrogate topic', async () => queue.process('t\uD83D', () => undefined), 'ERR_INVALID_ARGUMENT'],
         ...(can.get ? [['get of a lone-surrogate id', () => queue.get('bad-16\uD801'), 'ERR_INVALID_ARGUMENT'] as [string, () => Promise<unknown>, string]] : []),
+        ['topic with a C1 control character', () => queue.add('a\u0085b', 1, { id: 'bad-18' }), 'ERR_INVALID_ARGUMENT'],
+        ['NaN payload (JSON says null)', () => queue.add('t', Number.NaN, { id: 'bad-19' }), 'ERR_PAYLOAD_NOT_SERIALIZABLE'],
+        ['Map payload (JSON says {})', () => queue.add('t', new Map([[1, 2]]), { id: 'bad-20' }), 'ERR_PAYLOAD_NOT_SERIALIZABLE'],
+        ['addBulk entry with a misspelt options key', () => queue.addBulk([{ topic: 't', payload: 1, opts: { delay: 5 } } as never]), 'ERR_INVALID_ARGUMENT'],
       ];
       for (const [what, run, code] of cases) {
         const error: unknown = await run().then(
@@ -434,7 +471,7 @@ export function conformance(name: string, factory: BackendFactory): void {
         );
         expect({ what, isXError: isXError(error, code) }).toEqual({ what, isXError: true });
       }
-      if (can.get) for (let i = 1; i <= 17; i++) expect(await queue.get(`bad-${i}`)).toBeUndefined();
+      if (can.get) for (let i = 1; i <= 20; i++) expect(await queue.get(`bad-${i}`)).toBeUndefined();
       expect(queue.metrics().added).toBe(0);
     });
 
