@@ -21,6 +21,18 @@ import {
   resolveServerParameters,
 } from './parameters.js';
 
+/**
+ * Ends a connection under its calls as grpc-go does at the end of the max-age grace: the TCP connection closes,
+ * and clients fail the calls UNAVAILABLE (retryable). `session.destroy()` alone would first send each stream an
+ * RST_STREAM NO_ERROR, which grpc-js clients report as INTERNAL ("Call ended without gRPC status").
+ */
+function cutConnection(session: ServerHttp2Session): void {
+  // The session's socket is a proxy that refuses destroy() and end(); destroySoon() reaches the real socket
+  // (FIN once what is buffered is written). The session then closes on the socket's close.
+  (session.socket as unknown as { destroySoon?: () => void } | undefined)?.destroySoon?.();
+  setTimeout(() => session.destroy(), 1_000).unref();
+}
+
 /** Debug data of the GOAWAY, the string clients look for. */
 export const TOO_MANY_PINGS = 'too_many_pings';
 /** Debug data of the idle GOAWAY (gRFC A9). */
@@ -278,7 +290,7 @@ export class KeepaliveEnforcer {
       // Last stream id 0: Node sends nghttp2's last processed stream, also one whose 'stream' event is pending.
       this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 0, MAX_AGE);
       session.close();
-      if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => session.destroy(), this.parameters.maxConnectionAgeGraceMs);
+      if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => cutConnection(session), this.parameters.maxConnectionAgeGraceMs);
     }, jittered);
   }
 
