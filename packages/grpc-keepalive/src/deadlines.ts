@@ -4,8 +4,18 @@
  * call's deadline on to the work it starts.
  */
 import { type CallOptions, type Interceptor, InterceptingCall } from '@grpc/grpc-js';
-import { AbortError, type DisposableSignal, assertNumber, linkedSignal } from '@x/core';
+import { AbortError, type DisposableSignal, MAX_TIMEOUT_MS, assertNumber, linkedSignal } from '@x/core';
 import { GrpcTimeoutFormatError } from './errors.js';
+
+/**
+ * The deadline `ms` from now, as grpc-js can keep it. grpc-js arms a timer for the deadline, and Node fires a timer
+ * of more than 2^31-1 ms (24.8 days) after 1 ms: such a call failed DEADLINE_EXCEEDED at once. A deadline that far
+ * is no deadline (Infinity) for any real call.
+ * @internal
+ */
+export function deadlineIn(ms: number): number {
+  return ms > MAX_TIMEOUT_MS ? Infinity : Date.now() + ms;
+}
 
 /**
  * A client interceptor that gives every call without a deadline one `timeoutMs` from its start. Calls with a
@@ -21,7 +31,7 @@ export function withDefaultDeadline(timeoutMs: number): Interceptor {
   return (options, nextCall) => {
     const deadline = options.deadline;
     const hasDeadline = deadline !== undefined && deadline !== Infinity && !(deadline instanceof Date && !Number.isFinite(deadline.getTime()));
-    return new InterceptingCall(nextCall(hasDeadline ? options : { ...options, deadline: Date.now() + timeoutMs }));
+    return new InterceptingCall(nextCall(hasDeadline ? options : { ...options, deadline: deadlineIn(timeoutMs) }));
   };
 }
 
@@ -77,8 +87,8 @@ export function remainingMs(call: Pick<CallWithDeadline, 'getDeadline'>, now = D
 export function propagatedCallOptions(call: Pick<CallWithDeadline, 'getDeadline'>, options: { marginMs?: number; fallbackMs?: number } = {}): CallOptions {
   const margin = assertNumber('options.marginMs', options.marginMs ?? 0, { min: 0 });
   const left = remainingMs(call);
-  if (Number.isFinite(left)) return { deadline: Date.now() + left - margin };
-  return options.fallbackMs === undefined ? {} : { deadline: Date.now() + assertNumber('options.fallbackMs', options.fallbackMs, { min: 0 }) };
+  if (Number.isFinite(left)) return { deadline: deadlineIn(left - margin) };
+  return options.fallbackMs === undefined ? {} : { deadline: deadlineIn(assertNumber('options.fallbackMs', options.fallbackMs, { min: 0 })) };
 }
 
 /**

@@ -8,7 +8,7 @@
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Client, Metadata, type ServiceDefinition, type ServiceError, status } from '@grpc/grpc-js';
 import { assertNumber } from '@x/core';
-import { decodeGrpcTimeout } from './deadlines.js';
+import { deadlineIn, decodeGrpcTimeout } from './deadlines.js';
 import { httpStatusFromGrpcCode } from './http-status.js';
 
 /** Options of {@link createGateway}. */
@@ -81,7 +81,7 @@ export function createGateway(options: GatewayOptions): (request: IncomingMessag
     const timeoutHeader = request.headers['grpc-timeout'];
     try {
       const timeoutMs = typeof timeoutHeader === 'string' ? decodeGrpcTimeout(timeoutHeader) : defaultTimeoutMs;
-      deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+      deadline = timeoutMs === undefined ? undefined : deadlineIn(timeoutMs);
     } catch (error) {
       return sendError(response, status.INVALID_ARGUMENT, (error as Error).message);
     }

@@ -46,6 +46,19 @@ describe('deadlines on real calls', () => {
     expect(() => withDefaultDeadline(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
 
+  it('a default of 30 days, or a propagated one past 2^31-1 ms, does not expire at once (grpc-js timers overflow)', async () => {
+    const service = await startEcho();
+    const client = echoClient(service.port, { interceptors: [withDefaultDeadline(30 * 86_400_000)] });
+    try {
+      expect(await slow(client, 300)).toBe('slept 300');
+      const far = propagatedCallOptions({ getDeadline: () => Date.now() + 2 ** 31 + 5_000 });
+      expect(await slow(client, 300, far)).toBe('slept 300');
+    } finally {
+      client.close();
+      await service.stop();
+    }
+  });
+
   it('lets a handler see what is left of the deadline, pass it on, and abort its own work when it passes', async () => {
     const seen: { remaining: number; propagated: number | undefined; aborted: unknown }[] = [];
     const server = new Server();

@@ -83,6 +83,12 @@ describe('HTTP/JSON gateway for unary methods', () => {
     }
   });
 
+  it('takes a Grpc-Timeout past 2^31-1 ms as no deadline, not as one already passed', async () => {
+    for (const timeout of ['2147484S', '3000000S', '99999999M']) {
+      expect({ timeout, reply: await post(port, '/test.Echo/Slow', '{"ms":200}', { 'grpc-timeout': timeout }) }).toEqual({ timeout, reply: { status: 200, body: { text: 'slept 200' } } });
+    }
+  });
+
   it('answers 400 to headers gRPC metadata cannot carry, and keeps serving (each one crashed the process before)', async () => {
     const bad: Record<string, string>[] = [
       { 'grpc-metadata-a!b': 'x' },
