@@ -40,6 +40,12 @@ export const GRPC_JS_OPTION_KEYS: ReadonlySet<string> = new Set([
   'grpc-node.retry_max_attempts_limit',
   'grpc-node.flow_control_window',
   'grpc.server_call_metric_recording',
+  // Client constructor options grpc-js takes from the same object (not channel options, but not ignored).
+  'interceptors',
+  'interceptor_providers',
+  'channelOverride',
+  'channelFactoryOverride',
+  'callInvocationTransformer',
 ]);
 
 /** Keys from grpc core / grpc-go docs that people set on grpc-js, and what to use instead. */

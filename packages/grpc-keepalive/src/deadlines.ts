@@ -4,7 +4,7 @@
  * call's deadline on to the work it starts.
  */
 import { type CallOptions, type Interceptor, InterceptingCall } from '@grpc/grpc-js';
-import { AbortError, type DisposableSignal, MAX_TIMEOUT_MS, assertNumber, linkedSignal } from '@x/core';
+import { AbortError, type DisposableSignal, MAX_TIMEOUT_MS, assertKnownKeys, assertNumber, linkedSignal } from '@x/core';
 import { GrpcTimeoutFormatError } from './errors.js';
 
 /**
@@ -85,6 +85,7 @@ export function remainingMs(call: Pick<CallWithDeadline, 'getDeadline'>, now = D
  * the answer back). Without a deadline on `call`, `fallbackMs` from now (none if not given).
  */
 export function propagatedCallOptions(call: Pick<CallWithDeadline, 'getDeadline'>, options: { marginMs?: number; fallbackMs?: number } = {}): CallOptions {
+  assertKnownKeys('options', options, ['marginMs', 'fallbackMs']);
   const margin = assertNumber('options.marginMs', options.marginMs ?? 0, { min: 0 });
   const left = remainingMs(call);
   if (Number.isFinite(left)) return { deadline: deadlineIn(left - margin) };

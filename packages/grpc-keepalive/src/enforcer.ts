@@ -10,7 +10,7 @@
  * - more than 2 strikes: GOAWAY, close.
  */
 import { type ServerHttp2Session, type ServerHttp2Stream, constants } from 'node:http2';
-import { type Clock, type ClockTimer, InvalidArgumentError, systemClock } from '@x/core';
+import { type Clock, type ClockTimer, InvalidArgumentError, assertKnownKeys, systemClock } from '@x/core';
 import { onSessions } from './grpc-internals.js';
 import {
   type EnforcementPolicy,
@@ -39,6 +39,9 @@ export const TOO_MANY_PINGS = 'too_many_pings';
 export const MAX_IDLE = 'max_idle';
 /** Debug data of the max-age GOAWAYs (gRFC A9). */
 export const MAX_AGE = 'max_age';
+
+/** Servers an enforcer is attached to. */
+const ENFORCED = new WeakSet<object>();
 
 /** grpc-js's own idle and age options, which {@link serverOptions} sets and the enforcer replaces. */
 const GRPC_JS_DRAIN_OPTIONS = ['grpc.max_connection_idle_ms', 'grpc.max_connection_age_ms', 'grpc.max_connection_age_grace_ms'];
@@ -69,9 +72,9 @@ export interface KeepaliveEnforcerOptions {
   policy?: EnforcementPolicy;
   /**
    * Go's ServerParameters. `maxConnectionIdleMs`, `maxConnectionAgeMs` and `maxConnectionAgeGraceMs` are
-   * enforced here as gRFC A9 says (idle GOAWAY with `max_idle`; max age as GOAWAY, PING round trip, GOAWAY, then
-   * close after the grace), so leave grpc-js's own options for them unset: pass {@link grpcServerOptions} to
-   * `new Server()`. `timeMs` / `timeoutMs` (the server's own pings) are grpc-js's, through those options.
+   * enforced here as gRFC A9 says (idle GOAWAY with `max_idle`; max age as one GOAWAY with the last stream taken,
+   * then the connection closed after the grace), so leave grpc-js's own options for them unset: pass
+   * {@link grpcServerOptions} to `new Server()` (`attach` refuses a server that has them). `timeMs` / `timeoutMs` (the server's own pings) are grpc-js's, through those options.
    */
   parameters?: ServerParameters;
   /** Called for every connection open/close, ping and GOAWAY. Must not throw. */
@@ -118,6 +121,7 @@ export class KeepaliveEnforcer {
   private readonly counters: EnforcerStats = { connectionsOpened: 0, connectionsClosed: 0, open: 0, pingsReceived: 0, pingStrikes: 0, goawaysSent: 0 };
 
   constructor(options: KeepaliveEnforcerOptions = {}) {
+    assertKnownKeys('options', options, ['policy', 'parameters', 'onEvent', 'clock']);
     this.policy = resolveEnforcementPolicy(options.policy);
     this.parameters = resolveServerParameters(options.parameters);
     this.clock = options.clock ?? systemClock;
@@ -151,8 +155,16 @@ export class KeepaliveEnforcer {
    * (grpc-js creates its HTTP/2 servers there). Throws `GrpcInternalsError` if this grpc-js is not one it knows.
    */
   attach(server: object): void {
+    if (typeof server !== 'object' || server === null) throw new InvalidArgumentError('server', server, 'a grpc-js Server');
+    // Two enforcers (or one attached twice) would count every ping twice and drain every connection twice.
+    if (ENFORCED.has(server)) throw new InvalidArgumentError('server', server, 'a Server no enforcer is attached to yet');
     this.refuseDoubleDrain(server);
-    this.detachers.push(onSessions(server, (session) => this.watch(session)));
+    const detach = onSessions(server, (session) => this.watch(session));
+    ENFORCED.add(server);
+    this.detachers.push(() => {
+      detach();
+      ENFORCED.delete(server);
+    });
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Client, Metadata, type ServiceDefinition, type ServiceError, status } from '@grpc/grpc-js';
-import { assertNumber } from '@x/core';
+import { assertKnownKeys, assertNumber } from '@x/core';
 import { deadlineIn, decodeGrpcTimeout } from './deadlines.js';
 import { httpStatusFromGrpcCode } from './http-status.js';
 
@@ -59,6 +59,7 @@ function sendError(response: ServerResponse, code: number, message: string, http
  * ```
  */
 export function createGateway(options: GatewayOptions): (request: IncomingMessage, response: ServerResponse) => void {
+  assertKnownKeys('options', options, ['client', 'service', 'defaultTimeoutMs', 'maxBodyBytes', 'forwardHeader']);
   const defaultTimeoutMs = options.defaultTimeoutMs === undefined ? undefined : assertNumber('options.defaultTimeoutMs', options.defaultTimeoutMs, { min: 1 });
   const maxBodyBytes = assertNumber('options.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, { min: 0, integer: true });
   const forward = options.forwardHeader ?? defaultForward;

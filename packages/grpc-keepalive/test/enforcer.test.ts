@@ -77,10 +77,28 @@ describe('KeepaliveEnforcer on a real grpc-js server', () => {
     }
   }, 20_000);
 
+  it('refuses a second attach to one server (every ping and connection would count twice), and allows it after detach', async () => {
+    const first = new KeepaliveEnforcer();
+    const second = new KeepaliveEnforcer();
+    const service = await startEcho({}, (server) => first.attach(server));
+    try {
+      expect(() => first.attach(service.server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'server' }));
+      expect(() => second.attach(service.server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'server' }));
+      first.detach();
+      expect(() => second.attach(service.server)).not.toThrow();
+      second.detach();
+    } finally {
+      await service.stop();
+    }
+  });
+
   it('fails loudly when attached before bind or to something that is not a grpc-js server', () => {
     const enforcer = new KeepaliveEnforcer();
     expect(() => enforcer.attach({})).toThrow(expect.objectContaining({ code: 'ERR_GRPC_JS_INTERNALS' }));
     expect(() => enforcer.attach(new Server())).toThrow(/attach after bindAsync/);
     expect(() => new KeepaliveEnforcer({ policy: { minTimeMs: -1 } })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    // A misspelt option fell back to the defaults without a word.
+    expect(() => new KeepaliveEnforcer({ polciy: { minTimeMs: 1 } } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => enforcer.attach(null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'server' }));
   });
 });

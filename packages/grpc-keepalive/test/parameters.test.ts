@@ -94,6 +94,8 @@ describe('options grpc-js would ignore', () => {
       { key: 'my.option', suggestion: undefined },
     ]);
     expect(ignoredChannelOptions(clientChannelOptions({ timeMs: 30_000 }).options)).toEqual([]);
+    // Client constructor options ride in the same object, and grpc-js reads them.
+    expect(ignoredChannelOptions({ interceptors: [], interceptor_providers: [], channelOverride: {}, channelFactoryOverride: {}, callInvocationTransformer: {} })).toEqual([]);
     expect(ignoredChannelOptions(serverOptions({ maxConnectionAgeMs: 1000, maxConnectionIdleMs: 1, maxConnectionAgeGraceMs: 1 }).options)).toEqual([]);
   });
 

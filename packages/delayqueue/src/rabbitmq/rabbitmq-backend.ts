@@ -1,6 +1,6 @@
 /**
- * The RabbitMQ backend: delays walk down binary levels of TTL queues on the broker (topology.ts), then reach
- * a ready queue per topic, consumed with manual acks. Works on a stock broker, no plugin needed.
+ * The RabbitMQ backend: delays walk down levels of TTL queues on the broker, one per digit of the delay in its
+ * radix (topology.ts), then reach a ready queue per topic, consumed with manual acks. Works on a stock broker, no plugin needed.
  *
  * A broker keeps no index of its messages, so this backend cannot find a job by id: no `get`, `cancel`,
  * `reschedule`, deduplicating ids, `dead` or `requeue` (they throw UnsupportedOperationError). Dead letters
