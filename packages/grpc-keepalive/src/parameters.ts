@@ -136,6 +136,15 @@ export function resolveEnforcementPolicy(policy: EnforcementPolicy = {}): Requir
 const GRPC_JS_NEVER = 2 ** 31 - 1;
 const toGrpcMs = (ms: number): number => (Number.isFinite(ms) ? Math.min(Math.round(ms), GRPC_JS_NEVER) : GRPC_JS_NEVER);
 
+/** `ms` as grpc-js takes it, saying in `adjustments` when a finite value became grpc-js's "never" (2^31-1). */
+function toGrpcMsNoted(setting: string, ms: number, adjustments: Adjustment[]): number {
+  const used = toGrpcMs(ms);
+  if (Number.isFinite(ms) && Math.round(ms) > GRPC_JS_NEVER) {
+    adjustments.push({ setting, given: ms, used, reason: 'above 2^31-1 ms, which grpc-js takes as never' });
+  }
+  return used;
+}
+
 /**
  * grpc-js channel options for a client, after Go's rules. Merge them into the options of `new Client(...)`.
  *
@@ -147,13 +156,14 @@ const toGrpcMs = (ms: number): number => (Number.isFinite(ms) ? Math.min(Math.ro
  */
 export function clientChannelOptions(parameters: ClientParameters = {}): { options: Record<string, number>; adjustments: Adjustment[] } {
   const resolved = resolveClientParameters(parameters);
+  const adjustments = [...resolved.adjustments];
   const options: Record<string, number> = {};
   if (Number.isFinite(resolved.timeMs)) {
-    options['grpc.keepalive_time_ms'] = toGrpcMs(resolved.timeMs);
-    options['grpc.keepalive_timeout_ms'] = toGrpcMs(resolved.timeoutMs);
+    options['grpc.keepalive_time_ms'] = toGrpcMsNoted('timeMs', resolved.timeMs, adjustments);
+    options['grpc.keepalive_timeout_ms'] = toGrpcMsNoted('timeoutMs', resolved.timeoutMs, adjustments);
     options['grpc.keepalive_permit_without_calls'] = resolved.permitWithoutStream ? 1 : 0;
   }
-  return { options, adjustments: resolved.adjustments };
+  return { options, adjustments };
 }
 
 /**
@@ -164,20 +174,22 @@ export function serverOptions(parameters: ServerParameters = {}): { options: Rec
   const resolved = resolveServerParameters(parameters);
   const adjustments = [...resolved.adjustments];
   const options: Record<string, number> = {
-    'grpc.keepalive_time_ms': toGrpcMs(resolved.timeMs),
-    'grpc.keepalive_timeout_ms': toGrpcMs(resolved.timeoutMs),
+    'grpc.keepalive_time_ms': toGrpcMsNoted('timeMs', resolved.timeMs, adjustments),
+    'grpc.keepalive_timeout_ms': toGrpcMsNoted('timeoutMs', resolved.timeoutMs, adjustments),
   };
-  if (Number.isFinite(resolved.maxConnectionIdleMs)) options['grpc.max_connection_idle_ms'] = toGrpcMs(resolved.maxConnectionIdleMs);
+  if (Number.isFinite(resolved.maxConnectionIdleMs)) options['grpc.max_connection_idle_ms'] = toGrpcMsNoted('maxConnectionIdleMs', resolved.maxConnectionIdleMs, adjustments);
   const age = resolved.maxConnectionAgeMs;
   if (Number.isFinite(age)) {
     // grpc-js adds up to +10 % jitter and hands the sum to setTimeout, which fires after 1 ms past 2^31-1: an
     // age that could land there is sent as grpc-js's "unlimited" (its 2^31-1) instead.
     const unlimited = age * 1.1 >= GRPC_JS_NEVER;
-    if (unlimited && age < GRPC_JS_NEVER) {
+    if (unlimited) {
       adjustments.push({ setting: 'maxConnectionAgeMs', given: age, used: GRPC_JS_NEVER, reason: "above what grpc-js's timer can hold with its jitter: unlimited" });
     }
     options['grpc.max_connection_age_ms'] = unlimited ? GRPC_JS_NEVER : Math.round(age);
   }
-  if (Number.isFinite(resolved.maxConnectionAgeGraceMs)) options['grpc.max_connection_age_grace_ms'] = toGrpcMs(resolved.maxConnectionAgeGraceMs);
+  if (Number.isFinite(resolved.maxConnectionAgeGraceMs)) {
+    options['grpc.max_connection_age_grace_ms'] = toGrpcMsNoted('maxConnectionAgeGraceMs', resolved.maxConnectionAgeGraceMs, adjustments);
+  }
   return { options, adjustments };
 }

@@ -43,6 +43,15 @@ describe("Go's keepalive parameters", () => {
   it('caps huge durations at what grpc-js can hold (2^31-1 ms), and sends an age its jitter would overflow as unlimited', () => {
     expect(serverOptions({ maxConnectionAgeMs: 1e12 }).options['grpc.max_connection_age_ms']).toBe(2 ** 31 - 1);
     expect(serverOptions({ maxConnectionIdleMs: 2 ** 31 }).options['grpc.max_connection_idle_ms']).toBe(2 ** 31 - 1);
+    // Each such value is grpc-js's "never", and says so.
+    const days30 = 30 * 86_400_000;
+    expect(serverOptions({ maxConnectionIdleMs: days30, maxConnectionAgeGraceMs: days30, timeMs: days30 }).adjustments.map((a) => a.setting).sort()).toEqual([
+      'maxConnectionAgeGraceMs',
+      'maxConnectionIdleMs',
+      'timeMs',
+    ]);
+    expect(clientChannelOptions({ timeMs: 1e15 }).adjustments).toEqual([expect.objectContaining({ setting: 'timeMs', used: 2 ** 31 - 1 })]);
+    expect(serverOptions({ maxConnectionAgeMs: 2 ** 31 }).adjustments).toEqual([expect.objectContaining({ setting: 'maxConnectionAgeMs' })]);
     // grpc-js would arm setTimeout(age + up to 10 %): past 2^31-1 Node fires after 1 ms.
     const nearLimit = serverOptions({ maxConnectionAgeMs: 2 ** 31 - 2 });
     expect(nearLimit.options['grpc.max_connection_age_ms']).toBe(2 ** 31 - 1);
