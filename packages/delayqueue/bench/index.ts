@@ -80,62 +80,65 @@ void (async () => {
       return ((await usedMemory(admin)) - before) / MEMORY_JOBS;
     });
 
+  /**
+   * Starts 4 consumers x 50 handlers recording lateness, runs `produce`, waits for `total` deliveries (or gives
+   * up `waitMs` after producing), prints the round and returns its p99 (Infinity when it timed out).
+   */
+  async function measureLateness(c: ReturnType<typeof contender>, label: string, total: number, waitMs: number, produce: () => Promise<void>): Promise<number> {
+    const late: number[] = [];
+    let done!: () => void;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    c.consume(4, 50, (job) => {
+      late.push(Date.now() - job.due);
+      if (late.length === total) done();
+    });
+    await produce();
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), waitMs).unref());
+    const outcome = await Promise.race([all.then(() => 'done' as const), timeout]);
+    late.sort((a, b) => a - b);
+    const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
+    details.push(
+      `${label} ${late.length}/${total} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms, early ${late.filter((l) => l < 0).length}`,
+    );
+    return outcome === 'timeout' ? Infinity : at(0.99);
+  }
+
   const lateness = (name: ContenderName, hz: number) => () =>
-    fresh(name, async (c) => {
-      const late: number[] = [];
-      let done!: () => void;
-      const all = new Promise<void>((resolve) => (done = resolve));
-      c.consume(4, 50, (job) => {
-        late.push(Date.now() - job.due);
-        if (late.length === LATE_JOBS) done();
-      });
-      const start = Date.now() + LATE_LEAD_MS;
-      for (let i = 0; i < LATE_JOBS; i += BULK_SIZE) {
-        const now = Date.now();
-        await c.addBulk(
-          Array.from({ length: BULK_SIZE }, (_, k) => {
-            const due = start + Math.floor(((i + k) * LATE_WINDOW_MS) / LATE_JOBS);
-            return { payload: payload(due), delay: Math.max(0, due - now) };
-          }),
-        );
-      }
-      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), LATE_LEAD_MS + LATE_WINDOW_MS + 60_000).unref());
-      const outcome = await Promise.race([all.then(() => 'done' as const), timeout]);
-      late.sort((a, b) => a - b);
-      const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
-      details.push(
-        `window hz ${String(hz).padEnd(3)} ${name.padEnd(7)} ${late.length}/${LATE_JOBS} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms, early ${late.filter((l) => l < 0).length}`,
-      );
-      return outcome === 'timeout' ? Infinity : at(0.99);
-    }, hz);
+    fresh(
+      name,
+      (c) =>
+        measureLateness(c, `window hz ${String(hz).padEnd(3)} ${name.padEnd(7)}`, LATE_JOBS, LATE_LEAD_MS + LATE_WINDOW_MS + 60_000, async () => {
+          const start = Date.now() + LATE_LEAD_MS;
+          for (let i = 0; i < LATE_JOBS; i += BULK_SIZE) {
+            const now = Date.now();
+            await c.addBulk(
+              Array.from({ length: BULK_SIZE }, (_, k) => {
+                const due = start + Math.floor(((i + k) * LATE_WINDOW_MS) / LATE_JOBS);
+                return { payload: payload(due), delay: Math.max(0, due - now) };
+              }),
+            );
+          }
+        }),
+      hz,
+    );
 
   const steadyLateness = (name: ContenderName, hz: number) => () =>
-    fresh(name, async (c) => {
-      const total = STEADY_RATE * STEADY_SECONDS;
-      const late: number[] = [];
-      let done!: () => void;
-      const all = new Promise<void>((resolve) => (done = resolve));
-      c.consume(4, 50, (job) => {
-        late.push(Date.now() - job.due);
-        if (late.length === total) done();
-      });
-      const began = Date.now();
-      for (let sent = 0; sent < total; ) {
-        const due = Math.min(total, Math.floor(((Date.now() - began) / 1000) * STEADY_RATE));
-        const adds: Promise<unknown>[] = [];
-        for (; sent < due; sent++) adds.push(c.add(payload(Date.now() + STEADY_DELAY_MS), STEADY_DELAY_MS));
-        await Promise.all(adds);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), STEADY_DELAY_MS + 60_000).unref());
-      const outcome = await Promise.race([all.then(() => 'done' as const), timeout]);
-      late.sort((a, b) => a - b);
-      const at = (q: number): number => late[Math.min(late.length - 1, Math.floor(q * late.length))] ?? NaN;
-      details.push(
-        `steady hz ${String(hz).padEnd(3)} ${name.padEnd(7)} ${late.length}/${total} delivered${outcome === 'timeout' ? ' (timed out)' : ''}; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms`,
-      );
-      return outcome === 'timeout' ? Infinity : at(0.99);
-    }, hz);
+    fresh(
+      name,
+      (c) =>
+        measureLateness(c, `steady hz ${String(hz).padEnd(3)} ${name.padEnd(7)}`, STEADY_RATE * STEADY_SECONDS, STEADY_DELAY_MS + 60_000, async () => {
+          const total = STEADY_RATE * STEADY_SECONDS;
+          const began = Date.now();
+          for (let sent = 0; sent < total; ) {
+            const due = Math.min(total, Math.floor(((Date.now() - began) / 1000) * STEADY_RATE));
+            const adds: Promise<unknown>[] = [];
+            for (; sent < due; sent++) adds.push(c.add(payload(Date.now() + STEADY_DELAY_MS), STEADY_DELAY_MS));
+            await Promise.all(adds);
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        }),
+      hz,
+    );
 
   const cases: BenchCase[] = [
     { id: 'add', unit: 'jobs/s', better: 'higher', peer: 'bullmq', rounds, ours: addThroughput('ours'), theirs: addThroughput('bullmq') },

@@ -25,27 +25,15 @@ afterAll(async () => {
   await connection.close();
 });
 
-/** Messages in `queue`, or -1 when it does not exist. */
-async function messagesIn(queue: string): Promise<number> {
+/** Messages and consumers of `queue`, -1 each when it does not exist (asked on a channel of its own: a 404 closes it). */
+async function queueCounts(queue: string): Promise<{ messages: number; consumers: number }> {
   const channel = await connection.createChannel();
   channel.on('error', () => undefined);
   try {
-    return (await channel.checkQueue(queue)).messageCount;
+    const { messageCount, consumerCount } = await channel.checkQueue(queue);
+    return { messages: messageCount, consumers: consumerCount };
   } catch {
-    return -1;
-  } finally {
-    await channel.close().catch(() => undefined);
-  }
-}
-
-/** Consumers of `queue`, or -1 when it does not exist (asked on a channel of its own: a 404 closes it). */
-async function consumersOf(queue: string): Promise<number> {
-  const channel = await connection.createChannel();
-  channel.on('error', () => undefined);
-  try {
-    return (await channel.checkQueue(queue)).consumerCount;
-  } catch {
-    return -1;
+    return { messages: -1, consumers: -1 };
   } finally {
     await channel.close().catch(() => undefined);
   }
@@ -111,7 +99,7 @@ describe('rabbitmq backend specifics', () => {
     const healthy = new DelayQueue({ backend: other });
     const seen: number[] = [];
     healthy.process('behind', (job) => void seen.push(Date.now() - job.dueAt));
-    const before = await messagesIn(gone.topology.unroutable);
+    const before = (await queueCounts(gone.topology.unroutable)).messages;
     await doomed.add('walking', 'orphan', { delay: 400 });
     const admin = await connection.createChannel();
     await admin.deleteQueue(gone.topology.readyQueue('walking'));
@@ -120,7 +108,7 @@ describe('rabbitmq backend specifics', () => {
     await healthy.add('behind', 'later', { delay: 400 });
     await eventually(() => seen.length === 1, "the other queue's job", 5_000);
     expect(seen[0]).toBeLessThan(1_000);
-    await eventually(async () => (await messagesIn(gone.topology.unroutable)) === before + 1, 'the orphan kept in the unroutable queue');
+    await eventually(async () => (await queueCounts(gone.topology.unroutable)).messages === before + 1, 'the orphan kept in the unroutable queue');
     await doomed.close();
     await healthy.close();
   });
@@ -173,7 +161,7 @@ describe('rabbitmq backend specifics', () => {
     await admin.deleteQueue(made.topology.readyQueue('cancelled'));
     await admin.close();
     await eventually(() => errors.some((e) => (e as { code?: string }).code === 'ERR_CONSUMER_CANCELLED'), 'the cancel reported');
-    await eventually(async () => (await consumersOf(made.topology.readyQueue('cancelled'))) === 1, 'a consumer again', 10_000);
+    await eventually(async () => (await queueCounts(made.topology.readyQueue('cancelled'))).consumers === 1, 'a consumer again', 10_000);
     await queue.add('cancelled', 'after');
     await eventually(() => seen.includes('after'), 'a job added after the cancel');
     await queue.close();
