@@ -47,6 +47,20 @@ export class UnroutableJobError extends XError<'ERR_UNROUTABLE'> {
 }
 
 /**
+ * Some jobs of one `add`/`addBulk` were stored and some were not (a broker refused a later part of the write).
+ * `written` lists the ids that were stored: retrying only `notWritten` adds no duplicate.
+ */
+export class PartialWriteError extends XError<'ERR_PARTIAL_WRITE'> {
+  constructor(
+    readonly written: readonly string[],
+    readonly notWritten: readonly string[],
+    cause: unknown,
+  ) {
+    super('ERR_PARTIAL_WRITE', `${written.length} of ${written.length + notWritten.length} jobs were stored, then the broker refused the rest`, { cause });
+  }
+}
+
+/**
  * A Kafka topic of the queue exists with a setting that would lose jobs (a level topic that deletes records
  * before they have waited their time). Names the topic and the setting it needs; nothing is changed for you.
  */

@@ -86,6 +86,24 @@ describe('kafka backend specifics', () => {
     }
   });
 
+  it("writes large jobs in requests the broker takes, and refuses one above the topics' max.message.bytes before writing any", async () => {
+    const queue = new DelayQueue({ backend: backend({}, ['large']), maxPayloadBytes: 2 * 1024 * 1024 });
+    const big = (i: number): string => String(i).repeat(600 * 1024);
+    // One partition's records travelled as one batch: four of 600 KB were refused after two were written.
+    const ids = await queue.addBulk([0, 1, 2, 3].map((i) => ({ topic: 'large', payload: big(i), options: { delay: 100 } })));
+    expect(ids).toHaveLength(4);
+    const seen = new Set<string>();
+    queue.process('large', (job) => void seen.add(job.id), { concurrency: 4 });
+    await eventually(() => seen.size === 4, 'the four large jobs', 25_000);
+    // The broker's default max.message.bytes is 1 MiB + 12: a 1.2 MB job cannot be stored, nor can the batch it is in.
+    const before = queue.metrics().added;
+    await expect(queue.addBulk([{ topic: 'large', payload: 'small' }, { topic: 'large', payload: 'x'.repeat(1_200_000) }])).rejects.toMatchObject({
+      code: 'ERR_PAYLOAD_TOO_LARGE',
+    });
+    expect(queue.metrics().added).toBe(before);
+    await queue.close();
+  }, 60_000);
+
   it('close past its timeout stays in the group until its handlers end: no job runs on two members at once', async () => {
     const name = uniqueName('dq');
     names.push({ name, levels: TEST_LEVELS.levels, topics: ['overlap'] });

@@ -7,7 +7,7 @@
  */
 import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Kafka, type Message, type Producer } from 'kafkajs';
-import { TopicConfigError } from '../errors.js';
+import { PartialWriteError, PayloadTooLargeError, TopicConfigError } from '../errors.js';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
@@ -41,6 +41,14 @@ export interface KafkaBackendOptions {
 }
 
 const TOPIC_READY_TIMEOUT_MS = 30_000;
+/**
+ * Most bytes of records in one produce request. kafkajs sends a partition's records of a request as one batch,
+ * and the broker refuses a batch above the topic's `max.message.bytes` (1 MiB by default): half of that leaves
+ * room for framing. A record bigger than this goes alone.
+ */
+const MAX_REQUEST_BYTES = 512 * 1024;
+/** What a record costs besides its key, value and headers: Kafka's record and batch framing, generously. */
+const RECORD_FRAMING_BYTES = 128;
 const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'consumerConfig', 'clock'];
 
 /**
@@ -63,6 +71,8 @@ export class KafkaBackend extends BrokerBackend {
   protected readonly maxHoldMs: number;
   private readonly kafka: Kafka;
   private readonly partitions: number;
+  /** Largest job record the queue's topics take (their smallest `max.message.bytes`, less framing); read from the broker. */
+  private maxRecordBytes = Infinity;
   private readonly replicationFactor: number;
   private readonly prefetch: number;
   private readonly moveWindow: number;
@@ -110,7 +120,14 @@ export class KafkaBackend extends BrokerBackend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topics.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    await this.send(jobs.map((job) => firstMessage(job, now)));
+    if (jobs.some((job) => job.delay >= this.topics.base)) await this.ensureLevels();
+    const messages = jobs.map((job) => firstMessage(job, now));
+    // Refused before anything is written: a record the broker would refuse would leave the rest half-written.
+    for (const message of messages) {
+      const bytes = recordBytes(toRecord(message));
+      if (bytes > this.maxRecordBytes) throw new PayloadTooLargeError(bytes, this.maxRecordBytes);
+    }
+    await this.send(messages);
     return jobs.map(() => true);
   }
 
@@ -184,21 +201,21 @@ export class KafkaBackend extends BrokerBackend {
       const destination = this.topics.next(job.topic, job.dueAt - now);
       let messages = byTopic.get(destination);
       if (messages === undefined) byTopic.set(destination, (messages = []));
-      messages.push({
-        key: job.id,
-        value: job.payload,
-        headers: jobHeaders(job),
-      });
+      messages.push(toRecord(job));
     }
     if ([...byTopic.keys()].some((topic) => this.topics.levelOf(topic) >= 0)) await this.ensureLevels();
     const producer = await this.connectedProducer();
-    await producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({
-        topic,
-        messages,
-      })),
-    });
+    const written: string[] = [];
+    for (const request of requestsOf(byTopic)) {
+      try {
+        await producer.sendBatch({ acks: -1, topicMessages: request.topicMessages });
+      } catch (error) {
+        if (written.length === 0) throw error;
+        const done = new Set(written);
+        throw new PartialWriteError(written, jobs.map((job) => job.id).filter((id) => !done.has(id)), error);
+      }
+      written.push(...request.ids);
+    }
   }
 
   protected async publishDead(job: JobMessage, error: string): Promise<void> {
@@ -263,7 +280,8 @@ export class KafkaBackend extends BrokerBackend {
   private ensureTopic(topic: string): Promise<void> {
     let ready = this.topicsReady.get(topic);
     if (ready === undefined) {
-      ready = this.createTopics([this.topics.readyTopic(topic), this.topics.deadTopic(topic)]);
+      const names = [this.topics.readyTopic(topic), this.topics.deadTopic(topic)];
+      ready = this.createTopics(names).then(async () => void (await this.describeTopics(names)));
       ready.catch(() => this.topicsReady.delete(topic));
       this.topicsReady.set(topic, ready);
     }
@@ -315,13 +333,8 @@ export class KafkaBackend extends BrokerBackend {
    * records before they have waited: refused with TopicConfigError rather than losing jobs.
    */
   private async checkLevelRetention(): Promise<void> {
-    const admin = await this.connectedAdmin();
     const names = Array.from({ length: this.topics.levels }, (_, level) => this.topics.levelTopic(level));
-    const { resources } = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms', 'retention.bytes'] })),
-    });
-    for (const resource of resources) {
+    for (const resource of await this.describeTopics(names)) {
       const value = (setting: string): number => Number(resource.configEntries.find((entry) => entry.configName === setting)?.configValue ?? '-1');
       const needed = this.topics.retentionOf(this.topics.levelOf(resource.resourceName));
       const ms = value('retention.ms');
@@ -329,6 +342,20 @@ export class KafkaBackend extends BrokerBackend {
       const bytes = value('retention.bytes');
       if (bytes >= 0) throw new TopicConfigError(resource.resourceName, 'retention.bytes', String(bytes), '-1 (no size limit: records must stay until they have waited)');
     }
+  }
+
+  /** The topics' retention and record-size settings; also lowers `maxRecordBytes` to the smallest record limit. */
+  private async describeTopics(names: string[]): Promise<{ resourceName: string; configEntries: { configName: string; configValue: string }[] }[]> {
+    const admin = await this.connectedAdmin();
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms', 'retention.bytes', 'max.message.bytes'] })),
+    });
+    for (const resource of resources) {
+      const limit = Number(resource.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue);
+      if (Number.isFinite(limit) && limit > 0) this.maxRecordBytes = Math.min(this.maxRecordBytes, limit - RECORD_FRAMING_BYTES);
+    }
+    return resources;
   }
 
   private connectedProducer(): Promise<Producer> {
@@ -354,4 +381,41 @@ export class KafkaBackend extends BrokerBackend {
     }
     return this.admin;
   }
+}
+
+/** A job as the record that carries it. */
+function toRecord(job: JobMessage): Message {
+  return { key: job.id, value: job.payload, headers: jobHeaders(job) };
+}
+
+/** Bytes a record takes on the wire, near enough: key, value, headers and framing. */
+function recordBytes(message: Message): number {
+  let bytes = RECORD_FRAMING_BYTES + Buffer.byteLength(String(message.key ?? '')) + Buffer.byteLength(message.value as string);
+  for (const [name, value] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(name) + Buffer.byteLength(String(value));
+  return bytes;
+}
+
+/** The messages split into produce requests of at most MAX_REQUEST_BYTES (a bigger record alone), in order. */
+function requestsOf(byTopic: Map<string, Message[]>): { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] {
+  const requests: { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] = [];
+  let current = { topicMessages: [] as { topic: string; messages: Message[] }[], ids: [] as string[] };
+  let bytes = 0;
+  for (const [topic, messages] of byTopic) {
+    let group: { topic: string; messages: Message[] } | undefined;
+    for (const message of messages) {
+      const size = recordBytes(message);
+      if (current.ids.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+        requests.push(current);
+        current = { topicMessages: [], ids: [] };
+        bytes = 0;
+        group = undefined;
+      }
+      if (group === undefined) current.topicMessages.push((group = { topic, messages: [] }));
+      group.messages.push(message);
+      current.ids.push(String(message.key));
+      bytes += size;
+    }
+  }
+  if (current.ids.length > 0) requests.push(current);
+  return requests;
 }
