@@ -90,6 +90,28 @@ describe('rabbitmq backend specifics', () => {
     await queue.close();
   });
 
+  it('addBulk that the broker half refuses says exactly which jobs were stored', async () => {
+    const made = backend({}, ['kept', 'dropped']);
+    const queue = new DelayQueue({ backend: made });
+    await queue.addBulk([{ topic: 'kept', payload: 0 }, { topic: 'dropped', payload: 0 }]);
+    const admin = await connection.createChannel();
+    await admin.deleteQueue(made.topology.readyQueue('dropped'));
+    await admin.close();
+    const error = (await queue.addBulk([{ topic: 'kept', payload: 1 }, { topic: 'dropped', payload: 1 }, { topic: 'kept', payload: 2 }]).catch((e: unknown) => e)) as {
+      code: string;
+      written: string[];
+      notWritten: string[];
+      cause: { code: string };
+    };
+    expect(error).toMatchObject({ code: 'ERR_PARTIAL_WRITE', cause: { code: 'ERR_UNROUTABLE' } });
+    expect([error.written.length, error.notWritten.length]).toEqual([2, 1]);
+    const seen: unknown[] = [];
+    queue.process('kept', (job) => void seen.push(job.payload));
+    await eventually(() => seen.length === 3, 'the kept jobs, the first and the two stored');
+    expect(seen.sort()).toEqual([0, 1, 2]);
+    await queue.close();
+  });
+
   it("a job whose ready queue was deleted mid-walk is kept aside and holds back no other queue's jobs", async () => {
     // Quorum level queues dead-letter at least once: a message with nowhere to go would stay at the head of its
     // level queue, and every delayed job of every queue on the broker would wait behind it.

@@ -13,7 +13,7 @@ import type { DeskHost } from '../broker/delivery-desk.js';
 import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
 import { type JobMessage, firstMessage } from '../broker/job-message.js';
 import { publishOptions } from './message.js';
-import { UnroutableJobError } from '../errors.js';
+import { PartialWriteError, UnroutableJobError } from '../errors.js';
 import { TopicConsumer } from './topic-consumer.js';
 import { type QueueType, Topology } from './topology.js';
 
@@ -106,7 +106,15 @@ export class RabbitMqBackend extends BrokerBackend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topology.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    await Promise.all(jobs.map((job) => this.publish(firstMessage(job, now))));
+    const outcomes = await Promise.allSettled(jobs.map((job) => this.publish(firstMessage(job, now))));
+    const refused = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+    if (refused >= 0) {
+      // RabbitMQ has no write of several messages that is all or nothing: say exactly which jobs were stored.
+      const cause = (outcomes[refused] as PromiseRejectedResult).reason;
+      const written = jobs.filter((_, i) => outcomes[i]!.status === 'fulfilled').map((job) => job.id);
+      if (written.length === 0) throw cause;
+      throw new PartialWriteError(written, jobs.filter((_, i) => outcomes[i]!.status === 'rejected').map((job) => job.id), cause);
+    }
     return jobs.map(() => true);
   }
 
