@@ -20,8 +20,6 @@ export class PayloadTooLargeError extends XError<'ERR_PAYLOAD_TOO_LARGE'> {
   }
 }
 
-
-/** A backend cannot perform this operation at all (for instance, cancel on a log-based broker). */
 /**
  * A stored job or a broker message this version cannot read: a corrupt record, a record of an unknown version,
  * a message without the delay queue's headers. Reported on `error` (the queue skips or buries what it cannot
@@ -75,6 +73,7 @@ export class TopicConfigError extends XError<'ERR_TOPIC_CONFIG'> {
   }
 }
 
+/** A backend cannot perform this operation at all (for instance, cancel on a log-based broker). */
 export class UnsupportedOperationError extends XError<'ERR_UNSUPPORTED_OPERATION'> {
   constructor(
     readonly operation: string,

@@ -8,6 +8,7 @@ import {
   assertKnownKeys,
   assertNumber,
   assertOneOf,
+  assertString,
   exponentialBackoff,
   fullJitterBackoff,
   randomToken,
@@ -42,10 +43,9 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * sends a lone surrogate as U+FFFD, so two different ids would name one job).
  */
 export function assertName(argument: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_NAME_LENGTH || CONTROL.test(value) || !value.isWellFormed()) {
-    throw new InvalidArgumentError(argument, value, `a string of 1 to ${MAX_NAME_LENGTH} characters without control characters or lone surrogates`);
-  }
-  return value;
+  assertString(argument, value, MAX_NAME_LENGTH);
+  if (CONTROL.test(value as string)) throw new InvalidArgumentError(argument, value, 'a string without control characters');
+  return value as string;
 }
 
 /** A delay in ms: finite, 0..100 years. Fractions are rounded up so a job never runs early. */

@@ -89,7 +89,7 @@ export class Processor {
 
   /**
    * Gives up the running handlers (close ran out of time): aborts their signals with `reason`, and whatever they
-   * do afterwards changes nothing, as close() promised: their jobs stay reserved and come back after their ttr.
+   * do afterwards writes nothing, as close() promised; their jobs are the backend's to deliver again.
    */
   abandonRunning(reason: unknown): void {
     this.abandoned = true;

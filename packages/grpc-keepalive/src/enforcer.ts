@@ -21,18 +21,6 @@ import {
   resolveServerParameters,
 } from './parameters.js';
 
-/**
- * Ends a connection under its calls as grpc-go does at the end of the max-age grace: the TCP connection closes,
- * and clients fail the calls UNAVAILABLE (retryable). `session.destroy()` alone would first send each stream an
- * RST_STREAM NO_ERROR, which grpc-js clients report as INTERNAL ("Call ended without gRPC status").
- */
-function cutConnection(session: ServerHttp2Session): void {
-  // The session's socket is a proxy that refuses destroy() and end(); destroySoon() reaches the real socket
-  // (FIN once what is buffered is written). The session then closes on the socket's close.
-  (session.socket as unknown as { destroySoon?: () => void } | undefined)?.destroySoon?.();
-  setTimeout(() => session.destroy(), 1_000).unref();
-}
-
 /** Debug data of the GOAWAY, the string clients look for. */
 export const TOO_MANY_PINGS = 'too_many_pings';
 /** Debug data of the idle GOAWAY (gRFC A9). */
@@ -74,7 +62,8 @@ export interface KeepaliveEnforcerOptions {
    * Go's ServerParameters. `maxConnectionIdleMs`, `maxConnectionAgeMs` and `maxConnectionAgeGraceMs` are
    * enforced here as gRFC A9 says (idle GOAWAY with `max_idle`; max age as one GOAWAY with the last stream taken,
    * then the connection closed after the grace), so leave grpc-js's own options for them unset: pass
-   * {@link grpcServerOptions} to `new Server()` (`attach` refuses a server that has them). `timeMs` / `timeoutMs` (the server's own pings) are grpc-js's, through those options.
+   * {@link grpcServerOptions} to `new Server()` (`attach` refuses a server that has them). `timeMs` / `timeoutMs`
+   * (the server's own pings) are grpc-js's, through those options.
    */
   parameters?: ServerParameters;
   /** Called for every connection open/close, ping and GOAWAY. Must not throw. */
@@ -302,7 +291,7 @@ export class KeepaliveEnforcer {
       // Last stream id 0: Node sends nghttp2's last processed stream, also one whose 'stream' event is pending.
       this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 0, MAX_AGE);
       session.close();
-      if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => cutConnection(session), this.parameters.maxConnectionAgeGraceMs);
+      if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => this.cutConnection(session, state), this.parameters.maxConnectionAgeGraceMs);
     }, jittered);
   }
 
@@ -311,6 +300,18 @@ export class KeepaliveEnforcer {
     this.counters.goawaysSent++;
     session.goaway(code, lastStreamId, Buffer.from(debugData));
     this.emit({ type: 'goaway', remoteAddress, code, debugData });
+  }
+
+  /**
+   * Ends a connection under its calls as grpc-go does at the end of the max-age grace: the TCP connection closes,
+   * and clients fail the calls UNAVAILABLE (retryable). `session.destroy()` alone would first send each stream an
+   * RST_STREAM NO_ERROR, which grpc-js clients report as INTERNAL ("Call ended without gRPC status").
+   */
+  private cutConnection(session: ServerHttp2Session, state: SessionState): void {
+    // The session's socket is a proxy that refuses destroy() and end(); destroySoon() reaches the real socket
+    // (FIN once what is buffered is written). The session closes on the socket's close; if not, a second later.
+    (session.socket as unknown as { destroySoon?: () => void } | undefined)?.destroySoon?.();
+    this.later(state, () => session.destroy(), 1_000);
   }
 
   /** A timer on the enforcer's clock (any duration: core's timers wait past 2^31-1 ms), cancelled at close. */

@@ -134,15 +134,14 @@ export function resolveEnforcementPolicy(policy: EnforcementPolicy = {}): Requir
 
 /** grpc-js takes milliseconds as 32-bit integers; "never" is its largest value. */
 const GRPC_JS_NEVER = 2 ** 31 - 1;
-const toGrpcMs = (ms: number): number => (Number.isFinite(ms) ? Math.min(Math.round(ms), GRPC_JS_NEVER) : GRPC_JS_NEVER);
 
 /** `ms` as grpc-js takes it, saying in `adjustments` when a finite value became grpc-js's "never" (2^31-1). */
 function toGrpcMsNoted(setting: string, ms: number, adjustments: Adjustment[]): number {
-  const used = toGrpcMs(ms);
-  if (Number.isFinite(ms) && Math.round(ms) > GRPC_JS_NEVER) {
-    adjustments.push({ setting, given: ms, used, reason: 'above 2^31-1 ms, which grpc-js takes as never' });
-  }
-  return used;
+  if (!Number.isFinite(ms)) return GRPC_JS_NEVER;
+  const rounded = Math.round(ms);
+  if (rounded <= GRPC_JS_NEVER) return rounded;
+  adjustments.push({ setting, given: ms, used: GRPC_JS_NEVER, reason: 'above 2^31-1 ms, which grpc-js takes as never' });
+  return GRPC_JS_NEVER;
 }
 
 /**

@@ -120,14 +120,7 @@ export class KafkaBackend extends BrokerBackend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topics.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    if (jobs.some((job) => job.delay >= this.topics.base)) await this.ensureLevels();
-    const messages = jobs.map((job) => firstMessage(job, now));
-    // Refused before anything is written: a record the broker would refuse would leave the rest half-written.
-    for (const message of messages) {
-      const bytes = recordBytes(toRecord(message));
-      if (bytes > this.maxRecordBytes) throw new PayloadTooLargeError(bytes, this.maxRecordBytes);
-    }
-    await this.send(messages);
+    await this.send(jobs.map((job) => firstMessage(job, now)));
     return jobs.map(() => true);
   }
 
@@ -192,7 +185,11 @@ export class KafkaBackend extends BrokerBackend {
     return this.send([job]);
   }
 
-  /** Produces jobs to wherever their time left sends them; resolves once every write was acknowledged. */
+  /**
+   * Produces jobs to wherever their time left sends them; resolves once every write was acknowledged. A job
+   * larger than its topics take is refused before any request goes out (once the topics it needs exist, so
+   * their `max.message.bytes` is known).
+   */
   private async send(jobs: readonly JobMessage[]): Promise<void> {
     if (jobs.length === 0) return;
     const now = this.clock.wallNow();
@@ -204,9 +201,10 @@ export class KafkaBackend extends BrokerBackend {
       messages.push(toRecord(job));
     }
     if ([...byTopic.keys()].some((topic) => this.topics.levelOf(topic) >= 0)) await this.ensureLevels();
+    const requests = requestsOf(byTopic, this.maxRecordBytes);
     const producer = await this.connectedProducer();
     const written: string[] = [];
-    for (const request of requestsOf(byTopic)) {
+    for (const request of requests) {
       try {
         await producer.sendBatch({ acks: -1, topicMessages: request.topicMessages });
       } catch (error) {
@@ -260,14 +258,14 @@ export class KafkaBackend extends BrokerBackend {
 
   private ensureLevels(): Promise<void> {
     if (this.levelsReady === undefined) {
-      const levels = Array.from({ length: this.topics.levels }, (_, level) => level);
+      const names = Array.from({ length: this.topics.levels }, (_, level) => this.topics.levelTopic(level));
       const ready = this.createTopics(
-        levels.map((level) => this.topics.levelTopic(level)),
+        names,
         (name) => [
           { name: 'retention.ms', value: String(this.topics.retentionOf(this.topics.levelOf(name))) },
           { name: 'retention.bytes', value: '-1' },
         ],
-      ).then(() => this.checkLevelRetention());
+      ).then(() => this.checkLevelRetention(names));
       ready.catch(() => {
         if (this.levelsReady === ready) this.levelsReady = undefined;
       });
@@ -332,8 +330,7 @@ export class KafkaBackend extends BrokerBackend {
    * Level topics made elsewhere (by hand, by an older version, by another process with other levels) may delete
    * records before they have waited: refused with TopicConfigError rather than losing jobs.
    */
-  private async checkLevelRetention(): Promise<void> {
-    const names = Array.from({ length: this.topics.levels }, (_, level) => this.topics.levelTopic(level));
+  private async checkLevelRetention(names: string[]): Promise<void> {
     for (const resource of await this.describeTopics(names)) {
       const value = (setting: string): number => Number(resource.configEntries.find((entry) => entry.configName === setting)?.configValue ?? '-1');
       const needed = this.topics.retentionOf(this.topics.levelOf(resource.resourceName));
@@ -395,8 +392,11 @@ function recordBytes(message: Message): number {
   return bytes;
 }
 
-/** The messages split into produce requests of at most MAX_REQUEST_BYTES (a bigger record alone), in order. */
-function requestsOf(byTopic: Map<string, Message[]>): { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] {
+/**
+ * The messages split into produce requests of at most MAX_REQUEST_BYTES (a bigger record alone), in order.
+ * Throws PayloadTooLargeError, before anything is sent, for a record above `maxRecordBytes`.
+ */
+function requestsOf(byTopic: Map<string, Message[]>, maxRecordBytes: number): { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] {
   const requests: { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] = [];
   let current = { topicMessages: [] as { topic: string; messages: Message[] }[], ids: [] as string[] };
   let bytes = 0;
@@ -404,6 +404,7 @@ function requestsOf(byTopic: Map<string, Message[]>): { topicMessages: { topic: 
     let group: { topic: string; messages: Message[] } | undefined;
     for (const message of messages) {
       const size = recordBytes(message);
+      if (size > maxRecordBytes) throw new PayloadTooLargeError(size, maxRecordBytes);
       if (current.ids.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
         requests.push(current);
         current = { topicMessages: [], ids: [] };

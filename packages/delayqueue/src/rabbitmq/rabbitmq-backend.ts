@@ -1,6 +1,7 @@
 /**
  * The RabbitMQ backend: delays walk down levels of TTL queues on the broker, one per digit of the delay in its
- * radix (topology.ts), then reach a ready queue per topic, consumed with manual acks. Works on a stock broker, no plugin needed.
+ * radix (topology.ts), then reach a ready queue per topic, consumed with manual acks. Works on a stock broker,
+ * no plugin needed.
  *
  * A broker keeps no index of its messages, so this backend cannot find a job by id: no `get`, `cancel`,
  * `reschedule`, deduplicating ids, `dead` or `requeue` (they throw UnsupportedOperationError). Dead letters
@@ -125,10 +126,7 @@ export class RabbitMqBackend extends BrokerBackend {
   protected openSource(topic: string, host: DeskHost): TopicSource {
     return new TopicConsumer(topic, this.topology.readyQueue(topic), this.prefetch, () => this.connection.createChannel(), host, {
       ensure: () => this.ensureTopic(topic),
-      forget: () => {
-        this.topics.delete(topic);
-        this.declared = undefined;
-      },
+      forget: () => this.forgetTopic(topic),
     });
   }
 
@@ -170,12 +168,15 @@ export class RabbitMqBackend extends BrokerBackend {
 
   /** A returned message means a queue is gone: declare the topology again on the next add, and rethrow. */
   private forgetIfUnroutable(error: unknown, topic: string): never {
-    if (error instanceof UnroutableJobError) {
-      this.topics.delete(topic);
-      this.deadTopics.delete(topic);
-      this.declared = undefined;
-    }
+    if (error instanceof UnroutableJobError) this.forgetTopic(topic);
     throw error;
+  }
+
+  /** A queue of `topic` (or a level) is gone: its declarations are made again on next use. */
+  private forgetTopic(topic: string): void {
+    this.topics.delete(topic);
+    this.deadTopics.delete(topic);
+    this.declared = undefined;
   }
 
   /** Time the broker's hops are expected to take for a delay: one hop per level waited at (a non-zero digit). */

@@ -9,7 +9,7 @@
  * A token lost with a crashed process costs latency (until the next token or rescan), never a job; a job
  * lost with a crashed consumer is found by its deadline and delivered again.
  */
-import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
+import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, systemClock } from '@x/core';
 import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type NewJob, type TopicWatch } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
@@ -93,10 +93,8 @@ export class RedisBackend implements Backend {
       throw new InvalidArgumentError('options.redis', client, 'an ioredis Redis or Cluster');
     }
     this.client = client;
-    const name = options.name ?? 'delayqueue';
-    if (typeof name !== 'string' || name.length === 0 || name.length > 128 || /[{}\s]/.test(name) || !name.isWellFormed()) {
-      throw new InvalidArgumentError('options.name', name, 'a string of 1 to 128 characters without braces, whitespace or lone surrogates');
-    }
+    const name = assertString('options.name', options.name ?? 'delayqueue', 128);
+    if (/[{}\s]/.test(name)) throw new InvalidArgumentError('options.name', name, 'a name without braces or whitespace');
     const buckets = assertNumber('options.buckets', options.buckets ?? 1, { min: 1, max: 64, integer: true });
     this.keys = new QueueKeys(name, buckets);
     this.keepDone = assertNumber('options.keepDone', options.keepDone ?? 10_000, { min: 0, max: 10_000_000, integer: true });
