@@ -5,7 +5,7 @@
 import { ConsumerCrashedError } from '@x/kafka-fast';
 import { ClosedError, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, logLevel } from 'kafkajs';
-import { cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { createKafkaTopics, cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
 import { RestartingConsumer } from '../src/kafka/restarting-consumer.js';
@@ -73,7 +73,7 @@ describe('kafka backend specifics', () => {
       // A level topic someone made with the broker's week: an 11-day wait would outlive its records.
       const name = uniqueName('dq');
       names.push({ name, levels: 15, topics: ['short'] });
-      await admin.createTopics({ topics: [{ topic: `${name}.delay.14`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(week) }] }] });
+      await createKafkaTopics(admin, [{ topic: `${name}.delay.14`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(week) }] }]);
       const refusing = new DelayQueue({ backend: new KafkaBackend({ kafka, name, levelBaseMs: 60_000, levels: 15 }) });
       await expect(refusing.add('short', 'x', { delay: 20 * 24 * 3600_000 })).rejects.toMatchObject({
         code: 'ERR_TOPIC_CONFIG',

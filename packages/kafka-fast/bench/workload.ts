@@ -1,7 +1,7 @@
 /** The benchmark's topics, handlers and measurement, shared by every case. */
 import { Kafka, logLevel } from 'kafkajs';
 import { workerThreadClient } from '@x/kafka-fast';
-import { kafkaBrokers, requireKafka } from '@x/testkit';
+import { createKafkaTopics, kafkaBrokers, requireKafka } from '@x/testkit';
 
 const kafkaConfig = { clientId: 'x-kafka-fast-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING };
 export const kafka = new Kafka(kafkaConfig);
@@ -20,7 +20,7 @@ let topicSeq = 0;
 export async function filledTopic(count: number, partitions: number): Promise<string> {
   const topic = `kf-bench-${process.pid}-${Date.now().toString(36)}-${topicSeq++}`;
   const admin = await requireKafka();
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+  await createKafkaTopics(admin, [{ topic, numPartitions: partitions }]);
   await admin.disconnect();
   const producer = kafka.producer();
   await producer.connect();

@@ -1,6 +1,6 @@
 /** Helpers for tests against the real broker: fresh topics, produced contents, and waiting. */
 import { Kafka, logLevel } from 'kafkajs';
-import { eventually as waitFor, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { createKafkaTopics, eventually as waitFor, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 
 /** Plain data, so that workerThreadClient can copy it to its thread. */
 export const kafkaConfig = { clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING };
@@ -11,7 +11,7 @@ export async function freshTopic(partitions = 1): Promise<string> {
   const admin = await requireKafka();
   const topic = uniqueName('kf');
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    await createKafkaTopics(admin, [{ topic, numPartitions: partitions }]);
   } finally {
     await admin.disconnect();
   }

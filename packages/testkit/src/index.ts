@@ -5,5 +5,6 @@ export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, spawnTsProcess,
 export { startRedisServer, freePort, type TestRedisServer } from './redis-server.js';
 export { startStallProxy, type StallProxy } from './stall-proxy.js';
 export { eventually } from './eventually.js';
+export { createKafkaTopics } from './kafka-topics.js';
 export { gate, type Gate } from './gate.js';
 export { cuttableSockets, type CuttableSockets } from './cuttable-sockets.js';

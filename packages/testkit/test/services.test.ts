@@ -3,6 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import {
   ServiceUnavailableError,
+  createKafkaTopics,
   kafkaBrokers,
   redisEndpoint,
   redisMasters,
@@ -46,7 +47,7 @@ describe('test services', () => {
     const producer = kafka.producer();
     const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500 });
     try {
-      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+      await createKafkaTopics(admin, [{ topic, numPartitions: 2 }]);
       await producer.connect();
       const messages = Array.from({ length: 20 }, (_, i) => ({ key: `k${i % 4}`, value: `v${i}` }));
       await producer.send({ topic, acks: -1, messages });
