@@ -27,6 +27,12 @@ export interface ParallelConsumerOptions {
   maxConcurrency?: number;
   /** Records taken from Kafka and not yet complete, across partitions; fetching waits above it. Default 10,000. */
   maxBuffered?: number;
+  /**
+   * Records of one partition taken and not yet complete; above it that partition is paused (until a tenth of
+   * them completed) while the others go on, so a partition of slow records cannot fill the whole buffer.
+   * Default: `maxBuffered` (no share of its own).
+   */
+  maxBufferedPerPartition?: number;
   /** Deliveries of a record before it is dead-lettered. Default 3. */
   maxAttempts?: number;
   /** Delay before retry n: min(maxRetryDelayMs, retryDelayMs * 2^(n-1)), full jitter. Defaults 100 ms and 10 s. */
@@ -59,7 +65,7 @@ export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, '
 }
 
 const KEYS = [
-  'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxAttempts', 'retryDelayMs',
+  'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxBufferedPerPartition', 'maxAttempts', 'retryDelayMs',
   'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
 /** What Kafka accepts as a topic name (its own rule: legal characters, at most 249, not '.' or '..'). */
@@ -138,6 +144,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     ordering: assertOneOf('options.ordering', options.ordering ?? 'key', ['key', 'partition', 'unordered']),
     maxConcurrency,
     maxBuffered,
+    maxBufferedPerPartition: assertNumber('options.maxBufferedPerPartition', options.maxBufferedPerPartition ?? maxBuffered, { min: 1, max: maxBuffered, integer: true }),
     maxAttempts: assertNumber('options.maxAttempts', options.maxAttempts ?? 3, { min: 1, max: 1_000_000, integer: true }),
     retryDelayMs,
     maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs, max: MAX_TIMER_MS }),

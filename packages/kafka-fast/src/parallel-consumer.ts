@@ -49,6 +49,8 @@ export interface PartitionMetrics {
   lag: number;
   /** Length of the last commit's metadata. */
   metadataBytes: number;
+  /** Paused because it holds its `maxBufferedPerPartition` records. */
+  heldBack: boolean;
 }
 
 /** Counters and per-partition state, from `metrics()`. */
@@ -226,6 +228,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         completedAbove: tracker.completedAbove,
         lag: hw === undefined || tracker.commitOffset < 0 ? 0 : hw - tracker.commitOffset,
         metadataBytes: committed?.metadataBytes ?? 0,
+        heldBack: tracker.paused,
       });
     }
     return {
@@ -274,6 +277,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         }
         if (!live()) break;
       }
+      if (tracker.incomplete >= this.options.maxBufferedPerPartition && !(await this.waitForShare(tracker, pause, heartbeat, live))) break;
       const offset = Number(message.offset);
       if (!tracker.fits(offset) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
@@ -349,6 +353,34 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       await this.heartbeatOrRejoin(heartbeat);
     }
     return true;
+  }
+
+  /**
+   * A partition holds `maxBufferedPerPartition` incomplete records: it is paused through the client until a
+   * tenth of them completed, and false is returned (the rest of the batch is fetched again after the resume),
+   * so that its slow records cannot take the whole buffer from the other partitions. Without a client pause
+   * the wait stays here, as in waitForSpan. Also false when the batch is no longer live.
+   */
+  private async waitForShare(tracker: PartitionTracker, pause: ClientBatchPayload['pause'], heartbeat: () => Promise<void>, live: () => boolean): Promise<boolean> {
+    const share = this.options.maxBufferedPerPartition;
+    const resumeAt = share - Math.max(1, Math.floor(share / 10));
+    if (pause !== undefined) {
+      const resume = pause();
+      tracker.resumeWhenAtMost(resumeAt, () => {
+        try {
+          resume();
+        } catch (error) {
+          this.emitError(error);
+        }
+      });
+      return false;
+    }
+    while (tracker.incomplete > resumeAt) {
+      if (!live()) return false;
+      await this.waitForCapacity(20);
+      await this.heartbeatOrRejoin(heartbeat);
+    }
+    return live();
   }
 
   /**

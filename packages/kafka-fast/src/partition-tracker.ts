@@ -33,6 +33,9 @@ export class PartitionTracker {
   /** Commit point when nothing is pending. */
   private floor: number;
   private changed = false;
+  /** Lifts the client's pause of this partition (see resumeWhenAtMost); undefined while not paused. */
+  private resume: (() => void) | undefined = undefined;
+  private resumeBelow = 0;
   private readonly controller = new AbortController();
   /** The scheduler lanes of this assignment's records. */
   readonly lanes = new LaneGroup();
@@ -92,8 +95,13 @@ export class PartitionTracker {
     if (index !== this.head) {
       this.completed[index] = 1;
       this.doneAbove++;
-      return;
+    } else {
+      this.advanceHead();
     }
+    if (this.resume !== undefined && this.incomplete <= this.resumeBelow) this.resumeNow();
+  }
+
+  private advanceHead(): void {
     // The lowest pending record finished: the commit point moves past it and past every completed one after it.
     this.head++;
     while (this.doneAbove > 0 && this.head < this.pending.length && this.completed[this.head] === 1) {
@@ -197,7 +205,31 @@ export class PartitionTracker {
   /** Ends this assignment: handlers still running see their signal abort with `reason`. */
   revoke(reason: unknown): void {
     this.revoked = true;
+    // A later assignment of the partition must not find it paused.
+    this.resumeNow();
     this.controller.abort(reason);
+  }
+
+  /**
+   * Holds `resume` (what lifts a client pause of this partition) until the incomplete records fall to
+   * `incompleteAtMost`, or the assignment ends. Event-driven, from complete(): a timer per paused partition
+   * would tick for as long as a partition of long waits stays full.
+   */
+  resumeWhenAtMost(incompleteAtMost: number, resume: () => void): void {
+    this.resumeBelow = incompleteAtMost;
+    this.resume = resume;
+    if (this.revoked || this.incomplete <= incompleteAtMost) this.resumeNow();
+  }
+
+  /** Whether this partition is paused for its share of the buffer. */
+  get paused(): boolean {
+    return this.resume !== undefined;
+  }
+
+  private resumeNow(): void {
+    const resume = this.resume;
+    this.resume = undefined;
+    resume?.();
   }
 
   /** Re-marks this partition as changed (a commit failed and must be retried). */

@@ -232,6 +232,44 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     await eventually(() => handledBy[0]!.size + handledBy[1]!.size === 4_000, 'every record', 20_000);
   });
 
+  it('holds a partition of slow records to its share of the buffer: the other partitions keep flowing', async () => {
+    const topic = await freshTopic(2);
+    const producer = kafka.producer();
+    await producer.connect();
+    // 600 slow records in partition 0, then 300 quick ones in partition 1: more slow ones than the whole buffer.
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 600 }, (_, i) => ({ partition: 0, value: `s${i}` })) });
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 300 }, (_, i) => ({ partition: 1, value: `q${i}` })) });
+    await producer.disconnect();
+    const held = gate();
+    const handled = new Map<string, number>();
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      ordering: 'unordered',
+      maxConcurrency: 400,
+      maxBuffered: 400,
+      maxBufferedPerPartition: 100,
+      handler: async (record) => {
+        if (record.partition === 0) await held.opened;
+        const value = record.value!.toString();
+        handled.set(value, (handled.get(value) ?? 0) + 1);
+      },
+    });
+    await consumer.start();
+    // Without the share, partition 0's slow records fill the 400 places and partition 1 waits for the gate.
+    await eventually(() => [...handled.keys()].filter((v) => v.startsWith('q')).length === 300, 'the quick partition consumed to its end', 20_000).catch(
+      (error: unknown) => {
+        throw new Error(`${String(error)}: ${handled.size} of 300`);
+      },
+    );
+    const slow = consumer.metrics().partitions.find((p) => p.partition === 0)!;
+    expect(slow).toMatchObject({ incomplete: 100, heldBack: true });
+    held.open();
+    await eventually(() => handled.size === 900, 'every record', 20_000);
+    expect([...handled.values()].every((n) => n === 1)).toBe(true);
+    await eventually(() => consumer.metrics().partitions.every((p) => !p.heldBack && p.incomplete === 0), 'nothing held back', 5_000);
+  });
+
   it('commits completed offsets above a slow record in the metadata, and the next owner skips them', async () => {
     const topic = await freshTopic(1);
     const groupId = uniqueName('g');
@@ -685,6 +723,8 @@ describe('ParallelConsumer and its client', () => {
       ['unknown ordering', { ordering: 'random' as never }],
       ['metadata limit too small', { metadataLimitBytes: 16 }],
       ['buffer below concurrency', { maxConcurrency: 100, maxBuffered: 10 }],
+      ['a partition share above the buffer', { maxBuffered: 100, maxBufferedPerPartition: 101 }],
+      ['a partition share of 0', { maxBufferedPerPartition: 0 }],
       ['no topics', { topics: [] }],
       ['dead letters into the source', { deadLetterTopic: 't' }],
       ['unknown option', { concurrency: 5 } as never],
