@@ -3,7 +3,9 @@
  * handler waits until the record's level wait has passed since it was produced, produces it to wherever its
  * time left sends it, and completes only once that produce was acknowledged, so the offset is committed only
  * then (a crash in between duplicates a record, never loses one). Records of a level all wait the same time,
- * so the first fetched are the first due, and the window of records waiting at once (`window`) is bounded.
+ * so the first fetched are the first due: each level partition holds at most `window` waiting records and is
+ * paused above that while the others go on, so records due in days never take the places of records due in
+ * seconds. A paused partition resumes once a tenth of its records moved on, long before the rest are due.
  */
 import { sleep, type Clock } from '@x/core';
 import { CorruptJobError } from '../errors.js';
@@ -14,6 +16,9 @@ import { readRecordJob } from './record-job.js';
 import { RestartingConsumer } from './restarting-consumer.js';
 import type { KafkaTopics } from './topics.js';
 
+/** kafka-fast's most handlers at once: a bound only configurations of millions of held records reach. */
+const MAX_HELD = 1_000_000;
+
 export class LevelMover {
   private readonly consumer: RestartingConsumer;
   private readonly clock: Clock;
@@ -22,7 +27,10 @@ export class LevelMover {
     private readonly topics: KafkaTopics,
     options: {
       kafka: Kafka;
+      /** Waiting records one level partition may hold. */
       window: number;
+      /** Partitions of each level topic. */
+      partitions: number;
       clock: Clock;
       consumerConfig: Record<string, unknown>;
     },
@@ -30,6 +38,7 @@ export class LevelMover {
     private readonly reportError: (error: unknown) => void,
   ) {
     this.clock = options.clock;
+    const heldAtMost = Math.min(MAX_HELD, options.window * topics.levels * options.partitions);
     const makeConsumer = (): ParallelConsumer =>
       new ParallelConsumer({
         kafka: options.kafka,
@@ -37,8 +46,11 @@ export class LevelMover {
         topics: Array.from({ length: topics.levels }, (_, level) => topics.levelTopic(level)),
         handler: (record, context) => this.move(record, context),
         ordering: 'unordered',
-        maxConcurrency: options.window,
-        maxBuffered: options.window,
+        // Every held record's handler is asleep until it is due: places for all of them, so that no sleeper
+        // keeps a due record from starting. What bounds them is each partition's share.
+        maxConcurrency: heldAtMost,
+        maxBuffered: heldAtMost,
+        maxBufferedPerPartition: options.window,
         // Never given up on: a failed produce is tried again, and the record stays uncommitted meanwhile.
         maxAttempts: 1_000_000,
         commitIntervalMs: 200,
