@@ -39,16 +39,18 @@ export interface RabbitMqBackendOptions {
   /** Messages of a topic a consuming process holds unacknowledged (1..10000, default 100). */
   prefetch?: number;
   /**
-   * How much sooner than its delay a message is routed, per level it waits at, ms (0..50, default 2): a hop
-   * costs the broker about that much, and the consumer holds an early message back to its due time, so this
-   * trades nothing for lower lateness. 0 routes by the exact delay.
+   * How long before its due time a delayed message is routed to reach its ready queue, ms (0..500, default
+   * 250); the consumer holds it back on a timer until it is due, so it is never delivered early. The broker's
+   * hops take time (about 20 ms each on quorum queues), and a burst is published and dead-lettered over a
+   * while: 500 jobs due at once reached their ready queue 37-192 ms after their due time when routed 4 ms early.
+   * 0 routes by the exact delay.
    */
-  hopAllowanceMs?: number;
+  earlyArrivalMs?: number;
   /** Clock for ttr timers and due times. Default `systemClock`. */
   clock?: Clock;
 }
 
-const OPTION_KEYS = ['connection', 'name', 'radix', 'levels', 'queueType', 'prefetch', 'hopAllowanceMs', 'clock'];
+const OPTION_KEYS = ['connection', 'name', 'radix', 'levels', 'queueType', 'prefetch', 'earlyArrivalMs', 'clock'];
 // A message that reaches its ready queue more than this early (a delay longer than one walk) goes round again.
 const MAX_HOLD_MS = 1_000;
 
@@ -72,7 +74,7 @@ export class RabbitMqBackend extends BrokerBackend {
   protected readonly maxHoldMs = MAX_HOLD_MS;
   private readonly connection: AmqpConnection;
   private readonly prefetch: number;
-  private readonly hopAllowanceMs: number;
+  private readonly earlyArrivalMs: number;
   private readonly publisher: ConfirmedPublisher;
   private readonly admin: LazyChannel<Awaited<ReturnType<AmqpConnection['createChannel']>>>;
   private declared: Promise<void> | undefined;
@@ -94,7 +96,7 @@ export class RabbitMqBackend extends BrokerBackend {
     const levels = assertNumber('options.levels', options.levels ?? Math.ceil(32 / Math.log2(radix)), { min: 1, max: maxLevels, integer: true });
     const queueType = assertOneOf('options.queueType', options.queueType ?? 'quorum', ['quorum', 'classic'] as const);
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 100, { min: 1, max: 10_000, integer: true });
-    this.hopAllowanceMs = assertNumber('options.hopAllowanceMs', options.hopAllowanceMs ?? 2, { min: 0, max: 50 });
+    this.earlyArrivalMs = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_HOLD_MS / 2 });
     this.topology = new Topology(name, queueType, radix, levels);
     const report = (error: unknown): void => this.listener?.error(error);
     this.publisher = new ConfirmedPublisher(connection, report);
@@ -155,7 +157,7 @@ export class RabbitMqBackend extends BrokerBackend {
    */
   protected async publish(job: JobMessage): Promise<void> {
     const delay = Math.max(0, job.dueAt - this.clock.wallNow());
-    const routed = Math.min(this.topology.maxRoutedDelay, Math.max(0, Math.floor(delay - this.allowance(delay))));
+    const routed = Math.min(this.topology.maxRoutedDelay, Math.max(0, Math.floor(delay - this.earlyArrivalMs)));
     const route = this.topology.route(routed);
     const readyQueue = this.topology.readyQueue(job.topic);
     // A job due now goes straight to its ready queue, so that a missing queue returns it (the deliver exchange
@@ -177,11 +179,6 @@ export class RabbitMqBackend extends BrokerBackend {
     this.topics.delete(topic);
     this.deadTopics.delete(topic);
     this.declared = undefined;
-  }
-
-  /** Time the broker's hops are expected to take for a delay: one hop per level waited at (a non-zero digit). */
-  private allowance(delay: number): number {
-    return this.hopAllowanceMs === 0 ? 0 : this.topology.hops(delay) * this.hopAllowanceMs;
   }
 
   protected async publishDead(job: JobMessage, error: string): Promise<void> {

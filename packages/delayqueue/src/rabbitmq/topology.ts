@@ -118,15 +118,6 @@ export class Topology {
     return { exchange: highest < 0 ? this.deliverExchange : this.levelName(highest), routingKey: words.join('.') };
   }
 
-  /** Waits a delay takes on the broker: its non-zero digits above the lowest. */
-  hops(delay: number): number {
-    let hops = 0;
-    for (let rest = Math.floor(Math.min(delay, this.maxRoutedDelay) / this.radix); rest > 0; rest = Math.floor(rest / this.radix)) {
-      if (rest % this.radix !== 0) hops++;
-    }
-    return hops;
-  }
-
   /** Declares the levels and the deliver exchange (idempotent; fails if they exist with other arguments). */
   async declare(channel: TopologyChannel): Promise<void> {
     await channel.assertExchange(this.unroutable, 'fanout', { durable: true });
