@@ -33,6 +33,16 @@ export interface ParallelConsumerOptions {
    * Default: `maxBuffered` (no share of its own).
    */
   maxBufferedPerPartition?: number;
+  /**
+   * When a record may start, epoch ms by `Date.now()`: for delay and retry topics, whose records come due in
+   * offset order within a partition. A record due more than `lookaheadMs` from now is not taken on: its
+   * partition is paused until then (the records behind it wait too; other partitions go on), so what is held in
+   * memory is what comes due soon, not everything fetched. A record is taken on up to `lookaheadMs` early: its
+   * handler waits out the rest.
+   */
+  notBefore?: (record: ConsumedRecord) => number;
+  /** How long before its `notBefore` a record is taken on, ms (covers the fetch after a resume). Default 2,000. */
+  lookaheadMs?: number;
   /** Deliveries of a record before it is dead-lettered. Default 3. */
   maxAttempts?: number;
   /** Delay before retry n: min(maxRetryDelayMs, retryDelayMs * 2^(n-1)), full jitter. Defaults 100 ms and 10 s. */
@@ -50,7 +60,8 @@ export interface ParallelConsumerOptions {
   consumerConfig?: Record<string, unknown>;
 }
 
-export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig' | 'handler' | 'batchHandler'>> {
+export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, 'deadLetterTopic' | 'consumerConfig' | 'handler' | 'batchHandler' | 'notBefore'>> {
+  notBefore: ((record: ConsumedRecord) => number) | undefined;
   /**
    * Runs a unit of several records. Only the batch handler forms such units; with `handler` every unit is one
    * record and goes through `invokeOne`.
@@ -65,7 +76,7 @@ export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, '
 }
 
 const KEYS = [
-  'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxBufferedPerPartition', 'maxAttempts', 'retryDelayMs',
+  'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxBufferedPerPartition', 'notBefore', 'lookaheadMs', 'maxAttempts', 'retryDelayMs',
   'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
 /** What Kafka accepts as a topic name (its own rule: legal characters, at most 249, not '.' or '..'). */
@@ -144,6 +155,8 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     ordering: assertOneOf('options.ordering', options.ordering ?? 'key', ['key', 'partition', 'unordered']),
     maxConcurrency,
     maxBuffered,
+    notBefore: options.notBefore === undefined ? undefined : assertFunction<(record: ConsumedRecord) => number>('options.notBefore', options.notBefore),
+    lookaheadMs: assertNumber('options.lookaheadMs', options.lookaheadMs ?? 2_000, { min: 0, max: MAX_TIMER_MS }),
     maxBufferedPerPartition: assertNumber('options.maxBufferedPerPartition', options.maxBufferedPerPartition ?? maxBuffered, { min: 1, max: maxBuffered, integer: true }),
     maxAttempts: assertNumber('options.maxAttempts', options.maxAttempts ?? 3, { min: 1, max: 1_000_000, integer: true }),
     retryDelayMs,

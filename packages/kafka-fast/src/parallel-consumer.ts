@@ -49,7 +49,7 @@ export interface PartitionMetrics {
   lag: number;
   /** Length of the last commit's metadata. */
   metadataBytes: number;
-  /** Paused because it holds its `maxBufferedPerPartition` records. */
+  /** Paused: it holds its `maxBufferedPerPartition` records, or its next record is not due yet (`notBefore`). */
   heldBack: boolean;
 }
 
@@ -278,12 +278,17 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         if (!live()) break;
       }
       if (tracker.incomplete >= this.options.maxBufferedPerPartition && !(await this.waitForShare(tracker, pause, heartbeat, live))) break;
+      let record: ConsumedRecord | undefined;
+      if (this.options.notBefore !== undefined) {
+        record = toRecord(batch.topic, batch.partition, message);
+        if (!(await this.waitUntilDue(tracker, this.options.notBefore(record), pause, heartbeat, live))) break;
+      }
       const offset = Number(message.offset);
       if (!tracker.fits(offset) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
         // Every field set here, so recordOf() and a batch's split fill the object's slots instead of reshaping it.
-        this.scheduler.push({ tracker, message, offset, attempt: 1, record: undefined, solo: false }, tracker.lanes, this.laneOf(message));
+        this.scheduler.push({ tracker, message, offset, attempt: 1, record, solo: false }, tracker.lanes, this.laneOf(message));
       }
       last = message.offset;
     }
@@ -353,6 +358,35 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       await this.heartbeatOrRejoin(heartbeat);
     }
     return true;
+  }
+
+  /**
+   * A record due at `due` (notBefore) more than lookaheadMs from now: its partition is paused through the client
+   * until it is that close, and false is returned (the rest of the batch is fetched again after the resume).
+   * Without a client pause the wait stays here, as in waitForSpan. True when the record may be taken on now.
+   */
+  private async waitUntilDue(tracker: PartitionTracker, due: number, pause: ClientBatchPayload['pause'], heartbeat: () => Promise<void>, live: () => boolean): Promise<boolean> {
+    let wait = due - this.options.lookaheadMs - Date.now();
+    // NaN (a callback that returned no number) counts as due: a record is never held back for ever by mistake.
+    if (!(wait > 0)) return true;
+    if (pause !== undefined) {
+      const resume = pause();
+      tracker.resumeAfter(wait, () => {
+        try {
+          resume();
+        } catch (error) {
+          this.emitError(error);
+        }
+      });
+      return false;
+    }
+    while (wait > 0) {
+      if (!live()) return false;
+      await this.waitForCapacity(Math.min(wait, HEARTBEAT_CHECK_MS));
+      await this.heartbeatOrRejoin(heartbeat);
+      wait = due - this.options.lookaheadMs - Date.now();
+    }
+    return live();
   }
 
   /**
@@ -666,6 +700,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       for (const tracker of this.trackers.values()) tracker.revoke(failure);
     }
     this.scheduler.clearTimers();
+    for (const tracker of this.trackers.values()) tracker.forgetPause();
     // Records taken on but never started (or waiting for a retry) are the next owner's now: not buffered here.
     for (const tracker of this.trackers.values()) this.buffered -= this.scheduler.dropGroup(tracker.lanes);
     await this.commit();

@@ -36,6 +36,7 @@ export class PartitionTracker {
   /** Lifts the client's pause of this partition (see resumeWhenAtMost); undefined while not paused. */
   private resume: (() => void) | undefined = undefined;
   private resumeBelow = 0;
+  private resumeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private readonly controller = new AbortController();
   /** The scheduler lanes of this assignment's records. */
   readonly lanes = new LaneGroup();
@@ -221,12 +222,30 @@ export class PartitionTracker {
     if (this.revoked || this.incomplete <= incompleteAtMost) this.resumeNow();
   }
 
-  /** Whether this partition is paused for its share of the buffer. */
+  /**
+   * Holds `resume` for `ms` (a record not due before then), or until the assignment ends. Timers wait at most
+   * 2^31-1 ms: a longer wait resumes early, and the record fetched again pauses its partition again.
+   */
+  resumeAfter(ms: number, resume: () => void): void {
+    this.resume = resume;
+    this.resumeTimer = setTimeout(() => this.resumeNow(), Math.min(ms, 2 ** 31 - 1));
+  }
+
+  /** Forgets a pause without lifting it (the consumer is leaving): its timer no longer keeps the process alive. */
+  forgetPause(): void {
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
+    this.resume = undefined;
+  }
+
+  /** Whether this partition is paused (for its share of the buffer, or until a record is due). */
   get paused(): boolean {
     return this.resume !== undefined;
   }
 
   private resumeNow(): void {
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = undefined;
     const resume = this.resume;
     this.resume = undefined;
     resume?.();

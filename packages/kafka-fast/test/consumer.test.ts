@@ -270,6 +270,35 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     await eventually(() => consumer.metrics().partitions.every((p) => !p.heldBack && p.incomplete === 0), 'nothing held back', 5_000);
   });
 
+  it('holds back a partition whose next record is not due (notBefore) while the others flow, and takes it on when due', async () => {
+    const topic = await freshTopic(2);
+    const producer = kafka.producer();
+    await producer.connect();
+    const dueAt = Date.now() + 4_000;
+    // Partition 0: records due in 4 s (as a delay topic holds them); partition 1: due now.
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => ({ partition: 0, value: `later${i}`, headers: { due: String(dueAt) } })) });
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 50 }, (_, i) => ({ partition: 1, value: `now${i}`, headers: { due: '0' } })) });
+    await producer.disconnect();
+    const started = new Map<string, number>();
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      ordering: 'unordered',
+      lookaheadMs: 500,
+      notBefore: (record) => Number(record.headers.due!.toString()),
+      handler: (record) => void started.set(record.value!.toString(), Date.now()),
+    });
+    await consumer.start();
+    await eventually(() => [...started.keys()].filter((v) => v.startsWith('now')).length === 50, 'the records due now', 20_000);
+    expect([...started.keys()].some((v) => v.startsWith('later'))).toBe(false);
+    expect(consumer.metrics().partitions.find((p) => p.partition === 0)).toMatchObject({ heldBack: true, incomplete: 0 });
+    await eventually(() => started.size === 100, 'the later records', 20_000);
+    // Taken on at most lookaheadMs before they were due (and a fetch after the resume later, at most).
+    const earliest = Math.min(...[...started].filter(([v]) => v.startsWith('later')).map(([, at]) => at));
+    expect(earliest).toBeGreaterThanOrEqual(dueAt - 500);
+    expect(consumer.metrics().partitions.every((p) => !p.heldBack)).toBe(true);
+  });
+
   it('commits completed offsets above a slow record in the metadata, and the next owner skips them', async () => {
     const topic = await freshTopic(1);
     const groupId = uniqueName('g');
@@ -666,6 +695,13 @@ describe('ParallelConsumer and its client', () => {
     }
   }, 40_000);
 
+  it('a consumer closed while a partition waits for a record not yet due leaves nothing behind: its process exits', async () => {
+    const topic = await freshTopic(1);
+    await produce(topic, 1, 1);
+    const result = await runTsProcess(join(__dirname, 'fixtures', 'held-back-exit.ts'), { env: { X_KAFKA_BROKERS: kafkaBrokers().join(','), X_TOPIC: topic }, timeoutMs: 30_000 });
+    expect({ code: result.code, stdout: result.stdout.trim(), stderr: significantStderr(result.stderr) }).toEqual({ code: 0, stdout: 'closed', stderr: [] });
+  }, 40_000);
+
   it('workerThreadClient refuses a consumer config it cannot copy to its thread', () => {
     const threaded = workerThreadClient(kafkaConfig);
     expect(() => threaded.consumer({ groupId: 'g', retry: { restartOnFailure: async () => false } })).toThrow(InvalidArgumentError);
@@ -725,6 +761,8 @@ describe('ParallelConsumer and its client', () => {
       ['buffer below concurrency', { maxConcurrency: 100, maxBuffered: 10 }],
       ['a partition share above the buffer', { maxBuffered: 100, maxBufferedPerPartition: 101 }],
       ['a partition share of 0', { maxBufferedPerPartition: 0 }],
+      ['notBefore not a function', { notBefore: 5 as never }],
+      ['lookahead below 0', { lookaheadMs: -1 }],
       ['no topics', { topics: [] }],
       ['dead letters into the source', { deadLetterTopic: 't' }],
       ['unknown option', { concurrency: 5 } as never],
