@@ -87,9 +87,8 @@ describe('kafka backend specifics', () => {
   });
 
   it('delivers short delays on time behind more long-delay jobs than a mover holds', async () => {
-    // Each level partition holds 150 waiting records: 800 jobs due tomorrow fill level 19's two partitions twice
-    // over, and the 200 short ones (about 100 per partition) fit their levels' share.
-    const queue = new DelayQueue({ backend: backend({ levelBaseMs: 100, levels: 20, partitions: 2, moveWindow: 150 }, ['mixed']) });
+    // The mover holds 300 waiting records: 800 jobs due tomorrow would fill that more than twice over.
+    const queue = new DelayQueue({ backend: backend({ levelBaseMs: 100, levels: 20, partitions: 2, moveWindow: 300 }, ['mixed']) });
     const lateness: number[] = [];
     queue.process(
       'mixed',

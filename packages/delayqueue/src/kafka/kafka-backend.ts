@@ -33,9 +33,9 @@ export interface KafkaBackendOptions {
   /** Records of a job topic a consuming process holds at once, ready or running (1..100,000, default 1,000). */
   prefetch?: number;
   /**
-   * Waiting records a moving process holds at once per level partition (1..100,000, default 1,000); a partition
-   * holding them is paused while the others go on. A process holds at most this times the level partitions it
-   * is assigned (`levels` x `partitions` when it is alone).
+   * Records waiting in the levels a moving process holds at once (1..1,000,000, default 10,000). It takes on only
+   * records due within the next 2 s (a level partition whose next record is further away is paused until then),
+   * so this bounds a burst, not the jobs scheduled ahead.
    */
   moveWindow?: number;
   /** kafkajs consumer options for its consumers (`sessionTimeout`, `heartbeatInterval`, ...), groupId aside. */
@@ -105,7 +105,7 @@ export class KafkaBackend extends BrokerBackend {
     this.partitions = assertNumber('options.partitions', options.partitions ?? 3, { min: 1, max: 10_000, integer: true });
     this.replicationFactor = assertNumber('options.replicationFactor', options.replicationFactor ?? -1, { min: -1, max: 100, integer: true });
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 1_000, { min: 1, max: 100_000, integer: true });
-    this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 1_000, { min: 1, max: 100_000, integer: true });
+    this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 10_000, { min: 1, max: 1_000_000, integer: true });
     if (
       options.consumerConfig !== undefined &&
       (typeof options.consumerConfig !== 'object' || options.consumerConfig === null || 'groupId' in options.consumerConfig)
@@ -242,7 +242,6 @@ export class KafkaBackend extends BrokerBackend {
         {
           kafka: this.kafka,
           window: this.moveWindow,
-          partitions: this.partitions,
           clock: this.clock,
           consumerConfig: this.consumerConfig,
         },

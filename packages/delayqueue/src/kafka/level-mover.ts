@@ -3,9 +3,10 @@
  * handler waits until the record's level wait has passed since it was produced, produces it to wherever its
  * time left sends it, and completes only once that produce was acknowledged, so the offset is committed only
  * then (a crash in between duplicates a record, never loses one). Records of a level all wait the same time,
- * so the first fetched are the first due: each level partition holds at most `window` waiting records and is
- * paused above that while the others go on, so records due in days never take the places of records due in
- * seconds. A paused partition resumes once a tenth of its records moved on, long before the rest are due.
+ * so a partition's records come due in offset order: kafka-fast's `notBefore` pauses a level partition whose
+ * next record is due more than LOOKAHEAD_MS away, until it is that close. The window of records waiting at once
+ * (`window`) therefore holds only what comes due soon: jobs due in days never take the places of jobs due in
+ * seconds (with the window filled by whatever was fetched first, 10,050 jobs of 20 s held a 2 s job 15.4 s).
  */
 import { sleep, type Clock } from '@x/core';
 import { CorruptJobError } from '../errors.js';
@@ -16,8 +17,11 @@ import { readRecordJob } from './record-job.js';
 import { RestartingConsumer } from './restarting-consumer.js';
 import type { KafkaTopics } from './topics.js';
 
-/** kafka-fast's most handlers at once: a bound only configurations of millions of held records reach. */
-const MAX_HELD = 1_000_000;
+/**
+ * How long before it is due a record is taken on: more than the mover's longest fetch wait (1 s), which a
+ * resumed partition may wait for the next fetch.
+ */
+const LOOKAHEAD_MS = 2_000;
 
 export class LevelMover {
   private readonly consumer: RestartingConsumer;
@@ -27,10 +31,8 @@ export class LevelMover {
     private readonly topics: KafkaTopics,
     options: {
       kafka: Kafka;
-      /** Waiting records one level partition may hold. */
+      /** Waiting records this process holds at once. */
       window: number;
-      /** Partitions of each level topic. */
-      partitions: number;
       clock: Clock;
       consumerConfig: Record<string, unknown>;
     },
@@ -38,7 +40,6 @@ export class LevelMover {
     private readonly reportError: (error: unknown) => void,
   ) {
     this.clock = options.clock;
-    const heldAtMost = Math.min(MAX_HELD, options.window * topics.levels * options.partitions);
     const makeConsumer = (): ParallelConsumer =>
       new ParallelConsumer({
         kafka: options.kafka,
@@ -46,11 +47,12 @@ export class LevelMover {
         topics: Array.from({ length: topics.levels }, (_, level) => topics.levelTopic(level)),
         handler: (record, context) => this.move(record, context),
         ordering: 'unordered',
-        // Every held record's handler is asleep until it is due: places for all of them, so that no sleeper
-        // keeps a due record from starting. What bounds them is each partition's share.
-        maxConcurrency: heldAtMost,
-        maxBuffered: heldAtMost,
-        maxBufferedPerPartition: options.window,
+        // Every held record's handler sleeps until it is due: a place for each, so that no sleeper keeps a due
+        // record from starting.
+        maxConcurrency: options.window,
+        maxBuffered: options.window,
+        notBefore: (record) => Date.now() + (this.releaseOf(record) - this.clock.wallNow()),
+        lookaheadMs: LOOKAHEAD_MS,
         // Never given up on: a failed produce is tried again, and the record stays uncommitted meanwhile.
         maxAttempts: 1_000_000,
         commitIntervalMs: 200,
@@ -77,9 +79,14 @@ export class LevelMover {
       this.reportError(new CorruptJobError(`skipped a record without delay-queue headers in ${record.topic} at offset ${record.offset}`));
       return;
     }
-    const release = Number(record.timestamp) + this.topics.waitOf(level);
-    const wait = release - this.clock.wallNow();
+    const wait = this.releaseOf(record) - this.clock.wallNow();
     if (wait > 0) await sleep(wait, { signal: context.signal, clock: this.clock });
     await this.forward(job);
+  }
+
+  /** When a record's level wait ends, on the backend's clock (records of a level wait the same time). */
+  private releaseOf(record: ConsumedRecord): number {
+    const level = this.topics.levelOf(record.topic);
+    return Number(record.timestamp) + (level < 0 ? 0 : this.topics.waitOf(level));
   }
 }
