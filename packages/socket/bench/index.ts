@@ -4,6 +4,8 @@
  * Every server runs in its own process pinned to CPU 0, load comes from small C programs on CPU 1, so the
  * measured side is always the server. Except echo-cpu, where servers and load share both cores: ours is two
  * reactors pinned one per CPU with CPU steering (the package's per-CPU mode), theirs node's standard cluster.
+ * decode-64kib / -1mib / -16mib: LengthPrefixedDecoder against frame-stream, frames of that size in 64 KiB reads,
+ * in this process (ms per MiB; ours stays flat across sizes, a decoder that joins on every read does not).
  */
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +14,7 @@ import { type BenchCase, isQuick, median, onlyCases, runBench } from '@x/testkit
 import { execFileSync } from 'node:child_process';
 import { buildC, cpuSeconds, runTool, startProcess, startServer } from './processes.js';
 import { measureSyscallCost } from './syscall-cost.js';
+import { decodeCost } from './decode.js';
 
 const quick = isQuick();
 const only = onlyCases();
@@ -20,6 +23,8 @@ const echoSeconds = quick ? 1 : 3;
 const warmupSeconds = 1;
 const proxyBytes = (quick ? 1 : 4) * 1024 ** 3;
 const fileBytes = (quick ? 0.5 : 2) * 1024 ** 3;
+// Frames decoded per round: four of the largest (16 MiB) size.
+const decodeBytes = (quick ? 16 : 64) * 1024 ** 2;
 
 const echoClient = buildC('echo-client');
 const echoServer = buildC('echo-server');
@@ -154,6 +159,17 @@ void (async () => {
         (side) => proxyLoad(side === 'ours' ? 'splice-proxy' : 'pipe-proxy'),
         { unit: 'GB/s', better: 'higher', pick: (t: Transfer) => t.gbps },
         { id: 'proxy-cpu', unit: 'CPU-s/GB', better: 'lower', pick: (t: Transfer) => t.cpuPerGb },
+      ),
+      ...[64 * 1024, 1024 ** 2, 16 * 1024 ** 2].map(
+        (frameBytes): BenchCase => ({
+          id: `decode-${frameBytes >= 1024 ** 2 ? `${frameBytes / 1024 ** 2}mib` : `${frameBytes / 1024}kib`}`,
+          peer: 'frame-stream',
+          unit: 'ms/MiB',
+          better: 'lower',
+          rounds: 3,
+          ours: () => decodeCost('ours', frameBytes, decodeBytes),
+          theirs: () => decodeCost('theirs', frameBytes, decodeBytes),
+        }),
       ),
       ...paired(
         'sendfile',

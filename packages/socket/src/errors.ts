@@ -37,9 +37,15 @@ export class PlatformUnsupportedError extends XError<'ERR_PLATFORM_UNSUPPORTED'>
   }
 }
 
-/** A frame decoder met bytes that break its format (or a frame above its size limit). */
-export class FrameError extends XError<'ERR_FRAME_TOO_LARGE' | 'ERR_FRAME_MALFORMED'> {
-  constructor(code: 'ERR_FRAME_TOO_LARGE' | 'ERR_FRAME_MALFORMED', message: string) {
+/** What a frame decoder found wrong. */
+export type FrameErrorCode = 'ERR_FRAME_TOO_LARGE' | 'ERR_FRAME_MALFORMED' | 'ERR_FRAME_TRUNCATED';
+
+/**
+ * A frame decoder met bytes that break its format, a frame above its size limit, or (at `end()`) a stream that
+ * stopped inside a frame.
+ */
+export class FrameError extends XError<FrameErrorCode> {
+  constructor(code: FrameErrorCode, message: string) {
     super(code, message);
   }
 }

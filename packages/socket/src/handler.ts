@@ -48,7 +48,13 @@ export interface Connection {
    * order with the writes around it. `file` is a path (opened now, closed when sent) or an fd you keep owning.
    */
   sendFile(file: string | number, offset?: number, length?: number): boolean;
-  /** Sends what is queued (and `bytes`), then closes the write side; the connection closes once the peer ends too. */
+  /**
+   * Sends what is queued (and `bytes`), then closes the write side; the connection closes once the peer ends too
+   * (or at a shutdown's grace deadline, or its idle timeout). From then on `onData` is no longer called: what the
+   * peer still sends is read and dropped (counted in `bytesDiscarded`), so that the close does not reset the
+   * connection and cost the peer the replies still on their way; the peer learns from the end of its stream that
+   * nothing more will be answered.
+   */
   end(bytes?: Uint8Array): void;
   /** Closes at once, dropping anything queued. `onClose` receives `error` if given. */
   close(error?: Error): void;
@@ -77,7 +83,10 @@ export interface Handler {
   onEnd?(connection: Connection): void;
   /** The outbound queue fell below the low-water mark after having reached the high-water mark. */
   onDrain?(connection: Connection): void;
-  /** The server is shutting down gracefully. Default: `connection.end()`. */
+  /**
+   * The server is shutting down gracefully. Default: `connection.end()`: replies already queued go out, bytes
+   * that arrive afterwards are dropped, and the connection closes when the peer ends (or at the grace deadline).
+   */
   onShutdown?(connection: Connection): void;
   /** The connection is closed; `error` says why when it was not a clean close. */
   onClose?(connection: Connection, error?: Error): void;

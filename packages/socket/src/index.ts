@@ -5,7 +5,7 @@ export { Reactor, type ReactorOptions, type ConnectionSocketOptions } from './re
 export { type Connection, type ConnectionState, type Handler, type HandlerContext, type HandlerModule } from './handler.js';
 export { LengthPrefixedDecoder, LineDecoder, encodeLengthPrefixed, type LengthPrefixedOptions, type LineDecoderOptions } from './codecs.js';
 export { STAT_FIELDS, type ReactorCounters } from './stats.js';
-export { SyscallError, PlatformUnsupportedError, FrameError, SocketStateError, errnoName } from './errors.js';
+export { SyscallError, PlatformUnsupportedError, FrameError, type FrameErrorCode, SocketStateError, errnoName } from './errors.js';
 export { isSupported, assertSupported } from './libc/library.js';
 export { type SocketAddress } from './libc/address.js';
 export { readNicQueues, planIrqSpread, applyIrqSpread, parseCpuList, type NicQueues, type NicIrq, type IrqMove } from './nic.js';

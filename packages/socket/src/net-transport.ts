@@ -224,7 +224,9 @@ export class NodeNetTransport implements SocketServer {
     socket.on('data', (bytes: Buffer) => {
       this.counts.bytesRead += bytes.length;
       this.counts.readCalls++;
-      guard(() => handler.onData(connection, bytes));
+      // After end() the handler is done: what the peer still sends is read and dropped, as the reactor does.
+      if (connection.state !== 'open') this.counts.bytesDiscarded += bytes.length;
+      else guard(() => handler.onData(connection, bytes));
     });
     socket.on('drain', () => {
       if (!connection.readPaused || connection.bufferedBytes > this.lowWaterMark) return;

@@ -60,6 +60,11 @@ export interface ReactorOptions {
   proxyTo?: { host: string; port: number };
   /** Bytes per splice pipe (one per direction per proxied pair). Default 1 MiB (capped by fs.pipe-max-size). */
   pipeSize?: number;
+  /**
+   * Proxy mode: close a pair whose upstream connect has not completed after this long (the client sees the
+   * connection close). 0 = the kernel's own limit (about two minutes of SYN retries). Default 10,000 ms.
+   */
+  connectTimeoutMs?: number;
   /** Socket options set on every accepted connection. */
   socketOptions?: ConnectionSocketOptions;
 }
@@ -122,6 +127,10 @@ const MAX_READS_PER_EVENT = 4;
 export const READ_SLAB_CHUNKS = 8;
 /** Let other event-loop work (timers, messages) run at least this often while busy. */
 const YIELD_EVERY_MS = 2;
+/** How long accepting stays off after the process ran out of file descriptors, unless one is freed sooner. */
+const ACCEPT_RETRY_MS = 100;
+/** accept(2) errors that say the process or the system is out of a resource, not that one connection failed. */
+const OUT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 
 /**
  * An epoll reactor. Normally created by `createServer` inside each worker thread; usable directly in a thread
@@ -151,6 +160,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   private readonly highWaterMark: number;
   private readonly lowWaterMark: number;
   private readonly idleTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
   private readonly maxWaitMs: number;
   private readonly counts = Object.fromEntries(STAT_FIELDS.map((name) => [name, 0])) as Record<(typeof STAT_FIELDS)[number], number>;
   private readonly stats: ReactorStats | undefined;
@@ -163,6 +173,15 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   private running = false;
   private stopping = false;
   private shutdownDeadline = Infinity;
+  /**
+   * Sockets closed while a batch of events is dispatched: closed for real once the batch is done, so that no
+   * socket accepted in the same batch takes the number of one with an event still to come in it (that event,
+   * an EPOLLERR say, would be served to the new connection).
+   */
+  private readonly closeAfterBatch: number[] = [];
+  private inBatch = false;
+  /** While out of file descriptors, listeners are out of epoll (a readable listener would wake every turn) until then. */
+  private acceptResumesAt = Infinity;
   private readonly cpu = currentCpu();
   /** Called with the wake fd's count whenever another thread signals it. */
   onWake: (() => void) | undefined;
@@ -180,12 +199,13 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       integer: true,
     });
     this.idleTimeoutMs = assertNumber('options.idleTimeoutMs', options.idleTimeoutMs ?? 0, { min: 0 });
+    this.connectTimeoutMs = options.proxyTo === undefined ? 0 : assertNumber('options.connectTimeoutMs', options.connectTimeoutMs ?? 10_000, { min: 0 });
     this.maxWaitMs = assertNumber('options.maxWaitMs', options.maxWaitMs ?? 10, { min: 0, max: 60_000, integer: true });
     this.stats = options.stats;
     this.proxyTo = options.proxyTo;
     this.socketOptions = socketOptionList(options.socketOptions);
     this.pipes = new PipePool(assertNumber('options.pipeSize', options.pipeSize ?? 1 << 20, { min: 4096, integer: true }));
-    if (this.idleTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
+    if (this.idleTimeoutMs > 0 || this.connectTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
     // File descriptors last, once every option is known to be valid: a throwing constructor leaks nothing.
     this.slab = new ReadSlab(readBufferSize, READ_SLAB_CHUNKS);
     this.epoll = new Epoll();
@@ -248,6 +268,13 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     else this.epoll.modify(fd, interest);
   }
 
+  /** @internal Takes a socket out of epoll and closes it (after the current batch of events, see closeAfterBatch). */
+  closeSocket(fd: number): void {
+    this.epoll.remove(fd);
+    if (this.inBatch) this.closeAfterBatch.push(fd);
+    else closeFd(fd);
+  }
+
   /** @internal */
   pairClosed(pair: SplicePair, error?: Error): void {
     this.pairs[pair.client] = undefined;
@@ -259,13 +286,14 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     this.counts.bytesRead += moved.up + moved.down;
     this.counts.bytesWritten += moved.up + moved.down;
     if (error !== undefined) this.counts.handlerErrors++;
+    this.fdFreed();
   }
 
   /** Makes a pair, or closes both fds and throws: either way the caller no longer owns them. */
   private pair(clientFd: number, upstreamFd: number, connecting: boolean): SplicePair {
     let pair: SplicePair;
     try {
-      pair = new SplicePair(clientFd, upstreamFd, this.pipes, this, connecting);
+      pair = new SplicePair(clientFd, upstreamFd, this.pipes, this, connecting, this.now);
     } catch (error) {
       closeFd(clientFd);
       closeFd(upstreamFd);
@@ -288,9 +316,16 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
         const ready = this.epoll.wait(this.waitTimeout());
         this.now = performance.now();
         this.reuseSlab();
-        for (let i = 0; i < ready; i++) this.dispatch(this.epoll.eventFd(i), this.epoll.eventMask(i));
+        this.inBatch = true;
+        try {
+          for (let i = 0; i < ready; i++) this.dispatch(this.epoll.eventFd(i), this.epoll.eventMask(i));
+        } finally {
+          this.inBatch = false;
+          this.closeDeferred();
+        }
         this.flushDirty();
         if (this.now >= this.nextIdleCheck) this.closeIdle();
+        if (this.now >= this.acceptResumesAt) this.resumeAccepting();
         if (this.stopping && (this.openCount === 0 || this.now >= this.shutdownDeadline)) this.finishShutdown();
         this.counts.turns++;
         if (ready === 0 || this.now - lastYield >= YIELD_EVERY_MS) {
@@ -364,13 +399,13 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     if (connection.isClosed) return;
     connection.markClosed();
     this.writeBlocked.delete(connection);
-    this.epoll.remove(connection.fd);
-    closeFd(connection.fd);
+    this.closeSocket(connection.fd);
     connection.outbound.discard();
     this.connections[connection.fd] = undefined;
     this.openCount--;
     this.counts.open--;
     this.counts.closed++;
+    this.fdFreed();
     try {
       this.handler.onClose?.(connection, error);
     } catch {
@@ -386,7 +421,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     }
     const pair = this.pairs[fd];
     if (pair !== undefined) {
-      pair.serve(fd, mask);
+      pair.serve(fd, mask, this.now);
       return;
     }
     if (fd === this.wakeFd) {
@@ -404,9 +439,12 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       try {
         fd = acceptConnection(listenerFd);
       } catch (error) {
-        // EMFILE and friends: the connection stays in the backlog; try again next turn rather than spin.
-        if (error instanceof SyscallError) return;
-        throw error;
+        if (!(error instanceof SyscallError)) throw error;
+        // Out of descriptors: the connection stays in the backlog, and the listener, still readable, would wake
+        // every turn (a busy loop). Listen again once a descriptor is freed, or after a while.
+        if (OUT_OF_RESOURCES.has(error.errno)) this.pauseAccepting();
+        // Other errors (ECONNABORTED, EPERM from a firewall) concern that one connection: the next turn goes on.
+        return;
       }
       if (fd < 0) return;
       this.counts.accepted++;
@@ -484,6 +522,14 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
         return;
       }
       this.counts.bytesRead += count;
+      if (connection.state !== 'open') {
+        // After end() the handler is done with this connection: what the peer still sends is read (closing with
+        // unread bytes would reset the connection, and the peer could lose the replies still in flight) and
+        // dropped. The connection closes when the peer ends too, or at the shutdown's grace deadline.
+        this.counts.bytesDiscarded += count;
+        if (count < slab.chunkSize) break;
+        continue;
+      }
       this.dispatching = connection;
       try {
         this.handler.onData(connection, slab.take(count));
@@ -592,23 +638,65 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   private idleCheckInterval(): number {
-    return Math.max(10, this.idleTimeoutMs / 4);
+    const shortest = Math.min(this.idleTimeoutMs > 0 ? this.idleTimeoutMs : Infinity, this.connectTimeoutMs > 0 ? this.connectTimeoutMs : Infinity);
+    return Math.max(10, shortest / 4);
   }
 
+  /** Closes connections and proxied pairs idle past idleTimeoutMs, and pairs still connecting past connectTimeoutMs. */
   private closeIdle(): void {
     this.nextIdleCheck = this.now + this.idleCheckInterval();
-    const cutoff = this.now - this.idleTimeoutMs;
-    for (const connection of this.connections) {
-      if (connection === undefined || connection.lastActive > cutoff) continue;
-      this.counts.idleClosed++;
-      this.destroyConnection(connection, new TimeoutError(this.idleTimeoutMs, `connection idle for ${this.idleTimeoutMs} ms`));
+    const idleTimeout = this.idleTimeoutMs;
+    const cutoff = idleTimeout > 0 ? this.now - idleTimeout : -Infinity;
+    if (idleTimeout > 0) {
+      for (const connection of this.connections) {
+        if (connection === undefined || connection.lastActive > cutoff) continue;
+        this.counts.idleClosed++;
+        this.destroyConnection(connection, new TimeoutError(idleTimeout, `connection idle for ${idleTimeout} ms`));
+      }
     }
+    const connectCutoff = this.connectTimeoutMs > 0 ? this.now - this.connectTimeoutMs : -Infinity;
+    for (let fd = 0; fd < this.pairs.length; fd++) {
+      const pair = this.pairs[fd];
+      // Each pair sits at two indexes: visit it at its client's.
+      if (pair === undefined || pair.client !== fd) continue;
+      if (pair.connecting && pair.startedAt <= connectCutoff) {
+        pair.close(new TimeoutError(this.connectTimeoutMs, `upstream connect took over ${this.connectTimeoutMs} ms`));
+      } else if (pair.lastActive <= cutoff) {
+        this.counts.idleClosed++;
+        pair.close(new TimeoutError(idleTimeout, `proxied connection idle for ${idleTimeout} ms`));
+      }
+    }
+  }
+
+  /** Takes every listener out of epoll until a descriptor is freed or ACCEPT_RETRY_MS pass. */
+  private pauseAccepting(): void {
+    if (this.acceptResumesAt !== Infinity) return;
+    this.acceptResumesAt = this.now + ACCEPT_RETRY_MS;
+    this.counts.acceptPauses++;
+    for (const fd of this.listeners) this.epoll.modify(fd, 0);
+  }
+
+  private resumeAccepting(): void {
+    if (this.acceptResumesAt === Infinity) return;
+    this.acceptResumesAt = Infinity;
+    for (const fd of this.listeners) this.epoll.modify(fd, EPOLLIN);
+  }
+
+  /** A descriptor was closed: a paused accept may succeed now (at the end of this turn, when it really is closed). */
+  private fdFreed(): void {
+    if (this.acceptResumesAt !== Infinity) this.acceptResumesAt = this.now;
+  }
+
+  private closeDeferred(): void {
+    for (const fd of this.closeAfterBatch) closeFd(fd);
+    this.closeAfterBatch.length = 0;
   }
 
   private waitTimeout(): number {
     if (this.dirty.length > 0 || !this.running) return 0;
     let timeout = this.maxWaitMs;
     if (this.nextIdleCheck !== Infinity) timeout = Math.min(timeout, Math.max(0, Math.ceil(this.nextIdleCheck - this.now)));
+    if (this.acceptResumesAt !== Infinity) timeout = Math.min(timeout, Math.max(0, Math.ceil(this.acceptResumesAt - this.now)));
     if (this.stopping) timeout = Math.min(timeout, Math.max(0, Math.ceil(this.shutdownDeadline - this.now)));
     return timeout;
   }
@@ -622,9 +710,8 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
   }
 
   private closeListener(fd: number): void {
-    this.epoll.remove(fd);
-    closeFd(fd);
     this.listeners.delete(fd);
+    this.closeSocket(fd);
   }
 
   private publishStats(): void {
@@ -644,6 +731,7 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
     for (const connection of this.connections) if (connection !== undefined) this.destroyConnection(connection);
     this.pipes.close();
     for (const fd of this.listeners) this.closeListener(fd);
+    this.closeDeferred();
     this.publishStats();
     closeFd(this.wakeFd);
     closeFd(this.epoll.fd);

@@ -32,7 +32,7 @@ const SERVER_OPTION_KEYS = [
   'socketOptions',
   'transport',
 ];
-const PROXY_OPTION_KEYS = [...SERVER_OPTION_KEYS.filter((key) => key !== 'handler' && key !== 'handlerOptions' && key !== 'transport'), 'target', 'pipeSize'];
+const PROXY_OPTION_KEYS = [...SERVER_OPTION_KEYS.filter((key) => key !== 'handler' && key !== 'handlerOptions' && key !== 'transport'), 'target', 'pipeSize', 'connectTimeoutMs'];
 
 /** Options of {@link createProxyServer}. */
 export interface ProxyServerOptions extends Omit<ServerOptions, 'handler' | 'handlerOptions' | 'transport'> {
@@ -40,6 +40,11 @@ export interface ProxyServerOptions extends Omit<ServerOptions, 'handler' | 'han
   target: { host: string; port: number };
   /** Bytes per splice pipe, one per direction per connection. Default 1 MiB (capped by fs.pipe-max-size). */
   pipeSize?: number;
+  /**
+   * Close a client whose upstream connect has not completed after this long. 0 = the kernel's own limit (about
+   * two minutes of SYN retries against a target that drops them). Default 10,000 ms.
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Where the reactor threads compiled entry lives: next to this file once built; from sources, in the build. */
@@ -190,7 +195,7 @@ export class Server implements SocketServer {
       pinCpu,
       steering: this.options.steering,
       reactor: {
-        ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'socketOptions']),
+        ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'connectTimeoutMs', 'socketOptions']),
         ...(target === undefined ? {} : { proxyTo: target }),
       },
       statsBuffer: this.stats.buffer,

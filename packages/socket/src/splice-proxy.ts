@@ -5,8 +5,8 @@
  * speed difference of the peers.
  */
 import { SyscallError } from './errors.js';
-import { EPOLLERR, EPOLLIN, EPOLLOUT } from './libc/epoll.js';
-import { SHUT_WR, closeFd, getIntOption, shutdownSocket } from './libc/sockets.js';
+import { EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT } from './libc/epoll.js';
+import { SHUT_WR, getIntOption, shutdownSocket } from './libc/sockets.js';
 import { spliceSome } from './libc/zero-copy.js';
 import { type Pipe, type PipePool } from './pipe-pool.js';
 
@@ -59,6 +59,8 @@ class Leg {
 /** What a pair needs from its reactor. */
 export interface SplicePairOwner {
   setInterest(fd: number, interest: number, adding: boolean): void;
+  /** Takes the socket out of epoll and closes it. */
+  closeSocket(fd: number): void;
   pairClosed(pair: SplicePair, error?: Error): void;
 }
 
@@ -72,6 +74,9 @@ export class SplicePair {
   private connected: boolean;
   private closed = false;
   private readonly interest = new Map<number, number>();
+  /** The owner's clock reading when the pair was made, and when bytes last moved (for its idle and connect limits). */
+  readonly startedAt: number;
+  lastActive: number;
 
   constructor(
     readonly client: number,
@@ -79,7 +84,10 @@ export class SplicePair {
     private readonly pipes: PipePool,
     private readonly owner: SplicePairOwner,
     connecting: boolean,
+    now: number,
   ) {
+    this.startedAt = now;
+    this.lastActive = now;
     const upPipe = pipes.take();
     let downPipe: Pipe;
     try {
@@ -114,11 +122,23 @@ export class SplicePair {
     return { up: this.up.moved, down: this.down.moved };
   }
 
-  serve(fd: number, mask: number): void {
+  /** True while the upstream connect has not completed. */
+  get connecting(): boolean {
+    return !this.connected;
+  }
+
+  /** Serves an epoll event of either socket; `now` is the owner's clock reading. */
+  serve(fd: number, mask: number, now: number): void {
     if (this.closed) return;
+    const before = this.up.moved + this.down.moved;
     try {
       if (!this.connected) {
-        if (fd !== this.upstream) return;
+        if (fd !== this.upstream) {
+          // The client reset or hung up before the upstream answered. Its fd has no interest registered, but
+          // epoll reports errors and hang-ups regardless, every turn, until the pair goes: it goes now.
+          if ((mask & (EPOLLERR | EPOLLHUP)) !== 0) this.close(socketError(fd, 'client'));
+          return;
+        }
         const errno = getIntOption(this.upstream, 'SO_ERROR');
         if (errno !== 0) throw new SyscallError('connect', errno, 'upstream');
         this.connected = true;
@@ -128,15 +148,16 @@ export class SplicePair {
       this.close(error as Error);
       return;
     }
+    if (this.up.moved + this.down.moved !== before) this.lastActive = now;
     // Hang-ups with nothing left to move: splice saw the end or the error on its next call, so this is final.
     if (this.up.done && this.down.done) this.close();
-    else if ((mask & EPOLLERR) !== 0) this.close(new SyscallError('socket', getIntOption(fd, 'SO_ERROR')));
+    else if ((mask & EPOLLERR) !== 0) this.close(socketError(fd, fd === this.client ? 'client' : 'upstream'));
   }
 
   close(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
-    for (const fd of [this.client, this.upstream]) closeFd(fd);
+    for (const fd of [this.client, this.upstream]) this.owner.closeSocket(fd);
     this.pipes.give(this.up.pipe, this.up.inPipe === 0);
     this.pipes.give(this.down.pipe, this.down.inPipe === 0);
     this.owner.pairClosed(this, error);
@@ -154,4 +175,10 @@ export class SplicePair {
     this.interest.set(fd, interest);
     this.owner.setInterest(fd, interest, adding);
   }
+}
+
+/** The error pending on a socket epoll reported an error or hang-up for; undefined for a plain hang-up. */
+function socketError(fd: number, which: string): Error | undefined {
+  const errno = getIntOption(fd, 'SO_ERROR');
+  return errno === 0 ? undefined : new SyscallError('socket', errno, which);
 }

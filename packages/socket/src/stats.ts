@@ -17,6 +17,10 @@ export const STAT_FIELDS = [
   'readPauses',
   'idleClosed',
   'handlerErrors',
+  /** Times accepting paused because the process ran out of file descriptors. */
+  'acceptPauses',
+  /** Bytes read after end() (or a graceful shutdown) and dropped: the handler no longer receives them. */
+  'bytesDiscarded',
 ] as const;
 /** One reactor's counters. */
 export type ReactorCounters = Record<(typeof STAT_FIELDS)[number], number>;

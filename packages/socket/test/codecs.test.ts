@@ -31,6 +31,44 @@ describe('LengthPrefixedDecoder', () => {
   it('refuses a bad limit', () => {
     expect(() => new LengthPrefixedDecoder({ maxFrameBytes: -1 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
   });
+
+  it('returns the frames before an over-limit header, then fails at the next push and at end', () => {
+    const decoder = new LengthPrefixedDecoder({ maxFrameBytes: 10 });
+    const bad = Buffer.alloc(4);
+    bad.writeUInt32BE(11);
+    const read = Buffer.concat([encodeLengthPrefixed(Buffer.from('one')), encodeLengthPrefixed(Buffer.from('two')), bad, Buffer.from('junk')]);
+    expect(decoder.push(read).map(String)).toEqual(['one', 'two']);
+    expect(() => decoder.push(encodeLengthPrefixed(Buffer.from('3')))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+    expect(() => decoder.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+  });
+
+  it('says at end when the stream stopped inside a header or a body, and nothing when it stopped between frames', () => {
+    const whole = new LengthPrefixedDecoder();
+    whole.push(encodeLengthPrefixed(Buffer.from('done')));
+    expect(() => whole.end()).not.toThrow();
+    const inHeader = new LengthPrefixedDecoder();
+    inHeader.push(Buffer.from([0, 0]));
+    expect(inHeader.bufferedBytes).toBe(2);
+    expect(() => inHeader.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TRUNCATED', message: expect.stringContaining('2 bytes of its 4-byte header') }));
+    const inBody = new LengthPrefixedDecoder();
+    expect(inBody.push(encodeLengthPrefixed(Buffer.from('cut off')).subarray(0, 8))).toEqual([]);
+    expect(inBody.bufferedBytes).toBe(8);
+    expect(() => inBody.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TRUNCATED', message: expect.stringContaining('8 bytes of 11 bytes') }));
+    expect(inBody.bufferedBytes).toBe(0);
+  });
+
+  it('decodes a frame at the limit sent in reads of 1 byte to 64 KiB, and empty frames between', () => {
+    const body = Buffer.alloc(3 * 65536 + 5);
+    for (let i = 0; i < body.length; i++) body[i] = i % 251;
+    const stream = Buffer.concat([encodeLengthPrefixed(Buffer.alloc(0)), encodeLengthPrefixed(body), encodeLengthPrefixed(Buffer.alloc(0))]);
+    for (const step of [1, 7, 65536]) {
+      const decoder = new LengthPrefixedDecoder({ maxFrameBytes: body.length });
+      const frames: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += step) frames.push(...decoder.push(stream.subarray(i, i + step)));
+      expect(frames.map((f) => f.length)).toEqual([0, body.length, 0]);
+      expect(frames[1]!.equals(body)).toBe(true);
+    }
+  });
 });
 
 describe('LineDecoder', () => {
@@ -52,6 +90,36 @@ describe('LineDecoder', () => {
     const decoder = new LineDecoder({ maxLineBytes: 8 });
     expect(decoder.push(Buffer.from('12345678'))).toEqual([]);
     expect(() => decoder.push(Buffer.from('9'))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+  });
+
+  it('returns the lines before an over-long or malformed one, then fails at the next push and at end', () => {
+    const long = new LineDecoder({ maxLineBytes: 4 });
+    expect(long.push(Buffer.from('ab\ncd\ntoo long\nef\n'))).toEqual(['ab', 'cd']);
+    expect(() => long.push(Buffer.from('gh\n'))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+    expect(() => long.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+    const unended = new LineDecoder({ maxLineBytes: 4 });
+    expect(unended.push(Buffer.from('ab\ncdefgh'))).toEqual(['ab']);
+    expect(() => unended.push(Buffer.from('\n'))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TOO_LARGE' }));
+    const malformed = new LineDecoder();
+    expect(malformed.push(Buffer.from([0x61, 0x0a, 0xff, 0x0a]))).toEqual(['a']);
+    expect(() => malformed.push(Buffer.from('b\n'))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_MALFORMED' }));
+  });
+
+  it('takes a line exactly at the limit whose CR arrives apart from its LF', () => {
+    const decoder = new LineDecoder({ maxLineBytes: 4 });
+    expect(decoder.push(Buffer.from('abcd\r'))).toEqual([]);
+    expect(decoder.push(Buffer.alloc(0))).toEqual([]);
+    expect(decoder.push(Buffer.from('\n'))).toEqual(['abcd']);
+  });
+
+  it('says at end when the stream stopped inside a line', () => {
+    const decoder = new LineDecoder();
+    expect(decoder.push(Buffer.from('whole\nhal'))).toEqual(['whole']);
+    expect(decoder.bufferedBytes).toBe(3);
+    expect(() => decoder.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TRUNCATED' }));
+    const clean = new LineDecoder();
+    clean.push(Buffer.from('whole\n'));
+    expect(() => clean.end()).not.toThrow();
   });
 
   it('rejects invalid UTF-8 as malformed', () => {
