@@ -4,6 +4,10 @@
  * `<prefix><resource>`; a waiter listens on the channels of the resources it wants, on every instance, through
  * one subscriber connection per instance that is opened on first need and shared by all waiters.
  *
+ * A release is announced by every instance that held the lock (five, say): only the first of those
+ * announcements counts. Counting the others woke the waiter again after it had lost the race for that very
+ * release, and sent it at the lock again at once: across processes, 5.7 failed attempts per lock.
+ *
  * An announcement goes to one waiter of this process, the one waiting longest: waking them all would send them
  * at the lock together, split the instances' votes between them and fail them all (a thundering herd). The
  * others keep waiting for the next release, or for their own retry delay. A new acquirer of this process joins
@@ -36,15 +40,18 @@ interface Waiter {
   wake: (() => void) | undefined;
 }
 
-/** How many of this process's own releases are remembered, to ignore their announcements from Redis. */
+/** How many announced releases are remembered, to ignore their later announcements from other instances. */
 const REMEMBERED_RELEASES = 1_024;
 
 export class ReleaseNotifier {
   private subscribers: RedisClient[] | undefined;
   /** Per channel, its waiters, longest waiting first. */
   private readonly waiters = new Map<string, Set<Waiter>>();
-  /** Values of locks this process released and announced locally (insertion order = age). */
-  private readonly releasedHere = new Set<string>();
+  /**
+   * Values of the releases already announced here, by this process's own release or by the first instance's
+   * message (insertion order = age).
+   */
+  private readonly announced = new Set<string>();
 
   constructor(private readonly clients: readonly RedisClient[]) {}
 
@@ -106,8 +113,7 @@ export class ReleaseNotifier {
    */
   releasedLocally(channels: readonly string[], value: string): void {
     if (!this.hasWaiters(channels)) return;
-    this.releasedHere.add(value);
-    if (this.releasedHere.size > REMEMBERED_RELEASES) this.releasedHere.delete(this.releasedHere.values().next().value!);
+    this.remember(value);
     for (const channel of channels) this.announce(channel);
   }
 
@@ -135,6 +141,11 @@ export class ReleaseNotifier {
     first.wake?.();
   }
 
+  private remember(value: string): void {
+    this.announced.add(value);
+    if (this.announced.size > REMEMBERED_RELEASES) this.announced.delete(this.announced.values().next().value!);
+  }
+
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
   private async each(action: (subscriber: RedisClient) => Promise<unknown>): Promise<void> {
     this.subscribers ??= this.clients.map((client) => this.open(client));
@@ -145,7 +156,10 @@ export class ReleaseNotifier {
     const subscriber = client.duplicate();
     subscriber.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay
     subscriber.on('message', (channel: string, message: string) => {
-      if (!this.releasedHere.has(message)) this.announce(channel);
+      // The message is the released lock's value: one release, one announcement, whichever instance says it first.
+      if (this.announced.has(message)) return;
+      this.remember(message);
+      this.announce(channel);
     });
     return subscriber;
   }

@@ -8,6 +8,7 @@ import {
   Redlock,
 } from '../src/index.js';
 import { fenceKey } from '../src/scripts.js';
+import { ReleaseNotifier } from '../src/release-notifier.js';
 import { eventually } from '@x/testkit';
 import { connectMasters, quitAll, resource, settledValues, valuesOf } from './helpers.js';
 
@@ -192,6 +193,25 @@ describe('waiting for a held lock', () => {
     expect(performance.now() - releasedAt).toBeLessThan(2_000);
     await lock.release();
     await slow.close();
+  });
+
+  it('counts one release announced by all five instances once: a waiter that lost the race waits for the next release', async () => {
+    const notifier = new ReleaseNotifier(clients);
+    const channel = `x-redlock:released:${resource('announce')}`;
+    const listener = await notifier.listen([channel]);
+    try {
+      // What the release script does on each instance: one release, five announcements carrying its value.
+      await Promise.all(clients.map((client) => client.publish(channel, 'value-1')));
+      expect(await listener.next(1_000)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The other four announcements of that release must not send the waiter at the lock again.
+      expect(await listener.next(150)).toBe(false);
+      await Promise.all(clients.map((client) => client.publish(channel, 'value-2')));
+      expect(await listener.next(1_000)).toBe(true);
+    } finally {
+      await listener.close();
+      await notifier.close();
+    }
   });
 
   it("hands the lock to this process's waiters in turn: a holder that asks again goes to the back of the line", async () => {
