@@ -135,11 +135,12 @@ describe('rabbitmq backend specifics', () => {
     const seen: number[] = [];
     healthy.process('behind', (job) => void seen.push(Date.now() - job.dueAt));
     const before = (await queueCounts(gone.topology.unroutable)).messages;
-    await doomed.add('walking', 'orphan', { delay: 400 });
+    // Long enough a walk (routed 250 ms early: 1,250 ms) that the ready queue is gone well before it ends.
+    await doomed.add('walking', 'orphan', { delay: 1_500 });
     const admin = await connection.createChannel();
     await admin.deleteQueue(gone.topology.readyQueue('walking'));
     await admin.close();
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     await healthy.add('behind', 'later', { delay: 400 });
     await eventually(() => seen.length === 1, "the other queue's job", 5_000);
     expect(seen[0]).toBeLessThan(1_000);

@@ -28,7 +28,7 @@ import {
 } from './libc/sockets.js';
 import { PipePool } from './pipe-pool.js';
 import { ReadSlab } from './read-slab.js';
-import { SplicePair, type SplicePairOwner } from './splice-proxy.js';
+import { SplicePair } from './splice-proxy.js';
 import { STAT_FIELDS, type ReactorStats } from './stats.js';
 
 /** Options of a {@link Reactor}. */
@@ -143,7 +143,9 @@ const OUT_OF_RESOURCES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
  * await reactor.run(); // until reactor.shutdown() / reactor.stop()
  * ```
  */
-export class Reactor implements ConnectionOwner, SplicePairOwner {
+// Not `implements SplicePairOwner`: its methods are internal (stripped from the published types), and a declared
+// interface whose members the .d.ts no longer shows fails a user's type check (skipLibCheck off).
+export class Reactor implements ConnectionOwner {
   readonly id: number;
   private readonly epoll: Epoll;
   private readonly connections: (ReactorConnection | undefined)[] = [];
@@ -456,19 +458,29 @@ export class Reactor implements ConnectionOwner, SplicePairOwner {
       try {
         this.applySocketOptions(fd);
         upstream = connectTcp(this.proxyTo.host, this.proxyTo.port);
-      } catch {
-        // The upstream refused at once (no route, no fds): drop this client, keep accepting.
+      } catch (error) {
+        // The upstream refused at once (no route, no fds): drop this client. Out of descriptors, accept no more
+        // until one is freed: the clients behind it wait in the backlog instead of being dropped one by one.
         closeFd(fd);
-        this.counts.handlerErrors++;
+        this.dropped(error);
+        if (this.acceptResumesAt !== Infinity) return;
         continue;
       }
       try {
         this.pair(fd, upstream, true);
-      } catch {
+      } catch (error) {
         // No fds for its pipes, say: pair() closed both sockets.
-        this.counts.handlerErrors++;
+        this.dropped(error);
+        if (this.acceptResumesAt !== Infinity) return;
       }
     }
+  }
+
+  /** A proxied client closed before its pair existed: counted as closed with an error; out of fds, accepting pauses. */
+  private dropped(error: unknown): void {
+    this.counts.closed++;
+    this.counts.handlerErrors++;
+    if (error instanceof SyscallError && OUT_OF_RESOURCES.has(error.errno)) this.pauseAccepting();
   }
 
   private open(fd: number): ReactorConnection {

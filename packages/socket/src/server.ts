@@ -67,6 +67,7 @@ export class Server implements SocketServer {
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private bound: { host: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
+  private starting: Promise<{ host: string; port: number }> | undefined;
   private readonly reactorCount: number;
   private readonly handlerModule: string | undefined;
   private readonly options: ServerOptions | ProxyServerOptions;
@@ -80,7 +81,11 @@ export class Server implements SocketServer {
       assertNumber('options.target.port', options.target.port, { min: 1, max: 65535, integer: true });
     } else {
       assertKnownKeys('options', options, SERVER_OPTION_KEYS);
-      const handler = options.handler instanceof URL ? fileURLToPath(options.handler) : assertString('options.handler', options.handler);
+      // A URL object, a file: URL as text (import.meta.url based), or a path.
+      const handler =
+        options.handler instanceof URL || (typeof options.handler === 'string' && options.handler.startsWith('file:'))
+          ? fileURLToPath(options.handler)
+          : assertString('options.handler', options.handler);
       this.handlerModule = resolve(handler);
     }
     this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
@@ -118,21 +123,32 @@ export class Server implements SocketServer {
     if (this.state !== 'new') throw new SocketStateError(`listen() on a server that is ${this.state}`);
     assertSupported();
     this.state = 'listening';
+    this.starting = this.startAll();
     try {
-      const host = await resolveHost(this.options.host ?? '127.0.0.1');
-      const target = 'target' in this.options ? { host: await resolveHost(this.options.target.host), port: this.options.target.port } : undefined;
-      // The first reactor picks the port when 0 was asked; the others join its reuseport group.
-      let port = this.options.port ?? 0;
-      for (let id = 0; id < this.reactorCount; id++) {
-        const started = await this.start(id, host, port, target);
-        port = started.port;
-        this.bound ??= { host: started.host, port: started.port };
-      }
-      return this.address;
+      return await this.starting;
     } catch (error) {
       await this.close(0).catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Starts the reactors one by one; stops at the next step once close() was called (which then stops them). */
+  private async startAll(): Promise<{ host: string; port: number }> {
+    const stillStarting = (): void => {
+      if (this.state !== 'listening') throw new SocketStateError('the server was closed while it was starting');
+    };
+    const host = await resolveHost(this.options.host ?? '127.0.0.1');
+    const target = 'target' in this.options ? { host: await resolveHost(this.options.target.host), port: this.options.target.port } : undefined;
+    // The first reactor picks the port when 0 was asked; the others join its reuseport group.
+    let port = this.options.port ?? 0;
+    for (let id = 0; id < this.reactorCount; id++) {
+      stillStarting();
+      const started = await this.start(id, host, port, target);
+      port = started.port;
+      this.bound ??= { host: started.host, port: started.port };
+    }
+    stillStarting();
+    return this.address;
   }
 
   /** Per-reactor counters (read from shared memory, no message round trip). */
@@ -166,6 +182,8 @@ export class Server implements SocketServer {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.state = 'closing';
+    // A listen() under way stops at its next step: every reactor it started is in `reactors` after that.
+    await this.starting?.catch(() => undefined);
     for (const reactor of this.reactors) {
       reactor.commands.tryPush(Command.Shutdown);
       reactor.commands.tryPush(graceMs);
@@ -239,7 +257,7 @@ function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]
  * @example
  * ```ts
  * // echo.js: exports.handler = { onData: (conn, bytes) => conn.write(bytes) };
- * await using server = createServer({ handler: require.resolve('./echo.js'), reactors: 2, port: 7000 });
+ * const server = createServer({ handler: require.resolve('./echo.js'), reactors: 2, port: 7000 });
  * const { port } = await server.listen();
  * ```
  */
@@ -258,7 +276,7 @@ export function createServer(options: ServerOptions): SocketServer {
  *
  * @example
  * ```ts
- * await using proxy = createProxyServer({ target: { host: '10.0.0.5', port: 5432 }, port: 6432, reactors: 2 });
+ * const proxy = createProxyServer({ target: { host: '10.0.0.5', port: 5432 }, port: 6432, reactors: 2 });
  * await proxy.listen();
  * ```
  */

@@ -127,3 +127,43 @@ describe('LineDecoder', () => {
     expect(new LineDecoder({ requireUtf8: false }).push(Buffer.from([0x61, 0xff, 0x0a]))).toEqual(['a\ufffd']);
   });
 });
+
+describe('both decoders', () => {
+  it('stay failed after any failure, the first push included, and after end() found a truncated frame', () => {
+    const malformed = new LineDecoder();
+    expect(() => malformed.push(Buffer.from([0xff, 0x0a]))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_MALFORMED' }));
+    expect(() => malformed.push(Buffer.from('fine\n'))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_MALFORMED' }));
+    const cut = new LengthPrefixedDecoder();
+    cut.push(Buffer.from([0, 0, 0, 9, 1]));
+    expect(() => cut.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TRUNCATED' }));
+    expect(() => cut.end()).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TRUNCATED' }));
+    expect(() => cut.push(encodeLengthPrefixed(Buffer.from('x')))).toThrow(expect.objectContaining({ code: 'ERR_FRAME_TRUNCATED' }));
+  });
+
+  it('keep a U+FEFF at the start of a line: it is text, not a stream byte-order mark', () => {
+    expect(new LineDecoder().push(Buffer.from('a\n\uFEFFb\n'))).toEqual(['a', '\uFEFFb']);
+  });
+
+  it('refuse what is not bytes, and options that are not an object, with typed errors', () => {
+    for (const bad of ['abc', null, 5, [1, 2]]) {
+      expect(() => new LengthPrefixedDecoder().push(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      expect(() => new LineDecoder().push(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      expect(() => encodeLengthPrefixed(bad as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    }
+    expect(() => new LengthPrefixedDecoder(null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => new LineDecoder({ requireUtf8: 'no' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('decode a line and a frame fed one byte at a time', () => {
+    const text = 'x'.repeat(70_000);
+    const lines = new LineDecoder({ maxLineBytes: 100_000 });
+    const got: string[] = [];
+    for (const byte of Buffer.from(`${text}\n`)) got.push(...lines.push(Buffer.from([byte])));
+    expect(got).toEqual([text]);
+    const frames = new LengthPrefixedDecoder();
+    const out: Buffer[] = [];
+    for (const byte of encodeLengthPrefixed(Buffer.from(text))) out.push(...frames.push(Buffer.from([byte])));
+    expect(out.map(String)).toEqual([text]);
+  });
+});
+

@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { type Server as NetServer, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { type SocketServer, createProxyServer, createServer } from '../src/index.js';
 import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly } from './helpers.js';
@@ -75,6 +76,29 @@ describe('createServer (reactors on worker threads)', () => {
     await expect(server.close()).resolves.toBeUndefined();
   });
 
+  it('close() while listen() is starting reactors stops them all: listen() rejects, nothing serves, the threads end', async () => {
+    const server = createServer({ handler: ECHO, reactors: 4 });
+    const listening = server.listen();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await server.close(100);
+    await expect(listening).rejects.toMatchObject({ code: 'ERR_SOCKET_STATE' });
+    // Every reactor that had started is stopped: its port refuses.
+    const port = (server as unknown as { bound?: { port: number } }).bound?.port;
+    if (port !== undefined) await expect(connectTo(port)).rejects.toThrow(/ECONNREFUSED/);
+    await expect(server.close()).resolves.toBeUndefined();
+  });
+
+  it('takes a file: URL given as text for the handler module', async () => {
+    const server = createServer({ handler: pathToFileURL(ECHO).href });
+    const { port } = await server.listen();
+    const client = await connectTo(port);
+    const echoed = readExactly(client, 2);
+    client.write('hi');
+    expect((await echoed).toString()).toBe('hi');
+    client.destroy();
+    await server.close();
+  });
+
   it('rejects listen() with the cause when the handler module is missing or exports no handler', async () => {
     const before = openFdCount();
     await expect(createServer({ handler: join(__dirname, 'fixtures', 'nope.js') }).listen()).rejects.toThrow(/Cannot find module/);
@@ -136,7 +160,8 @@ describe('CPU steering', () => {
         for (let cpu = 0; cpu < cpus; cpu++) expect([cpu, await announcementFromCpu(port, cpu)]).toEqual([cpu, `r${cpu}`]);
       }
     });
-  }, 60_000);
+    // Ten node processes started one after another: a loaded machine takes seconds for each.
+  }, 120_000);
 
   it('refuses steering without pinning, and cpu-bpf without reactor i on CPU i', () => {
     expect(() => createServer({ handler: ECHO, steering: 'cpu-bpf' })).toThrow(expect.objectContaining({ argument: 'options.steering' }));
@@ -180,4 +205,12 @@ describe('createProxyServer', () => {
       upstream.close();
     }
   }, 120_000);
+});
+
+describe('published types', () => {
+  it("compile in a user's strict project with skipLibCheck off", () => {
+    const project = `${__dirname}/fixtures/types-consumer/tsconfig.json`;
+    const result = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project], { encoding: 'utf8' });
+    expect({ status: result.status, output: result.stdout.trim() }).toEqual({ status: 0, output: '' });
+  }, 60_000);
 });
