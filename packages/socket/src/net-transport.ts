@@ -12,6 +12,7 @@ import { SocketStateError } from './errors.js';
 import { type Connection, type ConnectionState, type Handler, type HandlerModule } from './handler.js';
 import { type SocketAddress } from './libc/address.js';
 import { type ReactorCounters, STAT_FIELDS } from './stats.js';
+import { checkReactorOptions } from './reactor-options.js';
 import { type ReactorInfo, type ServerOptions, type SocketServer, resolveHandler, resolveHost } from './server-common.js';
 
 interface FileJob {
@@ -142,11 +143,18 @@ export class NodeNetTransport implements SocketServer {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ServerOptions) {
-    const handler = options.handler instanceof URL ? fileURLToPath(options.handler) : assertString('options.handler', options.handler);
+    const handler =
+      options.handler instanceof URL || (typeof options.handler === 'string' && options.handler.startsWith('file:'))
+        ? fileURLToPath(options.handler)
+        : assertString('options.handler', options.handler);
     this.handlerModule = resolve(handler);
-    this.highWaterMark = assertNumber('options.highWaterMark', options.highWaterMark ?? 1 << 20, { min: 1, integer: true });
-    this.lowWaterMark = assertNumber('options.lowWaterMark', options.lowWaterMark ?? Math.floor(this.highWaterMark / 4), { min: 0, max: this.highWaterMark });
-    this.idleTimeoutMs = assertNumber('options.idleTimeoutMs', options.idleTimeoutMs ?? 0, { min: 0 });
+    // The reactors' checks, so that an option is refused alike whichever transport serves it.
+    const { highWaterMark, lowWaterMark, idleTimeoutMs, readBufferSize, maxWaitMs, socketOptions } = options;
+    const settings = checkReactorOptions({ highWaterMark, lowWaterMark, idleTimeoutMs, readBufferSize, maxWaitMs, socketOptions });
+    if (options.backlog !== undefined) assertNumber('options.backlog', options.backlog, { min: 0, max: 65535, integer: true });
+    this.highWaterMark = settings.highWaterMark;
+    this.lowWaterMark = settings.lowWaterMark;
+    this.idleTimeoutMs = settings.idleTimeoutMs;
   }
 
   get address(): { host: string; port: number } {

@@ -5,7 +5,7 @@
  * peer is not keeping up.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { TimeoutError, assertKnownKeys, assertNumber } from '@x/core';
+import { TimeoutError } from '@x/core';
 import { type ConnectionOwner, ReactorConnection } from './connection.js';
 import { SocketStateError, SyscallError } from './errors.js';
 import { type Handler } from './handler.js';
@@ -30,96 +30,9 @@ import { PipePool } from './pipe-pool.js';
 import { ReadSlab } from './read-slab.js';
 import { SplicePair } from './splice-proxy.js';
 import { STAT_FIELDS, type ReactorStats } from './stats.js';
+import { type ReactorOptions, checkReactorOptions } from './reactor-options.js';
 
-/** Options of a {@link Reactor}. */
-export interface ReactorOptions {
-  /** This reactor's index (in stats and `connection.reactorId`). Default 0. */
-  id?: number;
-  /**
-   * Bytes asked for per read. Default 64 KiB. Reads go one after another into a slab of
-   * {@link READ_SLAB_CHUNKS} times this size, so replies that echo what was read need no copy.
-   */
-  readBufferSize?: number;
-  /** Queued outbound bytes at which `write` returns false and reading from that peer pauses. Default 1 MiB. */
-  highWaterMark?: number;
-  /** Queued bytes below which reading resumes and `onDrain` runs. Default highWaterMark / 4. */
-  lowWaterMark?: number;
-  /** Close connections with no read or write for this long (onClose gets a TimeoutError). 0 = never. Default 0. */
-  idleTimeoutMs?: number;
-  /**
-   * Longest block in epoll_wait when nothing happens. Node timers and promise callbacks of this thread run
-   * between loop turns, so this bounds how late they can be on an idle reactor. Default 10 ms.
-   */
-  maxWaitMs?: number;
-  /** Shared counters to publish into (a server's stats); default: counters private to this reactor. */
-  stats?: ReactorStats;
-  /**
-   * Proxy mode: every accepted connection is joined to a new connection to this address with splice(2), and
-   * the handler sees none of it.
-   */
-  proxyTo?: { host: string; port: number };
-  /** Bytes per splice pipe (one per direction per proxied pair). Default 1 MiB (capped by fs.pipe-max-size). */
-  pipeSize?: number;
-  /**
-   * Proxy mode: close a pair whose upstream connect has not completed after this long (the client sees the
-   * connection close). 0 = the kernel's own limit (about two minutes of SYN retries). Default 10,000 ms.
-   */
-  connectTimeoutMs?: number;
-  /** Socket options set on every accepted connection. */
-  socketOptions?: ConnectionSocketOptions;
-}
-
-/** Per-connection socket options (setsockopt on accept). */
-export interface ConnectionSocketOptions {
-  /** TCP_NODELAY: send small writes at once instead of waiting to coalesce them (Nagle). Default true. */
-  noDelay?: boolean;
-  /** SO_KEEPALIVE with TCP_KEEPIDLE seconds of silence before the first probe; 0 = off. Default off. */
-  keepAliveIdleSeconds?: number;
-  /** TCP_KEEPINTVL: seconds between probes. Default: the kernel's (75). */
-  keepAliveIntervalSeconds?: number;
-  /** TCP_KEEPCNT: unanswered probes before the connection is dropped. Default: the kernel's (9). */
-  keepAliveProbes?: number;
-  /** TCP_USER_TIMEOUT: drop the connection when sent data stays unacknowledged this long; 0 = kernel default. */
-  userTimeoutMs?: number;
-  /** SO_SNDBUF / SO_RCVBUF in bytes (the kernel doubles and caps them); unset = autotuning. */
-  sendBufferBytes?: number;
-  receiveBufferBytes?: number;
-}
-
-/** The setsockopt calls for a set of options, validated once, applied per accept. */
-function socketOptionList(options: ConnectionSocketOptions = {}): [SocketOptionName, number][] {
-  assertKnownKeys('options.socketOptions', options, [
-    'noDelay',
-    'keepAliveIdleSeconds',
-    'keepAliveIntervalSeconds',
-    'keepAliveProbes',
-    'userTimeoutMs',
-    'sendBufferBytes',
-    'receiveBufferBytes',
-  ]);
-  const list: [SocketOptionName, number][] = [];
-  if (options.noDelay ?? true) list.push(['TCP_NODELAY', 1]);
-  const seconds = (name: string, value: number | undefined): number | undefined =>
-    value === undefined ? undefined : assertNumber(`options.socketOptions.${name}`, value, { min: 0, max: 32767, integer: true });
-  const idle = seconds('keepAliveIdleSeconds', options.keepAliveIdleSeconds);
-  if (idle !== undefined && idle > 0) {
-    list.push(['SO_KEEPALIVE', 1], ['TCP_KEEPIDLE', idle]);
-    const interval = seconds('keepAliveIntervalSeconds', options.keepAliveIntervalSeconds);
-    if (interval !== undefined && interval > 0) list.push(['TCP_KEEPINTVL', interval]);
-    const probes = seconds('keepAliveProbes', options.keepAliveProbes);
-    if (probes !== undefined && probes > 0) list.push(['TCP_KEEPCNT', probes]);
-  }
-  if (options.userTimeoutMs !== undefined) {
-    list.push(['TCP_USER_TIMEOUT', assertNumber('options.socketOptions.userTimeoutMs', options.userTimeoutMs, { min: 0, max: 2 ** 31 - 1, integer: true })]);
-  }
-  if (options.sendBufferBytes !== undefined) {
-    list.push(['SO_SNDBUF', assertNumber('options.socketOptions.sendBufferBytes', options.sendBufferBytes, { min: 1024, max: 2 ** 30, integer: true })]);
-  }
-  if (options.receiveBufferBytes !== undefined) {
-    list.push(['SO_RCVBUF', assertNumber('options.socketOptions.receiveBufferBytes', options.receiveBufferBytes, { min: 1024, max: 2 ** 30, integer: true })]);
-  }
-  return list;
-}
+export type { ReactorOptions, ConnectionSocketOptions } from './reactor-options.js';
 
 /** Read once more after a read that filled the buffer; otherwise leave the rest to the next (level-triggered) event. */
 const MAX_READS_PER_EVENT = 4;
@@ -192,24 +105,20 @@ export class Reactor implements ConnectionOwner {
     private readonly handler: Handler,
     options: ReactorOptions = {},
   ) {
-    this.id = assertNumber('options.id', options.id ?? 0, { min: 0, integer: true });
-    const readBufferSize = assertNumber('options.readBufferSize', options.readBufferSize ?? 65536, { min: 1024, integer: true });
-    this.highWaterMark = assertNumber('options.highWaterMark', options.highWaterMark ?? 1 << 20, { min: 1, integer: true });
-    this.lowWaterMark = assertNumber('options.lowWaterMark', options.lowWaterMark ?? Math.floor(this.highWaterMark / 4), {
-      min: 0,
-      max: this.highWaterMark,
-      integer: true,
-    });
-    this.idleTimeoutMs = assertNumber('options.idleTimeoutMs', options.idleTimeoutMs ?? 0, { min: 0 });
-    this.connectTimeoutMs = options.proxyTo === undefined ? 0 : assertNumber('options.connectTimeoutMs', options.connectTimeoutMs ?? 10_000, { min: 0 });
-    this.maxWaitMs = assertNumber('options.maxWaitMs', options.maxWaitMs ?? 10, { min: 0, max: 60_000, integer: true });
+    const settings = checkReactorOptions(options);
+    this.id = settings.id;
+    this.highWaterMark = settings.highWaterMark;
+    this.lowWaterMark = settings.lowWaterMark;
+    this.idleTimeoutMs = settings.idleTimeoutMs;
+    this.connectTimeoutMs = settings.connectTimeoutMs;
+    this.maxWaitMs = settings.maxWaitMs;
     this.stats = options.stats;
     this.proxyTo = options.proxyTo;
-    this.socketOptions = socketOptionList(options.socketOptions);
-    this.pipes = new PipePool(assertNumber('options.pipeSize', options.pipeSize ?? 1 << 20, { min: 4096, integer: true }));
+    this.socketOptions = settings.socketOptions;
+    this.pipes = new PipePool(settings.pipeSize);
     if (this.idleTimeoutMs > 0 || this.connectTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
     // File descriptors last, once every option is known to be valid: a throwing constructor leaks nothing.
-    this.slab = new ReadSlab(readBufferSize, READ_SLAB_CHUNKS);
+    this.slab = new ReadSlab(settings.readBufferSize, READ_SLAB_CHUNKS);
     this.epoll = new Epoll();
     this.wakeFd = createEventFd();
     this.epoll.add(this.wakeFd, EPOLLIN);

@@ -14,6 +14,7 @@ import { NodeNetTransport } from './net-transport.js';
 import { type ReactorInfo, type ServerOptions, type SocketServer, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
 import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
+import { type ReactorOptions, checkReactorOptions } from './reactor-options.js';
 
 const SERVER_OPTION_KEYS = [
   'handler',
@@ -106,7 +107,19 @@ export class Server implements SocketServer {
         throw new InvalidArgumentError('options.pinCpus', options.pinCpus, "reactor i on CPU i (true or [0, 1, ...]) for 'cpu-bpf' steering");
       }
     }
+    if (options.backlog !== undefined) assertNumber('options.backlog', options.backlog, { min: 0, max: 65535, integer: true });
+    // The reactors check their options again in their threads; checked here, a mistake throws from this call,
+    // as the caller's own InvalidArgumentError, before any thread starts.
+    checkReactorOptions(this.reactorOptions());
     this.stats = new ReactorStats(this.reactorCount);
+  }
+
+  /** What every reactor thread is given, but for its id and stats (and the target, resolved at listen). */
+  private reactorOptions(target?: { host: string; port: number }): ReactorOptions {
+    return {
+      ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'connectTimeoutMs', 'socketOptions']),
+      ...('target' in this.options ? { proxyTo: target ?? this.options.target } : {}),
+    };
   }
 
   /** The bound address, once listening. */
@@ -212,10 +225,7 @@ export class Server implements SocketServer {
       backlog: this.options.backlog,
       pinCpu,
       steering: this.options.steering,
-      reactor: {
-        ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'connectTimeoutMs', 'socketOptions']),
-        ...(target === undefined ? {} : { proxyTo: target }),
-      },
+      reactor: this.reactorOptions(target),
       statsBuffer: this.stats.buffer,
       commandBuffer: commands.buffer,
     };

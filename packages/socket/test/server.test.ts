@@ -4,6 +4,7 @@ import { type Server as NetServer, createServer as createNetServer } from 'node:
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
+import { InvalidArgumentError } from '@x/core';
 import { type SocketServer, createProxyServer, createServer } from '../src/index.js';
 import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly } from './helpers.js';
 
@@ -126,6 +127,29 @@ describe('createServer (reactors on worker threads)', () => {
     expect(() => createServer({ handler: ECHO, colour: 'red' } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(() => createProxyServer({ target: { host: '127.0.0.1', port: 0 } })).toThrow(expect.objectContaining({ argument: 'options.target.port' }));
     expect(() => createServer({ handler: ECHO }).address).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_STATE' }));
+  });
+
+  it.each(['epoll', 'node:net'] as const)('refuses bad reactor options from createServer itself, as InvalidArgumentError (%s)', (transport) => {
+    const bad: [string, Record<string, unknown>][] = [
+      ['options.highWaterMark', { highWaterMark: 2 ** 53 }],
+      ['options.readBufferSize', { readBufferSize: 2 ** 31 }],
+      ['options.idleTimeoutMs', { idleTimeoutMs: -1 }],
+      ['options.backlog', { backlog: -1 }],
+      ['options.backlog', { backlog: Number.NaN }],
+      ['options.socketOptions', { socketOptions: null }],
+      ['options.socketOptions.noDelay', { socketOptions: { noDelay: 'yes' } }],
+      ['options.socketOptions.keepAliveProbes', { socketOptions: { keepAliveIdleSeconds: 10, keepAliveProbes: 128 } }],
+    ];
+    for (const [argument, options] of bad) {
+      let error: unknown;
+      try {
+        createServer({ handler: ECHO, transport, ...options });
+      } catch (e) {
+        error = e;
+      }
+      expect({ argument, isClass: error instanceof InvalidArgumentError, thrown: (error as { argument?: string } | undefined)?.argument }).toEqual({ argument, isClass: true, thrown: argument });
+    }
+    expect(() => createProxyServer({ target: { host: '127.0.0.1', port: 1 }, connectTimeoutMs: -1 })).toThrow(InvalidArgumentError);
   });
 
   it('pins reactors to CPUs and reports them', async () => {
