@@ -121,6 +121,8 @@ export class ReactorConnection implements Connection {
 
   /** Sends what is queued (and `bytes`), then closes the write side; the connection closes once the peer ends too. */
   end(bytes?: Uint8Array): void {
+    // end() again is a no-op, but bytes given with it would be lost silently: refused as a write after end() is.
+    if (this.currentState === 'ending' && bytes !== undefined) throw new SocketStateError('end(bytes) after end() on a connection');
     if (this.currentState !== 'open') return;
     if (bytes !== undefined) this.write(bytes);
     this.currentState = 'ending';

@@ -49,7 +49,7 @@ export interface Connection {
    */
   sendFile(file: string | number, offset?: number, length?: number): boolean;
   /**
-   * Sends what is queued (and `bytes`), then closes the write side; the connection closes once the peer ends too
+   * Sends what is queued (and `bytes`), then closes the write side (again: nothing; with bytes: SocketStateError); the connection closes once the peer ends too
    * (or at a shutdown's grace deadline, or its idle timeout). From then on `onData` is no longer called: what the
    * peer still sends is read and dropped (counted in `bytesDiscarded`), so that the close does not reset the
    * connection and cost the peer the replies still on their way; the peer learns from the end of its stream that

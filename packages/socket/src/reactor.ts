@@ -196,7 +196,8 @@ export class Reactor implements ConnectionOwner {
     const moved = pair.moved;
     this.counts.bytesRead += moved.up + moved.down;
     this.counts.bytesWritten += moved.up + moved.down;
-    if (error !== undefined) this.counts.handlerErrors++;
+    // An idle or connect timeout is counted as such (idleClosed), as for connections, not as an error.
+    if (error !== undefined && !(error instanceof TimeoutError)) this.counts.handlerErrors++;
     this.fdFreed();
   }
 

@@ -203,6 +203,31 @@ describe('Reactor on loopback', () => {
     }
   });
 
+  it('end(bytes) after end() throws as write() after end() does, instead of dropping the bytes', async () => {
+    let thrown: unknown;
+    const local = startReactor({
+      onData(conn) {
+        conn.end(Buffer.from('bye'));
+        try {
+          conn.end(Buffer.from('lost'));
+        } catch (error) {
+          thrown = error;
+        }
+        conn.end();
+      },
+    });
+    try {
+      const client = await connectTo(local.port);
+      const all = readAll(client);
+      client.write('x');
+      expect((await all).toString()).toBe('bye');
+      expect(thrown).toBeInstanceOf(SocketStateError);
+      client.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
   it('write on a closed connection writes nothing and returns false', async () => {
     let server: Connection | undefined;
     const local = startReactor({ onOpen: (conn) => (server = conn), onData: () => undefined });
