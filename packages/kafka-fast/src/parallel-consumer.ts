@@ -349,7 +349,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
           this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes, waitingOffset: String(offset) });
         }
         if (pause !== undefined) {
-          this.resumeWhenFits(tracker, offset, pause());
+          this.resumeWhenFits(tracker, offset, this.pauseSafely(pause));
           return false;
         }
       }
@@ -370,14 +370,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // NaN (a callback that returned no number) counts as due: a record is never held back for ever by mistake.
     if (!(wait > 0)) return true;
     if (pause !== undefined) {
-      const resume = pause();
-      tracker.resumeAfter(wait, () => {
-        try {
-          resume();
-        } catch (error) {
-          this.emitError(error);
-        }
-      });
+      tracker.resumeAfter(wait, this.pauseSafely(pause));
       return false;
     }
     while (wait > 0) {
@@ -399,14 +392,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const share = this.options.maxBufferedPerPartition;
     const resumeAt = share - Math.max(1, Math.floor(share / 10));
     if (pause !== undefined) {
-      const resume = pause();
-      tracker.resumeWhenAtMost(resumeAt, () => {
-        try {
-          resume();
-        } catch (error) {
-          this.emitError(error);
-        }
-      });
+      tracker.resumeWhenAtMost(resumeAt, this.pauseSafely(pause));
       return false;
     }
     while (tracker.incomplete > resumeAt) {
@@ -417,6 +403,18 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     return live();
   }
 
+  /** Pauses the batch's partition; returns what resumes it, reporting (not throwing) a client's failure to. */
+  private pauseSafely(pause: () => () => void): () => void {
+    const resume = pause();
+    return () => {
+      try {
+        resume();
+      } catch (error) {
+        this.emitError(error);
+      }
+    };
+  }
+
   /**
    * Resumes a partition paused for its offset map once `offset` fits the span again, or at once when the
    * partition is revoked or the consumer stops (a later assignment of it must not find it paused).
@@ -424,11 +422,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private resumeWhenFits(tracker: PartitionTracker, offset: number, resume: () => void): void {
     const check = (): void => {
       if (tracker.revoked || this.state !== 'running' || tracker.fits(offset)) {
-        try {
-          resume();
-        } catch (error) {
-          this.emitError(error);
-        }
+        resume();
         return;
       }
       setTimeout(check, RESUME_CHECK_MS);
