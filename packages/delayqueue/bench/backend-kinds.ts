@@ -90,6 +90,15 @@ export async function backendKinds(redisPort: number): Promise<{ kinds: BackendK
   return {
     kinds,
     close: async () => {
+      // The bench's own level queues go at the end of the run: quorum queues each cost the broker a Raft log.
+      for (const queueType of ['quorum', 'classic'] as const) {
+        const { topology } = new RabbitMqBackend({ connection: rabbitAdmin, queueType, levels: BENCH_LEVELS });
+        const channel = await rabbitAdmin.createChannel();
+        for (let level = 1; level < topology.levels; level++) {
+          for (let digit = 1; digit < topology.radix; digit++) await channel.deleteQueue(topology.waitQueue(level, digit));
+        }
+        await channel.close();
+      }
       await rabbitAdmin.close();
       await redisAdmin.quit();
     },

@@ -156,9 +156,7 @@ export class RabbitMqBackend extends BrokerBackend {
    * topology on first use takes time): routed a little early, never delivered early.
    */
   protected async publish(job: JobMessage): Promise<void> {
-    const delay = Math.max(0, job.dueAt - this.clock.wallNow());
-    const routed = Math.min(this.topology.maxRoutedDelay, Math.max(0, Math.floor(delay - this.earlyArrivalMs)));
-    const route = this.topology.route(routed);
+    const route = this.topology.route(this.routedDelay(Math.max(0, job.dueAt - this.clock.wallNow())));
     const readyQueue = this.topology.readyQueue(job.topic);
     // A job due now goes straight to its ready queue, so that a missing queue returns it (the deliver exchange
     // would keep it in the unroutable queue instead).
@@ -166,6 +164,14 @@ export class RabbitMqBackend extends BrokerBackend {
     await this.publisher
       .publish(exchange, routingKey, Buffer.from(job.payload), publishOptions(job, readyQueue))
       .catch((error: unknown) => this.forgetIfUnroutable(error, job.topic));
+  }
+
+  /**
+   * @internal The delay a job with `delay` ms to go is routed by: earlyArrivalMs less, so that it reaches its
+   * ready queue that much before it is due (the consumer holds it to the instant).
+   */
+  routedDelay(delay: number): number {
+    return Math.min(this.topology.maxRoutedDelay, Math.max(0, Math.floor(delay - this.earlyArrivalMs)));
   }
 
   /** A returned message means a queue is gone: declare the topology again on the next add, and rethrow. */
