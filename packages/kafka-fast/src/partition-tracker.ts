@@ -33,9 +33,10 @@ export class PartitionTracker {
   /** Commit point when nothing is pending. */
   private floor: number;
   private changed = false;
-  /** Lifts the client's pause of this partition (see resumeWhenAtMost); undefined while not paused. */
+  /** Lifts the client's pause of this partition (see resumeWhenAtMost, resumeAfter); undefined while not paused. */
   private resume: (() => void) | undefined = undefined;
-  private resumeBelow = 0;
+  /** Incomplete records at or below which a completion lifts the pause; -1 when only its timer does. */
+  private resumeBelow = -1;
   private resumeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private readonly controller = new AbortController();
   /** The scheduler lanes of this assignment's records. */
@@ -228,6 +229,8 @@ export class PartitionTracker {
    */
   resumeAfter(ms: number, resume: () => void): void {
     this.resume = resume;
+    // Completions of the records before it do not make the record due.
+    this.resumeBelow = -1;
     this.resumeTimer = setTimeout(() => this.resumeNow(), Math.min(ms, 2 ** 31 - 1));
   }
 

@@ -19,6 +19,39 @@ describe('PartitionTracker', () => {
     expect(tracker.revoked).toBe(true);
   });
 
+  it('lifts a pause for a record not yet due at its timer, not when the records before it complete', () => {
+    jest.useFakeTimers();
+    try {
+      const tracker = new PartitionTracker('t', 0, -1, null, 4_096);
+      tracker.accept(0);
+      const resumed = jest.fn();
+      tracker.resumeAfter(10_000, resumed);
+      tracker.complete(0);
+      expect(resumed).not.toHaveBeenCalled();
+      expect(tracker.paused).toBe(true);
+      jest.advanceTimersByTime(10_000);
+      expect(resumed).toHaveBeenCalledTimes(1);
+      expect(tracker.paused).toBe(false);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('lifts a pause for its share once the incomplete records fall to the mark, or at revoke', () => {
+    const tracker = new PartitionTracker('t', 0, -1, null, 4_096);
+    for (let offset = 0; offset < 3; offset++) tracker.accept(offset);
+    const resumed = jest.fn();
+    tracker.resumeWhenAtMost(1, resumed);
+    tracker.complete(0);
+    expect(resumed).not.toHaveBeenCalled();
+    tracker.complete(2);
+    expect(resumed).toHaveBeenCalledTimes(1);
+    const revoked = jest.fn();
+    tracker.resumeWhenAtMost(0, revoked);
+    tracker.revoke(new Error('revoked'));
+    expect(revoked).toHaveBeenCalledTimes(1);
+  });
+
   it('agrees with a plain model over random gaps, completion orders, repeats and unknown offsets', () => {
     let seed = 7;
     const random = (n: number): number => {
