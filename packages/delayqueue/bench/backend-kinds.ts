@@ -21,6 +21,34 @@ export interface BackendKind {
   readonly leadMs: number;
   /** Run by the failover case only (a setting that changes nothing else). */
   readonly failoverOnly?: boolean;
+  /**
+   * Resolves once the queue's consumers have settled on the server (Kafka: its consumer groups are stable with
+   * `members` members), so a round does not time a group still forming.
+   */
+  settled?(queueName: string, topics: string[], members: number): Promise<void>;
+}
+
+/**
+ * Waits until every group is Stable with at least `members` members, seen twice a second apart: a group's first
+ * member holds every partition until the next heartbeat (3 s by default) tells it that the others joined, and the
+ * rebalance then stops the group's fetches for a moment. A round started before that times the rebalance.
+ */
+async function kafkaGroupsStable(kafka: Kafka, groupIds: string[], members: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + 60_000;
+    let stableInARow = 0;
+    while (stableInARow < 2) {
+      if (Date.now() > deadline) throw new Error(`consumer groups ${groupIds.join(', ')} not stable within 60 s`);
+      const { groups } = await admin.describeGroups(groupIds);
+      const stable = groups.length === groupIds.length && groups.every((g) => g.state === 'Stable' && g.members.length >= members);
+      stableInARow = stable ? stableInARow + 1 : 0;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 /**
@@ -64,6 +92,7 @@ export async function backendKinds(redisPort: number): Promise<{ kinds: BackendK
       await cleaner.destroy(topics);
       await cleaner.close();
     },
+    settled: (queueName, topics, members) => kafkaGroupsStable(kafka, [`${queueName}.movers`, ...topics.map((t) => `${queueName}.readers.${t}`)], members),
   });
   const kinds: BackendKind[] = [
     {

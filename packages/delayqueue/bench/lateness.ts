@@ -17,7 +17,7 @@ export interface LatenessScenario {
   readonly name: string;
   /** Jobs whose lateness is measured. */
   readonly measured: number;
-  /** Adds what the measured jobs wait behind (after one job went through, so groups have formed). */
+  /** Adds what the measured jobs wait behind (after one job went through the levels). */
   before?(producer: DelayQueue): Promise<void>;
   /** Adds the measured jobs, the first due `leadMs` from now at the earliest. */
   add(producer: DelayQueue, leadMs: number): Promise<void>;
@@ -72,12 +72,13 @@ export async function measureRound(kind: BackendKind, scenario: LatenessScenario
   let timedOut: boolean;
   try {
     if (scenario.before !== undefined) {
-      // Through the delay levels (1.5 s is past Kafka's 1 s base): every consumer group of the queue has formed.
+      // One job through the delay levels first (1.5 s is past Kafka's 1 s base), so every path is warm.
       await addTimed(producer, 1, () => Date.now() + 1_500, false);
       const deadline = Date.now() + 60_000;
       while (warm === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await scenario.before(producer);
     }
+    if (kind.settled !== undefined && !shared) await kind.settled(queueName, [TOPIC], CONSUMERS);
     await scenario.add(producer, kind.leadMs);
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), kind.leadMs + 60_000).unref());
     timedOut = (await Promise.race([all.then(() => 'done' as const), timeout])) === 'timeout';

@@ -16,7 +16,7 @@ const names: { name: string; levels: number; topics: string[] }[] = [];
 const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false };
 const CONFORMANCE_TOPICS = ['email', 'bytes', 'order', 'bulk', 'flaky', 'slow', 'hang', 'long', 'many', 'closing', 'stuck', 'refused', 't'];
 // Fine levels, so the conformance delays (tens to hundreds of ms) walk them instead of skipping them.
-const TEST_LEVELS = { levelBaseMs: 50, levels: 5, partitions: 2 };
+const TEST_LEVELS = { levelBaseMs: 50, levels: 5, partitions: 2, earlyArrivalMs: 20 };
 
 beforeAll(async () => {
   await (await requireKafka()).disconnect();
@@ -50,6 +50,48 @@ describe('kafka backend specifics', () => {
     expect(topics.levelOf('q.delay.3')).toBe(3);
     expect(topics.levelOf('q.ready.mail')).toBe(-1);
   });
+
+  it('routes a job to reach its ready topic earlyArrivalMs before it is due (default 250 ms)', () => {
+    const early = new KafkaTopics('q', 1_000, 4, 250);
+    // Exactly one level's wait to go: a lower level, so the last hop is not timed to end at the due time.
+    expect(early.next('mail', 2_000)).toBe('q.delay.0');
+    expect(early.next('mail', 1_249)).toBe('q.ready.mail');
+    expect(early.next('mail', 1_250)).toBe('q.delay.0');
+    expect(early.next('mail', 8_249)).toBe('q.delay.2');
+    expect(new KafkaBackend({ kafka, name: 'q' }).topics.next('mail', 2_000)).toBe('q.delay.0');
+    expect(new KafkaBackend({ kafka, name: 'q', earlyArrivalMs: 0 }).topics.next('mail', 2_000)).toBe('q.delay.1');
+  });
+
+  it('writes the jobs a mover releases at the same moment in a few produce requests, not one each', async () => {
+    // The queue's client, counting the produce requests that write to ready topics.
+    let readyRequests = 0;
+    const counting = Object.assign(Object.create(kafka) as Kafka, {
+      producer: (...args: Parameters<Kafka['producer']>) => {
+        const producer = kafka.producer(...args);
+        const sendBatch = producer.sendBatch.bind(producer);
+        producer.sendBatch = (batch) => {
+          if (batch.topicMessages?.some((t) => t.topic.includes('.ready.'))) readyRequests++;
+          return sendBatch(batch);
+        };
+        return producer;
+      },
+    });
+    const queue = new DelayQueue({ backend: backend({ kafka: counting, levelBaseMs: 1_000, earlyArrivalMs: 0 }, ['released']) });
+    let delivered = 0;
+    queue.process('released', () => void delivered++, { concurrency: 50 });
+    try {
+      await queue.add('released', 'warm', { delay: 0 });
+      await eventually(() => delivered === 1, 'the first job', 30_000);
+      readyRequests = 0;
+      // One addBulk: one timestamp, so the level mover releases all 300 in the same timer turn.
+      await queue.addBulk(Array.from({ length: 300 }, () => ({ topic: 'released', payload: 'x', options: { delay: 1_500 } })));
+      await eventually(() => delivered === 301, 'the 300 jobs', 20_000);
+      // Before: one request per job (300), which a broker answers one after another.
+      expect(readyRequests).toBeLessThanOrEqual(10);
+    } finally {
+      await queue.close();
+    }
+  }, 60_000);
 
   it("gives each level topic a retention of its wait plus a week, and refuses a level topic that would delete waiting jobs", async () => {
     const admin = kafka.admin();
@@ -306,6 +348,8 @@ describe('kafka backend specifics', () => {
       ['levels 0', () => new KafkaBackend({ kafka, levels: 0 })],
       ['partitions 0', () => new KafkaBackend({ kafka, partitions: 0 })],
       ['prefetch 0', () => new KafkaBackend({ kafka, prefetch: 0 })],
+      ['earlyArrivalMs past 500', () => new KafkaBackend({ kafka, earlyArrivalMs: 501 })],
+      ['earlyArrivalMs negative', () => new KafkaBackend({ kafka, earlyArrivalMs: -1 })],
       ['name with a space', () => new KafkaBackend({ kafka, name: 'my queue' })],
       ['unknown option', () => new KafkaBackend({ kafka, topic: 'x' } as never)],
     ];

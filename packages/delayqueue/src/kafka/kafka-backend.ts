@@ -13,6 +13,7 @@ import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
 import { type JobMessage, firstMessage, jobHeaders } from '../broker/job-message.js';
 import { LevelMover } from './level-mover.js';
+import { PublishBatcher } from './publish-batcher.js';
 import { TopicReader } from './topic-reader.js';
 import { KafkaTopics } from './topics.js';
 
@@ -38,6 +39,12 @@ export interface KafkaBackendOptions {
    * so this bounds a burst, not the jobs scheduled ahead.
    */
   moveWindow?: number;
+  /**
+   * How long before its due time a job is routed to reach its ready topic, ms (0..500, default 250); the consumer
+   * holds it back on a timer until it is due, so it is never delivered early. The last hop (a produce, then the
+   * reader's fetch) takes time, the more so when many jobs come due at once. 0 routes by the exact delay.
+   */
+  earlyArrivalMs?: number;
   /** kafkajs consumer options for its consumers (`sessionTimeout`, `heartbeatInterval`, ...), groupId aside. */
   consumerConfig?: Record<string, unknown>;
   /** Clock for ttr timers, waits and due times. Default `systemClock`. */
@@ -53,7 +60,8 @@ const TOPIC_READY_TIMEOUT_MS = 30_000;
 const MAX_REQUEST_BYTES = 512 * 1024;
 /** What a record costs besides its key, value and headers: Kafka's record and batch framing, generously. */
 const RECORD_FRAMING_BYTES = 128;
-const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'consumerConfig', 'clock'];
+const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'earlyArrivalMs', 'consumerConfig', 'clock'];
+const MAX_EARLY_ARRIVAL_MS = 500;
 
 /**
  * Jobs as Kafka records.
@@ -86,6 +94,7 @@ export class KafkaBackend extends BrokerBackend {
   private levelsReady: Promise<void> | undefined;
   private readonly topicsReady = new Map<string, Promise<void>>();
   private mover: LevelMover | undefined;
+  private readonly publishes = new PublishBatcher((jobs) => this.send(jobs));
 
   constructor(options: KafkaBackendOptions) {
     assertKnownKeys('options', options, OPTION_KEYS);
@@ -113,8 +122,9 @@ export class KafkaBackend extends BrokerBackend {
       throw new InvalidArgumentError('options.consumerConfig', options.consumerConfig, 'an object of kafkajs consumer options without groupId');
     }
     this.consumerConfig = options.consumerConfig ?? {};
-    this.topics = new KafkaTopics(name, base, levels);
-    // Records reach a ready topic under a level base early; more means a delay beyond one walk.
+    const early = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_EARLY_ARRIVAL_MS });
+    this.topics = new KafkaTopics(name, base, levels, early);
+    // Records reach a ready topic up to a level base and earlyArrivalMs early; more means a delay beyond one walk.
     this.maxHoldMs = base + 1_000;
   }
 
@@ -185,8 +195,9 @@ export class KafkaBackend extends BrokerBackend {
     await admin?.disconnect().catch(() => undefined);
   }
 
+  /** One job at a time (the movers' releases, retries): written with the others published in the same turn. */
   protected publish(job: JobMessage): Promise<void> {
-    return this.send([job]);
+    return this.publishes.publish(job);
   }
 
   /**

@@ -7,7 +7,8 @@
  * wait is at most R, and after that wait is routed again by what is left: one wait per set bit of R / base.
  * Under `base` ms to go it goes straight to its topic's ready topic, where the consumer holds it on a timer
  * until it is due. Routing by the time left (not by the route planned at the start) means the time a hop
- * spends in Kafka never adds up.
+ * spends in Kafka never adds up. The time left is counted to `earlyArrivalMs` before the due time, so the last
+ * hop (a produce and the reader's fetch) ends before the job is due instead of starting when it is due.
  */
 import { InvalidArgumentError } from '@x/core';
 
@@ -22,6 +23,8 @@ export class KafkaTopics {
     /** Wait of level 0, ms. */
     readonly base: number,
     readonly levels: number,
+    /** How long before its due time a record is routed to reach its ready topic, ms. */
+    readonly earlyArrivalMs = 0,
   ) {
     assertTopicName('options.name', this.levelTopic(levels - 1), name);
   }
@@ -78,10 +81,11 @@ export class KafkaTopics {
     return this.waitOf(level) + RETENTION_MARGIN_MS;
   }
 
-  /** Where a record with `remaining` ms to go goes next: a level topic, or its ready topic. */
+  /** Where a record with `remaining` ms to go until it is due goes next: a level topic, or its ready topic. */
   next(topic: string, remaining: number): string {
-    if (remaining < this.base) return this.readyTopic(topic);
-    const level = Math.min(this.levels - 1, Math.floor(Math.log2(remaining / this.base)));
+    const routed = remaining - this.earlyArrivalMs;
+    if (routed < this.base) return this.readyTopic(topic);
+    const level = Math.min(this.levels - 1, Math.floor(Math.log2(routed / this.base)));
     return this.levelTopic(level);
   }
 }
