@@ -20,9 +20,84 @@ export async function uncontended(name: LockerName, clients: Redis[], operations
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
+/** What contending workers did: their acquire waits (ms) and how many locks each got. */
+export interface ContentionLog {
+  waits: number[];
+  locksPerWorker: number[];
+  elapsedMs: number;
+}
+
+/** Locks per second, wait quantiles and Jain's fairness index over workers of one or more contention logs. */
+export interface ContentionResult {
+  locksPerSecond: number;
+  waitP50: number;
+  waitP99: number;
+  /** (Σx)² / (n·Σx²) over the workers' lock counts: 1 when every worker got as many. */
+  fairness: number;
+  locks: number;
+}
+
+export function summarize(logs: readonly ContentionLog[]): ContentionResult {
+  const counts = logs.flatMap((log) => log.locksPerWorker);
+  const locks = counts.reduce((a, b) => a + b, 0);
+  const squares = counts.reduce((a, b) => a + b * b, 0);
+  const sorted = Float64Array.from(logs.flatMap((log) => log.waits)).sort();
+  const elapsed = Math.max(...logs.map((log) => log.elapsedMs));
+  return {
+    locksPerSecond: locks / (elapsed / 1000),
+    waitP50: quantile(sorted, 0.5),
+    waitP99: quantile(sorted, 0.99),
+    fairness: squares === 0 ? 0 : (locks * locks) / (counts.length * squares),
+    locks,
+  };
+}
+
 /**
- * `workers` contend for one resource for `durationMs`, each holding it for `holdMs`: locks per second and the
- * acquire wait quantiles in ms.
+ * `workers` contend for `resource` until `stopAt` (performance.now() time), each holding it for `holdMs`; with
+ * `counter`, a holder also reads and writes back a counter there (GET, then SET of the value plus one), so two
+ * holders at once lose an update, which the caller sees in the counter's final value.
+ */
+export async function contend(
+  name: LockerName,
+  clients: Redis[],
+  resource: string,
+  workers: number,
+  holdMs: number,
+  stopAt: number,
+  counter?: { client: Redis; key: string },
+): Promise<ContentionLog> {
+  const locker = makeLocker(name, clients);
+  const waits: number[] = [];
+  const locksPerWorker = new Array<number>(workers).fill(0);
+  const started = performance.now();
+  await Promise.all(
+    locksPerWorker.map(async (_, worker) => {
+      while (performance.now() < stopAt) {
+        const asked = performance.now();
+        const release = await locker.lock(resource, 10_000);
+        waits.push(performance.now() - asked);
+        const value = counter === undefined ? 0 : Number(await counter.client.get(counter.key));
+        await new Promise((resolve) => setTimeout(resolve, holdMs));
+        if (counter !== undefined) await counter.client.set(counter.key, value + 1);
+        await release();
+        locksPerWorker[worker]!++;
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  await locker.close();
+  return { waits, locksPerWorker, elapsedMs };
+}
+
+/** Fresh resource and counter names for one contention run. */
+export function contentionKeys(): { resource: string; counterKey: string } {
+  const id = `${process.pid}:${runId++}`;
+  return { resource: `x-redlock-bench:contended:${id}`, counterKey: `x-redlock-bench:counter:${id}` };
+}
+
+/**
+ * `workers` in this process contend for one resource for `durationMs`; with `withCounter`, each holder updates a
+ * counter on the first master and lost updates are counted (else 0).
  */
 export async function contended(
   name: LockerName,
@@ -30,27 +105,28 @@ export async function contended(
   workers: number,
   holdMs: number,
   durationMs: number,
-): Promise<{ locksPerSecond: number; waitP50: number; waitP99: number }> {
-  const locker = makeLocker(name, clients);
-  const resource = `x-redlock-bench:contended:${process.pid}:${runId++}`;
-  const waits: number[] = [];
+  withCounter = false,
+): Promise<ContentionResult & { lostUpdates: number }> {
+  const { resource, counterKey } = contentionKeys();
+  const counter = withCounter ? { client: clients[0]!, key: counterKey } : undefined;
+  const log = await contend(name, clients, resource, workers, holdMs, performance.now() + durationMs, counter);
+  const result = summarize([log]);
+  if (counter === undefined) return { ...result, lostUpdates: 0 };
+  const lostUpdates = result.locks - Number(await counter.client.get(counterKey));
+  await counter.client.del(counterKey);
+  return { ...result, lostUpdates };
+}
+
+/**
+ * The most locks a second one key can give with a `holdMs` hold: one worker doing nothing but the hold
+ * (`await setTimeout(holdMs)` in sequence), so every hand-over costs nothing.
+ */
+export async function holdCeiling(holdMs: number, durationMs: number): Promise<number> {
   const started = performance.now();
-  const stopAt = started + durationMs;
-  let locks = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (performance.now() < stopAt) {
-        const asked = performance.now();
-        const release = await locker.lock(resource, 10_000);
-        waits.push(performance.now() - asked);
-        await new Promise((resolve) => setTimeout(resolve, holdMs));
-        await release();
-        locks++;
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  await locker.close();
-  const sorted = Float64Array.from(waits).sort();
-  return { locksPerSecond: locks / (elapsed / 1000), waitP50: quantile(sorted, 0.5), waitP99: quantile(sorted, 0.99) };
+  let holds = 0;
+  while (performance.now() - started < durationMs) {
+    await new Promise((resolve) => setTimeout(resolve, holdMs));
+    holds++;
+  }
+  return holds / ((performance.now() - started) / 1000);
 }

@@ -32,7 +32,7 @@ import {
   LockNotAcquiredError,
   QuorumError,
 } from './errors.js';
-import { Instance, type InstanceResult, type RedisClient } from './instance.js';
+import { Instance, type InstanceResult, type RedisClient, scriptClientOf } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
 import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, fenceKey } from './scripts.js';
@@ -108,10 +108,7 @@ export class Redlock implements AsyncDisposable {
 
   constructor(clients: readonly RedisClient[], options: RedlockOptions = {}) {
     assertKnownKeys('options', options, REDLOCK_KEYS);
-    if (!Array.isArray(clients) || clients.length === 0) throw new InvalidArgumentError('clients', clients, 'a non-empty array of ioredis clients');
-    clients.forEach((client, i) => {
-      if (typeof (client as { evalsha?: unknown })?.evalsha !== 'function') throw new InvalidArgumentError(`clients[${i}]`, client, 'an ioredis Redis or Cluster');
-    });
+    if (!Array.isArray(clients) || clients.length === 0) throw new InvalidArgumentError('clients', clients, 'a non-empty array of Redis clients');
     this.clock = options.clock ?? systemClock;
     this.maxTtl = assertNumber('options.maxTtl', options.maxTtl ?? 60_000, { min: 1, integer: true });
     this.requestTimeout = assertNumber('options.requestTimeout', options.requestTimeout ?? 50, { min: 1 });
@@ -120,10 +117,15 @@ export class Redlock implements AsyncDisposable {
     this.backoff = options.backoff ?? decorrelatedJitterBackoff({ initial: 50, max: 500 });
     this.fencing = options.fencing ?? true;
     this.channelPrefix = options.channelPrefix === undefined ? 'x-redlock:released:' : assertString('options.channelPrefix', options.channelPrefix);
+    const scriptClients = clients.map((client, i) => {
+      const adapted = scriptClientOf(client, i);
+      if (adapted === undefined) throw new InvalidArgumentError(`clients[${i}]`, client, 'an ioredis Redis or Cluster, or a node-redis client or cluster');
+      return adapted;
+    });
     const guardMs = options.restartGuard === false ? 0 : this.maxTtl;
-    this.instances = clients.map((client, i) => new Instance(client, i, this.clock, guardMs));
+    this.instances = scriptClients.map((client) => new Instance(client, this.clock, guardMs));
     this.quorum = Math.floor(clients.length / 2) + 1;
-    this.notifier = new ReleaseNotifier(clients);
+    this.notifier = new ReleaseNotifier(scriptClients);
     this.owner = {
       extend: (lock, ttl) => this.extend(lock, ttl),
       release: (lock) => this.release(lock),

@@ -14,7 +14,7 @@
  * the back of the line (see Redlock.acquire), so waiters of one process get the lock in turn.
  */
 import { TimeoutError, sleep } from '@x/core';
-import type { RedisClient } from './instance.js';
+import type { ScriptClient, Subscriber } from './client.js';
 
 /** A waiter's view: wait until a release is announced or `ms` pass. */
 export interface ReleaseListener {
@@ -44,7 +44,7 @@ interface Waiter {
 const REMEMBERED_RELEASES = 1_024;
 
 export class ReleaseNotifier {
-  private subscribers: RedisClient[] | undefined;
+  private subscribers: Subscriber[] | undefined;
   /** Per channel, its waiters, longest waiting first. */
   private readonly waiters = new Map<string, Set<Waiter>>();
   /**
@@ -53,7 +53,7 @@ export class ReleaseNotifier {
    */
   private readonly announced = new Set<string>();
 
-  constructor(private readonly clients: readonly RedisClient[]) {}
+  constructor(private readonly clients: readonly ScriptClient[]) {}
 
   /** Subscribes to `channels` (resolves once every reachable instance confirmed) and returns a listener. */
   async listen(channels: readonly string[]): Promise<ReleaseListener> {
@@ -68,7 +68,7 @@ export class ReleaseNotifier {
       }
       queue.add(waiter);
     }
-    if (fresh.length > 0) await this.each((subscriber) => subscriber.subscribe(...fresh));
+    if (fresh.length > 0) await this.each((subscriber) => subscriber.subscribe(fresh));
     const isFirst = (): boolean => channels.some((channel) => this.waiters.get(channel)?.values().next().value === waiter);
     const listener: ReleaseListener = {
       next: async (ms, signal) => {
@@ -101,7 +101,7 @@ export class ReleaseNotifier {
             gone.push(channel);
           }
         }
-        if (gone.length > 0 && this.subscribers !== undefined) await this.each((subscriber) => subscriber.unsubscribe(...gone));
+        if (gone.length > 0 && this.subscribers !== undefined) await this.each((subscriber) => subscriber.unsubscribe(gone));
       },
     };
     return listener;
@@ -127,7 +127,7 @@ export class ReleaseNotifier {
     const subscribers = this.subscribers;
     this.subscribers = undefined;
     this.waiters.clear();
-    if (subscribers !== undefined) await Promise.all(subscribers.map((s) => s.quit().catch(() => s.disconnect())));
+    if (subscribers !== undefined) await Promise.all(subscribers.map((s) => s.close()));
   }
 
   // Every release goes to the longest-waiting waiter, whatever it is doing: asleep, it wakes; busy with an
@@ -147,22 +147,17 @@ export class ReleaseNotifier {
   }
 
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
-  private async each(action: (subscriber: RedisClient) => Promise<unknown>): Promise<void> {
-    this.subscribers ??= this.clients.map((client) => this.open(client));
+  private async each(action: (subscriber: Subscriber) => Promise<unknown>): Promise<void> {
+    this.subscribers ??= this.clients.map((client) => client.openSubscriber(this.onMessage));
     await Promise.all(this.subscribers.map((subscriber) => withTimeout(action(subscriber), 1_000).catch(() => undefined)));
   }
 
-  private open(client: RedisClient): RedisClient {
-    const subscriber = client.duplicate();
-    subscriber.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay
-    subscriber.on('message', (channel: string, message: string) => {
-      // The message is the released lock's value: one release, one announcement, whichever instance says it first.
-      if (this.announced.has(message)) return;
-      this.remember(message);
-      this.announce(channel);
-    });
-    return subscriber;
-  }
+  // The message is the released lock's value: one release, one announcement, whichever instance says it first.
+  private readonly onMessage = (channel: string, message: string): void => {
+    if (this.announced.has(message)) return;
+    this.remember(message);
+    this.announce(channel);
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

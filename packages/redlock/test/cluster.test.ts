@@ -3,11 +3,13 @@
  */
 import type { Cluster } from 'ioredis';
 import { isXError } from '@x/core';
-import { requireRedisCluster, uniqueName } from '@x/testkit';
-import { LockHeldError, LockNotAcquiredError, type QuorumError, Redlock } from '../src/index.js';
+import { createCluster } from 'redis';
+import { Cluster as Cluster6 } from 'ioredis6';
+import { redisClusterNodes, requireRedisCluster, uniqueName } from '@x/testkit';
+import { LockHeldError, LockNotAcquiredError, type QuorumError, type RedisClient, Redlock } from '../src/index.js';
+import { CLIENT_KINDS, type ClientKind } from './helpers.js';
 
 let cluster: Cluster;
-let redlock: Redlock;
 
 beforeAll(async () => {
   cluster = await requireRedisCluster();
@@ -15,48 +17,72 @@ beforeAll(async () => {
 afterAll(() => {
   cluster.disconnect();
 });
-beforeEach(() => {
-  // The cluster's nodes may have just started: the delayed-restart rule has its own tests. A cluster call may be
-  // redirected and a script loaded on first use: these tests are about what the cluster answers, so a loaded
-  // machine's slow first reply must not turn it into a timeout.
-  redlock = new Redlock([cluster], { restartGuard: false, requestTimeout: 1_000 });
-});
-afterEach(async () => {
-  await redlock.close();
-});
 
-describe('Redlock on a Redis Cluster', () => {
-  it('counts the cluster as one vote: acquire, exclusion and release', async () => {
-    const resource = uniqueName('x-redlock-cluster');
-    const lock = await redlock.acquire(resource, 5_000);
-    expect(await cluster.get(resource)).toBe(lock.value);
-    const error: unknown = await redlock.acquire(resource, 5_000, { retryCount: 0 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LockNotAcquiredError);
-    expect((error as LockNotAcquiredError).cause).toBeInstanceOf(LockHeldError);
-    await lock.release();
-    expect(await cluster.get(resource)).toBeNull();
+/** The cluster as Redlock is given it: the ioredis Cluster itself, or a node-redis cluster of the same nodes. */
+async function clusterFor(kind: ClientKind): Promise<{ client: RedisClient; close(): Promise<void> }> {
+  if (kind === 'ioredis') return { client: cluster, close: async () => undefined };
+  if (kind === 'ioredis 6') {
+    const made = new Cluster6(redisClusterNodes());
+    await made.ping();
+    return { client: made, close: async () => void (await made.quit()) };
+  }
+  const made = createCluster({ rootNodes: redisClusterNodes().map(({ host, port }) => ({ socket: { host, port } })) });
+  made.on('error', () => undefined);
+  await made.connect();
+  return { client: made, close: () => made.close() };
+}
+
+describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
+  let locker: { client: RedisClient; close(): Promise<void> };
+  let redlock: Redlock;
+
+  beforeAll(async () => {
+    locker = await clusterFor(kind);
+  });
+  afterAll(() => locker.close());
+  beforeEach(() => {
+    // The cluster's nodes may have just started: the delayed-restart rule has its own tests. A cluster call may be
+    // redirected and a script loaded on first use: these tests are about what the cluster answers, so a loaded
+    // machine's slow first reply must not turn it into a timeout.
+    redlock = new Redlock([locker.client], { restartGuard: false, requestTimeout: 1_000 });
+  });
+  afterEach(async () => {
+    await redlock.close();
   });
 
-  it('locks several resources of one hash slot together', async () => {
-    const tag = uniqueName('acct');
-    const resources = [`{${tag}}:1`, `{${tag}}:2`, `{${tag}}:3`];
-    const lock = await redlock.acquire(resources, 5_000);
-    expect(await Promise.all(resources.map((r) => cluster.get(r)))).toEqual(resources.map(() => lock.value));
-    await lock.release();
-    expect(await Promise.all(resources.map((r) => cluster.exists(r)))).toEqual([0, 0, 0]);
-  });
+  describe('Redlock on a Redis Cluster', () => {
+    it('counts the cluster as one vote: acquire, exclusion and release', async () => {
+      const resource = uniqueName('x-redlock-cluster');
+      const lock = await redlock.acquire(resource, 5_000);
+      expect(await cluster.get(resource)).toBe(lock.value);
+      const error: unknown = await redlock.acquire(resource, 5_000, { retryCount: 0 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LockNotAcquiredError);
+      expect((error as LockNotAcquiredError).cause).toBeInstanceOf(LockHeldError);
+      await lock.release();
+      expect(await cluster.get(resource)).toBeNull();
+    });
 
-  it('refuses resources of several slots with a clear crossslot failure, and writes nothing', async () => {
-    // Hash tags {a} and {b} are slots 15495 and 3300.
-    const a = `{a}:${uniqueName('x-redlock')}`;
-    const b = `{b}:${uniqueName('x-redlock')}`;
-    const error: unknown = await redlock.acquire([a, b], 5_000, { retryCount: 0 }).catch((e: unknown) => e);
-    expect(isXError(error, 'ERR_LOCK_NOT_ACQUIRED')).toBe(true);
-    const quorum = (error as LockNotAcquiredError).cause as QuorumError;
-    expect(isXError(quorum, 'ERR_NO_QUORUM')).toBe(true);
-    expect(quorum.failures.map((f) => f.reason)).toEqual(['crossslot']);
-    expect(quorum.message).toMatch(/cluster#0 crossslot/);
-    expect(await cluster.exists(a)).toBe(0);
-    expect(await cluster.exists(b)).toBe(0);
+    it('locks several resources of one hash slot together', async () => {
+      const tag = uniqueName('acct');
+      const resources = [`{${tag}}:1`, `{${tag}}:2`, `{${tag}}:3`];
+      const lock = await redlock.acquire(resources, 5_000);
+      expect(await Promise.all(resources.map((r) => cluster.get(r)))).toEqual(resources.map(() => lock.value));
+      await lock.release();
+      expect(await Promise.all(resources.map((r) => cluster.exists(r)))).toEqual([0, 0, 0]);
+    });
+
+    it('refuses resources of several slots with a clear crossslot failure, and writes nothing', async () => {
+      // Hash tags {a} and {b} are slots 15495 and 3300.
+      const a = `{a}:${uniqueName('x-redlock')}`;
+      const b = `{b}:${uniqueName('x-redlock')}`;
+      const error: unknown = await redlock.acquire([a, b], 5_000, { retryCount: 0 }).catch((e: unknown) => e);
+      expect(isXError(error, 'ERR_LOCK_NOT_ACQUIRED')).toBe(true);
+      const quorum = (error as LockNotAcquiredError).cause as QuorumError;
+      expect(isXError(quorum, 'ERR_NO_QUORUM')).toBe(true);
+      expect(quorum.failures.map((f) => f.reason)).toEqual(['crossslot']);
+      expect(quorum.message).toMatch(/cluster#0 crossslot/);
+      expect(await cluster.exists(a)).toBe(0);
+      expect(await cluster.exists(b)).toBe(0);
+    });
   });
 });

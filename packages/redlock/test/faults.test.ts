@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { type RedisClientType, createClient } from 'redis';
 import { type TestRedisServer, eventually, freePort, requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
 import { LockNotAcquiredError, QuorumError, Redlock } from '../src/index.js';
 import { connectMasters, quitAll, resource } from './helpers.js';
@@ -156,6 +157,64 @@ describe('the delayed-restart rule', () => {
     };
     expect(await run(true)).toBe(false);
     expect(await run(false)).toBe(true);
+  });
+});
+
+describe('node-redis clients under faults', () => {
+  let fresh: TestRedisServer[] = [];
+  const made: RedisClientType[] = [];
+  afterEach(async () => {
+    // destroy(), not close(): close() waits for commands queued for a server that is gone.
+    for (const c of made.splice(0)) if (c.isOpen) c.destroy();
+    await Promise.all(fresh.map((server) => server.stop()));
+    fresh = [];
+  });
+
+  async function nodeClient(port: number, options: { disableOfflineQueue?: boolean } = {}): Promise<RedisClientType> {
+    const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: () => 50 }, ...options }) as RedisClientType;
+    c.on('error', () => undefined);
+    made.push(c);
+    await c.connect();
+    return c;
+  }
+
+  it('reports an instance that went away as unavailable (offline queue off) or timed out (queued)', async () => {
+    fresh = await Promise.all([startRedisServer(), startRedisServer(), startRedisServer()]);
+    const failFast = await Promise.all(fresh.map((server) => nodeClient(server.port, { disableOfflineQueue: true })));
+    const queued = await Promise.all(fresh.map((server) => nodeClient(server.port)));
+    await Promise.all([fresh[1]!.kill(), fresh[2]!.kill()]);
+    await eventually(() => !failFast[1]!.isReady && !failFast[2]!.isReady && !queued[1]!.isReady, 'the clients to see their servers gone', 5_000);
+    const offline = new Redlock(failFast, { restartGuard: false, requestTimeout: 200 });
+    const error = await quorumErrorOf(offline.acquire(resource('node-redis-down'), 1_000, { retryCount: 0 }));
+    expect(error.granted).toBe(1);
+    expect(error.failures.map((f) => f.reason)).toEqual(['unavailable', 'unavailable']);
+    expect(error.failures[0]!.instance).toBe(`127.0.0.1:${fresh[1]!.port}`);
+    await offline.close();
+    const waiting = new Redlock(queued, { restartGuard: false, requestTimeout: 200 });
+    const timedOut = await quorumErrorOf(waiting.acquire(resource('node-redis-queued'), 1_000, { retryCount: 0 }));
+    expect(timedOut.failures.map((f) => f.reason)).toEqual(['timeout', 'timeout']);
+    await waiting.close();
+  });
+
+  it('reads the uptime again after a reconnect: a restarted instance does not vote until maxTtl has passed', async () => {
+    // Two instances: the quorum needs both, so the restarted one's vote decides.
+    fresh = await Promise.all([startRedisServer(), startRedisServer()]);
+    // Up longer than the 2 s guard (uptime is reported in whole seconds).
+    await sleep(2_100);
+    const clients = await Promise.all(fresh.map((server) => nodeClient(server.port)));
+    const redlock = new Redlock(clients, { maxTtl: 2_000, requestTimeout: 1_000 });
+    try {
+      await (await redlock.acquire(resource('node-redis-before'), 1_000, { retryCount: 0 })).release();
+      let reconnected = false;
+      clients[0]!.once('ready', () => (reconnected = true));
+      await fresh[0]!.kill();
+      await fresh[0]!.restart();
+      await eventually(() => reconnected, 'the client to reconnect', 5_000);
+      const error = await quorumErrorOf(redlock.acquire(resource('node-redis-after'), 1_000, { retryCount: 0 }));
+      expect(error.failures.map((f) => f.reason)).toEqual(['restarting']);
+    } finally {
+      await redlock.close();
+    }
   });
 });
 

@@ -1,4 +1,7 @@
 import { type Redis } from 'ioredis';
+import { createClient } from 'redis';
+import { Redis as Redis6 } from 'ioredis6';
+import type { RedisClient } from '../src/index.js';
 import { eventually, redisMasters, requireRedis, uniqueName } from '@x/testkit';
 
 /** Clients for the five shared masters (127.0.0.1:7001-7005), checked to answer first. */
@@ -30,4 +33,28 @@ export function resource(name: string): string {
 
 export async function quitAll(clients: readonly Redis[]): Promise<void> {
   await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
+}
+
+/** The client libraries Redlock takes (ioredis 5 and 6, node-redis 6); the suites run once with each. */
+export const CLIENT_KINDS = ['ioredis', 'ioredis 6', 'node-redis'] as const;
+export type ClientKind = (typeof CLIENT_KINDS)[number];
+
+/** What Redlock is given: the ioredis clients themselves, or node-redis clients connected to the same servers. */
+export async function lockClients(kind: ClientKind, ioredisClients: readonly Redis[]): Promise<{ clients: RedisClient[]; close(): Promise<void> }> {
+  if (kind === 'ioredis') return { clients: [...ioredisClients], close: async () => undefined };
+  if (kind === 'ioredis 6') {
+    const made = ioredisClients.map(({ options: { host, port } }) => new Redis6({ host, port }));
+    await Promise.all(made.map((client) => client.ping()));
+    return { clients: made, close: async () => void (await Promise.all(made.map((client) => client.quit()))) };
+  }
+  const made = await Promise.all(
+    ioredisClients.map(async (client) => {
+      const { host, port } = client.options;
+      const nodeClient = createClient({ socket: { host, port } });
+      nodeClient.on('error', () => undefined);
+      await nodeClient.connect();
+      return nodeClient;
+    }),
+  );
+  return { clients: made, close: async () => void (await Promise.all(made.map((c) => c.close().catch(() => undefined)))) };
 }

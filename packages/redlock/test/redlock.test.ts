@@ -6,14 +6,15 @@ import {
   LockNotAcquiredError,
   type QuorumError,
   Redlock,
+  type RedisClient,
 } from '../src/index.js';
 import { fenceKey } from '../src/scripts.js';
 import { ReleaseNotifier } from '../src/release-notifier.js';
+import { scriptClientOf } from '../src/instance.js';
 import { eventually } from '@x/testkit';
-import { connectMasters, quitAll, resource, settledValues, valuesOf } from './helpers.js';
+import { CLIENT_KINDS, connectMasters, lockClients, quitAll, resource, settledValues, valuesOf } from './helpers.js';
 
 let clients: Redis[];
-let redlock: Redlock;
 
 beforeAll(async () => {
   clients = await connectMasters();
@@ -21,310 +22,324 @@ beforeAll(async () => {
 afterAll(async () => {
   await quitAll(clients);
 });
-beforeEach(() => {
-  // The shared test servers have just started: the delayed-restart rule is tested on its own below.
-  redlock = new Redlock(clients, { restartGuard: false });
-});
-afterEach(async () => {
-  await redlock.close();
-});
 
-describe('acquire and release', () => {
-  it('sets the key with our value and the TTL on every instance, and release deletes it everywhere', async () => {
-    const key = resource('basic');
-    const lock = await redlock.acquire(key, 2_000);
-    expect(redlock.quorum).toBe(3);
-    expect(await settledValues(clients, key, Array(5).fill(lock.value))).toEqual(Array(5).fill(lock.value));
-    expect(lock.value).toMatch(/^[0-9a-f]{32}$/);
-    const ttls = await Promise.all(clients.map((client) => client.pttl(key)));
-    for (const ttl of ttls) expect(ttl).toBeGreaterThan(1_000);
-    for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(2_000);
-    // Validity is the TTL minus elapsed time and drift (2,000 * 0.01 + 2 = 22 ms).
-    expect(lock.remaining()).toBeLessThanOrEqual(2_000 - 22);
-    expect(lock.remaining()).toBeGreaterThan(1_500);
-    // release() returns once a majority confirmed; the other instances are still asked.
-    const released = await lock.release();
-    expect(released).toMatchObject({ released: true, expired: false });
-    expect(released.deleted).toBeGreaterThanOrEqual(3);
-    expect(await settledValues(clients, key, Array(5).fill(null))).toEqual(Array(5).fill(null));
-    expect(await lock.release()).toMatchObject({ deleted: 0, released: false });
+// The whole suite with each client library Redlock takes; `clients` (ioredis) look at the servers either way.
+describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
+  let lockers: RedisClient[];
+  let closeLockers: () => Promise<void>;
+  let redlock: Redlock;
+
+  beforeAll(async () => {
+    ({ clients: lockers, close: closeLockers } = await lockClients(kind, clients));
+  });
+  afterAll(async () => {
+    await closeLockers();
+  });
+  beforeEach(() => {
+    // The shared test servers have just started: the delayed-restart rule is tested on its own below.
+    redlock = new Redlock(lockers, { restartGuard: false });
+  });
+  afterEach(async () => {
+    await redlock.close();
   });
 
-  it('refuses a held resource with LockHeldError, naming the instances', async () => {
-    const key = resource('held');
-    const lock = await redlock.acquire(key, 5_000);
-    const error: unknown = await redlock.acquire(key, 1_000, { retryCount: 0 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LockNotAcquiredError);
-    expect((error as LockNotAcquiredError).attempts).toBe(1);
-    const cause = (error as LockNotAcquiredError).cause;
-    expect(cause).toBeInstanceOf(LockHeldError);
-    expect((cause as LockHeldError).failures.map((f) => f.reason)).toEqual(Array(5).fill('held'));
-    expect((cause as LockHeldError).failures[0]!.instance).toMatch(/^127\.0\.0\.1:700\d$/);
-    await lock.release();
-  });
-
-  it('wins with a bare majority and releases a failed attempt everywhere at once', async () => {
-    const key = resource('minority');
-    // Another owner holds the key on two instances: 3 of 5 still grant us the lock.
-    await Promise.all(clients.slice(0, 2).map((client) => client.set(key, 'someone-else', 'PX', 10_000)));
-    const lock = await redlock.acquire(key, 2_000, { retryCount: 0 });
-    expect(await valuesOf(clients, key)).toEqual(['someone-else', 'someone-else', lock.value, lock.value, lock.value]);
-    await lock.release();
-    expect(await valuesOf(clients, key)).toEqual(['someone-else', 'someone-else', null, null, null]);
-
-    // On three instances: no majority, and what we took on the other two is given back before we return.
-    await clients[2]!.set(key, 'someone-else', 'PX', 10_000);
-    await expect(redlock.acquire(key, 2_000, { retryCount: 0 })).rejects.toBeInstanceOf(LockNotAcquiredError);
-    expect(await valuesOf(clients, key)).toEqual(['someone-else', 'someone-else', 'someone-else', null, null]);
-    await Promise.all(clients.map((client) => client.del(key)));
-  });
-
-  it('locks several resources all or nothing', async () => {
-    const [a, b, c] = [resource('a'), resource('b'), resource('c')];
-    const ab = await redlock.acquire([a, b], 5_000);
-    await expect(redlock.acquire([b, c], 1_000, { retryCount: 0 })).rejects.toMatchObject({ cause: expect.any(LockHeldError) });
-    expect(await valuesOf(clients, c)).toEqual(Array(5).fill(null));
-    expect(ab.fencingTokens).toHaveLength(2);
-    await ab.release();
-    const bc = await redlock.acquire([b, c], 1_000);
-    expect(await settledValues(clients, c, Array(5).fill(bc.value))).toEqual(Array(5).fill(bc.value));
-    await bc.release();
-  });
-
-  it('returns fencing tokens that grow with every acquisition of a resource', async () => {
-    const key = resource('fence');
-    const tokens: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const lock = await redlock.acquire(key, 1_000);
-      tokens.push(lock.fencingToken!);
-      await lock.release();
-    }
-    // Strictly growing, not always consecutive: an attempt that fails after some instances granted it (one of
-    // them slower than requestTimeout on a loaded machine, say) has counted there, and its retry counts past
-    // that. A loaded CI run once got [1, 3, 4, 5].
-    expect(tokens[0]).toBeGreaterThanOrEqual(1);
-    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!);
-    // A fresh Redlock (another process) continues from the counters in Redis.
-    const other = new Redlock(clients, { restartGuard: false });
-    const lock = await other.acquire(key, 1_000);
-    expect(lock.fencingToken).toBeGreaterThan(tokens[3]!);
-    await lock.release();
-    await other.close();
-    const plain = new Redlock(clients, { restartGuard: false, fencing: false });
-    const unfenced = await plain.acquire(resource('nofence'), 1_000);
-    expect(unfenced.fencingTokens).toEqual([]);
-    expect(unfenced.fencingToken).toBeUndefined();
-    await unfenced.release();
-    await plain.close();
-    await Promise.all(clients.map((client) => client.del(key, fenceKey(key))));
-  });
-
-  it('gives a later lock a greater token even when the instances counted differently before', async () => {
-    const key = resource('skewed-fence');
-    // History left instance 0's counter far ahead of the others (it granted acquisitions they did not see).
-    await clients[0]!.set(fenceKey(key), '100');
-    // Someone else holds the key on instances 3 and 4, so the first lock can only be won on 0, 1 and 2 (a round
-    // settles at the first majority, which would otherwise depend on which instances answer first).
-    await Promise.all([clients[3]!, clients[4]!].map((client) => client.set(key, 'someone-else', 'PX', 10_000)));
-    const first = await redlock.acquire(key, 2_000, { retryCount: 0 });
-    expect(first.fencingToken).toBe(101);
-    await first.release();
-    // Now instance 0 cannot grant (someone else's key sits there) and 3 and 4 can again: the next lock is won on a
-    // majority of 1-4, whose own counters alone would say 2 at most. A stale holder of token 101 must still lose.
-    await Promise.all([clients[3]!, clients[4]!].map((client) => client.del(key)));
-    await clients[0]!.set(key, 'someone-else', 'PX', 10_000);
-    const second = await redlock.acquire(key, 2_000, { retryCount: 0 });
-    expect(second.fencingToken).toBeGreaterThan(101);
-    await second.release();
-    await Promise.all(clients.map((client) => client.del(key, fenceKey(key))));
-  });
-
-  it('keeps fence keys in the hash slot of their resource', () => {
-    expect(fenceKey('orders:42')).toBe('{orders:42}:fence');
-    expect(fenceKey('{tenant-7}:orders')).toBe('{tenant-7}:orders:fence');
-    expect(fenceKey('a{}b')).toBe('{a{}b}:fence');
-  });
-
-  it('release() of an expired lock reports it instead of failing', async () => {
-    const lock = await redlock.acquire(resource('expiring'), 50);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    expect(lock.expired).toBe(true);
-    expect(await lock.release()).toEqual({ deleted: 0, released: false, expired: true });
-  });
-});
-
-describe('extend', () => {
-  it('pushes the expiry out on every instance', async () => {
-    const key = resource('extend');
-    const lock = await redlock.acquire(key, 300);
-    await lock.extend(5_000);
-    expect(lock.remaining()).toBeGreaterThan(4_000);
-    // extend() returns once a majority confirmed; the others follow.
-    await eventually(async () => (await Promise.all(clients.map((client) => client.pttl(key)))).every((ttl) => ttl > 4_000), 'the extension on every instance', 2_000);
-    await lock.release();
-  });
-
-  it('fails with LockLostError when a majority no longer holds it, or it expired', async () => {
-    const key = resource('lost');
-    const lock = await redlock.acquire(key, 5_000);
-    await Promise.all(clients.slice(0, 3).map((client) => client.del(key)));
-    const error: unknown = await lock.extend(5_000).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LockLostError);
-    expect(((error as LockLostError).cause as QuorumError).failures.map((f) => f.reason)).toEqual(['held', 'held', 'held']);
-    await lock.release();
-
-    const short = await redlock.acquire(resource('expired'), 30);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await expect(short.extend(1_000)).rejects.toThrow(/expired before the extension/);
-  });
-});
-
-describe('waiting for a held lock', () => {
-  it('wakes on the release announcement instead of sleeping out its retry delay', async () => {
-    const key = resource('wake');
-    // Retry delays of 5 s: without the announcement the waiter could not get the lock within the test's window.
-    const slow = new Redlock(clients, { restartGuard: false, backoff: exponentialBackoff({ initial: 5_000, max: 5_000 }) });
-    const holder = await redlock.acquire(key, 10_000);
-    const waiting = slow.acquire(key, 1_000);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const releasedAt = performance.now();
-    await holder.release();
-    const lock = await waiting;
-    expect(performance.now() - releasedAt).toBeLessThan(2_000);
-    await lock.release();
-    await slow.close();
-  });
-
-  it('counts one release announced by all five instances once: a waiter that lost the race waits for the next release', async () => {
-    const notifier = new ReleaseNotifier(clients);
-    const channel = `x-redlock:released:${resource('announce')}`;
-    const listener = await notifier.listen([channel]);
-    try {
-      // What the release script does on each instance: one release, five announcements carrying its value.
-      await Promise.all(clients.map((client) => client.publish(channel, 'value-1')));
-      expect(await listener.next(1_000)).toBe(true);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      // The other four announcements of that release must not send the waiter at the lock again.
-      expect(await listener.next(150)).toBe(false);
-      await Promise.all(clients.map((client) => client.publish(channel, 'value-2')));
-      expect(await listener.next(1_000)).toBe(true);
-    } finally {
-      await listener.close();
-      await notifier.close();
-    }
-  });
-
-  it("hands the lock to this process's waiters in turn: a holder that asks again goes to the back of the line", async () => {
-    const key = resource('turns');
-    // Long retry delays: each turn must come from a release, not from a waiter's own timer.
-    const patient = new Redlock(clients, { restartGuard: false, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) });
-    const order: string[] = [];
-    const turn = async (name: string): Promise<void> => {
-      const lock = await patient.acquire(key, 10_000);
-      order.push(name);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      await lock.release();
-    };
-    const first = await patient.acquire(key, 10_000);
-    const b = turn('b');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const c = turn('c');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const started = performance.now();
-    await first.release();
-    // The holder asks again at once: it knows of its release before anyone, yet b and c were waiting first.
-    const again = turn('a');
-    await Promise.all([b, c, again]);
-    expect(order).toEqual(['b', 'c', 'a']);
-    expect(performance.now() - started).toBeLessThan(2_000);
-    await patient.close();
-  });
-
-  it('gives up when the signal aborts or acquireTimeout passes', async () => {
-    const key = resource('abort');
-    const holder = await redlock.acquire(key, 10_000);
-    const controller = new AbortController();
-    const aborted = redlock.acquire(key, 1_000, { signal: controller.signal, retryCount: 1_000 });
-    setTimeout(() => controller.abort(), 50);
-    const error: unknown = await aborted.catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LockNotAcquiredError);
-    expect(isXError((error as Error).cause, 'ERR_ABORTED')).toBe(true);
-
-    const timedOut: unknown = await redlock.acquire(key, 1_000, { acquireTimeout: 100, retryCount: 1_000 }).catch((e: unknown) => e);
-    expect(isXError((timedOut as Error).cause, 'ERR_TIMEOUT')).toBe(true);
-    await holder.release();
-  });
-});
-
-describe('using', () => {
-  it('runs the routine under the lock, extends it past its TTL and releases it after', async () => {
-    const key = resource('using');
-    const result = await redlock.using(key, 200, async (signal, lock) => {
-      await new Promise((resolve) => setTimeout(resolve, 600));
-      expect(signal.aborted).toBe(false);
+  describe('acquire and release', () => {
+    it('sets the key with our value and the TTL on every instance, and release deletes it everywhere', async () => {
+      const key = resource('basic');
+      const lock = await redlock.acquire(key, 2_000);
+      expect(redlock.quorum).toBe(3);
       expect(await settledValues(clients, key, Array(5).fill(lock.value))).toEqual(Array(5).fill(lock.value));
-      return 'done';
+      expect(lock.value).toMatch(/^[0-9a-f]{32}$/);
+      const ttls = await Promise.all(clients.map((client) => client.pttl(key)));
+      for (const ttl of ttls) expect(ttl).toBeGreaterThan(1_000);
+      for (const ttl of ttls) expect(ttl).toBeLessThanOrEqual(2_000);
+      // Validity is the TTL minus elapsed time and drift (2,000 * 0.01 + 2 = 22 ms).
+      expect(lock.remaining()).toBeLessThanOrEqual(2_000 - 22);
+      expect(lock.remaining()).toBeGreaterThan(1_500);
+      // release() returns once a majority confirmed; the other instances are still asked.
+      const released = await lock.release();
+      expect(released).toMatchObject({ released: true, expired: false });
+      expect(released.deleted).toBeGreaterThanOrEqual(3);
+      expect(await settledValues(clients, key, Array(5).fill(null))).toEqual(Array(5).fill(null));
+      expect(await lock.release()).toMatchObject({ deleted: 0, released: false });
     });
-    expect(result).toBe('done');
-    expect(await settledValues(clients, key, Array(5).fill(null))).toEqual(Array(5).fill(null));
-  });
 
-  it('aborts the routine with LockLostError when the lock is taken away, before it expires', async () => {
-    const key = resource('using-lost');
-    let abortedWith: unknown;
-    const outcome = redlock.using(key, 300, async (signal) => {
+    it('refuses a held resource with LockHeldError, naming the instances', async () => {
+      const key = resource('held');
+      const lock = await redlock.acquire(key, 5_000);
+      const error: unknown = await redlock.acquire(key, 1_000, { retryCount: 0 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LockNotAcquiredError);
+      expect((error as LockNotAcquiredError).attempts).toBe(1);
+      const cause = (error as LockNotAcquiredError).cause;
+      expect(cause).toBeInstanceOf(LockHeldError);
+      expect((cause as LockHeldError).failures.map((f) => f.reason)).toEqual(Array(5).fill('held'));
+      expect((cause as LockHeldError).failures[0]!.instance).toMatch(/^127\.0\.0\.1:700\d$/);
+      await lock.release();
+    });
+
+    it('wins with a bare majority and releases a failed attempt everywhere at once', async () => {
+      const key = resource('minority');
+      // Another owner holds the key on two instances: 3 of 5 still grant us the lock.
+      await Promise.all(clients.slice(0, 2).map((client) => client.set(key, 'someone-else', 'PX', 10_000)));
+      const lock = await redlock.acquire(key, 2_000, { retryCount: 0 });
+      expect(await valuesOf(clients, key)).toEqual(['someone-else', 'someone-else', lock.value, lock.value, lock.value]);
+      await lock.release();
+      expect(await valuesOf(clients, key)).toEqual(['someone-else', 'someone-else', null, null, null]);
+
+      // On three instances: no majority, and what we took on the other two is given back before we return.
+      await clients[2]!.set(key, 'someone-else', 'PX', 10_000);
+      await expect(redlock.acquire(key, 2_000, { retryCount: 0 })).rejects.toBeInstanceOf(LockNotAcquiredError);
+      expect(await valuesOf(clients, key)).toEqual(['someone-else', 'someone-else', 'someone-else', null, null]);
       await Promise.all(clients.map((client) => client.del(key)));
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
-      abortedWith = signal.reason;
     });
-    await expect(outcome).rejects.toBeInstanceOf(LockLostError);
-    expect(abortedWith).toBeInstanceOf(LockLostError);
+
+    it('locks several resources all or nothing', async () => {
+      const [a, b, c] = [resource('a'), resource('b'), resource('c')];
+      const ab = await redlock.acquire([a, b], 5_000);
+      await expect(redlock.acquire([b, c], 1_000, { retryCount: 0 })).rejects.toMatchObject({ cause: expect.any(LockHeldError) });
+      expect(await valuesOf(clients, c)).toEqual(Array(5).fill(null));
+      expect(ab.fencingTokens).toHaveLength(2);
+      await ab.release();
+      const bc = await redlock.acquire([b, c], 1_000);
+      expect(await settledValues(clients, c, Array(5).fill(bc.value))).toEqual(Array(5).fill(bc.value));
+      await bc.release();
+    });
+
+    it('returns fencing tokens that grow with every acquisition of a resource', async () => {
+      const key = resource('fence');
+      const tokens: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const lock = await redlock.acquire(key, 1_000);
+        tokens.push(lock.fencingToken!);
+        await lock.release();
+      }
+      // Strictly growing, not always consecutive: an attempt that fails after some instances granted it (one of
+      // them slower than requestTimeout on a loaded machine, say) has counted there, and its retry counts past
+      // that. A loaded CI run once got [1, 3, 4, 5].
+      expect(tokens[0]).toBeGreaterThanOrEqual(1);
+      for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]!);
+      // A fresh Redlock (another process) continues from the counters in Redis.
+      const other = new Redlock(lockers, { restartGuard: false });
+      const lock = await other.acquire(key, 1_000);
+      expect(lock.fencingToken).toBeGreaterThan(tokens[3]!);
+      await lock.release();
+      await other.close();
+      const plain = new Redlock(lockers, { restartGuard: false, fencing: false });
+      const unfenced = await plain.acquire(resource('nofence'), 1_000);
+      expect(unfenced.fencingTokens).toEqual([]);
+      expect(unfenced.fencingToken).toBeUndefined();
+      await unfenced.release();
+      await plain.close();
+      await Promise.all(clients.map((client) => client.del(key, fenceKey(key))));
+    });
+
+    it('gives a later lock a greater token even when the instances counted differently before', async () => {
+      const key = resource('skewed-fence');
+      // History left instance 0's counter far ahead of the others (it granted acquisitions they did not see).
+      await clients[0]!.set(fenceKey(key), '100');
+      // Someone else holds the key on instances 3 and 4, so the first lock can only be won on 0, 1 and 2 (a round
+      // settles at the first majority, which would otherwise depend on which instances answer first).
+      await Promise.all([clients[3]!, clients[4]!].map((client) => client.set(key, 'someone-else', 'PX', 10_000)));
+      const first = await redlock.acquire(key, 2_000, { retryCount: 0 });
+      expect(first.fencingToken).toBe(101);
+      await first.release();
+      // Now instance 0 cannot grant (someone else's key sits there) and 3 and 4 can again: the next lock is won on a
+      // majority of 1-4, whose own counters alone would say 2 at most. A stale holder of token 101 must still lose.
+      await Promise.all([clients[3]!, clients[4]!].map((client) => client.del(key)));
+      await clients[0]!.set(key, 'someone-else', 'PX', 10_000);
+      const second = await redlock.acquire(key, 2_000, { retryCount: 0 });
+      expect(second.fencingToken).toBeGreaterThan(101);
+      await second.release();
+      await Promise.all(clients.map((client) => client.del(key, fenceKey(key))));
+    });
+
+    it('keeps fence keys in the hash slot of their resource', () => {
+      expect(fenceKey('orders:42')).toBe('{orders:42}:fence');
+      expect(fenceKey('{tenant-7}:orders')).toBe('{tenant-7}:orders:fence');
+      expect(fenceKey('a{}b')).toBe('{a{}b}:fence');
+    });
+
+    it('release() of an expired lock reports it instead of failing', async () => {
+      const lock = await redlock.acquire(resource('expiring'), 50);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(lock.expired).toBe(true);
+      expect(await lock.release()).toEqual({ deleted: 0, released: false, expired: true });
+    });
   });
 
-  it("never lets a release problem or a lost lock hide the routine's own error", async () => {
-    const key = resource('using-error');
-    const failure = new Error('routine failed');
-    await expect(
-      redlock.using(key, 300, async () => {
+  describe('extend', () => {
+    it('pushes the expiry out on every instance', async () => {
+      const key = resource('extend');
+      const lock = await redlock.acquire(key, 300);
+      await lock.extend(5_000);
+      expect(lock.remaining()).toBeGreaterThan(4_000);
+      // extend() returns once a majority confirmed; the others follow.
+      await eventually(async () => (await Promise.all(clients.map((client) => client.pttl(key)))).every((ttl) => ttl > 4_000), 'the extension on every instance', 2_000);
+      await lock.release();
+    });
+
+    it('fails with LockLostError when a majority no longer holds it, or it expired', async () => {
+      const key = resource('lost');
+      const lock = await redlock.acquire(key, 5_000);
+      await Promise.all(clients.slice(0, 3).map((client) => client.del(key)));
+      const error: unknown = await lock.extend(5_000).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LockLostError);
+      expect(((error as LockLostError).cause as QuorumError).failures.map((f) => f.reason)).toEqual(['held', 'held', 'held']);
+      await lock.release();
+
+      const short = await redlock.acquire(resource('expired'), 30);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await expect(short.extend(1_000)).rejects.toThrow(/expired before the extension/);
+    });
+  });
+
+  describe('waiting for a held lock', () => {
+    it('wakes on the release announcement instead of sleeping out its retry delay', async () => {
+      const key = resource('wake');
+      // Retry delays of 5 s: without the announcement the waiter could not get the lock within the test's window.
+      const slow = new Redlock(lockers, { restartGuard: false, backoff: exponentialBackoff({ initial: 5_000, max: 5_000 }) });
+      const holder = await redlock.acquire(key, 10_000);
+      const waiting = slow.acquire(key, 1_000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const releasedAt = performance.now();
+      await holder.release();
+      const lock = await waiting;
+      expect(performance.now() - releasedAt).toBeLessThan(2_000);
+      await lock.release();
+      await slow.close();
+    });
+
+    it('counts one release announced by all five instances once: a waiter that lost the race waits for the next release', async () => {
+      const notifier = new ReleaseNotifier(lockers.map((client, i) => scriptClientOf(client, i)!));
+      const channel = `x-redlock:released:${resource('announce')}`;
+      const listener = await notifier.listen([channel]);
+      try {
+        // What the release script does on each instance: one release, five announcements carrying its value.
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-1')));
+        expect(await listener.next(1_000)).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        // The other four announcements of that release must not send the waiter at the lock again.
+        expect(await listener.next(150)).toBe(false);
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-2')));
+        expect(await listener.next(1_000)).toBe(true);
+      } finally {
+        await listener.close();
+        await notifier.close();
+      }
+    });
+
+    it("hands the lock to this process's waiters in turn: a holder that asks again goes to the back of the line", async () => {
+      const key = resource('turns');
+      // Long retry delays: each turn must come from a release, not from a waiter's own timer.
+      const patient = new Redlock(lockers, { restartGuard: false, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) });
+      const order: string[] = [];
+      const turn = async (name: string): Promise<void> => {
+        const lock = await patient.acquire(key, 10_000);
+        order.push(name);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        await lock.release();
+      };
+      const first = await patient.acquire(key, 10_000);
+      const b = turn('b');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const c = turn('c');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = performance.now();
+      await first.release();
+      // The holder asks again at once: it knows of its release before anyone, yet b and c were waiting first.
+      const again = turn('a');
+      await Promise.all([b, c, again]);
+      expect(order).toEqual(['b', 'c', 'a']);
+      expect(performance.now() - started).toBeLessThan(2_000);
+      await patient.close();
+    });
+
+    it('gives up when the signal aborts or acquireTimeout passes', async () => {
+      const key = resource('abort');
+      const holder = await redlock.acquire(key, 10_000);
+      const controller = new AbortController();
+      const aborted = redlock.acquire(key, 1_000, { signal: controller.signal, retryCount: 1_000 });
+      setTimeout(() => controller.abort(), 50);
+      const error: unknown = await aborted.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LockNotAcquiredError);
+      expect(isXError((error as Error).cause, 'ERR_ABORTED')).toBe(true);
+
+      const timedOut: unknown = await redlock.acquire(key, 1_000, { acquireTimeout: 100, retryCount: 1_000 }).catch((e: unknown) => e);
+      expect(isXError((timedOut as Error).cause, 'ERR_TIMEOUT')).toBe(true);
+      await holder.release();
+    });
+  });
+
+  describe('using', () => {
+    it('runs the routine under the lock, extends it past its TTL and releases it after', async () => {
+      const key = resource('using');
+      const result = await redlock.using(key, 200, async (signal, lock) => {
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect(signal.aborted).toBe(false);
+        expect(await settledValues(clients, key, Array(5).fill(lock.value))).toEqual(Array(5).fill(lock.value));
+        return 'done';
+      });
+      expect(result).toBe('done');
+      expect(await settledValues(clients, key, Array(5).fill(null))).toEqual(Array(5).fill(null));
+    });
+
+    it('aborts the routine with LockLostError when the lock is taken away, before it expires', async () => {
+      const key = resource('using-lost');
+      let abortedWith: unknown;
+      const outcome = redlock.using(key, 300, async (signal) => {
         await Promise.all(clients.map((client) => client.del(key)));
-        throw failure;
-      }),
-    ).rejects.toBe(failure);
-  });
-});
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+        abortedWith = signal.reason;
+      });
+      await expect(outcome).rejects.toBeInstanceOf(LockLostError);
+      expect(abortedWith).toBeInstanceOf(LockLostError);
+    });
 
-describe('bad input', () => {
-  it.each([
-    [() => new Redlock([]), 'clients'],
-    [() => new Redlock([{} as Redis]), 'clients[0]'],
-    [() => new Redlock([{ evalsha: () => 1 } as unknown as Redis], { retryCont: 3 } as never), 'options.retryCont'],
-    [() => new Redlock([{ evalsha: () => 1 } as unknown as Redis], { driftFactor: 2 }), 'options.driftFactor'],
-  ])('rejects a bad constructor call (%#)', (make, argument) => {
-    expect(make).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument }));
-  });
-
-  it.each([
-    [[], 1_000, 'resources'],
-    [[''], 1_000, 'resources[0]'],
-    [['ok', 'lock\uD800'], 1_000, 'resources[1]'],
-    [['a', 'a'], 1_000, 'resources'],
-    [42, 1_000, 'resources'],
-    ['a', 0, 'ttl'],
-    ['a', 1.5, 'ttl'],
-    ['a', NaN, 'ttl'],
-    ['a', 60_001, 'ttl'],
-  ])('rejects acquire(%j, %p) before touching Redis', async (resources, ttl, argument) => {
-    await expect(redlock.acquire(resources as string[], ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument });
+    it("never lets a release problem or a lost lock hide the routine's own error", async () => {
+      const key = resource('using-error');
+      const failure = new Error('routine failed');
+      await expect(
+        redlock.using(key, 300, async () => {
+          await Promise.all(clients.map((client) => client.del(key)));
+          throw failure;
+        }),
+      ).rejects.toBe(failure);
+    });
   });
 
-  it('refuses to acquire after close()', async () => {
-    const closing = new Redlock(clients, { restartGuard: false });
-    await closing.close();
-    await expect(closing.acquire(resource('closed'), 100)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
-  });
+  describe('bad input', () => {
+    it.each([
+      [() => new Redlock([]), 'clients'],
+      [() => new Redlock([{} as Redis]), 'clients[0]'],
+      [() => new Redlock([{ evalsha: () => 1 } as unknown as Redis], { retryCont: 3 } as never), 'options.retryCont'],
+      [() => new Redlock([{ evalsha: () => 1 } as unknown as Redis], { driftFactor: 2 }), 'options.driftFactor'],
+    ])('rejects a bad constructor call (%#)', (make, argument) => {
+      expect(make).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument }));
+    });
 
-  it('rejects unknown acquire options and a non-function routine', async () => {
-    await expect(redlock.acquire('a', 100, { retries: 1 } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(redlock.using('a', 100, 'nope' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    it.each([
+      [[], 1_000, 'resources'],
+      [[''], 1_000, 'resources[0]'],
+      [['ok', 'lock\uD800'], 1_000, 'resources[1]'],
+      [['a', 'a'], 1_000, 'resources'],
+      [42, 1_000, 'resources'],
+      ['a', 0, 'ttl'],
+      ['a', 1.5, 'ttl'],
+      ['a', NaN, 'ttl'],
+      ['a', 60_001, 'ttl'],
+    ])('rejects acquire(%j, %p) before touching Redis', async (resources, ttl, argument) => {
+      await expect(redlock.acquire(resources as string[], ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument });
+    });
+
+    it('refuses to acquire after close()', async () => {
+      const closing = new Redlock(lockers, { restartGuard: false });
+      await closing.close();
+      await expect(closing.acquire(resource('closed'), 100)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+    });
+
+    it('rejects unknown acquire options and a non-function routine', async () => {
+      await expect(redlock.acquire('a', 100, { retries: 1 } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(redlock.using('a', 100, 'nope' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    });
   });
 });

@@ -1,0 +1,129 @@
+/**
+ * node-redis (the `redis` package, v4 to v6) clients and clusters as a {@link ScriptClient}. Commands go through
+ * `sendCommand`, which every one of those versions has, so no typed command API is relied on.
+ */
+import type { ScriptClient, Subscriber } from './client.js';
+import { lowestUptime } from './ioredis-client.js';
+import type { LuaScript } from './scripts.js';
+
+type Listener = (message: string, channel: string) => void;
+
+/** The part of a node-redis client (`createClient`, connected) Redlock uses. */
+export interface NodeRedisClientLike {
+  readonly isReady: boolean;
+  sendCommand(args: string[]): Promise<unknown>;
+  duplicate(): NodeRedisClientLike;
+  connect(): Promise<unknown>;
+  subscribe(channels: string[], listener: Listener): Promise<unknown>;
+  unsubscribe(channels: string[]): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** v5 and later; v4 has quit() only. */
+  close?(): Promise<unknown>;
+  quit?(): Promise<unknown>;
+}
+
+/** The part of a node-redis cluster (`createCluster`, connected) Redlock uses; it counts as one vote. */
+export interface NodeRedisClusterLike {
+  readonly masters: readonly object[];
+  nodeClient(node: never): Promise<NodeRedisClientLike> | NodeRedisClientLike;
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
+  duplicate(): NodeRedisClusterLike;
+  connect(): Promise<unknown>;
+  subscribe(channels: string[], listener: Listener): Promise<unknown>;
+  unsubscribe(channels: string[]): Promise<unknown>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  close?(): Promise<unknown>;
+  quit?(): Promise<unknown>;
+}
+
+export function isNodeRedisCluster(client: unknown): client is NodeRedisClusterLike {
+  const c = client as NodeRedisClusterLike | null;
+  return typeof c?.sendCommand === 'function' && typeof c.nodeClient === 'function' && Array.isArray(c.masters);
+}
+
+export function isNodeRedisClient(client: unknown): client is NodeRedisClientLike {
+  const c = client as NodeRedisClientLike | null;
+  return typeof c?.sendCommand === 'function' && typeof c.duplicate === 'function' && typeof c.isReady === 'boolean' && !isNodeRedisCluster(client);
+}
+
+const commandOf = (name: string, script: string, keys: readonly string[], args: readonly (string | number)[]): string[] => [
+  name,
+  script,
+  String(keys.length),
+  ...keys,
+  ...args.map(String),
+];
+
+export function nodeRedisClient(client: NodeRedisClientLike, index: number): ScriptClient {
+  // As for ioredis (see ioredis-client.ts): EVAL first on each connection, EVALSHA after.
+  const loaded = new Set<string>();
+  client.on('ready', () => loaded.clear());
+  // Read loosely: the socket may be a path (IPC) or absent when the client was made from a URL.
+  const options = (client as { options?: { url?: string; socket?: { host?: string; port?: number } } }).options;
+  const socket = options?.socket;
+  return {
+    name: socket?.host !== undefined && socket.port !== undefined ? `${socket.host}:${socket.port}` : (options?.url ?? `#${index}`),
+    run: async (script: LuaScript, keys, args) => {
+      if (!loaded.has(script.sha)) {
+        if (client.isReady) loaded.add(script.sha);
+        return client.sendCommand(commandOf('EVAL', script.source, keys, args));
+      }
+      try {
+        return await client.sendCommand(commandOf('EVALSHA', script.sha, keys, args));
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        return client.sendCommand(commandOf('EVAL', script.source, keys, args));
+      }
+    },
+    uptimeSeconds: async () => lowestUptime([String(await client.sendCommand(['INFO', 'server']))]),
+    onReconnect: (listener) => {
+      client.on('ready', listener);
+      return () => void client.off('ready', listener);
+    },
+    openSubscriber: (onMessage) => subscriberOf(client.duplicate(), onMessage),
+  };
+}
+
+export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): ScriptClient {
+  return {
+    name: `cluster#${index}`,
+    // Always EVAL: the cluster spreads commands over connections to several nodes, each of which may be new,
+    // and an EVALSHA answered NOSCRIPT would be sent again behind later commands (see ioredis-client.ts).
+    run: (script, keys, args) => cluster.sendCommand(keys[0], false, commandOf('EVAL', script.source, keys, args)),
+    uptimeSeconds: async () => {
+      const infos = await Promise.all(cluster.masters.map(async (master) => String(await (await cluster.nodeClient(master as never)).sendCommand(['INFO', 'server']))));
+      return lowestUptime(infos);
+    },
+    // Any node's (re)connect: the youngest master's uptime is read again.
+    onReconnect: (listener) => {
+      cluster.on('node-ready', listener);
+      return () => void cluster.off('node-ready', listener);
+    },
+    openSubscriber: (onMessage) => subscriberOf(cluster.duplicate(), onMessage),
+  };
+}
+
+/** A duplicate connection used for SUBSCRIBE only, connected on first use. */
+function subscriberOf(connection: NodeRedisClientLike | NodeRedisClusterLike, onMessage: (channel: string, message: string) => void): Subscriber {
+  connection.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay
+  const listener: Listener = (message, channel) => onMessage(channel, message);
+  let connected: Promise<unknown> | undefined;
+  const ready = (): Promise<unknown> => (connected ??= connection.connect());
+  return {
+    subscribe: async (channels) => {
+      await ready();
+      return connection.subscribe([...channels], listener);
+    },
+    unsubscribe: async (channels) => {
+      await ready();
+      return connection.unsubscribe([...channels]);
+    },
+    close: async () => {
+      if (connected === undefined) return;
+      await connected.catch(() => undefined);
+      await (connection.close ?? connection.quit)?.call(connection).catch(() => undefined);
+    },
+  };
+}
