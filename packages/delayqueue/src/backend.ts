@@ -45,6 +45,11 @@ export interface BackendListener {
   expired(topic: string, count: number, dead: number): void;
   /** A background failure (a mover's script failed, a connection dropped); the backend keeps going. */
   error(error: unknown): void;
+  /**
+   * A delivery handed out by `reserve` is no longer this consumer's (its Kafka partition went to another member
+   * at a rebalance): its handler's signal aborts with `reason`, and its ack would be refused.
+   */
+  lost(topic: string, id: string, attempt: number, reason: unknown): void;
 }
 
 /** A consumer's attachment to one topic: it keeps the topic's jobs moving and wakes the consumer. */

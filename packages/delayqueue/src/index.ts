@@ -1,5 +1,5 @@
 export { DelayQueue, type DelayQueueOptions, type DelayQueueEvents, type CloseOptions } from './queue.js';
-export { Processor, DeliveryExpiredError, type ProcessOptions } from './processor.js';
+export { Processor, DeliveryExpiredError, DeliveryLostError, type ProcessOptions } from './processor.js';
 export { MemoryBackend, type MemoryBackendOptions } from './memory/memory-backend.js';
 export type { Job, JobInfo, JobState, JobHandler, AddOptions, RetryBackoff } from './job.js';
 export { FULL_SUPPORT, type Backend, type BackendListener, type BackendSupport, type Delivery, type NewJob, type TopicWatch } from './backend.js';

@@ -30,7 +30,22 @@ export class DeliveryExpiredError extends AbortError {
   }
 }
 
+/**
+ * Reason given to a handler's signal when the broker took its delivery back while it ran (a Kafka partition
+ * went to another member at a rebalance; a RabbitMQ channel closed): the job will be delivered again, maybe
+ * elsewhere, so the handler should stop. `cause` says why.
+ */
+export class DeliveryLostError extends AbortError {
+  constructor(
+    readonly jobId: string,
+    cause: unknown,
+  ) {
+    super(`job ${jobId} was taken back by the broker while its handler ran; it will be delivered again`, { cause });
+  }
+}
+
 const MAX_ERROR_LENGTH = 1000;
+const deliveryKey = (id: string, attempt: number): string => `${id}\u0000${attempt}`;
 // Backend failures (Redis unreachable) are retried from 50 ms up to 5 s apart, jittered, until close.
 const FAILURE_BACKOFF: BackoffPolicy = fullJitterBackoff({ initial: 50, max: 5_000 });
 
@@ -96,6 +111,11 @@ export class Processor {
     for (const run of this.running.values()) run.controller.abort(reason);
   }
 
+  /** Aborts the handler of one delivery the backend lost (DeliveryLostError); nothing when it is not running. */
+  abortDelivery(id: string, attempt: number, reason: unknown): void {
+    this.running.get(deliveryKey(id, attempt))?.controller.abort(new DeliveryLostError(id, reason));
+  }
+
   private async loop(): Promise<void> {
     const signal = this.stop.signal;
     let failures = 0;
@@ -124,7 +144,7 @@ export class Processor {
   }
 
   private start(delivery: Delivery): void {
-    const key = `${delivery.id}\u0000${delivery.attempt}`;
+    const key = deliveryKey(delivery.id, delivery.attempt);
     const run: Running = { delivery, controller: new AbortController(), timer: undefined };
     this.running.set(key, run);
     this.armDeadline(run, delivery.ttr);

@@ -60,6 +60,7 @@ const BOUND = new WeakSet<Backend>();
 
 const BULK_JOB_KEYS = ['topic', 'payload', 'options'];
 const OPTION_KEYS = ['backend', 'ttr', 'attempts', 'backoff', 'maxPayloadBytes', 'clock'];
+const CLOSE_OPTION_KEYS = ['timeout'];
 const BASE_DEFAULTS: Omit<JobDefaults, 'encodedBackoff'> = {
   ttr: 30_000,
   attempts: 3,
@@ -102,6 +103,9 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     });
     this.clock = options.clock ?? systemClock;
     this.backend = options.backend ?? new MemoryBackend({ clock: this.clock });
+    if (typeof (this.backend as Partial<Backend> | null)?.bind !== 'function' || typeof (this.backend as Partial<Backend>).reserve !== 'function') {
+      throw new InvalidArgumentError('options.backend', options.backend, 'a delay-queue backend (MemoryBackend, RedisBackend, RabbitMqBackend, KafkaBackend)');
+    }
     const metrics = this.metricsState;
     const listener: BackendListener = {
       due: (topic, count) => {
@@ -114,6 +118,9 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
         this.emitSafely('expired', { topic, count, dead });
       },
       error: (error) => this.reportError(error),
+      lost: (topic, id, attempt, reason) => {
+        for (const processor of this.processors) if (processor.topic === topic) processor.abortDelivery(id, attempt, reason);
+      },
     };
     if (BOUND.has(this.backend)) {
       throw new InvalidArgumentError('options.backend', this.backend, 'a backend no other DelayQueue was made with (one backend per queue)');
@@ -242,7 +249,18 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
    * Kafka: when released). Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= this.shutdown(assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 }));
+    if (this.closing === undefined) {
+      // Bad options reject, as every other method's do; a close already under way is returned as it is.
+      let timeoutMs: number;
+      try {
+        if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
+        assertKnownKeys('options', options, CLOSE_OPTION_KEYS);
+        timeoutMs = assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 });
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.closing = this.shutdown(timeoutMs);
+    }
     return this.closing;
   }
 

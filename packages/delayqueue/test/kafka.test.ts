@@ -6,7 +6,7 @@ import { ConsumerCrashedError } from '@x/kafka-fast';
 import { ClosedError, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, logLevel } from 'kafkajs';
 import { createKafkaTopics, cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
-import { DelayQueue } from '../src/index.js';
+import { DelayQueue, DeliveryLostError } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
 import { RestartingConsumer } from '../src/kafka/restarting-consumer.js';
 import { conformance, eventually } from './conformance.js';
@@ -176,6 +176,47 @@ describe('kafka backend specifics', () => {
     expect(queue.metrics().added).toBe(before);
     await queue.close();
   }, 60_000);
+
+  it("aborts a running job's signal when a joining member takes its partition: a handler that honours it never overlaps the next run", async () => {
+    const name = uniqueName('dq');
+    names.push({ name, levels: TEST_LEVELS.levels, topics: ['moved'] });
+    const first = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
+    const joiner = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
+    const runs: { who: string; id: string; start: number; end?: number; reason?: unknown }[] = [];
+    const track = (who: string) => async (job: { id: string; signal: AbortSignal }) => {
+      const run: (typeof runs)[number] = { who, id: job.id, start: Date.now() };
+      runs.push(run);
+      // Long work that stops when its signal aborts, as a handler should.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, who === 'first' ? 20_000 : 0);
+        job.signal.addEventListener('abort', () => {
+          run.reason = job.signal.reason;
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      run.end = Date.now();
+    };
+    first.process('moved', track('first'), { concurrency: 20 });
+    try {
+      // Eight jobs spread over both partitions, all running on the only member.
+      await first.addBulk(Array.from({ length: 8 }, (_, i) => ({ topic: 'moved', payload: i })));
+      await eventually(() => runs.length === 8, 'the eight jobs running on the first member', 25_000);
+      joiner.process('moved', track('joiner'), { concurrency: 20 });
+      await eventually(() => runs.some((r) => r.who === 'joiner' && r.end !== undefined), 'a job run again on the joining member', 30_000);
+      const moved = runs.filter((r) => r.who === 'joiner').map((r) => r.id);
+      for (const id of moved) {
+        const before = runs.find((r) => r.who === 'first' && r.id === id)!;
+        const again = runs.find((r) => r.who === 'joiner' && r.id === id)!;
+        // Aborted because the partition moved (not by close or ttr), and ended before the joiner started it.
+        expect(before.reason).toBeInstanceOf(DeliveryLostError);
+        expect((before.reason as DeliveryLostError).cause).toMatchObject({ code: 'ERR_PARTITION_REVOKED' });
+        expect({ id, overlap: before.end === undefined || again.start < before.end }).toEqual({ id, overlap: false });
+      }
+    } finally {
+      await Promise.all([first.close({ timeout: 1_000 }).catch(() => undefined), joiner.close({ timeout: 1_000 }).catch(() => undefined)]);
+    }
+  }, 90_000);
 
   it('close past its timeout stays in the group until its handlers end: no job runs on two members at once', async () => {
     const name = uniqueName('dq');

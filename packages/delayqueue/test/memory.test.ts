@@ -25,3 +25,29 @@ describe('memory backend on a manual clock', () => {
     await queue.close();
   });
 });
+
+describe('bad arguments to the queue itself', () => {
+  it('rejects bad close() options as a rejected promise, like every other method, and closes on a good call after', async () => {
+    const queue = new DelayQueue();
+    const outcomes: unknown[] = [];
+    for (const options of [null, { timeot: 5 }, { timeout: -1 }, 'soon']) {
+      let thrown: unknown;
+      let promise: Promise<void> | undefined;
+      try {
+        promise = queue.close(options as never);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeUndefined();
+      outcomes.push(await promise!.then(() => 'closed', (error: { code?: string }) => error.code));
+    }
+    expect(outcomes).toEqual(['ERR_INVALID_ARGUMENT', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_ARGUMENT']);
+    await expect(queue.close({ timeout: 100 })).resolves.toBeUndefined();
+  });
+
+  it('refuses a backend that is not one, with a typed error', () => {
+    for (const backend of [{}, 'redis', 42]) {
+      expect(() => new DelayQueue({ backend: backend as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.backend' }));
+    }
+  });
+});

@@ -100,6 +100,7 @@ export abstract class BrokerBackend implements Backend {
         due: (t, count) => this.listener?.due(t, count),
         expired: (t, count, dead) => this.listener?.expired(t, count, dead),
         error: (error) => this.listener?.error(error),
+        lost: (t, id, attempt, reason) => this.listener?.lost(t, id, attempt, reason),
       };
       watched = { source: this.openSource(topic, host), users: 0 };
       this.sources.set(topic, watched);

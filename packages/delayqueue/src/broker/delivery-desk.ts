@@ -35,6 +35,8 @@ export interface DeskHost {
   due(topic: string, count: number): void;
   expired(topic: string, count: number, dead: number): void;
   error(error: unknown): void;
+  /** A delivery handed out is no longer this consumer's (see BackendListener.lost). */
+  lost(topic: string, id: string, attempt: number, reason: unknown): void;
 }
 
 interface Slot {
@@ -185,7 +187,7 @@ export class DeliveryDesk {
   }
 
   /** Forgets what the broker took back on its own (a closed channel, a revoked partition). */
-  forgetLost(): void {
+  forgetLost(reason: unknown): void {
     const lost = (slot: Slot): boolean => !slot.entry.live();
     for (const slot of this.held) {
       if (!lost(slot)) continue;
@@ -196,6 +198,8 @@ export class DeliveryDesk {
       if (!lost(slot)) continue;
       slot.timer?.cancel();
       this.outstanding.delete(key);
+      // Its handler is running: tell it, so it stops before the next owner delivers the job again.
+      this.host.lost(this.topic, slot.entry.job.id, slot.entry.job.attempt, reason);
     }
     for (let i = this.ready.length - 1; i >= 0; i--) if (lost(this.ready[i]!)) this.ready.splice(i, 1);
     this.wake();

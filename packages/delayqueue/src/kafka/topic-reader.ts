@@ -113,7 +113,7 @@ export class TopicReader implements TopicSource {
       };
       const onAbort = (): void => {
         finish(() => reject(context.signal.reason));
-        this.desk.forgetLost();
+        this.desk.forgetLost(context.signal.reason);
       };
       context.signal.addEventListener('abort', onAbort, { once: true });
       const entry: DeskEntry = {

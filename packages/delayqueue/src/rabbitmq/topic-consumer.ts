@@ -107,7 +107,7 @@ export class TopicConsumer implements TopicSource {
     if (this.channel !== channel) return;
     this.channel = undefined;
     this.consumerTag = undefined;
-    this.desk.forgetLost();
+    this.desk.forgetLost(new XError('ERR_CHANNEL_CLOSED', `the channel consuming ${this.queue} closed`));
   }
 
   private arrive(channel: Channel, message: ConsumeMessage): void {
