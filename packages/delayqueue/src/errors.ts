@@ -8,15 +8,19 @@ export class PayloadNotSerializableError extends XError<'ERR_PAYLOAD_NOT_SERIALI
   }
 }
 
-/** The serialized payload is larger than the queue's `maxPayloadBytes`. Nothing was written. */
+/**
+ * The serialized payload is larger than the queue's `maxPayloadBytes`, or (Kafka) the job's whole record is
+ * larger than its topics take. Nothing was written.
+ */
 export class PayloadTooLargeError extends XError<'ERR_PAYLOAD_TOO_LARGE'> {
   constructor(
-    /** Size of the serialized payload in bytes. */
+    /** Size in bytes of the serialized payload, or (Kafka) of the job's record: payload, key and headers. */
     readonly bytes: number,
-    /** The queue's limit in bytes. */
+    /** The limit in bytes: the queue's, or (Kafka) what the topics' `max.message.bytes` leaves for a record. */
     readonly limit: number,
+    message = `the job payload is ${bytes} bytes as JSON, more than the limit of ${limit}`,
   ) {
-    super('ERR_PAYLOAD_TOO_LARGE', `the job payload is ${bytes} bytes as JSON, more than the limit of ${limit}`);
+    super('ERR_PAYLOAD_TOO_LARGE', message);
   }
 }
 

@@ -93,6 +93,38 @@ describe('kafka backend specifics', () => {
     }
   }, 60_000);
 
+  it('writes the add() calls of one turn in a few produce requests, and a refused one fails alone', async () => {
+    let requests = 0;
+    const counting = Object.assign(Object.create(kafka) as Kafka, {
+      producer: (...args: Parameters<Kafka['producer']>) => {
+        const producer = kafka.producer(...args);
+        const sendBatch = producer.sendBatch.bind(producer);
+        producer.sendBatch = (batch) => {
+          requests++;
+          return sendBatch(batch);
+        };
+        return producer;
+      },
+    });
+    const queue = new DelayQueue({ backend: backend({ kafka: counting }, ['single']), maxPayloadBytes: 2 * 1024 * 1024 });
+    try {
+      await queue.add('single', 'first'); // the topics exist from here on
+      requests = 0;
+      await Promise.all(Array.from({ length: 1_000 }, (_, i) => queue.add('single', i, { delay: 60_000 })));
+      // Before: one request per add (1,000).
+      expect(requests).toBeLessThanOrEqual(10);
+      const outcomes = await Promise.allSettled([
+        ...Array.from({ length: 100 }, (_, i) => queue.add('single', i, { delay: 60_000 })),
+        queue.add('single', 'x'.repeat(1_200_000), { delay: 60_000 }),
+      ]);
+      // The too-large job fails alone; the others of its turn are written.
+      expect(outcomes.slice(0, 100).every((o) => o.status === 'fulfilled')).toBe(true);
+      expect(outcomes[100]).toMatchObject({ status: 'rejected', reason: { code: 'ERR_PAYLOAD_TOO_LARGE' } });
+    } finally {
+      await queue.close();
+    }
+  }, 60_000);
+
   it("gives each level topic a retention of its wait plus a week, and refuses a level topic that would delete waiting jobs", async () => {
     const admin = kafka.admin();
     await admin.connect();

@@ -6,6 +6,8 @@ import type { ChannelModel } from 'amqplib';
 import { gate, rabbitMqUrl, requireRabbitMq, runTsProcess, significantStderr, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RabbitMqBackend, Topology, hasDelayedMessagePlugin } from '../src/rabbitmq/index.js';
+import { readJobMessage } from '../src/rabbitmq/message.js';
+import { jobHeaders } from '../src/broker/job-message.js';
 import { conformance, eventually } from './conformance.js';
 
 let connection: ChannelModel;
@@ -69,6 +71,21 @@ describe('rabbitmq backend specifics', () => {
     await eventually(() => delivered.length === 500, 'the burst delivered', 10_000);
     await queue.close();
     expect(Math.min(...delivered)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('counts a redelivery after a crash as an attempt, but never past maxAttempts', () => {
+    const job = { id: 'j', topic: 't', payload: '1', attempt: 1, maxAttempts: 2, ttr: 1_000, backoff: '', dueAt: 0 };
+    const received = (headers: Record<string, unknown>, redelivered: boolean) => ({
+      content: Buffer.from(job.payload),
+      fields: { redelivered },
+      properties: { headers: { ...jobHeaders(job), ...headers } },
+    });
+    expect(readJobMessage(received({}, false))?.attempt).toBe(1);
+    expect(readJobMessage(received({}, true))?.attempt).toBe(2);
+    // Quorum queues count every redelivery; three crashes in a row still leave the job its last attempt (2), not
+    // an attempt 4 of 2 (before) that a consumer would run anyway.
+    expect(readJobMessage(received({ 'x-delivery-count': 3 }, true))?.attempt).toBe(2);
+    expect(readJobMessage(received({ 'x-delivery-count': 3 }, true))?.maxAttempts).toBe(2);
   });
 
   it('spells a delay in its radix over the levels, highest first, and enters at its highest non-zero digit', () => {
@@ -306,6 +323,8 @@ describe('rabbitmq backend specifics', () => {
       ['early arrival below 0', () => new RabbitMqBackend({ connection, earlyArrivalMs: -1 })],
       ['early arrival past half the hold', () => new RabbitMqBackend({ connection, earlyArrivalMs: 501 })],
       ['unknown option', () => new RabbitMqBackend({ connection, exchange: 'x' } as never)],
+      ['name with NUL', () => new RabbitMqBackend({ connection, name: 'q\u0000' })],
+      ['name with BEL', () => new RabbitMqBackend({ connection, name: 'q\u0007x' })],
     ];
     for (const [what, make] of bad) {
       expect({ what, thrown: catchCode(make) }).toEqual({ what, thrown: 'ERR_INVALID_ARGUMENT' });

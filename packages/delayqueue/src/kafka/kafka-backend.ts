@@ -134,7 +134,10 @@ export class KafkaBackend extends BrokerBackend {
     const now = this.clock.wallNow();
     for (const job of jobs) this.topics.assertTopic(job.topic);
     await Promise.all([...new Set(jobs.map((job) => job.topic))].map((topic) => this.ensureTopic(topic)));
-    await this.send(jobs.map((job) => firstMessage(job, now)));
+    // One job (an add()): written with the others of its turn, as the movers' releases are; 3,000 add() calls of
+    // one turn took 2.5 s as 3,000 produce requests (0.35 s as one addBulk).
+    if (jobs.length === 1) await this.publishes.publish(firstMessage(jobs[0]!, now));
+    else await this.send(jobs.map((job) => firstMessage(job, now)));
     return jobs.map(() => true);
   }
 
@@ -419,7 +422,13 @@ function requestsOf(byTopic: Map<string, Message[]>, maxRecordBytes: number): { 
     let group: { topic: string; messages: Message[] } | undefined;
     for (const message of messages) {
       const size = recordBytes(message);
-      if (size > maxRecordBytes) throw new PayloadTooLargeError(size, maxRecordBytes);
+      if (size > maxRecordBytes) {
+        throw new PayloadTooLargeError(
+          size,
+          maxRecordBytes,
+          `the job's Kafka record is ${size} bytes (its payload, id and headers), more than the ${maxRecordBytes} its topics take (max.message.bytes less framing); a 1 MiB topic limit leaves a little under 1 MiB for the payload`,
+        );
+      }
       if (current.ids.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
         requests.push(current);
         current = { topicMessages: [], ids: [] };

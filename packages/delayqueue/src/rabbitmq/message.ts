@@ -17,7 +17,9 @@ export function publishOptions(job: JobMessage, to: string): { persistent: true;
 /**
  * Reads a job back, or undefined when the message was not written by this library. A message handed out
  * again after its consumer's channel closed (a crash) counts as a new attempt: quorum queues say how many
- * times (`x-delivery-count`), classic queues only that it happened.
+ * times (`x-delivery-count`), classic queues only that it happened. Never past the last attempt, though: the
+ * broker cannot say whether the job ran or only sat in the consumer's prefetch, so it gets its last attempt
+ * rather than an attempt number beyond `maxAttempts` (or a dead letter without ever running).
  */
 export function readJobMessage(message: ReceivedMessage): JobMessage | undefined {
   const headers = message.properties.headers ?? {};
@@ -25,5 +27,5 @@ export function readJobMessage(message: ReceivedMessage): JobMessage | undefined
   if (job === undefined) return undefined;
   const deliveryCount = headers['x-delivery-count'];
   const redeliveries = typeof deliveryCount === 'number' ? deliveryCount : message.fields.redelivered ? 1 : 0;
-  return redeliveries === 0 ? job : { ...job, attempt: job.attempt + redeliveries };
+  return redeliveries === 0 ? job : { ...job, attempt: Math.max(job.attempt, Math.min(job.attempt + redeliveries, job.maxAttempts)) };
 }

@@ -7,6 +7,7 @@
  * `reschedule`, deduplicating ids, `dead` or `requeue` (they throw UnsupportedOperationError). Dead letters
  * are kept, in a queue per topic (`<name>.dead.<topic>`), for broker tools to inspect or shovel back.
  */
+import { assertName } from '../new-job.js';
 import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf, assertString, systemClock } from '@x/core';
 import type { NewJob } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
@@ -89,7 +90,8 @@ export class RabbitMqBackend extends BrokerBackend {
       throw new InvalidArgumentError('options.connection', connection, 'an amqplib connection (from amqp.connect)');
     }
     this.connection = connection;
-    const name = assertString('options.name', options.name ?? 'delayqueue', 200);
+    // Queue and exchange names: no control characters (the broker takes them, and they make names nobody can type).
+    const name = assertString('options.name', assertName('options.name', options.name ?? 'delayqueue'), 200);
     const radix = assertNumber('options.radix', options.radix ?? 16, { min: 2, max: 16, integer: true });
     // Digits enough for 2^32 ms by default; at most what stays below 2^53 ms, where ms arithmetic stays exact.
     const maxLevels = Math.floor(53 / Math.log2(radix));
