@@ -24,6 +24,8 @@ export interface ScriptClient {
   onReconnect(listener: () => void): () => void;
   /** Opens a subscriber whose messages go to `onMessage(channel, message)`. */
   openSubscriber(onMessage: (channel: string, message: string) => void): Subscriber;
+  /** Removes the listeners this adapter put on the caller's client (the client stays open: it is the caller's). */
+  detach(): void;
 }
 
 /** The `uptime_in_seconds` of an `INFO server` reply. */

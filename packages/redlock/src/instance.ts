@@ -56,6 +56,7 @@ export class Instance {
   /** Stops listening to the client (the client itself belongs to the caller). */
   detach(): void {
     this.stopListening();
+    this.client.detach();
   }
 
   /**

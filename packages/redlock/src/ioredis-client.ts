@@ -27,7 +27,8 @@ export function isIoredis(client: unknown): client is IoredisLike {
 export function ioredisClient(client: IoredisLike, index: number): ScriptClient {
   // Scripts sent with EVAL on the current connection, so the server has them cached.
   const loaded = new Set<string>();
-  client.on('ready', () => loaded.clear());
+  const forget = (): void => loaded.clear();
+  client.on('ready', forget);
   const cluster = typeof client.nodes === 'function';
   const { host, port } = (client as { options?: { host?: string; port?: number } }).options ?? {};
   return {
@@ -58,6 +59,7 @@ export function ioredisClient(client: IoredisLike, index: number): ScriptClient 
       client.on('ready', listener);
       return () => void client.off('ready', listener);
     },
+    detach: () => void client.off('ready', forget),
     openSubscriber: (onMessage): Subscriber => {
       const subscriber = client.duplicate();
       subscriber.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay

@@ -8,11 +8,8 @@ import type { LuaScript } from './scripts.js';
 
 type Listener = (message: string, channel: string) => void;
 
-/** The part of a node-redis client (`createClient`, connected) Redlock uses. */
-export interface NodeRedisClientLike {
-  readonly isReady: boolean;
-  sendCommand(args: string[]): Promise<unknown>;
-  duplicate(): NodeRedisClientLike;
+/** What node-redis clients and clusters have alike, of what Redlock uses: a connection's life and pub/sub. */
+interface NodeRedisConnectionLike {
   connect(): Promise<unknown>;
   subscribe(channels: string[], listener: Listener): Promise<unknown>;
   unsubscribe(channels: string[]): Promise<unknown>;
@@ -23,19 +20,19 @@ export interface NodeRedisClientLike {
   quit?(): Promise<unknown>;
 }
 
+/** The part of a node-redis client (`createClient`, connected) Redlock uses. */
+export interface NodeRedisClientLike extends NodeRedisConnectionLike {
+  readonly isReady: boolean;
+  sendCommand(args: string[]): Promise<unknown>;
+  duplicate(): NodeRedisClientLike;
+}
+
 /** The part of a node-redis cluster (`createCluster`, connected) Redlock uses; it counts as one vote. */
-export interface NodeRedisClusterLike {
+export interface NodeRedisClusterLike extends NodeRedisConnectionLike {
   readonly masters: readonly object[];
   nodeClient(node: never): Promise<NodeRedisClientLike> | NodeRedisClientLike;
   sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[]): Promise<unknown>;
   duplicate(): NodeRedisClusterLike;
-  connect(): Promise<unknown>;
-  subscribe(channels: string[], listener: Listener): Promise<unknown>;
-  unsubscribe(channels: string[]): Promise<unknown>;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  off(event: string, listener: (...args: unknown[]) => void): unknown;
-  close?(): Promise<unknown>;
-  quit?(): Promise<unknown>;
 }
 
 export function isNodeRedisCluster(client: unknown): client is NodeRedisClusterLike {
@@ -59,7 +56,8 @@ const commandOf = (name: string, script: string, keys: readonly string[], args: 
 export function nodeRedisClient(client: NodeRedisClientLike, index: number): ScriptClient {
   // As for ioredis (see ioredis-client.ts): EVAL first on each connection, EVALSHA after.
   const loaded = new Set<string>();
-  client.on('ready', () => loaded.clear());
+  const forget = (): void => loaded.clear();
+  client.on('ready', forget);
   // Read loosely: the socket may be a path (IPC) or absent when the client was made from a URL.
   const options = (client as { options?: { url?: string; socket?: { host?: string; port?: number } } }).options;
   const socket = options?.socket;
@@ -83,6 +81,7 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
       return () => void client.off('ready', listener);
     },
     openSubscriber: (onMessage) => subscriberOf(client.duplicate(), onMessage),
+    detach: () => void client.off('ready', forget),
   };
 }
 
@@ -102,11 +101,12 @@ export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): 
       return () => void cluster.off('node-ready', listener);
     },
     openSubscriber: (onMessage) => subscriberOf(cluster.duplicate(), onMessage),
+    detach: () => undefined,
   };
 }
 
 /** A duplicate connection used for SUBSCRIBE only, connected on first use. */
-function subscriberOf(connection: NodeRedisClientLike | NodeRedisClusterLike, onMessage: (channel: string, message: string) => void): Subscriber {
+function subscriberOf(connection: NodeRedisConnectionLike, onMessage: (channel: string, message: string) => void): Subscriber {
   connection.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay
   const listener: Listener = (message, channel) => onMessage(channel, message);
   let connected: Promise<unknown> | undefined;

@@ -210,7 +210,8 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
     });
 
     it('counts one release announced by all five instances once: a waiter that lost the race waits for the next release', async () => {
-      const notifier = new ReleaseNotifier(lockers.map((client, i) => scriptClientOf(client, i)!));
+      const adapters = lockers.map((client, i) => scriptClientOf(client, i)!);
+      const notifier = new ReleaseNotifier(adapters);
       const channel = `x-redlock:released:${resource('announce')}`;
       const listener = await notifier.listen([channel]);
       try {
@@ -225,6 +226,7 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       } finally {
         await listener.close();
         await notifier.close();
+        adapters.forEach((adapter) => adapter.detach());
       }
     });
 
@@ -304,6 +306,19 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
           throw failure;
         }),
       ).rejects.toBe(failure);
+    });
+  });
+
+  describe('the clients stay the caller\'s', () => {
+    it('leaves no listener on them once closed, however many Redlocks were made over them', async () => {
+      const listeners = (): number[] => lockers.map((client) => (client as unknown as { listenerCount(event: string): number }).listenerCount('ready'));
+      const before = listeners();
+      for (let i = 0; i < 20; i++) {
+        const made = new Redlock(lockers, { restartGuard: false });
+        await (await made.acquire(resource('listeners'), 1_000)).release();
+        await made.close();
+      }
+      expect(listeners()).toEqual(before);
     });
   });
 
