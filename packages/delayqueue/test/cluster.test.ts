@@ -4,19 +4,24 @@
  * different masters.
  */
 import type { Cluster } from 'ioredis';
-import { requireRedisCluster, uniqueName } from '@x/testkit';
+import { Cluster as Cluster6 } from 'ioredis6';
+import { redisClusterNodes, requireRedisCluster, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
 import { conformance, eventually } from './conformance.js';
 
 let cluster: Cluster;
+// The same cluster through the peer's current major (the range is ^5.4 || ^6).
+let cluster6: Cluster6;
 const names: string[] = [];
 
 beforeAll(async () => {
   cluster = await requireRedisCluster();
+  cluster6 = new Cluster6(redisClusterNodes());
 });
 afterAll(async () => {
   cluster.disconnect();
+  cluster6.disconnect();
 });
 
 function backend(buckets = 1, name = uniqueName('dq')): RedisBackend {
@@ -42,6 +47,14 @@ function namesOnEveryMaster(perMaster: number): string[] {
 }
 
 conformance('redis cluster', { create: async () => backend(3) });
+conformance('redis cluster on ioredis 6', {
+  create: async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    // Our types come from whichever ioredis the user installed; with both here, 6's class is not 5's to tsc.
+    return new RedisBackend({ redis: cluster6 as unknown as Cluster, name, buckets: 3 });
+  },
+});
 
 describe('redis cluster specifics', () => {
   it('spreads queues over the masters and runs each end to end', async () => {

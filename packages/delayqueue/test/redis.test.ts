@@ -1,14 +1,18 @@
 import { Redis } from 'ioredis';
+import { Redis as Redis6 } from 'ioredis6';
 import { requireRedis, startRedisServer, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
 import { conformance, eventually } from './conformance.js';
 
 let redis: Redis;
+// The current major of the peer too (the range is ^5.4 || ^6); a second client library on the same server.
+let redis6: Redis6;
 const names: string[] = [];
 
 beforeAll(async () => {
   redis = await requireRedis();
+  redis6 = new Redis6({ host: redis.options.host, port: redis.options.port });
 });
 afterAll(async () => {
   for (const name of names) {
@@ -16,16 +20,19 @@ afterAll(async () => {
     if (keys.length > 0) await redis.unlink(...keys);
   }
   redis.disconnect();
+  redis6.disconnect();
 });
 
-function backend(options: { buckets?: number } = {}): RedisBackend {
+function backend(options: { buckets?: number } = {}, client: 'ioredis' | 'ioredis 6' = 'ioredis'): RedisBackend {
   const name = uniqueName('dq');
   names.push(name);
-  return new RedisBackend({ redis, name, ...options });
+  // Our types come from whichever ioredis the user installed; with both here, 6's class is not 5's to tsc.
+  return new RedisBackend({ redis: client === 'ioredis' ? redis : (redis6 as unknown as Redis), name, ...options });
 }
 
 conformance('redis', { create: async () => backend() });
 conformance('redis with 4 buckets', { create: async () => backend({ buckets: 4 }) });
+conformance('redis on ioredis 6', { create: async () => backend({}, 'ioredis 6') });
 
 describe('redis backend specifics', () => {
   it('keeps every key of a queue under its hash tag and leaves nothing behind after the last ack', async () => {
