@@ -430,9 +430,12 @@ describe('kafka backend specifics', () => {
       }
       expect({ what, code }).toEqual({ what, code: 'ERR_INVALID_ARGUMENT' });
     }
-    const queue = new DelayQueue({ backend: backend({}, []) });
+    const made = backend({}, []);
+    const queue = new DelayQueue({ backend: made });
     await expect(queue.add('emails/eu', 1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
     expect(() => queue.process('t'.repeat(250), () => undefined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     await queue.close();
+    // Teardown after close: a typed refusal (it was kafkajs's KafkaJSConnectionClosedError).
+    await expect(made.destroy()).rejects.toBeInstanceOf(ClosedError);
   });
 });

@@ -176,6 +176,8 @@ export class KafkaBackend extends BrokerBackend {
    * used, with their records. For tests and teardown; the backend must not be closed yet.
    */
   async destroy(topics: Iterable<string> = []): Promise<void> {
+    // After close the admin client is gone: say so (ClosedError, as RabbitMQ's does), not kafkajs's closed connection.
+    this.assertOpen();
     const names = new Set<string>();
     for (let level = 0; level < this.topics.levels; level++) names.add(this.topics.levelTopic(level));
     for (const topic of new Set([...this.topicsReady.keys(), ...topics])) {
