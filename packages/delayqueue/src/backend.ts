@@ -37,6 +37,11 @@ export interface Delivery {
   readonly lateness: number;
 }
 
+/** @internal Key of one delivery of a job (its id and attempt), for the maps that track deliveries. */
+export function deliveryKey(id: string, attempt: number): string {
+  return `${id}\u0000${attempt}`;
+}
+
 /** Things a backend tells the queue about (moves happen inside the backend). */
 export interface BackendListener {
   /** `count` jobs became ready (were due). */

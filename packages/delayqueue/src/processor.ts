@@ -3,7 +3,7 @@
  * dead-letters each delivery. When nothing is ready it waits on the backend's wake-up, never on a poll loop.
  */
 import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, assertNumber, fullJitterBackoff, sleep } from '@x/core';
-import type { Backend, Delivery, TopicWatch } from './backend.js';
+import { type Backend, type Delivery, type TopicWatch, deliveryKey } from './backend.js';
 import type { Job, JobHandler } from './job.js';
 import type { Metrics } from './metrics.js';
 import { MAX_DELAY_MS, retryDelay } from './new-job.js';
@@ -45,7 +45,6 @@ export class DeliveryLostError extends AbortError {
 }
 
 const MAX_ERROR_LENGTH = 1000;
-const deliveryKey = (id: string, attempt: number): string => `${id}\u0000${attempt}`;
 // Backend failures (Redis unreachable) are retried from 50 ms up to 5 s apart, jittered, until close.
 const FAILURE_BACKOFF: BackoffPolicy = fullJitterBackoff({ initial: 50, max: 5_000 });
 

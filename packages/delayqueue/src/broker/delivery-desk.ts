@@ -9,7 +9,7 @@
  * of its delay when it is not. Nothing is delivered early.
  */
 import type { Clock, ClockTimer } from '@x/core';
-import type { Delivery } from '../backend.js';
+import { type Delivery, deliveryKey } from '../backend.js';
 import type { JobMessage } from './job-message.js';
 
 /** One message handed over by the broker. */
@@ -260,8 +260,4 @@ export class DeliveryDesk {
   wake(): void {
     for (const waiter of [...this.waiters]) waiter();
   }
-}
-
-function deliveryKey(id: string, attempt: number): string {
-  return `${id}\u0000${attempt}`;
 }
