@@ -28,6 +28,41 @@ export interface ScriptClient {
   detach(): void;
 }
 
+/** How one client sends a script by its source (EVAL) or by its SHA (EVALSHA). */
+export interface ScriptCommands {
+  /** True while the client's connection is up (a command sent now goes on it). */
+  ready(): boolean;
+  evalSource(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  evalSha(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * Runs scripts EVAL first on each connection, EVALSHA after; `forget` is to be called when the client
+ * (re)connects. An EVALSHA answered NOSCRIPT would be sent again as EVAL only after that answer, behind
+ * commands sent since, so a release could land after the next acquire of the same process. A script is marked
+ * sent at once (later commands queue behind its EVAL), but not while the client is (re)connecting: its 'ready'
+ * would clear the mark though this EVAL, queued until then, goes to the new connection.
+ */
+export function scriptRunner(commands: ScriptCommands): { run: ScriptClient['run']; forget: () => void } {
+  // Scripts sent with EVAL on the current connection, so the server has them cached.
+  const loaded = new Set<string>();
+  return {
+    forget: () => loaded.clear(),
+    run: async (script, keys, args) => {
+      if (!loaded.has(script.sha)) {
+        if (commands.ready()) loaded.add(script.sha);
+        return commands.evalSource(script, keys, args);
+      }
+      try {
+        return await commands.evalSha(script, keys, args);
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+        return commands.evalSource(script, keys, args);
+      }
+    },
+  };
+}
+
 /** The `uptime_in_seconds` of an `INFO server` reply. */
 export function uptimeOf(info: string): number | undefined {
   const match = /^uptime_in_seconds:(\d+)/m.exec(info);

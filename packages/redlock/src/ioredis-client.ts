@@ -1,7 +1,6 @@
 /** ioredis (v5, v6) `Redis` and `Cluster` as a {@link ScriptClient}. */
 import { XError } from '@x/core';
-import { type ScriptClient, type Subscriber, uptimeOf } from './client.js';
-import type { LuaScript } from './scripts.js';
+import { type ScriptClient, type Subscriber, scriptRunner, uptimeOf } from './client.js';
 
 /** The part of an ioredis `Redis` or `Cluster` Redlock uses. */
 export interface IoredisLike {
@@ -25,31 +24,17 @@ export function isIoredis(client: unknown): client is IoredisLike {
 }
 
 export function ioredisClient(client: IoredisLike, index: number): ScriptClient {
-  // Scripts sent with EVAL on the current connection, so the server has them cached.
-  const loaded = new Set<string>();
-  const forget = (): void => loaded.clear();
+  const { run, forget } = scriptRunner({
+    ready: () => client.status === 'ready',
+    evalSource: (script, keys, args) => client.eval(script.source, keys.length, ...keys, ...args),
+    evalSha: (script, keys, args) => client.evalsha(script.sha, keys.length, ...keys, ...args),
+  });
   client.on('ready', forget);
   const cluster = typeof client.nodes === 'function';
   const { host, port } = (client as { options?: { host?: string; port?: number } }).options ?? {};
   return {
     name: cluster ? `cluster#${index}` : host !== undefined && port !== undefined ? `${host}:${port}` : `#${index}`,
-    run: async (script: LuaScript, keys, args) => {
-      if (!loaded.has(script.sha)) {
-        // First use on this connection: EVAL, which also caches the script. An EVALSHA answered NOSCRIPT would be
-        // sent again as EVAL only after that answer, behind commands sent since, so a release could land after
-        // the next acquire of the same process. Marked at once: later commands queue behind this one. Not marked
-        // while the client is (re)connecting: its 'ready' would clear the mark though this EVAL, queued until
-        // then, goes to the new connection.
-        if (client.status === 'ready') loaded.add(script.sha);
-        return client.eval(script.source, keys.length, ...keys, ...args);
-      }
-      try {
-        return await client.evalsha(script.sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return client.eval(script.source, keys.length, ...keys, ...args);
-      }
-    },
+    run,
     uptimeSeconds: async () => {
       // A Cluster is one vote; its youngest master decides, since any of them may have lost keys.
       const infos = cluster ? await Promise.all(client.nodes!('master').map((node) => node.info('server'))) : [await client.info('server')];

@@ -2,9 +2,8 @@
  * node-redis (the `redis` package, v4 to v6) clients and clusters as a {@link ScriptClient}. Commands go through
  * `sendCommand`, which every one of those versions has, so no typed command API is relied on.
  */
-import type { ScriptClient, Subscriber } from './client.js';
+import { type ScriptClient, type Subscriber, scriptRunner } from './client.js';
 import { lowestUptime } from './ioredis-client.js';
-import type { LuaScript } from './scripts.js';
 
 type Listener = (message: string, channel: string) => void;
 
@@ -54,27 +53,18 @@ const commandOf = (name: string, script: string, keys: readonly string[], args: 
 ];
 
 export function nodeRedisClient(client: NodeRedisClientLike, index: number): ScriptClient {
-  // As for ioredis (see ioredis-client.ts): EVAL first on each connection, EVALSHA after.
-  const loaded = new Set<string>();
-  const forget = (): void => loaded.clear();
+  const { run, forget } = scriptRunner({
+    ready: () => client.isReady,
+    evalSource: (script, keys, args) => client.sendCommand(commandOf('EVAL', script.source, keys, args)),
+    evalSha: (script, keys, args) => client.sendCommand(commandOf('EVALSHA', script.sha, keys, args)),
+  });
   client.on('ready', forget);
   // Read loosely: the socket may be a path (IPC) or absent when the client was made from a URL.
   const options = (client as { options?: { url?: string; socket?: { host?: string; port?: number } } }).options;
   const socket = options?.socket;
   return {
     name: socket?.host !== undefined && socket.port !== undefined ? `${socket.host}:${socket.port}` : (options?.url ?? `#${index}`),
-    run: async (script: LuaScript, keys, args) => {
-      if (!loaded.has(script.sha)) {
-        if (client.isReady) loaded.add(script.sha);
-        return client.sendCommand(commandOf('EVAL', script.source, keys, args));
-      }
-      try {
-        return await client.sendCommand(commandOf('EVALSHA', script.sha, keys, args));
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return client.sendCommand(commandOf('EVAL', script.source, keys, args));
-      }
-    },
+    run,
     uptimeSeconds: async () => lowestUptime([String(await client.sendCommand(['INFO', 'server']))]),
     onReconnect: (listener) => {
       client.on('ready', listener);
