@@ -245,8 +245,9 @@ export function conformance(name: string, factory: BackendFactory): void {
         if (failing) throw new Error('smtp down');
       });
       const id = await queue.add('flaky', 'm', { attempts: 3, backoff: { type: 'fixed', delay: 40 } });
-      await patient(() => events.includes('dead 3'), 'the dead letter');
-      expect(events).toEqual(['retried 1 40', 'retried 2 40', 'dead 3']);
+      // On a broker a 'retried' event follows the publish's confirm, which may come after the next attempt ran.
+      await patient(() => events.length === 3, 'two retries and the dead letter');
+      expect([...events].sort()).toEqual(['dead 3', 'retried 1 40', 'retried 2 40']);
       expect(seen.map((s) => s.job.attempt)).toEqual([1, 2, 3]);
       expect(seen[1]!.at - seen[0]!.at).toBeGreaterThanOrEqual(40);
       expect(seen.map((s) => s.job.id)).toEqual([id, id, id]);
@@ -305,8 +306,9 @@ export function conformance(name: string, factory: BackendFactory): void {
         if (job.attempt === 1) throw oddities[job.payload as number]!();
       });
       await queue.addBulk(oddities.map((_, i) => ({ topic: 'odd', payload: i, options: { attempts: 2, backoff: { type: 'fixed', delay: 20 } } })));
-      await patient(() => queue.metrics().acked === 3, 'three acks after one retry each');
-      expect(queue.metrics().retried).toBe(3);
+      // A broker confirms the retry's publish after it may already have delivered it: on a classic RabbitMQ queue
+      // the confirm waits for the disk, so the second attempt can be acked before `retried` counts the first.
+      await patient(() => queue.metrics().acked === 3 && queue.metrics().retried === 3, 'three acks after one retry each');
       expect(seen.map((s) => s.job.attempt).sort()).toEqual([1, 1, 1, 2, 2, 2]);
     });
 
