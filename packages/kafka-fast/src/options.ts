@@ -50,6 +50,14 @@ export interface ParallelConsumerOptions {
   maxRetryDelayMs?: number;
   /** Topic that receives records whose attempts ran out (with the error in headers). Without it they are reported by the `dead` event and skipped. */
   deadLetterTopic?: string;
+  /**
+   * At a rebalance, how long the member waits for its running handlers before it rejoins, ms (0..2^31-1). No
+   * record starts from the moment a rebalance is learnt of until the new assignment; what completes within this
+   * wait is committed in the ending generation, so a partition's next owner does not run it again. Handlers
+   * still running after it finish as usual; of a partition that moves, they are run again by its next owner.
+   * The group waits for its last member, so a long wait here delays every member's new assignment. Default 1,000.
+   */
+  rebalanceDrainMs?: number;
   /** How often completed offsets are committed, ms. Default 500. */
   commitIntervalMs?: number;
   /** The broker's `offset.metadata.max.bytes` (default 4096): the offset map is kept below it. */
@@ -77,7 +85,7 @@ export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, '
 
 const KEYS = [
   'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxBufferedPerPartition', 'notBefore', 'lookaheadMs', 'maxAttempts', 'retryDelayMs',
-  'maxRetryDelayMs', 'deadLetterTopic', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
+  'maxRetryDelayMs', 'deadLetterTopic', 'rebalanceDrainMs', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
 /** What Kafka accepts as a topic name (its own rule: legal characters, at most 249, not '.' or '..'). */
 function isTopicName(name: unknown): name is string {
@@ -162,6 +170,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     retryDelayMs,
     maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs, max: MAX_TIMER_MS }),
     deadLetterTopic,
+    rebalanceDrainMs: assertNumber('options.rebalanceDrainMs', options.rebalanceDrainMs ?? 1_000, { min: 0, max: MAX_TIMER_MS }),
     commitIntervalMs: assertNumber('options.commitIntervalMs', options.commitIntervalMs ?? 500, { min: 10, max: 3_600_000 }),
     metadataLimitBytes: assertNumber('options.metadataLimitBytes', options.metadataLimitBytes ?? 4096, { min: MIN_METADATA_LIMIT, integer: true }),
     fromBeginning: options.fromBeginning === undefined ? false : assertBoolean('options.fromBeginning', options.fromBeginning),

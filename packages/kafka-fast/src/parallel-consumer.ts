@@ -163,7 +163,11 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     );
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment ?? {}));
     // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
-    this.consumer.on(this.consumer.events.REBALANCING, () => void this.commit());
+    // (The client learnt of it itself: it is rejoining already, so there is no waiting for running handlers.)
+    this.consumer.on(this.consumer.events.REBALANCING, () => {
+      this.holdForRebalance();
+      void this.commit();
+    });
     const crash = this.consumer.events.CRASH;
     // A crash the client restarts from is its own business (it rejoins the group, GROUP_JOIN follows).
     if (crash !== undefined) {
@@ -299,8 +303,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
   /**
    * Sends a heartbeat (when the client's interval has passed). A rebalance it reports ends the batch at once:
-   * what is complete is committed (still in the ending generation, so the broker takes it) and the error is
-   * rethrown, so that the client rejoins now instead of after the batch. Waiting for buffer space or for a
+   * no record starts any more, running handlers get up to `rebalanceDrainMs` to finish, what is complete is
+   * committed (still in the ending generation, so the broker takes it) and the error is rethrown, so that the
+   * client rejoins now instead of after the batch. Waiting for buffer space or for a
    * partition's offset map could otherwise keep the member out of the rebalance for as long as the handlers
    * take, and past the rebalance timeout the group goes on without it while its handlers still run. Records
    * already taken on stay: those of partitions this member keeps go on, those of partitions it loses are dropped
@@ -315,8 +320,29 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       rebalance = rebalanceCause(error);
       if (rebalance === undefined) return;
     }
+    this.holdForRebalance();
+    await this.drainRunning();
     await this.commit();
     throw rebalance;
+  }
+
+  /**
+   * A rebalance began: no record starts until the new assignment (onAssignment), since any partition may move.
+   * What would complete meanwhile could not be committed: once the member asks to rejoin, its commits reach the
+   * coordinator only after the new generation began, which refuses them, and the next owner runs them again.
+   */
+  private holdForRebalance(): void {
+    if (this.state === 'running') this.scheduler.pause();
+  }
+
+  /** Waits up to `rebalanceDrainMs` for the running handlers to finish (see the option). */
+  private async drainRunning(): Promise<void> {
+    const deadline = Date.now() + this.options.rebalanceDrainMs;
+    while (this.scheduler.inFlight > 0 && this.state === 'running') {
+      const left = deadline - Date.now();
+      if (left <= 0) return;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, DRAIN_CHECK_MS)));
+    }
   }
 
   /**
@@ -630,6 +656,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       this.buffered -= this.scheduler.dropGroup(tracker.lanes);
       tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
     }
+    if (this.state === 'running') this.scheduler.resume();
     this.emit('assigned', { partitions });
     this.wakeCapacity();
   }
@@ -752,6 +779,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
 /** How long a partition's commit point may stand still, with its offset map full, before the partition pauses. */
 const STUCK_MS = 1_000;
+/** How often a rebalance's wait for running handlers looks again, ms. */
+const DRAIN_CHECK_MS = 5;
 
 /**
  * The client's longest wait for a fetch (kafkajs's `maxWaitTimeInMs`, 5 s of its own) unless the user sets one.

@@ -98,6 +98,13 @@ export class Scheduler<T extends Task> {
     this.paused = true;
   }
 
+  /** Starts tasks again after pause(). */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.pump();
+  }
+
   /** Removes every waiting task of `group` (a lane's running task, if any, finishes alone). */
   dropGroup(group: LaneGroup): number {
     let dropped = 0;
@@ -193,6 +200,8 @@ export class Scheduler<T extends Task> {
         if (more) this.ready.push(lane);
         lane = this.nextReady();
       }
+      // Paused: the lane this slot was about to go on with waits in line for resume().
+      if (lane !== undefined && this.headOf(lane) !== undefined) this.ready.push(lane);
     } catch {
       // Only a runner bug gets here (failed() must not throw); the lane stays as it is rather than lose tasks.
       if (lane !== undefined) lane.running = false;

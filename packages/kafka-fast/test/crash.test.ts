@@ -58,3 +58,47 @@ it('loses nothing when a consumer is SIGKILLed mid-stream and replaced', async (
   expect(duplicates).toBeLessThanOrEqual(Math.max(2 * perInterval, 100));
   expect(significantStderr(replacement.stderrText())).toEqual([]);
 }, 240_000);
+
+it('a member SIGKILLed beside two others: the survivors never run again what they completed', async () => {
+  await (await requireKafka()).disconnect();
+  const topic = await freshTopic(6);
+  const group = uniqueName('g');
+  const total = 120_000;
+  await produce(topic, total, 6_000);
+  const logs = ['a', 'b', 'c'].map((name) => join(dir, `member-${name}.log`));
+  const members = logs.map((log) =>
+    spawnTsProcess(join(__dirname, 'fixtures', 'consumer-process.ts'), { X_KAFKA_BROKERS: kafkaBrokers().join(','), X_TOPIC: topic, X_GROUP: group, X_LOG: log, X_HANDLER_MS: '20' }),
+  );
+  const [victim, ...survivors] = members;
+  let perInterval: number;
+  try {
+    await eventually(() => logs.every((log) => handled(log).length >= 500), 'every member handling records', 90_000);
+    const before = handled(logs[0]!).length;
+    await new Promise((r) => setTimeout(r, 200));
+    perInterval = Math.round(((handled(logs[0]!).length - before) / 200) * COMMIT_INTERVAL_MS);
+    victim!.kill('SIGKILL');
+    await eventually(() => new Set(logs.flatMap(handled)).size === total, `all ${total} records handled`, 180_000);
+  } finally {
+    for (const member of survivors) member.kill('SIGTERM');
+    await Promise.all(members.map((m) => new Promise((resolve) => (m.exitCode !== null || m.signalCode !== null ? resolve(undefined) : m.once('exit', resolve)))));
+  }
+  const [byVictim, ...bySurvivors] = logs.map(handled);
+  const again = (first: number[], second: number[]): number => {
+    const seen = new Set(first);
+    return second.filter((value) => seen.has(value)).length;
+  };
+  const withinSurvivor = bySurvivors.map((list) => list.length - new Set(list).size);
+  const acrossSurvivors = again(bySurvivors[0]!, bySurvivors[1]!);
+  const afterVictim = bySurvivors.reduce((sum, list) => sum + again(byVictim!, list), 0);
+  console.log(
+    `3 members, one SIGKILLed: run twice by one survivor ${withinSurvivor.join('+')}, by both survivors ${acrossSurvivors}, ` +
+      `by the victim then a survivor ${afterVictim} (the victim completed ${perInterval} per commit interval of ${COMMIT_INTERVAL_MS} ms at the kill)`,
+  );
+  // The survivors rejoin in turn (the second when the first's JoinGroup is pending): each waits for its running
+  // handlers and commits before it rejoins, so no partition that moves between them repeats anything.
+  expect(withinSurvivor).toEqual([0, 0]);
+  expect(acrossSurvivors).toBe(0);
+  for (const member of survivors) expect(significantStderr(member.stderrText())).toEqual([]);
+  // The victim's repeats: what it completed since its last commit, as in the test above.
+  expect(afterVictim).toBeLessThanOrEqual(Math.max(2 * perInterval, 100));
+}, 300_000);

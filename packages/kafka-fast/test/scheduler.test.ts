@@ -56,6 +56,35 @@ describe('scheduler', () => {
     for (const seen of order.values()) expect(seen).toEqual([...seen].sort((a, b) => a - b));
   });
 
+  it('pause() starts nothing more while running tasks finish; resume() runs every waiting task, in lane order', async () => {
+    const started: string[] = [];
+    const held = gate();
+    let settled = 0;
+    const scheduler = new Scheduler<T>(
+      2,
+      runner(async ([task]) => {
+        started.push(`${task!.lane}${task!.n}`);
+        if (task!.n === 0) await held.opened;
+        return [DONE];
+      }),
+      () => settled++,
+    );
+    for (let n = 0; n < 3; n++) for (const lane of ['a', 'b', 'c']) scheduler.push({ lane, n }, group, lane);
+    expect(started).toEqual(['a0', 'b0']);
+    scheduler.pause();
+    held.open();
+    await new Promise((r) => setTimeout(r, 20));
+    // Both slots finished their task and went no further, though their lanes (and lane c) have more.
+    expect(started).toEqual(['a0', 'b0']);
+    expect(scheduler.inFlight).toBe(0);
+    expect(settled).toBe(2);
+    scheduler.resume();
+    while (settled < 9) await new Promise((r) => setTimeout(r, 5));
+    expect(started.filter((s) => s.startsWith('a'))).toEqual(['a0', 'a1', 'a2']);
+    expect(started.filter((s) => s.startsWith('b'))).toEqual(['b0', 'b1', 'b2']);
+    expect(started.filter((s) => s.startsWith('c'))).toEqual(['c0', 'c1', 'c2']);
+  });
+
   it('a retry holds back only its own lane, and frees its slot meanwhile', async () => {
     const log: string[] = [];
     let settled = 0;
