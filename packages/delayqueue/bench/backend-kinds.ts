@@ -67,7 +67,7 @@ export async function backendKinds(redisPort: number): Promise<{ kinds: BackendK
     leadMs: 2_000,
     open: async (queueName) => {
       const connection = await connect(rabbitMqUrl());
-      return { backend: new RabbitMqBackend({ connection, name: queueName, queueType, levels: BENCH_LEVELS }), close: () => connection.close() };
+      return { backend: new RabbitMqBackend({ connection, name: queueName, queueType, levels: BENCH_LEVELS, prefetch: Number(process.env.X_PREFETCH ?? 100) }), close: () => connection.close() };
     },
     cleanup: async (queueName, topics) => {
       const cleaner = new RabbitMqBackend({ connection: rabbitAdmin, name: queueName, queueType, levels: BENCH_LEVELS });

@@ -7,12 +7,14 @@
  * rounds' p50 and p99.
  *
  *   window             10,000 jobs due evenly across 5 s, added ahead of time
- *   burst              500 jobs due at the same instant
+ *   burst              500 jobs due at the same instant, then 3,000
  *   short-behind-long  1,000 jobs of 2 s added after 100,000 jobs due in a day (--quick: 10,000), and the
  *                      same 1,000 alone: p99 of each
  *   failover           the only consumer process SIGKILLed while 20 jobs a second come due, a replacement
  *                      started at once: kill to its first delivery, and the most lateness meanwhile (Kafka
  *                      at kafkajs's default 30 s session timeout, and at 10 s: kafka-session-10s)
+ *
+ * X_PREFETCH sets the RabbitMQ backends' `prefetch` (default 100, the backend's own).
  */
 import { isQuick, median, startRedisServer } from '@x/testkit';
 import { type BackendKind, KIND_NAMES, backendKinds } from './backend-kinds.js';
@@ -41,6 +43,16 @@ const shortJobs = (name: string, long: number): LatenessScenario => ({
   },
 });
 
+/** `count` jobs due at the same instant. */
+const burstOf = (name: string, count: number): LatenessScenario => ({
+  name,
+  measured: count,
+  add: async (producer, leadMs) => {
+    const due = Date.now() + leadMs;
+    await addTimed(producer, count, () => due);
+  },
+});
+
 const SCENARIOS: Record<string, LatenessScenario[]> = {
   window: [
     {
@@ -52,16 +64,7 @@ const SCENARIOS: Record<string, LatenessScenario[]> = {
       },
     },
   ],
-  burst: [
-    {
-      name: 'burst',
-      measured: 500,
-      add: async (producer, leadMs) => {
-        const due = Date.now() + leadMs;
-        await addTimed(producer, 500, () => due);
-      },
-    },
-  ],
+  burst: [burstOf('burst', 500), burstOf('burst-3000', 3_000)],
   'short-behind-long': [shortJobs('short-behind-long', LONG_JOBS), shortJobs('short-alone', 0)],
 };
 const CASES = [...Object.keys(SCENARIOS), 'failover'];
