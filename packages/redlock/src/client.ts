@@ -16,6 +16,8 @@ export interface Subscriber {
 export interface ScriptClient {
   /** `host:port`, or `cluster#i`, for error reports. */
   readonly name: string;
+  /** True for a cluster: its replies come from several servers. */
+  readonly cluster: boolean;
   /** Runs a script (cached on the server when it can be) and resolves with its raw reply. */
   run(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
   /** The lowest `uptime_in_seconds` of the servers behind this client (a cluster's youngest master). */

@@ -10,6 +10,11 @@ export type InstanceFailureReason =
   | 'crossslot'
   /** The instance restarted less than one maximum TTL ago and may have lost keys: its vote does not count yet. */
   | 'restarting'
+  /**
+   * The instance's clock ran faster than the drift factor allows (or jumped ahead) in the last window watched:
+   * it would expire the lock early, so its vote does not count until its clock keeps time again.
+   */
+  | 'clock'
   /** The resource is held by another owner on this instance. */
   | 'held'
   /** Any other error; see `message`. */

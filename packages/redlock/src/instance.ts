@@ -15,6 +15,7 @@ import {
   nodeRedisCluster,
 } from './node-redis-client.js';
 import type { LuaScript } from './scripts.js';
+import { ClockWatch } from './clock-watch.js';
 
 /**
  * What a Redlock instance accepts: an ioredis (v5, v6) `Redis` or `Cluster`, or a connected node-redis (the
@@ -33,6 +34,17 @@ export function scriptClientOf(client: unknown, index: number): ScriptClient | u
 /** A script's outcome on one instance. */
 export type InstanceResult<T> = { ok: true; value: T } | { ok: false; failure: InstanceFailure };
 
+/** What `Instance.run` checks besides running the script. */
+export interface RunChecks {
+  /** An instance that restarted less than the guard ago answers 'restarting' (the delayed-restart rule). */
+  restart?: boolean;
+  /**
+   * The script answers `[instance time ms, ...reply]` (a vote): the time is watched, the rest parsed, and a
+   * positive vote of an instance whose clock runs fast becomes a 'clock' failure.
+   */
+  clock?: boolean;
+}
+
 export class Instance {
   readonly name: string;
   /** Clock time from which this instance's votes count (the delayed-restart rule). */
@@ -40,14 +52,19 @@ export class Instance {
   /** Set when the uptime must be (re)read: at first use and after every reconnect. */
   private uptimeUnknown = true;
   private readonly stopListening: () => void;
+  /** Undefined for a cluster: its replies come from several servers, each with a clock of its own. */
+  private readonly clockWatch: ClockWatch | undefined;
 
   constructor(
     readonly client: ScriptClient,
     private readonly clock: Clock,
     /** Votes of an instance up for less than this many ms do not count; 0 turns the rule off. */
     private readonly restartGuardMs: number,
+    /** Clock rate above 1 still taken as keeping time (the drift factor). */
+    clockAllowance: number,
   ) {
     this.name = client.name;
+    this.clockWatch = client.cluster ? undefined : new ClockWatch(clockAllowance);
     this.stopListening = client.onReconnect(() => {
       this.uptimeUnknown = true;
     });
@@ -62,24 +79,31 @@ export class Instance {
   /**
    * Runs `script` and maps its reply with `parse`, or reports why it could not. Never rejects; the round's
    * timeout is applied by the caller (gather), so a request costs no timer of its own.
-   * With `checkRestart`, an instance that restarted less than the guard ago answers 'restarting'.
    */
   async run<T>(
     script: LuaScript,
     keys: readonly string[],
     args: readonly (string | number)[],
     parse: (reply: unknown) => InstanceResult<T>,
-    checkRestart = false,
+    checks: RunChecks = {},
   ): Promise<InstanceResult<T>> {
     try {
-      if (checkRestart && this.restartGuardMs > 0) {
+      if (checks.restart === true && this.restartGuardMs > 0) {
         if (this.uptimeUnknown) await this.readUptime();
         if (this.clock.now() < this.eligibleAt) {
           const wait = Math.ceil((this.eligibleAt - this.clock.now()) / 1000);
           return this.fail('restarting', `restarted recently; its vote counts in about ${wait} s`);
         }
       }
-      return parse(await this.client.run(script, keys, args));
+      if (checks.clock !== true) return parse(await this.client.run(script, keys, args));
+      const sentAt = this.clock.now();
+      const reply = await this.client.run(script, keys, args);
+      if (!Array.isArray(reply) || typeof reply[0] !== 'number') return this.fail('error', `unexpected reply ${JSON.stringify(reply)}`);
+      this.clockWatch?.observe(sentAt, this.clock.now(), reply[0]);
+      const result = parse(reply.slice(1));
+      const fast = this.clockWatch?.fast;
+      if (!result.ok || fast === undefined) return result;
+      return this.fail('clock', `its clock runs ${fast.toFixed(2)} times as fast as this process's: its keys expire early, so its vote does not count`);
     } catch (error) {
       return this.fail(classify(error), error instanceof Error ? error.message : String(error));
     }

@@ -34,6 +34,7 @@ export function ioredisClient(client: IoredisLike, index: number): ScriptClient 
   const { host, port } = (client as { options?: { host?: string; port?: number } }).options ?? {};
   return {
     name: cluster ? `cluster#${index}` : host !== undefined && port !== undefined ? `${host}:${port}` : `#${index}`,
+    cluster,
     run,
     uptimeSeconds: async () => {
       // A Cluster is one vote; its youngest master decides, since any of them may have lost keys.

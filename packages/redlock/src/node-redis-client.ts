@@ -64,6 +64,7 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
   const socket = options?.socket;
   return {
     name: socket?.host !== undefined && socket.port !== undefined ? `${socket.host}:${socket.port}` : (options?.url ?? `#${index}`),
+    cluster: false,
     run,
     uptimeSeconds: async () => lowestUptime([String(await client.sendCommand(['INFO', 'server']))]),
     onReconnect: (listener) => {
@@ -78,6 +79,7 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
 export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): ScriptClient {
   return {
     name: `cluster#${index}`,
+    cluster: true,
     // Always EVAL: the cluster spreads commands over connections to several nodes, each of which may be new,
     // and an EVALSHA answered NOSCRIPT would be sent again behind later commands (see ioredis-client.ts).
     run: (script, keys, args) => cluster.sendCommand(keys[0], false, commandOf('EVAL', script.source, keys, args)),

@@ -123,7 +123,10 @@ export class Redlock implements AsyncDisposable {
       return adapted;
     });
     const guardMs = options.restartGuard === false ? 0 : this.maxTtl;
-    this.instances = scriptClients.map((client) => new Instance(client, this.clock, guardMs));
+    // A clock is taken as keeping time up to the drift the validity allows for; at a drift factor of 0, up to
+    // 0.1 % (NTP keeps clocks well within that; flagging every instance would leave no quorum at all).
+    const clockAllowance = Math.max(this.driftFactor, MIN_CLOCK_ALLOWANCE);
+    this.instances = scriptClients.map((client) => new Instance(client, this.clock, guardMs, clockAllowance));
     this.quorum = Math.floor(clients.length / 2) + 1;
     this.notifier = new ReleaseNotifier(scriptClients);
     this.owner = {
@@ -239,7 +242,7 @@ export class Redlock implements AsyncDisposable {
     const timeout = this.timeoutFor(ttl);
     const results = await gather(
       this.instances,
-      (instance) => instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], (reply) => parseAcquire(instance, keys, reply), true),
+      (instance) => instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], (reply) => parseAcquire(instance, keys, reply), VOTE_CHECKS),
       this.quorum,
       isOk,
       timeout,
@@ -285,8 +288,12 @@ export class Redlock implements AsyncDisposable {
     const results = await gather(
       this.instances,
       (instance) =>
-        instance.run(EXTEND, lock.resources, [lock.value, ttl], (reply) =>
-          reply === 1 ? { ok: true, value: true } : instance.fail('held', 'the lock is no longer ours here'),
+        instance.run(
+          EXTEND,
+          lock.resources,
+          [lock.value, ttl],
+          (reply) => ((reply as unknown[])[0] === 1 ? { ok: true, value: true } : instance.fail('held', 'the lock is no longer ours here')),
+          { clock: true },
         ),
       this.quorum,
       isOk,
@@ -354,6 +361,12 @@ export class Redlock implements AsyncDisposable {
     assertNumber('ttl', ttl, { min: 1, max: this.maxTtl, integer: true });
   }
 }
+
+/** The least clock-rate allowance, whatever the drift factor (see the constructor). */
+const MIN_CLOCK_ALLOWANCE = 0.001;
+
+/** An acquire's vote: from an instance up for long enough, whose clock keeps time. */
+const VOTE_CHECKS = { restart: true, clock: true } as const;
 
 function isOk<T>(result: InstanceResult<T>): boolean {
   return result.ok;

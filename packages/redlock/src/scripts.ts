@@ -17,20 +17,29 @@ function script(source: string): LuaScript {
 }
 
 /**
+ * The instance's clock in ms, as `now`: the scripts that count as votes answer with it first, so that a clock
+ * running fast is noticed (see clock-watch.ts). Redis expires keys by this clock.
+ */
+const NOW = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+
+/**
  * ARGV: value, ttl ms, resource count n, fencing (1/0).
- * Returns {1, fence1, ..., fenceN} when granted (fences 0 without fencing), {0, i} when resource i is held by
- * another value. A key already holding our value (left by an attempt whose answer we missed) counts as ours.
+ * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 0, i} when resource i is
+ * held by another value. A key already holding our value (left by an attempt whose answer we missed) counts as
+ * ours.
  */
 export const ACQUIRE = script(`
+${NOW}
 local n = tonumber(ARGV[3])
 for i = 1, n do
   local current = redis.call('GET', KEYS[i])
-  if current and current ~= ARGV[1] then return {0, i} end
+  if current and current ~= ARGV[1] then return {now, 0, i} end
 end
-local result = {1}
+local result = {now, 1}
 for i = 1, n do
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
-  if ARGV[4] == '1' then result[i + 1] = redis.call('INCR', KEYS[n + i]) else result[i + 1] = 0 end
+  if ARGV[4] == '1' then result[i + 2] = redis.call('INCR', KEYS[n + i]) else result[i + 2] = 0 end
 end
 return result
 `);
@@ -70,13 +79,14 @@ end
 return deleted
 `);
 
-/** ARGV: value, ttl ms. Extends every key only if all still hold our value. Returns 1 or 0. */
+/** ARGV: value, ttl ms. Extends every key only if all still hold our value. Returns {now, 1} or {now, 0}. */
 export const EXTEND = script(`
+${NOW}
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return {now, 0} end
 end
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
-return 1
+return {now, 1}
 `);
 
 /**

@@ -86,6 +86,53 @@ describe('unreachable and slow instances', () => {
   });
 });
 
+describe('the clock rule (an instance whose clock runs twice as fast, through libfaketime)', () => {
+  let servers: TestRedisServer[] = [];
+  let clients: Redis[] = [];
+  afterEach(async () => {
+    clients.forEach((redis) => redis.disconnect());
+    await Promise.all(servers.map((server) => server.stop()));
+    servers = [];
+    clients = [];
+  });
+
+  it("does not count a fast instance's vote once its clock was watched for a window, and gives its keys back", async () => {
+    servers = [await startRedisServer({ fakeTime: '+0 x2' }), await startRedisServer(), await startRedisServer()];
+    clients = servers.map((server) => client(server.port));
+    const [fast] = clients as [Redis, Redis, Redis];
+    // The fault is real: the server's clock (by which Redis expires keys) ran about twice as fast as ours.
+    const timeMs = async (): Promise<number> => {
+      const [seconds, micros] = await fast.time();
+      return Number(seconds) * 1000 + Number(micros) / 1000;
+    };
+    const before = await timeMs();
+    await sleep(500);
+    expect((await timeMs()) - before).toBeGreaterThan(900);
+
+    const alone = new Redlock([fast], { restartGuard: false, requestTimeout: 1_000 });
+    // The first answer is only the start of a window: that vote still counts.
+    const first = await alone.acquire(resource('clock-first'), 1_000, { retryCount: 0 });
+    await first.release();
+    await sleep(300);
+    const name = resource('clock-second');
+    const error = await quorumErrorOf(alone.acquire(name, 1_000, { retryCount: 0 }));
+    expect(error.failures.map((f) => f.reason)).toEqual(['clock']);
+    expect(error.failures[0]!.message).toMatch(/clock runs (1\.9\d|2\.0\d) times as fast/);
+    // It did set the key (the script ran): the failed attempt gave it back.
+    expect(await fast.get(name)).toBeNull();
+    await alone.close();
+
+    // Beside two instances that keep time, the lock is theirs to grant, and to extend.
+    const three = new Redlock(clients, { restartGuard: false, requestTimeout: 1_000 });
+    await (await three.acquire(resource('clock-prime'), 1_000)).release();
+    await sleep(300);
+    const lock = await three.acquire(resource('clock-three'), 1_000, { retryCount: 0 });
+    await lock.extend(1_000);
+    expect((await lock.release()).released).toBe(true);
+    await three.close();
+  });
+});
+
 describe('the delayed-restart rule', () => {
   let fresh: TestRedisServer[] = [];
   let shared: Redis[] = [];

@@ -3,7 +3,7 @@
  * restart them without disturbing the shared servers of `scripts/services`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,14 +36,42 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /**
+   * A libfaketime spec for the server's clock (e.g. `+0 x2`: starts now, runs twice as fast). Redis expires keys
+   * by its clock. Needs libfaketime (see {@link libfaketimePath}).
+   */
+  fakeTime?: string;
+}
+
+const LIBFAKETIME_PATHS = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
+const LIBC_PATHS = ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/aarch64-linux-gnu/libc.so.6', '/usr/lib/libc.so.6'];
+
+/** The installed libfaketime (X_LIBFAKETIME overrides); throws with how to install it when there is none. */
+export function libfaketimePath(): string {
+  const found = [process.env.X_LIBFAKETIME, ...LIBFAKETIME_PATHS].find((path) => path !== undefined && path !== '' && existsSync(path));
+  if (found === undefined) throw new Error('libfaketime is not installed (Debian/Ubuntu: apt-get install libfaketime; scripts/services installs it where it can), or set X_LIBFAKETIME to libfaketime.so.1');
+  return found;
+}
+
+/** The environment that starts a process under libfaketime's `spec`. */
+function fakeTimeEnv(spec: string): NodeJS.ProcessEnv {
+  // libc after libfaketime in the preload: with libfaketime alone, redis-server's allocator deadlocks at start.
+  const libc = LIBC_PATHS.find((path) => existsSync(path));
+  return { ...process.env, LD_PRELOAD: [libfaketimePath(), libc].filter(Boolean).join(' '), FAKETIME: spec };
+}
+
 /** Starts an empty redis-server on a free loopback port and waits until it answers PING. */
-export async function startRedisServer(): Promise<TestRedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<TestRedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), `x-redis-${port}-`));
+  const env = options.fakeTime === undefined ? process.env : fakeTimeEnv(options.fakeTime);
   let child: ChildProcess;
   const launch = async (): Promise<void> => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
       stdio: 'ignore',
+      env,
     });
     const failed = new Promise<never>((_, reject) =>
       child.once('error', (error) => reject(new Error(`cannot start redis-server (${error.message}). ${HOW_TO_START}`))),
