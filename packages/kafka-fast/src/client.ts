@@ -61,6 +61,8 @@ export interface ClientEvent {
   payload: {
     /** GROUP_JOIN: the partitions now owned, by topic. */
     memberAssignment?: Record<string, number[]>;
+    /** GROUP_JOIN: this member's id in the group (a new one after the member was removed from the group). */
+    memberId?: string;
     /** CRASH: why the consumer stopped. */
     error?: unknown;
     /** CRASH: whether the client restarts the consumer by itself (kafkajs does for retriable errors). */

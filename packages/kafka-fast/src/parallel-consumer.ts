@@ -137,6 +137,15 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private starting: Promise<void> | undefined;
   /** The client's consumer stopped for good: nothing can be committed through it any more. */
   private crashed = false;
+  /** This member's id in the group, from the last assignment. */
+  private memberId: string | undefined;
+  /** Watches for this process having stood still past the session timeout (see onStall). */
+  private stallTimer: NodeJS.Timeout | undefined;
+  private lastTick = 0;
+  /** Held since a stop past the session timeout, until the next assignment or a heartbeat the group took. */
+  private stalled = false;
+  /** The client's session timeout: kafkajs's default unless consumerConfig sets one. */
+  private readonly sessionTimeoutMs: number;
   private readonly retryPolicy;
   /** Buffered count at or below which a fetcher waiting for capacity resumes. */
   private readonly resumeAt: number;
@@ -148,6 +157,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.consumer = kafka.consumer({ maxWaitTimeInMs: DEFAULT_MAX_WAIT_MS, ...consumerConfig, groupId });
     this.admin = kafka.admin();
     this.resumeAt = this.options.maxBuffered - Math.max(1, Math.floor(this.options.maxBuffered / 10));
+    const session = this.options.consumerConfig.sessionTimeout;
+    this.sessionTimeoutMs = typeof session === 'number' && session > 0 ? session : DEFAULT_SESSION_TIMEOUT_MS;
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
     this.scheduler = new Scheduler<RecordTask>(
       this.options.maxConcurrency,
@@ -161,7 +172,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       () => this.wakeCapacity(),
       this.options.unitSize,
     );
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment ?? {}));
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => this.onAssignment(event.payload.memberAssignment ?? {}, event.payload.memberId));
     // Commit what is complete as soon as a rebalance starts, so the next owner repeats as little as possible.
     // (The client learnt of it itself: it is rejoining already, so there is no waiting for running handlers.)
     this.consumer.on(this.consumer.events.REBALANCING, () => {
@@ -216,7 +227,30 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.commitTimer = setInterval(() => {
       if (this.committing === undefined) void this.commit();
     }, this.options.commitIntervalMs);
+    this.lastTick = performance.now();
+    this.stallTimer = setInterval(() => this.checkStall(), STALL_CHECK_MS);
+    this.stallTimer.unref();
   }
+
+  /**
+   * The process stood still (SIGSTOP, a frozen VM, a blocked event loop) for longer than the session timeout:
+   * the group has removed this member and given its partitions to others, which may have run and committed
+   * their records meanwhile. Everything is revoked at once, before the timers that came due during the stop
+   * start more records (this check runs early among them): running handlers' signals abort, records not
+   * started are dropped, nothing of the old assignments is committed, and no record starts until the client
+   * has joined again (it learns of the removal from its next heartbeat).
+   */
+  private checkStall(): void {
+    const now = performance.now();
+    const still = now - this.lastTick;
+    this.lastTick = now;
+    if (still < this.sessionTimeoutMs || this.state !== 'running') return;
+    this.stalled = true;
+    this.holdForRebalance();
+    this.revokeAll();
+  }
+
+
 
   /** Counters and per-partition state. */
   metrics(): ConsumerMetrics {
@@ -315,6 +349,11 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     let rebalance: unknown;
     try {
       await heartbeat();
+      // Still a member after all (the stop was not noticed by the group): go on with what comes next.
+      if (this.stalled && this.state === 'running') {
+        this.stalled = false;
+        this.scheduler.resume();
+      }
       return;
     } catch (error) {
       rebalance = rebalanceCause(error);
@@ -475,6 +514,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   /** Starts one record's handler; the scheduler awaits what it returns. */
   private invokeTask(task: RecordTask): unknown {
     const { tracker } = task;
+    // A record that would start just after a stop past the session timeout (its slot freed by a handler whose
+    // timer came due before the stall check's) finds the stop here: its partition is others' by now.
+    if (performance.now() - this.lastTick >= this.sessionTimeoutMs) this.checkStall();
     // Revoked while it waited: nothing to run (afterSuccess drops it).
     if (tracker.revoked) return undefined;
     // One signal per partition assignment, not per record: revocation and close abort a whole partition's
@@ -635,7 +677,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.close().catch(() => undefined);
   }
 
-  private onAssignment(assignment: Record<string, number[]>): void {
+  private onAssignment(assignment: Record<string, number[]>, memberId: string | undefined): void {
+    // A new member id: this member was removed from the group (its session expired) and joined again. Its
+    // partitions were others' meanwhile, so what it knew of them, even of those it gets back, is out of date.
+    if (memberId !== undefined && this.memberId !== undefined && memberId !== this.memberId) this.revokeAll();
+    this.memberId = memberId ?? this.memberId;
+    this.stalled = false;
     const owned = new Set<string>();
     const partitions: { topic: string; partition: number }[] = [];
     for (const [topic, list] of Object.entries(assignment)) {
@@ -649,16 +696,24 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // A partition taken away: its records not started are dropped and its running handlers' signals abort, at
     // the moment the member learns of it. Its next owner learns of it at the same moment and must still read
     // the committed offsets and fetch before it runs anything.
-    for (const [key, tracker] of this.trackers) {
-      if (owned.has(key)) continue;
-      this.trackers.delete(key);
-      this.committedOffsets.delete(key);
-      this.buffered -= this.scheduler.dropGroup(tracker.lanes);
-      tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
-    }
+    for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.revoke(key, tracker);
     if (this.state === 'running') this.scheduler.resume();
     this.emit('assigned', { partitions });
     this.wakeCapacity();
+  }
+
+  /** Gives up a partition: its records not started are dropped and its running handlers' signals abort. */
+  private revoke(key: string, tracker: PartitionTracker): void {
+    this.trackers.delete(key);
+    this.committedOffsets.delete(key);
+    this.buffered -= this.scheduler.dropGroup(tracker.lanes);
+    tracker.revoke(new PartitionRevokedError(tracker.topic, tracker.partition));
+  }
+
+  private revokeAll(): void {
+    for (const [key, tracker] of this.trackers) this.revoke(key, tracker);
+    // The committed offsets are read again for every partition assigned from now on.
+    this.loading.clear();
   }
 
   /**
@@ -683,7 +738,11 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     return settled;
   }
 
-  private async sendCommit(entries: CommitEntry[]): Promise<void> {
+  private async sendCommit(taken: CommitEntry[]): Promise<void> {
+    // A partition given up since the state was taken is not committed: its next owner (or this member after
+    // it joined again) may have moved it on, and this state would move its committed offset back.
+    const entries = taken.filter((e) => this.trackers.get(e.key) === e.tracker);
+    if (entries.length === 0) return;
     try {
       await this.consumer.commitOffsets(
         entries.map((e) => ({ topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadata: e.metadata })),
@@ -713,6 +772,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.scheduler.pause();
     this.wakeCapacity();
     clearInterval(this.commitTimer);
+    clearInterval(this.stallTimer);
     let failure: CloseTimeoutError | undefined;
     const deadline = Date.now() + timeoutMs;
     while (this.scheduler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -781,6 +841,10 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 const STUCK_MS = 1_000;
 /** How often a rebalance's wait for running handlers looks again, ms. */
 const DRAIN_CHECK_MS = 5;
+/** How often the consumer looks whether the process stood still past the session timeout, ms. */
+const STALL_CHECK_MS = 100;
+/** kafkajs's own session timeout. */
+const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 
 /**
  * The client's longest wait for a fetch (kafkajs's `maxWaitTimeInMs`, 5 s of its own) unless the user sets one.

@@ -233,7 +233,7 @@ export class WorkerThreadConsumer implements ClientConsumer {
         break;
       }
       case 'event':
-        if (message.name === 'group_join') this.dispatch(EVENTS.GROUP_JOIN, { payload: { memberAssignment: message.memberAssignment } });
+        if (message.name === 'group_join') this.dispatch(EVENTS.GROUP_JOIN, { payload: { memberAssignment: message.memberAssignment, memberId: message.memberId } });
         else if (message.name === 'rebalancing') this.dispatch(EVENTS.REBALANCING, { payload: {} });
         else this.dispatch(EVENTS.CRASH, { payload: { error: errorFromMessage(message.error), restart: message.restart } });
         break;

@@ -50,7 +50,7 @@ async function connect(consumerConfig: Record<string, unknown>): Promise<void> {
   if (consumer !== undefined) throw new Error('the worker thread already runs a consumer');
   const made = kafka.consumer(consumerConfig as unknown as ConsumerConfig);
   consumer = made;
-  made.on(made.events.GROUP_JOIN, (event) => post({ type: 'event', name: 'group_join', memberAssignment: event.payload.memberAssignment }));
+  made.on(made.events.GROUP_JOIN, (event) => post({ type: 'event', name: 'group_join', memberAssignment: event.payload.memberAssignment, memberId: event.payload.memberId }));
   made.on(made.events.REBALANCING, () => post({ type: 'event', name: 'rebalancing' }));
   made.on(made.events.CRASH, (event) => post({ type: 'event', name: 'crash', error: errorToMessage(event.payload.error), restart: event.payload.restart }));
   // isRunning() and isStale() are synchronous calls on the consumer's side: it keeps copies, which this refreshes.

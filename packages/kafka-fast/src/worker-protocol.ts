@@ -25,7 +25,7 @@ export interface PackedBatch {
 /** Worker thread → consumer. */
 export type FromWorker =
   | { type: 'reply'; id: number; error?: ErrorMessage }
-  | { type: 'event'; name: 'group_join'; memberAssignment: Record<string, number[]> }
+  | { type: 'event'; name: 'group_join'; memberAssignment: Record<string, number[]>; memberId: string | undefined }
   | { type: 'event'; name: 'rebalancing' }
   | { type: 'event'; name: 'crash'; error: ErrorMessage; restart: boolean }
   | PackedBatch

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kafkaBrokers, requireKafka, significantStderr, spawnTsProcess } from '@x/testkit';
-import { eventually, freshTopic, produce, uniqueName } from './kafka.js';
+import { eventually, freshTopic, kafka, produce, uniqueName } from './kafka.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kf-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,4 +101,53 @@ it('a member SIGKILLed beside two others: the survivors never run again what the
   for (const member of survivors) expect(significantStderr(member.stderrText())).toEqual([]);
   // The victim's repeats: what it completed since its last commit, as in the test above.
   expect(afterVictim).toBeLessThanOrEqual(Math.max(2 * perInterval, 100));
+}, 300_000);
+
+it('a member stopped (SIGSTOP) past its session timeout, its partition moved on meanwhile: after SIGCONT it never commits an offset back', async () => {
+  const admin = await requireKafka();
+  const topic = await freshTopic(1);
+  const group = uniqueName('g');
+  const total = 40_000;
+  await produce(topic, total, 4_000);
+  const log = join(dir, 'stop.log');
+  const member = spawnTsProcess(join(__dirname, 'fixtures', 'consumer-process.ts'), { X_KAFKA_BROKERS: kafkaBrokers().join(','), X_TOPIC: topic, X_GROUP: group, X_LOG: log, X_HANDLER_MS: '20' });
+  const committed = async (): Promise<number> => Number((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]?.partitions[0]?.offset ?? -1);
+  let movedOn: number;
+  let lowestAfter = Infinity;
+  let atResume: number;
+  try {
+    await eventually(() => handled(log).length >= 1_000, '1,000 records handled', 90_000);
+    member.kill('SIGSTOP');
+    // Past the fixture's 6 s session timeout the group has no member; another consumer of the same group then
+    // takes the partition, moves its committed offset 10,000 records on and leaves.
+    await new Promise((r) => setTimeout(r, 7_000));
+    const start = await committed();
+    const interloper = kafka.consumer({ groupId: group, sessionTimeout: 6_000, heartbeatInterval: 500 });
+    await interloper.connect();
+    await interloper.subscribe({ topic, fromBeginning: true });
+    let last = -1;
+    await interloper.run({ eachBatch: async ({ batch }) => void (last = Number(batch.lastOffset())) });
+    await eventually(async () => last >= start + 10_000 && (await committed()) >= start + 10_000, 'the other consumer 10,000 records on', 60_000);
+    await interloper.disconnect();
+    movedOn = await committed();
+    atResume = handled(log).length;
+    member.kill('SIGCONT');
+    // From outside, every 100 ms for 5 s: the lowest committed offset after the stopped member came back.
+    for (let i = 0; i < 50; i++) {
+      lowestAfter = Math.min(lowestAfter, await committed());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await admin.disconnect();
+    member.kill('SIGCONT');
+    member.kill('SIGTERM');
+    await new Promise((resolve) => (member.exitCode !== null || member.signalCode !== null ? resolve(undefined) : member.once('exit', resolve)));
+  }
+  const again = handled(log).slice(atResume).filter((value) => value < movedOn).length;
+  console.log(`SIGSTOP past the session, partition moved on to ${movedOn} meanwhile: lowest committed offset after SIGCONT ${lowestAfter}; records below it run after SIGCONT: ${again}`);
+  // Before: the member rejoined under a new member id, got the partition back and kept what it knew of it,
+  // so it went on with its buffered records and committed its old position.
+  expect(lowestAfter).toBeGreaterThanOrEqual(movedOn);
+  // What was running at the stop (64 slots) finishes; nothing more below the moved-on offset starts.
+  expect(again).toBeLessThanOrEqual(64);
 }, 300_000);
