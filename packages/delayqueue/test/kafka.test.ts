@@ -204,6 +204,16 @@ describe('kafka backend specifics', () => {
     await queue.close();
   }, 60_000);
 
+  it("refuses at once a job topic whose Kafka topics collide with existing ones ('.' and '_' are the same to Kafka)", async () => {
+    const queue = new DelayQueue({ backend: backend({}, ['orders.eu', 'orders_eu']) });
+    await queue.add('orders.eu', 'x');
+    const started = Date.now();
+    // Before: 30 s of waiting for leaders the refused topics would never have, then a TimeoutError.
+    await expect(queue.add('orders_eu', 'y')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await queue.close();
+  }, 60_000);
+
   it("aborts a running job's signal when a joining member takes its partition: a handler that honours it never overlaps the next run", async () => {
     const name = uniqueName('dq');
     names.push({ name, levels: TEST_LEVELS.levels, topics: ['moved'] });

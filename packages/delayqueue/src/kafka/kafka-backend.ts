@@ -329,6 +329,11 @@ export class KafkaBackend extends BrokerBackend {
         // Most often another process created them first; the metadata below tells.
         creationError = error;
       });
+    // Kafka refuses a name that collides with an existing topic's ('.' and '_' count as the same): no wait for it.
+    const refused = refusedTopics(creationError);
+    if (refused.length > 0) {
+      throw new InvalidArgumentError('topic', refused.join(', '), 'a name Kafka accepts (it refused these topics: a name that differs from an existing topic only by "." against "_" collides with it)');
+    }
     const deadline = this.clock.now() + TOPIC_READY_TIMEOUT_MS;
     // Closing stops the wait: polling a client that close() disconnects would go on until the deadline.
     const signal = this.closeSignal;
@@ -445,4 +450,11 @@ function requestsOf(byTopic: Map<string, Message[]>, maxRecordBytes: number): { 
   }
   if (current.ids.length > 0) requests.push(current);
   return requests;
+}
+
+/** The topics a kafkajs createTopics error says Kafka refused as invalid names. */
+function refusedTopics(error: unknown): string[] {
+  const errors = (error as { errors?: unknown } | undefined)?.errors;
+  if (!Array.isArray(errors)) return [];
+  return errors.flatMap((e: { type?: unknown; topic?: unknown }) => (e?.type === 'INVALID_TOPIC_EXCEPTION' && typeof e.topic === 'string' ? [e.topic] : []));
 }
