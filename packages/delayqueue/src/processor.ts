@@ -129,10 +129,14 @@ export class Processor {
       }
       try {
         const deliveries = await this.host.backend.reserve(this.topic, free);
-        failures = 0;
         for (const delivery of deliveries) this.start(delivery);
-        if (deliveries.length > 0) continue;
+        if (deliveries.length > 0) {
+          failures = 0;
+          continue;
+        }
         await this.watch.wait(signal);
+        // Only now: a reserve that works while the wait fails every time must still back off.
+        failures = 0;
       } catch (error) {
         if (signal.aborted) break;
         this.host.reportError(error);

@@ -211,6 +211,14 @@ describe('kafka backend specifics', () => {
     // Before: 30 s of waiting for leaders the refused topics would never have, then a TimeoutError.
     await expect(queue.add('orders_eu', 'y')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
     expect(Date.now() - started).toBeLessThan(5_000);
+    // A consumer of it reports the refusal, backing off between tries (before: every 30-50 ms, 68 in 2 s).
+    const reported: unknown[] = [];
+    queue.on('error', (error) => reported.push(error));
+    queue.process('orders_eu', () => undefined);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(reported.length).toBeGreaterThanOrEqual(1);
+    expect(reported.length).toBeLessThanOrEqual(12);
+    expect(reported[0]).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     await queue.close();
   }, 60_000);
 
