@@ -6,4 +6,5 @@ export { FULL_SUPPORT, type Backend, type BackendListener, type BackendSupport, 
 export type { QueueMetrics } from './metrics.js';
 export { MAX_DELAY_MS, MAX_NAME_LENGTH } from './new-job.js';
 export { CorruptJobError, PartialWriteError, PayloadNotSerializableError, PayloadTooLargeError, TopicConfigError, UnroutableJobError, UnsupportedOperationError } from './errors.js';
-export { CloseTimeoutError } from '@x/core';
+// Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
+export { XError, isXError, InvalidArgumentError, ClosedError, TimeoutError, CloseTimeoutError } from '@x/core';

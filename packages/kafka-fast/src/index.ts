@@ -10,7 +10,8 @@ export {
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
 export { AlreadyStartedError, ConsumerCrashedError, NotConnectedError, PartitionRevokedError, WorkerExitedError } from './errors.js';
-export { CloseTimeoutError } from '@x/core';
 export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';
 export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders, ClientEvent } from './client.js';
 export { workerThreadClient, type WorkerThreadClient } from './worker-client.js';
+// Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
+export { XError, isXError, InvalidArgumentError, ClosedError, CloseTimeoutError } from '@x/core';

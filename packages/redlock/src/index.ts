@@ -9,3 +9,5 @@ export {
   type InstanceFailureReason,
 } from './errors.js';
 export type { RedisClient } from './instance.js';
+// Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
+export { XError, isXError, InvalidArgumentError, ClosedError, TimeoutError } from '@x/core';

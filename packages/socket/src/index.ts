@@ -9,3 +9,5 @@ export { SyscallError, PlatformUnsupportedError, FrameError, type FrameErrorCode
 export { isSupported, assertSupported } from './libc/library.js';
 export { type SocketAddress } from './libc/address.js';
 export { readNicQueues, planIrqSpread, applyIrqSpread, parseCpuList, type NicQueues, type NicIrq, type IrqMove } from './nic.js';
+// Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
+export { XError, isXError, InvalidArgumentError, TimeoutError } from '@x/core';

@@ -1,0 +1,6 @@
+import * as core from '@x/core';
+import { InvalidArgumentError, XError, isXError } from '../src/index.js';
+
+it('re-exports the errors it throws: the same classes as @x/core, so instanceof works without installing it', () => {
+  expect([XError, isXError, InvalidArgumentError]).toEqual([core.XError, core.isXError, core.InvalidArgumentError]);
+});
