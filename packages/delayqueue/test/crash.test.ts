@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import type { ChannelModel } from 'amqplib';
-import { rabbitMqUrl, redisEndpoint, requireRabbitMq, requireRedis, spawnTsProcess, uniqueName } from '@x/testkit';
+import { exited, rabbitMqUrl, redisEndpoint, requireRabbitMq, requireRedis, spawnTsProcess, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
 import { RabbitMqBackend } from '../src/rabbitmq/index.js';
@@ -65,10 +65,6 @@ async function killWhileRunning(victim: ReturnType<typeof spawnTsProcess>, name:
   const held = await redis.smembers(running);
   expect(held.length).toBeGreaterThan(0);
   return held;
-}
-
-function exited(child: ReturnType<typeof spawnTsProcess>): Promise<void> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 }
 
 describe('crashes (real processes, real servers)', () => {

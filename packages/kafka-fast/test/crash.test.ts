@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kafkaBrokers, requireKafka, significantStderr, spawnTsProcess } from '@x/testkit';
+import { exited, kafkaBrokers, requireKafka, significantStderr, spawnTsProcess } from '@x/testkit';
 import { eventually, freshTopic, kafka, produce, uniqueName } from './kafka.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kf-crash-'));
@@ -37,7 +37,7 @@ it('loses nothing when a consumer is SIGKILLed mid-stream and replaced', async (
   await new Promise((r) => setTimeout(r, 200));
   const perInterval = Math.round(((handled(log).length - before) / 200) * COMMIT_INTERVAL_MS);
   victim.kill('SIGKILL');
-  await new Promise((resolve) => (victim.exitCode !== null || victim.signalCode !== null ? resolve(undefined) : victim.once('exit', resolve)));
+  await exited(victim);
   const beforeRestart = new Set(handled(log)).size;
   expect(beforeRestart).toBeLessThan(total);
   const replacement = spawnTsProcess(join(__dirname, 'fixtures', 'consumer-process.ts'), env);
@@ -45,7 +45,7 @@ it('loses nothing when a consumer is SIGKILLed mid-stream and replaced', async (
     await eventually(() => new Set(handled(log)).size === total, `all ${total} records handled`, 120_000);
   } finally {
     replacement.kill('SIGTERM');
-    await new Promise((resolve) => (replacement.exitCode !== null || replacement.signalCode !== null ? resolve(undefined) : replacement.once('exit', resolve)));
+    await exited(replacement);
   }
   const all = handled(log);
   const duplicates = all.length - new Set(all).size;
@@ -80,7 +80,7 @@ it('a member SIGKILLed beside two others: the survivors never run again what the
     await eventually(() => new Set(logs.flatMap(handled)).size === total, `all ${total} records handled`, 180_000);
   } finally {
     for (const member of survivors) member.kill('SIGTERM');
-    await Promise.all(members.map((m) => new Promise((resolve) => (m.exitCode !== null || m.signalCode !== null ? resolve(undefined) : m.once('exit', resolve)))));
+    await Promise.all(members.map(exited));
   }
   const [byVictim, ...bySurvivors] = logs.map(handled);
   const again = (first: number[], second: number[]): number => {
@@ -141,7 +141,7 @@ it('a member stopped (SIGSTOP) past its session timeout, its partition moved on 
     await admin.disconnect();
     member.kill('SIGCONT');
     member.kill('SIGTERM');
-    await new Promise((resolve) => (member.exitCode !== null || member.signalCode !== null ? resolve(undefined) : member.once('exit', resolve)));
+    await exited(member);
   }
   const again = handled(log).slice(atResume).filter((value) => value < movedOn).length;
   console.log(`SIGSTOP past the session, partition moved on to ${movedOn} meanwhile: lowest committed offset after SIGCONT ${lowestAfter}; records below it run after SIGCONT: ${again}`);

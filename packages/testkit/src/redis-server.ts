@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HOW_TO_START } from './services.js';
+import { exited } from './ts-run.js';
 
 /** A redis-server the test started. */
 export interface TestRedisServer {
@@ -78,8 +79,6 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     );
     await Promise.race([waitForPing(port), failed]);
   };
-  const exited = (): Promise<void> =>
-    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
   await launch();
   return {
     port,
@@ -91,16 +90,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     kill: async () => {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
-      await exited();
+      await exited(child);
     },
     restart: async () => {
-      await exited();
+      await exited(child);
       await launch();
     },
     stop: async () => {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
-      await exited();
+      await exited(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -94,6 +94,11 @@ export function spawnTsProcess(file: string, env: NodeJS.ProcessEnv = {}): Child
   return Object.assign(child, { stderrText: () => stderr });
 }
 
+/** Resolves once `child` has exited (at once when it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 /**
  * The lines of a child's stderr that say something: without the warning kafkajs 2.2.4 prints on Node 24 (it
  * sets a negative timeout; harmless, known upstream).
