@@ -139,7 +139,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private crashed = false;
   /** This member's id in the group, from the last assignment. */
   private memberId: string | undefined;
-  /** Watches for this process having stood still past the session timeout (see onStall). */
+  /** Watches for this process having stood still past the session timeout (see checkStall). */
   private stallTimer: NodeJS.Timeout | undefined;
   private lastTick = 0;
   /** Held since a stop past the session timeout, until the next assignment or a heartbeat the group took. */
@@ -250,8 +250,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.revokeAll();
   }
 
-
-
   /** Counters and per-partition state. */
   metrics(): ConsumerMetrics {
     const partitions: PartitionMetrics[] = [];
@@ -360,7 +358,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       if (rebalance === undefined) return;
     }
     this.holdForRebalance();
-    await this.drainRunning();
+    await this.waitForHandlers(this.options.rebalanceDrainMs, DRAIN_CHECK_MS, () => this.state === 'running');
     await this.commit();
     throw rebalance;
   }
@@ -374,13 +372,16 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (this.state === 'running') this.scheduler.pause();
   }
 
-  /** Waits up to `rebalanceDrainMs` for the running handlers to finish (see the option). */
-  private async drainRunning(): Promise<void> {
-    const deadline = Date.now() + this.options.rebalanceDrainMs;
-    while (this.scheduler.inFlight > 0 && this.state === 'running') {
+  /**
+   * Waits until no handler runs, `timeoutMs` passed or `keepWaiting()` turned false, looking every `checkMs`: a
+   * rebalance's wait (up to `rebalanceDrainMs`) and close's (up to its timeout).
+   */
+  private async waitForHandlers(timeoutMs: number, checkMs: number, keepWaiting: () => boolean = () => true): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.scheduler.inFlight > 0 && keepWaiting()) {
       const left = deadline - Date.now();
       if (left <= 0) return;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(left, DRAIN_CHECK_MS)));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(left, checkMs)));
     }
   }
 
@@ -774,8 +775,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     clearInterval(this.commitTimer);
     clearInterval(this.stallTimer);
     let failure: CloseTimeoutError | undefined;
-    const deadline = Date.now() + timeoutMs;
-    while (this.scheduler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.waitForHandlers(timeoutMs, CLOSE_CHECK_MS);
     if (this.scheduler.inFlight > 0) {
       failure = new CloseTimeoutError(timeoutMs, this.scheduler.inFlight, { consequence: 'their records will be consumed again' });
       for (const tracker of this.trackers.values()) tracker.revoke(failure);
@@ -841,6 +841,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 const STUCK_MS = 1_000;
 /** How often a rebalance's wait for running handlers looks again, ms. */
 const DRAIN_CHECK_MS = 5;
+/** How often close's wait for running handlers looks again, ms. */
+const CLOSE_CHECK_MS = 10;
 /** How often the consumer looks whether the process stood still past the session timeout, ms. */
 const STALL_CHECK_MS = 100;
 /** kafkajs's own session timeout. */
