@@ -42,10 +42,12 @@ export function conformance(name: string, factory: BackendFactory): void {
     const queues: DelayQueue[] = [];
     /** What this test's queues reported on 'error': a wait that times out says it, so a failure tells why. */
     const reported: unknown[] = [];
+    /** A wait that times out says what the queues reported and where their counters stood. */
     const patient = (predicate: () => boolean | Promise<boolean>, what: string, ms = factory.patienceMs): Promise<void> =>
       eventually(predicate, what, ms).catch((error: unknown) => {
-        if (reported.length === 0) throw error;
-        throw new Error(`${(error as Error).message}; the queue reported meanwhile: ${reported.map(String).join(' | ')}`);
+        const counters = `; the queues' metrics: ${JSON.stringify(queues.map((queue) => queue.metrics()))}`;
+        const errors = reported.length === 0 ? '' : `; the queue reported meanwhile: ${reported.map(String).join(' | ')}`;
+        throw new Error(`${(error as Error).message}${counters}${errors}`);
       });
     /** Resolves once the queue has acked `count` deliveries in all (for backends that cannot `get` a job). */
     const acked = (queue: DelayQueue, count: number): Promise<void> => patient(() => queue.metrics().acked >= count, `${count} ack(s)`);

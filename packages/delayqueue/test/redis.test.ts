@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
-import { requireRedis, startRedisServer, uniqueName } from '@x/testkit';
+import { requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
+import { ServerClock } from '../src/redis/server-clock.js';
 import { conformance, eventually } from './conformance.js';
 
 let redis: Redis;
@@ -103,6 +104,37 @@ describe('redis backend specifics', () => {
     expect(await redis.keys(`*${name.replace(/[*?[\]]/g, '\\$&')}*`)).toEqual([]);
     expect((await neighbour.get('kept'))?.state).toBe('delayed');
     await Promise.all([queue.close(), neighbour.close(), backend.close()]);
+  });
+
+  it("never makes a job due early on the producer's clock when replies come back slowly", async () => {
+    // The way back from Redis takes 40 ms, the way there nothing: a clock offset taken from the round trip's
+    // midpoint would put the server 20 ms behind this process, and every job 20 ms early.
+    const proxy = await startStallProxy(redis.options.port!, redis.options.host);
+    const slow = new Redis({ host: '127.0.0.1', port: proxy.port });
+    try {
+      proxy.delayReplies(40);
+      // The same machine: the server's clock is this process's, so no offset below 0 is true.
+      expect(await new ServerClock(slow).offset()).toBeGreaterThanOrEqual(0);
+
+      const name = uniqueName('dq');
+      names.push(name);
+      const producer = new DelayQueue({ backend: new RedisBackend({ redis: slow, name }) });
+      const consumer = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+      const seen: number[] = [];
+      consumer.process('slow-replies', () => void seen.push(Date.now()));
+      // The first add measures the clock; the second is timed.
+      await producer.add('slow-replies', 'warm-up');
+      await eventually(() => seen.length === 1, 'the warm-up job');
+      const start = Date.now();
+      await producer.add('slow-replies', 'timed', { delay: 300 });
+      await eventually(() => seen.length === 2, 'the timed job');
+      expect(seen[1]! - start).toBeGreaterThanOrEqual(300);
+      await producer.close();
+      await consumer.close();
+    } finally {
+      slow.disconnect();
+      await proxy.close();
+    }
   });
 
   it('rejects bad backend options with typed errors', () => {

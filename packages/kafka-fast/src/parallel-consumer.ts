@@ -81,6 +81,15 @@ export interface ParallelConsumerEvents {
    * offsets are left out, to be repeated after a restart, and this event comes without `waitingOffset`.)
    */
   'metadata-pressure': [{ topic: string; partition: number; limit: number; waitingOffset?: string }];
+  /**
+   * A rebalance began (or this process stood still past its session timeout): no record starts until the new
+   * assignment (`assigned`), and running handlers have up to `rebalanceDrainMs` before the member rejoins. A
+   * handler that has not begun its work can give its record back now by throwing: a throw during this wait
+   * costs no attempt and no backoff, and the record runs again with the same attempt number, here once the
+   * new assignment keeps its partition, or on the partition's next owner. Holding a record in a handler past
+   * this wait only delays the rebalance for the whole group.
+   */
+  rebalancing: [];
   /** Partitions this consumer owns after a rebalance. */
   assigned: [{ partitions: { topic: string; partition: number }[] }];
   /**
@@ -144,6 +153,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private lastTick = 0;
   /** Held since a stop past the session timeout, until the next assignment or a heartbeat the group took. */
   private stalled = false;
+  /** No record starts: a rebalance is under way (see holdForRebalance), until the next assignment. */
+  private holding = false;
   /** The client's session timeout: kafkajs's default unless consumerConfig sets one. */
   private readonly sessionTimeoutMs: number;
   private readonly retryPolicy;
@@ -350,7 +361,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       // Still a member after all (the stop was not noticed by the group): go on with what comes next.
       if (this.stalled && this.state === 'running') {
         this.stalled = false;
-        this.scheduler.resume();
+        this.endHold();
       }
       return;
     } catch (error) {
@@ -369,7 +380,15 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
    * coordinator only after the new generation began, which refuses them, and the next owner runs them again.
    */
   private holdForRebalance(): void {
-    if (this.state === 'running') this.scheduler.pause();
+    if (this.state !== 'running' || this.holding) return;
+    this.holding = true;
+    this.scheduler.pause();
+    this.emit('rebalancing');
+  }
+
+  private endHold(): void {
+    this.holding = false;
+    this.scheduler.resume();
   }
 
   /**
@@ -533,6 +552,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. Rejects only if an event listener threw. */
   private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
     if (task.tracker.revoked) return this.dropped();
+    // Given back during a rebalance's wait (see the `rebalancing` event): not a failed attempt.
+    if (this.holding) return GIVEN_BACK;
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
       this.retried++;
@@ -698,7 +719,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // the moment the member learns of it. Its next owner learns of it at the same moment and must still read
     // the committed offsets and fetch before it runs anything.
     for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.revoke(key, tracker);
-    if (this.state === 'running') this.scheduler.resume();
+    if (this.state === 'running') this.endHold();
     this.emit('assigned', { partitions });
     this.wakeCapacity();
   }
@@ -884,3 +905,5 @@ function describeError(error: unknown): string {
   return text.length > 1000 ? `${text.slice(0, 997)}...` : text;
 }
 
+/** A record its handler gave back during a rebalance's wait: it runs again after the rebalance, same attempt. */
+const GIVEN_BACK: Outcome = Object.freeze({ kind: 'retry', afterMs: 0 });

@@ -147,6 +147,69 @@ describe.each(clients)('rebalances, %s', (_name, makeClient) => {
     expect(bWaited).toBeLessThan(6_000);
   }, 120_000);
 
+  it('tells handlers a rebalance began; a record given back then runs again with the same attempt, and the join does not wait for it', async () => {
+    const topic = await freshTopic(2);
+    const groupId = uniqueName('g');
+    await produce(topic, 200, 20);
+    const runs: { member: string; value: number; attempt: number }[] = [];
+    const done = new Set<number>();
+    let secondJoining = false;
+    const waiting = new Set<(reason: Error) => void>();
+    const client = makeClient();
+    made.push(client);
+    // A drain far longer than the test: a handler that did not give its record back would hold the join for it.
+    const options = { groupId, topics: [topic], maxConcurrency: 8, commitIntervalMs: 100, fromBeginning: true, rebalanceDrainMs: 50_000 };
+    const a = new ParallelConsumer({
+      kafka: client,
+      ...options,
+      // Until the second member joins, a's records wait (as in a queue nobody has taken them from yet).
+      handler: async (record, { attempt }) => {
+        runs.push({ member: 'a', value: Number(record.value), attempt });
+        if (!secondJoining) await new Promise<void>((_, reject) => waiting.add(reject));
+        done.add(Number(record.value));
+      },
+    });
+    a.on('error', () => undefined);
+    consumers.push(a);
+    const heard: number[] = [];
+    a.on('rebalancing', () => {
+      heard.push(performance.now());
+      for (const reject of waiting) reject(new Error('given back'));
+      waiting.clear();
+    });
+    await a.start();
+    await eventually(() => waiting.size === 8, "a's handlers all waiting");
+    secondJoining = true;
+    const joined = performance.now();
+    const bClient = makeClient();
+    made.push(bClient);
+    const b = new ParallelConsumer({
+      kafka: bClient,
+      ...options,
+      handler: (record, { attempt }) => {
+        runs.push({ member: 'b', value: Number(record.value), attempt });
+        done.add(Number(record.value));
+      },
+    });
+    b.on('error', () => undefined);
+    consumers.push(b);
+    let bAssigned = 0;
+    b.on('assigned', (event) => {
+      if (event.partitions.length > 0 && bAssigned === 0) bAssigned = performance.now();
+    });
+    await b.start();
+    await eventually(() => done.size === 200, 'every record done', 60_000);
+    expect(heard.length).toBeGreaterThanOrEqual(1);
+    expect(heard[0]!).toBeLessThan(bAssigned);
+    // kafkajs learns of the rebalance at a's next heartbeat (every 3 s); the 50 s drain was not waited for.
+    expect(bAssigned - joined).toBeLessThan(10_000);
+    // The eight given back ran again, as first attempts: giving back is not a failure.
+    const given = runs.filter((run) => run.member === 'a').slice(0, 8).map((run) => run.value);
+    for (const value of given) expect(runs.filter((run) => run.value === value).length).toBeGreaterThanOrEqual(2);
+    expect(runs.filter((run) => run.attempt !== 1)).toEqual([]);
+    expect(a.metrics().retried).toBe(0);
+  }, 120_000);
+
   it("hands partitions over within seconds while one is paused for its offset map", async () => {
     const topic = await freshTopic(2);
     const groupId = uniqueName('g');

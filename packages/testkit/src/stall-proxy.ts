@@ -1,6 +1,6 @@
 /**
  * A TCP proxy for network-fault tests: forwards to a target until told to stall (bytes are held, nothing is
- * answered) or to drop (connections are reset).
+ * answered) or to drop (connections are reset), and can slow the way back (replies arrive late).
  */
 import { type Server, type Socket, createServer, connect, type AddressInfo } from 'node:net';
 
@@ -12,11 +12,14 @@ export interface StallProxy {
   flow(): void;
   /** Reset every open connection. */
   dropAll(): void;
+  /** Hold every reply (target to client) for `ms` before passing it on, in order (0: at once again). */
+  delayReplies(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function startStallProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<StallProxy> {
   let stalled = false;
+  let replyDelayMs = 0;
   // Bytes held back while stalled, in arrival order, with the socket they were going to.
   let held: Array<[Socket, Buffer]> = [];
   const pairs = new Set<[Socket, Socket]>();
@@ -29,7 +32,9 @@ export async function startStallProxy(targetPort: number, targetHost = '127.0.0.
     const pair: [Socket, Socket] = [client, upstream];
     pairs.add(pair);
     client.on('data', forward(upstream));
-    upstream.on('data', forward(client));
+    const toClient = forward(client);
+    // One delay for every chunk: timers of equal delay fire in the order set, so replies keep their order.
+    upstream.on('data', (chunk: Buffer) => (replyDelayMs > 0 ? setTimeout(() => toClient(chunk), replyDelayMs) : toClient(chunk)));
     const close = (): void => {
       pairs.delete(pair);
       client.destroy();
@@ -49,6 +54,9 @@ export async function startStallProxy(targetPort: number, targetHost = '127.0.0.
       const pending = held;
       held = [];
       for (const [to, chunk] of pending) if (!to.destroyed) to.write(chunk);
+    },
+    delayReplies: (ms) => {
+      replyDelayMs = ms;
     },
     dropAll: () => {
       for (const [a, b] of pairs) {

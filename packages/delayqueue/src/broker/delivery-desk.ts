@@ -181,6 +181,20 @@ export class DeliveryDesk {
     await Promise.all(unspent.map((slot) => this.handBack(slot)));
   }
 
+  /**
+   * Gives every message not yet reserved back to the broker as it is, to be delivered again (a Kafka rebalance
+   * may move its partition: whoever owns it next must not find it taken).
+   */
+  releaseUnspent(): void {
+    const unspent = [...this.ready, ...this.held];
+    this.ready.length = 0;
+    this.held.clear();
+    for (const slot of unspent) {
+      slot.timer?.cancel();
+      slot.entry.release();
+    }
+  }
+
   /** Publishes an unspent message again (for the rest of its delay), then acknowledges it. */
   handBackEntry(entry: DeskEntry): Promise<void> {
     return this.handBack({ entry, timer: undefined });

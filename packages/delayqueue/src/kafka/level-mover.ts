@@ -8,7 +8,8 @@
  * (`window`) therefore holds only what comes due soon: jobs due in days never take the places of jobs due in
  * seconds (with the window filled by whatever was fetched first, 10,050 jobs of 20 s held a 2 s job 15.4 s).
  */
-import { sleep, type Clock } from '@x/core';
+import { setMaxListeners } from 'node:events';
+import { AbortError, sleep, type Clock } from '@x/core';
 import { CorruptJobError } from '../errors.js';
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
 import type { Kafka } from 'kafkajs';
@@ -26,6 +27,10 @@ const LOOKAHEAD_MS = 2_000;
 export class LevelMover {
   private readonly consumer: RestartingConsumer;
   private readonly clock: Clock;
+  /** Aborted when a rebalance begins, and replaced: records still sleeping then are given back (see move). */
+  private rebalance = new AbortController();
+  /** Per partition assignment, its signal joined with the current rebalance's: one per assignment, not per record. */
+  private sleepSignals = new WeakMap<AbortSignal, AbortSignal>();
 
   constructor(
     private readonly topics: KafkaTopics,
@@ -40,8 +45,8 @@ export class LevelMover {
     private readonly reportError: (error: unknown) => void,
   ) {
     this.clock = options.clock;
-    const makeConsumer = (): ParallelConsumer =>
-      new ParallelConsumer({
+    const makeConsumer = (): ParallelConsumer => {
+      const consumer = new ParallelConsumer({
         kafka: options.kafka,
         groupId: topics.moverGroup,
         topics: Array.from({ length: topics.levels }, (_, level) => topics.levelTopic(level)),
@@ -60,6 +65,9 @@ export class LevelMover {
         // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
       });
+      consumer.on('rebalancing', () => this.onRebalancing());
+      return consumer;
+    };
     this.consumer = new RestartingConsumer(makeConsumer, reportError, this.clock);
   }
 
@@ -80,8 +88,31 @@ export class LevelMover {
       return;
     }
     const wait = this.releaseOf(record) - this.clock.wallNow();
-    if (wait > 0) await sleep(wait, { signal: context.signal, clock: this.clock });
+    if (wait > 0) await sleep(wait, { signal: this.sleepSignal(context.signal), clock: this.clock });
     await this.forward(job);
+  }
+
+  /**
+   * A rebalance began: every sleeping record is given back at once (its sleep rejects), so the member rejoins
+   * without waiting out kafka-fast's drain for records not due yet; they sleep again on whoever owns their
+   * partition next. Records being forwarded finish within the drain and are committed.
+   */
+  private onRebalancing(): void {
+    const ending = this.rebalance;
+    this.rebalance = new AbortController();
+    this.sleepSignals = new WeakMap();
+    ending.abort(new AbortError('a rebalance began'));
+  }
+
+  private sleepSignal(partitionSignal: AbortSignal): AbortSignal {
+    let signal = this.sleepSignals.get(partitionSignal);
+    if (signal === undefined) {
+      signal = AbortSignal.any([partitionSignal, this.rebalance.signal]);
+      // Every sleeping record of the partition listens to it: not the leak Node's limit of 10 warns about.
+      setMaxListeners(0, signal);
+      this.sleepSignals.set(partitionSignal, signal);
+    }
+    return signal;
   }
 
   /** When a record's level wait ends, on the backend's clock (records of a level wait the same time). */

@@ -38,8 +38,8 @@ export class TopicReader implements TopicSource {
   ) {
     this.desk = new DeliveryDesk(topic, host);
     this.ready = options.ready;
-    const makeConsumer = (): ParallelConsumer =>
-      new ParallelConsumer({
+    const makeConsumer = (): ParallelConsumer => {
+      const consumer = new ParallelConsumer({
         kafka: options.kafka,
         groupId: options.groupId,
         topics: [options.readyTopic],
@@ -56,6 +56,11 @@ export class TopicReader implements TopicSource {
         // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
       });
+      // At a rebalance every partition may move: what no handler has begun goes back at once (not waited for
+      // until the drain ends, then delivered here while the next owner delivers it too).
+      consumer.on('rebalancing', () => this.releaseUnspent());
+      return consumer;
+    };
     this.consumer = new RestartingConsumer(makeConsumer, (error) => this.host.error(error), options.clock);
   }
 
@@ -86,6 +91,12 @@ export class TopicReader implements TopicSource {
   resume(): void {
     this.stopped = false;
     for (const entry of this.parked.splice(0)) if (entry.live()) this.desk.offer(entry);
+  }
+
+  /** Gives back to kafka-fast every record not yet delivered: it runs again here or on the partition's next owner. */
+  private releaseUnspent(): void {
+    for (const entry of this.parked.splice(0)) entry.release();
+    this.desk.releaseUnspent();
   }
 
   /** Leaves the group: what was not completed (parked, or outstanding past the queue's close) goes to the next reader. */

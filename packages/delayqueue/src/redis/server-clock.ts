@@ -4,8 +4,11 @@
  * relative delay instead would make every job late by the time its add spent in flight, which for a pipeline
  * of a thousand adds is tens of milliseconds.
  *
- * Measured with TIME, keeping the sample with the shortest round trip (its error is at most half of it), and
- * measured again in the background every `refreshMs`.
+ * Measured with TIME, keeping the sample with the shortest round trip, and measured again in the background
+ * every `refreshMs`. The server read its clock somewhere between the request leaving and the reply arriving;
+ * the offset assumes the earliest instant, the largest the true offset can be. Jobs are then due up to one round
+ * trip late, never early, on the producer's clock (the midpoint's guess erred by half a round trip either way,
+ * and replies slowed by a busy event loop made jobs due early: a 300 ms delay delivered after 299 ms).
  */
 import type { RedisClient } from './script-runner.js';
 
@@ -42,7 +45,8 @@ export class ServerClock {
           const sentMono = performance.now();
           const [seconds, micros] = await this.client.time();
           const rtt = performance.now() - sentMono;
-          if (rtt < best.rtt) best = { rtt, offset: Number(seconds) * 1000 + Number(micros) / 1000 - (sent + rtt / 2) };
+          // `sent` is whole ms, taken before the request left: the server's reading is no earlier than it.
+          if (rtt < best.rtt) best = { rtt, offset: Number(seconds) * 1000 + Number(micros) / 1000 - sent };
         }
         this.current = best.offset;
         this.measuredAt = performance.now();
