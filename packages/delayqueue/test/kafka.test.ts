@@ -35,6 +35,20 @@ function backend(options: Partial<ConstructorParameters<typeof KafkaBackend>[0]>
   return created;
 }
 
+/** Resolves once the reader group of `topic` is stable with `members` members. */
+async function stableReaders(name: string, topic: string, members: number): Promise<void> {
+  await eventually(async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [group] = (await admin.describeGroups([new KafkaTopics(name, TEST_LEVELS.levelBaseMs, TEST_LEVELS.levels).readerGroup(topic)])).groups;
+      return group?.state === 'Stable' && group.members.length === members;
+    } finally {
+      await admin.disconnect();
+    }
+  }, `${members} readers of ${topic} in a stable group`, 30_000);
+}
+
 /** The test client with its producers' sendBatch calls counted where `counts(batch)` says so (a real client). */
 function countingProduceRequests(counts: (batch: ProducerBatch) => boolean): { kafka: Kafka; requests: number } {
   const counter = { kafka: undefined as unknown as Kafka, requests: 0 };
@@ -279,16 +293,7 @@ describe('kafka backend specifics', () => {
     leaving.process('overlap', track('leaving', 5_000), { concurrency: 10 });
     staying.process('overlap', track('staying', 0), { concurrency: 10 });
     // Both members in the group before any job: a join mid-run is a rebalance, not what this test is about.
-    await eventually(async () => {
-      const admin = kafka.admin();
-      await admin.connect();
-      try {
-        const [group] = (await admin.describeGroups([new KafkaTopics(name, TEST_LEVELS.levelBaseMs, TEST_LEVELS.levels).readerGroup('overlap')])).groups;
-        return group?.state === 'Stable' && group.members.length === 2;
-      } finally {
-        await admin.disconnect();
-      }
-    }, 'both readers in a stable group', 30_000);
+    await stableReaders(name, 'overlap', 2);
     await leaving.addBulk(Array.from({ length: 8 }, (_, i) => ({ topic: 'overlap', payload: i })));
     await eventually(() => runs.some((r) => r.who === 'leaving'), 'a job on the leaving member', 25_000);
     await sleep(300);

@@ -53,9 +53,13 @@ export interface ParallelConsumerOptions {
   /**
    * At a rebalance, how long the member waits for its running handlers before it rejoins, ms (0..2^31-1). No
    * record starts from the moment a rebalance is learnt of until the new assignment; what completes within this
-   * wait is committed in the ending generation, so a partition's next owner does not run it again. Handlers
+   * wait is committed in the ending generation, so a partition's next owner does not run it again. The wait
+   * happens when the member learns of the rebalance while taking on a batch; a member with nothing to fetch is
+   * told by kafkajs's own heartbeat and rejoins at once (see the README). Handlers
    * still running after it finish as usual; of a partition that moves, they are run again by its next owner.
-   * The group waits for its last member, so a long wait here delays every member's new assignment. Default 1,000.
+   * The group waits for its last member, so a long wait here delays every member's new assignment. It must end
+   * before the group's rebalance timeout (kafkajs's `rebalanceTimeout`, 60 s) less a heartbeat interval, or the
+   * member would be removed from the group meanwhile. Default 1,000 (or that limit when lower).
    */
   rebalanceDrainMs?: number;
   /** How often completed offsets are committed, ms. Default 500. */
@@ -105,6 +109,25 @@ function checkConsumerConfig(config: unknown): Record<string, unknown> {
   return config as Record<string, unknown>;
 }
 
+/** kafkajs's own rebalance timeout and heartbeat interval, ms. */
+const DEFAULT_REBALANCE_TIMEOUT_MS = 60_000;
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
+
+function positiveOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && value > 0 ? value : fallback;
+}
+
+/**
+ * The longest `rebalanceDrainMs` a group with these kafkajs consumer options allows: the member learns of a
+ * rebalance up to a heartbeat interval after it began, and must rejoin within the rebalance timeout, or it is
+ * removed from the group while its handlers still run. With kafkajs's defaults (60 s, 3 s) 56,999 ms.
+ */
+function maxRebalanceDrainMs(consumerConfig: Record<string, unknown> = {}): number {
+  const rebalanceTimeout = positiveOr(consumerConfig.rebalanceTimeout, DEFAULT_REBALANCE_TIMEOUT_MS);
+  const heartbeatInterval = positiveOr(consumerConfig.heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL_MS);
+  return Math.max(0, Math.ceil(rebalanceTimeout - heartbeatInterval) - 1);
+}
+
 /** Smallest metadata limit that can hold the map's header and a useful payload. */
 export const MIN_METADATA_LIMIT = 64;
 
@@ -145,6 +168,12 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   });
   // Delays wait on timers, which fire at once past 2^31-1 ms (Node clamps them to 1 ms).
   const retryDelayMs = assertNumber('options.retryDelayMs', options.retryDelayMs ?? 100, { min: 0, max: MAX_TIMER_MS });
+  const consumerConfig = checkConsumerConfig(options.consumerConfig);
+  const drainLimit = maxRebalanceDrainMs(consumerConfig);
+  const rebalanceDrainMs = assertNumber('options.rebalanceDrainMs', options.rebalanceDrainMs ?? Math.min(1_000, drainLimit), { min: 0, max: MAX_TIMER_MS });
+  if (rebalanceDrainMs > drainLimit) {
+    throw new InvalidArgumentError('options.rebalanceDrainMs', rebalanceDrainMs, `at most ${drainLimit} ms with these consumerConfig timeouts (raise rebalanceTimeout for more)`);
+  }
   const deadLetterTopic = options.deadLetterTopic;
   if (deadLetterTopic !== undefined) {
     if (!isTopicName(deadLetterTopic)) throw new InvalidArgumentError('options.deadLetterTopic', deadLetterTopic, 'a Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)');
@@ -170,10 +199,10 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     retryDelayMs,
     maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs, max: MAX_TIMER_MS }),
     deadLetterTopic,
-    rebalanceDrainMs: assertNumber('options.rebalanceDrainMs', options.rebalanceDrainMs ?? 1_000, { min: 0, max: MAX_TIMER_MS }),
+    rebalanceDrainMs,
     commitIntervalMs: assertNumber('options.commitIntervalMs', options.commitIntervalMs ?? 500, { min: 10, max: 3_600_000 }),
     metadataLimitBytes: assertNumber('options.metadataLimitBytes', options.metadataLimitBytes ?? 4096, { min: MIN_METADATA_LIMIT, integer: true }),
     fromBeginning: options.fromBeginning === undefined ? false : assertBoolean('options.fromBeginning', options.fromBeginning),
-    consumerConfig: checkConsumerConfig(options.consumerConfig),
+    consumerConfig,
   };
 }

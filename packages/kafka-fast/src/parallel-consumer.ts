@@ -83,7 +83,8 @@ export interface ParallelConsumerEvents {
   'metadata-pressure': [{ topic: string; partition: number; limit: number; waitingOffset?: string }];
   /**
    * A rebalance began (or this process stood still past its session timeout): no record starts until the new
-   * assignment (`assigned`), and running handlers have up to `rebalanceDrainMs` before the member rejoins. A
+   * assignment (`assigned`), and running handlers have up to `rebalanceDrainMs` before the member rejoins when
+   * it learnt of the rebalance while taking on a batch (told by the client's own heartbeat, it rejoins at once). A
    * handler that has not begun its work can give its record back now by throwing: a throw during this wait
    * costs no attempt and no backoff, and the record runs again with the same attempt number, here once the
    * new assignment keeps its partition, or on the partition's next owner. Holding a record in a handler past

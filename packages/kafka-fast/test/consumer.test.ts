@@ -768,6 +768,9 @@ describe('ParallelConsumer and its client', () => {
       ['rebalance drain below 0', { rebalanceDrainMs: -1 }],
       ['rebalance drain past 2^31-1 ms', { rebalanceDrainMs: 2 ** 31 }],
       ['rebalance drain not a number', { rebalanceDrainMs: '1000' as never }],
+      // The member would be removed from the group while it drains (kafkajs: 60 s timeout, 3 s heartbeats).
+      ['rebalance drain past the default rebalance timeout', { rebalanceDrainMs: 57_000 }],
+      ['rebalance drain past a set rebalance timeout', { rebalanceDrainMs: 8_000, consumerConfig: { rebalanceTimeout: 10_000 } }],
       ['no topics', { topics: [] }],
       ['dead letters into the source', { deadLetterTopic: 't' }],
       ['unknown option', { concurrency: 5 } as never],
@@ -788,6 +791,12 @@ describe('ParallelConsumer and its client', () => {
       ['a topic Kafka would refuse', { topics: ['t', '..'] }],
       ['neither handler nor batchHandler', { handler: undefined }],
     ];
+    // The longest drain a group's timeouts allow is taken; a group whose timeouts allow less than the default
+    // drain gets that limit by default.
+    expect(() => new ParallelConsumer({ ...base, rebalanceDrainMs: 56_999 })).not.toThrow();
+    expect(() => new ParallelConsumer({ ...base, rebalanceDrainMs: 9_499, consumerConfig: { rebalanceTimeout: 10_000, heartbeatInterval: 500 } })).not.toThrow();
+    expect(() => new ParallelConsumer({ ...base, consumerConfig: { rebalanceTimeout: 1_000, heartbeatInterval: 300 } })).not.toThrow();
+    expect(() => new ParallelConsumer({ ...base, rebalanceDrainMs: 8_000, consumerConfig: { rebalanceTimeout: 20_000, heartbeatInterval: 1_000 } })).not.toThrow();
     for (const [what, options] of bad) {
       let error: unknown;
       try {
