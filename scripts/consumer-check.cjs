@@ -8,7 +8,9 @@
  *   - every entry point loads by package name with `require` and with `import`,
  *   - every entry point type-checks by package name under `--module nodenext --strict`, from ESM and CommonJS,
  *     on both TypeScript lines, without @types/node or any flag the user would have to add. Errors inside a
- *     peer's own declarations are printed but not counted: they are the peer's (ioredis 6 under `--strict`).
+ *     peer's own declarations are printed but not counted: they are the peer's (ioredis 6 under `--strict`),
+ *   - every code block of its README type-checks, and runs and exits as written unless it says it is a
+ *     fragment (readme-blocks.cjs; the blocks use the services `npm test` starts).
  *
  * Usage: node scripts/consumer-check.cjs [package...]   (default: every package; build first)
  * Exits 1 when a check fails. Needs the npm registry.
@@ -18,6 +20,7 @@ const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { checkReadme } = require('./readme-blocks.cjs');
 
 const ROOT = path.resolve(__dirname, '..');
 const TYPESCRIPTS = { ts59: 'typescript@~5.9', ts7: 'typescript@^7' };
@@ -56,7 +59,7 @@ function entryPoints(json) {
     .map((key) => (key === '.' ? json.name : `${json.name}/${key.slice(2)}`));
 }
 
-function check(pkg, byName, tarballs, work) {
+async function check(pkg, byName, tarballs, work) {
   const name = pkg.json.name;
   const failures = [];
   const notes = [];
@@ -90,7 +93,7 @@ function check(pkg, byName, tarballs, work) {
   for (const alias of Object.keys(TYPESCRIPTS)) {
     const tsc = path.join(project, 'node_modules', alias, 'bin', 'tsc');
     const version = run(project, process.execPath, [tsc, '-v']).out.trim();
-    const typed = run(project, process.execPath, [tsc, '--module', 'nodenext', '--strict', '--noEmit', 'index.mts', 'index.cts']);
+    const typed = run(project, process.execPath, [tsc, '--pretty', 'false', '--module', 'nodenext', '--strict', '--noEmit', 'index.mts', 'index.cts']);
     if (typed.ok) continue;
     const lines = typed.out.split('\n').filter((line) => /error TS\d+/.test(line));
     // A peer's own declarations failing under --strict are the peer's to fix; ours and the user's files are not.
@@ -99,10 +102,14 @@ function check(pkg, byName, tarballs, work) {
     if (theirs.length > 0) notes.push(`${version}: ${theirs.length} error(s) in peers' own declarations, e.g. ${theirs[0]}`);
     if (counted.length > 0 || lines.length === 0) failures.push(`${version} --module nodenext --strict:\n${counted.join('\n') || typed.out}`);
   }
+  const tscs = Object.fromEntries(Object.keys(TYPESCRIPTS).map((alias) => [alias, path.join(project, 'node_modules', alias, 'bin', 'tsc')]));
+  const readme = await checkReadme(project, path.join(pkg.dir, 'README.md'), tscs);
+  failures.push(...readme.failures);
+  notes.push(`README: ${readme.blocks} blocks, ${readme.typed} type-checked, ${readme.ran} run`);
   return { name, failures, notes, entries };
 }
 
-function main() {
+async function main() {
   const all = publishedPackages();
   const byName = new Map(all.map((pkg) => [pkg.json.name, pkg]));
   const wanted = process.argv.slice(2);
@@ -118,7 +125,7 @@ function main() {
   let failed = 0;
   for (const pkg of selected) {
     const started = Date.now();
-    const result = check(pkg, byName, tarballs, work);
+    const result = await check(pkg, byName, tarballs, work);
     const took = ((Date.now() - started) / 1000).toFixed(1);
     if (result.failures.length === 0) console.log(`ok   ${result.name} (${result.entries.join(', ')}; ${took} s)`);
     else {
@@ -133,4 +140,7 @@ function main() {
   process.exit(failed === 0 ? 0 : 1);
 }
 
-main();
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -236,7 +236,7 @@ describe('kafka backend specifics', () => {
     await queue.close();
   }, 60_000);
 
-  it("aborts a running job's signal when a joining member takes its partition: a handler that honours it never overlaps the next run", async () => {
+  it("aborts a running job's signal when a joining member takes its partition: a handler that stops within handoverGraceMs never overlaps the next run", async () => {
     const name = uniqueName('dq');
     names.push({ name, levels: TEST_LEVELS.levels, topics: ['moved'] });
     const first = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
@@ -245,13 +245,14 @@ describe('kafka backend specifics', () => {
     const track = (who: string) => async (job: { id: string; signal: AbortSignal }) => {
       const run: (typeof runs)[number] = { who, id: job.id, start: Date.now() };
       runs.push(run);
-      // Long work that stops when its signal aborts, as a handler should.
+      // Long work that stops when its signal aborts, as a handler should, taking 0.7 s to clean up (the joiner
+      // waits the default handoverGraceMs, 1 s, before it starts a job of a partition it was given).
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, who === 'first' ? 20_000 : 0);
         job.signal.addEventListener('abort', () => {
           run.reason = job.signal.reason;
           clearTimeout(timer);
-          resolve();
+          setTimeout(resolve, 700);
         });
       });
       run.end = Date.now();
@@ -443,6 +444,8 @@ describe('kafka backend specifics', () => {
       ['earlyArrivalMs negative', () => new KafkaBackend({ kafka, earlyArrivalMs: -1 })],
       ['name with a space', () => new KafkaBackend({ kafka, name: 'my queue' })],
       ['unknown option', () => new KafkaBackend({ kafka, topic: 'x' } as never)],
+      ['handoverGraceMs negative', () => new KafkaBackend({ kafka, handoverGraceMs: -1 })],
+      ['handoverGraceMs past a minute', () => new KafkaBackend({ kafka, handoverGraceMs: 60_001 })],
     ];
     for (const [what, make] of bad) {
       let code: string | undefined;

@@ -62,6 +62,13 @@ export interface ParallelConsumerOptions {
    * member would be removed from the group meanwhile. Default 1,000 (or that limit when lower).
    */
   rebalanceDrainMs?: number;
+  /**
+   * How long the records of a partition this member has just been given wait before the first one starts, ms
+   * (0..2^31-1, default 0). The partition's previous owner had its handlers' `signal` aborted at the moment
+   * this member got it: a handler that needs up to this long to stop after its abort never runs beside this
+   * member's run of the same record. Partitions the member keeps across a rebalance do not wait.
+   */
+  handoverGraceMs?: number;
   /** How often completed offsets are committed, ms. Default 500. */
   commitIntervalMs?: number;
   /** The broker's `offset.metadata.max.bytes` (default 4096): the offset map is kept below it. */
@@ -89,7 +96,7 @@ export interface CheckedOptions extends Required<Omit<ParallelConsumerOptions, '
 
 const KEYS = [
   'kafka', 'groupId', 'topics', 'handler', 'batchHandler', 'batchSize', 'ordering', 'maxConcurrency', 'maxBuffered', 'maxBufferedPerPartition', 'notBefore', 'lookaheadMs', 'maxAttempts', 'retryDelayMs',
-  'maxRetryDelayMs', 'deadLetterTopic', 'rebalanceDrainMs', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
+  'maxRetryDelayMs', 'deadLetterTopic', 'rebalanceDrainMs', 'handoverGraceMs', 'commitIntervalMs', 'metadataLimitBytes', 'fromBeginning', 'consumerConfig',
 ];
 /** What Kafka accepts as a topic name (its own rule: legal characters, at most 249, not '.' or '..'). */
 function isTopicName(name: unknown): name is string {
@@ -200,6 +207,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
     maxRetryDelayMs: assertNumber('options.maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(10_000, retryDelayMs), { min: retryDelayMs, max: MAX_TIMER_MS }),
     deadLetterTopic,
     rebalanceDrainMs,
+    handoverGraceMs: assertNumber('options.handoverGraceMs', options.handoverGraceMs ?? 0, { min: 0, max: MAX_TIMER_MS }),
     commitIntervalMs: assertNumber('options.commitIntervalMs', options.commitIntervalMs ?? 500, { min: 10, max: 3_600_000 }),
     metadataLimitBytes: assertNumber('options.metadataLimitBytes', options.metadataLimitBytes ?? 4096, { min: MIN_METADATA_LIMIT, integer: true }),
     fromBeginning: options.fromBeginning === undefined ? false : assertBoolean('options.fromBeginning', options.fromBeginning),

@@ -156,6 +156,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private stalled = false;
   /** No record starts: a rebalance is under way (see holdForRebalance), until the next assignment. */
   private holding = false;
+  /** Wall-clock ms of the last assignment: a partition it gave this member waits `handoverGraceMs` from then. */
+  private assignedAt = 0;
   /** The client's session timeout: kafkajs's default unless consumerConfig sets one. */
   private readonly sessionTimeoutMs: number;
   private readonly retryPolicy;
@@ -313,6 +315,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // Nothing can revoke the partition or close the consumer between two awaits, so liveness is checked once
     // here and again only after waiting: not once per record.
     if (!live()) return;
+    // A partition just given to this member: its previous owner's handlers may still be stopping.
+    if (tracker.handoverUntil > Date.now() && !(await this.waitUntil(tracker, tracker.handoverUntil, pause, heartbeat, live))) return;
     let last: string | undefined;
     for (const message of batch.messages) {
       if (this.buffered >= this.options.maxBuffered) {
@@ -329,7 +333,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       let record: ConsumedRecord | undefined;
       if (this.options.notBefore !== undefined) {
         record = toRecord(batch.topic, batch.partition, message);
-        if (!(await this.waitUntilDue(tracker, this.options.notBefore(record), pause, heartbeat, live))) break;
+        if (!(await this.waitUntil(tracker, this.options.notBefore(record) - this.options.lookaheadMs, pause, heartbeat, live))) break;
       }
       const offset = Number(message.offset);
       if (!tracker.fits(offset) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
@@ -447,12 +451,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   }
 
   /**
-   * A record due at `due` (notBefore) more than lookaheadMs from now: its partition is paused through the client
-   * until it is that close, and false is returned (the rest of the batch is fetched again after the resume).
-   * Without a client pause the wait stays here, as in waitForSpan. True when the record may be taken on now.
+   * Nothing of the partition may be taken on before wall-clock ms `at` (a record's notBefore less lookaheadMs,
+   * or the end of a handover grace): its partition is paused through the client until then, and false is
+   * returned (the rest of the batch is fetched again after the resume). Without a client pause the wait stays
+   * here, as in waitForSpan. True when the record may be taken on now.
    */
-  private async waitUntilDue(tracker: PartitionTracker, due: number, pause: ClientBatchPayload['pause'], heartbeat: () => Promise<void>, live: () => boolean): Promise<boolean> {
-    let wait = due - this.options.lookaheadMs - Date.now();
+  private async waitUntil(tracker: PartitionTracker, at: number, pause: ClientBatchPayload['pause'], heartbeat: () => Promise<void>, live: () => boolean): Promise<boolean> {
+    let wait = at - Date.now();
     // NaN (a callback that returned no number) counts as due: a record is never held back for ever by mistake.
     if (!(wait > 0)) return true;
     if (pause !== undefined) {
@@ -463,7 +468,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       if (!live()) return false;
       await this.waitForCapacity(Math.min(wait, HEARTBEAT_CHECK_MS));
       await this.heartbeatOrRejoin(heartbeat);
-      wait = due - this.options.lookaheadMs - Date.now();
+      wait = at - Date.now();
     }
     return live();
   }
@@ -681,6 +686,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const again = this.trackers.get(key);
     if (again) return again;
     const tracker = new PartitionTracker(topic, partition, Number(committed?.offset ?? '-1'), committed?.metadata, this.options.metadataLimitBytes);
+    tracker.handoverUntil = this.assignedAt + this.options.handoverGraceMs;
     this.trackers.set(key, tracker);
     // What the group has committed is this partition's commit point until this member commits anew.
     if (committed !== undefined && Number(committed.offset) >= 0) this.committedOffsets.set(key, { offset: committed.offset, metadataBytes: committed.metadata?.length ?? 0 });
@@ -706,6 +712,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (memberId !== undefined && this.memberId !== undefined && memberId !== this.memberId) this.revokeAll();
     this.memberId = memberId ?? this.memberId;
     this.stalled = false;
+    this.assignedAt = Date.now();
     const owned = new Set<string>();
     const partitions: { topic: string; partition: number }[] = [];
     for (const [topic, list] of Object.entries(assignment)) {

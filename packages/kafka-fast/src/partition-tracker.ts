@@ -198,6 +198,9 @@ export class PartitionTracker {
     return this.controller.signal;
   }
 
+  /** Wall-clock ms before which none of its records starts (see `handoverGraceMs`). */
+  handoverUntil = 0;
+
   /**
    * True once this assignment ended: completions must no longer count. A field, not the signal's `aborted`
    * getter: it is read twice per record.

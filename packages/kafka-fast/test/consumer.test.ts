@@ -768,6 +768,8 @@ describe('ParallelConsumer and its client', () => {
       ['rebalance drain below 0', { rebalanceDrainMs: -1 }],
       ['rebalance drain past 2^31-1 ms', { rebalanceDrainMs: 2 ** 31 }],
       ['rebalance drain not a number', { rebalanceDrainMs: '1000' as never }],
+      ['handover grace below 0', { handoverGraceMs: -1 }],
+      ['handover grace past 2^31-1 ms', { handoverGraceMs: 2 ** 31 }],
       // The member would be removed from the group while it drains (kafkajs: 60 s timeout, 3 s heartbeats).
       ['rebalance drain past the default rebalance timeout', { rebalanceDrainMs: 57_000 }],
       ['rebalance drain past a set rebalance timeout', { rebalanceDrainMs: 8_000, consumerConfig: { rebalanceTimeout: 10_000 } }],

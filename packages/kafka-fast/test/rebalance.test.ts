@@ -22,19 +22,25 @@ class RunLog {
   readonly runs: Run[] = [];
   firstStart = new Map<string, number>();
 
-  /** A handler of `ms` per record, but of ten minutes for records whose value `stuck` picks. */
-  handler(member: string, ms: number, stuck: (value: number) => boolean = () => false): (record: ConsumedRecord, context: { signal: AbortSignal }) => Promise<void> {
+  /**
+   * A handler of `ms` per record, but of ten minutes for records whose value `stuck` picks. After its signal
+   * aborts it takes `windDownMs` more to stop (a handler cleaning up), and its run ends only then.
+   */
+  handler(member: string, ms: number, stuck: (value: number) => boolean = () => false, windDownMs = 0): (record: ConsumedRecord, context: { signal: AbortSignal }) => Promise<void> {
     return async (record, { signal }) => {
       const run: Run = { member, partition: record.partition, key: record.key!.toString(), value: Number(record.value), start: performance.now(), end: Infinity };
       if (!this.firstStart.has(member)) this.firstStart.set(member, run.start);
       this.runs.push(run);
       const ended = (): void => {
-        run.end = Math.min(run.end, performance.now());
+        run.end = Math.min(run.end, performance.now() + windDownMs);
       };
       // The handler honours its signal, as the README asks: its run ends at the abort.
       signal.addEventListener('abort', ended, { once: true });
       try {
         await sleep(stuck(run.value) ? 600_000 : ms, undefined, { signal });
+      } catch (error) {
+        if (windDownMs > 0) await sleep(windDownMs);
+        throw error;
       } finally {
         ended();
         signal.removeEventListener('abort', ended);
@@ -87,10 +93,11 @@ describe.each(clients)('rebalances, %s', (_name, makeClient) => {
     options: Partial<ParallelConsumerOptions> & Pick<ParallelConsumerOptions, 'groupId' | 'topics'>,
     ms: number,
     stuck?: (value: number) => boolean,
+    windDownMs?: number,
   ): ParallelConsumer {
     const client = makeClient();
     made.push(client);
-    const consumer = new ParallelConsumer({ kafka: client, fromBeginning: true, commitIntervalMs: 100, handler: log.handler(member, ms, stuck), ...options });
+    const consumer = new ParallelConsumer({ kafka: client, fromBeginning: true, commitIntervalMs: 100, handler: log.handler(member, ms, stuck, windDownMs), ...options });
     consumer.on('error', () => undefined);
     consumers.push(consumer);
     return consumer;
@@ -208,6 +215,29 @@ describe.each(clients)('rebalances, %s', (_name, makeClient) => {
     for (const value of given) expect(runs.filter((run) => run.value === value).length).toBeGreaterThanOrEqual(2);
     expect(runs.filter((run) => run.attempt !== 1)).toEqual([]);
     expect(a.metrics().retried).toBe(0);
+  }, 120_000);
+
+  it('with handoverGraceMs, a partition taken over starts nothing until its last owner had that long to stop its handlers', async () => {
+    const topic = await freshTopic(2);
+    const groupId = uniqueName('g');
+    await produce(topic, 200, 20);
+    const log = new RunLog();
+    // Handlers that take 1 s to stop once their signal aborts; the grace gives them 2.5 s.
+    const options = { groupId, topics: [topic], maxConcurrency: 8, handoverGraceMs: 2_500 };
+    const a = open(log, 'a', options, 600_000, undefined, 1_000);
+    await a.start();
+    await eventually(() => log.runs.length >= 8, 'a running');
+    const b = open(log, 'b', options, 10);
+    let bAssigned = 0;
+    b.on('assigned', (event) => {
+      if (event.partitions.length > 0 && bAssigned === 0) bAssigned = performance.now();
+    });
+    await b.start();
+    await eventually(() => log.firstStart.has('b'), 'b running its first record', 60_000);
+    await sleep(1_500);
+    expect(log.overlaps()).toEqual([]);
+    // It did wait: its first record started no sooner than the grace after its assignment.
+    expect(log.firstStart.get('b')! - bAssigned).toBeGreaterThanOrEqual(2_400);
   }, 120_000);
 
   it("hands partitions over within seconds while one is paused for its offset map", async () => {

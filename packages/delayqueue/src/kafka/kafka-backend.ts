@@ -45,6 +45,13 @@ export interface KafkaBackendOptions {
    * reader's fetch) takes time, the more so when many jobs come due at once. 0 routes by the exact delay.
    */
   earlyArrivalMs?: number;
+  /**
+   * At a rebalance, how long the jobs of a partition this consumer has just been given wait before the first one
+   * starts, ms (0..60,000, default 1,000). The partition's previous owner aborted its running jobs' signals at
+   * that moment (`DeliveryLostError`): a handler that stops within this time never runs beside this consumer's
+   * delivery of the same job. Partitions a consumer keeps do not wait.
+   */
+  handoverGraceMs?: number;
   /** kafkajs consumer options for its consumers (`sessionTimeout`, `heartbeatInterval`, ...), groupId aside. */
   consumerConfig?: Record<string, unknown>;
   /** Clock for ttr timers, waits and due times. Default `systemClock`. */
@@ -60,7 +67,7 @@ const TOPIC_READY_TIMEOUT_MS = 30_000;
 const MAX_REQUEST_BYTES = 512 * 1024;
 /** What a record costs besides its key, value and headers: Kafka's record and batch framing, generously. */
 const RECORD_FRAMING_BYTES = 128;
-const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'earlyArrivalMs', 'consumerConfig', 'clock'];
+const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'earlyArrivalMs', 'handoverGraceMs', 'consumerConfig', 'clock'];
 const MAX_EARLY_ARRIVAL_MS = 500;
 
 /**
@@ -89,6 +96,7 @@ export class KafkaBackend extends BrokerBackend {
   private readonly prefetch: number;
   private readonly moveWindow: number;
   private readonly consumerConfig: Record<string, unknown>;
+  private readonly handoverGraceMs: number;
   private producer: Promise<Producer> | undefined;
   private admin: Promise<Admin> | undefined;
   private levelsReady: Promise<void> | undefined;
@@ -122,6 +130,7 @@ export class KafkaBackend extends BrokerBackend {
       throw new InvalidArgumentError('options.consumerConfig', options.consumerConfig, 'an object of kafkajs consumer options without groupId');
     }
     this.consumerConfig = options.consumerConfig ?? {};
+    this.handoverGraceMs = assertNumber('options.handoverGraceMs', options.handoverGraceMs ?? 1_000, { min: 0, max: 60_000 });
     const early = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_EARLY_ARRIVAL_MS });
     this.topics = new KafkaTopics(name, base, levels, early);
     // Records reach a ready topic up to a level base and earlyArrivalMs early; more means a delay beyond one walk.
@@ -164,6 +173,7 @@ export class KafkaBackend extends BrokerBackend {
         readyTopic: this.topics.readyTopic(topic),
         prefetch: this.prefetch,
         consumerConfig: this.consumerConfig,
+        handoverGraceMs: this.handoverGraceMs,
         ready: () => this.ensureTopic(topic),
         clock: this.clock,
       },

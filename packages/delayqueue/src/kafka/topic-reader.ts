@@ -31,6 +31,7 @@ export class TopicReader implements TopicSource {
       readyTopic: string;
       prefetch: number;
       consumerConfig: Record<string, unknown>;
+      handoverGraceMs: number;
       ready: () => Promise<void>;
       clock: Clock;
     },
@@ -52,6 +53,7 @@ export class TopicReader implements TopicSource {
         retryDelayMs: 10,
         maxRetryDelayMs: 1_000,
         commitIntervalMs: 200,
+        handoverGraceMs: options.handoverGraceMs,
         fromBeginning: true,
         // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
