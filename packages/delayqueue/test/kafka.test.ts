@@ -445,6 +445,9 @@ describe('kafka backend specifics', () => {
       ['name with a space', () => new KafkaBackend({ kafka, name: 'my queue' })],
       ['unknown option', () => new KafkaBackend({ kafka, topic: 'x' } as never)],
       ['handoverGraceMs negative', () => new KafkaBackend({ kafka, handoverGraceMs: -1 })],
+      // Found by an outside check: both were taken, then nothing worked (a 30 s timeout, untyped kafkajs errors).
+      ['replicationFactor 0', () => new KafkaBackend({ kafka, replicationFactor: 0 })],
+      ['a negative session timeout', () => new KafkaBackend({ kafka, consumerConfig: { sessionTimeout: -5 } })],
       ['handoverGraceMs past a minute', () => new KafkaBackend({ kafka, handoverGraceMs: 60_001 })],
     ];
     for (const [what, make] of bad) {

@@ -113,8 +113,16 @@ function checkConsumerConfig(config: unknown): Record<string, unknown> {
     throw new InvalidArgumentError('options.consumerConfig', config, 'an object of kafkajs consumer options');
   }
   if ('groupId' in config) throw new InvalidArgumentError('options.consumerConfig.groupId', (config as { groupId: unknown }).groupId, 'absent (the group is options.groupId)');
-  return config as Record<string, unknown>;
+  // kafkajs takes these as they come: a negative session timeout joined nothing and reported untyped errors.
+  const record = config as Record<string, unknown>;
+  for (const [key, min] of KAFKAJS_TIMINGS) {
+    if (record[key] !== undefined) assertNumber(`options.consumerConfig.${key}`, record[key], { min, max: MAX_TIMER_MS, integer: true });
+  }
+  return record;
 }
+
+/** kafkajs consumer timings (ms) and their least sensible value. */
+const KAFKAJS_TIMINGS: [string, number][] = [['sessionTimeout', 1], ['rebalanceTimeout', 1], ['heartbeatInterval', 1], ['maxWaitTimeInMs', 0]];
 
 /** kafkajs's own rebalance timeout and heartbeat interval, ms. */
 const DEFAULT_REBALANCE_TIMEOUT_MS = 60_000;

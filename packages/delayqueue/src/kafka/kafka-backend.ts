@@ -121,6 +121,8 @@ export class KafkaBackend extends BrokerBackend {
     });
     this.partitions = assertNumber('options.partitions', options.partitions ?? 3, { min: 1, max: 10_000, integer: true });
     this.replicationFactor = assertNumber('options.replicationFactor', options.replicationFactor ?? -1, { min: -1, max: 100, integer: true });
+    // 0 copies is no topic: creating one timed out after 30 s waiting for leaders.
+    if (this.replicationFactor === 0) throw new InvalidArgumentError('options.replicationFactor', 0, '-1 (the broker default) or 1..100');
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 1_000, { min: 1, max: 100_000, integer: true });
     this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 10_000, { min: 1, max: 1_000_000, integer: true });
     if (
@@ -130,6 +132,11 @@ export class KafkaBackend extends BrokerBackend {
       throw new InvalidArgumentError('options.consumerConfig', options.consumerConfig, 'an object of kafkajs consumer options without groupId');
     }
     this.consumerConfig = options.consumerConfig ?? {};
+    // Checked now, not when the first consumer starts (kafka-fast checks them again there).
+    for (const key of ['sessionTimeout', 'rebalanceTimeout', 'heartbeatInterval', 'maxWaitTimeInMs']) {
+      const value = this.consumerConfig[key];
+      if (value !== undefined) assertNumber(`options.consumerConfig.${key}`, value, { min: key === 'maxWaitTimeInMs' ? 0 : 1, max: 2 ** 31 - 1, integer: true });
+    }
     this.handoverGraceMs = assertNumber('options.handoverGraceMs', options.handoverGraceMs ?? 1_000, { min: 0, max: 60_000 });
     const early = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_EARLY_ARRIVAL_MS });
     this.topics = new KafkaTopics(name, base, levels, early);
