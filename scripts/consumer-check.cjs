@@ -90,8 +90,8 @@ async function check(pkg, byName, tarballs, work) {
   const touch = `export const loaded: number = ${entries.map((_, i) => `Object.keys(m${i}).length`).join(' + ')};\n`;
   fs.writeFileSync(path.join(project, 'index.mts'), `${uses}\n${touch}`);
   fs.writeFileSync(path.join(project, 'index.cts'), `${uses}\n${touch}`);
-  for (const alias of Object.keys(TYPESCRIPTS)) {
-    const tsc = path.join(project, 'node_modules', alias, 'bin', 'tsc');
+  const tscs = Object.fromEntries(Object.keys(TYPESCRIPTS).map((alias) => [alias, path.join(project, 'node_modules', alias, 'bin', 'tsc')]));
+  for (const tsc of Object.values(tscs)) {
     const version = run(project, process.execPath, [tsc, '-v']).out.trim();
     const typed = run(project, process.execPath, [tsc, '--pretty', 'false', '--module', 'nodenext', '--strict', '--noEmit', 'index.mts', 'index.cts']);
     if (typed.ok) continue;
@@ -102,7 +102,6 @@ async function check(pkg, byName, tarballs, work) {
     if (theirs.length > 0) notes.push(`${version}: ${theirs.length} error(s) in peers' own declarations, e.g. ${theirs[0]}`);
     if (counted.length > 0 || lines.length === 0) failures.push(`${version} --module nodenext --strict:\n${counted.join('\n') || typed.out}`);
   }
-  const tscs = Object.fromEntries(Object.keys(TYPESCRIPTS).map((alias) => [alias, path.join(project, 'node_modules', alias, 'bin', 'tsc')]));
   const readme = await checkReadme(project, path.join(pkg.dir, 'README.md'), tscs);
   failures.push(...readme.failures);
   notes.push(`README: ${readme.blocks} blocks, ${readme.typed} type-checked, ${readme.ran} run`);

@@ -71,6 +71,12 @@ function splitImports(code) {
   return { imports: lines.slice(0, i).join('\n'), body: lines.slice(i).join('\n') };
 }
 
+/** A JavaScript fragment is only parsed. */
+function parseOnly(file) {
+  const parsed = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8' });
+  return parsed.status === 0 ? undefined : parsed.stderr;
+}
+
 function runToEnd(project, file) {
   const result = spawnSync(process.execPath, [file], { cwd: project, encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
   if (result.error?.code === 'ETIMEDOUT') return `did not exit within ${RUN_TIMEOUT_MS} ms`;
@@ -92,6 +98,11 @@ async function runUntilSigint(project, file) {
   return code === 0 ? undefined : `did not exit 0 on SIGINT (${code}):\n${output}`;
 }
 
+/** Runs a block's file as its marker says: to its end, or as a server until SIGINT. Resolves with a failure, if any. */
+function runAsWritten(dir, file, serves) {
+  return serves ? runUntilSigint(dir, file) : Promise.resolve(runToEnd(dir, file));
+}
+
 /**
  * Checks every block of `readme` in `project`; `tscs` maps a label to a tsc binary. Resolves with the failures
  * (strings) and a count of blocks run and type-checked.
@@ -111,14 +122,7 @@ async function checkReadme(project, readme, tscs) {
     if (!block.typescript) {
       const file = path.join(dir, block.name ?? `${base}.js`);
       fs.writeFileSync(file, block.code);
-      const failure = block.fragment
-        ? (() => {
-            const parsed = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8' });
-            return parsed.status === 0 ? undefined : parsed.stderr;
-          })()
-        : block.serves
-          ? await runUntilSigint(dir, file)
-          : runToEnd(dir, file);
+      const failure = block.fragment ? parseOnly(file) : await runAsWritten(dir, file, block.serves);
       if (failure !== undefined) failures.push(`${where} (JavaScript): ${failure}`);
       else ran += block.fragment ? 0 : 1;
       continue;
@@ -147,7 +151,7 @@ async function checkReadme(project, readme, tscs) {
     if (built.status !== 0) continue; // reported by the type check above
     for (const compiled of [`${base}.mjs`, `${base}.cjs`]) {
       const file = path.join(dir, 'out', compiled);
-      const failure = block.serves ? await runUntilSigint(dir, file) : runToEnd(dir, file);
+      const failure = await runAsWritten(dir, file, block.serves);
       if (failure !== undefined) failures.push(`${where} run as ${compiled.endsWith('.mjs') ? 'ESM' : 'CommonJS'}: ${failure}`);
     }
     ran++;

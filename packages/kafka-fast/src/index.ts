@@ -7,7 +7,7 @@ export {
   type ConsumerMetrics,
   type PartitionMetrics,
 } from './parallel-consumer.js';
-export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT } from './options.js';
+export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT, assertConsumerConfig } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
 export { AlreadyStartedError, ConsumerCrashedError, NotConnectedError, PartitionRevokedError, WorkerExitedError } from './errors.js';
 export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';

@@ -106,8 +106,13 @@ function isTopicName(name: unknown): name is string {
 /** The longest a Node timer can wait. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A plain object of client options; the group is `options.groupId`, so a second one here is refused. */
-function checkConsumerConfig(config: unknown): Record<string, unknown> {
+/**
+ * Checks kafkajs consumer options as ParallelConsumer's `consumerConfig` takes them (for a library that passes
+ * its users' options on to one): a plain object without `groupId` (the group is given apart), whose timings
+ * (`sessionTimeout`, `rebalanceTimeout`, `heartbeatInterval`, `maxWaitTimeInMs`) are whole ms a timer can wait.
+ * Returns it (`{}` for undefined); throws `ERR_INVALID_ARGUMENT` naming `options.consumerConfig...` otherwise.
+ */
+export function assertConsumerConfig(config: unknown): Record<string, unknown> {
   if (config === undefined) return {};
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new InvalidArgumentError('options.consumerConfig', config, 'an object of kafkajs consumer options');
@@ -183,7 +188,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   });
   // Delays wait on timers, which fire at once past 2^31-1 ms (Node clamps them to 1 ms).
   const retryDelayMs = assertNumber('options.retryDelayMs', options.retryDelayMs ?? 100, { min: 0, max: MAX_TIMER_MS });
-  const consumerConfig = checkConsumerConfig(options.consumerConfig);
+  const consumerConfig = assertConsumerConfig(options.consumerConfig);
   const drainLimit = maxRebalanceDrainMs(consumerConfig);
   const rebalanceDrainMs = assertNumber('options.rebalanceDrainMs', options.rebalanceDrainMs ?? Math.min(1_000, drainLimit), { min: 0, max: MAX_TIMER_MS });
   if (rebalanceDrainMs > drainLimit) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from '@x/core';
 import { Kafka } from 'kafkajs';
 import { cuttableSockets, gate, kafkaBrokers, requireKafka, runTsProcess, significantStderr } from '@x/testkit';
-import { type ConsumedRecord, ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
+import { type ConsumedRecord, ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, assertConsumerConfig, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
 import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
@@ -751,6 +751,15 @@ describe('ParallelConsumer and its client', () => {
 
   it('workerThreadClient refuses a missing config with a typed error', () => {
     expect(() => workerThreadClient(undefined as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  });
+
+  it('assertConsumerConfig checks kafkajs consumer options as consumerConfig takes them', () => {
+    expect(assertConsumerConfig(undefined)).toEqual({});
+    const good = { sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 0, maxBytesPerPartition: 196_608 };
+    expect(assertConsumerConfig(good)).toBe(good);
+    for (const bad of [null, [], 'x', { groupId: 'g' }, { sessionTimeout: -5 }, { rebalanceTimeout: 0 }, { heartbeatInterval: 1.5 }, { maxWaitTimeInMs: 2 ** 31 }]) {
+      expect(() => assertConsumerConfig(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    }
   });
 
   it('rejects bad options with typed errors', () => {

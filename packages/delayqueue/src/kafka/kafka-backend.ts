@@ -6,6 +6,7 @@
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
 import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
+import { assertConsumerConfig } from '@x/kafka-fast';
 import { type Admin, ConfigResourceTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import { PartialWriteError, PayloadTooLargeError, TopicConfigError } from '../errors.js';
 import type { NewJob, TopicWatch } from '../backend.js';
@@ -125,18 +126,8 @@ export class KafkaBackend extends BrokerBackend {
     if (this.replicationFactor === 0) throw new InvalidArgumentError('options.replicationFactor', 0, '-1 (the broker default) or 1..100');
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 1_000, { min: 1, max: 100_000, integer: true });
     this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 10_000, { min: 1, max: 1_000_000, integer: true });
-    if (
-      options.consumerConfig !== undefined &&
-      (typeof options.consumerConfig !== 'object' || options.consumerConfig === null || 'groupId' in options.consumerConfig)
-    ) {
-      throw new InvalidArgumentError('options.consumerConfig', options.consumerConfig, 'an object of kafkajs consumer options without groupId');
-    }
-    this.consumerConfig = options.consumerConfig ?? {};
-    // Checked now, not when the first consumer starts (kafka-fast checks them again there).
-    for (const key of ['sessionTimeout', 'rebalanceTimeout', 'heartbeatInterval', 'maxWaitTimeInMs']) {
-      const value = this.consumerConfig[key];
-      if (value !== undefined) assertNumber(`options.consumerConfig.${key}`, value, { min: key === 'maxWaitTimeInMs' ? 0 : 1, max: 2 ** 31 - 1, integer: true });
-    }
+    // Checked now, as the consumers made from it later will check it, not when the first one starts.
+    this.consumerConfig = assertConsumerConfig(options.consumerConfig);
     this.handoverGraceMs = assertNumber('options.handoverGraceMs', options.handoverGraceMs ?? 1_000, { min: 0, max: 60_000 });
     const early = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_EARLY_ARRIVAL_MS });
     this.topics = new KafkaTopics(name, base, levels, early);
