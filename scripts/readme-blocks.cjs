@@ -14,6 +14,9 @@
  *
  * A block whose first line is a comment naming a file (`// echo-handler.js`) is written under that name, so the
  * blocks after it can load it.
+ *
+ * Blocks run on every node binary in X_README_NODES (paths, colon-separated; `npm test` gives one per supported
+ * Node line), else on the node running this script.
  */
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
@@ -22,6 +25,13 @@ const path = require('node:path');
 
 const RUN_TIMEOUT_MS = 30_000;
 const SERVE_MS = 2_000;
+const NODES = (process.env.X_README_NODES || process.execPath).split(':').filter(Boolean);
+
+/** "v24.1.0: " before a failure, when blocks run on more than one node. */
+function onNode(node) {
+  if (NODES.length === 1) return '';
+  return `${spawnSync(node, ['-v'], { encoding: 'utf8' }).stdout.trim()}: `;
+}
 
 function extractBlocks(markdown) {
   const blocks = [];
@@ -77,14 +87,14 @@ function parseOnly(file) {
   return parsed.status === 0 ? undefined : parsed.stderr;
 }
 
-function runToEnd(project, file) {
-  const result = spawnSync(process.execPath, [file], { cwd: project, encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
+function runToEnd(node, project, file) {
+  const result = spawnSync(node, [file], { cwd: project, encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
   if (result.error?.code === 'ETIMEDOUT') return `did not exit within ${RUN_TIMEOUT_MS} ms`;
   return result.status === 0 ? undefined : `exit ${result.status ?? result.signal}:\n${result.stdout}${result.stderr}`;
 }
 
-async function runUntilSigint(project, file) {
-  const child = spawn(process.execPath, [file], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+async function runUntilSigint(node, project, file) {
+  const child = spawn(node, [file], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
@@ -98,9 +108,17 @@ async function runUntilSigint(project, file) {
   return code === 0 ? undefined : `did not exit 0 on SIGINT (${code}):\n${output}`;
 }
 
-/** Runs a block's file as its marker says: to its end, or as a server until SIGINT. Resolves with a failure, if any. */
-function runAsWritten(dir, file, serves) {
-  return serves ? runUntilSigint(dir, file) : Promise.resolve(runToEnd(dir, file));
+/**
+ * Runs a block's file as its marker says, to its end or as a server until SIGINT, on every node of NODES. Resolves
+ * with the failures, one line per node, joined (undefined when it ran everywhere).
+ */
+async function runAsWritten(dir, file, serves) {
+  const failures = [];
+  for (const node of NODES) {
+    const failure = serves ? await runUntilSigint(node, dir, file) : runToEnd(node, dir, file);
+    if (failure !== undefined) failures.push(onNode(node) + failure);
+  }
+  return failures.length === 0 ? undefined : failures.join('\n');
 }
 
 /**
@@ -141,13 +159,13 @@ async function checkReadme(project, readme, tscs) {
       sources.push(cjs);
     }
     for (const label of Object.keys(tscs)) {
-      const checked = tsc(label, ['--module', 'nodenext', '--target', 'es2022', '--strict', '--noEmit', '--skipLibCheck', ...sources]);
+      const checked = tsc(label, ['--module', 'nodenext', '--target', 'es2023', '--strict', '--noEmit', '--skipLibCheck', ...sources]);
       if (checked.status !== 0) failures.push(`${where} (${label}):\n${checked.stdout}${checked.stderr}`);
     }
     typed++;
     if (block.fragment) continue;
-    // Run as the user's build would: compiled for Node 20 (es2022 lowers `using`), then each module system.
-    const built = tsc(Object.keys(tscs)[0], ['--module', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck', '--outDir', 'out', ...sources]);
+    // Run as the user's build would: compiled for Node 22 (es2023 lowers `using`), then each module system.
+    const built = tsc(Object.keys(tscs)[0], ['--module', 'nodenext', '--target', 'es2023', '--strict', '--skipLibCheck', '--outDir', 'out', ...sources]);
     if (built.status !== 0) continue; // reported by the type check above
     for (const compiled of [`${base}.mjs`, `${base}.cjs`]) {
       const file = path.join(dir, 'out', compiled);
