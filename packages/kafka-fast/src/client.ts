@@ -39,6 +39,12 @@ export interface ClientBatchPayload {
   pause?(): () => void;
 }
 
+/**
+ * Called with the partitions a group takes from this member, before the client tells the group they are free;
+ * the client waits for it to resolve (up to the group's rebalance timeout).
+ */
+export type RevocationListener = (partitions: { topic: string; partition: number }[]) => Promise<void>;
+
 export interface ClientConsumer {
   connect(): Promise<void>;
   subscribe(subscription: { topic: string; fromBeginning?: boolean }): Promise<void>;
@@ -54,6 +60,12 @@ export interface ClientConsumer {
   on(event: string, listener: (event: ClientEvent) => void): unknown;
   /** CRASH is optional: a client without it cannot tell that its consumer stopped for good. */
   readonly events: { GROUP_JOIN: string; REBALANCING: string; CRASH?: string };
+  /**
+   * Optional, for a client whose group waits for a member to give partitions up (Kafka 4's consumer protocol):
+   * the consumer lets their running records finish and commits them before the listener resolves, and partitions
+   * that stay go on meanwhile. kafkajs has no such hook: it learns of a rebalance from a heartbeat and rejoins.
+   */
+  setRevocationListener?(listener: RevocationListener): void;
 }
 
 /** What an instrumentation event carries, as far as the consumer reads it. */

@@ -193,6 +193,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       this.holdForRebalance();
       void this.commit();
     });
+    // A client whose group waits for partitions to be given up (Kafka 4's consumer protocol) lets the consumer
+    // finish and commit them first, while the partitions that stay go on.
+    this.consumer.setRevocationListener?.((partitions) => this.release(partitions));
     const crash = this.consumer.events.CRASH;
     // A crash the client restarts from is its own business (it rejoins the group, GROUP_JOIN follows).
     if (crash !== undefined) {
@@ -730,6 +733,30 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (this.state === 'running') this.endHold();
     this.emit('assigned', { partitions });
     this.wakeCapacity();
+  }
+
+  /**
+   * The group takes `partitions` away and waits until this member lets go (a client with a revocation listener).
+   * Their records not started are dropped at once (the next owner fetches them again from the commit), running
+   * ones get up to `rebalanceDrainMs` to finish, what is complete is committed, and then the partitions are
+   * revoked: handlers still running have their signal aborted. The other partitions go on throughout.
+   */
+  private async release(partitions: { topic: string; partition: number }[]): Promise<void> {
+    const leaving: [string, PartitionTracker][] = [];
+    for (const { topic, partition } of partitions) {
+      const key = partitionKey(topic, partition);
+      const tracker = this.trackers.get(key);
+      if (tracker === undefined) continue;
+      this.buffered -= this.scheduler.dropGroup(tracker.lanes);
+      leaving.push([key, tracker]);
+    }
+    if (leaving.length === 0) return;
+    this.wakeCapacity();
+    const deadline = Date.now() + this.options.rebalanceDrainMs;
+    const running = (): boolean => leaving.some(([, tracker]) => this.scheduler.runningIn(tracker.lanes) > 0);
+    while (this.state === 'running' && running() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_MS));
+    await this.commit();
+    for (const [key, tracker] of leaving) if (this.trackers.get(key) === tracker) this.revoke(key, tracker);
   }
 
   /** Gives up a partition: its records not started are dropped and its running handlers' signals abort. */

@@ -3,8 +3,11 @@
  * retries give up (KafkaJSNonRetriableError with the protocol error as `cause`), so the cause chain is followed.
  */
 
-/** Failures of a commit that only met a rebalance: not worth an 'error' event (the next owner commits again). */
-const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR']);
+/**
+ * Failures of a commit that only met a rebalance: not worth an 'error' event (the next owner commits again). The
+ * last two are Kafka 4's consumer protocol's (the member's epoch moved on, or it was fenced).
+ */
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR', 'STALE_MEMBER_EPOCH', 'FENCED_MEMBER_EPOCH']);
 /** Answers that say this member must rejoin: the group is rebalancing, its generation moved on, or it was removed. */
 const REJOIN_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 

@@ -118,6 +118,13 @@ export class Scheduler<T extends Task> {
     return dropped;
   }
 
+  /** Lanes of `group` whose task is running now. */
+  runningIn(group: LaneGroup): number {
+    let running = 0;
+    for (const lane of group.lanes.values()) if (lane.running) running++;
+    return running;
+  }
+
   /** Cancels pending retry timers (on close). */
   clearTimers(): void {
     for (const timer of this.timers) clearTimeout(timer);

@@ -8,16 +8,11 @@ import { cuttableSockets, gate, kafkaBrokers, requireKafka, runTsProcess, signif
 import { type ConsumedRecord, ConsumerCrashedError, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, assertConsumerConfig, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
 import type { WorkerThreadConsumer } from '../src/worker-client.js';
 import { decodeOffsetMap } from '../src/offset-map.js';
-import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
+import { clients, eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
 
 const consumers: ParallelConsumer[] = [];
 /** An offset map committed at 5: complete up to 336 but for 105, 205 and 305 (from a real commit). */
 const decodeOffsetMapFixture = 'AsoCDQECCwEgDAEC';
-/** Every behaviour below holds with kafkajs on the handlers' thread and with kafkajs on a worker thread. */
-const clients: [string, () => KafkaClient][] = [
-  ["kafkajs on the handlers' thread", () => kafka],
-  ['workerThreadClient', () => workerThreadClient(kafkaConfig)],
-];
 let client: KafkaClient = kafka;
 function open(options: Omit<ParallelConsumerOptions, 'kafka'>): ParallelConsumer {
   const consumer = new ParallelConsumer({ kafka: client, fromBeginning: true, commitIntervalMs: 100, ...options });

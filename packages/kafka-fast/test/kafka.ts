@@ -1,10 +1,23 @@
 /** Helpers for tests against the real broker: fresh topics, produced contents, and waiting. */
 import { Kafka, logLevel } from 'kafkajs';
 import { createKafkaTopics, eventually as waitFor, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { type KafkaClient, workerThreadClient } from '../src/index.js';
+import { platformaticClient } from '../src/platformatic/index.js';
 
 /** Plain data, so that workerThreadClient can copy it to its thread. */
 export const kafkaConfig = { clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING };
 export const kafka = new Kafka(kafkaConfig);
+
+/**
+ * The clients every broker test runs on: kafkajs on the handlers' thread, kafkajs on a worker thread, and
+ * @platformatic/kafka with Kafka 4's consumer group protocol. `incremental`: a rebalance moves only the
+ * partitions that must move and the others run on (the consumer protocol), instead of stopping the group.
+ */
+export const clients: [string, () => KafkaClient, { incremental: boolean }][] = [
+  ["kafkajs on the handlers' thread", () => kafka, { incremental: false }],
+  ['workerThreadClient', () => workerThreadClient(kafkaConfig), { incremental: false }],
+  ['platformaticClient (consumer protocol)', () => platformaticClient({ clientId: 'x-kafka-fast-test', bootstrapBrokers: kafkaBrokers() }), { incremental: true }],
+];
 
 /** Creates a topic with `partitions` partitions and a unique name. */
 export async function freshTopic(partitions = 1): Promise<string> {

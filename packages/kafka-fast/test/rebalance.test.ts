@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireKafka } from '@x/testkit';
 import { type ConsumedRecord, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
-import { eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
+import { clients, eventually, freshTopic, kafka, kafkaConfig, produce, uniqueName } from './kafka.js';
 
 interface Run {
   member: string;
@@ -71,10 +71,6 @@ class RunLog {
   }
 }
 
-const clients: [string, () => KafkaClient][] = [
-  ["kafkajs on the handlers' thread", () => kafka],
-  ['workerThreadClient', () => workerThreadClient(kafkaConfig)],
-];
 const consumers: ParallelConsumer[] = [];
 const made: KafkaClient[] = [];
 

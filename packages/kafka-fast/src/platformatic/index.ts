@@ -1,0 +1,117 @@
+/// <reference types="node" preserve="true" />
+/**
+ * `@x/kafka-fast/platformatic`: a {@link KafkaClient} on @platformatic/kafka (an optional peer dependency), with
+ * consumers in Kafka 4's consumer group protocol (KIP-848). Loaded only by those who import this entry point.
+ */
+import { Admin, type BaseOptions, Producer } from '@platformatic/kafka';
+import { assertNumber, InvalidArgumentError } from '@x/core';
+import type { ClientAdmin, ClientProducer, KafkaClient, RecordHeaders } from '../client.js';
+import { connectToCoordinator } from './coordinator.js';
+import { GroupConsumer } from './consumer.js';
+import { fetchCommitted } from './offsets.js';
+
+/** How to reach the cluster: @platformatic/kafka's client options (`bootstrapBrokers`, `tls`, `sasl`, ...). */
+export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { clientId?: string };
+
+/**
+ * A client for {@link ParallelConsumer} on @platformatic/kafka. Its consumers join their group with Kafka 4's
+ * consumer protocol (`group.protocol=consumer`, Kafka 4.0 or later): a member joining or leaving moves only the
+ * partitions it must, records of the others keep running, and a partition taken away is handed over only after
+ * its running records finished (up to `rebalanceDrainMs`) and were committed.
+ *
+ * Of `consumerConfig` it reads `rebalanceTimeout` (default 60,000 ms: how long the group waits for a partition to
+ * be given up), `maxWaitTimeInMs`, `minBytes`, `maxBytes`, `maxBytesPerPartition` and `readUncommitted`; the
+ * session timeout and heartbeat interval are the broker's settings in this protocol
+ * (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`).
+ *
+ * @example
+ * ```ts
+ * import { ParallelConsumer } from '@x/kafka-fast';
+ * import { platformaticClient } from '@x/kafka-fast/platformatic';
+ *
+ * const consumer = new ParallelConsumer({
+ *   kafka: platformaticClient({ bootstrapBrokers: ['127.0.0.1:9092'] }),
+ *   groupId: 'billing',
+ *   topics: ['orders'],
+ *   handler: async (record) => console.log(record.value?.toString()),
+ * });
+ * ```
+ */
+export function platformaticClient(options: PlatformaticClientOptions): KafkaClient {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object of @platformatic/kafka client options');
+  if (!Array.isArray(options.bootstrapBrokers) || options.bootstrapBrokers.length === 0) {
+    throw new InvalidArgumentError('options.bootstrapBrokers', options.bootstrapBrokers, "a non-empty array of brokers ('host:port')");
+  }
+  const clientOptions: BaseOptions = { ...options, clientId: options.clientId ?? 'x-kafka-fast' };
+  return {
+    consumer: (config) => new GroupConsumer(clientOptions, consumerSettings(config)),
+    admin: () => groupAdmin(clientOptions),
+    producer: () => producer(clientOptions),
+  };
+}
+
+function consumerSettings(config: { groupId: string } & Record<string, unknown>) {
+  const number = (name: string, fallback: number, min: number): number => {
+    const value = config[name];
+    if (value === undefined) return fallback;
+    return assertNumber(`options.consumerConfig.${name}`, value, { min, max: 2 ** 31 - 1, integer: true });
+  };
+  return {
+    groupId: config.groupId,
+    rebalanceTimeout: number('rebalanceTimeout', 60_000, 1),
+    maxWaitTimeInMs: number('maxWaitTimeInMs', 5_000, 0),
+    minBytes: number('minBytes', 1, 0),
+    maxBytes: number('maxBytes', 10 * 1024 * 1024, 1),
+    maxBytesPerPartition: number('maxBytesPerPartition', 1024 * 1024, 1),
+    isolationLevel: config.readUncommitted === true ? 0 : 1,
+  };
+}
+
+function groupAdmin(clientOptions: BaseOptions): ClientAdmin {
+  let admin: Admin | undefined;
+  return {
+    async connect() {
+      admin ??= new Admin(clientOptions);
+      await admin.metadata({ topics: [] });
+    },
+    async fetchOffsets({ groupId, topics }) {
+      if (admin === undefined) throw new Error('fetchOffsets() before connect()');
+      const committed = await fetchCommitted(admin, await connectToCoordinator(admin, groupId), groupId, topics);
+      return topics.map((topic) => ({
+        topic,
+        partitions: [...(committed.get(topic) ?? [])].map(([partition, { offset, metadata }]) => ({ partition, offset: offset.toString(), metadata })),
+      }));
+    },
+    async disconnect() {
+      await admin?.close();
+    },
+  };
+}
+
+function producer(clientOptions: BaseOptions): ClientProducer {
+  let made: Producer | undefined;
+  return {
+    async connect() {
+      made ??= new Producer(clientOptions);
+      await made.metadata({ topics: [] });
+    },
+    async send({ topic, acks, messages }) {
+      if (made === undefined) throw new Error('send() before connect()');
+      return made.send({ acks, messages: messages.map(({ key, value, headers }) => ({ topic, key: key ?? undefined, value: value ?? undefined, headers: headerMap(headers) })) });
+    },
+    async disconnect() {
+      await made?.close();
+    },
+  };
+}
+
+/** Headers as @platformatic/kafka writes them; a key with several values is written once per value. */
+function headerMap(headers: RecordHeaders): Map<Buffer, Buffer> {
+  const map = new Map<Buffer, Buffer>();
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    // Map keys are compared by identity: a Buffer per value keeps repeated keys apart.
+    for (const one of Array.isArray(value) ? value : [value]) map.set(Buffer.from(key), Buffer.isBuffer(one) ? one : Buffer.from(one));
+  }
+  return map;
+}

@@ -1,0 +1,46 @@
+/**
+ * Errors of @platformatic/kafka's protocol calls, told apart by the broker's error name. A failed request comes
+ * as a ResponseError (an AggregateError) holding one ProtocolError per failed part, each naming the broker's
+ * error in `apiId` ('STALE_MEMBER_EPOCH', 'NOT_COORDINATOR', ...).
+ */
+
+/** The broker error names found in `error` (itself, its `errors` and its `cause`). */
+export function brokerErrorIds(error: unknown): Set<string> {
+  const ids = new Set<string>();
+  const visit = (value: unknown, depth: number): void => {
+    if (value === null || typeof value !== 'object' || depth > 4) return;
+    const { apiId, errors, cause } = value as { apiId?: unknown; errors?: unknown; cause?: unknown };
+    if (typeof apiId === 'string') ids.add(apiId);
+    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
+    visit(cause, depth + 1);
+  };
+  visit(error, 0);
+  return ids;
+}
+
+/** Whether `error` holds any of the broker errors `names`. */
+export function hasBrokerError(error: unknown, ...names: string[]): boolean {
+  const ids = brokerErrorIds(error);
+  return names.some((name) => ids.has(name));
+}
+
+/**
+ * A failed group request, carrying the broker's error name as `type` (as kafkajs's errors do), so that the
+ * consumer tells a commit that only met a rebalance from other failures the same way on either client.
+ */
+export class GroupRequestError extends Error {
+  override readonly name = 'GroupRequestError';
+  constructor(
+    readonly type: string,
+    what: string,
+    cause: unknown,
+  ) {
+    super(`${what} failed: ${type}`, { cause });
+  }
+}
+
+/** `error` as a GroupRequestError named by its first broker error, or as it is when it has none. */
+export function asGroupRequestError(error: unknown, what: string): unknown {
+  const [first] = brokerErrorIds(error);
+  return first === undefined ? error : new GroupRequestError(first, what, error);
+}
