@@ -82,15 +82,18 @@ export interface ParallelConsumerEvents {
    */
   'metadata-pressure': [{ topic: string; partition: number; limit: number; waitingOffset?: string }];
   /**
-   * A rebalance began (or this process stood still past its session timeout): no record starts until the new
-   * assignment (`assigned`), and running handlers have up to `rebalanceDrainMs` before the member rejoins when
-   * it learnt of the rebalance while taking on a batch (told by the client's own heartbeat, it rejoins at once). A
-   * handler that has not begun its work can give its record back now by throwing: a throw during this wait
-   * costs no attempt and no backoff, and the record runs again with the same attempt number, here once the
-   * new assignment keeps its partition, or on the partition's next owner. Holding a record in a handler past
-   * this wait only delays the rebalance for the whole group.
+   * A rebalance began (or this process stood still past its session timeout). With kafkajs (`partitions`
+   * absent) the whole group stops: no record starts until the new assignment (`assigned`), and running handlers
+   * have up to `rebalanceDrainMs` before the member rejoins when it learnt of the rebalance while taking on a
+   * batch (told by the client's own heartbeat, it rejoins at once). With a client on Kafka 4's consumer protocol
+   * (`@x/kafka-fast/platformatic`) only `partitions` are taken away: their records not started are dropped for
+   * the next owner, running ones have up to `rebalanceDrainMs` before the group is told the partitions are free,
+   * and every other partition goes on. A handler whose record is affected and has not begun its work can give
+   * it back now by throwing: a throw during this wait costs no attempt and no backoff, and the record runs again
+   * with the same attempt number, here once the new assignment keeps its partition, or on the partition's next
+   * owner. Holding a record in a handler past this wait only delays the rebalance.
    */
-  rebalancing: [];
+  rebalancing: [{ partitions?: { topic: string; partition: number }[] }];
   /** Partitions this consumer owns after a rebalance. */
   assigned: [{ partitions: { topic: string; partition: number }[] }];
   /**
@@ -391,7 +394,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (this.state !== 'running' || this.holding) return;
     this.holding = true;
     this.scheduler.pause();
-    this.emit('rebalancing');
+    this.emit('rebalancing', {});
   }
 
   private endHold(): void {
@@ -562,7 +565,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
     if (task.tracker.revoked) return this.dropped();
     // Given back during a rebalance's wait (see the `rebalancing` event): not a failed attempt.
-    if (this.holding) return GIVEN_BACK;
+    if (this.holding || task.tracker.leaving) return GIVEN_BACK;
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
       this.retried++;
@@ -748,10 +751,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       const tracker = this.trackers.get(key);
       if (tracker === undefined) continue;
       this.buffered -= this.scheduler.dropGroup(tracker.lanes);
+      tracker.leaving = true;
       leaving.push([key, tracker]);
     }
     if (leaving.length === 0) return;
     this.wakeCapacity();
+    this.emit('rebalancing', { partitions: leaving.map(([, { topic, partition }]) => ({ topic, partition })) });
     const deadline = Date.now() + this.options.rebalanceDrainMs;
     const running = (): boolean => leaving.some(([, tracker]) => this.scheduler.runningIn(tracker.lanes) > 0);
     while (this.state === 'running' && running() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_MS));

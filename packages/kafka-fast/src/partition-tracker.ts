@@ -207,6 +207,12 @@ export class PartitionTracker {
    */
   revoked = false;
 
+  /**
+   * The group is taking the partition away and waits for this member to let go (see ParallelConsumer's
+   * release): a handler failing now gives its record back to the next owner instead of using an attempt.
+   */
+  leaving = false;
+
   /** Ends this assignment: handlers still running see their signal abort with `reason`. */
   revoke(reason: unknown): void {
     this.revoked = true;

@@ -46,7 +46,7 @@ export function platformaticClient(options: PlatformaticClientOptions): KafkaCli
   return {
     consumer: (config) => new GroupConsumer(clientOptions, consumerSettings(config)),
     admin: () => groupAdmin(clientOptions),
-    producer: () => producer(clientOptions),
+    producer: (config) => producer(clientOptions, config),
   };
 }
 
@@ -88,11 +88,12 @@ function groupAdmin(clientOptions: BaseOptions): ClientAdmin {
   };
 }
 
-function producer(clientOptions: BaseOptions): ClientProducer {
+/** A producer; of kafkajs's producer config it reads `allowAutoTopicCreation` and `idempotent`. */
+function producer(clientOptions: BaseOptions, config: Record<string, unknown>): ClientProducer {
   let made: Producer | undefined;
   return {
     async connect() {
-      made ??= new Producer(clientOptions);
+      made ??= new Producer({ ...clientOptions, autocreateTopics: config.allowAutoTopicCreation === true, idempotent: config.idempotent === true });
       await made.metadata({ topics: [] });
     },
     async send({ topic, acks, messages }) {
