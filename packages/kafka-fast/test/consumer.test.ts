@@ -817,3 +817,55 @@ describe('ParallelConsumer and its client', () => {
     }
   });
 });
+
+/** The kafkajs client and the one on Kafka 4's consumer protocol, where the latter can run here. */
+const otherClient = clients.find(([, , { incremental }]) => incremental);
+
+(otherClient !== undefined ? describe : describe.skip)('one group on both clients', () => {
+  /**
+   * Consumes `topic` in `groupId` until `until` records completed, with record `slow` never completing (its
+   * handler waits for its signal): the commit stops below it and carries the records completed above it in its
+   * map. Closes, and returns the values it completed.
+   */
+  async function consumeSome(client: KafkaClient, groupId: string, topic: string, until: number, slow: number): Promise<Set<number>> {
+    const completed = new Set<number>();
+    const consumer = new ParallelConsumer({
+      kafka: client,
+      groupId,
+      topics: [topic],
+      fromBeginning: true,
+      commitIntervalMs: 100,
+      maxConcurrency: 16,
+      handler: async (record, { signal }) => {
+        const value = Number(record.value);
+        if (value === slow) await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+        completed.add(value);
+      },
+    });
+    consumer.on('error', () => undefined);
+    consumers.push(consumer);
+    await consumer.start();
+    await eventually(() => completed.size >= until, `${until} records completed`);
+    // The slow record's handler is still running: close says so, after committing what completed.
+    if (slow >= 0) await expect(consumer.close({ timeout: 500 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT' });
+    else await consumer.close();
+    return completed;
+  }
+
+  it.each([
+    ['kafkajs', 'platformaticClient'],
+    ['platformaticClient', 'kafkajs'],
+  ])('a group committed by %s resumes on %s without running completed records again', async (first, second) => {
+    const make = (name: string): KafkaClient => (name === 'kafkajs' ? kafka : otherClient![1]());
+    const topic = await freshTopic(1);
+    const groupId = uniqueName('g');
+    await produce(topic, 1_000, 10);
+    // Record 7 never completes on the first client: its key's later records wait behind it, the other keys run on.
+    const before = await consumeSome(make(first), groupId, topic, 500, 7);
+    expect(before.has(7)).toBe(false);
+    const after = await consumeSome(make(second), groupId, topic, 1_000 - before.size, -1);
+    const again = [...after].filter((value) => before.has(value));
+    expect(again).toEqual([]);
+    expect(before.size + after.size).toBe(1_000);
+  }, 120_000);
+});
