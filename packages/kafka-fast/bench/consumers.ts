@@ -1,10 +1,12 @@
 /**
- * The three consumers compared: ours, the hand-written eachBatch consumer a careful kafkajs user writes, and
- * plain kafkajs eachMessage.
+ * The consumers compared: ours (on kafkajs, on kafkajs on a worker thread, on @platformatic/kafka), the
+ * hand-written consumer a careful user writes on each client, and plain kafkajs eachMessage.
  */
 import { type KafkaClient, ParallelConsumer } from '@x/kafka-fast';
+import { Consumer as PlatformaticConsumer, type Message } from '@platformatic/kafka';
+import { kafkaBrokers } from '@x/testkit';
 import type { Consumer, KafkaMessage } from 'kafkajs';
-import { type Meter, type Work, groupId, indexOf, kafka, sleep, workerClient } from './workload.js';
+import { type Meter, type Work, groupId, indexOf, kafka, platformatic, sleep, workerClient } from './workload.js';
 
 export interface Running {
   stop(): Promise<void>;
@@ -48,6 +50,61 @@ export async function ours(topic: string, meter: Meter, work: Work, maxConcurren
   await consumer.start();
   await assigned;
   return { stop: () => consumer.close() };
+}
+
+/** Ours on @platformatic/kafka (Kafka 4's consumer protocol). */
+export function oursOnPlatformatic(topic: string, meter: Meter, work: Work, maxConcurrency: number, setup: OursSetup = {}): Promise<Running> {
+  return ours(topic, meter, work, maxConcurrency, { client: platformatic, ...setup });
+}
+
+/**
+ * The consumer a careful @platformatic/kafka user writes: its message stream (consumer protocol, no autocommit),
+ * read a batch at a time (what the stream holds), grouped by key, keys side by side with `Promise.all`, records
+ * of a key one after another, then each partition's last message of the batch committed.
+ */
+export async function handWrittenOnPlatformatic(topic: string, meter: Meter, work: Work, fromBeginning = true): Promise<Running> {
+  const consumer = new PlatformaticConsumer({ clientId: 'x-kafka-fast-bench', bootstrapBrokers: kafkaBrokers(), groupId: groupId(), groupProtocol: 'consumer' });
+  const stream = await consumer.consume({ topics: [topic], mode: fromBeginning ? 'earliest' : 'latest', autocommit: false, maxWaitTime: 50 });
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const batch: Message<Buffer, Buffer, Buffer, Buffer>[] = [];
+      for (let message = stream.read(); message !== null; message = stream.read()) batch.push(message);
+      if (batch.length === 0) {
+        await new Promise<void>((resolve) => {
+          stream.once('readable', () => resolve());
+          setTimeout(resolve, 50);
+        });
+        continue;
+      }
+      const byKey = new Map<string, Message<Buffer, Buffer, Buffer, Buffer>[]>();
+      for (const message of batch) {
+        const key = message.key?.toString() ?? '';
+        const list = byKey.get(key);
+        if (list) list.push(message);
+        else byKey.set(key, [message]);
+      }
+      await Promise.all(
+        [...byKey.values()].map(async (messages) => {
+          for (const message of messages) {
+            meter.started();
+            await sleep(work(indexOf(message.value)));
+            meter.ended(message.timestamp.toString());
+          }
+        }),
+      );
+      const lastOfPartition = new Map(batch.map((message) => [message.partition, message]));
+      await Promise.all([...lastOfPartition.values()].map((message) => message.commit()));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      await stream.close();
+      await consumer.close();
+    },
+  };
 }
 
 /** Ours with a batch handler: up to `batchSize` records of distinct keys per call. */

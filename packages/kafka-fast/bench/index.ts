@@ -4,9 +4,9 @@
  * handler start -> last handler end); alternating rounds, medians.
  */
 import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
-import { eachMessage, handWritten, ours, oursBatched, oursOnWorker, type Running } from './consumers.js';
-import { KEYS, Meter, type Work, filledTopic, kafka, noop, skewed, uniform, valueOf, workerClient } from './workload.js';
-import { poisonFlow, rebalanceJoin, resumeAfterPause } from './rebalance.js';
+import { eachMessage, handWritten, handWrittenOnPlatformatic, ours, oursBatched, oursOnPlatformatic, oursOnWorker, type Running } from './consumers.js';
+import { KEYS, Meter, type Work, filledTopic, kafka, noop, platformatic, skewed, uniform, valueOf, workerClient } from './workload.js';
+import { poisonFlow, rebalanceJoin, rebalanceStall, resumeAfterPause } from './rebalance.js';
 
 const quick = isQuick();
 const RECORDS = quick ? 20_000 : 100_000;
@@ -65,9 +65,15 @@ void (async () => {
   // More than the default buffer (10,000) in the first fetches of two partitions, so the first member's is full.
   const joinTopic = await filledTopic(40_000, 2);
   const pauseTopic = await filledTopic(2_000, 1);
+  // 4 partitions, enough records for three members of 8 slots and 20 ms handlers to run through a join.
+  const stallTopic = await filledTopic(60_000, 4);
   const vsHand = (work: Work) => ({
     ours: () => rate(RECORDS, (m) => ours(oneTopic, m, work, 1_000)),
     theirs: () => rate(RECORDS, (m) => handWritten(oneTopic, m, work)),
+  });
+  const vsHandOnPlatformatic = (work: Work) => ({
+    ours: () => rate(RECORDS, (m) => oursOnPlatformatic(oneTopic, m, work, 1_000)),
+    theirs: () => rate(RECORDS, (m) => handWrittenOnPlatformatic(oneTopic, m, work)),
   });
   const steadyRuns: string[] = [];
   const steadyP99 = { ours: [] as number[], hand: [] as number[] };
@@ -188,6 +194,51 @@ void (async () => {
       warmup: 0,
       ours: () => rate(RECORDS, (m) => oursBatched(oneTopic, m, noop, 256, 200)),
       theirs: () => rate(RECORDS, (m) => handWritten(oneTopic, m, noop)),
+    },
+    // On @platformatic/kafka (Kafka 4's consumer protocol): ours against the hand-written consumer on that client,
+    // then ours on it against ours on kafkajs.
+    { id: 'uniform-platformatic', unit: 'msg/s', better: 'higher', peer: 'hand-written on @platformatic/kafka', rounds, warmup: 1, ...vsHandOnPlatformatic(uniform) },
+    { id: 'skewed-platformatic', unit: 'msg/s', better: 'higher', peer: 'hand-written on @platformatic/kafka', rounds, warmup: 0, ...vsHandOnPlatformatic(skewed) },
+    {
+      id: 'steady-latency-platformatic',
+      unit: 'ms (p50)',
+      better: 'lower',
+      peer: 'hand-written on @platformatic/kafka',
+      rounds: 1,
+      warmup: 0,
+      ours: async () => (await steady((topic, m) => oursOnPlatformatic(topic, m, skewed, 1_000, { fromBeginning: false }))).p50,
+      theirs: async () => (await steady((topic, m) => handWrittenOnPlatformatic(topic, m, skewed, false))).p50,
+    },
+    { id: 'cpu-only-platformatic', unit: 'msg/s', better: 'higher', peer: 'hand-written on @platformatic/kafka', rounds, warmup: 0, ...vsHandOnPlatformatic(noop) },
+    {
+      id: 'client-cpu-only',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'ours on kafkajs',
+      rounds,
+      warmup: 0,
+      ours: () => rate(RECORDS, (m) => oursOnPlatformatic(oneTopic, m, noop, 1_000)),
+      theirs: () => rate(RECORDS, (m) => ours(oneTopic, m, noop, 1_000)),
+    },
+    {
+      id: 'client-uniform',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'ours on kafkajs',
+      rounds,
+      warmup: 0,
+      ours: () => rate(RECORDS, (m) => oursOnPlatformatic(oneTopic, m, uniform, 1_000)),
+      theirs: () => rate(RECORDS, (m) => ours(oneTopic, m, uniform, 1_000)),
+    },
+    {
+      id: 'rebalance-stall',
+      unit: 'ms',
+      better: 'lower',
+      peer: 'ours on kafkajs (classic protocol)',
+      rounds,
+      warmup: 0,
+      ours: () => rebalanceStall(platformatic, stallTopic),
+      theirs: () => rebalanceStall(kafka, stallTopic),
     },
   ];
   await runBench('kafka-fast', cases);

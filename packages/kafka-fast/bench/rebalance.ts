@@ -3,7 +3,7 @@
  * partition paused for its offset map coming back (resume-after-pause), and other keys flowing behind a record
  * that keeps failing (poison-flow).
  */
-import { ParallelConsumer } from '@x/kafka-fast';
+import { type KafkaClient, ParallelConsumer } from '@x/kafka-fast';
 import type { Consumer } from 'kafkajs';
 import { KEYS, Meter, groupId, indexOf, kafka, sleep } from './workload.js';
 
@@ -136,4 +136,66 @@ export async function poisonFlow(topic: string, records: number, poisonMs: numbe
   await meter.done;
   await consumer.close({ timeout: 15_000 }).catch(() => undefined);
   return meter.rate;
+}
+
+/**
+ * rebalance-stall: two members of ours (8 slots, 20 ms handlers) share a 4-partition topic, a third starts
+ * joining: the longest time without a completion on a partition its member kept through the rebalance, from the
+ * join until 1 s after the third member's first record. kafkajs (classic protocol) stops the whole group for a
+ * rebalance; on Kafka 4's consumer protocol only the partitions that move stop.
+ */
+export async function rebalanceStall(client: KafkaClient, topic: string): Promise<number> {
+  const group = groupId();
+  const ends: { member: string; partition: number; at: number }[] = [];
+  const owned = new Map<string, Set<number>>();
+  const consumers: ParallelConsumer[] = [];
+  let thirdFirst = 0;
+  const start = async (name: string): Promise<void> => {
+    const consumer = new ParallelConsumer({
+      kafka: client,
+      groupId: group,
+      topics: [topic],
+      fromBeginning: true,
+      maxConcurrency: 8,
+      handler: async (record) => {
+        if (name === 'c' && thirdFirst === 0) thirdFirst = performance.now();
+        await sleep(20);
+        ends.push({ member: name, partition: record.partition, at: performance.now() });
+      },
+    });
+    consumer.on('assigned', ({ partitions }) => owned.set(name, new Set(partitions.map((p) => p.partition))));
+    consumers.push(consumer);
+    await consumer.start();
+  };
+  const until = async (what: string, predicate: () => boolean): Promise<void> => {
+    const deadline = performance.now() + 60_000;
+    while (!predicate()) {
+      if (performance.now() > deadline) throw new Error(`rebalance-stall: ${what} within 60 s`);
+      await sleep(20);
+    }
+  };
+  await start('a');
+  await start('b');
+  const twoEach = (): boolean => owned.get('a')?.size === 2 && owned.get('b')?.size === 2;
+  await until('a and b with two partitions each, both running', () => twoEach() && ends.some((e) => e.member === 'b') && ends.some((e) => e.member === 'a'));
+  await sleep(1_000);
+  const before = new Map([...owned].map(([name, partitions]) => [name, new Set(partitions)]));
+  const joined = performance.now();
+  await start('c');
+  await until('the third member running', () => thirdFirst > 0);
+  await sleep(1_000);
+  await Promise.all(consumers.map((consumer) => consumer.close({ timeout: 5_000 }).catch(() => undefined)));
+  let longest = 0;
+  for (const [name, partitions] of before) {
+    for (const partition of partitions) {
+      if (!owned.get(name)?.has(partition)) continue; // moved: its stop is the hand-over, not a stall
+      const times = ends.filter((e) => e.member === name && e.partition === partition && e.at >= joined).map((e) => e.at);
+      let last = joined;
+      for (const at of times.sort((x, y) => x - y)) {
+        longest = Math.max(longest, at - last);
+        last = at;
+      }
+    }
+  }
+  return longest;
 }

@@ -1,6 +1,7 @@
 /** The benchmark's topics, handlers and measurement, shared by every case. */
 import { Kafka, logLevel } from 'kafkajs';
-import { workerThreadClient } from '@x/kafka-fast';
+import { type KafkaClient, workerThreadClient } from '@x/kafka-fast';
+import { platformaticClient } from '@x/kafka-fast/platformatic';
 import { createKafkaTopics, kafkaBrokers, requireKafka } from '@x/testkit';
 
 const kafkaConfig = { clientId: 'x-kafka-fast-bench', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING };
@@ -11,6 +12,8 @@ export const kafka = new Kafka(kafkaConfig);
  * consumer runs on the thread the last round's left, so its kafkajs is as warm as the main thread's.
  */
 export const workerClient = workerThreadClient(kafkaConfig);
+/** The client on @platformatic/kafka, whose consumers join with Kafka 4's consumer protocol. */
+export const platformatic: KafkaClient = platformaticClient({ clientId: 'x-kafka-fast-bench', bootstrapBrokers: kafkaBrokers() });
 export const KEYS = 1_000;
 const VALUE_PAD = 'x'.repeat(100);
 

@@ -427,6 +427,27 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     expect([undefined, 'ERR_CLOSED']).toContain(await cStarting);
   });
 
+  it('runs the records of committed transactions and never those of aborted ones', async () => {
+    const topic = await freshTopic(1);
+    const producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      for (const [outcome, values] of [['abort', ['a1', 'a2']], ['commit', ['c1', 'c2']], ['abort', ['a3']], ['commit', ['c3']]] as const) {
+        const transaction = await producer.transaction();
+        await transaction.send({ topic, messages: values.map((value) => ({ key: 'k', value })) });
+        await (outcome === 'commit' ? transaction.commit() : transaction.abort());
+      }
+      await producer.send({ topic, messages: [{ key: 'k', value: 'plain' }] });
+    } finally {
+      await producer.disconnect();
+    }
+    const seen: string[] = [];
+    const consumer = open({ groupId: uniqueName('g'), topics: [topic], handler: (record) => void seen.push(record.value!.toString()) });
+    await consumer.start();
+    await eventually(() => seen.includes('plain'), 'the record after the transactions');
+    expect(seen).toEqual(['c1', 'c2', 'c3', 'plain']);
+  });
+
   it('hands records over exactly as written: null keys and values, every byte value, headers, timestamps', async () => {
     const topic = await freshTopic(1);
     const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

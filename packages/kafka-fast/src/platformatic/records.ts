@@ -24,15 +24,20 @@ export function decodeRecords(response: FetchResponsePartition, position: bigint
       continue;
     }
     if ((batch.attributes & TRANSACTIONAL_BATCH) !== 0 && abortedProducers.has(batch.producerId)) continue;
+    // Offsets and timestamps as numbers while they are exact (always, short of 2^53): a BigInt per record for
+    // each would be garbage the young generation has to collect.
+    const exact = last <= MAX_EXACT && batch.firstTimestamp <= MAX_EXACT && batch.firstTimestamp >= -MAX_EXACT;
+    const firstOffset = Number(batch.firstOffset);
+    const firstTimestamp = Number(batch.firstTimestamp);
+    const from = Number(position - batch.firstOffset);
     for (const record of batch.records) {
-      const offset = batch.firstOffset + BigInt(record.offsetDelta);
-      if (offset < position) continue; // a batch is returned whole, also when the fetch began inside it
+      if (record.offsetDelta < from) continue; // a batch is returned whole, also when the fetch began inside it
       messages.push({
-        offset: offset.toString(),
+        offset: exact ? String(firstOffset + record.offsetDelta) : (batch.firstOffset + BigInt(record.offsetDelta)).toString(),
         key: record.key ?? null,
         value: record.value ?? null,
         headers: toHeaders(record.headers),
-        timestamp: (batch.firstTimestamp + record.timestampDelta).toString(),
+        timestamp: exact ? String(firstTimestamp + Number(record.timestampDelta)) : (batch.firstTimestamp + record.timestampDelta).toString(),
       });
     }
   }
@@ -55,6 +60,8 @@ function isAbortMarker(batch: RecordsBatch): boolean {
   const key = batch.records[0]?.key;
   return key !== null && key !== undefined && key.length >= 4 && key.readInt16BE(2) === 0;
 }
+
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Record batch attribute bits. */
 const TRANSACTIONAL_BATCH = 0x10;
