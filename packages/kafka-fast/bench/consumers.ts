@@ -58,26 +58,42 @@ export function oursOnPlatformatic(topic: string, meter: Meter, work: Work, maxC
 }
 
 /**
- * The consumer a careful @platformatic/kafka user writes: its message stream (consumer protocol, no autocommit),
- * read a batch at a time (what the stream holds), grouped by key, keys side by side with `Promise.all`, records
- * of a key one after another, then each partition's last message of the batch committed.
+ * The consumer a careful @platformatic/kafka user writes: its message stream (consumer protocol, no autocommit)
+ * read with `for await` into a batch of at most PLATFORMATIC_BATCH messages (the reader waits while a batch is
+ * that full), each batch grouped by key, keys side by side with `Promise.all`, records of a key one after
+ * another, then each partition's last message of the batch committed. (Reading the stream with `read()` until
+ * it returns null stopped delivering after the first commit here, with @platformatic/kafka 2.12.1.)
  */
 export async function handWrittenOnPlatformatic(topic: string, meter: Meter, work: Work, fromBeginning = true): Promise<Running> {
   const consumer = new PlatformaticConsumer({ clientId: 'x-kafka-fast-bench', bootstrapBrokers: kafkaBrokers(), groupId: groupId(), groupProtocol: 'consumer' });
   const stream = await consumer.consume({ topics: [topic], mode: fromBeginning ? 'earliest' : 'latest', autocommit: false, maxWaitTime: 50 });
+  type PlatformaticMessage = Message<Buffer, Buffer, Buffer, Buffer>;
+  let pending: PlatformaticMessage[] = [];
+  let wakeProcessor: (() => void) | undefined;
+  let wakeReader: (() => void) | undefined;
   let running = true;
-  const loop = (async () => {
+  const reader = (async () => {
+    for await (const message of stream) {
+      pending.push(message);
+      wakeProcessor?.();
+      if (pending.length >= PLATFORMATIC_BATCH) await new Promise<void>((resolve) => (wakeReader = resolve));
+    }
+  })().catch(() => undefined);
+  const processor = (async () => {
     while (running) {
-      const batch: Message<Buffer, Buffer, Buffer, Buffer>[] = [];
-      for (let message = stream.read(); message !== null; message = stream.read()) batch.push(message);
-      if (batch.length === 0) {
+      if (pending.length === 0) {
         await new Promise<void>((resolve) => {
-          stream.once('readable', () => resolve());
+          wakeProcessor = resolve;
           setTimeout(resolve, 50);
         });
+        wakeProcessor = undefined;
         continue;
       }
-      const byKey = new Map<string, Message<Buffer, Buffer, Buffer, Buffer>[]>();
+      const batch = pending;
+      pending = [];
+      wakeReader?.();
+      wakeReader = undefined;
+      const byKey = new Map<string, PlatformaticMessage[]>();
       for (const message of batch) {
         const key = message.key?.toString() ?? '';
         const list = byKey.get(key);
@@ -100,12 +116,16 @@ export async function handWrittenOnPlatformatic(topic: string, meter: Meter, wor
   return {
     stop: async () => {
       running = false;
-      await loop;
+      await processor;
       await stream.close();
+      await reader;
       await consumer.close();
     },
   };
 }
+
+/** The most messages the hand-written @platformatic/kafka consumer holds: ours' default buffer (`maxBuffered`). */
+const PLATFORMATIC_BATCH = 10_000;
 
 /** Ours with a batch handler: up to `batchSize` records of distinct keys per call. */
 export async function oursBatched(topic: string, meter: Meter, work: Work, maxConcurrency: number, batchSize: number): Promise<Running> {

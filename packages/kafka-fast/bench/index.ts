@@ -39,6 +39,9 @@ async function steady(start: (topic: string, meter: Meter) => Promise<Running>):
   const topic = await filledTopic(0, 1);
   const meter = new Meter(total);
   const running = await start(topic, meter);
+  // A fresh group reading from the log's end reads where that is after it joined; a second leaves every consumer
+  // time to have done so (a record produced before would not be its to read, and the run would never end).
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
   const producer = kafka.producer();
   await producer.connect();
   const began = performance.now();

@@ -40,9 +40,20 @@ export class WorkerExitedError extends XError<'ERR_WORKER_EXITED'> {
   }
 }
 
-/** A `workerThreadClient` consumer was used before `connect()`. */
+/** A client's consumer, admin or producer (`workerThreadClient`, `platformaticClient`) was used before `connect()`. */
 export class NotConnectedError extends XError<'ERR_NOT_CONNECTED'> {
   constructor() {
     super('ERR_NOT_CONNECTED', 'the Kafka consumer is not connected: connect first');
+  }
+}
+
+/**
+ * The broker does not offer Kafka 4's consumer group protocol (KIP-848), which `@x/kafka-fast/platformatic`
+ * joins with: a broker older than Kafka 4.0, or one whose `group.coordinator.rebalance.protocols` leaves
+ * `consumer` out. kafkajs (the classic protocol) works with such a broker. `cause` is the client's error.
+ */
+export class ConsumerProtocolUnsupportedError extends XError<'ERR_CONSUMER_PROTOCOL_UNSUPPORTED'> {
+  constructor(cause: unknown) {
+    super('ERR_CONSUMER_PROTOCOL_UNSUPPORTED', "the broker does not offer Kafka 4's consumer group protocol (KIP-848): use kafkajs, or Kafka 4.0+ with group.coordinator.rebalance.protocols including consumer", { cause });
   }
 }

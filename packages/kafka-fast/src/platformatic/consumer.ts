@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type BaseOptions, Consumer } from '@platformatic/kafka';
 import type { ClientBatchPayload, ClientConsumer, ClientEvent, RevocationListener } from '../client.js';
+import { NotConnectedError } from '../errors.js';
 import { PartitionFetcher, type FetchSettings } from './fetcher.js';
 import { GroupMember, type TopicPartition } from './group-member.js';
 
@@ -53,7 +54,7 @@ export class GroupConsumer implements ClientConsumer {
   }
 
   async run(config: { eachBatch: (payload: ClientBatchPayload) => Promise<void> }): Promise<void> {
-    if (this.groupClient === undefined || this.fetchClient === undefined) throw new Error('run() before connect()');
+    if (this.groupClient === undefined || this.fetchClient === undefined) throw new NotConnectedError();
     const fetcher = new PartitionFetcher(this.fetchClient, this.settings, config.eachBatch);
     this.fetcher = fetcher;
     this.member = new GroupMember(this.groupClient, this.settings.groupId, [...this.subscriptions.keys()], this.settings.rebalanceTimeout, {
@@ -92,18 +93,22 @@ export class GroupConsumer implements ClientConsumer {
     }
     this.owned.clear();
     for (const partition of now) this.owned.add(partition);
-    this.emitter.emit(this.events.GROUP_JOIN, { payload: { memberAssignment: owned, memberId } } satisfies ClientEvent);
+    // The new partitions' positions are read before the assignment is announced: `assigned` then means records
+    // produced from now on are this member's (with fromBeginning false, the log's end is read first).
+    let positions = new Map<string, bigint>();
     while (this.running && fresh.length > 0) {
       try {
-        const positions = await this.positions(fresh);
-        for (const { topic, partition } of fresh) {
-          // Still owned (no revocation came meanwhile): fetched from where the group left it.
-          if (this.owned.has(key(topic, partition)) && !fetcher.has(topic, partition)) fetcher.add(topic, partition, positions.get(key(topic, partition))!);
-        }
-        return;
+        positions = await this.positions(fresh);
+        break;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, POSITION_RETRY_MS));
       }
+    }
+    this.emitter.emit(this.events.GROUP_JOIN, { payload: { memberAssignment: owned, memberId } } satisfies ClientEvent);
+    for (const { topic, partition } of fresh) {
+      const position = positions.get(key(topic, partition));
+      // Still owned (no revocation came meanwhile): fetched from where the group left it.
+      if (position !== undefined && this.owned.has(key(topic, partition)) && !fetcher.has(topic, partition)) fetcher.add(topic, partition, position);
     }
   }
 
@@ -134,7 +139,7 @@ export class GroupConsumer implements ClientConsumer {
   }
 
   async commitOffsets(offsets: { topic: string; partition: number; offset: string; metadata?: string | null }[]): Promise<void> {
-    if (this.member === undefined) throw new Error('commitOffsets() before run()');
+    if (this.member === undefined) throw new NotConnectedError();
     await this.member.commit(offsets);
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Connection, consumerGroupHeartbeatV1, offsetCommitV9 } from '@platformatic/kafka';
 import { type ClusterClient, connectToCoordinator } from './coordinator.js';
 import { fetchCommitted, type CommittedOffset } from './offsets.js';
+import { ConsumerProtocolUnsupportedError } from '../errors.js';
 import { asGroupRequestError, hasBrokerError } from './protocol-error.js';
 
 export interface TopicPartition {
@@ -65,7 +66,13 @@ export class GroupMember {
   async join(): Promise<void> {
     const connection = await connectToCoordinator(this.client, this.groupId);
     this.coordinator = connection;
-    const response = await this.send(connection);
+    let response: Awaited<ReturnType<GroupMember['send']>>;
+    try {
+      response = await this.send(connection);
+    } catch (error) {
+      const unsupported = (error as { code?: unknown }).code === 'PLT_KFK_UNSUPPORTED_API' || hasBrokerError(error, 'UNSUPPORTED_VERSION');
+      throw unsupported ? new ConsumerProtocolUnsupportedError(error) : asGroupRequestError(error, 'ConsumerGroupHeartbeat');
+    }
     this.take(response);
   }
 

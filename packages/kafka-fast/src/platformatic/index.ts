@@ -6,9 +6,12 @@
 import { Admin, type BaseOptions, Producer } from '@platformatic/kafka';
 import { assertNumber, InvalidArgumentError } from '@x/core';
 import type { ClientAdmin, ClientProducer, KafkaClient, RecordHeaders } from '../client.js';
+import { NotConnectedError } from '../errors.js';
 import { connectToCoordinator } from './coordinator.js';
 import { GroupConsumer } from './consumer.js';
 import { fetchCommitted } from './offsets.js';
+
+export { ConsumerProtocolUnsupportedError } from '../errors.js';
 
 /** How to reach the cluster: @platformatic/kafka's client options (`bootstrapBrokers`, `tls`, `sasl`, ...). */
 export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { clientId?: string };
@@ -75,7 +78,7 @@ function groupAdmin(clientOptions: BaseOptions): ClientAdmin {
       await admin.metadata({ topics: [] });
     },
     async fetchOffsets({ groupId, topics }) {
-      if (admin === undefined) throw new Error('fetchOffsets() before connect()');
+      if (admin === undefined) throw new NotConnectedError();
       const committed = await fetchCommitted(admin, await connectToCoordinator(admin, groupId), groupId, topics);
       return topics.map((topic) => ({
         topic,
@@ -97,7 +100,7 @@ function producer(clientOptions: BaseOptions, config: Record<string, unknown>): 
       await made.metadata({ topics: [] });
     },
     async send({ topic, acks, messages }) {
-      if (made === undefined) throw new Error('send() before connect()');
+      if (made === undefined) throw new NotConnectedError();
       return made.send({ acks, messages: messages.map(({ key, value, headers }) => ({ topic, key: key ?? undefined, value: value ?? undefined, headers: headerMap(headers) })) });
     },
     async disconnect() {
