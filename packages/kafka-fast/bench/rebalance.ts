@@ -189,18 +189,19 @@ export async function rebalanceStall(client: KafkaClient, topic: string): Promis
   await start('c');
   await until('the third member running', () => thirdFirst > 0);
   await sleep(1_000);
+  const windowEnd = performance.now();
   await Promise.all(consumers.map((consumer) => consumer.close({ timeout: 5_000 }).catch(() => undefined)));
   // Partitions that kept their member. Under the classic protocol a rebalance may reassign every partition
   // (kafkajs's round-robin assignor orders members by their random ids), and it stops every partition anyway:
-  // with none kept, every partition of the first two members is watched.
-  let watched = [...before].flatMap(([name, partitions]) => [...partitions].filter((p) => owned.get(name)?.has(p)).map((partition) => ({ name, partition })));
+  // with none kept, every partition is watched, whichever member completes its records.
+  let watched: { name: string | undefined; partition: number }[] = [...before].flatMap(([name, partitions]) => [...partitions].filter((p) => owned.get(name)?.has(p)).map((partition) => ({ name, partition })));
   const kept = watched.length;
-  if (kept === 0) watched = [...before].flatMap(([name, partitions]) => [...partitions].map((partition) => ({ name, partition })));
+  if (kept === 0) watched = [...new Set([...before.values()].flatMap((partitions) => [...partitions]))].map((partition) => ({ name: undefined, partition }));
   let longest = 0;
   for (const { name, partition } of watched) {
-    const times = ends.filter((e) => e.member === name && e.partition === partition && e.at >= joined).map((e) => e.at);
+    const times = ends.filter((e) => (name === undefined || e.member === name) && e.partition === partition && e.at >= joined && e.at <= windowEnd).map((e) => e.at);
     let last = joined;
-    for (const at of times.sort((x, y) => x - y)) {
+    for (const at of [...times.sort((x, y) => x - y), windowEnd]) {
       longest = Math.max(longest, at - last);
       last = at;
     }
