@@ -427,6 +427,23 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     expect([undefined, 'ERR_CLOSED']).toContain(await cStarting);
   });
 
+  it('with fromBeginning false, runs every record produced once `assigned` fired, and none from before it joined', async () => {
+    const topic = await freshTopic(2);
+    await produce(topic, 50, 5);
+    const seen: number[] = [];
+    const consumer = open({ groupId: uniqueName('g'), topics: [topic], fromBeginning: false, handler: (record) => void seen.push(Number(record.value)) });
+    const assigned = new Promise<void>((resolve) => consumer.once('assigned', () => resolve()));
+    await consumer.start();
+    await assigned;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: String(1_000 + i) })), acks: -1 });
+    await producer.disconnect();
+    await eventually(() => seen.length >= 20, 'the 20 records produced after the assignment');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => 1_000 + i));
+  });
+
   it('runs the records of committed transactions and never those of aborted ones', async () => {
     const topic = await freshTopic(1);
     const producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
