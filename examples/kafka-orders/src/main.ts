@@ -5,15 +5,18 @@
  * at the end the per-customer order is checked and the topic deleted.
  *
  * Usage: npm start -w @x/example-kafka-orders      (KAFKA_BROKERS=host:port, ORDERS=50000 to change;
- *        WORKER=1 runs the kafkajs consumer on a worker thread with workerThreadClient)
+ *        WORKER=1 runs the kafkajs consumer on a worker thread with workerThreadClient;
+ *        CLIENT=platformatic consumes with @platformatic/kafka on Kafka 4's consumer protocol)
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { ParallelConsumer, workerThreadClient } from '@x/kafka-fast';
+import { platformaticClient } from '@x/kafka-fast/platformatic';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const ORDERS = Number(process.env.ORDERS ?? 20_000);
 const CUSTOMERS = 500;
 const ON_WORKER = process.env.WORKER === '1';
+const ON_PLATFORMATIC = process.env.CLIENT === 'platformatic';
 
 async function main(): Promise<void> {
   // Plain data, so that workerThreadClient can copy it to its thread.
@@ -36,7 +39,8 @@ async function main(): Promise<void> {
     await producer.send({ topic, messages });
   }
   await producer.disconnect();
-  console.log(`${ORDERS.toLocaleString('en-US')} orders from ${CUSTOMERS} customers in ${topic} (one partition)${ON_WORKER ? '; kafkajs on a worker thread' : ''}`);
+  const on = ON_PLATFORMATIC ? "; consumed with @platformatic/kafka (Kafka 4's consumer protocol)" : ON_WORKER ? '; kafkajs on a worker thread' : '';
+  console.log(`${ORDERS.toLocaleString('en-US')} orders from ${CUSTOMERS} customers in ${topic} (one partition)${on}`);
 
   const lastOrder = new Map<string, number>();
   let outOfOrder = 0;
@@ -45,7 +49,7 @@ async function main(): Promise<void> {
   const allDone = new Promise<void>((resolve) => (finished = resolve));
   const threaded = ON_WORKER ? workerThreadClient(kafkaConfig) : undefined;
   const consumer = new ParallelConsumer({
-    kafka: threaded ?? kafka,
+    kafka: ON_PLATFORMATIC ? platformaticClient({ clientId: 'kafka-orders-example', bootstrapBrokers: BROKERS }) : (threaded ?? kafka),
     groupId: `${topic}-billing`,
     topics: [topic],
     fromBeginning: true,
