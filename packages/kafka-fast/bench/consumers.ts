@@ -5,7 +5,7 @@
 import { type KafkaClient, ParallelConsumer } from '@x/kafka-fast';
 import { Consumer as PlatformaticConsumer, type Message } from '@platformatic/kafka';
 import { kafkaBrokers } from '@x/testkit';
-import type { Consumer, KafkaMessage } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
 import { type Meter, type Work, groupId, indexOf, kafka, platformatic, sleep, workerClient } from './workload.js';
 
 export interface Running {
@@ -93,15 +93,8 @@ export async function handWrittenOnPlatformatic(topic: string, meter: Meter, wor
       pending = [];
       wakeReader?.();
       wakeReader = undefined;
-      const byKey = new Map<string, PlatformaticMessage[]>();
-      for (const message of batch) {
-        const key = message.key?.toString() ?? '';
-        const list = byKey.get(key);
-        if (list) list.push(message);
-        else byKey.set(key, [message]);
-      }
       await Promise.all(
-        [...byKey.values()].map(async (messages) => {
+        groupByKey(batch).map(async (messages) => {
           for (const message of messages) {
             meter.started();
             await sleep(work(indexOf(message.value)));
@@ -126,6 +119,18 @@ export async function handWrittenOnPlatformatic(topic: string, meter: Meter, wor
 
 /** The most messages the hand-written @platformatic/kafka consumer holds: ours' default buffer (`maxBuffered`). */
 const PLATFORMATIC_BATCH = 10_000;
+
+/** A hand-written consumer's batch split by key, each key's messages in their order. */
+function groupByKey<M extends { key: Buffer | null }>(messages: M[]): M[][] {
+  const byKey = new Map<string, M[]>();
+  for (const message of messages) {
+    const key = message.key?.toString() ?? '';
+    const list = byKey.get(key);
+    if (list) list.push(message);
+    else byKey.set(key, [message]);
+  }
+  return [...byKey.values()];
+}
 
 /** Ours with a batch handler: up to `batchSize` records of distinct keys per call. */
 export async function oursBatched(topic: string, meter: Meter, work: Work, maxConcurrency: number, batchSize: number): Promise<Running> {
@@ -157,15 +162,8 @@ export async function handWritten(topic: string, meter: Meter, work: Work, fromB
   await consumer.run({
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning }) => {
-      const byKey = new Map<string, KafkaMessage[]>();
-      for (const message of batch.messages) {
-        const key = message.key?.toString() ?? '';
-        const list = byKey.get(key);
-        if (list) list.push(message);
-        else byKey.set(key, [message]);
-      }
       await Promise.all(
-        [...byKey.values()].map(async (messages) => {
+        groupByKey(batch.messages).map(async (messages) => {
           for (const message of messages) {
             if (!isRunning()) return;
             meter.started();
