@@ -66,6 +66,13 @@ export interface ClientConsumer {
    * that stay go on meanwhile. kafkajs has no such hook: it learns of a rebalance from a heartbeat and rejoins.
    */
   setRevocationListener?(listener: RevocationListener): void;
+  /**
+   * Optional: asks the group now whether this member still belongs to it (after the process stood still for
+   * longer than the consumer's session timeout, which may not be the group's). Resolves true when it does, its
+   * partitions as they were; false when the group had removed it, in which case the client announces the loss of
+   * every partition (GROUP_JOIN without partitions) and joins again.
+   */
+  confirmMembership?(): Promise<boolean>;
 }
 
 /** What an instrumentation event carries, as far as the consumer reads it. */

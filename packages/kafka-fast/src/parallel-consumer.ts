@@ -267,6 +267,21 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (still < this.sessionTimeoutMs || this.state !== 'running') return;
     this.stalled = true;
     this.holdForRebalance();
+    if (this.consumer.confirmMembership !== undefined) {
+      // The client can ask the group (whose session timeout is the broker's, not known here): nothing is given up
+      // unless the group did remove this member, which the client then says with an assignment of nothing.
+      // Dropping the records taken on while the client keeps fetching past them would lose them.
+      this.consumer.confirmMembership().then(
+        (member) => {
+          if (member && this.stalled && this.state === 'running') {
+            this.stalled = false;
+            this.endHold();
+          }
+        },
+        () => undefined,
+      );
+      return;
+    }
     this.revokeAll();
   }
 
@@ -369,8 +384,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     let rebalance: unknown;
     try {
       await heartbeat();
-      // Still a member after all (the stop was not noticed by the group): go on with what comes next.
-      if (this.stalled && this.state === 'running') {
+      // Still a member after all (the stop was not noticed by the group): go on with what comes next. (A client
+      // that confirms membership itself says so in checkStall: its heartbeat() here asks nothing of the group.)
+      if (this.stalled && this.state === 'running' && this.consumer.confirmMembership === undefined) {
         this.stalled = false;
         this.endHold();
       }

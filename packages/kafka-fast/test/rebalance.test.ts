@@ -339,6 +339,35 @@ const incrementalClients = clients.filter(([, , { incremental }]) => incremental
     expect(twice).toBe(0);
   }, 120_000);
 
+  it("loses and repeats nothing after the process stood still past the consumer's session timeout but not the group's", async () => {
+    const topic = await freshTopic(2);
+    await produce(topic, 4_000, 100);
+    const seen: number[] = [];
+    // The stall watch counts 2 s; the broker's consumer-protocol session is 45 s: the member was never removed.
+    const consumer = member({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      fromBeginning: true,
+      commitIntervalMs: 100,
+      maxConcurrency: 4,
+      consumerConfig: { sessionTimeout: 2_000 },
+      handler: async (record) => {
+        await sleep(5);
+        seen.push(Number(record.value));
+      },
+    });
+    const held: unknown[] = [];
+    consumer.on('rebalancing', (event) => held.push(event));
+    await consumer.start();
+    await eventually(() => seen.length >= 500, '500 records');
+    const blockedUntil = Date.now() + 3_000;
+    while (Date.now() < blockedUntil); // the event loop stands still, as under SIGSTOP
+    await eventually(() => new Set(seen).size === 4_000, 'every record', 60_000);
+    await eventually(() => consumer.metrics().partitions.reduce((sum, p) => sum + Number(p.committedOffset), 0) === 4_000, 'everything committed');
+    expect(held).toEqual([{}]); // it did hold while it asked the group
+    expect(seen.length).toBe(4_000);
+  }, 120_000);
+
   it('hands a partition over only after its running records finished, on a member with nothing left to fetch and handlers that ignore their signal', async () => {
     const topic = await freshTopic(2);
     const groupId = uniqueName('g');

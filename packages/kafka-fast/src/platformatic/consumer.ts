@@ -53,6 +53,10 @@ export class GroupConsumer implements ClientConsumer {
     this.revocationListener = listener;
   }
 
+  confirmMembership(): Promise<boolean> {
+    return this.member?.confirm() ?? Promise.resolve(false);
+  }
+
   async run(config: { eachBatch: (payload: ClientBatchPayload) => Promise<void> }): Promise<void> {
     if (this.groupClient === undefined || this.fetchClient === undefined) throw new NotConnectedError();
     const fetcher = new PartitionFetcher(this.fetchClient, this.settings, config.eachBatch);

@@ -53,6 +53,8 @@ export class GroupMember {
   private stopped = false;
   /** Counts the times the group fenced this member: a revocation awaited across one must not apply after it. */
   private fencings = 0;
+  /** The last heartbeat sent was answered (not failed). */
+  private answered = false;
 
   constructor(
     private readonly client: ClusterClient,
@@ -109,6 +111,23 @@ export class GroupMember {
     return fetchCommitted(this.client, this.coordinator, this.groupId, topics);
   }
 
+  /**
+   * Heartbeats now, again until the group answers: true when it still counts this member, false when it had
+   * fenced or removed it (its partitions then are announced lost, and it joins again) or the member left.
+   */
+  async confirm(): Promise<boolean> {
+    const fencings = this.fencings;
+    for (;;) {
+      if (this.stopped) return false;
+      this.answered = false;
+      this.beat();
+      while (this.beating !== undefined) await this.beating;
+      if (this.fencings !== fencings) return false;
+      if (this.answered) return true;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
+  }
+
   /** Heartbeats go one at a time; one asked for while another is out follows it. */
   private beat(): void {
     if (this.stopped) return;
@@ -145,6 +164,7 @@ export class GroupMember {
   }
 
   private take(response: Awaited<ReturnType<typeof consumerGroupHeartbeatV1.api.async>>): void {
+    this.answered = true;
     this.epoch = response.memberEpoch;
     if (response.heartbeatIntervalMs > 0) this.intervalMs = response.heartbeatIntervalMs;
     if (response.assignment !== null) this.target = response.assignment.topicPartitions;
