@@ -118,6 +118,22 @@ export class CloseTimeoutError extends XError<'ERR_CLOSE_TIMEOUT'> {
   }
 }
 
+/**
+ * A thrown value as one line of text for logs, headers and records of failures: `Name: message` for an Error,
+ * `String(value)` otherwise, and a fixed phrase for a value that cannot be turned into text (a null-prototype
+ * object, a revoked Proxy, a throwing getter): describing a failure must not fail itself. At most `maxLength`
+ * characters (the end cut to `...`).
+ */
+export function describeThrown(error: unknown, maxLength = 1_000): string {
+  let text: string;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    text = 'a thrown value that cannot be described';
+  }
+  return text.length > maxLength ? `${text.slice(0, Math.max(0, maxLength - 3))}...` : text;
+}
+
 /** A short, safe rendering of any value for error messages (no huge dumps, no throwing getters). */
 export function describe(value: unknown): string {
   switch (typeof value) {

@@ -12,6 +12,7 @@ import {
   assertOneOf,
   assertString,
   describe as describeValue,
+  describeThrown,
   isXError,
 } from '../src/index.js';
 
@@ -140,5 +141,30 @@ describe('validation helpers', () => {
     expect(() => assertKnownKeys('options', { ttl: 1, tll: 2 }, ['ttl'])).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.tll' }),
     );
+  });
+});
+
+describe('describeThrown', () => {
+  it('gives Name: message for an Error and the text of anything else', () => {
+    expect(describeThrown(new TypeError('bad order'))).toBe('TypeError: bad order');
+    expect(describeThrown('plain')).toBe('plain');
+    expect(describeThrown(undefined)).toBe('undefined');
+    expect(describeThrown(null)).toBe('null');
+    expect(describeThrown(42)).toBe('42');
+    expect(describeThrown(Symbol('s'))).toBe('Symbol(s)');
+    expect(describeThrown({ code: 1 })).toBe('[object Object]');
+  });
+
+  it('never throws: values without a string form get a fixed phrase', () => {
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const throwing = { toString: () => { throw new Error('no'); } };
+    for (const value of [Object.create(null), revoked.proxy, throwing]) expect(describeThrown(value)).toBe('a thrown value that cannot be described');
+  });
+
+  it('cuts long text to maxLength with ...', () => {
+    expect(describeThrown('x'.repeat(2_000))).toHaveLength(1_000);
+    expect(describeThrown('abcdef', 5)).toBe('ab...');
+    expect(describeThrown('abcde', 5)).toBe('abcde');
   });
 });

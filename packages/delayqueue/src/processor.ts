@@ -2,7 +2,7 @@
  * One consumer of one topic: takes ready jobs while it has free slots, runs the handler, and acks, retries or
  * dead-letters each delivery. When nothing is ready it waits on the backend's wake-up, never on a poll loop.
  */
-import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, assertNumber, fullJitterBackoff, sleep } from '@x/core';
+import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, assertNumber, describeThrown, fullJitterBackoff, sleep } from '@x/core';
 import { type Backend, type Delivery, type TopicWatch, deliveryKey } from './backend.js';
 import type { Job, JobHandler } from './job.js';
 import type { Metrics } from './metrics.js';
@@ -214,7 +214,8 @@ export class Processor {
       if (await this.settle(() => backend.ack(delivery.topic, delivery.id, delivery.attempt))) this.host.metrics.acked++;
       return;
     }
-    const message = describeFailure(failure);
+    // A value that cannot be turned into text still fails its attempt: retried with its backoff like any other.
+    const message = describeThrown(failure, MAX_ERROR_LENGTH);
     if (delivery.attempt >= delivery.maxAttempts) {
       if (await this.settle(() => backend.bury(delivery.topic, delivery.id, delivery.attempt, message))) {
         this.host.metrics.dead++;
@@ -241,16 +242,4 @@ export class Processor {
       return false;
     }
   }
-}
-
-function describeFailure(error: unknown): string {
-  let text: string;
-  try {
-    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  } catch {
-    // A thrown value that cannot be turned into text (a null-prototype object, a revoked Proxy, a throwing
-    // getter) still fails its attempt: retried with its backoff like any other failure.
-    text = 'a thrown value that cannot be described';
-  }
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH - 3)}...` : text;
 }

@@ -5,7 +5,7 @@
  * work already done.
  */
 import { EventEmitter } from 'node:events';
-import { CloseTimeoutError, ClosedError, fullJitterBackoff } from '@x/core';
+import { CloseTimeoutError, ClosedError, describeThrown, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
 import { AlreadyStartedError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
@@ -653,7 +653,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
           value: record.value,
           headers: {
             ...record.headers,
-            'x-dead-letter-error': describeError(failure),
+            'x-dead-letter-error': describeThrown(failure),
             'x-dead-letter-topic': record.topic,
             'x-dead-letter-partition': String(record.partition),
             'x-dead-letter-offset': record.offset,
@@ -908,9 +908,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   }
 
   private emitError(error: unknown): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
-    else process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_KAFKA_FAST_BACKGROUND' });
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error);
+    } else {
+      // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
+      const stack = (error as { stack?: unknown } | null | undefined)?.stack;
+      process.emitWarning(typeof stack === 'string' ? stack : describeThrown(error), { code: 'X_KAFKA_FAST_BACKGROUND' });
+    }
   }
 }
 
@@ -954,11 +958,6 @@ function toRecord(topic: string, partition: number, message: ClientMessage): Con
     headers: message.headers ?? {},
     timestamp: message.timestamp,
   };
-}
-
-function describeError(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return text.length > 1000 ? `${text.slice(0, 997)}...` : text;
 }
 
 /** A record its handler gave back during a rebalance's wait: it runs again after the rebalance, same attempt. */

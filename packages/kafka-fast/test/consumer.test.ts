@@ -444,6 +444,34 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => 1_000 + i));
   });
 
+  it('dead-letters a record whose handler throws a value with no string form, and its key goes on', async () => {
+    const topic = await freshTopic(1);
+    const dlq = `${topic}.dead`;
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [0, 1, 2, 3].map((i) => ({ key: 'k', value: String(i) })), acks: -1 });
+    await producer.disconnect();
+    const done: number[] = [];
+    const errors: unknown[] = [];
+    const consumer = open({
+      groupId: uniqueName('g'),
+      topics: [topic],
+      maxAttempts: 2,
+      retryDelayMs: 10,
+      deadLetterTopic: dlq,
+      handler: (record) => {
+        if (record.value!.toString() === '1') throw Object.create(null);
+        done.push(Number(record.value));
+      },
+    });
+    consumer.on('error', (error) => errors.push(error));
+    await consumer.start();
+    await eventually(() => done.length === 3 && consumer.metrics().deadLettered === 1, 'the key going on past the dead letter');
+    expect(done).toEqual([0, 2, 3]);
+    await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '4', 'everything committed');
+    expect(errors).toEqual([]);
+  });
+
   it('runs the records of committed transactions and never those of aborted ones', async () => {
     const topic = await freshTopic(1);
     const producer = kafka.producer({ transactionalId: uniqueName('tx'), idempotent: true, maxInFlightRequests: 1 });
