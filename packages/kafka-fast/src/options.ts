@@ -163,6 +163,7 @@ export function checkOptions(options: ParallelConsumerOptions): CheckedOptions {
   if (!Array.isArray(options.topics) || options.topics.length === 0 || !options.topics.every(isTopicName)) {
     throw new InvalidArgumentError('options.topics', options.topics, 'a non-empty array of Kafka topic names (1-249 of a-z A-Z 0-9 . _ -)');
   }
+  if (new Set(options.topics).size !== options.topics.length) throw new InvalidArgumentError('options.topics', options.topics, 'topic names each given once');
   if ((options.handler === undefined) === (options.batchHandler === undefined)) {
     throw new InvalidArgumentError('options.handler', options.handler, 'exactly one of handler and batchHandler');
   }

@@ -844,6 +844,7 @@ describe('ParallelConsumer and its client', () => {
       ['rebalance drain past the default rebalance timeout', { rebalanceDrainMs: 57_000 }],
       ['rebalance drain past a set rebalance timeout', { rebalanceDrainMs: 8_000, consumerConfig: { rebalanceTimeout: 10_000 } }],
       ['no topics', { topics: [] }],
+      ['a topic twice', { topics: ['t', 't'] }],
       ['dead letters into the source', { deadLetterTopic: 't' }],
       ['unknown option', { concurrency: 5 } as never],
       ['not a kafka client', { kafka: {} as never }],
