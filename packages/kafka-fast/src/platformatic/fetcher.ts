@@ -104,6 +104,13 @@ export class PartitionFetcher {
       list.push({ state, topicId: topic.id });
       byLeader.set(leader, list);
     }
+    if (byLeader.size === 0) {
+      // No leader known for any of them (an election, a topic being recreated): ask again after a pause, not in
+      // a tight loop over cached metadata.
+      this.staleMetadata = true;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      return;
+    }
     const maxWait = [...this.partitions.values()].some((state) => state.paused) ? Math.min(this.settings.maxWaitTimeInMs, PAUSED_MAX_WAIT_MS) : this.settings.maxWaitTimeInMs;
     const fetched = await Promise.all([...byLeader].map(([node, list]) => this.fetchFrom(node, list, maxWait)));
     for (const results of fetched) {
