@@ -10,6 +10,7 @@ import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, Cl
 import { AlreadyStartedError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { isRebalanceError, rebalanceCause } from './rebalance-error.js';
+import { partitionKey } from './partition-key.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
@@ -943,10 +944,6 @@ const HEARTBEAT_CHECK_MS = 50;
 
 /** How often a paused partition checks whether it fits again. */
 const RESUME_CHECK_MS = 5;
-
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
-}
 
 function toRecord(topic: string, partition: number, message: ClientMessage): ConsumedRecord {
   return {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { type BaseOptions, Consumer } from '@platformatic/kafka';
 import type { ClientBatchPayload, ClientConsumer, ClientEvent, RevocationListener } from '../client.js';
 import { NotConnectedError } from '../errors.js';
+import { partitionKey as key, splitPartitionKey } from '../partition-key.js';
 import { PartitionFetcher, type FetchSettings } from './fetcher.js';
 import { GroupMember, type TopicPartition } from './group-member.js';
 
@@ -92,7 +93,7 @@ export class GroupConsumer implements ClientConsumer {
     }
     for (const was of this.owned) {
       if (now.has(was)) continue;
-      const [topic, partition] = split(was);
+      const [topic, partition] = splitPartitionKey(was);
       fetcher.remove(topic, partition);
     }
     this.owned.clear();
@@ -158,15 +159,6 @@ export class GroupConsumer implements ClientConsumer {
     this.emitter.on(event, listener);
     return this;
   }
-}
-
-function key(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
-}
-
-function split(partitionKey: string): [string, number] {
-  const at = partitionKey.lastIndexOf('\u0000');
-  return [partitionKey.slice(0, at), Number(partitionKey.slice(at + 1))];
 }
 
 /** ListOffsets timestamps that ask for the log's first offset and for its end. */

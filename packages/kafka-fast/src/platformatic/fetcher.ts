@@ -1,5 +1,6 @@
 import type { Consumer, fetchV17 } from '@platformatic/kafka';
 import type { ClientBatchPayload } from '../client.js';
+import { partitionKey as key } from '../partition-key.js';
 import { brokerErrorIds } from './protocol-error.js';
 import { decodeRecords } from './records.js';
 
@@ -145,7 +146,7 @@ export class PartitionFetcher {
       // A response with failed partitions comes as an error holding the whole response: the others are good.
       const whole = (error as { response?: fetchV17.FetchResponse }).response;
       if (whole === undefined || !Array.isArray(whole.responses)) throw error;
-      if (brokerErrorIds(error).has('OFFSET_OUT_OF_RANGE')) await this.resetOutOfRange(whole, list);
+      if (brokerErrorIds(error).has('OFFSET_OUT_OF_RANGE')) this.resetOutOfRange(whole, list);
       response = whole;
     }
     const byId = new Map(list.map(({ state, topicId }) => [`${topicId}:${state.partition}`, state]));
@@ -165,7 +166,7 @@ export class PartitionFetcher {
   }
 
   /** A position below the log's start (retention deleted it) or above its end: from the earliest record on. */
-  private async resetOutOfRange(response: fetchV17.FetchResponse, list: { state: FetchedPartition; topicId: string }[]): Promise<void> {
+  private resetOutOfRange(response: fetchV17.FetchResponse, list: { state: FetchedPartition; topicId: string }[]): void {
     for (const topic of response.responses) {
       for (const partition of topic.partitions) {
         if (partition.errorCode !== OFFSET_OUT_OF_RANGE) continue;
@@ -203,10 +204,6 @@ export class PartitionFetcher {
     };
     await this.eachBatch(payload);
   }
-}
-
-function key(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
 }
 
 /** The longest fetch wait while some partition is paused: how late a resumed partition can be fetched again. */
