@@ -15,6 +15,11 @@ export interface NewJob {
   readonly payload: string;
   /** ms from now (>= 0). */
   readonly delay: number;
+  /**
+   * Epoch ms the caller asked for with `runAt` (whole ms, rounded up), when it is still ahead: a backend makes
+   * the job due at exactly this instant instead of `delay` after its own later clock reading.
+   */
+  readonly runAt?: number;
   readonly maxAttempts: number;
   readonly ttr: number;
   /** Serialized retry backoff (new-job.ts encodeBackoff) the queue reads back at delivery. */

@@ -115,11 +115,13 @@ export function buildJob(
     throw new InvalidArgumentError('options', opts, 'either delay or runAt, not both');
   }
   let delay = 0;
+  let runAt: number | undefined;
   if (opts.delay !== undefined) delay = assertDelay('options.delay', opts.delay);
   if (opts.runAt !== undefined) {
     const at = opts.runAt instanceof Date ? opts.runAt.getTime() : opts.runAt;
     assertNumber('options.runAt', at, { min: 0 });
     delay = assertDelay('options.runAt', Math.max(0, at - now));
+    if (delay > 0) runAt = Math.ceil(at);
   }
   const id = opts.id === undefined ? randomToken(12, 'base64url') : assertName('options.id', opts.id);
   const ttr = opts.ttr === undefined ? defaults.ttr : assertNumber('options.ttr', opts.ttr, { min: 1, max: MAX_DELAY_MS, integer: true });
@@ -132,6 +134,7 @@ export function buildJob(
     topic: topic as string,
     payload: serializePayload(payload, maxPayloadBytes),
     delay,
+    ...(runAt === undefined ? {} : { runAt }),
     maxAttempts,
     ttr,
     backoff: backoff === undefined ? defaults.encodedBackoff : encodeBackoff(backoff),

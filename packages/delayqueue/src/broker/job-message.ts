@@ -20,7 +20,7 @@ export interface JobMessage {
   readonly lastError?: string;
 }
 
-/** The first message of a new job, due `job.delay` after `now` (epoch ms). */
+/** The first message of a new job: due at its `runAt`, else `job.delay` after `now` (epoch ms). */
 export function firstMessage(job: NewJob, now: number): JobMessage {
   return {
     id: job.id,
@@ -30,7 +30,7 @@ export function firstMessage(job: NewJob, now: number): JobMessage {
     maxAttempts: job.maxAttempts,
     ttr: job.ttr,
     backoff: job.backoff,
-    dueAt: now + job.delay,
+    dueAt: job.runAt ?? now + job.delay,
   };
 }
 

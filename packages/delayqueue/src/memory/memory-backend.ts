@@ -77,7 +77,7 @@ export class MemoryBackend implements Backend {
       if (this.jobs.has(spec.id) || this.done.has(spec.id)) return false;
       const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, timer: undefined, ticket: 0, lastError: undefined };
       this.jobs.set(spec.id, job);
-      this.delay(job, spec.delay);
+      this.delay(job, spec.runAt === undefined ? spec.delay : Math.max(0, spec.runAt - this.clock.wallNow()));
       return true;
     });
   }

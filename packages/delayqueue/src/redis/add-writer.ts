@@ -86,7 +86,7 @@ export class AddWriter {
       request.jobs.forEach((job, index) => {
         let entries = byTopic.get(job.topic);
         if (!entries) byTopic.set(job.topic, (entries = []));
-        entries.push({ request, index, due: Math.ceil(request.calledAt + offset + job.delay) });
+        entries.push({ request, index, due: Math.ceil((job.runAt ?? request.calledAt + job.delay) + offset) });
       });
     }
     const calls: { topic: string; entries: Entry[]; keys: string[]; args: (string | number)[] }[] = [];
