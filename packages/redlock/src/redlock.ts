@@ -35,7 +35,7 @@ import {
 import { Instance, type InstanceResult, type RedisClient, scriptClientOf } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
-import { ACQUIRE, EXTEND, RAISE_FENCE, RELEASE, fenceKey } from './scripts.js';
+import { ACQUIRE, EXTEND, LEAVE_LINE, RAISE_FENCE, RELEASE, fenceKey, queueKeys } from './scripts.js';
 import { gather } from './gather.js';
 
 /** Options of {@link Redlock}. */
@@ -77,7 +77,8 @@ export interface AcquireOptions {
 const REDLOCK_KEYS = ['maxTtl', 'restartGuard', 'requestTimeout', 'driftFactor', 'retryCount', 'backoff', 'fencing', 'channelPrefix', 'clock'];
 const ACQUIRE_KEYS = ['signal', 'acquireTimeout', 'retryCount'];
 
-type AttemptOutcome = { lock: Lock } | { error: LockHeldError | QuorumError };
+/** An attempt's outcome; `firstInLine`: refused, but first in the resource's waiting line on a majority. */
+type AttemptOutcome = { lock: Lock } | { error: LockHeldError | QuorumError; firstInLine?: boolean };
 
 /**
  * Distributed locks over independent Redis masters.
@@ -103,6 +104,11 @@ export class Redlock implements AsyncDisposable {
   private readonly backoff: BackoffPolicy;
   private readonly fencing: boolean;
   private readonly channelPrefix: string;
+  /**
+   * How long a release reserves a key for the first waiter in line: long enough for the announcement to reach
+   * it and its attempt to come back, short enough that a waiter that died in line costs little.
+   */
+  private readonly reservationMs: number;
   private readonly owner: LockOwner;
   private closed = false;
 
@@ -116,6 +122,7 @@ export class Redlock implements AsyncDisposable {
     this.retryCount = assertNumber('options.retryCount', options.retryCount ?? 10, { min: 0, integer: true });
     this.backoff = options.backoff ?? decorrelatedJitterBackoff({ initial: 50, max: 500 });
     this.fencing = options.fencing ?? true;
+    this.reservationMs = Math.max(100, Math.ceil(4 * this.requestTimeout));
     this.channelPrefix = options.channelPrefix === undefined ? 'x-redlock:released:' : assertString('options.channelPrefix', options.channelPrefix);
     const scriptClients = clients.map((client, i) => {
       const adapted = scriptClientOf(client, i);
@@ -128,7 +135,7 @@ export class Redlock implements AsyncDisposable {
     const clockAllowance = Math.max(this.driftFactor, MIN_CLOCK_ALLOWANCE);
     this.instances = scriptClients.map((client) => new Instance(client, this.clock, guardMs, clockAllowance));
     this.quorum = Math.floor(clients.length / 2) + 1;
-    this.notifier = new ReleaseNotifier(scriptClients);
+    this.notifier = new ReleaseNotifier(scriptClients, this.quorum);
     this.owner = {
       extend: (lock, ttl) => this.extend(lock, ttl),
       release: (lock) => this.release(lock),
@@ -151,6 +158,11 @@ export class Redlock implements AsyncDisposable {
     const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
     if (this.closed) throw new ClosedError('redlock');
     const value = randomToken();
+    // A single resource's waiters queue in Redis in the order they started waiting (see RELEASE): a release hands
+    // the key to the first of them in the same script, where otherwise every waiting process would race for it.
+    const line = keys.length === 1 ? { place: this.clock.wallNow() } : undefined;
+    let joined = false;
+    let quickRetries = 0;
     // Without a signal or a timeout (the usual call) nothing can cut the wait short: no signal is made for it.
     using deadline =
       options.signal === undefined && timeoutMs === undefined
@@ -166,29 +178,51 @@ export class Redlock implements AsyncDisposable {
         // Waiters of this process are queued for these resources: join the back of their line rather than
         // barge in ahead of them. (A holder that releases and at once asks again would otherwise win every
         // time — it knows of the release first — and starve the others.)
-        listener = await this.notifier.listen(channels);
+        listener = await this.notifier.listen(channels, value);
         delay = this.backoff.delay(1, undefined);
         await listener.turn(delay, signal);
       }
       for (let attempt = 1; ; attempt++) {
-        if (signal?.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
-        const outcome = await this.attempt(keys, value, ttl);
-        if ('lock' in outcome) return outcome.lock;
+        if (signal?.aborted) {
+          if (joined) this.leaveLine(this.instances, keys[0]!, value);
+          throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
+        }
+        // A first attempt does not join the line (the usual, uncontended acquire writes nothing more); later ones
+        // do when this waiter is the first of this process, the one that keeps polling (see ReleaseListener.turn):
+        // a place in line of a waiter that does not poll would hold the others back until it lapsed.
+        const joins = line !== undefined && attempt > 1 && listener?.isFirst() === true;
+        const queued = joins ? { ...line, keepMs: placeKeptMs(delay) } : undefined;
+        joined ||= joins;
+        const outcome = await this.attempt(keys, value, ttl, queued);
+        if ('lock' in outcome) {
+          // Every instance asked keeps its place in line: a place of a holder would have the next release
+          // reserve the key for a waiter that is gone.
+          if (joined) this.leaveLine(this.instances, keys[0]!, value);
+          return outcome.lock;
+        }
         lastError = outcome.error;
         // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
         // set nothing). A late "yes" from an instance that timed out is covered too.
         const mayHold = this.instances.filter((instance) => !outcome.error.failures.some((f) => f.instance === instance.name && f.reason === 'held'));
         await this.releaseOn(mayHold, keys, value, false);
-        if (attempt > retryCount) throw new LockNotAcquiredError(keys, attempt, lastError);
+        if (attempt > retryCount) {
+          if (joined) this.leaveLine(this.instances, keys[0]!, value);
+          throw new LockNotAcquiredError(keys, attempt, lastError);
+        }
         if (outcome.error instanceof LockHeldError && listener === undefined) {
           // From now on a release wakes us. One more attempt at once covers a release that came before the
           // subscription was in place.
-          listener = await this.notifier.listen(channels);
+          listener = await this.notifier.listen(channels, value);
           continue;
         }
         delay = this.backoff.delay(attempt, delay);
-        if (listener !== undefined) await listener.turn(delay, signal);
-        else await sleep(delay, { signal, clock: this.clock }).catch(() => undefined);
+        // First in line on a majority, yet refused: the keys may be held by the partial grabs of other
+        // contenders, which they give back at once (after a release no waiter was in line for, say), or by the
+        // holder. Ask again soon a few times, then as usual (a release wakes us in any case).
+        quickRetries = 'firstInLine' in outcome && outcome.firstInLine === true ? quickRetries + 1 : 0;
+        const wait = quickRetries > 0 && quickRetries <= QUICK_RETRIES ? Math.min(delay, QUICK_RETRY_MS) : delay;
+        if (listener !== undefined) await listener.turn(wait, signal);
+        else await sleep(wait, { signal, clock: this.clock }).catch(() => undefined);
       }
     } finally {
       await listener?.close();
@@ -236,13 +270,20 @@ export class Redlock implements AsyncDisposable {
     return this.close();
   }
 
-  private async attempt(keys: readonly string[], value: string, ttl: number): Promise<AttemptOutcome> {
+  private async attempt(keys: readonly string[], value: string, ttl: number, line: WaitingPlace | undefined): Promise<AttemptOutcome> {
     const started = this.clock.now();
-    const scriptKeys = this.fencing ? [...keys, ...keys.map(fenceKey)] : keys;
+    const scriptKeys = [...keys, ...(this.fencing ? keys.map(fenceKey) : []), ...(keys.length === 1 ? queueKeys(keys[0]!) : [])];
+    const lineArgs = keys.length !== 1 ? [0, 0, 0] : line === undefined ? [1, 0, 0] : [2, line.place, line.keepMs];
+    const args = [value, ttl, keys.length, this.fencing ? 1 : 0, ...lineArgs];
     const timeout = this.timeoutFor(ttl);
+    let firstInLine = 0;
+    const parse = (instance: Instance, reply: unknown): InstanceResult<number[]> => {
+      if (Array.isArray(reply) && reply[0] === 0 && reply[2] === 1) firstInLine++;
+      return parseAcquire(instance, keys, reply);
+    };
     const results = await gather(
       this.instances,
-      (instance) => instance.run(ACQUIRE, scriptKeys, [value, ttl, keys.length, this.fencing ? 1 : 0], (reply) => parseAcquire(instance, keys, reply), VOTE_CHECKS),
+      (instance) => instance.run(ACQUIRE, scriptKeys, args, (reply) => parse(instance, reply), VOTE_CHECKS),
       this.quorum,
       isOk,
       timeout,
@@ -265,7 +306,7 @@ export class Redlock implements AsyncDisposable {
     }
     const held = failures.filter((f) => f.reason === 'held').length;
     // Held when the owners' votes alone keep us from a majority.
-    if (held > this.instances.length - this.quorum) return { error: new LockHeldError(keys, failures) };
+    if (held > this.instances.length - this.quorum) return { error: new LockHeldError(keys, failures), firstInLine: firstInLine >= this.quorum };
     return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
   }
 
@@ -311,28 +352,52 @@ export class Redlock implements AsyncDisposable {
 
   private async release(lock: Lock): Promise<ReleaseResult> {
     const expired = lock.expired;
-    const deleted = await this.releaseOn(this.instances, lock.resources, lock.value, true);
+    const { deleted, reservedFor } = await this.releaseOn(this.instances, lock.resources, lock.value, true);
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
     // Our own waiters need not wait for the announcement to come back from Redis. Their attempts go out on the
-    // same connections as the release's commands, behind them, so they find the keys gone everywhere.
-    this.notifier.releasedLocally(this.channelsOf(lock.resources), lock.value);
+    // same connections as the release's commands, behind them, so they find the keys gone everywhere (or
+    // reserved for the waiter named).
+    this.notifier.releasedLocally(this.channelsOf(lock.resources), lock.value, reservedFor);
     return { deleted, released: deleted >= this.quorum, expired };
   }
 
   /**
    * Compare-and-delete on `instances`; returns on how many our keys were found and deleted, counted until a
-   * majority confirmed (the rest are still asked, not waited for). Never rejects.
+   * majority confirmed (the rest are still asked, not waited for), and the waiter most of those instances
+   * reserved the keys for, if any. Never rejects.
    */
-  private async releaseOn(instances: readonly Instance[], keys: readonly string[], value: string, announce: boolean): Promise<number> {
-    const deletedHere = (r: InstanceResult<number>): boolean => r.ok && r.value > 0;
+  private async releaseOn(
+    instances: readonly Instance[],
+    keys: readonly string[],
+    value: string,
+    announce: boolean,
+  ): Promise<{ deleted: number; reservedFor: string | undefined }> {
+    const deletedHere = (r: InstanceResult<ReleaseReply>): boolean => r.ok && r.value.deleted > 0;
+    // Only an announced release hands over; a failed attempt's give-back frees the keys for whoever asks next.
+    const scriptKeys = announce ? [...keys, ...keys.flatMap(queueKeys)] : keys;
+    const args = [value, this.channelPrefix, announce ? 1 : 0, announce ? 1 : 0, this.reservationMs];
     const results = await gather(
       instances,
-      (instance) => instance.run(RELEASE, keys, [value, this.channelPrefix, announce ? 1 : 0], (reply): InstanceResult<number> => ({ ok: true, value: Number(reply) })),
+      (instance) => instance.run(RELEASE, scriptKeys, args, parseRelease),
       this.quorum,
       deletedHere,
       this.requestTimeout,
     );
-    return results.filter(deletedHere).length;
+    const votes = new Map<string, number>();
+    for (const r of results) if (r.ok && r.value.reservedFor !== undefined) votes.set(r.value.reservedFor, (votes.get(r.value.reservedFor) ?? 0) + 1);
+    const [reservedFor] = [...votes].find(([, count]) => count >= this.quorum) ?? [];
+    return { deleted: results.filter(deletedHere).length, reservedFor };
+  }
+
+  /**
+   * Takes a waiter that gave up, or got the lock, out of the resource's waiting line on `instances`, so that no
+   * release reserves the key for it.
+   */
+  private leaveLine(instances: readonly Instance[], resource: string, value: string): void {
+    const run = (instance: Instance): Promise<InstanceResult<true>> => instance.run(LEAVE_LINE, queueKeys(resource), [value], () => ({ ok: true, value: true }));
+    // Not awaited: a place left behind lapses on its own, and a reservation made for it in the meantime lapses
+    // after `reservationMs`. Instance.run never rejects.
+    void Promise.all(instances.map(run));
   }
 
   /** The pub/sub channels on which releases of `keys` are announced. */
@@ -362,6 +427,10 @@ export class Redlock implements AsyncDisposable {
   }
 }
 
+/** How many times, and after how long (ms), a waiter first in line asks again after a refusal. */
+const QUICK_RETRIES = 3;
+const QUICK_RETRY_MS = 5;
+
 /** The least clock-rate allowance, whatever the drift factor (see the constructor). */
 const MIN_CLOCK_ALLOWANCE = 0.001;
 
@@ -374,6 +443,31 @@ function isOk<T>(result: InstanceResult<T>): boolean {
 
 function failuresOf<T>(results: readonly InstanceResult<T>[]): InstanceFailure[] {
   return results.flatMap((r) => (r.ok ? [] : [r.failure]));
+}
+
+interface ReleaseReply {
+  deleted: number;
+  reservedFor: string | undefined;
+}
+
+function parseRelease(reply: unknown): InstanceResult<ReleaseReply> {
+  const [deleted, reservedFor] = reply as [unknown, unknown];
+  return { ok: true, value: { deleted: Number(deleted), reservedFor: typeof reservedFor === 'string' ? reservedFor : undefined } };
+}
+
+/** Where a single resource's waiter stands in its waiting line: its place (epoch ms) and how long it is kept. */
+interface WaitingPlace {
+  readonly place: number;
+  readonly keepMs: number;
+}
+
+/**
+ * How long an instance keeps a waiter's place after its attempt: past its next attempt (after `delay`, the
+ * last retry delay; decorrelated jitter waits at most three times the last), at least a second. A waiter of a
+ * process that died drops out of line after this.
+ */
+function placeKeptMs(delay: number | undefined): number {
+  return Math.max(1_000, Math.ceil(3 * (delay ?? 0)) + 100);
 }
 
 function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {

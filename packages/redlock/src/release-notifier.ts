@@ -12,12 +12,19 @@
  * at the lock together, split the instances' votes between them and fail them all (a thundering herd). The
  * others keep waiting for the next release, or for their own retry delay. A new acquirer of this process joins
  * the back of the line (see Redlock.acquire), so waiters of one process get the lock in turn.
+ *
+ * A release that reserved the key for a waiter (the resource's waiting line in Redis, see RELEASE) names it:
+ * that waiter wakes if it is one of ours, and nobody else here does (their attempts would find the key
+ * reserved and fail). A release's announcements wake a waiter once a majority of instances made the same one:
+ * woken by the first, its attempt would reach instances that have not seen the release yet and fail there.
  */
 import { TimeoutError, sleep } from '@x/core';
 import type { ScriptClient, Subscriber } from './client.js';
 
 /** A waiter's view: wait until a release is announced or `ms` pass. */
 export interface ReleaseListener {
+  /** True when this waiter is the longest-waiting of this process on one of its channels. */
+  isFirst(): boolean;
   /**
    * Resolves after `ms`, or earlier when one of the channels announced a release (since the last call, too);
    * also resolves when `signal` aborts. True when a release was announced.
@@ -34,30 +41,45 @@ export interface ReleaseListener {
 }
 
 interface Waiter {
+  /** The value the waiter asks for the lock with. */
+  readonly value: string;
   /** A release was announced since the waiter last looked. */
   released: boolean;
   /** Set while the waiter sleeps: ends the sleep. */
   wake: (() => void) | undefined;
 }
 
-/** How many announced releases are remembered, to ignore their later announcements from other instances. */
+/** How many releases are remembered, to count their announcements from the instances. */
 const REMEMBERED_RELEASES = 1_024;
+
+/** What the announcements of one release said so far: how many named each waiter ('' for none). */
+interface Heard {
+  decided: boolean;
+  readonly counts: Map<string, number>;
+}
 
 export class ReleaseNotifier {
   private subscribers: Subscriber[] | undefined;
   /** Per channel, its waiters, longest waiting first. */
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** The waiters by their values, to wake the one a release reserved the key for. */
+  private readonly byValue = new Map<string, Waiter>();
+  /** The releases heard of, by released value (insertion order = age). */
+  private readonly heard = new Map<string, Heard>();
+
+  constructor(
+    private readonly clients: readonly ScriptClient[],
+    /** Announcements of one release that decide whom it wakes: a majority of the instances. */
+    private readonly quorum: number,
+  ) {}
+
   /**
-   * Values of the releases already announced here, by this process's own release or by the first instance's
-   * message (insertion order = age).
+   * Subscribes to `channels` (resolves once every reachable instance confirmed) and returns a listener for the
+   * acquirer asking with `value`.
    */
-  private readonly announced = new Set<string>();
-
-  constructor(private readonly clients: readonly ScriptClient[]) {}
-
-  /** Subscribes to `channels` (resolves once every reachable instance confirmed) and returns a listener. */
-  async listen(channels: readonly string[]): Promise<ReleaseListener> {
-    const waiter: Waiter = { released: false, wake: undefined };
+  async listen(channels: readonly string[], value: string): Promise<ReleaseListener> {
+    const waiter: Waiter = { value, released: false, wake: undefined };
+    this.byValue.set(value, waiter);
     const fresh: string[] = [];
     for (const channel of channels) {
       let queue = this.waiters.get(channel);
@@ -71,6 +93,7 @@ export class ReleaseNotifier {
     if (fresh.length > 0) await this.each((subscriber) => subscriber.subscribe(fresh));
     const isFirst = (): boolean => channels.some((channel) => this.waiters.get(channel)?.values().next().value === waiter);
     const listener: ReleaseListener = {
+      isFirst,
       next: async (ms, signal) => {
         if (!waiter.released) {
           const controller = new AbortController();
@@ -92,6 +115,7 @@ export class ReleaseNotifier {
         while (!(await listener.next(ms, signal)) && !isFirst() && !signal?.aborted);
       },
       close: async () => {
+        if (this.byValue.get(value) === waiter) this.byValue.delete(value);
         const gone: string[] = [];
         for (const channel of channels) {
           const queue = this.waiters.get(channel);
@@ -111,10 +135,11 @@ export class ReleaseNotifier {
    * Announces a release made by this process to its own waiters at once, without waiting for the round trip
    * through Redis pub/sub; the same release's announcements from Redis (carrying `value`) are then ignored.
    */
-  releasedLocally(channels: readonly string[], value: string): void {
+  releasedLocally(channels: readonly string[], value: string, reservedFor: string | undefined): void {
     if (!this.hasWaiters(channels)) return;
-    this.remember(value);
-    for (const channel of channels) this.announce(channel);
+    this.hear(value).decided = true;
+    if (reservedFor !== undefined) this.wakeReserved(reservedFor);
+    else for (const channel of channels) this.announce(channel);
   }
 
   /** True when a waiter of this process already listens on one of `channels`. */
@@ -127,6 +152,7 @@ export class ReleaseNotifier {
     const subscribers = this.subscribers;
     this.subscribers = undefined;
     this.waiters.clear();
+    this.byValue.clear();
     if (subscribers !== undefined) await Promise.all(subscribers.map((s) => s.close()));
   }
 
@@ -141,9 +167,22 @@ export class ReleaseNotifier {
     first.wake?.();
   }
 
-  private remember(value: string): void {
-    this.announced.add(value);
-    if (this.announced.size > REMEMBERED_RELEASES) this.announced.delete(this.announced.values().next().value!);
+  // The key was reserved for `value`: wake its waiter if it is ours. Nobody else here could get it now.
+  private wakeReserved(value: string): void {
+    const waiter = this.byValue.get(value);
+    if (waiter === undefined) return;
+    waiter.released = true;
+    waiter.wake?.();
+  }
+
+  private hear(value: string): Heard {
+    let heard = this.heard.get(value);
+    if (heard === undefined) {
+      heard = { decided: false, counts: new Map() };
+      this.heard.set(value, heard);
+      if (this.heard.size > REMEMBERED_RELEASES) this.heard.delete(this.heard.keys().next().value!);
+    }
+    return heard;
   }
 
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
@@ -152,11 +191,19 @@ export class ReleaseNotifier {
     await Promise.all(this.subscribers.map((subscriber) => withTimeout(action(subscriber), 1_000).catch(() => undefined)));
   }
 
-  // The message is the released lock's value: one release, one announcement, whichever instance says it first.
+  // The message is the released lock's value, then the waiter the key was reserved for if any: one release, one
+  // wake-up, once a majority of instances said the same.
   private readonly onMessage = (channel: string, message: string): void => {
-    if (this.announced.has(message)) return;
-    this.remember(message);
-    this.announce(channel);
+    const space = message.indexOf(' ');
+    const heard = this.hear(space === -1 ? message : message.slice(0, space));
+    if (heard.decided) return;
+    const reservedFor = space === -1 ? '' : message.slice(space + 1);
+    const count = (heard.counts.get(reservedFor) ?? 0) + 1;
+    heard.counts.set(reservedFor, count);
+    if (count < this.quorum) return;
+    heard.decided = true;
+    if (reservedFor === '') this.announce(channel);
+    else this.wakeReserved(reservedFor);
   };
 }
 

@@ -24,17 +24,60 @@ const NOW = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 /**
- * ARGV: value, ttl ms, resource count n, fencing (1/0).
- * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 0, i} when resource i is
- * held by another value. A key already holding our value (left by an attempt whose answer we missed) counts as
- * ours.
+ * `first_waiter(line, kept, now)`: the first value of a waiting line whose place is still kept, dropping the
+ * lapsed ones before it (at most 32 at a time, to bound the script), or nil.
+ */
+const FIRST_WAITER = `local function first_waiter(line, kept, now)
+  for _ = 1, 32 do
+    local first = redis.call('ZRANGE', line, 0, 0)[1]
+    if not first then return nil end
+    if tonumber(redis.call('ZSCORE', kept, first) or '0') > now then return first end
+    redis.call('ZREM', line, first)
+    redis.call('ZREM', kept, first)
+  end
+  return nil
+end`;
+
+/**
+ * ARGV: value, ttl ms, resource count n, fencing (1/0), line (0: none, 1: checked, 2: checked and joined), the
+ * waiter's place (its wait's start, epoch ms), how long its place is kept (ms).
+ * KEYS: the n resource keys, then (with fencing) their n fence counter keys, then (with a line, n = 1) the
+ * resource's waiting line and the line's expiries (see queueKeys).
+ * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 0, i, first} when
+ * resource i is held by another value (first: 1 when the value is first in line), or is free while another
+ * waiter is first in its line. A key already holding our value
+ * (left by an attempt whose answer we missed, or reserved for us by a release: see RELEASE) counts as ours.
+ *
+ * The line: joining puts the value in it (ordered by its place; a place kept stays where it was) or refreshes
+ * how long it is kept, whether this instance grants or not: the attempt may still fail on the others, and every
+ * instance must keep the same line, or they would favour different waiters. A free key goes only to the first
+ * waiter in line (or anyone when the line is empty): a newcomer, or a waiter further back, cannot take an
+ * instance from under the one whose turn it is and split the votes. The acquirer leaves the line once it holds
+ * the lock (LEAVE_LINE).
  */
 export const ACQUIRE = script(`
 ${NOW}
+${FIRST_WAITER}
 local n = tonumber(ARGV[3])
+local line = n + (ARGV[4] == '1' and n or 0) + 1
+if ARGV[5] == '2' then
+  local keep = tonumber(ARGV[7])
+  redis.call('ZADD', KEYS[line], 'NX', ARGV[6], ARGV[1])
+  redis.call('ZADD', KEYS[line + 1], now + keep, ARGV[1])
+  for k = line, line + 1 do
+    if redis.call('PTTL', KEYS[k]) < keep then redis.call('PEXPIRE', KEYS[k], keep) end
+  end
+end
 for i = 1, n do
   local current = redis.call('GET', KEYS[i])
-  if current and current ~= ARGV[1] then return {now, 0, i} end
+  if current and current ~= ARGV[1] then
+    local first = ARGV[5] == '2' and first_waiter(KEYS[line], KEYS[line + 1], now) == ARGV[1]
+    return {now, 0, i, first and 1 or 0}
+  end
+  if not current and ARGV[5] ~= '0' then
+    local first = first_waiter(KEYS[line], KEYS[line + 1], now)
+    if first and first ~= ARGV[1] then return {now, 0, i, 0} end
+  end
 end
 local result = {now, 1}
 for i = 1, n do
@@ -61,22 +104,60 @@ return 1
 `);
 
 /**
- * ARGV: value, channel prefix, announce (1/0). Deletes each key that still holds our value and, when asked to,
- * announces it on `<prefix><key>` so a waiter wakes at once; the message is the released value (worthless once
- * deleted), so the releasing process can tell its own releases, which it announced locally already. Giving back
- * the minority of a failed attempt is not announced: nobody could have been waiting for that. Returns how many
- * keys were deleted.
+ * ARGV: value, channel prefix, announce (1/0), queue (1/0), reservation ms.
+ * KEYS: the resource keys, then (when queueing) each resource's waiting line and its expiries, in pairs.
+ * Deletes each key that still holds our value and, when asked to, announces it on `<prefix><key>` so a waiter
+ * wakes at once; the message is the released value (worthless once deleted), so the releasing process can tell
+ * its own releases, which it announced locally already. Giving back the minority of a failed attempt is not
+ * announced: nobody could have been waiting for that.
+ *
+ * Hand-over: an announced release with a waiting line reserves the key at once for the first waiter whose place
+ * is still kept (SET with the reservation's short TTL, in this same script, so no other acquirer can slip in
+ * between), and the message names it: `<released value> <waiter's value>`. The waiter then acquires as usual;
+ * its attempt finds its own value here and counts the instance as granted (see ACQUIRE). A reservation is not a
+ * lock: validity comes from that attempt, as for any acquire, so Redlock's argument is unchanged. The waiter
+ * stays first in line until it holds the lock or its place lapses. The releasing value leaves the line (an
+ * instance that refused its attempt kept its place). Returns {deleted, reserved-for (or false)} with the last
+ * resource's reservation.
  */
 export const RELEASE = script(`
+${NOW}
+${FIRST_WAITER}
 local deleted = 0
-for i = 1, #KEYS do
+local reserved = false
+local n = ARGV[4] == '1' and #KEYS / 3 or #KEYS
+for i = 1, n do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
     redis.call('DEL', KEYS[i])
-    if ARGV[3] == '1' then redis.call('PUBLISH', ARGV[2] .. KEYS[i], ARGV[1]) end
     deleted = deleted + 1
+    if ARGV[3] == '1' then
+      local message = ARGV[1]
+      if ARGV[4] == '1' then
+        local line, kept = KEYS[n + 2 * i - 1], KEYS[n + 2 * i]
+        redis.call('ZREM', line, ARGV[1])
+        redis.call('ZREM', kept, ARGV[1])
+        local first = first_waiter(line, kept, now)
+        if first then
+          redis.call('SET', KEYS[i], first, 'PX', ARGV[5])
+          message = ARGV[1] .. ' ' .. first
+          reserved = first
+        end
+      end
+      redis.call('PUBLISH', ARGV[2] .. KEYS[i], message)
+    end
   end
 end
-return deleted
+return {deleted, reserved}
+`);
+
+/**
+ * KEYS: a resource's waiting line and its expiries; ARGV: value. Leaves the line (a waiter that gave up), so that
+ * no release reserves the key for it. Returns 1.
+ */
+export const LEAVE_LINE = script(`
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
 `);
 
 /** ARGV: value, ttl ms. Extends every key only if all still hold our value. Returns {now, 1} or {now, 0}. */
@@ -90,11 +171,24 @@ return {now, 1}
 `);
 
 /**
- * The fence counter key of a resource, in the resource's hash slot: the resource's own hash tag when it has one,
- * else the whole resource name as the tag.
+ * A key beside `resource`, in its hash slot (Redis Cluster): the resource's own hash tag when it has one, else the
+ * whole resource name as the tag.
  */
-export function fenceKey(resource: string): string {
+function besideKey(resource: string, suffix: string): string {
   const open = resource.indexOf('{');
   const close = open === -1 ? -1 : resource.indexOf('}', open + 1);
-  return close > open + 1 ? `${resource}:fence` : `{${resource}}:fence`;
+  return close > open + 1 ? `${resource}:${suffix}` : `{${resource}}:${suffix}`;
+}
+
+/** The fence counter key of a resource. */
+export function fenceKey(resource: string): string {
+  return besideKey(resource, 'fence');
+}
+
+/**
+ * A resource's waiting line (a sorted set of waiters' values by their places) and the line's expiries (the
+ * same values by the instance time until which each place is kept).
+ */
+export function queueKeys(resource: string): [line: string, expiries: string] {
+  return [besideKey(resource, 'line'), besideKey(resource, 'line-kept')];
 }

@@ -8,7 +8,7 @@ import {
   Redlock,
   type RedisClient,
 } from '../src/index.js';
-import { fenceKey } from '../src/scripts.js';
+import { fenceKey, queueKeys } from '../src/scripts.js';
 import { ReleaseNotifier } from '../src/release-notifier.js';
 import { scriptClientOf } from '../src/instance.js';
 import { eventually } from '@x/testkit';
@@ -212,12 +212,90 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       await slow.close();
     });
 
+    it('hands a released lock to the waiter that started waiting first, across Redlocks that know nothing of each other', async () => {
+      const key = resource('fifo');
+      // Five "processes": each its own Redlock, all with retry delays of 5 s, so only the hand-over can pass the
+      // lock on within the test's window; each starts waiting 150 ms after the one before.
+      const others = Array.from({ length: 5 }, () => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 5_000, max: 5_000 }) }));
+      try {
+        const holder = await redlock.acquire(key, 10_000);
+        const order: number[] = [];
+        const waiting = others.map(async (other, i) => {
+          await new Promise((resolve) => setTimeout(resolve, 150 * i));
+          const lock = await other.acquire(key, 10_000);
+          order.push(i);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          await lock.release();
+        });
+        await new Promise((resolve) => setTimeout(resolve, 150 * others.length + 200));
+        const started = performance.now();
+        await holder.release();
+        await Promise.all(waiting);
+        // Without the line all five wake on each release and race: the order is whoever's votes came first.
+        expect(order).toEqual([0, 1, 2, 3, 4]);
+        expect(performance.now() - started).toBeLessThan(2_000);
+        // Everyone left the line, and it left nothing behind.
+        await eventually(async () => (await Promise.all(clients.map((client) => client.exists(...queueKeys(key))))).every((n) => n === 0), 'no line left', 2_000);
+      } finally {
+        await Promise.all(others.map((other) => other.close()));
+      }
+    });
+
+    it('does not give a free key to a newcomer while a waiter is first in line, and a waiter gone from the line holds nobody back for long', async () => {
+      const key = resource('line-ghost');
+      const [line, kept] = queueKeys(key);
+      // A waiter that died in line: first (place 0), kept for 800 ms more on every instance.
+      await Promise.all(clients.map(async (client) => {
+        const [seconds, micros] = await client.time();
+        await client.zadd(line, 0, 'ghost');
+        await client.zadd(kept, Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + 800, 'ghost');
+      }));
+      const fast = new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 50, max: 50 }), retryCount: 100 });
+      try {
+        const started = performance.now();
+        const first = await fast.acquire(key, 1_000, { retryCount: 0 }).catch((error: unknown) => error);
+        expect(first).toBeInstanceOf(LockNotAcquiredError);
+        expect((first as LockNotAcquiredError).cause).toBeInstanceOf(LockHeldError);
+        const lock = await fast.acquire(key, 1_000);
+        const waited = performance.now() - started;
+        expect(waited).toBeGreaterThan(600);
+        expect(waited).toBeLessThan(2_000);
+        await lock.release();
+      } finally {
+        await fast.close();
+      }
+    });
+
+    it('takes a waiter that gave up out of the line', async () => {
+      const key = resource('line-leave');
+      const holder = await redlock.acquire(key, 10_000);
+      const impatient = new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 50, max: 50 }) });
+      try {
+        const error = await impatient.acquire(key, 1_000, { acquireTimeout: 400 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(LockNotAcquiredError);
+        const [line] = queueKeys(key);
+        await eventually(async () => (await Promise.all(clients.map((client) => client.zcard(line)))).every((n) => n === 0), 'the line empty', 2_000);
+        // The release then reserves the key for nobody: the next acquirer gets it at once.
+        await holder.release();
+        const next = await redlock.acquire(key, 1_000, { retryCount: 0 });
+        await next.release();
+      } finally {
+        await impatient.close();
+      }
+    });
+
     it('counts one release announced by all five instances once: a waiter that lost the race waits for the next release', async () => {
       const adapters = lockers.map((client, i) => scriptClientOf(client, i)!);
-      const notifier = new ReleaseNotifier(adapters);
+      const notifier = new ReleaseNotifier(adapters, 3);
       const channel = `x-redlock:released:${resource('announce')}`;
-      const listener = await notifier.listen([channel]);
+      const listener = await notifier.listen([channel], 'waiter-1');
       try {
+        // Fewer announcements than a majority wake nobody: the release may not have reached the others yet.
+        await Promise.all(clients.slice(0, 2).map((client) => client.publish(channel, 'value-0')));
+        expect(await listener.next(200)).toBe(false);
+        // A release that reserved the key for another waiter wakes nobody here.
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-00 someone-else')));
+        expect(await listener.next(200)).toBe(false);
         // What the release script does on each instance: one release, five announcements carrying its value.
         await Promise.all(clients.map((client) => client.publish(channel, 'value-1')));
         expect(await listener.next(1_000)).toBe(true);
@@ -225,6 +303,9 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         // The other four announcements of that release must not send the waiter at the lock again.
         expect(await listener.next(150)).toBe(false);
         await Promise.all(clients.map((client) => client.publish(channel, 'value-2')));
+        expect(await listener.next(1_000)).toBe(true);
+        // Reserved for this waiter: it wakes.
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-3 waiter-1')));
         expect(await listener.next(1_000)).toBe(true);
       } finally {
         await listener.close();
