@@ -102,10 +102,25 @@ async function check(pkg, byName, tarballs, work) {
     if (theirs.length > 0) notes.push(`${version}: ${theirs.length} error(s) in peers' own declarations, e.g. ${theirs[0]}`);
     if (counted.length > 0 || lines.length === 0) failures.push(`${version} --module nodenext --strict:\n${counted.join('\n') || typed.out}`);
   }
+  failures.push(...deadLinks(path.join(project, 'node_modules', name)));
   const readme = await checkReadme(project, path.join(pkg.dir, 'README.md'), tscs);
   failures.push(...readme.failures);
   notes.push(`README: ${readme.blocks} blocks, ${readme.typed} type-checked, ${readme.ran} run`);
   return { name, failures, notes, entries };
+}
+
+/**
+ * Links of the installed README that lead nowhere: a relative link must name a file inside the installed package
+ * (the repository's other folders are not in the tarball, and npm's page has no repository to resolve them in).
+ */
+function deadLinks(installed) {
+  const text = fs.readFileSync(path.join(installed, 'README.md'), 'utf8');
+  const dead = [];
+  for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (/^(https?:|mailto:|#)/.test(target)) continue;
+    if (!fs.existsSync(path.join(installed, target.split('#')[0]))) dead.push(`README link (${target}) leads nowhere once installed`);
+  }
+  return dead;
 }
 
 async function main() {
