@@ -10,7 +10,8 @@
  *     on both TypeScript lines, without @types/node or any flag the user would have to add. Errors inside a
  *     peer's own declarations are printed but not counted: they are the peer's (ioredis 6 under `--strict`),
  *   - every code block of its README type-checks, and runs and exits as written unless it says it is a
- *     fragment (readme-blocks.cjs; the blocks use the services `npm test` starts).
+ *     fragment (readme-blocks.cjs; the blocks use the services `npm test` starts),
+ *   - every relative link of its README names a file inside the installed package.
  *
  * Usage: node scripts/consumer-check.cjs [package...]   (default: every package; build first)
  * Exits 1 when a check fails. Needs the npm registry.
