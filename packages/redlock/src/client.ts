@@ -70,3 +70,40 @@ export function uptimeOf(info: string): number | undefined {
   const match = /^uptime_in_seconds:(\d+)/m.exec(info);
   return match ? Number(match[1]) : undefined;
 }
+
+/** A client's event methods, as far as {@link onShared} uses them. */
+export interface EventSource {
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** Per client and event: the one listener put on the client, and the listeners it calls. */
+const shared = new WeakMap<EventSource, Map<string, { relay: () => void; listeners: Set<() => void> }>>();
+
+/**
+ * Calls `listener` on `event` of the caller's client through one listener per client and event, shared by every
+ * Redlock on that client: two listeners per Redlock tripped Node's MaxListenersExceededWarning once six Redlocks
+ * shared a set of clients. Returns what stops the calls; the shared listener goes when its last user does.
+ */
+export function onShared(client: EventSource, event: string, listener: () => void): () => void {
+  let byEvent = shared.get(client);
+  if (byEvent === undefined) shared.set(client, (byEvent = new Map()));
+  let entry = byEvent.get(event);
+  if (entry === undefined) {
+    const listeners = new Set<() => void>();
+    entry = { relay: () => [...listeners].forEach((each) => each()), listeners };
+    byEvent.set(event, entry);
+    client.on(event, entry.relay);
+  }
+  // A wrapper per call: the same function passed twice is still two registrations, each removed on its own.
+  const registration = (): void => listener();
+  entry.listeners.add(registration);
+  const current = entry;
+  return () => {
+    current.listeners.delete(registration);
+    if (current.listeners.size === 0 && byEvent.get(event) === current) {
+      byEvent.delete(event);
+      client.off(event, current.relay);
+    }
+  };
+}

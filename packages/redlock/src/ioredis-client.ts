@@ -1,6 +1,6 @@
 /** ioredis (v5, v6) `Redis` and `Cluster` as a {@link ScriptClient}. */
 import { XError } from '@x/core';
-import { type ScriptClient, type Subscriber, scriptRunner, uptimeOf } from './client.js';
+import { type ScriptClient, type Subscriber, onShared, scriptRunner, uptimeOf } from './client.js';
 
 /** The part of an ioredis `Redis` or `Cluster` Redlock uses. */
 export interface IoredisLike {
@@ -29,7 +29,7 @@ export function ioredisClient(client: IoredisLike, index: number): ScriptClient 
     evalSource: (script, keys, args) => client.eval(script.source, keys.length, ...keys, ...args),
     evalSha: (script, keys, args) => client.evalsha(script.sha, keys.length, ...keys, ...args),
   });
-  client.on('ready', forget);
+  const stopForgetting = onShared(client, 'ready', forget);
   const cluster = typeof client.nodes === 'function';
   const { host, port } = (client as { options?: { host?: string; port?: number } }).options ?? {};
   return {
@@ -41,11 +41,8 @@ export function ioredisClient(client: IoredisLike, index: number): ScriptClient 
       const infos = cluster ? await Promise.all(client.nodes!('master').map((node) => node.info('server'))) : [await client.info('server')];
       return lowestUptime(infos);
     },
-    onReconnect: (listener) => {
-      client.on('ready', listener);
-      return () => void client.off('ready', listener);
-    },
-    detach: () => void client.off('ready', forget),
+    onReconnect: (listener) => onShared(client, 'ready', listener),
+    detach: stopForgetting,
     openSubscriber: (onMessage): Subscriber => {
       const subscriber = client.duplicate();
       subscriber.on('error', () => undefined); // reconnects on its own; a lost release only costs a retry delay

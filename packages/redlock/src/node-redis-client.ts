@@ -2,7 +2,7 @@
  * node-redis (the `redis` package, v4 to v6) clients and clusters as a {@link ScriptClient}. Commands go through
  * `sendCommand`, which every one of those versions has, so no typed command API is relied on.
  */
-import { type ScriptClient, type Subscriber, scriptRunner } from './client.js';
+import { type ScriptClient, type Subscriber, onShared, scriptRunner } from './client.js';
 import { lowestUptime } from './ioredis-client.js';
 
 type Listener = (message: string, channel: string) => void;
@@ -58,7 +58,7 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
     evalSource: (script, keys, args) => client.sendCommand(commandOf('EVAL', script.source, keys, args)),
     evalSha: (script, keys, args) => client.sendCommand(commandOf('EVALSHA', script.sha, keys, args)),
   });
-  client.on('ready', forget);
+  const stopForgetting = onShared(client, 'ready', forget);
   // Read loosely: the socket may be a path (IPC) or absent when the client was made from a URL.
   const options = (client as { options?: { url?: string; socket?: { host?: string; port?: number } } }).options;
   const socket = options?.socket;
@@ -67,12 +67,9 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
     cluster: false,
     run,
     uptimeSeconds: async () => lowestUptime([String(await client.sendCommand(['INFO', 'server']))]),
-    onReconnect: (listener) => {
-      client.on('ready', listener);
-      return () => void client.off('ready', listener);
-    },
+    onReconnect: (listener) => onShared(client, 'ready', listener),
     openSubscriber: (onMessage) => subscriberOf(client.duplicate(), onMessage),
-    detach: () => void client.off('ready', forget),
+    detach: stopForgetting,
   };
 }
 
@@ -88,10 +85,7 @@ export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): 
       return lowestUptime(infos);
     },
     // Any node's (re)connect: the youngest master's uptime is read again.
-    onReconnect: (listener) => {
-      cluster.on('node-ready', listener);
-      return () => void cluster.off('node-ready', listener);
-    },
+    onReconnect: (listener) => onShared(cluster, 'node-ready', listener),
     openSubscriber: (onMessage) => subscriberOf(cluster.duplicate(), onMessage),
     detach: () => undefined,
   };

@@ -404,6 +404,26 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       }
       expect(listeners()).toEqual(before);
     });
+
+    it('puts one listener on them however many Redlocks share them at once (no MaxListenersExceededWarning)', async () => {
+      const listeners = (): number[] => lockers.map((client) => (client as unknown as { listenerCount(event: string): number }).listenerCount('ready'));
+      const before = listeners();
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): number => warnings.push(warning);
+      process.on('warning', onWarning);
+      const made = Array.from({ length: 12 }, () => new Redlock(lockers, { restartGuard: false }));
+      try {
+        await Promise.all(made.map(async (each, i) => (await each.acquire(resource(`shared-${i}`), 1_000)).release()));
+        // The suite's own Redlock is one of them already: at most one listener more, whatever the count.
+        for (const [i, count] of listeners().entries()) expect(count).toBeLessThanOrEqual(Math.max(before[i]!, 1));
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+      } finally {
+        process.off('warning', onWarning);
+        await Promise.all(made.map((each) => each.close()));
+      }
+      expect(listeners()).toEqual(before);
+    });
   });
 
   describe('bad input', () => {
