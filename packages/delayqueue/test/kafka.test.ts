@@ -5,11 +5,12 @@
 import { ConsumerCrashedError } from '@x/kafka-fast';
 import { ClosedError, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, type ProducerBatch, logLevel } from 'kafkajs';
-import { createKafkaTopics, cuttableSockets, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
+import { createKafkaTopics, cuttableSockets, jestCanRequireEsm, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 import { DelayQueue, DeliveryLostError } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
 import { RestartingConsumer } from '../src/kafka/restarting-consumer.js';
 import { conformance, eventually } from './conformance.js';
+import type * as PlatformaticEntry from '../src/platformatic/index.js';
 
 const kafka = new Kafka({ clientId: 'delayqueue-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
 const names: { name: string; levels: number; topics: string[] }[] = [];
@@ -67,6 +68,18 @@ function countingProduceRequests(counts: (batch: ProducerBatch) => boolean): { k
 }
 
 conformance('kafka', { create: async () => backend(), supports: BROKER_SUPPORT, patienceMs: 25_000 });
+
+/** @platformatic/kafka is an ES module only: loaded only where jest can (see jestCanRequireEsm). */
+function platformatic(): typeof PlatformaticEntry {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a static import would load it everywhere
+  return require('../src/platformatic/index.js') as typeof PlatformaticEntry;
+}
+const describeOnPlatformatic = jestCanRequireEsm() ? describe : describe.skip;
+const platformaticKafka = () => platformatic().platformaticClient({ clientId: 'delayqueue-test', bootstrapBrokers: kafkaBrokers() });
+
+if (jestCanRequireEsm()) {
+  conformance('kafka on @platformatic/kafka (consumer protocol)', { create: async () => backend({ kafka: platformaticKafka() }), supports: BROKER_SUPPORT, patienceMs: 25_000 });
+}
 
 describe('kafka backend specifics', () => {
   it('routes by the time left: the largest level that fits, the ready topic under one base', () => {

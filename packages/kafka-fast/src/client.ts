@@ -111,3 +111,48 @@ export interface KafkaClient {
   admin(): ClientAdmin;
   producer(config: Record<string, unknown>): ClientProducer;
 }
+
+/**
+ * Topic administration in kafkajs's shapes, as far as packages built on this one use it (@x/delayqueue's Kafka
+ * backend creates, checks and deletes its topics). kafkajs's `Admin` has it as it is.
+ */
+export interface TopicAdmin {
+  listTopics(): Promise<string[]>;
+  /**
+   * Resolves once the broker answered; rejects when a topic could not be created, with `errors` listing each
+   * refusal as `{ type, topic }` (`type` is Kafka's error name, e.g. `TOPIC_ALREADY_EXISTS`).
+   */
+  createTopics(request: {
+    waitForLeaders?: boolean;
+    topics: { topic: string; numPartitions?: number; replicationFactor?: number; configEntries?: { name: string; value: string }[] }[];
+  }): Promise<unknown>;
+  deleteTopics(request: { topics: string[] }): Promise<void>;
+  /** Rejects when a topic does not exist. */
+  fetchTopicMetadata(request: { topics: string[] }): Promise<{ topics: { name: string; partitions: { partitionId: number; leader: number }[] }[] }>;
+  /** `type` 2 is a topic (kafkajs's ConfigResourceTypes.TOPIC). */
+  describeConfigs(request: {
+    includeSynonyms: boolean;
+    resources: { type: number; name: string; configNames?: string[] }[];
+  }): Promise<{ resources: { resourceName: string; configEntries: { configName: string; configValue: string }[] }[] }>;
+}
+
+/** A record as written by {@link BatchProducer} (kafkajs's `Message`, as far as it is used). */
+export interface BatchMessage {
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: { [key: string]: Buffer | string | undefined };
+}
+
+/** Writing records to several topics in one request, in kafkajs's shape (`Producer.sendBatch`). */
+export interface BatchProducer {
+  sendBatch(request: { acks: number; topicMessages: { topic: string; messages: BatchMessage[] }[] }): Promise<unknown>;
+}
+
+/**
+ * A {@link KafkaClient} whose admins also administer topics and whose producers also write batches:
+ * kafkajs's `Kafka`, and the client of `@x/kafka-fast/platformatic`.
+ */
+export interface KafkaClientWithTopics extends KafkaClient {
+  admin(): ClientAdmin & TopicAdmin;
+  producer(config: Record<string, unknown>): ClientProducer & BatchProducer;
+}

@@ -11,7 +11,21 @@ export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT, assert
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
 export { AlreadyStartedError, ConsumerCrashedError, ConsumerProtocolUnsupportedError, NotConnectedError, PartitionRevokedError, WorkerExitedError } from './errors.js';
 export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';
-export type { KafkaClient, ClientConsumer, ClientAdmin, ClientProducer, ClientBatchPayload, ClientMessage, RecordHeaders, ClientEvent, RevocationListener } from './client.js';
+export type {
+  KafkaClient,
+  KafkaClientWithTopics,
+  ClientConsumer,
+  ClientAdmin,
+  ClientProducer,
+  ClientBatchPayload,
+  ClientMessage,
+  RecordHeaders,
+  ClientEvent,
+  RevocationListener,
+  TopicAdmin,
+  BatchProducer,
+  BatchMessage,
+} from './client.js';
 export { workerThreadClient, type WorkerThreadClient } from './worker-client.js';
 // Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
 export { XError, isXError, InvalidArgumentError, ClosedError, CloseTimeoutError } from '@x/core';

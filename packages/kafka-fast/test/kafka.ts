@@ -1,7 +1,6 @@
 /** Helpers for tests against the real broker: fresh topics, produced contents, and waiting. */
 import { Kafka, logLevel } from 'kafkajs';
-import { createKafkaTopics, eventually as waitFor, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
-import * as vm from 'node:vm';
+import { createKafkaTopics, eventually as waitFor, jestCanRequireEsm, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
 import { type KafkaClient, workerThreadClient } from '../src/index.js';
 import type * as PlatformaticEntry from '../src/platformatic/index.js';
 
@@ -20,16 +19,6 @@ export const clients: [string, () => KafkaClient, { incremental: boolean }][] = 
 ];
 if (jestCanRequireEsm()) {
   clients.push(['platformaticClient (consumer protocol)', () => platformatic().platformaticClient({ clientId: 'x-kafka-fast-test', bootstrapBrokers: kafkaBrokers() }), { incremental: true }]);
-}
-
-/**
- * @platformatic/kafka is an ES module only. Node loads it by `require` from 22.12 on, but jest's module system
- * does so only on Node 24.9+ started with --experimental-vm-modules (as `npm test` starts it): elsewhere the
- * tests on that client are left out (the packed package is loaded by `require` on every line by the consumer
- * check).
- */
-function jestCanRequireEsm(): boolean {
-  return typeof (vm as { SourceTextModule?: { prototype: { hasAsyncGraph?: unknown } } }).SourceTextModule?.prototype.hasAsyncGraph === 'function';
 }
 
 /** Loaded only where it can be. */

@@ -8,3 +8,4 @@ export { eventually } from './eventually.js';
 export { createKafkaTopics } from './kafka-topics.js';
 export { gate, type Gate } from './gate.js';
 export { cuttableSockets, type CuttableSockets } from './cuttable-sockets.js';
+export { jestCanRequireEsm } from './esm.js';

@@ -21,6 +21,8 @@ export interface DeskEntry {
   release(): void;
   /** False once the broker took the message back on its own (channel closed, partition revoked). */
   live(): boolean;
+  /** Where the message came from, when the broker may take back some sources and not others (a partition). */
+  readonly source?: string;
 }
 
 /** What the desk needs from its backend. */
@@ -182,13 +184,15 @@ export class DeliveryDesk {
   }
 
   /**
-   * Gives every message not yet reserved back to the broker as it is, to be delivered again (a Kafka rebalance
-   * may move its partition: whoever owns it next must not find it taken).
+   * Gives every message not yet reserved (of `sources` only, when given) back to the broker as it is, to be
+   * delivered again (a Kafka rebalance may move its partition: whoever owns it next must not find it taken).
    */
-  releaseUnspent(): void {
-    const unspent = [...this.ready, ...this.held];
-    this.ready.length = 0;
-    this.held.clear();
+  releaseUnspent(sources?: ReadonlySet<string>): void {
+    const leaving = (slot: Slot): boolean => sources === undefined || (slot.entry.source !== undefined && sources.has(slot.entry.source));
+    const unspent = [...this.ready, ...this.held].filter(leaving);
+    if (sources === undefined) this.ready.length = 0;
+    else this.ready.splice(0, this.ready.length, ...this.ready.filter((slot) => !leaving(slot)));
+    for (const slot of unspent) this.held.delete(slot);
     for (const slot of unspent) {
       slot.timer?.cancel();
       slot.entry.release();

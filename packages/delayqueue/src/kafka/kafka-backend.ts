@@ -6,8 +6,7 @@
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
 import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
-import { assertConsumerConfig } from '@x/kafka-fast';
-import { type Admin, ConfigResourceTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { type BatchMessage, type BatchProducer, type ClientAdmin, type ClientProducer, type KafkaClientWithTopics, type TopicAdmin, assertConsumerConfig } from '@x/kafka-fast';
 import { PartialWriteError, PayloadTooLargeError, TopicConfigError } from '../errors.js';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
@@ -20,8 +19,12 @@ import { KafkaTopics } from './topics.js';
 
 /** Options of {@link KafkaBackend}. */
 export interface KafkaBackendOptions {
-  /** A kafkajs `Kafka` client; the backend makes its own producer, admin and consumers from it and closes them. */
-  kafka: Kafka;
+  /**
+   * A kafkajs `Kafka` client, or `platformaticClient(...)` of `@x/delayqueue/platformatic` (@platformatic/kafka,
+   * consumers in Kafka 4's consumer group protocol); the backend makes its own producer, admin and consumers from
+   * it and closes them.
+   */
+  kafka: KafkaClientWithTopics;
   /** Prefix of every topic and consumer group. Default `delayqueue`. */
   name?: string;
   /** Wait of the finest level, ms (10..60,000, default 1,000): shorter remainders are held by the reader's timer. */
@@ -70,6 +73,8 @@ const MAX_REQUEST_BYTES = 512 * 1024;
 const RECORD_FRAMING_BYTES = 128;
 const OPTION_KEYS = ['kafka', 'name', 'levelBaseMs', 'levels', 'partitions', 'replicationFactor', 'prefetch', 'moveWindow', 'earlyArrivalMs', 'handoverGraceMs', 'consumerConfig', 'clock'];
 const MAX_EARLY_ARRIVAL_MS = 500;
+/** A topic, in describeConfigs: kafkajs's ConfigResourceTypes.TOPIC, Kafka's own number for it. */
+const TOPIC_RESOURCE = 2;
 
 /**
  * Jobs as Kafka records.
@@ -89,7 +94,7 @@ export class KafkaBackend extends BrokerBackend {
   /** Topic and group names, and how delays are routed. */
   readonly topics: KafkaTopics;
   protected readonly maxHoldMs: number;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaClientWithTopics;
   private readonly partitions: number;
   /** Largest job record the queue's topics take (their smallest `max.message.bytes`, less framing); read from the broker. */
   private maxRecordBytes = Infinity;
@@ -98,8 +103,8 @@ export class KafkaBackend extends BrokerBackend {
   private readonly moveWindow: number;
   private readonly consumerConfig: Record<string, unknown>;
   private readonly handoverGraceMs: number;
-  private producer: Promise<Producer> | undefined;
-  private admin: Promise<Admin> | undefined;
+  private producer: Promise<ClientProducer & BatchProducer> | undefined;
+  private admin: Promise<ClientAdmin & TopicAdmin> | undefined;
   private levelsReady: Promise<void> | undefined;
   private readonly topicsReady = new Map<string, Promise<void>>();
   private mover: LevelMover | undefined;
@@ -110,7 +115,7 @@ export class KafkaBackend extends BrokerBackend {
     super(options.clock ?? systemClock);
     const { kafka } = options;
     if (typeof kafka?.producer !== 'function' || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
-      throw new InvalidArgumentError('options.kafka', kafka, 'a kafkajs Kafka client');
+      throw new InvalidArgumentError('options.kafka', kafka, "a kafkajs Kafka client or @x/delayqueue/platformatic's platformaticClient()");
     }
     this.kafka = kafka;
     const name = assertString('options.name', options.name ?? 'delayqueue', 200);
@@ -221,7 +226,7 @@ export class KafkaBackend extends BrokerBackend {
   private async send(jobs: readonly JobMessage[]): Promise<void> {
     if (jobs.length === 0) return;
     const now = this.clock.wallNow();
-    const byTopic = new Map<string, Message[]>();
+    const byTopic = new Map<string, BatchMessage[]>();
     for (const job of jobs) {
       const destination = this.topics.next(job.topic, job.dueAt - now);
       let messages = byTopic.get(destination);
@@ -246,16 +251,9 @@ export class KafkaBackend extends BrokerBackend {
 
   protected async publishDead(job: JobMessage, error: string): Promise<void> {
     const producer = await this.connectedProducer();
-    await producer.send({
-      topic: this.topics.deadTopic(job.topic),
+    await producer.sendBatch({
       acks: -1,
-      messages: [
-        {
-          key: job.id,
-          value: job.payload,
-          headers: jobHeaders({ ...job, lastError: error }),
-        },
-      ],
+      topicMessages: [{ topic: this.topics.deadTopic(job.topic), messages: [{ key: job.id, value: job.payload, headers: jobHeaders({ ...job, lastError: error }) }] }],
     });
   }
 
@@ -379,7 +377,7 @@ export class KafkaBackend extends BrokerBackend {
     const admin = await this.connectedAdmin();
     const { resources } = await admin.describeConfigs({
       includeSynonyms: false,
-      resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms', 'retention.bytes', 'max.message.bytes'] })),
+      resources: names.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['retention.ms', 'retention.bytes', 'max.message.bytes'] })),
     });
     for (const resource of resources) {
       const limit = Number(resource.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue);
@@ -388,7 +386,7 @@ export class KafkaBackend extends BrokerBackend {
     return resources;
   }
 
-  private connectedProducer(): Promise<Producer> {
+  private connectedProducer(): Promise<ClientProducer & BatchProducer> {
     if (this.producer === undefined) {
       const producer = this.kafka.producer({ allowAutoTopicCreation: false });
       const connecting = producer.connect().then(() => producer);
@@ -400,7 +398,7 @@ export class KafkaBackend extends BrokerBackend {
     return this.producer;
   }
 
-  private connectedAdmin(): Promise<Admin> {
+  private connectedAdmin(): Promise<ClientAdmin & TopicAdmin> {
     if (this.admin === undefined) {
       const admin = this.kafka.admin();
       const connecting = admin.connect().then(() => admin);
@@ -414,12 +412,12 @@ export class KafkaBackend extends BrokerBackend {
 }
 
 /** A job as the record that carries it. */
-function toRecord(job: JobMessage): Message {
+function toRecord(job: JobMessage): BatchMessage {
   return { key: job.id, value: job.payload, headers: jobHeaders(job) };
 }
 
 /** Bytes a record takes on the wire, near enough: key, value, headers and framing. */
-function recordBytes(message: Message): number {
+function recordBytes(message: BatchMessage): number {
   let bytes = RECORD_FRAMING_BYTES + Buffer.byteLength(String(message.key ?? '')) + Buffer.byteLength(message.value as string);
   for (const [name, value] of Object.entries(message.headers ?? {})) bytes += Buffer.byteLength(name) + Buffer.byteLength(String(value));
   return bytes;
@@ -429,12 +427,12 @@ function recordBytes(message: Message): number {
  * The messages split into produce requests of at most MAX_REQUEST_BYTES (a bigger record alone), in order.
  * Throws PayloadTooLargeError, before anything is sent, for a record above `maxRecordBytes`.
  */
-function requestsOf(byTopic: Map<string, Message[]>, maxRecordBytes: number): { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] {
-  const requests: { topicMessages: { topic: string; messages: Message[] }[]; ids: string[] }[] = [];
-  let current = { topicMessages: [] as { topic: string; messages: Message[] }[], ids: [] as string[] };
+function requestsOf(byTopic: Map<string, BatchMessage[]>, maxRecordBytes: number): { topicMessages: { topic: string; messages: BatchMessage[] }[]; ids: string[] }[] {
+  const requests: { topicMessages: { topic: string; messages: BatchMessage[] }[]; ids: string[] }[] = [];
+  let current = { topicMessages: [] as { topic: string; messages: BatchMessage[] }[], ids: [] as string[] };
   let bytes = 0;
   for (const [topic, messages] of byTopic) {
-    let group: { topic: string; messages: Message[] } | undefined;
+    let group: { topic: string; messages: BatchMessage[] } | undefined;
     for (const message of messages) {
       const size = recordBytes(message);
       if (size > maxRecordBytes) {

@@ -11,8 +11,7 @@
 import { setMaxListeners } from 'node:events';
 import { AbortError, sleep, type Clock } from '@x/core';
 import { CorruptJobError } from '../errors.js';
-import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
-import type { Kafka } from 'kafkajs';
+import { ParallelConsumer, type ConsumedRecord, type HandlerContext, type KafkaClient } from '@x/kafka-fast';
 import type { JobMessage } from '../broker/job-message.js';
 import { readRecordJob } from './record-job.js';
 import { RestartingConsumer } from './restarting-consumer.js';
@@ -27,15 +26,16 @@ const LOOKAHEAD_MS = 2_000;
 export class LevelMover {
   private readonly consumer: RestartingConsumer;
   private readonly clock: Clock;
-  /** Aborted when a rebalance begins, and replaced: records still sleeping then are given back (see move). */
-  private rebalance = new AbortController();
-  /** Per partition assignment, its signal joined with the current rebalance's: one per assignment, not per record. */
-  private sleepSignals = new WeakMap<AbortSignal, AbortSignal>();
+  /**
+   * Per partition: aborted when a rebalance takes the partition away, and forgotten (records still sleeping then
+   * are given back, see move); with it, each assignment's signal joined with it (one per assignment, not per record).
+   */
+  private readonly givingBack = new Map<string, { controller: AbortController; signals: WeakMap<AbortSignal, AbortSignal> }>();
 
   constructor(
     private readonly topics: KafkaTopics,
     options: {
-      kafka: Kafka;
+      kafka: KafkaClient;
       /** Waiting records this process holds at once. */
       window: number;
       clock: Clock;
@@ -65,7 +65,7 @@ export class LevelMover {
         // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
       });
-      consumer.on('rebalancing', () => this.onRebalancing());
+      consumer.on('rebalancing', ({ partitions }) => this.onRebalancing(partitions));
       return consumer;
     };
     this.consumer = new RestartingConsumer(makeConsumer, reportError, this.clock);
@@ -88,29 +88,37 @@ export class LevelMover {
       return;
     }
     const wait = this.releaseOf(record) - this.clock.wallNow();
-    if (wait > 0) await sleep(wait, { signal: this.sleepSignal(context.signal), clock: this.clock });
+    if (wait > 0) await sleep(wait, { signal: this.sleepSignal(record, context.signal), clock: this.clock });
     await this.forward(job);
   }
 
   /**
-   * A rebalance began: every sleeping record is given back at once (its sleep rejects), so the member rejoins
-   * without waiting out kafka-fast's drain for records not due yet; they sleep again on whoever owns their
-   * partition next. Records being forwarded finish within the drain and are committed.
+   * A rebalance began: every sleeping record of the partitions taken away (all of them, with kafkajs's eager
+   * protocol) is given back at once (its sleep rejects), so the member gives them up without waiting out
+   * kafka-fast's drain for records not due yet; they sleep again on whoever owns their partition next. Records
+   * being forwarded finish within the drain and are committed; partitions that stay sleep on.
    */
-  private onRebalancing(): void {
-    const ending = this.rebalance;
-    this.rebalance = new AbortController();
-    this.sleepSignals = new WeakMap();
-    ending.abort(new AbortError('a rebalance began'));
+  private onRebalancing(partitions: { topic: string; partition: number }[] | undefined): void {
+    const keys = partitions === undefined ? [...this.givingBack.keys()] : partitions.map(partitionKey);
+    for (const key of keys) {
+      const entry = this.givingBack.get(key);
+      if (entry === undefined) continue;
+      this.givingBack.delete(key);
+      entry.controller.abort(new AbortError('a rebalance began'));
+    }
   }
 
-  private sleepSignal(partitionSignal: AbortSignal): AbortSignal {
-    let signal = this.sleepSignals.get(partitionSignal);
+  /** The signal a record's sleep ends on: its partition's (kafka-fast's revocation) or its partition's give-back. */
+  private sleepSignal(record: ConsumedRecord, partitionSignal: AbortSignal): AbortSignal {
+    const key = partitionKey(record);
+    let entry = this.givingBack.get(key);
+    if (entry === undefined) this.givingBack.set(key, (entry = { controller: new AbortController(), signals: new WeakMap() }));
+    let signal = entry.signals.get(partitionSignal);
     if (signal === undefined) {
-      signal = AbortSignal.any([partitionSignal, this.rebalance.signal]);
+      signal = AbortSignal.any([partitionSignal, entry.controller.signal]);
       // Every sleeping record of the partition listens to it: not the leak Node's limit of 10 warns about.
       setMaxListeners(0, signal);
-      this.sleepSignals.set(partitionSignal, signal);
+      entry.signals.set(partitionSignal, signal);
     }
     return signal;
   }
@@ -120,4 +128,8 @@ export class LevelMover {
     const level = this.topics.levelOf(record.topic);
     return Number(record.timestamp) + (level < 0 ? 0 : this.topics.waitOf(level));
   }
+}
+
+function partitionKey({ topic, partition }: { topic: string; partition: number }): string {
+  return `${topic}:${partition}`;
 }

@@ -6,8 +6,7 @@
  * are never completed, so whoever reads the partition next gets them.
  */
 import { AbortError, type Clock } from '@x/core';
-import { ParallelConsumer, type ConsumedRecord, type HandlerContext } from '@x/kafka-fast';
-import type { Kafka } from 'kafkajs';
+import { ParallelConsumer, type ConsumedRecord, type HandlerContext, type KafkaClient } from '@x/kafka-fast';
 import type { TopicSource } from '../broker/broker-backend.js';
 import { CorruptJobError } from '../errors.js';
 import { DeliveryDesk, type DeskEntry, type DeskHost } from '../broker/delivery-desk.js';
@@ -26,7 +25,7 @@ export class TopicReader implements TopicSource {
   constructor(
     readonly topic: string,
     options: {
-      kafka: Kafka;
+      kafka: KafkaClient;
       groupId: string;
       readyTopic: string;
       prefetch: number;
@@ -58,9 +57,10 @@ export class TopicReader implements TopicSource {
         // An idle fetch returns within a second, so leaving the group (close) does not wait kafkajs's 5 s.
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
       });
-      // At a rebalance every partition may move: what no handler has begun goes back at once (not waited for
-      // until the drain ends, then delivered here while the next owner delivers it too).
-      consumer.on('rebalancing', () => this.releaseUnspent());
+      // At a rebalance the partitions taken away (every partition, with kafkajs's eager protocol): what no
+      // handler has begun goes back at once (not waited for until the drain ends, then delivered here while the
+      // next owner delivers it too). Jobs of partitions that stay are kept.
+      consumer.on('rebalancing', ({ partitions }) => this.releaseUnspent(partitions === undefined ? undefined : new Set(partitions.map((p) => String(p.partition)))));
       return consumer;
     };
     this.consumer = new RestartingConsumer(makeConsumer, (error) => this.host.error(error), options.clock);
@@ -95,10 +95,16 @@ export class TopicReader implements TopicSource {
     for (const entry of this.parked.splice(0)) if (entry.live()) this.desk.offer(entry);
   }
 
-  /** Gives back to kafka-fast every record not yet delivered: it runs again here or on the partition's next owner. */
-  private releaseUnspent(): void {
-    for (const entry of this.parked.splice(0)) entry.release();
-    this.desk.releaseUnspent();
+  /**
+   * Gives back to kafka-fast every record not yet delivered (of the partitions named, when they are): it runs
+   * again here or on the partition's next owner.
+   */
+  private releaseUnspent(partitions: ReadonlySet<string> | undefined): void {
+    const leaving = (entry: DeskEntry): boolean => partitions === undefined || partitions.has(entry.source!);
+    const parked = this.parked.splice(0);
+    this.parked.push(...parked.filter((entry) => !leaving(entry)));
+    for (const entry of parked) if (leaving(entry)) entry.release();
+    this.desk.releaseUnspent(partitions);
   }
 
   /** Leaves the group: what was not completed (parked, or outstanding past the queue's close) goes to the next reader. */
@@ -134,6 +140,7 @@ export class TopicReader implements TopicSource {
         ack: () => finish(resolve),
         release: () => finish(() => reject(new AbortError('released to be delivered again'))),
         live: () => !finished && !context.signal.aborted,
+        source: String(record.partition),
       };
       if (this.stopped) this.parked.push(entry);
       else this.desk.offer(entry);

@@ -3,21 +3,21 @@
  * `@x/kafka-fast/platformatic`: a {@link KafkaClient} on @platformatic/kafka (an optional peer dependency), with
  * consumers in Kafka 4's consumer group protocol (KIP-848). Loaded only by those who import this entry point.
  */
-import { Admin, type BaseOptions, Producer } from '@platformatic/kafka';
+import type { BaseOptions } from '@platformatic/kafka';
 import { assertNumber, InvalidArgumentError } from '@x/core';
-import type { ClientAdmin, ClientProducer, KafkaClient, RecordHeaders } from '../client.js';
-import { NotConnectedError } from '../errors.js';
-import { connectToCoordinator } from './coordinator.js';
+import type { KafkaClientWithTopics } from '../client.js';
+import { platformaticAdmin } from './admin.js';
 import { GroupConsumer } from './consumer.js';
-import { fetchCommitted } from './offsets.js';
+import { platformaticProducer } from './producer.js';
 
 export { ConsumerProtocolUnsupportedError } from '../errors.js';
+export { TopicsNotCreatedError } from './admin.js';
 
 /** How to reach the cluster: @platformatic/kafka's client options (`bootstrapBrokers`, `tls`, `sasl`, ...). */
 export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { clientId?: string };
 
 /**
- * A client for {@link ParallelConsumer} on @platformatic/kafka. Its consumers join their group with Kafka 4's
+ * A client for {@link ParallelConsumer} (and for @x/delayqueue's `KafkaBackend`) on @platformatic/kafka. Its consumers join their group with Kafka 4's
  * consumer protocol (`group.protocol=consumer`, Kafka 4.0 or later): a member joining or leaving moves only the
  * partitions it must, records of the others keep running, and a partition taken away is handed over only after
  * its running records finished (up to `rebalanceDrainMs`) and were committed.
@@ -40,7 +40,7 @@ export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { client
  * });
  * ```
  */
-export function platformaticClient(options: PlatformaticClientOptions): KafkaClient {
+export function platformaticClient(options: PlatformaticClientOptions): KafkaClientWithTopics {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object of @platformatic/kafka client options');
   if (!Array.isArray(options.bootstrapBrokers) || options.bootstrapBrokers.length === 0) {
     throw new InvalidArgumentError('options.bootstrapBrokers', options.bootstrapBrokers, "a non-empty array of brokers ('host:port')");
@@ -48,8 +48,8 @@ export function platformaticClient(options: PlatformaticClientOptions): KafkaCli
   const clientOptions: BaseOptions = { ...options, clientId: options.clientId ?? 'x-kafka-fast' };
   return {
     consumer: (config) => new GroupConsumer(clientOptions, consumerSettings(config)),
-    admin: () => groupAdmin(clientOptions),
-    producer: (config) => producer(clientOptions, config),
+    admin: () => platformaticAdmin(clientOptions),
+    producer: (config) => platformaticProducer(clientOptions, config),
   };
 }
 
@@ -68,54 +68,4 @@ function consumerSettings(config: { groupId: string } & Record<string, unknown>)
     maxBytesPerPartition: number('maxBytesPerPartition', 1024 * 1024, 1),
     isolationLevel: config.readUncommitted === true ? 0 : 1,
   };
-}
-
-function groupAdmin(clientOptions: BaseOptions): ClientAdmin {
-  let admin: Admin | undefined;
-  return {
-    async connect() {
-      admin ??= new Admin(clientOptions);
-      await admin.metadata({ topics: [] });
-    },
-    async fetchOffsets({ groupId, topics }) {
-      if (admin === undefined) throw new NotConnectedError();
-      const committed = await fetchCommitted(admin, await connectToCoordinator(admin, groupId), groupId, topics);
-      return topics.map((topic) => ({
-        topic,
-        partitions: [...(committed.get(topic) ?? [])].map(([partition, { offset, metadata }]) => ({ partition, offset: offset.toString(), metadata })),
-      }));
-    },
-    async disconnect() {
-      await admin?.close();
-    },
-  };
-}
-
-/** A producer; of kafkajs's producer config it reads `allowAutoTopicCreation` and `idempotent`. */
-function producer(clientOptions: BaseOptions, config: Record<string, unknown>): ClientProducer {
-  let made: Producer | undefined;
-  return {
-    async connect() {
-      made ??= new Producer({ ...clientOptions, autocreateTopics: config.allowAutoTopicCreation === true, idempotent: config.idempotent === true });
-      await made.metadata({ topics: [] });
-    },
-    async send({ topic, acks, messages }) {
-      if (made === undefined) throw new NotConnectedError();
-      return made.send({ acks, messages: messages.map(({ key, value, headers }) => ({ topic, key: key ?? undefined, value: value ?? undefined, headers: headerMap(headers) })) });
-    },
-    async disconnect() {
-      await made?.close();
-    },
-  };
-}
-
-/** Headers as @platformatic/kafka writes them; a key with several values is written once per value. */
-function headerMap(headers: RecordHeaders): Map<Buffer, Buffer> {
-  const map = new Map<Buffer, Buffer>();
-  for (const [key, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    // Map keys are compared by identity: a Buffer per value keeps repeated keys apart.
-    for (const one of Array.isArray(value) ? value : [value]) map.set(Buffer.from(key), Buffer.isBuffer(one) ? one : Buffer.from(one));
-  }
-  return map;
 }
