@@ -2,7 +2,7 @@
  * The contract on a real Kafka broker (what a log can do of it), and what is particular to the Kafka backend:
  * routing down the delay levels, delays beyond one walk, dead-letter topics, bad options.
  */
-import { ConsumerCrashedError } from '@x/kafka-fast';
+import { ConsumerCrashedError, type KafkaClientWithTopics } from '@x/kafka-fast';
 import { ClosedError, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, type ProducerBatch, logLevel } from 'kafkajs';
 import { createKafkaTopics, cuttableSockets, jestCanRequireEsm, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
@@ -74,7 +74,6 @@ function platformatic(): typeof PlatformaticEntry {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a static import would load it everywhere
   return require('../src/platformatic/index.js') as typeof PlatformaticEntry;
 }
-const describeOnPlatformatic = jestCanRequireEsm() ? describe : describe.skip;
 const platformaticKafka = () => platformatic().platformaticClient({ clientId: 'delayqueue-test', bootstrapBrokers: kafkaBrokers() });
 
 if (jestCanRequireEsm()) {
@@ -147,41 +146,6 @@ describe('kafka backend specifics', () => {
     }
   }, 60_000);
 
-  it("gives each level topic a retention of its wait plus a week, and refuses a level topic that would delete waiting jobs", async () => {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      // Minute levels: the last (14) waits 2^14 minutes, 11.4 days, past Kafka's default week.
-      const made = backend({ levelBaseMs: 60_000, levels: 15 }, ['kept']);
-      const queue = new DelayQueue({ backend: made });
-      await queue.add('kept', 'x', { delay: 20 * 24 * 3600_000 });
-      const { resources } = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [0, 14].map((level) => ({ type: ConfigResourceTypes.TOPIC, name: made.topics.levelTopic(level), configNames: ['retention.ms', 'retention.bytes'] })),
-      });
-      const week = 7 * 24 * 3600_000;
-      expect(resources.map((r) => Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue])))).toEqual([
-        { 'retention.ms': String(60_000 + week), 'retention.bytes': '-1' },
-        { 'retention.ms': String(60_000 * 2 ** 14 + week), 'retention.bytes': '-1' },
-      ]);
-      await queue.close();
-
-      // A level topic someone made with the broker's week: an 11-day wait would outlive its records.
-      const name = uniqueName('dq');
-      names.push({ name, levels: 15, topics: ['short'] });
-      await createKafkaTopics(admin, [{ topic: `${name}.delay.14`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(week) }] }]);
-      const refusing = new DelayQueue({ backend: new KafkaBackend({ kafka, name, levelBaseMs: 60_000, levels: 15 }) });
-      await expect(refusing.add('short', 'x', { delay: 20 * 24 * 3600_000 })).rejects.toMatchObject({
-        code: 'ERR_TOPIC_CONFIG',
-        topic: `${name}.delay.14`,
-        setting: 'retention.ms',
-      });
-      await refusing.close();
-    } finally {
-      await admin.disconnect();
-    }
-  });
-
   it('delivers short delays on time behind more long-delay jobs than a mover holds', async () => {
     // The mover holds 300 waiting records: 800 jobs due tomorrow would fill that more than twice over.
     const queue = new DelayQueue({ backend: backend({ levelBaseMs: 100, levels: 20, partitions: 2, moveWindow: 300 }, ['mixed']) });
@@ -212,84 +176,6 @@ describe('kafka backend specifics', () => {
       await queue.close();
     }
   }, 60_000);
-
-  it("writes large jobs in requests the broker takes, and refuses one above the topics' max.message.bytes before writing any", async () => {
-    const queue = new DelayQueue({ backend: backend({}, ['large']), maxPayloadBytes: 2 * 1024 * 1024 });
-    const big = (i: number): string => String(i).repeat(600 * 1024);
-    // One partition's records travelled as one batch: four of 600 KB were refused after two were written.
-    const ids = await queue.addBulk([0, 1, 2, 3].map((i) => ({ topic: 'large', payload: big(i), options: { delay: 100 } })));
-    expect(ids).toHaveLength(4);
-    const seen = new Set<string>();
-    queue.process('large', (job) => void seen.add(job.id), { concurrency: 4 });
-    await eventually(() => seen.size === 4, 'the four large jobs', 25_000);
-    // The broker's default max.message.bytes is 1 MiB + 12: a 1.2 MB job cannot be stored, nor can the batch it is in.
-    const before = queue.metrics().added;
-    await expect(queue.addBulk([{ topic: 'large', payload: 'small' }, { topic: 'large', payload: 'x'.repeat(1_200_000) }])).rejects.toMatchObject({
-      code: 'ERR_PAYLOAD_TOO_LARGE',
-    });
-    expect(queue.metrics().added).toBe(before);
-    await queue.close();
-  }, 60_000);
-
-  it("refuses at once a job topic whose Kafka topics collide with existing ones ('.' and '_' are the same to Kafka)", async () => {
-    const queue = new DelayQueue({ backend: backend({}, ['orders.eu', 'orders_eu']) });
-    await queue.add('orders.eu', 'x');
-    const started = Date.now();
-    // Before: 30 s of waiting for leaders the refused topics would never have, then a TimeoutError.
-    await expect(queue.add('orders_eu', 'y')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
-    expect(Date.now() - started).toBeLessThan(5_000);
-    // A consumer of it reports the refusal, backing off between tries (before: every 30-50 ms, 68 in 2 s).
-    const reported: unknown[] = [];
-    queue.on('error', (error) => reported.push(error));
-    queue.process('orders_eu', () => undefined);
-    await new Promise((r) => setTimeout(r, 2_000));
-    expect(reported.length).toBeGreaterThanOrEqual(1);
-    expect(reported.length).toBeLessThanOrEqual(12);
-    expect(reported[0]).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
-    await queue.close();
-  }, 60_000);
-
-  it("aborts a running job's signal when a joining member takes its partition: a handler that stops within handoverGraceMs never overlaps the next run", async () => {
-    const name = uniqueName('dq');
-    names.push({ name, levels: TEST_LEVELS.levels, topics: ['moved'] });
-    const first = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
-    const joiner = new DelayQueue({ backend: new KafkaBackend({ kafka, name, ...TEST_LEVELS }) });
-    const runs: { who: string; id: string; start: number; end?: number; reason?: unknown }[] = [];
-    const track = (who: string) => async (job: { id: string; signal: AbortSignal }) => {
-      const run: (typeof runs)[number] = { who, id: job.id, start: Date.now() };
-      runs.push(run);
-      // Long work that stops when its signal aborts, as a handler should, taking 0.7 s to clean up (the joiner
-      // waits the default handoverGraceMs, 1 s, before it starts a job of a partition it was given).
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, who === 'first' ? 20_000 : 0);
-        job.signal.addEventListener('abort', () => {
-          run.reason = job.signal.reason;
-          clearTimeout(timer);
-          setTimeout(resolve, 700);
-        });
-      });
-      run.end = Date.now();
-    };
-    first.process('moved', track('first'), { concurrency: 20 });
-    try {
-      // Eight jobs spread over both partitions, all running on the only member.
-      await first.addBulk(Array.from({ length: 8 }, (_, i) => ({ topic: 'moved', payload: i })));
-      await eventually(() => runs.length === 8, 'the eight jobs running on the first member', 25_000);
-      joiner.process('moved', track('joiner'), { concurrency: 20 });
-      await eventually(() => runs.some((r) => r.who === 'joiner' && r.end !== undefined), 'a job run again on the joining member', 30_000);
-      const moved = runs.filter((r) => r.who === 'joiner').map((r) => r.id);
-      for (const id of moved) {
-        const before = runs.find((r) => r.who === 'first' && r.id === id)!;
-        const again = runs.find((r) => r.who === 'joiner' && r.id === id)!;
-        // Aborted because the partition moved (not by close or ttr), and ended before the joiner started it.
-        expect(before.reason).toBeInstanceOf(DeliveryLostError);
-        expect((before.reason as DeliveryLostError).cause).toMatchObject({ code: 'ERR_PARTITION_REVOKED' });
-        expect({ id, overlap: before.end === undefined || again.start < before.end }).toEqual({ id, overlap: false });
-      }
-    } finally {
-      await Promise.all([first.close({ timeout: 1_000 }).catch(() => undefined), joiner.close({ timeout: 1_000 }).catch(() => undefined)]);
-    }
-  }, 90_000);
 
   it('close past its timeout stays in the group until its handlers end: no job runs on two members at once', async () => {
     const name = uniqueName('dq');
@@ -480,4 +366,123 @@ describe('kafka backend specifics', () => {
     // Teardown after close: a typed refusal (it was kafkajs's KafkaJSConnectionClosedError).
     await expect(made.destroy()).rejects.toBeInstanceOf(ClosedError);
   });
+});
+
+/** The clients the backend's client-sensitive tests run on (@platformatic/kafka where jest can load it). */
+const CLIENTS: [string, () => KafkaClientWithTopics][] = [['kafkajs', () => kafka]];
+if (jestCanRequireEsm()) CLIENTS.push(['@platformatic/kafka (consumer protocol)', platformaticKafka]);
+
+describe.each(CLIENTS)('kafka backend on %s', (_, client) => {
+    it("gives each level topic a retention of its wait plus a week, and refuses a level topic that would delete waiting jobs", async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        // Minute levels: the last (14) waits 2^14 minutes, 11.4 days, past Kafka's default week.
+        const made = backend({ kafka: client(), levelBaseMs: 60_000, levels: 15 }, ['kept']);
+        const queue = new DelayQueue({ backend: made });
+        await queue.add('kept', 'x', { delay: 20 * 24 * 3600_000 });
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [0, 14].map((level) => ({ type: ConfigResourceTypes.TOPIC, name: made.topics.levelTopic(level), configNames: ['retention.ms', 'retention.bytes'] })),
+        });
+        const week = 7 * 24 * 3600_000;
+        expect(resources.map((r) => Object.fromEntries(r.configEntries.map((e) => [e.configName, e.configValue])))).toEqual([
+          { 'retention.ms': String(60_000 + week), 'retention.bytes': '-1' },
+          { 'retention.ms': String(60_000 * 2 ** 14 + week), 'retention.bytes': '-1' },
+        ]);
+        await queue.close();
+
+        // A level topic someone made with the broker's week: an 11-day wait would outlive its records.
+        const name = uniqueName('dq');
+        names.push({ name, levels: 15, topics: ['short'] });
+        await createKafkaTopics(admin, [{ topic: `${name}.delay.14`, numPartitions: 1, configEntries: [{ name: 'retention.ms', value: String(week) }] }]);
+        const refusing = new DelayQueue({ backend: new KafkaBackend({ kafka: client(), name, levelBaseMs: 60_000, levels: 15 }) });
+        await expect(refusing.add('short', 'x', { delay: 20 * 24 * 3600_000 })).rejects.toMatchObject({
+          code: 'ERR_TOPIC_CONFIG',
+          topic: `${name}.delay.14`,
+          setting: 'retention.ms',
+        });
+        await refusing.close();
+      } finally {
+        await admin.disconnect();
+      }
+    });
+
+    it("writes large jobs in requests the broker takes, and refuses one above the topics' max.message.bytes before writing any", async () => {
+      const queue = new DelayQueue({ backend: backend({ kafka: client() }, ['large']), maxPayloadBytes: 2 * 1024 * 1024 });
+      const big = (i: number): string => String(i).repeat(600 * 1024);
+      // One partition's records travelled as one batch: four of 600 KB were refused after two were written.
+      const ids = await queue.addBulk([0, 1, 2, 3].map((i) => ({ topic: 'large', payload: big(i), options: { delay: 100 } })));
+      expect(ids).toHaveLength(4);
+      const seen = new Set<string>();
+      queue.process('large', (job) => void seen.add(job.id), { concurrency: 4 });
+      await eventually(() => seen.size === 4, 'the four large jobs', 25_000);
+      // The broker's default max.message.bytes is 1 MiB + 12: a 1.2 MB job cannot be stored, nor can the batch it is in.
+      const before = queue.metrics().added;
+      await expect(queue.addBulk([{ topic: 'large', payload: 'small' }, { topic: 'large', payload: 'x'.repeat(1_200_000) }])).rejects.toMatchObject({
+        code: 'ERR_PAYLOAD_TOO_LARGE',
+      });
+      expect(queue.metrics().added).toBe(before);
+      await queue.close();
+    }, 60_000);
+
+    it("refuses at once a job topic whose Kafka topics collide with existing ones ('.' and '_' are the same to Kafka)", async () => {
+      const queue = new DelayQueue({ backend: backend({ kafka: client() }, ['orders.eu', 'orders_eu']) });
+      await queue.add('orders.eu', 'x');
+      const started = Date.now();
+      // Before: 30 s of waiting for leaders the refused topics would never have, then a TimeoutError.
+      await expect(queue.add('orders_eu', 'y')).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // A consumer of it reports the refusal, backing off between tries (before: every 30-50 ms, 68 in 2 s).
+      const reported: unknown[] = [];
+      queue.on('error', (error) => reported.push(error));
+      queue.process('orders_eu', () => undefined);
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(reported.length).toBeGreaterThanOrEqual(1);
+      expect(reported.length).toBeLessThanOrEqual(12);
+      expect(reported[0]).toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+      await queue.close();
+    }, 60_000);
+
+    it("aborts a running job's signal when a joining member takes its partition: a handler that stops within handoverGraceMs never overlaps the next run", async () => {
+      const name = uniqueName('dq');
+      names.push({ name, levels: TEST_LEVELS.levels, topics: ['moved'] });
+      const first = new DelayQueue({ backend: new KafkaBackend({ kafka: client(), name, ...TEST_LEVELS }) });
+      const joiner = new DelayQueue({ backend: new KafkaBackend({ kafka: client(), name, ...TEST_LEVELS }) });
+      const runs: { who: string; id: string; start: number; end?: number; reason?: unknown }[] = [];
+      const track = (who: string) => async (job: { id: string; signal: AbortSignal }) => {
+        const run: (typeof runs)[number] = { who, id: job.id, start: Date.now() };
+        runs.push(run);
+        // Long work that stops when its signal aborts, as a handler should, taking 0.7 s to clean up (the joiner
+        // waits the default handoverGraceMs, 1 s, before it starts a job of a partition it was given).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, who === 'first' ? 20_000 : 0);
+          job.signal.addEventListener('abort', () => {
+            run.reason = job.signal.reason;
+            clearTimeout(timer);
+            setTimeout(resolve, 700);
+          });
+        });
+        run.end = Date.now();
+      };
+      first.process('moved', track('first'), { concurrency: 20 });
+      try {
+        // Eight jobs spread over both partitions, all running on the only member.
+        await first.addBulk(Array.from({ length: 8 }, (_, i) => ({ topic: 'moved', payload: i })));
+        await eventually(() => runs.length === 8, 'the eight jobs running on the first member', 25_000);
+        joiner.process('moved', track('joiner'), { concurrency: 20 });
+        await eventually(() => runs.some((r) => r.who === 'joiner' && r.end !== undefined), 'a job run again on the joining member', 30_000);
+        const moved = runs.filter((r) => r.who === 'joiner').map((r) => r.id);
+        for (const id of moved) {
+          const before = runs.find((r) => r.who === 'first' && r.id === id)!;
+          const again = runs.find((r) => r.who === 'joiner' && r.id === id)!;
+          // Aborted because the partition moved (not by close or ttr), and ended before the joiner started it.
+          expect(before.reason).toBeInstanceOf(DeliveryLostError);
+          expect((before.reason as DeliveryLostError).cause).toMatchObject({ code: 'ERR_PARTITION_REVOKED' });
+          expect({ id, overlap: before.end === undefined || again.start < before.end }).toEqual({ id, overlap: false });
+        }
+      } finally {
+        await Promise.all([first.close({ timeout: 1_000 }).catch(() => undefined), joiner.close({ timeout: 1_000 }).catch(() => undefined)]);
+      }
+    }, 90_000);
 });
