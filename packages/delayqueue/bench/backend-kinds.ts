@@ -8,8 +8,8 @@ import { KafkaBackend } from '@x/delayqueue/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, rabbitMqUrl } from '@x/testkit';
 
-export type KindName = 'memory' | 'redis' | 'rabbitmq-quorum' | 'rabbitmq-classic' | 'kafka' | 'kafka-session-10s';
-export const KIND_NAMES: readonly KindName[] = ['memory', 'redis', 'rabbitmq-quorum', 'rabbitmq-classic', 'kafka', 'kafka-session-10s'];
+export type KindName = 'memory' | 'redis' | 'rabbitmq-quorum' | 'rabbitmq-classic' | 'kafka' | 'kafka-session-10s' | 'kafka-platformatic';
+export const KIND_NAMES: readonly KindName[] = ['memory', 'redis', 'rabbitmq-quorum', 'rabbitmq-classic', 'kafka', 'kafka-session-10s', 'kafka-platformatic'];
 
 /** Opens the backend of one process of a queue; `close` releases what `open` made. */
 export interface BackendKind {
@@ -115,6 +115,18 @@ export async function backendKinds(redisPort: number): Promise<{ kinds: BackendK
     kafkaKind('kafka', {}),
     // A dead member is noticed after its session timeout: a third of kafkajs's 30 s default.
     { ...kafkaKind('kafka-session-10s', { sessionTimeout: 10_000, heartbeatInterval: 1_000 }), failoverOnly: true },
+    {
+      // The consumers on @platformatic/kafka, in Kafka 4's consumer protocol (the session is the broker's, 45 s).
+      ...kafkaKind('kafka-platformatic', {}),
+      open: async (queueName) => {
+        const { platformaticClient } = await import('@x/delayqueue/platformatic');
+        const client = platformaticClient({ clientId: 'delayqueue-bench', bootstrapBrokers: kafkaBrokers() });
+        return { backend: new KafkaBackend({ kafka: client, name: queueName }), close: async () => undefined };
+      },
+      // The classic DescribeGroups does not describe a consumer-protocol group: two heartbeats (5 s each by
+      // default) bring every member its assignment.
+      settled: () => new Promise((resolve) => setTimeout(resolve, 10_000)),
+    },
   ];
   return {
     kinds,
