@@ -1,4 +1,7 @@
-/** The broker the example runs on (BACKEND=rabbitmq | kafka), and the settings its processes share. */
+/**
+ * The broker the example runs on (BACKEND=rabbitmq | kafka | kafka-platformatic), and the settings its processes
+ * share. kafka-platformatic: Kafka through @platformatic/kafka, whose consumers use Kafka 4's consumer protocol.
+ */
 import { connect } from 'amqplib';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Backend } from '@x/delayqueue';
@@ -11,7 +14,7 @@ export const WORKERS = Number(process.env.WORKERS ?? 3);
 /** Reminders fall due evenly over this many ms, starting LEAD_MS from now. */
 export const SPAN_MS = Number(process.env.SPAN_MS ?? 4_000);
 /** Kafka's consumer groups take a few seconds to form; RabbitMQ consumers start at once. */
-export const LEAD_MS = BACKEND === 'kafka' ? 8_000 : 1_000;
+export const LEAD_MS = BACKEND.startsWith('kafka') ? 8_000 : 1_000;
 export const TOPIC = 'reminder';
 const RABBITMQ_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
@@ -24,7 +27,14 @@ export async function openBackend(name: string): Promise<{ backend: Backend; rel
     const backend = new KafkaBackend({ kafka, name, consumerConfig: { sessionTimeout: 6_000, heartbeatInterval: 500 } });
     return { backend, release: async () => undefined };
   }
-  if (BACKEND !== 'rabbitmq') throw new Error(`BACKEND must be rabbitmq or kafka, not ${BACKEND}`);
+  if (BACKEND === 'kafka-platformatic') {
+    // The session is the broker's in this protocol (group.consumer.session.timeout.ms, 45 s by default): a
+    // worker that dies is noticed after it, while the other workers' partitions run on meanwhile.
+    const { platformaticClient } = await import('@x/delayqueue/platformatic');
+    const kafka = platformaticClient({ clientId: 'broker-reminders', bootstrapBrokers: KAFKA_BROKERS });
+    return { backend: new KafkaBackend({ kafka, name }), release: async () => undefined };
+  }
+  if (BACKEND !== 'rabbitmq') throw new Error(`BACKEND must be rabbitmq, kafka or kafka-platformatic, not ${BACKEND}`);
   const connection = await connect(RABBITMQ_URL).catch((error: unknown) => {
     throw new Error(`cannot reach RabbitMQ at ${RABBITMQ_URL} (${String(error)}); start it, e.g. npm run services -- up rabbitmq`);
   });
