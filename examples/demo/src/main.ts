@@ -5,13 +5,14 @@
 import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';
 import { delayqueueScene } from './scenes/delayqueue.js';
+import { delayqueueKafkaScene } from './scenes/delayqueue-kafka.js';
 import { grpcKeepaliveScene } from './scenes/grpc-keepalive.js';
 import { kafkaFastScene } from './scenes/kafka-fast.js';
 import { redlockScene } from './scenes/redlock.js';
 import { socketScene } from './scenes/socket.js';
 import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, kafkaFastScene, grpcKeepaliveScene];
+const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, delayqueueKafkaScene, kafkaFastScene, grpcKeepaliveScene];
 
 async function main(): Promise<void> {
   for (const scene of scenes) {

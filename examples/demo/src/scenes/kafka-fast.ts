@@ -1,27 +1,12 @@
-import { connect } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { type KafkaClient, ParallelConsumer } from '@x/kafka-fast';
 import { platformaticClient } from '@x/kafka-fast/platformatic';
 import type { Scene } from '../scene.js';
+import { reachable } from '../reachable.js';
 
 const BROKER = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092';
 const RECORDS = 4_000;
 const KEYS = 100;
-
-/** Whether something accepts TCP connections at host:port within 300 ms. */
-function reachable(address: string): Promise<boolean> {
-  const [host, port] = address.split(',')[0]!.split(':');
-  return new Promise((resolve) => {
-    const socket = connect({ host: host!, port: Number(port) });
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(300, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 export const kafkaFastScene: Scene = {
   title: '@x/kafka-fast — 4,000 records of one partition, 5 ms each, in order per key, on kafkajs and on @platformatic/kafka (needs a Kafka broker)',
