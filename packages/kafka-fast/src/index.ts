@@ -27,5 +27,6 @@ export type {
   BatchMessage,
 } from './client.js';
 export { workerThreadClient, type WorkerThreadClient } from './worker-client.js';
+export { confluentClient, type ConfluentKafkaLike, type ConfluentConsumerLike, type ConfluentProducerLike } from './confluent-client.js';
 // Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
 export { XError, isXError, InvalidArgumentError, ClosedError, CloseTimeoutError } from '@x/core';

@@ -1,7 +1,8 @@
 /** Helpers for tests against the real broker: fresh topics, produced contents, and waiting. */
 import { Kafka, logLevel } from 'kafkajs';
 import { createKafkaTopics, eventually as waitFor, jestCanRequireEsm, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
-import { type KafkaClient, workerThreadClient } from '../src/index.js';
+import { join } from 'node:path';
+import { type ConfluentKafkaLike, type KafkaClient, confluentClient, workerThreadClient } from '../src/index.js';
 import type * as PlatformaticEntry from '../src/platformatic/index.js';
 
 /** Plain data, so that workerThreadClient can copy it to its thread. */
@@ -12,13 +13,30 @@ export const kafka = new Kafka(kafkaConfig);
  * The clients every broker test runs on: kafkajs on the handlers' thread, kafkajs on a worker thread, and
  * @platformatic/kafka with Kafka 4's consumer group protocol. `incremental`: a rebalance moves only the
  * partitions that must move and the others run on (the consumer protocol), instead of stopping the group.
+ * `pollsToRebalance`: the client learns of a rebalance only when it next fetches (librdkafka).
  */
-export const clients: [string, () => KafkaClient, { incremental: boolean }][] = [
+export const clients: [string, () => KafkaClient, { incremental: boolean; pollsToRebalance?: boolean }][] = [
   ["kafkajs on the handlers' thread", () => kafka, { incremental: false }],
   ['workerThreadClient', () => workerThreadClient(kafkaConfig), { incremental: false }],
 ];
 if (jestCanRequireEsm()) {
   clients.push(['platformaticClient (consumer protocol)', () => platformatic().platformaticClient({ clientId: 'x-kafka-fast-test', bootstrapBrokers: kafkaBrokers() }), { incremental: true }]);
+}
+// @confluentinc/kafka-javascript builds librdkafka from source here (its prebuilt binary comes from outside the
+// npm registry): opt in with X_CONFLUENT_DIR, a directory where `scripts/confluent` installed it.
+if (process.env.X_CONFLUENT_DIR) {
+  // librdkafka learns of a rebalance only when its consumer polls again, which it does not while this package's
+  // batch handler waits for room in a full buffer: see the two rebalance tests it leaves out.
+  clients.push(['confluentClient (librdkafka)', () => confluentClient(confluentKafka()), { incremental: false, pollsToRebalance: true }]);
+}
+
+/** A Kafka client of @confluentinc/kafka-javascript's KafkaJS API, from X_CONFLUENT_DIR. */
+function confluentKafka(): ConfluentKafkaLike {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- installed outside the workspace, opt-in
+  const { KafkaJS } = require(join(process.env.X_CONFLUENT_DIR!, 'node_modules', '@confluentinc', 'kafka-javascript')) as {
+    KafkaJS: { Kafka: new (config: unknown) => ConfluentKafkaLike; logLevel: { NOTHING: number } };
+  };
+  return new KafkaJS.Kafka({ kafkaJS: { clientId: 'x-kafka-fast-test', brokers: kafkaBrokers(), logLevel: KafkaJS.logLevel.NOTHING } });
 }
 
 /** Loaded only where it can be. */
