@@ -73,6 +73,12 @@ export interface ClientConsumer {
    * every partition (GROUP_JOIN without partitions) and joins again.
    */
   confirmMembership?(): Promise<boolean>;
+  /**
+   * True for a client that learns of a rebalance only when it fetches again (librdkafka: its `rebalance_cb` runs
+   * in its poll): the consumer then never waits inside a batch for room in its buffer, which would keep the
+   * member from hearing of a rebalance; it pauses the partition and returns instead.
+   */
+  readonly learnsOfRebalancesByFetching?: boolean;
 }
 
 /** What an instrumentation event carries, as far as the consumer reads it. */

@@ -92,6 +92,8 @@ export function confluentClient(kafka: ConfluentKafkaLike): KafkaClient {
 
 class ConfluentConsumer implements ClientConsumer {
   readonly events = { GROUP_JOIN: 'consumer.group_join', REBALANCING: 'consumer.rebalancing', CRASH: 'consumer.crash' } as const;
+  /** librdkafka runs `rebalance_cb` in its poll: a batch handler that waits keeps it from hearing of one. */
+  readonly learnsOfRebalancesByFetching = true;
   private readonly emitter = new EventEmitter();
   private readonly groupId: string;
   private readonly kafkaJS: Record<string, unknown> = {};

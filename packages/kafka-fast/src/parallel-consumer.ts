@@ -138,6 +138,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private readonly highWatermarks = new Map<string, number>();
   private readonly committedOffsets = new Map<string, { offset: string; metadataBytes: number }>();
   private capacityWaiters: (() => void)[] = [];
+  /** Partitions paused until the buffer has room (a client that learns of rebalances by fetching). */
+  private readonly pausedForRoom = new Set<PartitionTracker>();
   private buffered = 0;
   private completed = 0;
   private retried = 0;
@@ -341,6 +343,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (tracker.handoverUntil > Date.now() && !(await this.waitUntil(tracker, tracker.handoverUntil, pause, heartbeat, live))) return;
     let last: string | undefined;
     for (const message of batch.messages) {
+      if (this.buffered >= this.options.maxBuffered && pause !== undefined && this.consumer.learnsOfRebalancesByFetching === true) {
+        // A client that hears of rebalances only when it fetches must fetch on: the partition is paused instead,
+        // and the rest of the batch is fetched again once the buffer has room (wakeCapacity).
+        tracker.resumeWhenCalled(this.pauseSafely(pause));
+        this.pausedForRoom.add(tracker);
+        break;
+      }
       if (this.buffered >= this.options.maxBuffered) {
         while (this.buffered >= this.options.maxBuffered && live()) {
           // Waiting here holds back this partition's fetches; heartbeats keep the membership alive meanwhile and
@@ -899,10 +908,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   }
 
   private wakeCapacity(): void {
-    if (this.capacityWaiters.length === 0) return;
+    if (this.capacityWaiters.length === 0 && this.pausedForRoom.size === 0) return;
     // Wake only once a tenth of the buffer is free, so the fetcher hands over records in chunks instead of
     // waking (and waiting again) for every single completion.
     if (this.buffered > this.resumeAt && this.state === 'running') return;
+    const paused = [...this.pausedForRoom];
+    this.pausedForRoom.clear();
+    for (const tracker of paused) tracker.resumePaused();
     const waiters = this.capacityWaiters;
     this.capacityWaiters = [];
     for (const wake of waiters) wake();

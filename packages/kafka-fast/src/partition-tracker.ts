@@ -243,6 +243,20 @@ export class PartitionTracker {
     this.resumeTimer = setTimeout(() => this.resumeNow(), Math.min(ms, 2 ** 31 - 1));
   }
 
+  /**
+   * Holds `resume` until {@link resumePaused} is called (room in the consumer's buffer) or the assignment ends.
+   */
+  resumeWhenCalled(resume: () => void): void {
+    this.resume = resume;
+    this.resumeBelow = -1;
+    if (this.revoked) this.resumeNow();
+  }
+
+  /** Lifts the client's pause now, if the partition is paused. */
+  resumePaused(): void {
+    this.resumeNow();
+  }
+
   /** Forgets a pause without lifting it (the consumer is leaving): its timer no longer keeps the process alive. */
   forgetPause(): void {
     clearTimeout(this.resumeTimer);

@@ -13,9 +13,8 @@ export const kafka = new Kafka(kafkaConfig);
  * The clients every broker test runs on: kafkajs on the handlers' thread, kafkajs on a worker thread, and
  * @platformatic/kafka with Kafka 4's consumer group protocol. `incremental`: a rebalance moves only the
  * partitions that must move and the others run on (the consumer protocol), instead of stopping the group.
- * `pollsToRebalance`: the client learns of a rebalance only when it next fetches (librdkafka).
  */
-export const clients: [string, () => KafkaClient, { incremental: boolean; pollsToRebalance?: boolean }][] = [
+export const clients: [string, () => KafkaClient, { incremental: boolean }][] = [
   ["kafkajs on the handlers' thread", () => kafka, { incremental: false }],
   ['workerThreadClient', () => workerThreadClient(kafkaConfig), { incremental: false }],
 ];
@@ -25,9 +24,7 @@ if (jestCanRequireEsm()) {
 // @confluentinc/kafka-javascript builds librdkafka from source here (its prebuilt binary comes from outside the
 // npm registry): opt in with X_CONFLUENT_DIR, a directory where `scripts/confluent` installed it.
 if (process.env.X_CONFLUENT_DIR) {
-  // librdkafka learns of a rebalance only when its consumer polls again, which it does not while this package's
-  // batch handler waits for room in a full buffer: see the two rebalance tests it leaves out.
-  clients.push(['confluentClient (librdkafka)', () => confluentClient(confluentKafka()), { incremental: false, pollsToRebalance: true }]);
+  clients.push(['confluentClient (librdkafka)', () => confluentClient(confluentKafka()), { incremental: false }]);
 }
 
 /** A Kafka client of @confluentinc/kafka-javascript's KafkaJS API, from X_CONFLUENT_DIR. */

@@ -82,12 +82,7 @@ afterEach(async () => {
   await Promise.all(made.splice(0).map((c) => (c as Partial<WorkerThreadClient>).close?.()));
 });
 
-describe.each(clients)('rebalances, %s', (_name, makeClient, { incremental, pollsToRebalance }) => {
-  // Not met on a client that learns of a rebalance only at its next fetch (@confluentinc/kafka-javascript): with
-  // the buffer full, the member did not fetch again until records completed, so a joiner waited 16 s for its
-  // partition (goal < 6 s), and with handlers slower than the rebalance timeout the member was evicted while
-  // still running records of the partition it lost (6 overlaps with its next owner in one run).
-  const itUnlessPolling = pollsToRebalance === true ? it.skip : it;
+describe.each(clients)('rebalances, %s', (_name, makeClient, { incremental }) => {
   function open(
     log: RunLog,
     member: string,
@@ -104,7 +99,7 @@ describe.each(clients)('rebalances, %s', (_name, makeClient, { incremental, poll
     return consumer;
   }
 
-  itUnlessPolling('hands partitions over within seconds while the buffer is full, and never runs a partition on two members at once', async () => {
+  it('hands partitions over within seconds while the buffer is full, and never runs a partition on two members at once', async () => {
     const topic = await freshTopic(2);
     const groupId = uniqueName('g');
     await produce(topic, 12_000, 400);
@@ -133,7 +128,7 @@ describe.each(clients)('rebalances, %s', (_name, makeClient, { incremental, poll
     expect(bWaited).toBeLessThan(6_000);
   }, 120_000);
 
-  itUnlessPolling('leaves no member running records of partitions it lost when its handlers are slower than the rebalance timeout', async () => {
+  it('leaves no member running records of partitions it lost when its handlers are slower than the rebalance timeout', async () => {
     const topic = await freshTopic(2);
     const groupId = uniqueName('g');
     await produce(topic, 2_000, 200);
