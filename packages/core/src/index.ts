@@ -26,3 +26,13 @@ export { cacheLineSize, readLineSize, DEFAULT_CACHE_LINE_SIZE } from './cache-li
 export { PaddedCounters, type PaddedCountersOptions } from './padded-counters.js';
 export { SpscRing, RingLayoutError, type SpscRingOptions } from './spsc-ring.js';
 export { randomToken, type TokenEncoding } from './random-token.js';
+export {
+  packageMeter,
+  DURATION_BUCKETS_S,
+  type TelemetryMeter,
+  type TelemetryCounter,
+  type TelemetryHistogram,
+  type TelemetryAttributes,
+  type GaugeObservation,
+  type InstrumentOptions,
+} from './telemetry.js';

@@ -1,0 +1,120 @@
+/**
+ * OpenTelemetry metrics the way libraries record them: through `@opentelemetry/api` only (an optional peer
+ * dependency of each package that records), while the application installs the SDK and registers a
+ * MeterProvider. Without the API installed, every instrument here is a shared no-op object (a call, nothing
+ * allocated); with the API but no provider, the API's own no-op meter answers. Instruments are made when a
+ * package's object is made (a consumer, a Redlock): register the SDK before making them.
+ */
+import { createRequire } from 'node:module';
+
+/** Attribute values, as OpenTelemetry takes them. Make attribute objects once and reuse them. */
+export type TelemetryAttributes = Readonly<Record<string, string | number | boolean>>;
+
+/** A monotonic sum (a count of events) or, made as an up-down counter, a sum that goes both ways. */
+export interface TelemetryCounter {
+  add(value: number, attributes?: TelemetryAttributes): void;
+}
+
+/** A distribution of values (durations, sizes). */
+export interface TelemetryHistogram {
+  record(value: number, attributes?: TelemetryAttributes): void;
+}
+
+/** What a gauge's callback reports: a value per attribute set. */
+export interface GaugeObservation {
+  observe(value: number, attributes?: TelemetryAttributes): void;
+}
+
+/** Makes a package's instruments. */
+export interface TelemetryMeter {
+  /** True when instruments record somewhere (the API is installed and a MeterProvider is registered). */
+  readonly recording: boolean;
+  counter(name: string, options: InstrumentOptions): TelemetryCounter;
+  upDownCounter(name: string, options: InstrumentOptions): TelemetryCounter;
+  histogram(name: string, options: InstrumentOptions & { buckets?: readonly number[] }): TelemetryHistogram;
+  /**
+   * A value read when metrics are collected (a depth, a count of open things): `read` runs only then, so a
+   * gauge costs nothing between collections. Returns what stops it (when its object closes).
+   */
+  gauge(name: string, options: InstrumentOptions, read: (observation: GaugeObservation) => void): () => void;
+}
+
+export interface InstrumentOptions {
+  description: string;
+  /** UCUM unit: `s`, `By`, `{record}`, ... */
+  unit: string;
+}
+
+/** The part of `@opentelemetry/api` used here. */
+interface OtelApi {
+  metrics: {
+    getMeterProvider(): unknown;
+    getMeter(name: string, version?: string): OtelMeter;
+  };
+}
+
+interface OtelMeter {
+  createCounter(name: string, options: object): TelemetryCounter;
+  createUpDownCounter(name: string, options: object): TelemetryCounter;
+  createHistogram(name: string, options: object): TelemetryHistogram;
+  createObservableGauge(name: string, options: object): {
+    addCallback(callback: (result: GaugeObservation) => void): void;
+    removeCallback(callback: (result: GaugeObservation) => void): void;
+  };
+}
+
+const NOOP_COUNTER: TelemetryCounter = { add: () => undefined };
+const NOOP_HISTOGRAM: TelemetryHistogram = { record: () => undefined };
+
+const NOOP_METER: TelemetryMeter = {
+  recording: false,
+  counter: () => NOOP_COUNTER,
+  upDownCounter: () => NOOP_COUNTER,
+  histogram: () => NOOP_HISTOGRAM,
+  gauge: () => () => undefined,
+};
+
+let api: OtelApi | null | undefined;
+
+/** `@opentelemetry/api` when the application installed it, else null; looked up once. */
+function loadApi(): OtelApi | null {
+  if (api === undefined) {
+    try {
+      // Resolved from this file: the application's copy, hoisted beside this package.
+      api = createRequire(__filename)('@opentelemetry/api') as OtelApi;
+    } catch {
+      api = null;
+    }
+  }
+  return api;
+}
+
+/**
+ * The meter of `packageName` (`@x/redlock`, ...), or a no-op meter when the API is not installed or no
+ * MeterProvider is registered. `X_TELEMETRY=off` in the environment turns recording off whatever is installed.
+ */
+export function packageMeter(packageName: string, version: string): TelemetryMeter {
+  if (process.env.X_TELEMETRY === 'off') return NOOP_METER;
+  const otel = loadApi();
+  if (otel === null) return NOOP_METER;
+  const provider = otel.metrics.getMeterProvider() as { constructor?: { name?: string } };
+  // The API answers with its own no-op provider until an SDK registers one: nothing to record to. (Told by its
+  // class name, which the API does not export; were that to change, its no-op meter would answer instead.)
+  if (provider?.constructor?.name === 'NoopMeterProvider') return NOOP_METER;
+  const meter = otel.metrics.getMeter(packageName, version);
+  return {
+    recording: true,
+    counter: (name, options) => meter.createCounter(name, options),
+    upDownCounter: (name, options) => meter.createUpDownCounter(name, options),
+    histogram: (name, { buckets, ...options }) =>
+      meter.createHistogram(name, buckets === undefined ? options : { ...options, advice: { explicitBucketBoundaries: [...buckets] } }),
+    gauge: (name, options, read) => {
+      const gauge = meter.createObservableGauge(name, options);
+      gauge.addCallback(read);
+      return () => gauge.removeCallback(read);
+    },
+  };
+}
+
+/** Bucket boundaries for durations in seconds, from 0.5 ms to 10 s. */
+export const DURATION_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

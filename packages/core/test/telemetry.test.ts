@@ -1,0 +1,94 @@
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { DURATION_BUCKETS_S, packageMeter } from '../src/index.js';
+
+/** An SDK registered as the application would, with a reader the test collects from. */
+function registerSdk(): { collect(): Promise<ResourceMetrics>; shutdown(): Promise<void> } {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(provider);
+  return {
+    collect: async () => (await reader.collect()).resourceMetrics,
+    shutdown: async () => {
+      metrics.disable();
+      await provider.shutdown();
+    },
+  };
+}
+
+function points(collected: ResourceMetrics, name: string) {
+  const metric = collected.scopeMetrics.flatMap((scope) => scope.metrics).find((m) => m.descriptor.name === name);
+  return metric?.dataPoints ?? [];
+}
+
+describe('packageMeter', () => {
+  afterEach(() => {
+    metrics.disable();
+    delete process.env.X_TELEMETRY;
+  });
+
+  it('records nothing, and says so, while no MeterProvider is registered', () => {
+    const meter = packageMeter('@x/test', '1.0.0');
+    expect(meter.recording).toBe(false);
+    // The no-op instruments take every call.
+    meter.counter('x.test.calls', { description: 'calls', unit: '{call}' }).add(1, { a: 'b' });
+    meter.histogram('x.test.duration', { description: 'duration', unit: 's', buckets: DURATION_BUCKETS_S }).record(0.1);
+    expect(typeof meter.gauge('x.test.depth', { description: 'depth', unit: '{item}' }, () => undefined)).toBe('function');
+  });
+
+  it('records counters, up-down counters, histograms with their buckets and gauges to a registered SDK, by attributes', async () => {
+    const sdk = registerSdk();
+    try {
+      const meter = packageMeter('@x/test', '1.2.3');
+      expect(meter.recording).toBe(true);
+      const calls = meter.counter('x.test.calls', { description: 'calls', unit: '{call}' });
+      const open = meter.upDownCounter('x.test.open', { description: 'open things', unit: '{thing}' });
+      const duration = meter.histogram('x.test.duration', { description: 'how long', unit: 's', buckets: [0.01, 0.1, 1] });
+      let depth = 7;
+      const stop = meter.gauge('x.test.depth', { description: 'depth', unit: '{item}' }, (observation) => observation.observe(depth, { queue: 'q' }));
+      const ok = { outcome: 'ok' };
+      calls.add(2, ok);
+      calls.add(1, { outcome: 'failed' });
+      calls.add(3, ok);
+      open.add(1);
+      open.add(1);
+      open.add(-1);
+      for (const seconds of [0.005, 0.05, 0.5, 5]) duration.record(seconds);
+      let collected = await sdk.collect();
+      expect(collected.scopeMetrics[0]!.scope).toMatchObject({ name: '@x/test', version: '1.2.3' });
+      expect(points(collected, 'x.test.calls').map((p) => [p.attributes, p.value]).sort()).toEqual([
+        [{ outcome: 'failed' }, 1],
+        [{ outcome: 'ok' }, 5],
+      ]);
+      expect(points(collected, 'x.test.open').map((p) => p.value)).toEqual([1]);
+      const histogram = points(collected, 'x.test.duration')[0]!.value as { buckets: { boundaries: number[]; counts: number[] }; count: number; sum: number };
+      expect(histogram.buckets).toEqual({ boundaries: [0.01, 0.1, 1], counts: [1, 1, 1, 1] });
+      expect(histogram.count).toBe(4);
+      expect(points(collected, 'x.test.depth').map((p) => [p.attributes, p.value])).toEqual([[{ queue: 'q' }, 7]]);
+      // A gauge is read at collection, and not at all once stopped.
+      depth = 9;
+      collected = await sdk.collect();
+      expect(points(collected, 'x.test.depth').map((p) => p.value)).toEqual([9]);
+      stop();
+      depth = 11;
+      collected = await sdk.collect();
+      expect(points(collected, 'x.test.depth').map((p) => p.value)).not.toContain(11);
+    } finally {
+      await sdk.shutdown();
+    }
+  });
+
+  it('records nothing with X_TELEMETRY=off, whatever is registered', async () => {
+    const sdk = registerSdk();
+    try {
+      process.env.X_TELEMETRY = 'off';
+      const meter = packageMeter('@x/test', '1.0.0');
+      expect(meter.recording).toBe(false);
+      meter.counter('x.test.off', { description: 'off', unit: '{call}' }).add(1);
+      expect(points(await sdk.collect(), 'x.test.off')).toEqual([]);
+    } finally {
+      await sdk.shutdown();
+    }
+  });
+});
