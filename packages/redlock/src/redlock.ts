@@ -37,6 +37,7 @@ import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
 import { ACQUIRE, EXTEND, LEAVE_LINE, RAISE_FENCE, RELEASE, fenceKey, queueKeys } from './scripts.js';
 import { gather } from './gather.js';
+import { RedlockTelemetry } from './telemetry.js';
 
 /** Options of {@link Redlock}. */
 export interface RedlockOptions {
@@ -110,6 +111,9 @@ export class Redlock implements AsyncDisposable {
    */
   private readonly reservationMs: number;
   private readonly owner: LockOwner;
+  private readonly telemetry = new RedlockTelemetry();
+  /** Locks counted as held in the telemetry, until their first release. */
+  private readonly counted = new WeakSet<Lock>();
   private closed = false;
 
   constructor(clients: readonly RedisClient[], options: RedlockOptions = {}) {
@@ -151,6 +155,24 @@ export class Redlock implements AsyncDisposable {
    * @throws InvalidArgumentError for bad input.
    */
   async acquire(resources: string | readonly string[], ttl: number, options: AcquireOptions = {}): Promise<Lock> {
+    const started = this.clock.now();
+    let attempts = 0;
+    const counting = (made: number): void => void (attempts = made);
+    try {
+      const lock = await this.acquireLock(resources, ttl, options, counting);
+      this.telemetry.acquired((this.clock.now() - started) / 1000, attempts);
+      this.counted.add(lock);
+      return lock;
+    } catch (error) {
+      if (error instanceof LockNotAcquiredError) {
+        const outcome = error.cause instanceof LockHeldError ? 'held' : error.cause instanceof QuorumError ? 'no_quorum' : 'aborted';
+        this.telemetry.notAcquired(outcome, (this.clock.now() - started) / 1000, attempts);
+      }
+      throw error;
+    }
+  }
+
+  private async acquireLock(resources: string | readonly string[], ttl: number, options: AcquireOptions, counting: (attempts: number) => void): Promise<Lock> {
     assertKnownKeys('options', options, ACQUIRE_KEYS);
     const keys = this.checkResources(resources);
     this.checkTtl(ttl);
@@ -193,6 +215,7 @@ export class Redlock implements AsyncDisposable {
         const joins = line !== undefined && attempt > 1 && listener?.isFirst() === true;
         const queued = joins ? { ...line, keepMs: placeKeptMs(delay) } : undefined;
         joined ||= joins;
+        counting(attempt);
         const outcome = await this.attempt(keys, value, ttl, queued);
         if ('lock' in outcome) {
           // Every instance asked keeps its place in line: a place of a holder would have the next release
@@ -201,6 +224,7 @@ export class Redlock implements AsyncDisposable {
           return outcome.lock;
         }
         lastError = outcome.error;
+        this.telemetry.failures(outcome.error.failures);
         // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
         // set nothing). A late "yes" from an instance that timed out is covered too.
         const mayHold = this.instances.filter((instance) => !outcome.error.failures.some((f) => f.instance === instance.name && f.reason === 'held'));
@@ -246,7 +270,10 @@ export class Redlock implements AsyncDisposable {
     if (typeof routine !== 'function') throw new InvalidArgumentError('routine', routine, 'a function');
     const lock = await this.acquire(resources, ttl, options);
     const controller = new AbortController();
-    const keeper = new LockKeeper(lock, ttl, this.clock, (lost) => controller.abort(lost));
+    const keeper = new LockKeeper(lock, ttl, this.clock, (lost) => {
+      this.telemetry.lostLock();
+      controller.abort(lost);
+    });
     let result: T;
     try {
       result = await routine(controller.signal, lock);
@@ -352,6 +379,7 @@ export class Redlock implements AsyncDisposable {
 
   private async release(lock: Lock): Promise<ReleaseResult> {
     const expired = lock.expired;
+    if (this.counted.delete(lock)) this.telemetry.released();
     const { deleted, reservedFor } = await this.releaseOn(this.instances, lock.resources, lock.value, true);
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
     // Our own waiters need not wait for the announcement to come back from Redis. Their attempts go out on the
