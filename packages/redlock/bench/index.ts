@@ -2,6 +2,8 @@
  * `npm run bench -w @x/redlock [-- --quick]` against the five masters of `scripts/services` (127.0.0.1:7001-7005):
  * ours against node-redlock (`redlock` 5.0.0-beta.2, the ioredis-era API) and redis-semaphore's RedlockMutex.
  */
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { Redis } from 'ioredis';
 import { type BenchCase, isQuick, redisMasters, requireRedis, runBench } from '@x/testkit';
 import type { LockerName } from './peers.js';
@@ -101,6 +103,17 @@ void (async () => {
       return result.locksPerSecond;
     },
   });
+  // Metrics' cost: ours with an OpenTelemetry SDK registered (a reader collecting every second) against ours with
+  // none (then nothing records: the same no-op instruments as without the API installed).
+  cases.push({
+    id: 'telemetry-uncontended-p99',
+    unit: 'ms',
+    better: 'lower',
+    peer: 'ours without an SDK',
+    rounds,
+    ours: () => withMetricsSdk(async () => (await uncontended('ours', clients, OPERATIONS)).p99),
+    theirs: async () => (await uncontended('ours', clients, OPERATIONS)).p99,
+  });
   // Not a case of the issue: ours without fencing tokens (which the peers do not have) against node-redlock.
   cases.push({
     id: 'uncontended-p99-unfenced',
@@ -119,3 +132,16 @@ void (async () => {
   console.error(error);
   process.exitCode = 1;
 });
+
+/** Runs `work` with an OpenTelemetry SDK registered as an application would, collecting every second. */
+async function withMetricsSdk<T>(work: () => Promise<T>): Promise<T> {
+  const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 1_000 });
+  const provider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(provider);
+  try {
+    return await work();
+  } finally {
+    metrics.disable();
+    await provider.shutdown();
+  }
+}
