@@ -1,4 +1,5 @@
-/** Counters and a lateness window a queue keeps about itself. */
+/** Counters and a lateness window a queue keeps about itself, recorded to OpenTelemetry too when it listens. */
+import { type CountedEvent, QueueTelemetry } from './telemetry.js';
 
 /** A snapshot returned by `queue.metrics()`. Counts are since the queue was created, in this process. */
 export interface QueueMetrics {
@@ -35,10 +36,35 @@ export class Metrics {
   expired = 0;
   private readonly window = new Float64Array(LATENESS_WINDOW);
   private samples = 0;
+  private readonly telemetry: QueueTelemetry;
 
-  recordLateness(ms: number): void {
-    this.window[this.samples % LATENESS_WINDOW] = ms;
+  /** `running`: handlers running now, by topic (read when metrics are collected). */
+  constructor(running: () => Iterable<[topic: string, count: number]>) {
+    this.telemetry = new QueueTelemetry(running);
+  }
+
+  /** Counts `n` events of a topic. */
+  count(event: CountedEvent, topic: string, n = 1): void {
+    this[event] += n;
+    this.telemetry.count(event, topic, n);
+  }
+
+  /** A delivery of a topic handed to its handler, `latenessMs` after it was due. */
+  recordDelivery(topic: string, latenessMs: number): void {
+    this.count('delivered', topic);
+    this.window[this.samples % LATENESS_WINDOW] = latenessMs;
     this.samples++;
+    this.telemetry.delivered(topic, latenessMs);
+  }
+
+  /** A handler's run of a topic ended (any outcome) after `ms`. */
+  recordRun(topic: string, ms: number): void {
+    this.telemetry.processed(topic, ms);
+  }
+
+  /** Stops reporting the running handlers (the queue closed). */
+  close(): void {
+    this.telemetry.close();
   }
 
   snapshot(running: number): QueueMetrics {

@@ -151,9 +151,7 @@ export class Processor {
     const run: Running = { delivery, controller: new AbortController(), timer: undefined };
     this.running.set(key, run);
     this.armDeadline(run, delivery.ttr);
-    const { metrics } = this.host;
-    metrics.delivered++;
-    metrics.recordLateness(delivery.lateness);
+    this.host.metrics.recordDelivery(delivery.topic, delivery.lateness);
     this.host.emit('delivered', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, lateness: delivery.lateness });
     this.execute(run)
       // execute() settles its own backend failures; what is left (a corrupt stored backoff, say) is reported,
@@ -203,29 +201,31 @@ export class Processor {
     };
     let failure: unknown;
     let failed = false;
+    const started = performance.now();
     try {
       await this.handler(job);
     } catch (error) {
       failed = true;
       failure = error;
     }
+    this.host.metrics.recordRun(delivery.topic, performance.now() - started);
     if (this.abandoned) return;
     if (!failed) {
-      if (await this.settle(() => backend.ack(delivery.topic, delivery.id, delivery.attempt))) this.host.metrics.acked++;
+      if (await this.settle(() => backend.ack(delivery.topic, delivery.id, delivery.attempt))) this.host.metrics.count('acked', delivery.topic);
       return;
     }
     // A value that cannot be turned into text still fails its attempt: retried with its backoff like any other.
     const message = describeThrown(failure, MAX_ERROR_LENGTH);
     if (delivery.attempt >= delivery.maxAttempts) {
       if (await this.settle(() => backend.bury(delivery.topic, delivery.id, delivery.attempt, message))) {
-        this.host.metrics.dead++;
+        this.host.metrics.count('dead', delivery.topic);
         this.host.emit('dead', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, error: message });
       }
       return;
     }
     const delay = retryDelay(delivery.backoff, delivery.attempt);
     if (await this.settle(() => backend.retry(delivery.topic, delivery.id, delivery.attempt, delay, message))) {
-      this.host.metrics.retried++;
+      this.host.metrics.count('retried', delivery.topic);
       this.host.emit('retried', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, delay, error: message });
     }
   }

@@ -86,8 +86,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private readonly defaults: JobDefaults;
   private readonly maxPayloadBytes: number;
   private readonly clock: Clock;
-  private readonly metricsState = new Metrics();
   private readonly processors = new Set<Processor>();
+  private readonly metricsState = new Metrics(() => this.runningByTopic());
   /** What every processor of this queue shares. */
   private readonly host: ProcessorHost;
   private closing: Promise<void> | undefined;
@@ -109,12 +109,12 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     const metrics = this.metricsState;
     const listener: BackendListener = {
       due: (topic, count) => {
-        metrics.due += count;
+        metrics.count('due', topic, count);
         this.emitSafely('due', { topic, count });
       },
       expired: (topic, count, dead) => {
-        metrics.expired += count;
-        metrics.dead += dead;
+        metrics.count('expired', topic, count);
+        metrics.count('dead', topic, dead);
         this.emitSafely('expired', { topic, count, dead });
       },
       error: (error) => this.reportError(error),
@@ -173,7 +173,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     const created = await this.backend.add(built);
     built.forEach((job, i) => {
       if (!created[i]) return;
-      this.metricsState.added++;
+      this.metricsState.count('added', job.topic);
       this.emitSafely('added', { id: job.id, topic: job.topic });
     });
     return built.map((job) => job.id);
@@ -241,6 +241,13 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     return this.metricsState.snapshot(running);
   }
 
+  /** Handlers running now, by topic. */
+  private *runningByTopic(): Iterable<[string, number]> {
+    const byTopic = new Map<string, number>();
+    for (const processor of this.processors) byTopic.set(processor.topic, (byTopic.get(processor.topic) ?? 0) + processor.active);
+    yield* byTopic;
+  }
+
   /**
    * Stops taking jobs, waits up to `timeout` ms for running handlers, then releases the backend. If handlers are
    * still running then, their signals abort and this rejects with CloseTimeoutError at once; nothing those
@@ -269,6 +276,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   }
 
   private async shutdown(timeoutMs: number): Promise<void> {
+    this.metricsState.close();
     const processors = [...this.processors];
     await Promise.all(processors.map((p) => p.stopTaking()));
     const drained = Promise.all(processors.map((p) => p.drained()));

@@ -1,0 +1,65 @@
+/** A queue's OpenTelemetry metrics, read back from the SDK's reader after real work on the memory backend. */
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { gate } from '@x/testkit';
+import { DelayQueue } from '../src/index.js';
+import { eventually } from './conformance.js';
+
+let reader: PeriodicExportingMetricReader;
+let provider: MeterProvider;
+
+beforeEach(() => {
+  reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 });
+  provider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(provider);
+});
+afterEach(async () => {
+  metrics.disable();
+  await provider.shutdown();
+});
+
+async function collected(): Promise<ResourceMetrics> {
+  return (await reader.collect()).resourceMetrics;
+}
+
+/** Data points of `name` by topic: a counter's or gauge's value, a histogram's count. */
+function byTopic(from: ResourceMetrics, name: string): Record<string, number> {
+  const metric = from.scopeMetrics.flatMap((scope) => scope.metrics).find((m) => m.descriptor.name === name);
+  return Object.fromEntries(
+    (metric?.dataPoints ?? []).map((p) => [String(p.attributes['messaging.destination.name']), typeof p.value === 'number' ? p.value : (p.value as { count: number }).count]),
+  );
+}
+
+describe('DelayQueue metrics (OpenTelemetry)', () => {
+  it('counts jobs added, delivered, acked, retried and dead by topic, with lateness, handler durations and the handlers running', async () => {
+    const queue = new DelayQueue({ attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+    const release = gate();
+    let running = 0;
+    queue.process('mail', async () => {
+      running++;
+      await release.opened;
+    }, { concurrency: 3 });
+    queue.process('flaky', () => {
+      throw new Error('always');
+    });
+    await queue.addBulk([1, 2, 3].map((n) => ({ topic: 'mail', payload: n, options: { delay: 20 } })));
+    await queue.add('flaky', 'x');
+    await eventually(() => running === 3 && queue.metrics().dead === 1, 'three mail handlers running and the flaky job dead');
+    let now = await collected();
+    expect(byTopic(now, 'messaging.client.sent.messages')).toEqual({ mail: 3, flaky: 1 });
+    expect(byTopic(now, 'x.delayqueue.jobs.running')).toMatchObject({ mail: 3 });
+    expect(byTopic(now, 'messaging.client.consumed.messages')).toEqual({ mail: 3, flaky: 2 });
+    expect(byTopic(now, 'x.delayqueue.jobs.retried')).toEqual({ flaky: 1 });
+    expect(byTopic(now, 'x.delayqueue.jobs.dead')).toEqual({ flaky: 1 });
+    expect(byTopic(now, 'x.delayqueue.job.lateness')).toEqual({ mail: 3, flaky: 2 });
+    release.open();
+    await eventually(() => queue.metrics().acked === 3, 'the three acks');
+    now = await collected();
+    expect(byTopic(now, 'x.delayqueue.jobs.acked')).toEqual({ mail: 3 });
+    expect(byTopic(now, 'messaging.process.duration')).toEqual({ mail: 3, flaky: 2 });
+    expect(byTopic(now, 'x.delayqueue.jobs.running')).toMatchObject({ mail: 0 });
+    // The snapshot and the instruments count the same events.
+    expect(queue.metrics()).toMatchObject({ added: 4, delivered: 5, acked: 3, retried: 1, dead: 1 });
+    await queue.close();
+  });
+});
