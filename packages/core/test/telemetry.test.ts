@@ -1,26 +1,6 @@
 import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { metricPoints as points, registerMetricsSdk as registerSdk } from '@x/testkit';
 import { DURATION_BUCKETS_S, packageMeter } from '../src/index.js';
-
-/** An SDK registered as the application would, with a reader the test collects from. */
-function registerSdk(): { collect(): Promise<ResourceMetrics>; shutdown(): Promise<void> } {
-  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
-  const provider = new MeterProvider({ readers: [reader] });
-  metrics.setGlobalMeterProvider(provider);
-  return {
-    collect: async () => (await reader.collect()).resourceMetrics,
-    shutdown: async () => {
-      metrics.disable();
-      await provider.shutdown();
-    },
-  };
-}
-
-function points(collected: ResourceMetrics, name: string) {
-  const metric = collected.scopeMetrics.flatMap((scope) => scope.metrics).find((m) => m.descriptor.name === name);
-  return metric?.dataPoints ?? [];
-}
 
 describe('packageMeter', () => {
   afterEach(() => {

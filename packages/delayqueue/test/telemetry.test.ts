@@ -1,32 +1,26 @@
 /** A queue's OpenTelemetry metrics, read back from the SDK's reader after real work on the memory backend. */
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { gate } from '@x/testkit';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { type MetricsSdk, gate, metricPoints, registerMetricsSdk } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { eventually } from './conformance.js';
 
-let reader: PeriodicExportingMetricReader;
-let provider: MeterProvider;
+let sdk: MetricsSdk;
 
 beforeEach(() => {
-  reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 });
-  provider = new MeterProvider({ readers: [reader] });
-  metrics.setGlobalMeterProvider(provider);
+  sdk = registerMetricsSdk();
 });
 afterEach(async () => {
-  metrics.disable();
-  await provider.shutdown();
+  await sdk.shutdown();
 });
 
-async function collected(): Promise<ResourceMetrics> {
-  return (await reader.collect()).resourceMetrics;
+function collected(): Promise<ResourceMetrics> {
+  return sdk.collect();
 }
 
 /** Data points of `name` by topic: a counter's or gauge's value, a histogram's count. */
 function byTopic(from: ResourceMetrics, name: string): Record<string, number> {
-  const metric = from.scopeMetrics.flatMap((scope) => scope.metrics).find((m) => m.descriptor.name === name);
   return Object.fromEntries(
-    (metric?.dataPoints ?? []).map((p) => [String(p.attributes['messaging.destination.name']), typeof p.value === 'number' ? p.value : (p.value as { count: number }).count]),
+    metricPoints(from, name).map((p) => [String(p.attributes['messaging.destination.name']), typeof p.value === 'number' ? p.value : (p.value as { count: number }).count]),
   );
 }
 

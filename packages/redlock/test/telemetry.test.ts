@@ -1,13 +1,12 @@
 /** The Redlock's OpenTelemetry metrics, read back from the SDK's reader after real rounds on the five masters. */
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { Redis } from 'ioredis';
+import { type MetricsSdk, metricPoints as points, registerMetricsSdk } from '@x/testkit';
 import { LockLostError, LockNotAcquiredError, Redlock } from '../src/index.js';
 import { connectMasters, quitAll, resource } from './helpers.js';
 
 let clients: Redis[];
-let reader: PeriodicExportingMetricReader;
-let provider: MeterProvider;
+let sdk: MetricsSdk;
 
 beforeAll(async () => {
   clients = await connectMasters();
@@ -16,21 +15,14 @@ afterAll(async () => {
   await quitAll(clients);
 });
 beforeEach(() => {
-  reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 });
-  provider = new MeterProvider({ readers: [reader] });
-  metrics.setGlobalMeterProvider(provider);
+  sdk = registerMetricsSdk();
 });
 afterEach(async () => {
-  metrics.disable();
-  await provider.shutdown();
+  await sdk.shutdown();
 });
 
-async function collected(): Promise<ResourceMetrics> {
-  return (await reader.collect()).resourceMetrics;
-}
-
-function points(from: ResourceMetrics, name: string) {
-  return from.scopeMetrics.flatMap((scope) => scope.metrics).find((m) => m.descriptor.name === name)?.dataPoints ?? [];
+function collected(): Promise<ResourceMetrics> {
+  return sdk.collect();
 }
 
 function byOutcome(from: ResourceMetrics, name: string): Record<string, { count: number; sum: number }> {
