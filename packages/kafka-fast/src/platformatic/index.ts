@@ -4,9 +4,10 @@
  * consumers in Kafka 4's consumer group protocol (KIP-848). Loaded only by those who import this entry point.
  */
 import type { BaseOptions } from '@platformatic/kafka';
-import { assertNumber, InvalidArgumentError } from '@x/core';
+import { assertNumber } from '@x/core';
 import type { KafkaClientWithTopics } from '../client.js';
 import { platformaticAdmin } from './admin.js';
+import { checkClientOptions } from './client-options.js';
 import { GroupConsumer } from './consumer.js';
 import { platformaticProducer } from './producer.js';
 
@@ -41,10 +42,7 @@ export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { client
  * ```
  */
 export function platformaticClient(options: PlatformaticClientOptions): KafkaClientWithTopics {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object of @platformatic/kafka client options');
-  if (!Array.isArray(options.bootstrapBrokers) || options.bootstrapBrokers.length === 0) {
-    throw new InvalidArgumentError('options.bootstrapBrokers', options.bootstrapBrokers, "a non-empty array of brokers ('host:port')");
-  }
+  checkClientOptions(options);
   const clientOptions: BaseOptions = { ...options, clientId: options.clientId ?? 'x-kafka-fast' };
   return {
     consumer: (config) => new GroupConsumer(clientOptions, consumerSettings(config)),
