@@ -44,9 +44,20 @@ export interface DeskHost {
 interface Slot {
   readonly entry: DeskEntry;
   timer: ClockTimer | undefined;
+  /** When an outstanding delivery's ttr runs out (the clock's monotonic ms). */
+  deadline?: number;
+  /** Its expiry was put off once already because its timer fired late (see onDeadline). */
+  deferred?: boolean;
 }
 
 const RESCAN_MS = 5_000;
+/** A ttr timer firing this much after its time means the process stood still. */
+const STALL_LATE_MS = 1_000;
+/**
+ * How long an expiry found after a stall waits for news of the broker having given the message to another
+ * consumer meanwhile (a Kafka member learns it has lost its partitions at its next heartbeat, 3-5 s).
+ */
+const STALL_GRACE_MS = 5_000;
 
 export class DeliveryDesk {
   private readonly ready: Slot[] = [];
@@ -120,7 +131,7 @@ export class DeliveryDesk {
         continue;
       }
       this.outstanding.set(key, slot);
-      slot.timer = this.host.clock.setTimer(() => void this.expire(slot), job.ttr);
+      this.armDeadline(slot, job.ttr);
       deliveries.push({
         id: job.id,
         topic: job.topic,
@@ -167,7 +178,7 @@ export class DeliveryDesk {
     const slot = this.outstanding.get(deliveryKey(id, attempt));
     if (slot === undefined || !slot.entry.live()) return false;
     slot.timer?.cancel();
-    slot.timer = this.host.clock.setTimer(() => void this.expire(slot), ttr);
+    this.armDeadline(slot, ttr);
     return true;
   }
 
@@ -248,6 +259,29 @@ export class DeliveryDesk {
     this.ready.push(slot);
     this.host.due(this.topic, 1);
     this.wake();
+  }
+
+  private armDeadline(slot: Slot, ttr: number): void {
+    slot.deadline = this.host.clock.now() + ttr;
+    slot.deferred = false;
+    slot.timer = this.host.clock.setTimer(() => this.onDeadline(slot), ttr);
+  }
+
+  /**
+   * A delivery's ttr ran out. When its timer fired long after its time, the process stood still (SIGSTOP, a
+   * frozen VM, a blocked event loop), and the broker may have given the message to another consumer meanwhile,
+   * which this consumer learns of only now: the expiry waits a little for that news before it sends a copy for
+   * the next attempt. (Seen: a member resumed after a 50 s stop sent copies of the 16 jobs it had been running,
+   * which their new owner was running already: each ran a third time.)
+   */
+  private onDeadline(slot: Slot): void {
+    const late = this.host.clock.now() - (slot.deadline ?? 0);
+    if (late > STALL_LATE_MS && slot.deferred !== true) {
+      slot.deferred = true;
+      slot.timer = this.host.clock.setTimer(() => void this.expire(slot), STALL_GRACE_MS);
+      return;
+    }
+    void this.expire(slot);
   }
 
   private async expire(slot: Slot): Promise<void> {
