@@ -9,7 +9,10 @@ import type { LuaScript } from './scripts.js';
 export interface Subscriber {
   subscribe(channels: readonly string[]): Promise<unknown>;
   unsubscribe(channels: readonly string[]): Promise<unknown>;
+  /** Closes gracefully (waits for the server's answer). */
   close(): Promise<void>;
+  /** Drops the connection at once (its server does not answer). */
+  destroy(): void;
 }
 
 /** One instance's client as Redlock uses it. */

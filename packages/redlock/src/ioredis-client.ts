@@ -51,6 +51,7 @@ export function ioredisClient(client: IoredisLike, index: number): ScriptClient 
         subscribe: (channels) => subscriber.subscribe(...channels),
         unsubscribe: (channels) => subscriber.unsubscribe(...channels),
         close: async () => void (await subscriber.quit().catch(() => subscriber.disconnect())),
+        destroy: () => subscriber.disconnect(),
       };
     },
   };

@@ -17,6 +17,9 @@ interface NodeRedisConnectionLike {
   /** v5 and later; v4 has quit() only. */
   close?(): Promise<unknown>;
   quit?(): Promise<unknown>;
+  /** v5 and later; v4 has disconnect() only. */
+  destroy?(): void;
+  disconnect?(): Promise<unknown>;
 }
 
 /** The part of a node-redis client (`createClient`, connected) Redlock uses. */
@@ -110,6 +113,10 @@ function subscriberOf(connection: NodeRedisConnectionLike, onMessage: (channel: 
       if (connected === undefined) return;
       await connected.catch(() => undefined);
       await (connection.close ?? connection.quit)?.call(connection).catch(() => undefined);
+    },
+    destroy: () => {
+      if (connection.destroy !== undefined) connection.destroy();
+      else void connection.disconnect?.().catch(() => undefined);
     },
   };
 }

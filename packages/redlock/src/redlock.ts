@@ -205,6 +205,8 @@ export class Redlock implements AsyncDisposable {
         await listener.turn(delay, signal);
       }
       for (let attempt = 1; ; attempt++) {
+        // Closed meanwhile: a waiting acquire settles (within a retry delay) instead of never.
+        if (this.closed) throw new ClosedError('redlock');
         if (signal?.aborted) {
           if (joined) this.leaveLine(this.instances, keys[0]!, value);
           throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
@@ -249,7 +251,9 @@ export class Redlock implements AsyncDisposable {
         else await sleep(wait, { signal, clock: this.clock }).catch(() => undefined);
       }
     } finally {
-      await listener?.close();
+      // Not awaited: unsubscribing is housekeeping, and an instance that does not answer would hold the lock's
+      // return for a second (seen: a lock handed over with one of five instances down came back expired).
+      if (listener !== undefined) void listener.close();
     }
   }
 

@@ -56,6 +56,49 @@ describe('unreachable and slow instances', () => {
     }
   });
 
+  it('hands a lock over with full validity while one of five instances is down, and closes at once', async () => {
+    const down = client(await freePort(), { maxRetriesPerRequest: null });
+    const clients = [...masters.slice(0, 4), down];
+    const [a, b, c] = [0, 1, 2].map(() => new Redlock(clients, { restartGuard: false }));
+    const key = resource('handover-down');
+    try {
+      const held = await a!.acquire(key, 5_000);
+      const waiting = b!.acquire(key, 1_000, { retryCount: 1_000 });
+      await sleep(300);
+      await held.release();
+      const lock = await waiting;
+      // Before: the waiter's unsubscription from the dead instance held the return for 1 s, past this TTL: the
+      // lock came back expired, and a third Redlock got the key at once.
+      expect(lock.remaining()).toBeGreaterThan(700);
+      await expect(c!.acquire(key, 1_000, { retryCount: 0 })).rejects.toBeInstanceOf(LockNotAcquiredError);
+      await lock.release();
+      const closing = performance.now();
+      await Promise.all([a!.close(), b!.close(), c!.close()]);
+      // Before: 71 s with ioredis (a graceful close of the subscriber waited for the dead instance).
+      expect(performance.now() - closing).toBeLessThan(2_500);
+    } finally {
+      await Promise.all([a!.close(), b!.close(), c!.close()]);
+      down.disconnect();
+    }
+  }, 20_000);
+
+  it('settles a waiting acquire with ClosedError when its Redlock closes', async () => {
+    const holder = new Redlock(masters, { restartGuard: false });
+    const waiter = new Redlock(masters, { restartGuard: false });
+    const key = resource('close-waiting');
+    const held = await holder.acquire(key, 5_000);
+    const waiting = [waiter.acquire(key, 1_000), waiter.acquire(key, 1_000), waiter.using(key, 1_000, async () => undefined)];
+    await sleep(200);
+    const closing = performance.now();
+    await waiter.close();
+    // Before: still pending 15 s later.
+    const outcomes = await Promise.allSettled(waiting);
+    expect(performance.now() - closing).toBeLessThan(2_000);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as { code?: string }).code : 'fulfilled'))).toEqual(['ERR_CLOSED', 'ERR_CLOSED', 'ERR_CLOSED']);
+    await held.release();
+    await holder.close();
+  });
+
   it('keeps working with a stalled minority and times out a stalled majority', async () => {
     const proxies = await Promise.all([7001, 7002, 7003].map((port) => startStallProxy(port)));
     const viaProxy = proxies.map((proxy) => client(proxy.port));
