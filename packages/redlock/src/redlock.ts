@@ -207,10 +207,7 @@ export class Redlock implements AsyncDisposable {
       for (let attempt = 1; ; attempt++) {
         // Closed meanwhile: a waiting acquire settles (within a retry delay) instead of never.
         if (this.closed) throw new ClosedError('redlock');
-        if (signal?.aborted) {
-          if (joined) this.leaveLine(this.instances, keys[0]!, value);
-          throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
-        }
+        if (signal?.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
         // A first attempt does not join the line (the usual, uncontended acquire writes nothing more); later ones
         // do when this waiter is the first of this process, the one that keeps polling (see ReleaseListener.turn):
         // a place in line of a waiter that does not poll would hold the others back until it lapsed.
@@ -219,22 +216,14 @@ export class Redlock implements AsyncDisposable {
         joined ||= joins;
         counting(attempt);
         const outcome = await this.attempt(keys, value, ttl, queued);
-        if ('lock' in outcome) {
-          // Every instance asked keeps its place in line: a place of a holder would have the next release
-          // reserve the key for a waiter that is gone.
-          if (joined) this.leaveLine(this.instances, keys[0]!, value);
-          return outcome.lock;
-        }
+        if ('lock' in outcome) return outcome.lock;
         lastError = outcome.error;
         this.telemetry.failures(outcome.error.failures);
         // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
         // set nothing). A late "yes" from an instance that timed out is covered too.
         const mayHold = this.instances.filter((instance) => !outcome.error.failures.some((f) => f.instance === instance.name && f.reason === 'held'));
         await this.releaseOn(mayHold, keys, value, false);
-        if (attempt > retryCount) {
-          if (joined) this.leaveLine(this.instances, keys[0]!, value);
-          throw new LockNotAcquiredError(keys, attempt, lastError);
-        }
+        if (attempt > retryCount) throw new LockNotAcquiredError(keys, attempt, lastError);
         if (outcome.error instanceof LockHeldError && listener === undefined) {
           // From now on a release wakes us. One more attempt at once covers a release that came before the
           // subscription was in place.
@@ -251,6 +240,10 @@ export class Redlock implements AsyncDisposable {
         else await sleep(wait, { signal, clock: this.clock }).catch(() => undefined);
       }
     } finally {
+      // Whatever the outcome (the lock, giving up, an abort, a close), every instance asked keeps this waiter's
+      // place in line: a place of a holder, or of a waiter that is gone, would have the next release reserve the
+      // key for nobody.
+      if (joined) this.leaveLine(keys[0]!, value);
       // Not awaited: unsubscribing is housekeeping, and an instance that does not answer would hold the lock's
       // return for a second (seen: a lock handed over with one of five instances down came back expired).
       if (listener !== undefined) void listener.close();
@@ -422,14 +415,14 @@ export class Redlock implements AsyncDisposable {
   }
 
   /**
-   * Takes a waiter that gave up, or got the lock, out of the resource's waiting line on `instances`, so that no
-   * release reserves the key for it.
+   * Takes a waiter that gave up, or got the lock, out of the resource's waiting line on every instance, so that
+   * no release reserves the key for it.
    */
-  private leaveLine(instances: readonly Instance[], resource: string, value: string): void {
+  private leaveLine(resource: string, value: string): void {
     const run = (instance: Instance): Promise<InstanceResult<true>> => instance.run(LEAVE_LINE, queueKeys(resource), [value], () => ({ ok: true, value: true }));
     // Not awaited: a place left behind lapses on its own, and a reservation made for it in the meantime lapses
     // after `reservationMs`. Instance.run never rejects.
-    void Promise.all(instances.map(run));
+    void Promise.all(this.instances.map(run));
   }
 
   /** The pub/sub channels on which releases of `keys` are announced. */
