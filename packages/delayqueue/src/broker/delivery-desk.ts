@@ -46,8 +46,6 @@ interface Slot {
   timer: ClockTimer | undefined;
   /** When an outstanding delivery's ttr runs out (the clock's monotonic ms). */
   deadline?: number;
-  /** Its expiry was put off once already because its timer fired late (see onDeadline). */
-  deferred?: boolean;
 }
 
 const RESCAN_MS = 5_000;
@@ -263,7 +261,6 @@ export class DeliveryDesk {
 
   private armDeadline(slot: Slot, ttr: number): void {
     slot.deadline = this.host.clock.now() + ttr;
-    slot.deferred = false;
     slot.timer = this.host.clock.setTimer(() => this.onDeadline(slot), ttr);
   }
 
@@ -276,8 +273,8 @@ export class DeliveryDesk {
    */
   private onDeadline(slot: Slot): void {
     const late = this.host.clock.now() - (slot.deadline ?? 0);
-    if (late > STALL_LATE_MS && slot.deferred !== true) {
-      slot.deferred = true;
+    // Put off once: the deferred timer expires the delivery whatever it finds.
+    if (late > STALL_LATE_MS) {
       slot.timer = this.host.clock.setTimer(() => void this.expire(slot), STALL_GRACE_MS);
       return;
     }
