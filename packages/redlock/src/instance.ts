@@ -1,6 +1,7 @@
 /**
  * One Redis master as Redlock sees it: scripts run with a timeout of their own (the caller's client may queue
- * commands forever while disconnected), failures classified, and the delayed-restart rule applied.
+ * commands forever while disconnected), failures classified, and the instance's clock watched. (The
+ * delayed-restart rule is checked by the acquire script itself: see RESTART_GUARD in scripts.ts.)
  */
 import type { Clock } from '@x/core';
 import type { ScriptClient } from './client.js';
@@ -36,8 +37,6 @@ export type InstanceResult<T> = { ok: true; value: T } | { ok: false; failure: I
 
 /** What `Instance.run` checks besides running the script. */
 export interface RunChecks {
-  /** An instance that restarted less than the guard ago answers 'restarting' (the delayed-restart rule). */
-  restart?: boolean;
   /**
    * The script answers `[instance time ms, ...reply]` (a vote): the time is watched, the rest parsed, and a
    * positive vote of an instance whose clock runs fast becomes a 'clock' failure.
@@ -47,32 +46,21 @@ export interface RunChecks {
 
 export class Instance {
   readonly name: string;
-  /** Clock time from which this instance's votes count (the delayed-restart rule). */
-  private eligibleAt = -Infinity;
-  /** Set when the uptime must be (re)read: at first use and after every reconnect. */
-  private uptimeUnknown = true;
-  private readonly stopListening: () => void;
   /** Undefined for a cluster: its replies come from several servers, each with a clock of its own. */
   private readonly clockWatch: ClockWatch | undefined;
 
   constructor(
     readonly client: ScriptClient,
     private readonly clock: Clock,
-    /** Votes of an instance up for less than this many ms do not count; 0 turns the rule off. */
-    private readonly restartGuardMs: number,
     /** Clock rate above 1 still taken as keeping time (the drift factor). */
     clockAllowance: number,
   ) {
     this.name = client.name;
     this.clockWatch = client.cluster ? undefined : new ClockWatch(clockAllowance);
-    this.stopListening = client.onReconnect(() => {
-      this.uptimeUnknown = true;
-    });
   }
 
   /** Stops listening to the client (the client itself belongs to the caller). */
   detach(): void {
-    this.stopListening();
     this.client.detach();
   }
 
@@ -88,13 +76,6 @@ export class Instance {
     checks: RunChecks = {},
   ): Promise<InstanceResult<T>> {
     try {
-      if (checks.restart === true && this.restartGuardMs > 0) {
-        if (this.uptimeUnknown) await this.readUptime();
-        if (this.clock.now() < this.eligibleAt) {
-          const wait = Math.ceil((this.eligibleAt - this.clock.now()) / 1000);
-          return this.fail('restarting', `restarted recently; its vote counts in about ${wait} s`);
-        }
-      }
       if (checks.clock !== true) return parse(await this.client.run(script, keys, args));
       const sentAt = this.clock.now();
       const reply = await this.client.run(script, keys, args);
@@ -111,12 +92,6 @@ export class Instance {
 
   fail(reason: InstanceFailureReason, message: string): { ok: false; failure: InstanceFailure } {
     return { ok: false, failure: { instance: this.name, reason, message } };
-  }
-
-  private async readUptime(): Promise<void> {
-    const uptimeMs = (await this.client.uptimeSeconds()) * 1000;
-    this.eligibleAt = this.clock.now() + Math.max(0, this.restartGuardMs - uptimeMs);
-    this.uptimeUnknown = false;
   }
 }
 

@@ -3,7 +3,6 @@
  * `sendCommand`, which every one of those versions has, so no typed command API is relied on.
  */
 import { type ScriptClient, type Subscriber, onShared, scriptRunner } from './client.js';
-import { lowestUptime } from './ioredis-client.js';
 
 type Listener = (message: string, channel: string) => void;
 
@@ -69,8 +68,6 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
     name: socket?.host !== undefined && socket.port !== undefined ? `${socket.host}:${socket.port}` : (options?.url ?? `#${index}`),
     cluster: false,
     run,
-    uptimeSeconds: async () => lowestUptime([String(await client.sendCommand(['INFO', 'server']))]),
-    onReconnect: (listener) => onShared(client, 'ready', listener),
     openSubscriber: (onMessage) => subscriberOf(client.duplicate(), onMessage),
     detach: stopForgetting,
   };
@@ -83,12 +80,6 @@ export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): 
     // Always EVAL: the cluster spreads commands over connections to several nodes, each of which may be new,
     // and an EVALSHA answered NOSCRIPT would be sent again behind later commands (see ioredis-client.ts).
     run: (script, keys, args) => cluster.sendCommand(keys[0], false, commandOf('EVAL', script.source, keys, args)),
-    uptimeSeconds: async () => {
-      const infos = await Promise.all(cluster.masters.map(async (master) => String(await (await cluster.nodeClient(master as never)).sendCommand(['INFO', 'server']))));
-      return lowestUptime(infos);
-    },
-    // Any node's (re)connect: the youngest master's uptime is read again.
-    onReconnect: (listener) => onShared(cluster, 'node-ready', listener),
     openSubscriber: (onMessage) => subscriberOf(cluster.duplicate(), onMessage),
     detach: () => undefined,
   };

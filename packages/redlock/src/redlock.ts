@@ -35,7 +35,7 @@ import {
 import { Instance, type InstanceResult, type RedisClient, scriptClientOf } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
 import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
-import { ACQUIRE, EXTEND, LEAVE_LINE, RAISE_FENCE, RELEASE, fenceKey, queueKeys } from './scripts.js';
+import { ACQUIRE, EXTEND, LEAVE_LINE, RAISE_FENCE, RELEASE, fenceKey, queueKeys, slotCanBeNamed } from './scripts.js';
 import { gather } from './gather.js';
 import { RedlockTelemetry } from './telemetry.js';
 
@@ -104,6 +104,8 @@ export class Redlock implements AsyncDisposable {
   private readonly retryCount: number;
   private readonly backoff: BackoffPolicy;
   private readonly fencing: boolean;
+  /** Votes of an instance up for less than this many ms do not count (the delayed-restart rule); 0: off. */
+  private readonly restartGuardMs: number;
   private readonly channelPrefix: string;
   /**
    * How long a release reserves a key for the first waiter in line: long enough for the announcement to reach
@@ -133,11 +135,11 @@ export class Redlock implements AsyncDisposable {
       if (adapted === undefined) throw new InvalidArgumentError(`clients[${i}]`, client, 'an ioredis Redis or Cluster, or a node-redis client or cluster');
       return adapted;
     });
-    const guardMs = options.restartGuard === false ? 0 : this.maxTtl;
+    this.restartGuardMs = options.restartGuard === false ? 0 : this.maxTtl;
     // A clock is taken as keeping time up to the drift the validity allows for; at a drift factor of 0, up to
     // 0.1 % (NTP keeps clocks well within that; flagging every instance would leave no quorum at all).
     const clockAllowance = Math.max(this.driftFactor, MIN_CLOCK_ALLOWANCE);
-    this.instances = scriptClients.map((client) => new Instance(client, this.clock, guardMs, clockAllowance));
+    this.instances = scriptClients.map((client) => new Instance(client, this.clock, clockAllowance));
     this.quorum = Math.floor(clients.length / 2) + 1;
     this.notifier = new ReleaseNotifier(scriptClients, this.quorum);
     this.owner = {
@@ -298,7 +300,7 @@ export class Redlock implements AsyncDisposable {
     const started = this.clock.now();
     const scriptKeys = [...keys, ...(this.fencing ? keys.map(fenceKey) : []), ...(keys.length === 1 ? queueKeys(keys[0]!) : [])];
     const lineArgs = keys.length !== 1 ? [0, 0, 0] : line === undefined ? [1, 0, 0] : [2, line.place, line.keepMs];
-    const args = [value, ttl, keys.length, this.fencing ? 1 : 0, ...lineArgs];
+    const args = [value, ttl, keys.length, this.fencing ? 1 : 0, ...lineArgs, this.restartGuardMs];
     const timeout = this.timeoutFor(ttl);
     let firstInLine = 0;
     const parse = (instance: Instance, reply: unknown): InstanceResult<number[]> => {
@@ -444,6 +446,12 @@ export class Redlock implements AsyncDisposable {
     if (keys === undefined || keys.length === 0) throw new InvalidArgumentError('resources', resources, 'a resource name or a non-empty array of them');
     keys.forEach((key, i) => assertString(`resources[${i}]`, key));
     if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('resources', resources, 'distinct resource names');
+    // Fence counters and waiting lines are kept beside a resource's key, in its hash slot; a Cluster refuses them
+    // (CROSSSLOT on every attempt) where the slot has no name. A single server takes any name.
+    const unslotted = keys.findIndex((key) => !slotCanBeNamed(key));
+    if (unslotted !== -1 && this.instances.some((instance) => instance.client.cluster)) {
+      throw new InvalidArgumentError(`resources[${unslotted}]`, keys[unslotted], 'a name with a {hash tag}, or without "}", on a Redis Cluster');
+    }
     return keys;
   }
 
@@ -459,8 +467,8 @@ const QUICK_RETRY_MS = 5;
 /** The least clock-rate allowance, whatever the drift factor (see the constructor). */
 const MIN_CLOCK_ALLOWANCE = 0.001;
 
-/** An acquire's vote: from an instance up for long enough, whose clock keeps time. */
-const VOTE_CHECKS = { restart: true, clock: true } as const;
+/** An acquire's vote: from an instance whose clock keeps time (the script itself checks how long it has been up). */
+const VOTE_CHECKS = { clock: true } as const;
 
 function isOk<T>(result: InstanceResult<T>): boolean {
   return result.ok;
@@ -496,7 +504,8 @@ function placeKeptMs(delay: number | undefined): number {
 }
 
 function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {
-  if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0)) return instance.fail('error', `unexpected reply ${JSON.stringify(reply)}`);
+  if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== 2)) return instance.fail('error', `unexpected reply ${JSON.stringify(reply)}`);
+  if (reply[0] === 2) return instance.fail('restarting', `restarted recently; its vote counts in about ${Math.ceil(Number(reply[1]) / 1000)} s`);
   if (reply[0] === 0) return instance.fail('held', `${keys[Number(reply[1]) - 1]} is held by another owner`);
   return { ok: true, value: reply.slice(1).map(Number) };
 }

@@ -39,11 +39,27 @@ const FIRST_WAITER = `local function first_waiter(line, kept, now)
 end`;
 
 /**
+ * The delayed-restart rule, checked where the keys are: when ARGV[8] (the guard, ms) is not 0 and the server has
+ * been up for less than that, it may have restarted and lost keys, and the script answers {now, 2, ms left}
+ * without granting. Checked inside the script rather than by asking the uptime beforehand: a client sends the
+ * commands it queued while disconnected as soon as it reconnects, before any other question can reach the
+ * restarted server. INFO in a script costs about 5 µs of the server's time.
+ */
+const RESTART_GUARD = `if ARGV[8] ~= '0' then
+  local uptime = string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)')
+  if not uptime then return redis.error_reply('ERR INFO server has no uptime_in_seconds') end
+  local left = tonumber(ARGV[8]) - tonumber(uptime) * 1000
+  if left > 0 then return {now, 2, left} end
+end`;
+
+/**
  * ARGV: value, ttl ms, resource count n, fencing (1/0), line (0: none, 1: checked, 2: checked and joined), the
- * waiter's place (its wait's start, epoch ms), how long its place is kept (ms).
+ * waiter's place (its wait's start, epoch ms), how long its place is kept (ms), the restart guard (ms, 0: off;
+ * see RESTART_GUARD).
  * KEYS: the n resource keys, then (with fencing) their n fence counter keys, then (with a line, n = 1) the
  * resource's waiting line and the line's expiries (see queueKeys).
- * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 0, i, first} when
+ * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 2, ms} when the server
+ * restarted less than the guard ago, {now, 0, i, first} when
  * resource i is held by another value (first: 1 when the value is first in line), or is free while another
  * waiter is first in its line. A key already holding our value
  * (left by an attempt whose answer we missed, or reserved for us by a release: see RELEASE) counts as ours.
@@ -57,6 +73,7 @@ end`;
  */
 export const ACQUIRE = script(`
 ${NOW}
+${RESTART_GUARD}
 ${FIRST_WAITER}
 local n = tonumber(ARGV[3])
 local line = n + (ARGV[4] == '1' and n or 0) + 1
@@ -170,25 +187,33 @@ for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return {now, 1}
 `);
 
-/**
- * A key beside `resource`, in its hash slot (Redis Cluster): the resource's own hash tag when it has one, else the
- * whole resource name as the tag.
- */
-function besideKey(resource: string, suffix: string): string {
-  const open = resource.indexOf('{');
-  const close = open === -1 ? -1 : resource.indexOf('}', open + 1);
-  return close > open + 1 ? `${resource}:${suffix}` : `{${resource}}:${suffix}`;
+/** A key's hash tag (between its first `{` and the first `}` after it, when not empty), or undefined. */
+function hashTagOf(key: string): string | undefined {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : undefined;
 }
 
-/** The fence counter key of a resource. */
+/**
+ * True when keys can be made beside `resource` in its Redis Cluster hash slot: it has a hash tag, or none of
+ * its characters is a `}` (the whole name then serves as the derived keys' tag). `a}` and `a{}b` are hashed
+ * whole, and no tag can name them.
+ */
+export function slotCanBeNamed(resource: string): boolean {
+  return hashTagOf(resource) !== undefined || !resource.includes('}');
+}
+
+/** The fence counter key of a resource. Kept as it has always been named: the counters outlive deployments. */
 export function fenceKey(resource: string): string {
-  return besideKey(resource, 'fence');
+  return hashTagOf(resource) !== undefined ? `${resource}:fence` : `{${resource}}:fence`;
 }
 
 /**
  * A resource's waiting line (a sorted set of waiters' values by their places) and the line's expiries (the
- * same values by the instance time until which each place is kept).
+ * same values by the instance time until which each place is kept): `{tag}:line:<resource>`, where the tag is the
+ * resource's own or the whole name, so that no two resources share a line (`x` and `{x}` share a slot).
  */
 export function queueKeys(resource: string): [line: string, expiries: string] {
-  return [besideKey(resource, 'line'), besideKey(resource, 'line-kept')];
+  const tag = hashTagOf(resource) ?? resource;
+  return [`{${tag}}:line:${resource}`, `{${tag}}:line-kept:${resource}`];
 }

@@ -2,7 +2,7 @@
  * A Redis Cluster as one Redlock instance (one vote), on the real three-master cluster of scripts/services.
  */
 import type { Cluster } from 'ioredis';
-import { isXError } from '@x/core';
+import { InvalidArgumentError, isXError } from '@x/core';
 import { createCluster } from 'redis';
 import { Cluster as Cluster6 } from 'ioredis6';
 import { redisClusterNodes, requireRedisCluster, uniqueName } from '@x/testkit';
@@ -83,6 +83,44 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       expect(quorum.message).toMatch(/cluster#0 crossslot/);
       expect(await cluster.exists(a)).toBe(0);
       expect(await cluster.exists(b)).toBe(0);
+    });
+
+    it('keeps a waiting line beside the key in its slot, with and without a hash tag', async () => {
+      const waiter = new Redlock([locker.client], { restartGuard: false, requestTimeout: 1_000, retryCount: 100 });
+      try {
+        for (const name of [uniqueName('x-redlock-line'), `{${uniqueName('x-redlock-line')}}:orders`, `{${uniqueName('x-redlock-line')}}`]) {
+          const holder = await redlock.acquire(name, 5_000);
+          // Its second attempt joins the line (on the key's master: any other slot would fail with CROSSSLOT).
+          const waiting = waiter.acquire(name, 1_000);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await holder.release();
+          await (await waiting).release();
+        }
+      } finally {
+        await waiter.close();
+      }
+    });
+
+    it('refuses, before anything is written, a name whose slot no derived key can share', async () => {
+      for (const name of ['a}', 'a{}b', '}{']) {
+        const error: unknown = await redlock.acquire(name, 1_000, { retryCount: 0 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message).toMatch(/hash tag/);
+      }
+    });
+
+    it('applies the delayed-restart rule on the master that holds the key', async () => {
+      // The script reads the uptime of the master it runs on; these masters have been up for more than 1 s and less than 23 days.
+      const guarded = new Redlock([locker.client], { maxTtl: 1_000, requestTimeout: 1_000 });
+      try {
+        await (await guarded.acquire(uniqueName('x-redlock-guard'), 1_000)).release();
+        const young = new Redlock([locker.client], { maxTtl: 2_000_000_000, requestTimeout: 1_000 });
+        const error: unknown = await young.acquire(uniqueName('x-redlock-guard'), 1_000, { retryCount: 0 }).catch((e: unknown) => e);
+        await young.close();
+        expect(((error as LockNotAcquiredError).cause as QuorumError).failures.map((f) => f.reason)).toEqual(['restarting']);
+      } finally {
+        await guarded.close();
+      }
     });
   });
 });

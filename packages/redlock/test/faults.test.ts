@@ -215,6 +215,30 @@ describe('the delayed-restart rule', () => {
     await later.close();
   });
 
+  it('does not count a vote the client queued while its instance was down and sent to it restarted empty', async () => {
+    fresh = [await startRedisServer()];
+    // Up longer than the 2 s guard (uptime is reported in whole seconds).
+    await sleep(2_100);
+    // The client queues commands while disconnected (ioredis's default) and sends them as soon as it reconnects,
+    // before anything else can ask the restarted server how long it has been up.
+    const queueing = client(fresh[0]!.port, { maxRetriesPerRequest: null });
+    shared = [queueing];
+    const redlock = new Redlock([queueing], { maxTtl: 2_000, requestTimeout: 5_000 });
+    try {
+      await (await redlock.acquire(resource('queued-before'), 1_000, { retryCount: 0 })).release();
+      await fresh[0]!.kill();
+      await eventually(() => queueing.status !== 'ready', 'the client to see its server gone', 5_000);
+      const queued = redlock.acquire(resource('queued-after'), 1_000, { retryCount: 0 });
+      await sleep(100);
+      await fresh[0]!.restart();
+      const error = await quorumErrorOf(queued);
+      expect(error.failures.map((f) => f.reason)).toEqual(['restarting']);
+      expect(error.failures[0]!.message).toMatch(/counts in about \d+ s/);
+    } finally {
+      await redlock.close();
+    }
+  });
+
   it('prevents two owners after an instance restarts empty; without it both hold the lock', async () => {
     fresh = await Promise.all(Array.from({ length: 5 }, () => startRedisServer()));
     // Old enough for B's 2 s guard (uptime is reported in whole seconds) before anything restarts.
@@ -286,7 +310,7 @@ describe('node-redis clients under faults', () => {
     await waiting.close();
   });
 
-  it('reads the uptime again after a reconnect: a restarted instance does not vote until maxTtl has passed', async () => {
+  it('does not count the vote of an instance that restarted since the last acquire until maxTtl has passed', async () => {
     // Two instances: the quorum needs both, so the restarted one's vote decides.
     fresh = await Promise.all([startRedisServer(), startRedisServer()]);
     // Up longer than the 2 s guard (uptime is reported in whole seconds).

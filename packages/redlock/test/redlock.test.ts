@@ -160,6 +160,7 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       expect(fenceKey('orders:42')).toBe('{orders:42}:fence');
       expect(fenceKey('{tenant-7}:orders')).toBe('{tenant-7}:orders:fence');
       expect(fenceKey('a{}b')).toBe('{a{}b}:fence');
+      expect(fenceKey('{x}')).toBe('{x}:fence');
     });
 
     it('release() of an expired lock reports it instead of failing', async () => {
@@ -263,6 +264,34 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         await lock.release();
       } finally {
         await fast.close();
+      }
+    });
+
+    it('keeps one waiting line per resource, also for names that share a slot (`x` and `{x}`)', async () => {
+      const key = resource('twin');
+      const twin = `{${key}}`;
+      expect(queueKeys(key)).toEqual([`{${key}}:line:${key}`, `{${key}}:line-kept:${key}`]);
+      expect(queueKeys(twin)).toEqual([`{${key}}:line:${twin}`, `{${key}}:line-kept:${twin}`]);
+      const quick = (): Redlock => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 50, max: 50 }), retryCount: 1_000 });
+      const [waiterOfKey, waiterOfTwin] = [quick(), quick()];
+      const holdingKey = await redlock.acquire(key, 10_000);
+      const holdingTwin = await redlock.acquire(twin, 10_000);
+      try {
+        // A waiter for `key` takes the first place in its line, then a waiter for `{key}` waits behind the twin.
+        const forKey = waiterOfKey.acquire(key, 1_000, { acquireTimeout: 8_000 }).catch((e: unknown) => e);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const forTwin = waiterOfTwin.acquire(twin, 1_000, { acquireTimeout: 1_500 });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Releasing the twin hands it to its own waiter: with one line for both, it was reserved for the waiter
+        // of `key` (first in the shared line), and the twin's waiter gave up after 1.5 s.
+        await holdingTwin.release();
+        await (await forTwin).release();
+        await holdingKey.release();
+        const lock = await forKey;
+        expect(lock).toHaveProperty('value');
+        await (lock as { release(): Promise<unknown> }).release();
+      } finally {
+        await Promise.all([waiterOfKey.close(), waiterOfTwin.close()]);
       }
     });
 
