@@ -358,6 +358,8 @@ describe('kafka backend specifics', () => {
       }
       expect({ what, code }).toEqual({ what, code: 'ERR_INVALID_ARGUMENT' });
     }
+    // The groups are the queue's own: the refusal says so (it named options.groupId, which the backend lacks).
+    expect(() => new KafkaBackend({ kafka, consumerConfig: { groupId: 'mine' } as never })).toThrow(/groupId.*derived from options\.name/);
     const made = backend({}, []);
     const queue = new DelayQueue({ backend: made });
     await expect(queue.add('emails/eu', 1)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'topic' });
@@ -407,6 +409,31 @@ describe.each(CLIENTS)('kafka backend on %s', (_, client) => {
         await admin.disconnect();
       }
     });
+
+    it("destroy() deletes the queue's topics and its consumer groups, with their committed offsets", async () => {
+      const name = uniqueName('dq');
+      const made = new KafkaBackend({ kafka: client(), name, ...TEST_LEVELS });
+      const queue = new DelayQueue({ backend: made });
+      const done: string[] = [];
+      queue.process('gone', (job) => void done.push(job.id));
+      await queue.add('gone', 'x', { delay: 100 });
+      await eventually(() => done.length === 1, 'the job', 30_000);
+      await queue.close();
+      const groups = [made.topics.moverGroup, made.topics.readerGroup('gone')];
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const listed = async (): Promise<string[]> => (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => groups.includes(g)).sort();
+        expect(await listed()).toEqual([...groups].sort());
+        const cleaner = new KafkaBackend({ kafka: client(), name, ...TEST_LEVELS });
+        await cleaner.destroy(['gone']);
+        await cleaner.close();
+        expect(await listed()).toEqual([]);
+        expect((await admin.listTopics()).filter((t) => t.startsWith(`${name}.`))).toEqual([]);
+      } finally {
+        await admin.disconnect();
+      }
+    }, 60_000);
 
     it("writes large jobs in requests the broker takes, and refuses one above the topics' max.message.bytes before writing any", async () => {
       const queue = new DelayQueue({ backend: backend({ kafka: client() }, ['large']), maxPayloadBytes: 2 * 1024 * 1024 });

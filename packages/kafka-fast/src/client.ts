@@ -133,6 +133,8 @@ export interface TopicAdmin {
     topics: { topic: string; numPartitions?: number; replicationFactor?: number; configEntries?: { name: string; value: string }[] }[];
   }): Promise<unknown>;
   deleteTopics(request: { topics: string[] }): Promise<void>;
+  /** Deletes consumer groups with their committed offsets; rejects when one does not exist or still has members. */
+  deleteGroups(groupIds: string[]): Promise<unknown>;
   /** Rejects when a topic does not exist. */
   fetchTopicMetadata(request: { topics: string[] }): Promise<{ topics: { name: string; partitions: { partitionId: number; leader: number }[] }[] }>;
   /** `type` 2 is a topic (kafkajs's ConfigResourceTypes.TOPIC). */

@@ -111,13 +111,14 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * its users' options on to one): a plain object without `groupId` (the group is given apart), whose timings
  * (`sessionTimeout`, `rebalanceTimeout`, `heartbeatInterval`, `maxWaitTimeInMs`) are whole ms a timer can wait.
  * Returns it (`{}` for undefined); throws `ERR_INVALID_ARGUMENT` naming `options.consumerConfig...` otherwise.
+ * `groupFrom` says, in a refused `groupId`'s message, where the caller's groups come from instead.
  */
-export function assertConsumerConfig(config: unknown): Record<string, unknown> {
+export function assertConsumerConfig(config: unknown, groupFrom = 'options.groupId'): Record<string, unknown> {
   if (config === undefined) return {};
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new InvalidArgumentError('options.consumerConfig', config, 'an object of kafkajs consumer options');
   }
-  if ('groupId' in config) throw new InvalidArgumentError('options.consumerConfig.groupId', (config as { groupId: unknown }).groupId, 'absent (the group is options.groupId)');
+  if ('groupId' in config) throw new InvalidArgumentError('options.consumerConfig.groupId', (config as { groupId: unknown }).groupId, `absent (the group is ${groupFrom})`);
   // kafkajs takes these as they come: a negative session timeout joined nothing and reported untyped errors.
   const record = config as Record<string, unknown>;
   for (const [key, min] of KAFKAJS_TIMINGS) {

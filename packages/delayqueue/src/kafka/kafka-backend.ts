@@ -132,7 +132,7 @@ export class KafkaBackend extends BrokerBackend {
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 1_000, { min: 1, max: 100_000, integer: true });
     this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 10_000, { min: 1, max: 1_000_000, integer: true });
     // Checked now, as the consumers made from it later will check it, not when the first one starts.
-    this.consumerConfig = assertConsumerConfig(options.consumerConfig);
+    this.consumerConfig = assertConsumerConfig(options.consumerConfig, 'derived from options.name');
     this.handoverGraceMs = assertNumber('options.handoverGraceMs', options.handoverGraceMs ?? 1_000, { min: 0, max: 60_000 });
     const early = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_EARLY_ARRIVAL_MS });
     this.topics = new KafkaTopics(name, base, levels, early);
@@ -186,21 +186,27 @@ export class KafkaBackend extends BrokerBackend {
 
   /**
    * Deletes the queue's level topics and the ready and dead topics of `topics` and of every topic this backend
-   * used, with their records. For tests and teardown; the backend must not be closed yet.
+   * used, with their records, and the consumer groups that read them, with their committed offsets. For tests and
+   * teardown; the backend must not be closed yet. A group that still has a member (a consumer killed less than a
+   * session timeout ago) is left: the broker refuses to delete it.
    */
   async destroy(topics: Iterable<string> = []): Promise<void> {
     // After close the admin client is gone: say so (ClosedError, as RabbitMQ's does), not kafkajs's closed connection.
     this.assertOpen();
     const names = new Set<string>();
+    const groups = [this.topics.moverGroup];
     for (let level = 0; level < this.topics.levels; level++) names.add(this.topics.levelTopic(level));
     for (const topic of new Set([...this.topicsReady.keys(), ...topics])) {
       names.add(this.topics.readyTopic(topic));
       names.add(this.topics.deadTopic(topic));
+      groups.push(this.topics.readerGroup(topic));
     }
     const admin = await this.connectedAdmin();
     const existing = new Set(await admin.listTopics());
     const doomed = [...names].filter((name) => existing.has(name));
     if (doomed.length > 0) await admin.deleteTopics({ topics: doomed });
+    // One request per group: a refusal (never created, or a member still in it) leaves the others deleted.
+    await Promise.allSettled(groups.map((group) => admin.deleteGroups([group])));
     this.levelsReady = undefined;
     this.topicsReady.clear();
   }

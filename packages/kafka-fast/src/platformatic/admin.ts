@@ -43,6 +43,7 @@ export function platformaticAdmin(clientOptions: BaseOptions): ClientAdmin & Top
       return true;
     },
     deleteTopics: ({ topics }) => admin().deleteTopics({ topics }),
+    deleteGroups: (groupIds) => admin().deleteGroups({ groups: groupIds }),
     async fetchTopicMetadata({ topics }) {
       const metadata = await admin().metadata({ topics, forceUpdate: true });
       return {
