@@ -589,9 +589,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
 
   /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. Rejects only if an event listener threw. */
   private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
-    if (task.tracker.revoked) return this.dropped();
-    // Given back during a rebalance's wait (see the `rebalancing` event): not a failed attempt.
-    if (this.holding || task.tracker.leaving) return GIVEN_BACK;
+    // Given back (or failed) while its partition is being given up: its next owner runs it, not this member,
+    // which would start it again only to abort it at the revocation, after the next owner took over.
+    if (task.tracker.revoked || task.tracker.leaving) return this.dropped();
+    // Given back during a rebalance's wait (see the `rebalancing` event): not a failed attempt; it runs again if
+    // the new assignment keeps its partition here.
+    if (this.holding) return GIVEN_BACK;
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
       this.retried++;
