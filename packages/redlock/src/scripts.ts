@@ -133,7 +133,8 @@ return 1
  * between), and the message names it: `<released value> <waiter's value>`. The waiter then acquires as usual;
  * its attempt finds its own value here and counts the instance as granted (see ACQUIRE). A reservation is not a
  * lock: validity comes from that attempt, as for any acquire, so Redlock's argument is unchanged. The waiter
- * stays first in line until it holds the lock or its place lapses. The releasing value leaves the line (an
+ * stays first in line until it holds the lock or its place lapses, which is then at the latest when the
+ * reservation does. The releasing value leaves the line (an
  * instance that refused its attempt kept its place). Returns {deleted, reserved-for (or false)} with the last
  * resource's reservation.
  */
@@ -158,6 +159,11 @@ for i = 1, n do
           redis.call('SET', KEYS[i], first, 'PX', ARGV[5])
           message = ARGV[1] .. ' ' .. first
           reserved = first
+          -- Its place lapses with the reservation unless it comes for the key: a waiter that died in line then
+          -- costs the others one reservation, not the rest of its place. A live one's attempt keeps its place
+          -- (and puts it back where it was, should it come late: places are ordered by when each began waiting).
+          local until_ms = now + tonumber(ARGV[5])
+          if tonumber(redis.call('ZSCORE', kept, first)) > until_ms then redis.call('ZADD', kept, until_ms, first) end
         end
       end
       redis.call('PUBLISH', ARGV[2] .. KEYS[i], message)

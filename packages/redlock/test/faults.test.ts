@@ -228,10 +228,11 @@ describe('the delayed-restart rule', () => {
       await (await redlock.acquire(resource('queued-before'), 1_000, { retryCount: 0 })).release();
       await fresh[0]!.kill();
       await eventually(() => queueing.status !== 'ready', 'the client to see its server gone', 5_000);
-      const queued = redlock.acquire(resource('queued-after'), 1_000, { retryCount: 0 });
+      // Awaited from now on: it may be refused while the restart below is still being awaited.
+      const queued = quorumErrorOf(redlock.acquire(resource('queued-after'), 1_000, { retryCount: 0 }));
       await sleep(100);
       await fresh[0]!.restart();
-      const error = await quorumErrorOf(queued);
+      const error = await queued;
       expect(error.failures.map((f) => f.reason)).toEqual(['restarting']);
       expect(error.failures[0]!.message).toMatch(/counts in about \d+ s/);
     } finally {

@@ -295,6 +295,32 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       }
     });
 
+    it('costs a dead waiter first in line one reservation at a release, not the rest of its kept place', async () => {
+      const key = resource('line-dead-first');
+      const [line, kept] = queueKeys(key);
+      const holder = await redlock.acquire(key, 10_000);
+      // A waiter that died first in line, its place kept 8 s more (a process with a 2.7 s backoff keeps it that long).
+      await Promise.all(clients.map(async (client) => {
+        const [seconds, micros] = await client.time();
+        await client.zadd(line, 0, 'dead');
+        await client.zadd(kept, Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + 8_000, 'dead');
+      }));
+      const next = new Redlock(lockers, { restartGuard: false, requestTimeout: 100, backoff: exponentialBackoff({ initial: 50, max: 50 }), retryCount: 1_000 });
+      try {
+        const waiting = next.acquire(key, 1_000);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const released = performance.now();
+        await holder.release();
+        const lock = await waiting;
+        // The release reserved the key for the dead waiter (1.2 s: 4 x the holder's requestTimeout of 300 ms) and
+        // its place lapsed with the reservation; before, it stayed first in line for 8 s.
+        expect(performance.now() - released).toBeLessThan(2_500);
+        await lock.release();
+      } finally {
+        await next.close();
+      }
+    });
+
     it('takes a waiter that gave up out of the line', async () => {
       const key = resource('line-leave');
       const holder = await redlock.acquire(key, 10_000);
