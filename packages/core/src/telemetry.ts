@@ -37,6 +37,12 @@ export interface TelemetryMeter {
    * gauge costs nothing between collections. Returns what stops it (when its object closes).
    */
   gauge(name: string, options: InstrumentOptions, read: (observation: GaugeObservation) => void): () => void;
+  /**
+   * A monotonic count kept by the caller (a plain number it increments) and read when metrics are collected, as
+   * a cumulative total: no cost per event, where a synchronous counter with attributes costs about 1.4 µs a call
+   * in the SDK. Returns what stops it.
+   */
+  observableCounter(name: string, options: InstrumentOptions, read: (observation: GaugeObservation) => void): () => void;
 }
 
 export interface InstrumentOptions {
@@ -57,10 +63,18 @@ interface OtelMeter {
   createCounter(name: string, options: object): TelemetryCounter;
   createUpDownCounter(name: string, options: object): TelemetryCounter;
   createHistogram(name: string, options: object): TelemetryHistogram;
-  createObservableGauge(name: string, options: object): {
-    addCallback(callback: (result: GaugeObservation) => void): void;
-    removeCallback(callback: (result: GaugeObservation) => void): void;
-  };
+  createObservableGauge(name: string, options: object): OtelObservable;
+  createObservableCounter(name: string, options: object): OtelObservable;
+}
+
+interface OtelObservable {
+  addCallback(callback: (result: GaugeObservation) => void): void;
+  removeCallback(callback: (result: GaugeObservation) => void): void;
+}
+
+function observe(instrument: OtelObservable, read: (observation: GaugeObservation) => void): () => void {
+  instrument.addCallback(read);
+  return () => instrument.removeCallback(read);
 }
 
 const NOOP_COUNTER: TelemetryCounter = { add: () => undefined };
@@ -72,6 +86,7 @@ const NOOP_METER: TelemetryMeter = {
   upDownCounter: () => NOOP_COUNTER,
   histogram: () => NOOP_HISTOGRAM,
   gauge: () => () => undefined,
+  observableCounter: () => () => undefined,
 };
 
 let api: OtelApi | null | undefined;
@@ -108,13 +123,48 @@ export function packageMeter(packageName: string, version: string): TelemetryMet
     upDownCounter: (name, options) => meter.createUpDownCounter(name, options),
     histogram: (name, { buckets, ...options }) =>
       meter.createHistogram(name, buckets === undefined ? options : { ...options, advice: { explicitBucketBoundaries: [...buckets] } }),
-    gauge: (name, options, read) => {
-      const gauge = meter.createObservableGauge(name, options);
-      gauge.addCallback(read);
-      return () => gauge.removeCallback(read);
-    },
+    gauge: (name, options, read) => observe(meter.createObservableGauge(name, options), read),
+    observableCounter: (name, options, read) => observe(meter.createObservableCounter(name, options), read),
   };
 }
+
+/**
+ * Decides which events of a stream to time for a histogram, so that timing costs nothing measurable however
+ * fast the stream runs: every event while they come at up to `perSecond` a second, then an evenly spread one in
+ * `stride`, the stride set from the rate measured over at least 50 ms, looked at every `window` events (one
+ * clock read per window). (A histogram's record costs about 1.5 µs in the SDK, as much as a fast Kafka record's
+ * whole handling.) The histogram's count is then a sample: count the events themselves with an observable
+ * counter.
+ */
+export class RateSampler {
+  private seen = 0;
+  private stride = 1;
+  private windowSeen = 0;
+  private windowStart = performance.now();
+
+  constructor(
+    private readonly perSecond = 100,
+    private readonly window = 256,
+  ) {}
+
+  /** True for the events to time. */
+  sample(): boolean {
+    if (++this.windowSeen % this.window === 0) this.adjust();
+    return ++this.seen % this.stride === 0;
+  }
+
+  private adjust(): void {
+    const now = performance.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed < MIN_RATE_WINDOW_MS) return;
+    this.stride = Math.max(1, Math.ceil((this.windowSeen * 1000) / elapsed / this.perSecond));
+    this.windowSeen = 0;
+    this.windowStart = now;
+  }
+}
+
+/** The shortest time a rate is measured over: shorter, and the clock's resolution would make it up. */
+const MIN_RATE_WINDOW_MS = 50;
 
 /** Bucket boundaries for durations in seconds, from 0.5 ms to 10 s. */
 export const DURATION_BUCKETS_S: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

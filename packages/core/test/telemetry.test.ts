@@ -1,6 +1,6 @@
 import { metrics } from '@opentelemetry/api';
 import { metricPoints as points, registerMetricsSdk as registerSdk } from '@x/testkit';
-import { DURATION_BUCKETS_S, packageMeter } from '../src/index.js';
+import { DURATION_BUCKETS_S, RateSampler, packageMeter } from '../src/index.js';
 
 describe('packageMeter', () => {
   afterEach(() => {
@@ -59,6 +59,25 @@ describe('packageMeter', () => {
     }
   });
 
+  it('reads an observable counter at collection, as a cumulative total, until stopped', async () => {
+    const sdk = registerSdk();
+    try {
+      const meter = packageMeter('@x/test', '1.0.0');
+      let handled = 0;
+      const stop = meter.observableCounter('x.test.handled', { description: 'handled', unit: '{record}' }, (observation) => observation.observe(handled, { group: 'g' }));
+      handled = 5;
+      expect(points(await sdk.collect(), 'x.test.handled').map((p) => [p.attributes, p.value])).toEqual([[{ group: 'g' }, 5]]);
+      handled = 12;
+      expect(points(await sdk.collect(), 'x.test.handled').map((p) => p.value)).toEqual([12]);
+      stop();
+      handled = 20;
+      expect(points(await sdk.collect(), 'x.test.handled').map((p) => p.value)).not.toContain(20);
+    } finally {
+      await sdk.shutdown();
+    }
+    expect(typeof packageMeter('@x/test', '1.0.0').observableCounter('x.test.none', { description: 'none', unit: '{record}' }, () => undefined)).toBe('function');
+  });
+
   it('records nothing with X_TELEMETRY=off, whatever is registered', async () => {
     const sdk = registerSdk();
     try {
@@ -70,5 +89,35 @@ describe('packageMeter', () => {
     } finally {
       await sdk.shutdown();
     }
+  });
+});
+
+describe('RateSampler', () => {
+  it('samples every event of a slow stream', async () => {
+    const sampler = new RateSampler(100, 4);
+    let sampled = 0;
+    for (let i = 0; i < 12; i++) {
+      if (sampler.sample()) sampled++;
+      // 50 events a second: under the 100 asked for.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(sampled).toBe(12);
+  });
+
+  it('samples a fast stream down to about the rate asked, evenly', () => {
+    const sampler = new RateSampler(100, 256);
+    const picks: { event: number; at: number }[] = [];
+    const started = performance.now();
+    let events = 0;
+    for (let now = started; now - started < 400; now = performance.now()) if (sampler.sample()) picks.push({ event: events++, at: now - started });
+    else events++;
+    expect(events).toBeGreaterThan(100_000);
+    // The first 50 ms are taken whole (the rate is not known yet); from 100 ms on, about 100 a second: 30 in 300 ms.
+    const settled = picks.filter((pick) => pick.at >= 100);
+    expect(settled.length).toBeGreaterThanOrEqual(10);
+    expect(settled.length).toBeLessThanOrEqual(90);
+    // Evenly spread: consecutive picks about one stride apart, none bunched together.
+    const gaps = settled.slice(1).map((pick, k) => pick.event - settled[k]!.event);
+    expect(Math.min(...gaps)).toBeGreaterThan(Math.max(...gaps) / 4);
   });
 });

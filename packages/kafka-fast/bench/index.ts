@@ -3,7 +3,7 @@
  * Each case consumes the same freshly produced topic with a fresh group per run; rate = records / (first
  * handler start -> last handler end); alternating rounds, medians.
  */
-import { type BenchCase, isQuick, median, runBench } from '@x/testkit';
+import { type BenchCase, isQuick, median, runBench, withMetricsSdk } from '@x/testkit';
 import { eachMessage, handWritten, handWrittenOnPlatformatic, ours, oursBatched, oursOnPlatformatic, oursOnWorker, type Running } from './consumers.js';
 import { KEYS, Meter, type Work, filledTopic, kafka, noop, platformatic, skewed, uniform, valueOf, workerClient } from './workload.js';
 import { poisonFlow, rebalanceJoin, rebalanceStall, resumeAfterPause } from './rebalance.js';
@@ -187,6 +187,18 @@ void (async () => {
       theirs: () => poisonFlow(oneTopic, RECORDS, 0),
     },
     { id: 'cpu-only', unit: 'msg/s', better: 'higher', peer: 'hand-written eachBatch', rounds, warmup: 0, ...vsHand(noop) },
+    {
+      // What metrics cost where they cost most (a no-op handler): ours with an OpenTelemetry SDK registered (a
+      // reader collecting every second) against ours with none (nothing records then).
+      id: 'telemetry-cpu-only',
+      unit: 'msg/s',
+      better: 'higher',
+      peer: 'ours without an SDK',
+      rounds,
+      warmup: 0,
+      ours: () => withMetricsSdk(() => rate(RECORDS, (m) => ours(oneTopic, m, noop, 1_000))),
+      theirs: () => rate(RECORDS, (m) => ours(oneTopic, m, noop, 1_000)),
+    },
     {
       // Not a case of the issue: the same no-op work through the batch handler (200 records of distinct keys).
       id: 'cpu-only-batch',

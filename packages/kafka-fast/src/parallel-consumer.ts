@@ -14,6 +14,7 @@ import { partitionKey } from './partition-key.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
+import { ConsumerTelemetry } from './telemetry.js';
 
 interface CommitEntry {
   key: string;
@@ -30,6 +31,8 @@ interface RecordTask {
   record: ConsumedRecord | undefined;
   readonly offset: number;
   attempt: number;
+  /** When its run began, for the duration histogram's sample; 0 when not timed. */
+  startedAt: number;
 }
 
 function recordOf(task: RecordTask): ConsumedRecord {
@@ -58,7 +61,11 @@ export interface PartitionMetrics {
 export interface ConsumerMetrics {
   inFlight: number;
   buffered: number;
+  /** Records taken on from fetches. */
+  received: number;
   completed: number;
+  /** Handler runs that threw (given-back records aside). */
+  failed: number;
   retried: number;
   deadLettered: number;
   commits: number;
@@ -133,6 +140,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   /** The dead-letter producer once asked for: connected, or connecting (a failed connect is forgotten). */
   private producer: Promise<ClientProducer> | undefined;
   private readonly scheduler: Scheduler<RecordTask>;
+  private readonly telemetry: ConsumerTelemetry;
   private readonly trackers = new Map<string, PartitionTracker>();
   private readonly loading = new Map<string, Promise<Map<number, { offset: string; metadata: string | null }>>>();
   private readonly highWatermarks = new Map<string, number>();
@@ -141,7 +149,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   /** Partitions paused until the buffer has room (a client that learns of rebalances by fetching). */
   private readonly pausedForRoom = new Set<PartitionTracker>();
   private buffered = 0;
+  private received = 0;
   private completed = 0;
+  private failed = 0;
   private retried = 0;
   private deadLettered = 0;
   private commits = 0;
@@ -180,6 +190,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const session = this.options.consumerConfig.sessionTimeout;
     this.sessionTimeoutMs = typeof session === 'number' && session > 0 ? session : DEFAULT_SESSION_TIMEOUT_MS;
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
+    this.telemetry = new ConsumerTelemetry(this.options.groupId, () => this.metrics());
     this.scheduler = new Scheduler<RecordTask>(
       this.options.maxConcurrency,
       {
@@ -219,6 +230,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (this.state === 'running') return Promise.reject(new AlreadyStartedError());
     if (this.state !== 'new') return Promise.reject(new ClosedError('a closed ParallelConsumer'));
     this.state = 'running';
+    this.telemetry.observe();
     this.starting = this.join();
     return this.starting;
   }
@@ -308,7 +320,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     return {
       inFlight: this.scheduler.inFlight,
       buffered: this.buffered,
+      received: this.received,
       completed: this.completed,
+      failed: this.failed,
       retried: this.retried,
       deadLettered: this.deadLettered,
       commits: this.commits,
@@ -370,8 +384,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       if (!tracker.fits(offset) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
       if (tracker.accept(offset) === 'process') {
         this.buffered++;
+        this.received++;
         // Every field set here, so recordOf() and a batch's split fill the object's slots instead of reshaping it.
-        this.scheduler.push({ tracker, message, offset, attempt: 1, record, solo: false }, tracker.lanes, this.laneOf(message));
+        this.scheduler.push({ tracker, message, offset, attempt: 1, record, solo: false, startedAt: 0 }, tracker.lanes, this.laneOf(message));
       }
       last = message.offset;
     }
@@ -420,6 +435,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (this.state !== 'running' || this.holding) return;
     this.holding = true;
     this.scheduler.pause();
+    this.telemetry.rebalanceStarted();
     this.emit('rebalancing', {});
   }
 
@@ -577,24 +593,28 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (performance.now() - this.lastTick >= this.sessionTimeoutMs) this.checkStall();
     // Revoked while it waited: nothing to run (afterSuccess drops it).
     if (tracker.revoked) return undefined;
+    task.startedAt = this.telemetry.startRun();
     // One signal per partition assignment, not per record: revocation and close abort a whole partition's
     // work, and an AbortController per record costs more than a short handler.
     return this.options.invokeOne(recordOf(task), task.attempt === 1 ? tracker.firstAttempt : { attempt: task.attempt, signal: tracker.signal });
   }
 
   private afterSuccess(task: RecordTask): Outcome {
+    this.telemetry.endRun(task.startedAt);
     // A completion for a partition this consumer no longer owns (or owns anew) must not touch its offsets.
     return task.tracker.revoked ? this.dropped() : this.finish(task);
   }
 
   /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. Rejects only if an event listener threw. */
   private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
+    this.telemetry.endRun(task.startedAt, failure);
     // Given back (or failed) while its partition is being given up: its next owner runs it, not this member,
     // which would start it again only to abort it at the revocation, after the next owner took over.
     if (task.tracker.revoked || task.tracker.leaving) return this.dropped();
     // Given back during a rebalance's wait (see the `rebalancing` event): not a failed attempt; it runs again if
     // the new assignment keeps its partition here.
     if (this.holding) return GIVEN_BACK;
+    this.failed++;
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
       this.retried++;
@@ -623,12 +643,15 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const live = tasks.filter((task) => !task.tracker.revoked);
     if (live.length > 0) {
       const signals = [...new Set(live.map((task) => task.tracker.signal))];
+      const startedAt = this.telemetry.startRun();
       try {
         await this.options.invoke(
           live.map(recordOf),
           { attempt: 1, signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) },
         );
+        this.telemetry.endRun(startedAt);
       } catch (error) {
+        this.telemetry.endRun(startedAt, error);
         this.emit('batch-split', { records: live.length, error });
         return tasks.map((task) => {
           if (task.tracker.revoked) return this.dropped();
@@ -763,6 +786,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // the committed offsets and fetch before it runs anything.
     for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.revoke(key, tracker);
     if (this.state === 'running') this.endHold();
+    this.telemetry.rebalanceEnded();
     this.emit('assigned', { partitions });
     this.wakeCapacity();
   }
@@ -785,6 +809,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     }
     if (leaving.length === 0) return;
     this.wakeCapacity();
+    this.telemetry.rebalanceStarted();
     this.emit('rebalancing', { partitions: leaving.map(([, { topic, partition }]) => ({ topic, partition })) });
     const deadline = Date.now() + this.options.rebalanceDrainMs;
     const running = (): boolean => leaving.some(([, tracker]) => this.scheduler.runningIn(tracker.lanes) > 0);
@@ -835,9 +860,11 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const entries = taken.filter((e) => this.trackers.get(e.key) === e.tracker);
     if (entries.length === 0) return;
     try {
+      const startedAt = performance.now();
       await this.consumer.commitOffsets(
         entries.map((e) => ({ topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadata: e.metadata })),
       );
+      this.telemetry.commitTook((performance.now() - startedAt) / 1000);
       for (const e of entries) {
         this.commits++;
         // (A partition given up meanwhile has no metrics to update.)
@@ -864,6 +891,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.wakeCapacity();
     clearInterval(this.commitTimer);
     clearInterval(this.stallTimer);
+    this.telemetry.close();
     let failure: CloseTimeoutError | undefined;
     await this.waitForHandlers(timeoutMs, CLOSE_CHECK_MS);
     if (this.scheduler.inFlight > 0) {

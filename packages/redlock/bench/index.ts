@@ -2,10 +2,8 @@
  * `npm run bench -w @x/redlock [-- --quick]` against the five masters of `scripts/services` (127.0.0.1:7001-7005):
  * ours against node-redlock (`redlock` 5.0.0-beta.2, the ioredis-era API) and redis-semaphore's RedlockMutex.
  */
-import { metrics } from '@opentelemetry/api';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { Redis } from 'ioredis';
-import { type BenchCase, isQuick, redisMasters, requireRedis, runBench } from '@x/testkit';
+import { type BenchCase, isQuick, redisMasters, requireRedis, runBench, withMetricsSdk } from '@x/testkit';
 import type { LockerName } from './peers.js';
 import { acrossProcesses } from './processes.js';
 import { type ContentionResult, contended, holdCeiling, uncontended } from './scenarios.js';
@@ -133,15 +131,3 @@ void (async () => {
   process.exitCode = 1;
 });
 
-/** Runs `work` with an OpenTelemetry SDK registered as an application would, collecting every second. */
-async function withMetricsSdk<T>(work: () => Promise<T>): Promise<T> {
-  const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 1_000 });
-  const provider = new MeterProvider({ readers: [reader] });
-  metrics.setGlobalMeterProvider(provider);
-  try {
-    return await work();
-  } finally {
-    metrics.disable();
-    await provider.shutdown();
-  }
-}

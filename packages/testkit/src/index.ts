@@ -9,4 +9,4 @@ export { createKafkaTopics } from './kafka-topics.js';
 export { gate, type Gate } from './gate.js';
 export { cuttableSockets, type CuttableSockets } from './cuttable-sockets.js';
 export { jestCanRequireEsm } from './esm.js';
-export { registerMetricsSdk, metricPoints, type MetricsSdk } from './metrics-sdk.js';
+export { registerMetricsSdk, metricPoints, withMetricsSdk, type MetricsSdk } from './metrics-sdk.js';

@@ -12,8 +12,8 @@ export interface MetricsSdk {
   shutdown(): Promise<void>;
 }
 
-export function registerMetricsSdk(): MetricsSdk {
-  const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis: 3_600_000 });
+export function registerMetricsSdk(exportIntervalMillis = 3_600_000): MetricsSdk {
+  const reader = new PeriodicExportingMetricReader({ exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE), exportIntervalMillis });
   const provider = new MeterProvider({ readers: [reader] });
   metrics.setGlobalMeterProvider(provider);
   return {
@@ -28,4 +28,17 @@ export function registerMetricsSdk(): MetricsSdk {
 /** The data points of the instrument `name` in what was collected (none when it recorded nothing). */
 export function metricPoints(collected: ResourceMetrics, name: string): ResourceMetrics['scopeMetrics'][number]['metrics'][number]['dataPoints'] {
   return collected.scopeMetrics.flatMap((scope) => scope.metrics).find((metric) => metric.descriptor.name === name)?.dataPoints ?? [];
+}
+
+/**
+ * Runs `work` with an SDK registered whose reader collects every second into memory, as an application's
+ * exporter would (for benchmarks of what recording costs); unregistered after.
+ */
+export async function withMetricsSdk<T>(work: () => Promise<T>): Promise<T> {
+  const sdk = registerMetricsSdk(1_000);
+  try {
+    return await work();
+  } finally {
+    await sdk.shutdown();
+  }
 }
