@@ -29,7 +29,7 @@ export class HashedWheel extends TimerWheel {
   private readonly mask: number;
 
   constructor(options: HashedWheelOptions = {}) {
-    super(options, 512);
+    super(options, 512, 'hashed');
     this.mask = this.wheelSize - 1;
     this.sentinels = new Int32Array(this.wheelSize);
     for (let i = 0; i < this.wheelSize; i++) this.sentinels[i] = this.store.allocateSentinel();

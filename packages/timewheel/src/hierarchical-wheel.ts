@@ -36,7 +36,7 @@ export class HierarchicalWheel extends TimerWheel {
   private cascaded = 0;
 
   constructor(options: HierarchicalWheelOptions = {}) {
-    super(options, 64);
+    super(options, 64, 'hierarchical');
     this.bits = Math.log2(this.wheelSize);
     this.addLevel();
   }
