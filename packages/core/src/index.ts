@@ -37,3 +37,4 @@ export {
   type GaugeObservation,
   type InstrumentOptions,
 } from './telemetry.js';
+export { ProcessTotals, type CountSource, type TotalInstrument } from './process-totals.js';

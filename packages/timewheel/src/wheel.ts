@@ -17,12 +17,11 @@ import {
   assertNumber,
   systemClock,
   RateSampler,
-  type TelemetryAttributes,
   type TelemetryHistogram,
 } from '@x/core';
 import { TooManyTimersError } from './errors.js';
 import { Timer, type TimerId, type TimerOwner } from './timer.js';
-import { type WheelCounters, type WheelKind, attributesOf, unwatchWheel, watchWheel } from './telemetry.js';
+import { type WheelKind, type WheelTelemetry, watchWheel } from './telemetry.js';
 import { DEAD, DUE, FIRING, INTERVAL, MAX_SLOTS, QUEUED, REF, SCHEDULED, TimerStore } from './timer-store.js';
 
 /** Largest `wheelSize`: keeps the buckets' own slots far below the store's limit. */
@@ -92,11 +91,11 @@ export abstract class TimerWheel implements Disposable {
   private driver: ClockTimer | undefined;
   private armedTick = Infinity;
   private closed = false;
-  private readonly counters: WheelCounters;
+  private readonly counters: TimerWheelStats = { pending: 0, scheduled: 0, fired: 0, cancelled: 0, wakeups: 0 };
+  private readonly telemetry: WheelTelemetry;
   /** Where a sample of firings' lateness goes, when metrics are recorded. */
   private readonly lateness: TelemetryHistogram | undefined;
   private readonly latenessSample = new RateSampler();
-  private readonly attributes: TelemetryAttributes;
 
   protected constructor(options: TimerWheelOptions, defaultWheelSize: number, kind: WheelKind) {
     assertKnownKeys('options', options, OPTION_KEYS);
@@ -113,9 +112,8 @@ export abstract class TimerWheel implements Disposable {
         : assertNumber('options.maxExpirationsPerTick', options.maxExpirationsPerTick, { min: 1, integer: true });
     this.onError = options.onError === undefined ? undefined : assertFunction<(error: unknown) => void>('options.onError', options.onError);
     this.currentTick = this.tickAt(this.clock.now());
-    this.counters = { kind, pending: 0, scheduled: 0, fired: 0, cancelled: 0, wakeups: 0 };
-    this.attributes = attributesOf(kind);
-    this.lateness = watchWheel(this, this.counters);
+    this.telemetry = watchWheel(this, kind, this.counters);
+    this.lateness = this.telemetry.lateness;
     this.owner = {
       cancel: (id) => this.cancel(id),
       refresh: (id) => this.refresh(id),
@@ -230,8 +228,7 @@ export abstract class TimerWheel implements Disposable {
 
   /** A snapshot of the wheel's counters. */
   stats(): TimerWheelStats {
-    const { pending, scheduled, fired, cancelled, wakeups } = this.counters;
-    return { pending, scheduled, fired, cancelled, wakeups };
+    return { ...this.counters };
   }
 
   /** Cancels every pending timer and stops the driving timer. Further scheduling throws `ClosedError`. */
@@ -246,7 +243,7 @@ export abstract class TimerWheel implements Disposable {
     this.overdue = [];
     this.counters.pending = 0;
     this.refCount = 0;
-    unwatchWheel(this.counters);
+    this.telemetry.close();
   }
 
   [Symbol.dispose](): void {
@@ -385,7 +382,7 @@ export abstract class TimerWheel implements Disposable {
       budget--;
       store.state[slot] = FIRING;
       this.counters.fired++;
-      if (this.lateness !== undefined && this.latenessSample.sample()) this.lateness.record((this.clock.now() - store.deadline[slot]!) / 1000, this.attributes);
+      if (this.lateness !== undefined && this.latenessSample.sample()) this.lateness.record((this.clock.now() - store.deadline[slot]!) / 1000, this.telemetry.attributes);
       try {
         const args = store.args.size > 0 ? store.args.get(slot) : undefined;
         if (args === undefined) store.callbacks[slot]!();
