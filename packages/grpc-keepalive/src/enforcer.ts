@@ -12,6 +12,7 @@
 import { type ServerHttp2Session, type ServerHttp2Stream, constants } from 'node:http2';
 import { type Clock, type ClockTimer, InvalidArgumentError, assertKnownKeys, systemClock } from '@x/core';
 import { onSessions } from './grpc-internals.js';
+import { type EnforcerTelemetry, watchEnforcer } from './telemetry.js';
 import {
   type EnforcementPolicy,
   GO_DEFAULTS,
@@ -81,6 +82,8 @@ interface SessionState {
   reason: CloseReason;
   idleTimer: ClockTimer | undefined;
   timers: ClockTimer[];
+  /** When the server sent the connection a GOAWAY (clock time), for the drain's duration. */
+  goawayAt: number | undefined;
 }
 
 /**
@@ -108,6 +111,7 @@ export class KeepaliveEnforcer {
   private readonly onEvent: ((event: EnforcerEvent) => void) | undefined;
   private readonly detachers: (() => void)[] = [];
   private readonly counters: EnforcerStats = { connectionsOpened: 0, connectionsClosed: 0, open: 0, pingsReceived: 0, pingStrikes: 0, goawaysSent: 0 };
+  private readonly telemetry: EnforcerTelemetry;
 
   constructor(options: KeepaliveEnforcerOptions = {}) {
     assertKnownKeys('options', options, ['policy', 'parameters', 'onEvent', 'clock']);
@@ -115,6 +119,7 @@ export class KeepaliveEnforcer {
     this.parameters = resolveServerParameters(options.parameters);
     this.clock = options.clock ?? systemClock;
     this.onEvent = options.onEvent;
+    this.telemetry = watchEnforcer(this, this.counters);
   }
 
   /** The policy in force, defaults applied. */
@@ -192,6 +197,7 @@ export class KeepaliveEnforcer {
       reason: 'closed',
       idleTimer: undefined,
       timers: [],
+      goawayAt: undefined,
     };
     const remoteAddress = session.socket?.remoteAddress;
     this.counters.connectionsOpened++;
@@ -206,6 +212,7 @@ export class KeepaliveEnforcer {
       state.timers.forEach((timer) => timer.cancel());
       this.counters.connectionsClosed++;
       this.counters.open--;
+      if (state.goawayAt !== undefined) this.telemetry.drained(state.reason, (this.clock.now() - state.goawayAt) / 1000);
       this.emit({ type: 'connection-close', remoteAddress, reason: state.reason });
     });
   }
@@ -250,7 +257,7 @@ export class KeepaliveEnforcer {
 
   private goAway(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined): void {
     state.reason = TOO_MANY_PINGS;
-    this.sendGoaway(session, remoteAddress, constants.NGHTTP2_ENHANCE_YOUR_CALM, state.maxStreamId, TOO_MANY_PINGS);
+    this.sendGoaway(session, state, remoteAddress, constants.NGHTTP2_ENHANCE_YOUR_CALM, state.maxStreamId, TOO_MANY_PINGS);
     // Go closes the connection right after the GOAWAY; a short delay lets the frame leave first.
     this.later(state, () => session.destroy(), 50);
   }
@@ -263,7 +270,7 @@ export class KeepaliveEnforcer {
       .setTimer(() => {
         if (state.active > 0 || session.closed) return;
         state.reason = MAX_IDLE;
-        this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_IDLE);
+        this.sendGoaway(session, state, remoteAddress, constants.NGHTTP2_NO_ERROR, state.maxStreamId, MAX_IDLE);
         session.close();
       }, this.parameters.maxConnectionIdleMs)
       .unref();
@@ -289,15 +296,17 @@ export class KeepaliveEnforcer {
       state.reason = MAX_AGE;
       state.idleTimer?.cancel();
       // Last stream id 0: Node sends nghttp2's last processed stream, also one whose 'stream' event is pending.
-      this.sendGoaway(session, remoteAddress, constants.NGHTTP2_NO_ERROR, 0, MAX_AGE);
+      this.sendGoaway(session, state, remoteAddress, constants.NGHTTP2_NO_ERROR, 0, MAX_AGE);
       session.close();
       if (Number.isFinite(this.parameters.maxConnectionAgeGraceMs)) this.later(state, () => this.cutConnection(session, state), this.parameters.maxConnectionAgeGraceMs);
     }, jittered);
   }
 
-  private sendGoaway(session: ServerHttp2Session, remoteAddress: string | undefined, code: number, lastStreamId: number, debugData: string): void {
+  private sendGoaway(session: ServerHttp2Session, state: SessionState, remoteAddress: string | undefined, code: number, lastStreamId: number, debugData: string): void {
     if (session.destroyed) return;
     this.counters.goawaysSent++;
+    state.goawayAt ??= this.clock.now();
+    this.telemetry.goaway(debugData);
     session.goaway(code, lastStreamId, Buffer.from(debugData));
     this.emit({ type: 'goaway', remoteAddress, code, debugData });
   }
