@@ -13,6 +13,7 @@ import { assertSupported, isSupported } from './libc/library.js';
 import { NodeNetTransport } from './net-transport.js';
 import { type ReactorInfo, type ServerOptions, type SocketServer, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
+import { watchServer } from './telemetry.js';
 import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
 import { type ReactorOptions, checkReactorOptions } from './reactor-options.js';
 
@@ -72,6 +73,8 @@ export class Server implements SocketServer {
   private readonly reactorCount: number;
   private readonly handlerModule: string | undefined;
   private readonly options: ServerOptions | ProxyServerOptions;
+  /** Ends this server's place in the metrics (set once it listens). */
+  private unwatch: () => void = () => undefined;
 
   /** Made by {@link createServer} or {@link createProxyServer}, not constructed directly. */
   constructor(options: ServerOptions | ProxyServerOptions) {
@@ -138,7 +141,9 @@ export class Server implements SocketServer {
     this.state = 'listening';
     this.starting = this.startAll();
     try {
-      return await this.starting;
+      const address = await this.starting;
+      this.unwatch = watchServer(this, address.port, this.stats);
+      return address;
     } catch (error) {
       await this.close(0).catch(() => undefined);
       throw error;
@@ -209,6 +214,7 @@ export class Server implements SocketServer {
     } finally {
       clearTimeout(deadline);
       this.state = 'closed';
+      this.unwatch();
     }
   }
 

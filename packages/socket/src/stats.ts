@@ -47,6 +47,11 @@ export class ReactorStats {
     this.counters.add(reactor * STAT_FIELDS.length + FIELD_INDEX[field], delta);
   }
 
+  /** One counter of one reactor. */
+  get(reactor: number, field: Field): number {
+    return this.counters.get(reactor * STAT_FIELDS.length + FIELD_INDEX[field]);
+  }
+
   /** A snapshot of one reactor's counters. */
   read(reactor: number): ReactorCounters {
     const snapshot = {} as ReactorCounters;

@@ -1,0 +1,63 @@
+/**
+ * The servers' OpenTelemetry instruments (see README: Metrics): none record unless the application registered an
+ * SDK's MeterProvider before a server listened (`@opentelemetry/api`, an optional peer). Each reactor's counters
+ * live in shared memory, written by its thread (see stats.ts); they are read here only when the SDK collects, so
+ * recording adds nothing to a reactor's work and no message between threads. Series are per server port and
+ * reactor, summed over the process's servers (ProcessTotals): a server that closed keeps its counts.
+ */
+import { createRequire } from 'node:module';
+import { ProcessTotals, type TelemetryMeter, packageMeter } from '@x/core';
+import { type ReactorCounters, type ReactorStats, STAT_FIELDS } from './stats.js';
+
+const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
+
+type Field = keyof ReactorCounters;
+
+let meter: TelemetryMeter | undefined;
+let totals: ProcessTotals<Field> | undefined;
+
+function instrument(name: string, count: Field, description: string, unit: string): { name: string; count: Field; description: string; unit: string } {
+  return { name, count, description, unit };
+}
+
+/** Made with the first server that listens while an SDK is registered. */
+function made(): ProcessTotals<Field> | undefined {
+  if (meter?.recording === true) return totals;
+  meter = packageMeter('@x/socket', VERSION);
+  if (!meter.recording) return undefined;
+  totals = new ProcessTotals<Field>(
+    meter,
+    [
+      instrument('x.socket.connections.accepted', 'accepted', 'Connections accepted', '{connection}'),
+      instrument('x.socket.connections.closed', 'closed', 'Connections closed', '{connection}'),
+      instrument('x.socket.connections.idle_closed', 'idleClosed', 'Connections closed for idleness', '{connection}'),
+      instrument('x.socket.bytes.received', 'bytesRead', 'Bytes read from connections', 'By'),
+      instrument('x.socket.bytes.sent', 'bytesWritten', 'Bytes written to connections', 'By'),
+      instrument('x.socket.bytes.discarded', 'bytesDiscarded', 'Bytes read after end() and dropped', 'By'),
+      instrument('x.socket.read.pauses', 'readPauses', 'Times a connection stopped reading because its write queue was above the high-water mark', '{pause}'),
+      instrument('x.socket.accept.pauses', 'acceptPauses', 'Times accepting paused because the process ran out of file descriptors', '{pause}'),
+      instrument('x.socket.handler.errors', 'handlerErrors', 'Errors thrown by handlers', '{error}'),
+    ],
+    [instrument('x.socket.connections.open', 'open', 'Connections open now', '{connection}')],
+  );
+  return totals;
+}
+
+/** A reactor's counters as an object read at collection (each field a getter on the shared counters). */
+function countsOf(stats: ReactorStats, reactor: number): ReactorCounters {
+  const counts = {} as ReactorCounters;
+  for (const field of STAT_FIELDS) Object.defineProperty(counts, field, { enumerable: true, get: () => stats.get(reactor, field) });
+  return counts;
+}
+
+/**
+ * Counts a listening server's reactors (`server.port`, `x.socket.reactor`) in the metrics; returns what ends
+ * that (its close: counts stay, open connections leave).
+ */
+export function watchServer(server: object, port: number, stats: ReactorStats): () => void {
+  const process = made();
+  if (process === undefined) return () => undefined;
+  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(stats, reactor) }));
+  for (const source of sources) process.add(server, source);
+  return () => sources.forEach((source) => process.remove(source));
+}

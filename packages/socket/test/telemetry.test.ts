@@ -1,0 +1,50 @@
+/** The servers' OpenTelemetry metrics, read back from the SDK's reader, with real clients on a real server. */
+import { join } from 'node:path';
+import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { type MetricsSdk, metricPoints as points, registerMetricsSdk } from '@x/testkit';
+import { createServer } from '../src/index.js';
+import { connectTo, patternBytes, readExactly } from './helpers.js';
+
+const ECHO = join(__dirname, 'fixtures', 'echo-handler.js');
+
+// One SDK for the file, as an application registers one: the instruments are made with the first server.
+let sdk: MetricsSdk;
+beforeAll(() => {
+  sdk = registerMetricsSdk();
+});
+afterAll(async () => {
+  await sdk.shutdown();
+});
+
+/** Values of an instrument by reactor, for one server port. */
+function byReactor(from: ResourceMetrics, name: string, port: number): Record<string, unknown> {
+  return Object.fromEntries(points(from, name).filter((p) => p.attributes['server.port'] === port).map((p) => [String(p.attributes['x.socket.reactor']), p.value]));
+}
+
+describe('server metrics (OpenTelemetry)', () => {
+  it("reports each reactor's connections and bytes from its shared counters, and keeps a closed server's counts", async () => {
+    const server = createServer({ handler: ECHO, reactors: 2 });
+    const { port } = await server.listen();
+    const clients = await Promise.all(Array.from({ length: 6 }, () => connectTo(port)));
+    const payload = patternBytes(10_000);
+    for (const client of clients) client.write(payload);
+    await Promise.all(clients.map((client) => readExactly(client, payload.length)));
+    // A reactor publishes its counters when it has nothing to do, or every few ms when busy.
+    for (let i = 0; i < 100 && server.totals().bytesWritten < 60_000; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    let now = await sdk.collect();
+    const info = server.reactorInfo();
+    const sum = (values: Record<string, unknown>): number => Object.values(values).reduce((a: number, b) => a + (b as number), 0);
+    expect(sum(byReactor(now, 'x.socket.connections.accepted', port))).toBe(6);
+    expect(sum(byReactor(now, 'x.socket.connections.open', port))).toBe(6);
+    expect(byReactor(now, 'x.socket.connections.accepted', port)).toEqual({ 0: info[0]!.counters.accepted, 1: info[1]!.counters.accepted });
+    expect(sum(byReactor(now, 'x.socket.bytes.received', port))).toBe(60_000);
+    expect(sum(byReactor(now, 'x.socket.bytes.sent', port))).toBe(60_000);
+    clients.forEach((client) => client.destroy());
+    for (let i = 0; i < 100 && server.totals().closed < 6; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await server.close(1_000);
+    now = await sdk.collect();
+    expect(sum(byReactor(now, 'x.socket.connections.closed', port))).toBe(6);
+    expect(sum(byReactor(now, 'x.socket.connections.accepted', port))).toBe(6);
+    expect(byReactor(now, 'x.socket.connections.open', port)).toEqual({ 0: 0, 1: 0 });
+  });
+});
