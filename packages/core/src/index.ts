@@ -37,4 +37,5 @@ export {
   type GaugeObservation,
   type InstrumentOptions,
 } from './telemetry.js';
+export { packageTracer, errorType, type TelemetryTracer, type WorkSpan, type MessageHeaders } from './tracing.js';
 export { ProcessTotals, type CountSource, type TotalInstrument } from './process-totals.js';

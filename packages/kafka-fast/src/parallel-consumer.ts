@@ -15,6 +15,7 @@ import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
 import { ConsumerTelemetry } from './telemetry.js';
+import type { WorkSpan } from '@x/core';
 
 interface CommitEntry {
   key: string;
@@ -33,6 +34,8 @@ interface RecordTask {
   attempt: number;
   /** When its run began, for the duration histogram's sample; 0 when not timed. */
   startedAt: number;
+  /** Its run's span, while it runs and spans are made. */
+  span: WorkSpan | undefined;
 }
 
 function recordOf(task: RecordTask): ConsumedRecord {
@@ -386,7 +389,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         this.buffered++;
         this.received++;
         // Every field set here, so recordOf() and a batch's split fill the object's slots instead of reshaping it.
-        this.scheduler.push({ tracker, message, offset, attempt: 1, record, solo: false, startedAt: 0 }, tracker.lanes, this.laneOf(message));
+        this.scheduler.push({ tracker, message, offset, attempt: 1, record, solo: false, startedAt: 0, span: undefined }, tracker.lanes, this.laneOf(message));
       }
       last = message.offset;
     }
@@ -596,11 +599,16 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     task.startedAt = this.telemetry.startRun();
     // One signal per partition assignment, not per record: revocation and close abort a whole partition's
     // work, and an AbortController per record costs more than a short handler.
-    return this.options.invokeOne(recordOf(task), task.attempt === 1 ? tracker.firstAttempt : { attempt: task.attempt, signal: tracker.signal });
+    const context = task.attempt === 1 ? tracker.firstAttempt : { attempt: task.attempt, signal: tracker.signal };
+    if (!this.telemetry.tracing) return this.options.invokeOne(recordOf(task), context);
+    const span = (task.span = this.telemetry.processSpan([recordOf(task)], task.attempt));
+    return span.run(() => this.options.invokeOne(recordOf(task), context));
   }
 
   private afterSuccess(task: RecordTask): Outcome {
     this.telemetry.endRun(task.startedAt);
+    task.span?.end();
+    task.span = undefined;
     // A completion for a partition this consumer no longer owns (or owns anew) must not touch its offsets.
     return task.tracker.revoked ? this.dropped() : this.finish(task);
   }
@@ -608,6 +616,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. Rejects only if an event listener threw. */
   private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
     this.telemetry.endRun(task.startedAt, failure);
+    task.span?.end(failure);
+    task.span = undefined;
     // Given back (or failed) while its partition is being given up: its next owner runs it, not this member,
     // which would start it again only to abort it at the revocation, after the next owner took over.
     if (task.tracker.revoked || task.tracker.leaving) return this.dropped();
@@ -644,14 +654,16 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (live.length > 0) {
       const signals = [...new Set(live.map((task) => task.tracker.signal))];
       const startedAt = this.telemetry.startRun();
+      const records = live.map(recordOf);
+      const span = this.telemetry.tracing ? this.telemetry.processSpan(records, 1) : undefined;
+      const context = { attempt: 1, signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) };
       try {
-        await this.options.invoke(
-          live.map(recordOf),
-          { attempt: 1, signal: signals.length === 1 ? signals[0]! : AbortSignal.any(signals) },
-        );
+        await (span === undefined ? this.options.invoke(records, context) : span.run(() => this.options.invoke(records, context)));
         this.telemetry.endRun(startedAt);
+        span?.end();
       } catch (error) {
         this.telemetry.endRun(startedAt, error);
+        span?.end(error);
         this.emit('batch-split', { records: live.length, error });
         return tasks.map((task) => {
           if (task.tracker.revoked) return this.dropped();

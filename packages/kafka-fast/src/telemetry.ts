@@ -10,7 +10,8 @@
  * record's whole handling at full speed.
  */
 import { createRequire } from 'node:module';
-import { DURATION_BUCKETS_S, RateSampler, type TelemetryAttributes, type TelemetryHistogram, type TelemetryMeter, packageMeter } from '@x/core';
+import { DURATION_BUCKETS_S, RateSampler, type TelemetryAttributes, type TelemetryHistogram, type TelemetryMeter, type WorkSpan, errorType, packageMeter, packageTracer } from '@x/core';
+import type { ConsumedRecord } from './record.js';
 import type { ConsumerMetrics } from './parallel-consumer.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
@@ -42,6 +43,9 @@ export class ConsumerTelemetry {
   /** When the rebalance under way began (performance.now()), or undefined. */
   private rebalanceFrom: number | undefined;
   private readonly meter: TelemetryMeter;
+  private readonly tracer = packageTracer('@x/kafka-fast', VERSION);
+  /** True when handler runs get spans (a TracerProvider is registered). */
+  readonly tracing = this.tracer.recording;
 
   constructor(
     groupId: string,
@@ -96,6 +100,24 @@ export class ConsumerTelemetry {
     this.processDuration.record(seconds, error === undefined ? this.attributes : { ...this.attributes, 'error.type': errorType(error) });
   }
 
+  /**
+   * A span for one handler run (a batch handler's: its batch), as OpenTelemetry's messaging conventions name it,
+   * linked to the trace context each record carries in its headers.
+   */
+  processSpan(records: readonly ConsumedRecord[], attempt: number): WorkSpan {
+    const first = records[0]!;
+    const attributes: TelemetryAttributes = {
+      ...this.attributes,
+      'messaging.operation.name': 'process',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': first.topic,
+      'messaging.destination.partition.id': String(first.partition),
+      ...(records.length === 1 ? { 'messaging.kafka.offset': Number(first.offset) } : { 'messaging.batch.message_count': records.length }),
+      'x.kafka_fast.attempt': attempt,
+    };
+    return this.tracer.processSpan(`process ${first.topic}`, attributes, records.map((record) => record.headers));
+  }
+
   commitTook(seconds: number): void {
     this.commitDuration.record(seconds, this.attributes);
   }
@@ -117,11 +139,4 @@ export class ConsumerTelemetry {
   close(): void {
     for (const stop of this.stops.splice(0)) stop();
   }
-}
-
-/** `error.type` as OpenTelemetry means it: a low-cardinality name, here the error's code or class. */
-function errorType(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') return code;
-  return error instanceof Error ? error.name : '_OTHER';
 }
