@@ -182,9 +182,12 @@ export class Redlock implements AsyncDisposable {
     const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
     if (this.closed) throw new ClosedError('redlock');
     const value = randomToken();
-    // A single resource's waiters queue in Redis in the order they started waiting (see RELEASE): a release hands
-    // the key to the first of them in the same script, where otherwise every waiting process would race for it.
-    const line = keys.length === 1 ? { place: this.clock.wallNow() } : undefined;
+    // Waiters queue in Redis, in each resource's line, in the order they started waiting (see RELEASE): a release
+    // hands the key to the first of them in the same script, where otherwise every waiting process would race
+    // for it. A multi-resource waiter stands in the line of each of its resources with one place (when it began
+    // waiting), so the lines all order waiters alike: the earliest is first everywhere it waits, and no two
+    // waiters can each hold a turn the other needs.
+    const line = { place: this.clock.wallNow() };
     let joined = false;
     let quickRetries = 0;
     // Without a signal or a timeout (the usual call) nothing can cut the wait short: no signal is made for it.
@@ -213,7 +216,7 @@ export class Redlock implements AsyncDisposable {
         // A first attempt does not join the line (the usual, uncontended acquire writes nothing more); later ones
         // do when this waiter is the first of this process, the one that keeps polling (see ReleaseListener.turn):
         // a place in line of a waiter that does not poll would hold the others back until it lapsed.
-        const joins = line !== undefined && attempt > 1 && listener?.isFirst() === true;
+        const joins = attempt > 1 && listener?.isFirst() === true;
         const queued = joins ? { ...line, keepMs: placeKeptMs(delay) } : undefined;
         joined ||= joins;
         counting(attempt);
@@ -245,7 +248,7 @@ export class Redlock implements AsyncDisposable {
       // Whatever the outcome (the lock, giving up, an abort, a close), every instance asked keeps this waiter's
       // place in line: a place of a holder, or of a waiter that is gone, would have the next release reserve the
       // key for nobody.
-      if (joined) this.leaveLine(keys[0]!, value);
+      if (joined) this.leaveLines(keys, value);
       // Not awaited: unsubscribing is housekeeping, and an instance that does not answer would hold the lock's
       // return for a second (seen: a lock handed over with one of five instances down came back expired).
       if (listener !== undefined) void listener.close();
@@ -298,8 +301,8 @@ export class Redlock implements AsyncDisposable {
 
   private async attempt(keys: readonly string[], value: string, ttl: number, line: WaitingPlace | undefined): Promise<AttemptOutcome> {
     const started = this.clock.now();
-    const scriptKeys = [...keys, ...(this.fencing ? keys.map(fenceKey) : []), ...(keys.length === 1 ? queueKeys(keys[0]!) : [])];
-    const lineArgs = keys.length !== 1 ? [0, 0, 0] : line === undefined ? [1, 0, 0] : [2, line.place, line.keepMs];
+    const scriptKeys = [...keys, ...(this.fencing ? keys.map(fenceKey) : []), ...keys.flatMap(queueKeys)];
+    const lineArgs = line === undefined ? [1, 0, 0] : [2, line.place, line.keepMs];
     const args = [value, ttl, keys.length, this.fencing ? 1 : 0, ...lineArgs, this.restartGuardMs];
     const timeout = this.timeoutFor(ttl);
     let firstInLine = 0;
@@ -417,11 +420,11 @@ export class Redlock implements AsyncDisposable {
   }
 
   /**
-   * Takes a waiter that gave up, or got the lock, out of the resource's waiting line on every instance, so that
-   * no release reserves the key for it.
+   * Takes a waiter that gave up, or got the lock, out of its resources' waiting lines on every instance, so that
+   * no release reserves a key for it.
    */
-  private leaveLine(resource: string, value: string): void {
-    const run = (instance: Instance): Promise<InstanceResult<true>> => instance.run(LEAVE_LINE, queueKeys(resource), [value], () => ({ ok: true, value: true }));
+  private leaveLines(resources: readonly string[], value: string): void {
+    const run = (instance: Instance): Promise<InstanceResult<true>> => instance.run(LEAVE_LINE, resources.flatMap(queueKeys), [value], () => ({ ok: true, value: true }));
     // Not awaited: a place left behind lapses on its own, and a reservation made for it in the meantime lapses
     // after `reservationMs`. Instance.run never rejects.
     void Promise.all(this.instances.map(run));

@@ -56,8 +56,8 @@ end`;
  * ARGV: value, ttl ms, resource count n, fencing (1/0), line (0: none, 1: checked, 2: checked and joined), the
  * waiter's place (its wait's start, epoch ms), how long its place is kept (ms), the restart guard (ms, 0: off;
  * see RESTART_GUARD).
- * KEYS: the n resource keys, then (with fencing) their n fence counter keys, then (with a line, n = 1) the
- * resource's waiting line and the line's expiries (see queueKeys).
+ * KEYS: the n resource keys, then (with fencing) their n fence counter keys, then (with a line) each resource's
+ * waiting line and the line's expiries, in pairs (see queueKeys).
  * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 2, ms} when the server
  * restarted less than the guard ago, {now, 0, i, first} when
  * resource i is held by another value (first: 1 when the value is first in line), or is free while another
@@ -76,17 +76,22 @@ ${NOW}
 ${RESTART_GUARD}
 ${FIRST_WAITER}
 local n = tonumber(ARGV[3])
-local line = n + (ARGV[4] == '1' and n or 0) + 1
+-- Resource i's line and its expiries are KEYS[lines + 2i - 1] and KEYS[lines + 2i].
+local lines = n + (ARGV[4] == '1' and n or 0)
 if ARGV[5] == '2' then
   local keep = tonumber(ARGV[7])
-  redis.call('ZADD', KEYS[line], 'NX', ARGV[6], ARGV[1])
-  redis.call('ZADD', KEYS[line + 1], now + keep, ARGV[1])
-  for k = line, line + 1 do
-    if redis.call('PTTL', KEYS[k]) < keep then redis.call('PEXPIRE', KEYS[k], keep) end
+  for i = 1, n do
+    local line = lines + 2 * i - 1
+    redis.call('ZADD', KEYS[line], 'NX', ARGV[6], ARGV[1])
+    redis.call('ZADD', KEYS[line + 1], now + keep, ARGV[1])
+    for k = line, line + 1 do
+      if redis.call('PTTL', KEYS[k]) < keep then redis.call('PEXPIRE', KEYS[k], keep) end
+    end
   end
 end
 for i = 1, n do
   local current = redis.call('GET', KEYS[i])
+  local line = lines + 2 * i - 1
   if current and current ~= ARGV[1] then
     local first = ARGV[5] == '2' and first_waiter(KEYS[line], KEYS[line + 1], now) == ARGV[1]
     return {now, 0, i, first and 1 or 0}
@@ -174,12 +179,11 @@ return {deleted, reserved}
 `);
 
 /**
- * KEYS: a resource's waiting line and its expiries; ARGV: value. Leaves the line (a waiter that gave up), so that
- * no release reserves the key for it. Returns 1.
+ * KEYS: resources' waiting lines and their expiries, in pairs; ARGV: value. Leaves the lines (a waiter that gave
+ * up, or got the lock), so that no release reserves a key for it. Returns 1.
  */
 export const LEAVE_LINE = script(`
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 return 1
 `);
 

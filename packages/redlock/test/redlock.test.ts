@@ -321,6 +321,35 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       }
     });
 
+    it('gives a multi-resource acquire its turn among single-resource waiters of one of its resources', async () => {
+      const hot = resource('multi-hot');
+      const cold = resource('multi-cold');
+      // Three other processes take `hot` in a loop, 20 ms each, one after the other through the line.
+      const others = [0, 1, 2].map(() => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 50, max: 50 }), retryCount: 10_000 }));
+      let running = true;
+      const loops = others.map(async (other) => {
+        while (running) {
+          const lock = await other.acquire(hot, 2_000).catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          await lock?.release();
+        }
+      });
+      const both = new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 50, max: 50 }), retryCount: 10_000 });
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const started = performance.now();
+        // Before, it never got in between (each release went to the first waiter in hot's line): 10 s and more.
+        const lock = await both.acquire([hot, cold], 1_000, { acquireTimeout: 5_000 });
+        const waited = performance.now() - started;
+        expect(waited).toBeLessThan(5_000);
+        await lock.release();
+      } finally {
+        running = false;
+        await Promise.all(loops);
+        await Promise.all([...others, both].map((redlock) => redlock.close()));
+      }
+    }, 30_000);
+
     it('takes a waiter that gave up out of the line', async () => {
       const key = resource('line-leave');
       const holder = await redlock.acquire(key, 10_000);
