@@ -36,7 +36,7 @@ export interface TelemetryMeter {
    * A value read when metrics are collected (a depth, a count of open things): `read` runs only then, so a
    * gauge costs nothing between collections. Returns what stops it (when its object closes).
    */
-  gauge(name: string, options: InstrumentOptions, read: (observation: GaugeObservation) => void): () => void;
+  gauge(name: string, options: InstrumentOptions, read: (observation: GaugeObservation) => void | Promise<void>): () => void;
   /**
    * A monotonic count kept by the caller (a plain number it increments) and read when metrics are collected, as
    * a cumulative total: no cost per event, where a synchronous counter with attributes costs about 1.4 µs a call
@@ -68,11 +68,11 @@ interface OtelMeter {
 }
 
 interface OtelObservable {
-  addCallback(callback: (result: GaugeObservation) => void): void;
-  removeCallback(callback: (result: GaugeObservation) => void): void;
+  addCallback(callback: (result: GaugeObservation) => void | Promise<void>): void;
+  removeCallback(callback: (result: GaugeObservation) => void | Promise<void>): void;
 }
 
-function observe(instrument: OtelObservable, read: (observation: GaugeObservation) => void): () => void {
+function observe(instrument: OtelObservable, read: (observation: GaugeObservation) => void | Promise<void>): () => void {
   instrument.addCallback(read);
   return () => instrument.removeCallback(read);
 }

@@ -122,6 +122,14 @@ export interface Backend {
   requeue(id: string, delay: number): Promise<boolean>;
   /** Starts keeping `topic` moving for a consumer. */
   watch(topic: string): TopicWatch;
+  /**
+   * How many jobs of each topic wait in each state, for the metrics (read when they are collected). Stores only:
+   * a broker cannot count what its queues and topics hold per job state.
+   */
+  countJobs?(topics: readonly string[]): Promise<Map<string, JobCounts>>;
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }
+
+/** Jobs of one topic by state, as `Backend.countJobs` reports them. */
+export type JobCounts = Record<'delayed' | 'ready' | 'reserved' | 'dead', number>;

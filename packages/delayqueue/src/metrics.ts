@@ -1,4 +1,5 @@
 /** Counters and a lateness window a queue keeps about itself, recorded to OpenTelemetry too when it listens. */
+import type { JobCounts } from './backend.js';
 import { type CountedEvent, QueueTelemetry } from './telemetry.js';
 
 /** A snapshot returned by `queue.metrics()`. Counts are since the queue was created, in this process. */
@@ -38,9 +39,12 @@ export class Metrics {
   private samples = 0;
   private readonly telemetry: QueueTelemetry;
 
-  /** `running`: handlers running now, by topic (read when metrics are collected). */
-  constructor(running: () => Iterable<[topic: string, count: number]>) {
-    this.telemetry = new QueueTelemetry(running);
+  /**
+   * `running`: handlers running now, by topic; `countJobs`: the backend's jobs by state, where it can count them
+   * (both read when metrics are collected).
+   */
+  constructor(running: () => Iterable<[topic: string, count: number]>, countJobs: (topics: readonly string[]) => Promise<Map<string, JobCounts>> | undefined) {
+    this.telemetry = new QueueTelemetry(running, countJobs);
   }
 
   /** Counts `n` events of a topic. */

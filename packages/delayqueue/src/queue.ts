@@ -87,7 +87,10 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private readonly maxPayloadBytes: number;
   private readonly clock: Clock;
   private readonly processors = new Set<Processor>();
-  private readonly metricsState = new Metrics(() => this.runningByTopic());
+  private readonly metricsState = new Metrics(
+    () => this.runningByTopic(),
+    (topics) => this.backend.countJobs?.(topics),
+  );
   /** What every processor of this queue shares. */
   private readonly host: ProcessorHost;
   private closing: Promise<void> | undefined;

@@ -5,6 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { DURATION_BUCKETS_S, RateSampler, type TelemetryAttributes, packageMeter } from '@x/core';
+import type { JobCounts } from './backend.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
 
@@ -22,8 +23,12 @@ const OWN_COUNTERS: Record<Exclude<CountedEvent, 'added' | 'delivered'>, string>
 /** A topic's counts since the queue was made, and its attributes, made once. */
 interface TopicCounts {
   readonly attributes: TelemetryAttributes;
+  /** The attributes with each job state, for the jobs-by-state gauge. */
+  readonly byState: Record<keyof JobCounts, TelemetryAttributes>;
   readonly counts: Record<CountedEvent, number>;
 }
+
+const JOB_STATES = ['delayed', 'ready', 'reserved', 'dead'] as const;
 
 /**
  * Counts are kept here as plain numbers per topic and read when the SDK collects (observable counters), and the
@@ -40,7 +45,7 @@ export class QueueTelemetry {
   private readonly topics = new Map<string, TopicCounts>();
   private readonly stops: (() => void)[] = [];
 
-  constructor(running: () => Iterable<[topic: string, count: number]>) {
+  constructor(running: () => Iterable<[topic: string, count: number]>, countJobs: (topics: readonly string[]) => Promise<Map<string, JobCounts>> | undefined) {
     const meter = packageMeter('@x/delayqueue', VERSION);
     this.recording = meter.recording;
     this.lateness = meter.histogram('x.delayqueue.job.lateness', { description: 'Delivery time minus due time (a sample)', unit: 's', buckets: DURATION_BUCKETS_S });
@@ -58,6 +63,14 @@ export class QueueTelemetry {
         }),
       );
     }
+    this.stops.push(
+      meter.gauge('x.delayqueue.jobs', { description: 'Jobs waiting in the backend, by state (stores only: memory, Redis)', unit: '{job}' }, async (observation) => {
+        const counted = await countJobs([...this.topics.keys()])?.catch(() => undefined);
+        for (const [topic, counts] of counted ?? []) {
+          for (const state of JOB_STATES) observation.observe(counts[state], this.of(topic).byState[state]);
+        }
+      }),
+    );
     this.stops.push(
       meter.gauge('x.delayqueue.jobs.running', { description: 'Handlers running now', unit: '{job}' }, (observation) => {
         for (const [topic, count] of running()) observation.observe(count, this.of(topic).attributes);
@@ -84,8 +97,15 @@ export class QueueTelemetry {
   private of(topic: string): TopicCounts {
     let entry = this.topics.get(topic);
     if (entry === undefined) {
+      const attributes = { 'messaging.system': 'x-delayqueue', 'messaging.destination.name': topic };
       entry = {
-        attributes: { 'messaging.system': 'x-delayqueue', 'messaging.destination.name': topic },
+        attributes,
+        byState: {
+          delayed: { ...attributes, 'x.delayqueue.job.state': 'delayed' },
+          ready: { ...attributes, 'x.delayqueue.job.state': 'ready' },
+          reserved: { ...attributes, 'x.delayqueue.job.state': 'reserved' },
+          dead: { ...attributes, 'x.delayqueue.job.state': 'dead' },
+        },
         counts: { added: 0, due: 0, delivered: 0, acked: 0, retried: 0, dead: 0, expired: 0 },
       };
       this.topics.set(topic, entry);

@@ -1,7 +1,8 @@
 /** A queue's OpenTelemetry metrics, read back from the SDK's reader after real work on the memory backend. */
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { type MetricsSdk, gate, metricPoints, registerMetricsSdk } from '@x/testkit';
+import { type MetricsSdk, gate, metricPoints, registerMetricsSdk, requireRedis, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
+import { RedisBackend } from '../src/redis/index.js';
 import { eventually } from './conformance.js';
 
 let sdk: MetricsSdk;
@@ -55,5 +56,38 @@ describe('DelayQueue metrics (OpenTelemetry)', () => {
     // The snapshot and the instruments count the same events.
     expect(queue.metrics()).toMatchObject({ added: 4, delivered: 5, acked: 3, retried: 1, dead: 1 });
     await queue.close();
+  });
+
+  it.each(['memory', 'redis'] as const)('reports the jobs waiting in each state per topic, read from the %s backend at collection', async (kind) => {
+    const redis = kind === 'redis' ? await requireRedis() : undefined;
+    const backend = redis === undefined ? undefined : new RedisBackend({ redis, name: uniqueName('dq-metrics') });
+    const queue = new DelayQueue({ backend, attempts: 1 });
+    const release = gate();
+    let running = 0;
+    try {
+      queue.process('busy', async () => {
+        running++;
+        await release.opened;
+      }, { concurrency: 2 });
+      queue.process('broken', () => {
+        throw new Error('always');
+      });
+      await queue.addBulk([
+        ...[1, 2, 3].map((n) => ({ topic: 'later', payload: n, options: { delay: 3_600_000 } })),
+        ...[1, 2, 3].map((n) => ({ topic: 'busy', payload: n })),
+        { topic: 'broken', payload: 'x' },
+      ]);
+      // Two of 'busy' in their handlers, the third ready behind them; 'broken' dead after its one attempt.
+      await eventually(() => running === 2 && queue.metrics().dead === 1, 'two busy handlers and a dead job');
+      const points = metricPoints(await collected(), 'x.delayqueue.jobs');
+      const states = Object.fromEntries(points.filter((p) => p.value !== 0).map((p) => [`${String(p.attributes['messaging.destination.name'])} ${String(p.attributes['x.delayqueue.job.state'])}`, p.value]));
+      expect(states).toEqual({ 'later delayed': 3, 'busy reserved': 2, 'busy ready': 1, 'broken dead': 1 });
+    } finally {
+      release.open();
+      await queue.close();
+      await backend?.destroy();
+      await backend?.close();
+      redis?.disconnect();
+    }
   });
 });

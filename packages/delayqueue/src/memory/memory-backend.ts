@@ -5,7 +5,7 @@
  */
 import { type Clock, ClosedError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
 import { HierarchicalWheel, type TimerId } from '@x/timewheel';
-import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type NewJob, type TopicWatch } from '../backend.js';
+import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type JobCounts, type NewJob, type TopicWatch } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { ReadyList } from './ready-list.js';
 
@@ -186,6 +186,15 @@ export class MemoryBackend implements Backend {
     job.lastError = undefined;
     this.delay(job, delay);
     return true;
+  }
+
+  async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
+    const counts = new Map<string, JobCounts>(topics.map((topic) => [topic, { delayed: 0, ready: 0, reserved: 0, dead: 0 }]));
+    for (const job of this.jobs.values()) {
+      const count = counts.get(job.topic);
+      if (count !== undefined) count[job.state]++;
+    }
+    return counts;
   }
 
   watch(topicName: string): TopicWatch {

@@ -10,7 +10,7 @@
  * lost with a crashed consumer is found by its deadline and delivered again.
  */
 import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, systemClock } from '@x/core';
-import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type NewJob, type TopicWatch } from '../backend.js';
+import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type JobCounts, type NewJob, type TopicWatch } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
 import { decodeRecord, topicOf } from './record.js';
@@ -354,6 +354,27 @@ export class RedisBackend implements Backend {
       void sent.finally(() => this.acksInFlight.delete(sent));
     }
   };
+
+  /** Jobs by state per topic: one pipeline of counts per topic (a topic's keys share a slot). */
+  async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
+    this.assertOpen();
+    const counts = new Map<string, JobCounts>();
+    await Promise.all(
+      topics.map(async (topic) => {
+        const t = this.keys.topic(topic);
+        const pipeline = this.client.pipeline();
+        for (const bucket of t.buckets) pipeline.zcard(bucket);
+        pipeline.llen(t.ready).zcard(t.reserved).zcard(t.dead);
+        const replies = ((await pipeline.exec()) ?? []).map(([error, value]) => {
+          if (error) throw error;
+          return Number(value);
+        });
+        const [ready, reserved, dead] = replies.slice(t.buckets.length);
+        counts.set(topic, { delayed: replies.slice(0, t.buckets.length).reduce((a, b) => a + b, 0), ready: ready!, reserved: reserved!, dead: dead! });
+      }),
+    );
+    return counts;
+  }
 
   /** Reads the job's topic, then runs the script built for it; re-reads once if the id changed topic meanwhile. */
   private async byTopic(
