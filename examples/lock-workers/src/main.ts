@@ -28,11 +28,22 @@ async function parent(): Promise<void> {
   const perOrder = new Map<string, number>();
   for (const entry of log) perOrder.set(entry.split(':')[0]!, (perOrder.get(entry.split(':')[0]!) ?? 0) + 1);
   const twice = [...perOrder.values()].filter((n) => n > 1).length;
+  // Fencing: each order's lock was held one after another, so the tokens of its holds, in the order they were
+  // recorded, must strictly increase.
+  const holdKeys = Array.from({ length: ORDERS }, (_, id) => `${runId}:holds:${id}`);
+  let holds = 0;
+  let outOfOrder = 0;
+  for (const key of holdKeys) {
+    const tokens = (await storage.lrange(key, 0, -1)).map(Number);
+    holds += tokens.length;
+    if (tokens.some((token, i) => i > 0 && token <= tokens[i - 1]!)) outOfOrder++;
+  }
   console.log(`${WORKERS} workers processed ${log.length} of ${ORDERS} orders in ${Math.round(performance.now() - started)} ms: ${counts.join(' + ')}`);
   console.log(`orders processed more than once: ${twice}; orders missed: ${ORDERS - perOrder.size}`);
-  await storage.del(`${runId}:log`, `${runId}:done`);
+  console.log(`lock holds: ${holds}; orders whose fencing tokens did not strictly increase from hold to hold: ${outOfOrder}`);
+  await storage.del(`${runId}:log`, `${runId}:done`, ...holdKeys);
   await storage.quit();
-  if (twice > 0 || perOrder.size !== ORDERS) process.exitCode = 1;
+  if (twice > 0 || perOrder.size !== ORDERS || outOfOrder > 0) process.exitCode = 1;
 }
 
 if (process.env.ROLE === 'worker') {

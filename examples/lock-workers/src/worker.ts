@@ -1,6 +1,7 @@
 /**
  * One worker process: walks the orders in its own random order and processes each order nobody has processed
- * yet, under a lock on that order. "Processing" records the worker and the lock's fencing token.
+ * yet, under a lock on that order. "Processing" records the worker and the lock's fencing token; every hold of an
+ * order's lock records its token in that order's list of holds.
  */
 import { Redis } from 'ioredis';
 import { isXError } from '@x/core';
@@ -19,6 +20,9 @@ export async function runWorker(runId: string, workerId: number): Promise<number
       if (await storage.sismember(done, id)) continue;
       await redlock
         .using(`${runId}:order:${id}`, 2_000, async (_signal, lock) => {
+          // Every hold of an order's lock records its fencing token, in the order the holds happened (each push
+          // is made under the lock): the parent checks that they only grow.
+          await storage.rpush(`${runId}:holds:${id}`, String(lock.fencingToken));
           // Checked again under the lock: another worker may have finished it since we looked.
           if (await storage.sismember(done, id)) return;
           await new Promise((resolve) => setTimeout(resolve, 2));
