@@ -81,6 +81,7 @@ async function main(): Promise<void> {
   console.log(`   clientChannelOptions(${JSON.stringify(asked)}) adjusts: ${clientChannelOptions(asked).adjustments.map((a) => `${a.setting} ${a.given} -> ${a.used}`).join(', ')}`);
   const verdict = checkKeepaliveCompatibility(asked, enforcer.resolvedPolicy, { applyGoFloor: false });
   console.log(`   a grpc-js client (no floor) at 200 ms: GOAWAY ${verdict.goaway ? `expected after ~${verdict.afterMs} ms` : 'not expected'} (${verdict.reason})`);
+  console.log('   (grpc-js then logs "E ... rejected by server because of excess pings" on stderr: that is this GOAWAY, expected)');
   const noisy = new Orders(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 200,
     'grpc.keepalive_permit_without_calls': 1,

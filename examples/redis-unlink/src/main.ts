@@ -35,14 +35,19 @@ async function main(): Promise<void> {
       await deleter.config('SET', 'lazyfree-lazy-user-del', mode.startsWith('DEL (') ? 'yes' : 'no');
       const stalls: number[] = [];
       const commands: number[] = [];
+      process.stdout.write(`${mode}: `);
       for (let round = 0; round < ROUNDS; round++) {
+        // Filling a hash of this size takes a few seconds a round: say where we are.
+        process.stdout.write(`round ${round + 1}/${ROUNDS} `);
         await fill(deleter, FIELDS);
         const { stall, command } = await measureDelete(deleter, pinger, mode);
         stalls.push(stall);
         commands.push(command);
       }
+      process.stdout.write('\n');
       rows.push([mode, ms(median(commands)), ms(median(stalls))]);
     }
+    console.log('');
     printTable(['deletion', 'command took', 'longest PING of another client'], rows);
 
     console.log('\nsmall values: UNLINK of a hash table with n fields (hash-max-listpack-entries 0 forces a table)\n');

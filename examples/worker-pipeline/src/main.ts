@@ -27,7 +27,11 @@ async function main(): Promise<void> {
   const limit = assertNumber('LIMIT', Number(process.env.LIMIT ?? 20_000_000), { min: JOB_SIZE, integer: true });
   const workerCount = assertNumber('WORKERS', Number(process.env.WORKERS ?? availableParallelism()), { min: 1, max: 64, integer: true });
   const interrupted = new AbortController();
-  process.once('SIGINT', () => interrupted.abort(new Error('interrupted')));
+  process.once('SIGINT', () => {
+    // Jobs already in the rings (up to 64 per worker) are finished first, a few seconds at most.
+    console.log('\nstopping: the workers finish the jobs already handed to them, then exit');
+    interrupted.abort(new Error('interrupted'));
+  });
 
   await using resources = new ResourceStack();
   const counters = new PaddedCounters(workerCount * SLOTS);
