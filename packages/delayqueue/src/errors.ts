@@ -50,7 +50,8 @@ export class UnroutableJobError extends XError<'ERR_UNROUTABLE'> {
 
 /**
  * Some jobs of one `add`/`addBulk` were stored and some were not (a broker refused a later part of the write).
- * `written` lists the ids that were stored: retrying only `notWritten` adds no duplicate.
+ * `written` lists the ids the broker confirmed stored; `notWritten` the others. Retrying only `notWritten` adds no
+ * duplicate, unless the cause is a `TimeoutError` (no confirm in time: those jobs may be stored).
  */
 export class PartialWriteError extends XError<'ERR_PARTIAL_WRITE'> {
   constructor(

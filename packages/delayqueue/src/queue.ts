@@ -94,6 +94,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   /** What every processor of this queue shares. */
   private readonly host: ProcessorHost;
   private closing: Promise<void> | undefined;
+  /** After a close that timed out: settles once the handlers it left running ended and the backend closed. */
+  private abandoned: Promise<void> | undefined;
 
   constructor(options: DelayQueueOptions = {}) {
     super();
@@ -259,19 +261,33 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
    * Kafka: when released). Idempotent.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    if (this.closing === undefined) {
-      // Bad options reject, as every other method's do; a close already under way is returned as it is.
-      let timeoutMs: number;
-      try {
-        if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
-        assertKnownKeys('options', options, CLOSE_OPTION_KEYS);
-        timeoutMs = assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 });
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      this.closing = this.shutdown(timeoutMs);
+    if (this.closing !== undefined && this.abandoned === undefined) return this.closing;
+    // Bad options reject, as every other method's do.
+    let timeoutMs: number;
+    try {
+      if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
+      assertKnownKeys('options', options, CLOSE_OPTION_KEYS);
+      timeoutMs = assertNumber('options.timeout', options.timeout ?? 10_000, { min: 0 });
+    } catch (error) {
+      return Promise.reject(error);
     }
+    // A close that timed out left handlers running: this one waits for them (and the backend's close) once more.
+    if (this.abandoned !== undefined) return this.awaitAbandoned(this.abandoned, timeoutMs);
+    this.closing = this.shutdown(timeoutMs);
     return this.closing;
+  }
+
+  /** Waits up to `timeoutMs` for handlers a timed-out close left running; rejects again if some still run. */
+  private async awaitAbandoned(abandoned: Promise<void>, timeoutMs: number): Promise<void> {
+    let timer: ReturnType<Clock['setTimer']> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = this.clock.setTimer(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([abandoned.then(() => 'ended' as const), timedOut]);
+    timer?.cancel();
+    if (outcome === 'ended') return;
+    const running = [...this.processors].flatMap((p) => p.runningIds());
+    throw new CloseTimeoutError(timeoutMs, running.length, { consequence: 'they still run; their jobs stay with this consumer until they end', ids: running });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -299,8 +315,10 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     });
     for (const p of processors) p.abandonRunning(failure);
     // Closing the backend now would hand the jobs to another consumer (an unacked message, a partition) while
-    // these handlers still run: the same job twice at once. It closes once they have ended.
-    void drained.then(() => this.backend.close()).catch((error: unknown) => this.reportError(error));
+    // these handlers still run: the same job twice at once. It closes once they have ended; a later close()
+    // waits for that (before the caller closes its own connection, which would hand them over just the same).
+    this.abandoned = drained.then(() => this.backend.close());
+    this.abandoned.catch((error: unknown) => this.reportError(error));
     throw failure;
   }
 

@@ -2,8 +2,8 @@
  * The contract on a real RabbitMQ broker (what a broker can do of it), and what is particular to the
  * RabbitMQ backend: routes through the delay levels, the topology left behind, bad options.
  */
-import type { ChannelModel } from 'amqplib';
-import { gate, rabbitMqUrl, requireRabbitMq, runTsProcess, significantStderr, uniqueName } from '@x/testkit';
+import { type ChannelModel, connect } from 'amqplib';
+import { gate, rabbitMqUrl, requireRabbitMq, runTsProcess, significantStderr, startStallProxy, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RabbitMqBackend, Topology, hasDelayedMessagePlugin } from '../src/rabbitmq/index.js';
 import { readJobMessage } from '../src/rabbitmq/message.js';
@@ -125,6 +125,37 @@ describe('rabbitmq backend specifics', () => {
     await queue.close();
   });
 
+  it('a broker that stops confirming fails the writes after confirmTimeoutMs (typed) and does not hold close() for ever', async () => {
+    // A real broker behind a proxy that stops passing bytes: its confirms never arrive, as when RabbitMQ 3.10
+    // stopped confirming after a quorum queue was deleted under a burst (an outside check's addBulk hung for ever).
+    const { port } = new URL(rabbitMqUrl());
+    const proxy = await startStallProxy(Number(port || 5672), new URL(rabbitMqUrl()).hostname);
+    const url = new URL(rabbitMqUrl());
+    url.port = String(proxy.port);
+    const proxied = await connect(url.toString());
+    proxied.on('error', () => undefined);
+    const made = new RabbitMqBackend({ connection: proxied, name: uniqueName('dq'), confirmTimeoutMs: 500 });
+    backends.push({ backend: made, topics: ['stalled'] });
+    const queue = new DelayQueue({ backend: made });
+    try {
+      await queue.add('stalled', 'declared first');
+      proxy.stall();
+      const started = Date.now();
+      const error = await queue.addBulk([1, 2, 3].map((n) => ({ topic: 'stalled', payload: n }))).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'ERR_TIMEOUT' });
+      expect(String((error as Error).message)).toMatch(/may or may not be stored/);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      const closing = Date.now();
+      await queue.close();
+      expect(Date.now() - closing).toBeLessThan(5_000);
+    } finally {
+      // The link back: the connection closes as usual (amqplib's close waits for the broker's answer).
+      proxy.flow();
+      await proxied.close().catch(() => undefined);
+      await proxy.close();
+    }
+  });
+
   it('addBulk that the broker half refuses says exactly which jobs were stored', async () => {
     const made = backend({}, ['kept', 'dropped']);
     const queue = new DelayQueue({ backend: made });
@@ -208,6 +239,49 @@ describe('rabbitmq backend specifics', () => {
     for (const again of runs.filter((r) => r.who === 'staying')) {
       const before = runs.find((r) => r.who === 'leaving' && r.id === again.id)!;
       expect(before.end).toBeDefined();
+      expect(again.start).toBeGreaterThanOrEqual(before.end!);
+    }
+    await staying.close();
+  });
+
+  it('a second close() waits for the handlers a timed-out close left running, so the connection can then be closed without handing their jobs over', async () => {
+    const name = uniqueName('dq');
+    // The leaving consumer on a connection of its own, which its owner closes after close(), as the README does.
+    const own = await connect(rabbitMqUrl());
+    const first = new RabbitMqBackend({ connection: own, name });
+    const second = new RabbitMqBackend({ connection, name });
+    backends.push({ backend: second, topics: ['handover'] });
+    const leaving = new DelayQueue({ backend: first });
+    const staying = new DelayQueue({ backend: second });
+    const runs: { who: string; id: string; start: number; end?: number }[] = [];
+    let started!: () => void;
+    const allStarted = new Promise<void>((resolve) => (started = resolve));
+    leaving.process(
+      'handover',
+      async (job) => {
+        const run = { who: 'leaving', id: job.id, start: Date.now(), end: undefined as number | undefined };
+        runs.push(run);
+        if (runs.length === 3) started();
+        // Ignores its abort, as a handler stuck in a call without a signal would.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        run.end = Date.now();
+      },
+      { concurrency: 3 },
+    );
+    await Promise.all([1, 2, 3].map((i) => leaving.add('handover', i)));
+    await allStarted;
+    staying.process('handover', (job) => void runs.push({ who: 'staying', id: job.id, start: Date.now(), end: Date.now() }), { concurrency: 3 });
+    await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 3 });
+    // Too short again: it says so, with the jobs still running.
+    await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 3 });
+    // Long enough: it resolves once they ended (before: it rejected at once, and closing the connection then
+    // handed all three jobs to the other consumer while they still ran).
+    await leaving.close({ timeout: 5_000 });
+    expect(runs.filter((r) => r.who === 'leaving').every((r) => r.end !== undefined)).toBe(true);
+    await own.close();
+    await eventually(() => runs.filter((r) => r.who === 'staying').length === 3, 'the three jobs on the staying queue', 10_000);
+    for (const again of runs.filter((r) => r.who === 'staying')) {
+      const before = runs.find((r) => r.who === 'leaving' && r.id === again.id)!;
       expect(again.start).toBeGreaterThanOrEqual(before.end!);
     }
     await staying.close();

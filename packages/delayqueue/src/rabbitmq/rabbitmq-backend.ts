@@ -12,7 +12,7 @@ import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assert
 import type { NewJob } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
-import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
+import { type AmqpConnection, ConfirmedPublisher, LazyChannel, within } from './channels.js';
 import { type JobMessage, firstMessage } from '../broker/job-message.js';
 import { publishOptions } from './message.js';
 import { PartialWriteError, UnroutableJobError } from '../errors.js';
@@ -47,11 +47,18 @@ export interface RabbitMqBackendOptions {
    * 0 routes by the exact delay.
    */
   earlyArrivalMs?: number;
+  /**
+   * How long a write waits for the broker's confirm, ms (100..600000, default 30,000). Past it the write rejects
+   * with `TimeoutError` (the job may or may not be stored) and the channel is replaced: a broker that stopped
+   * confirming (seen on RabbitMQ 3.10 when a quorum queue was deleted under a burst) no longer hangs `add()` and
+   * `close()` for ever.
+   */
+  confirmTimeoutMs?: number;
   /** Clock for ttr timers and due times. Default `systemClock`. */
   clock?: Clock;
 }
 
-const OPTION_KEYS = ['connection', 'name', 'radix', 'levels', 'queueType', 'prefetch', 'earlyArrivalMs', 'clock'];
+const OPTION_KEYS = ['connection', 'name', 'radix', 'levels', 'queueType', 'prefetch', 'earlyArrivalMs', 'confirmTimeoutMs', 'clock'];
 // A message that reaches its ready queue more than this early (a delay longer than one walk) goes round again.
 const MAX_HOLD_MS = 1_000;
 
@@ -77,6 +84,8 @@ export class RabbitMqBackend extends BrokerBackend {
   private readonly prefetch: number;
   private readonly earlyArrivalMs: number;
   private readonly publisher: ConfirmedPublisher;
+  /** How long the broker may take to confirm a write, open a channel or declare queues. */
+  private readonly confirmTimeoutMs: number;
   private readonly admin: LazyChannel<Awaited<ReturnType<AmqpConnection['createChannel']>>>;
   private declared: Promise<void> | undefined;
   private readonly topics = new Map<string, Promise<void>>();
@@ -101,8 +110,9 @@ export class RabbitMqBackend extends BrokerBackend {
     this.earlyArrivalMs = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_HOLD_MS / 2 });
     this.topology = new Topology(name, queueType, radix, levels);
     const report = (error: unknown): void => this.listener?.error(error);
-    this.publisher = new ConfirmedPublisher(connection, report);
-    this.admin = new LazyChannel(() => connection.createChannel(), report);
+    this.confirmTimeoutMs = assertNumber('options.confirmTimeoutMs', options.confirmTimeoutMs ?? 30_000, { min: 100, max: 600_000 });
+    this.publisher = new ConfirmedPublisher(connection, report, this.confirmTimeoutMs);
+    this.admin = new LazyChannel(() => connection.createChannel(), report, this.confirmTimeoutMs);
   }
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
@@ -192,7 +202,7 @@ export class RabbitMqBackend extends BrokerBackend {
   protected async publishDead(job: JobMessage, error: string): Promise<void> {
     let declared = this.deadTopics.get(job.topic);
     if (declared === undefined) {
-      declared = this.admin.get().then((channel) => this.topology.declareDead(channel, job.topic));
+      declared = this.admin.get().then((channel) => within(this.topology.declareDead(channel, job.topic), this.confirmTimeoutMs, 'the broker did not declare the dead-letter queue'));
       declared.catch(() => this.deadTopics.delete(job.topic));
       this.deadTopics.set(job.topic, declared);
     }
@@ -206,7 +216,9 @@ export class RabbitMqBackend extends BrokerBackend {
   private ensureTopic(topic: string): Promise<void> {
     let declared = this.topics.get(topic);
     if (declared === undefined) {
-      declared = this.ensureLevels().then(async () => this.topology.declareTopic(await this.admin.get(), topic));
+      declared = this.ensureLevels().then(async () =>
+        within(this.topology.declareTopic(await this.admin.get(), topic), this.confirmTimeoutMs, 'the broker did not declare the queues'),
+      );
       declared.catch(() => this.topics.delete(topic));
       this.topics.set(topic, declared);
     }
@@ -215,7 +227,7 @@ export class RabbitMqBackend extends BrokerBackend {
 
   private ensureLevels(): Promise<void> {
     if (this.declared === undefined) {
-      const declared = this.admin.get().then((channel) => this.topology.declare(channel));
+      const declared = this.admin.get().then((channel) => within(this.topology.declare(channel), this.confirmTimeoutMs, 'the broker did not declare the delay levels'));
       declared.catch(() => {
         if (this.declared === declared) this.declared = undefined;
       });
