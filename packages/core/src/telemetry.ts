@@ -5,7 +5,7 @@
  * allocated); with the API but no provider, the API's own no-op meter answers. Instruments are made when a
  * package's object is made (a consumer, a Redlock): register the SDK before making them.
  */
-import { createRequire } from 'node:module';
+import { loadOtelApi } from './otel-api.js';
 
 /** Attribute values, as OpenTelemetry takes them. Make attribute objects once and reuse them. */
 export type TelemetryAttributes = Readonly<Record<string, string | number | boolean>>;
@@ -89,20 +89,6 @@ const NOOP_METER: TelemetryMeter = {
   observableCounter: () => () => undefined,
 };
 
-let api: OtelApi | null | undefined;
-
-/** `@opentelemetry/api` when the application installed it, else null; looked up once. */
-function loadApi(): OtelApi | null {
-  if (api === undefined) {
-    try {
-      // Resolved from this file: the application's copy, hoisted beside this package.
-      api = createRequire(__filename)('@opentelemetry/api') as OtelApi;
-    } catch {
-      api = null;
-    }
-  }
-  return api;
-}
 
 /**
  * The meter of `packageName` (`@x/redlock`, ...), or a no-op meter when the API is not installed or no
@@ -110,7 +96,7 @@ function loadApi(): OtelApi | null {
  */
 export function packageMeter(packageName: string, version: string): TelemetryMeter {
   if (process.env.X_TELEMETRY === 'off') return NOOP_METER;
-  const otel = loadApi();
+  const otel = loadOtelApi<OtelApi>();
   if (otel === null) return NOOP_METER;
   const provider = otel.metrics.getMeterProvider() as { constructor?: { name?: string } };
   // The API answers with its own no-op provider until an SDK registers one: nothing to record to. (Told by its

@@ -4,7 +4,7 @@
  * the SDK's `register()`). Without the API or without a provider, nothing is made: a span costs a few µs in the
  * SDK, so a consumer asks `recording` once and skips the work entirely when it is false.
  */
-import { createRequire } from 'node:module';
+import { loadOtelApi } from './otel-api.js';
 import type { TelemetryAttributes } from './telemetry.js';
 
 /** Headers as messages carry them: strings or bytes, possibly repeated. */
@@ -74,18 +74,6 @@ const HEADER_GETTER = {
   },
 };
 
-let api: OtelApi | null | undefined;
-
-function loadApi(): OtelApi | null {
-  if (api === undefined) {
-    try {
-      api = createRequire(__filename)('@opentelemetry/api') as OtelApi;
-    } catch {
-      api = null;
-    }
-  }
-  return api;
-}
 
 /**
  * The tracer of `packageName`, or a no-op one when the API is not installed or no TracerProvider is registered.
@@ -93,7 +81,7 @@ function loadApi(): OtelApi | null {
  */
 export function packageTracer(packageName: string, version: string): TelemetryTracer {
   if (process.env.X_TELEMETRY === 'off') return NOOP_TRACER;
-  const otel = loadApi();
+  const otel = loadOtelApi<OtelApi>();
   if (otel === null) return NOOP_TRACER;
   // The API's proxy provider delegates to a no-op one until an SDK registers itself. (Told by the class name,
   // which the API does not export; were that to change, the API's no-op tracer would answer instead.)
