@@ -99,6 +99,7 @@ export class ConfirmedPublisher {
     connection: AmqpConnection,
     onError: (error: unknown) => void,
     private readonly confirmTimeoutMs: number,
+    openTimeoutMs: number,
   ) {
     this.channel = new LazyChannel(async () => {
       const channel = await connection.createConfirmChannel();
@@ -106,7 +107,7 @@ export class ConfirmedPublisher {
         if (typeof message.properties.messageId === 'string') this.returned.add(message.properties.messageId);
       });
       return channel;
-    }, onError, confirmTimeoutMs);
+    }, onError, openTimeoutMs);
   }
 
   /** `options.messageId` identifies the message in a return: the job's id. */

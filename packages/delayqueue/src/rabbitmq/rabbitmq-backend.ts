@@ -84,8 +84,10 @@ export class RabbitMqBackend extends BrokerBackend {
   private readonly prefetch: number;
   private readonly earlyArrivalMs: number;
   private readonly publisher: ConfirmedPublisher;
-  /** How long the broker may take to confirm a write, open a channel or declare queues. */
+  /** How long the broker may take to confirm a write. */
   private readonly confirmTimeoutMs: number;
+  /** How long it may take to open a channel or declare queues (declaring the levels takes seconds on a busy broker). */
+  private readonly declareTimeoutMs: number;
   private readonly admin: LazyChannel<Awaited<ReturnType<AmqpConnection['createChannel']>>>;
   private declared: Promise<void> | undefined;
   private readonly topics = new Map<string, Promise<void>>();
@@ -111,8 +113,9 @@ export class RabbitMqBackend extends BrokerBackend {
     this.topology = new Topology(name, queueType, radix, levels);
     const report = (error: unknown): void => this.listener?.error(error);
     this.confirmTimeoutMs = assertNumber('options.confirmTimeoutMs', options.confirmTimeoutMs ?? 30_000, { min: 100, max: 600_000 });
-    this.publisher = new ConfirmedPublisher(connection, report, this.confirmTimeoutMs);
-    this.admin = new LazyChannel(() => connection.createChannel(), report, this.confirmTimeoutMs);
+    this.declareTimeoutMs = Math.max(this.confirmTimeoutMs, MIN_DECLARE_TIMEOUT_MS);
+    this.publisher = new ConfirmedPublisher(connection, report, this.confirmTimeoutMs, this.declareTimeoutMs);
+    this.admin = new LazyChannel(() => connection.createChannel(), report, this.declareTimeoutMs);
   }
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
@@ -202,7 +205,7 @@ export class RabbitMqBackend extends BrokerBackend {
   protected async publishDead(job: JobMessage, error: string): Promise<void> {
     let declared = this.deadTopics.get(job.topic);
     if (declared === undefined) {
-      declared = this.admin.get().then((channel) => within(this.topology.declareDead(channel, job.topic), this.confirmTimeoutMs, 'the broker did not declare the dead-letter queue'));
+      declared = this.admin.get().then((channel) => within(this.topology.declareDead(channel, job.topic), this.declareTimeoutMs, 'the broker did not declare the dead-letter queue'));
       declared.catch(() => this.deadTopics.delete(job.topic));
       this.deadTopics.set(job.topic, declared);
     }
@@ -217,7 +220,7 @@ export class RabbitMqBackend extends BrokerBackend {
     let declared = this.topics.get(topic);
     if (declared === undefined) {
       declared = this.ensureLevels().then(async () =>
-        within(this.topology.declareTopic(await this.admin.get(), topic), this.confirmTimeoutMs, 'the broker did not declare the queues'),
+        within(this.topology.declareTopic(await this.admin.get(), topic), this.declareTimeoutMs, 'the broker did not declare the queues'),
       );
       declared.catch(() => this.topics.delete(topic));
       this.topics.set(topic, declared);
@@ -227,7 +230,7 @@ export class RabbitMqBackend extends BrokerBackend {
 
   private ensureLevels(): Promise<void> {
     if (this.declared === undefined) {
-      const declared = this.admin.get().then((channel) => within(this.topology.declare(channel), this.confirmTimeoutMs, 'the broker did not declare the delay levels'));
+      const declared = this.admin.get().then((channel) => within(this.topology.declare(channel), this.declareTimeoutMs, 'the broker did not declare the delay levels'));
       declared.catch(() => {
         if (this.declared === declared) this.declared = undefined;
       });
@@ -237,3 +240,6 @@ export class RabbitMqBackend extends BrokerBackend {
   }
 
 }
+
+/** The least time opening a channel or declaring queues may take before it fails, ms. */
+const MIN_DECLARE_TIMEOUT_MS = 30_000;
