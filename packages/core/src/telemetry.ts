@@ -126,12 +126,16 @@ export class RateSampler {
   private seen = 0;
   private stride = 1;
   private windowSeen = 0;
-  private windowStart = performance.now();
+  private windowStart: number;
 
   constructor(
     private readonly perSecond = 100,
     private readonly window = 256,
-  ) {}
+    /** Time in ms (tests give a time of their own). */
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.windowStart = now();
+  }
 
   /** True for the events to time. */
   sample(): boolean {
@@ -140,7 +144,7 @@ export class RateSampler {
   }
 
   private adjust(): void {
-    const now = performance.now();
+    const now = this.now();
     const elapsed = now - this.windowStart;
     if (elapsed < MIN_RATE_WINDOW_MS) return;
     this.stride = Math.max(1, Math.ceil((this.windowSeen * 1000) / elapsed / this.perSecond));
