@@ -279,13 +279,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   /** Waits up to `timeoutMs` for handlers a timed-out close left running; rejects again if some still run. */
   private async awaitAbandoned(abandoned: Promise<void>, timeoutMs: number): Promise<void> {
-    let timer: ReturnType<Clock['setTimer']> | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = this.clock.setTimer(() => resolve('timeout'), timeoutMs);
-    });
-    const outcome = await Promise.race([abandoned.then(() => 'ended' as const), timedOut]);
-    timer?.cancel();
-    if (outcome === 'ended') return;
+    if (await this.settlesWithin(abandoned, timeoutMs)) return;
     const running = [...this.processors].flatMap((p) => p.runningIds());
     throw new CloseTimeoutError(timeoutMs, running.length, { consequence: 'they still run; their jobs stay with this consumer until they end', ids: running });
   }
@@ -294,18 +288,25 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     await this.close();
   }
 
+  /** True once `promise` resolved, false when `timeoutMs` (on the queue's clock) passed first; rejects as it does. */
+  private async settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+    let timer: ReturnType<Clock['setTimer']> | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = this.clock.setTimer(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([promise.then(() => true), timedOut]);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
   private async shutdown(timeoutMs: number): Promise<void> {
     this.metricsState.close();
     const processors = [...this.processors];
     await Promise.all(processors.map((p) => p.stopTaking()));
     const drained = Promise.all(processors.map((p) => p.drained()));
-    let timer: ReturnType<Clock['setTimer']> | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = this.clock.setTimer(() => resolve('timeout'), timeoutMs);
-    });
-    const outcome = await Promise.race([drained.then(() => 'drained' as const), timedOut]);
-    timer?.cancel();
-    if (outcome === 'drained') return this.backend.close();
+    if (await this.settlesWithin(drained, timeoutMs)) return this.backend.close();
     const running = processors.flatMap((p) => p.runningIds());
     const failure = new CloseTimeoutError(timeoutMs, running.length, {
       consequence:
