@@ -48,6 +48,42 @@ function backend(options: { queueType?: 'quorum' | 'classic'; levels?: number } 
   return created;
 }
 
+/** One run of a job's handler on the leaving or the staying consumer, on this process's clock. */
+interface HandlerRun {
+  who: 'leaving' | 'staying';
+  id: string;
+  start: number;
+  end?: number;
+}
+
+/**
+ * Two consumers of one queue: the leaving one runs three jobs of `topic` in handlers that ignore their abort and
+ * take 1.5 s; the staying one starts consuming once all three run. Every run is logged.
+ */
+async function threeJobsRunningOnLeaving(first: RabbitMqBackend, second: RabbitMqBackend, topic: string): Promise<{ leaving: DelayQueue; staying: DelayQueue; runs: HandlerRun[] }> {
+  const leaving = new DelayQueue({ backend: first });
+  const staying = new DelayQueue({ backend: second });
+  const runs: HandlerRun[] = [];
+  let started!: () => void;
+  const allStarted = new Promise<void>((resolve) => (started = resolve));
+  leaving.process(
+    topic,
+    async (job) => {
+      const run: HandlerRun = { who: 'leaving', id: job.id, start: Date.now() };
+      runs.push(run);
+      if (runs.length === 3) started();
+      // Ignores its abort, as a handler stuck in a call without a signal would.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      run.end = Date.now();
+    },
+    { concurrency: 3 },
+  );
+  await Promise.all([1, 2, 3].map((i) => leaving.add(topic, i)));
+  await allStarted;
+  staying.process(topic, (job) => void runs.push({ who: 'staying', id: job.id, start: Date.now(), end: Date.now() }), { concurrency: 3 });
+  return { leaving, staying, runs };
+}
+
 conformance('rabbitmq (quorum queues)', { create: async () => backend(), supports: BROKER_SUPPORT });
 conformance('rabbitmq (classic queues)', { create: async () => backend({ queueType: 'classic' }), supports: BROKER_SUPPORT });
 
@@ -214,26 +250,7 @@ describe('rabbitmq backend specifics', () => {
     const first = new RabbitMqBackend({ connection, name });
     const second = new RabbitMqBackend({ connection, name });
     backends.push({ backend: first, topics: ['overlap'] });
-    const leaving = new DelayQueue({ backend: first });
-    const staying = new DelayQueue({ backend: second });
-    const runs: { who: string; id: string; start: number; end?: number }[] = [];
-    let started!: () => void;
-    const allStarted = new Promise<void>((resolve) => (started = resolve));
-    leaving.process(
-      'overlap',
-      async (job) => {
-        const run = { who: 'leaving', id: job.id, start: Date.now(), end: undefined as number | undefined };
-        runs.push(run);
-        if (runs.length === 3) started();
-        // Ignores its abort, as a handler stuck in a call without a signal would.
-        await new Promise((resolve) => setTimeout(resolve, 1_500));
-        run.end = Date.now();
-      },
-      { concurrency: 3 },
-    );
-    await Promise.all([1, 2, 3].map((i) => leaving.add('overlap', i)));
-    await allStarted;
-    staying.process('overlap', (job) => void runs.push({ who: 'staying', id: job.id, start: Date.now(), end: Date.now() }), { concurrency: 3 });
+    const { leaving, staying, runs } = await threeJobsRunningOnLeaving(first, second, 'overlap');
     await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 3 });
     await eventually(() => runs.filter((r) => r.who === 'staying').length === 3, 'the three jobs on the staying queue', 10_000);
     for (const again of runs.filter((r) => r.who === 'staying')) {
@@ -251,26 +268,7 @@ describe('rabbitmq backend specifics', () => {
     const first = new RabbitMqBackend({ connection: own, name });
     const second = new RabbitMqBackend({ connection, name });
     backends.push({ backend: second, topics: ['handover'] });
-    const leaving = new DelayQueue({ backend: first });
-    const staying = new DelayQueue({ backend: second });
-    const runs: { who: string; id: string; start: number; end?: number }[] = [];
-    let started!: () => void;
-    const allStarted = new Promise<void>((resolve) => (started = resolve));
-    leaving.process(
-      'handover',
-      async (job) => {
-        const run = { who: 'leaving', id: job.id, start: Date.now(), end: undefined as number | undefined };
-        runs.push(run);
-        if (runs.length === 3) started();
-        // Ignores its abort, as a handler stuck in a call without a signal would.
-        await new Promise((resolve) => setTimeout(resolve, 1_500));
-        run.end = Date.now();
-      },
-      { concurrency: 3 },
-    );
-    await Promise.all([1, 2, 3].map((i) => leaving.add('handover', i)));
-    await allStarted;
-    staying.process('handover', (job) => void runs.push({ who: 'staying', id: job.id, start: Date.now(), end: Date.now() }), { concurrency: 3 });
+    const { leaving, staying, runs } = await threeJobsRunningOnLeaving(first, second, 'handover');
     await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 3 });
     // Too short again: it says so, with the jobs still running.
     await expect(leaving.close({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_CLOSE_TIMEOUT', running: 3 });
