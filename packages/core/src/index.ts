@@ -28,6 +28,7 @@ export { SpscRing, RingLayoutError, type SpscRingOptions } from './spsc-ring.js'
 export { randomToken, type TokenEncoding } from './random-token.js';
 export {
   packageMeter,
+  processInstruments,
   RateSampler,
   DURATION_BUCKETS_S,
   type TelemetryMeter,

@@ -90,19 +90,23 @@ const NOOP_METER: TelemetryMeter = {
 };
 
 
+/** The registered MeterProvider, or null when nothing records (no API, no SDK registered, `X_TELEMETRY=off`). */
+function registeredProvider(otel: OtelApi | null): unknown {
+  if (process.env.X_TELEMETRY === 'off' || otel === null) return null;
+  const provider = otel.metrics.getMeterProvider() as { constructor?: { name?: string } };
+  // The API answers with its own no-op provider until an SDK registers one: nothing to record to. (Told by its
+  // class name, which the API does not export; were that to change, its no-op meter would answer instead.)
+  return provider?.constructor?.name === 'NoopMeterProvider' ? null : provider;
+}
+
 /**
  * The meter of `packageName` (`@x/redlock`, ...), or a no-op meter when the API is not installed or no
  * MeterProvider is registered. `X_TELEMETRY=off` in the environment turns recording off whatever is installed.
  */
 export function packageMeter(packageName: string, version: string): TelemetryMeter {
-  if (process.env.X_TELEMETRY === 'off') return NOOP_METER;
   const otel = loadOtelApi<OtelApi>();
-  if (otel === null) return NOOP_METER;
-  const provider = otel.metrics.getMeterProvider() as { constructor?: { name?: string } };
-  // The API answers with its own no-op provider until an SDK registers one: nothing to record to. (Told by its
-  // class name, which the API does not export; were that to change, its no-op meter would answer instead.)
-  if (provider?.constructor?.name === 'NoopMeterProvider') return NOOP_METER;
-  const meter = otel.metrics.getMeter(packageName, version);
+  if (registeredProvider(otel) === null) return NOOP_METER;
+  const meter = otel!.metrics.getMeter(packageName, version);
   return {
     recording: true,
     counter: (name, options) => meter.createCounter(name, options),
@@ -111,6 +115,22 @@ export function packageMeter(packageName: string, version: string): TelemetryMet
       meter.createHistogram(name, buckets === undefined ? options : { ...options, advice: { explicitBucketBoundaries: [...buckets] } }),
     gauge: (name, options, read) => observe(meter.createObservableGauge(name, options), read),
     observableCounter: (name, options, read) => observe(meter.createObservableCounter(name, options), read),
+  };
+}
+
+/**
+ * Instruments a package makes once per process rather than once per object (counts summed over its objects,
+ * see ProcessTotals). The returned function gives them, made by `make` at its first call while a MeterProvider
+ * is registered, and made again when another provider has been registered since (the first ones would record to
+ * the provider that was replaced); undefined while nothing records.
+ */
+export function processInstruments<T>(packageName: string, version: string, make: (meter: TelemetryMeter) => T): () => T | undefined {
+  let made: { provider: unknown; instruments: T } | undefined;
+  return () => {
+    const provider = registeredProvider(loadOtelApi<OtelApi>());
+    if (provider === null) return undefined;
+    if (made?.provider !== provider) made = { provider, instruments: make(packageMeter(packageName, version)) };
+    return made.instruments;
   };
 }
 

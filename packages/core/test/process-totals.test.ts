@@ -50,4 +50,31 @@ describe('ProcessTotals', () => {
       await sdk.shutdown();
     }
   });
+
+  it('sums objects whose attribute sets are equal but made apart (two consumers of one group)', async () => {
+    const sdk = registerMetricsSdk();
+    try {
+      const totals = new ProcessTotals<'done' | 'open'>(
+        packageMeter('@x/test-apart', '1.0.0'),
+        [{ name: 'x.test.apart.done', count: 'done', description: 'done', unit: '{thing}' }],
+        [{ name: 'x.test.apart.open', count: 'open', description: 'open', unit: '{thing}' }],
+      );
+      const first = { attributes: { group: 'g', colour: 'red' }, counts: { done: 1, open: 2 } };
+      // The same attributes, written in another order, in an object of its own.
+      const second = { attributes: { colour: 'red', group: 'g' }, counts: { done: 10, open: 20 } };
+      const owners = [{}, {}];
+      totals.add(owners[0]!, first);
+      totals.add(owners[1]!, second);
+      const read = async (name: string): Promise<unknown[]> => points(await sdk.collect(), name).map((p) => [p.attributes, p.value]);
+      expect(await read('x.test.apart.done')).toEqual([[{ group: 'g', colour: 'red' }, 11]]);
+      expect(await read('x.test.apart.open')).toEqual([[{ group: 'g', colour: 'red' }, 22]]);
+      totals.remove(first);
+      expect(await read('x.test.apart.done')).toEqual([[{ group: 'g', colour: 'red' }, 11]]);
+      expect(await read('x.test.apart.open')).toEqual([[{ group: 'g', colour: 'red' }, 20]]);
+      totals.remove(second);
+      expect(await read('x.test.apart.open')).toEqual([[{ group: 'g', colour: 'red' }, 0]]);
+    } finally {
+      await sdk.shutdown();
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { metrics } from '@opentelemetry/api';
 import { metricPoints as points, registerMetricsSdk as registerSdk } from '@x/testkit';
-import { DURATION_BUCKETS_S, RateSampler, packageMeter } from '../src/index.js';
+import { DURATION_BUCKETS_S, RateSampler, packageMeter, processInstruments } from '../src/index.js';
 
 describe('packageMeter', () => {
   afterEach(() => {
@@ -88,6 +88,37 @@ describe('packageMeter', () => {
       expect(points(await sdk.collect(), 'x.test.off')).toEqual([]);
     } finally {
       await sdk.shutdown();
+    }
+  });
+});
+
+describe('processInstruments', () => {
+  it('makes the instruments once per registered provider, again for a provider registered later, and none while nothing records', async () => {
+    let made = 0;
+    const instruments = processInstruments('@x/test-process', '1.0.0', (meter) => {
+      made++;
+      return meter.counter('x.test.process.made', { description: 'made', unit: '{thing}' });
+    });
+    expect(instruments()).toBeUndefined();
+    expect(made).toBe(0);
+    const first = registerSdk();
+    try {
+      instruments()!.add(1);
+      instruments()!.add(2);
+      expect(made).toBe(1);
+      expect(points(await first.collect(), 'x.test.process.made').map((p) => p.value)).toEqual([3]);
+    } finally {
+      await first.shutdown();
+    }
+    expect(instruments()).toBeUndefined();
+    const second = registerSdk();
+    try {
+      // The first provider's counter would record where nobody reads any more.
+      instruments()!.add(5);
+      expect(made).toBe(2);
+      expect(points(await second.collect(), 'x.test.process.made').map((p) => p.value)).toEqual([5]);
+    } finally {
+      await second.shutdown();
     }
   });
 });

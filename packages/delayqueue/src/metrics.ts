@@ -40,10 +40,10 @@ export class Metrics {
   private readonly telemetry: QueueTelemetry;
 
   /**
-   * `running`: handlers running now, by topic; `countJobs`: the backend's jobs by state, where it can count them
+   * `running`: handlers of a topic running now; `countJobs`: the backend's jobs by state, where it can count them
    * (both read when metrics are collected).
    */
-  constructor(running: () => Iterable<[topic: string, count: number]>, countJobs: (topics: readonly string[]) => Promise<Map<string, JobCounts>> | undefined) {
+  constructor(running: (topic: string) => number, countJobs: (topics: readonly string[]) => Promise<Map<string, JobCounts>> | undefined) {
     this.telemetry = new QueueTelemetry(running, countJobs);
   }
 

@@ -88,7 +88,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private readonly clock: Clock;
   private readonly processors = new Set<Processor>();
   private readonly metricsState = new Metrics(
-    () => this.runningByTopic(),
+    (topic) => this.runningOf(topic),
     (topics) => this.backend.countJobs?.(topics),
   );
   /** What every processor of this queue shares. */
@@ -246,11 +246,11 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     return this.metricsState.snapshot(running);
   }
 
-  /** Handlers running now, by topic. */
-  private *runningByTopic(): Iterable<[string, number]> {
-    const byTopic = new Map<string, number>();
-    for (const processor of this.processors) byTopic.set(processor.topic, (byTopic.get(processor.topic) ?? 0) + processor.active);
-    yield* byTopic;
+  /** Handlers of `topic` running now. */
+  private runningOf(topic: string): number {
+    let running = 0;
+    for (const processor of this.processors) if (processor.topic === topic) running += processor.active;
+    return running;
   }
 
   /**

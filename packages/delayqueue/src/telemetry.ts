@@ -4,7 +4,7 @@
  * OpenTelemetry's messaging conventions where they have one (jobs added and delivered, handler duration).
  */
 import { createRequire } from 'node:module';
-import { DURATION_BUCKETS_S, RateSampler, type TelemetryAttributes, packageMeter } from '@x/core';
+import { DURATION_BUCKETS_S, ProcessTotals, RateSampler, type TelemetryAttributes, type TotalInstrument, packageMeter, processInstruments } from '@x/core';
 import type { JobCounts } from './backend.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
@@ -20,15 +20,32 @@ const OWN_COUNTERS: Record<Exclude<CountedEvent, 'added' | 'delivered'>, string>
   expired: 'Deliveries whose ttr ran out before an ack (found by this process)',
 };
 
+/** What a topic source counts: its events, and its handlers running now (a level). */
+type TopicCount = CountedEvent | 'running';
+
 /** A topic's counts since the queue was made, and its attributes, made once. */
 interface TopicCounts {
   readonly attributes: TelemetryAttributes;
   /** The attributes with each job state, for the jobs-by-state gauge. */
   readonly byState: Record<keyof JobCounts, TelemetryAttributes>;
-  readonly counts: Record<CountedEvent, number>;
+  readonly counts: Record<TopicCount, number>;
 }
 
 const JOB_STATES = ['delayed', 'ready', 'reserved', 'dead'] as const;
+
+/**
+ * The counters and the running gauge, one set per process, summed over its queues per topic: two queues working
+ * one topic in one process report under the same attributes, and OpenTelemetry keeps one value per attribute set
+ * of an asynchronous instrument, so each queue registering its own would leave only the last one's counts.
+ */
+const processWide = processInstruments('@x/delayqueue', VERSION, (meter) => {
+  const counted: TotalInstrument<TopicCount>[] = [
+    { name: 'messaging.client.sent.messages', count: 'added', description: 'Jobs added (new ids only)', unit: '{message}' },
+    { name: 'messaging.client.consumed.messages', count: 'delivered', description: 'Deliveries handed to handlers', unit: '{message}' },
+    ...Object.entries(OWN_COUNTERS).map(([event, description]) => ({ name: `x.delayqueue.jobs.${event}`, count: event as CountedEvent, description, unit: '{job}' })),
+  ];
+  return new ProcessTotals<TopicCount>(meter, counted, [{ name: 'x.delayqueue.jobs.running', count: 'running', description: 'Handlers running now', unit: '{job}' }]);
+});
 
 /**
  * Counts are kept here as plain numbers per topic and read when the SDK collects (observable counters), and the
@@ -43,39 +60,27 @@ export class QueueTelemetry {
   private readonly latenessSample = new RateSampler();
   private readonly processSample = new RateSampler();
   private readonly topics = new Map<string, TopicCounts>();
-  private readonly stops: (() => void)[] = [];
+  private readonly totals = processWide();
+  private stopJobs: (() => void) | undefined;
 
-  constructor(running: () => Iterable<[topic: string, count: number]>, countJobs: (topics: readonly string[]) => Promise<Map<string, JobCounts>> | undefined) {
+  constructor(
+    /** Handlers of a topic running now, read at collection. */
+    private readonly running: (topic: string) => number,
+    countJobs: (topics: readonly string[]) => Promise<Map<string, JobCounts>> | undefined,
+  ) {
     const meter = packageMeter('@x/delayqueue', VERSION);
-    this.recording = meter.recording;
+    this.recording = meter.recording && this.totals !== undefined;
     this.lateness = meter.histogram('x.delayqueue.job.lateness', { description: 'Delivery time minus due time (a sample)', unit: 's', buckets: DURATION_BUCKETS_S });
     this.processDuration = meter.histogram('messaging.process.duration', { description: "A handler's run, to its outcome (a sample)", unit: 's', buckets: DURATION_BUCKETS_S });
     if (!this.recording) return;
-    const counted: [CountedEvent, string, string, string][] = [
-      ['added', 'messaging.client.sent.messages', 'Jobs added (new ids only)', '{message}'],
-      ['delivered', 'messaging.client.consumed.messages', 'Deliveries handed to handlers', '{message}'],
-      ...Object.entries(OWN_COUNTERS).map(([event, description]): [CountedEvent, string, string, string] => [event as CountedEvent, `x.delayqueue.jobs.${event}`, description, '{job}']),
-    ];
-    for (const [event, name, description, unit] of counted) {
-      this.stops.push(
-        meter.observableCounter(name, { description, unit }, (observation) => {
-          for (const { counts, attributes } of this.topics.values()) if (counts[event] > 0) observation.observe(counts[event], attributes);
-        }),
-      );
-    }
-    this.stops.push(
-      meter.gauge('x.delayqueue.jobs', { description: 'Jobs waiting in the backend, by state (stores only: memory, Redis)', unit: '{job}' }, async (observation) => {
-        const counted = await countJobs([...this.topics.keys()])?.catch(() => undefined);
-        for (const [topic, counts] of counted ?? []) {
-          for (const state of JOB_STATES) observation.observe(counts[state], this.of(topic).byState[state]);
-        }
-      }),
-    );
-    this.stops.push(
-      meter.gauge('x.delayqueue.jobs.running', { description: 'Handlers running now', unit: '{job}' }, (observation) => {
-        for (const [topic, count] of running()) observation.observe(count, this.of(topic).attributes);
-      }),
-    );
+    // A level of the backend's store, not of this queue: queues on one store report the same counts, so each
+    // queue's callback may say them (the last one read stands, and it is the same).
+    this.stopJobs = meter.gauge('x.delayqueue.jobs', { description: 'Jobs waiting in the backend, by state (stores only: memory, Redis)', unit: '{job}' }, async (observation) => {
+      const counted = await countJobs([...this.topics.keys()])?.catch(() => undefined);
+      for (const [topic, counts] of counted ?? []) {
+        for (const state of JOB_STATES) observation.observe(counts[state], this.of(topic).byState[state]);
+      }
+    });
   }
 
   count(event: CountedEvent, topic: string, n: number): void {
@@ -90,14 +95,18 @@ export class QueueTelemetry {
     if (this.recording && this.processSample.sample()) this.processDuration.record(ms / 1000, this.of(topic).attributes);
   }
 
+  /** The queue closed: its counts stay in the process's counters, its running handlers leave the gauge. */
   close(): void {
-    for (const stop of this.stops.splice(0)) stop();
+    this.stopJobs?.();
+    this.stopJobs = undefined;
+    for (const entry of this.topics.values()) this.totals?.remove(entry);
   }
 
   private of(topic: string): TopicCounts {
     let entry = this.topics.get(topic);
     if (entry === undefined) {
       const attributes = { 'messaging.system': 'x-delayqueue', 'messaging.destination.name': topic };
+      const running = this.running;
       entry = {
         attributes,
         byState: {
@@ -106,9 +115,21 @@ export class QueueTelemetry {
           reserved: { ...attributes, 'x.delayqueue.job.state': 'reserved' },
           dead: { ...attributes, 'x.delayqueue.job.state': 'dead' },
         },
-        counts: { added: 0, due: 0, delivered: 0, acked: 0, retried: 0, dead: 0, expired: 0 },
+        counts: {
+          added: 0,
+          due: 0,
+          delivered: 0,
+          acked: 0,
+          retried: 0,
+          dead: 0,
+          expired: 0,
+          get running() {
+            return running(topic);
+          },
+        },
       };
       this.topics.set(topic, entry);
+      this.totals?.add(this, entry);
     }
     return entry;
   }

@@ -5,7 +5,7 @@
  * drains are rare enough to be recorded as they happen.
  */
 import { createRequire } from 'node:module';
-import { DURATION_BUCKETS_S, ProcessTotals, type TelemetryAttributes, type TelemetryCounter, type TelemetryHistogram, type TelemetryMeter, packageMeter } from '@x/core';
+import { DURATION_BUCKETS_S, ProcessTotals, type TelemetryAttributes, processInstruments } from '@x/core';
 import type { EnforcerStats } from './enforcer.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
@@ -21,14 +21,6 @@ export interface EnforcerTelemetry {
   drained(reason: string, seconds: number): void;
 }
 
-interface Instruments {
-  totals: ProcessTotals<keyof EnforcerStats>;
-  goaways: TelemetryCounter;
-  drainDuration: TelemetryHistogram;
-}
-
-let meter: TelemetryMeter | undefined;
-let instruments: Instruments | undefined;
 /** Attribute objects by GOAWAY reason, made once each. */
 const REASONS = new Map<string, TelemetryAttributes>();
 
@@ -38,32 +30,27 @@ function reasonOf(reason: string): TelemetryAttributes {
   return attributes;
 }
 
+const counter = (name: string, count: keyof EnforcerStats, description: string, unit: string) => ({ name, count, description, unit });
+
 /** Made with the first enforcer made while an SDK is registered. */
-function made(): Instruments | undefined {
-  if (meter?.recording === true) return instruments;
-  meter = packageMeter('@x/grpc-keepalive', VERSION);
-  if (!meter.recording) return undefined;
-  const counter = (name: string, count: keyof EnforcerStats, description: string, unit: string) => ({ name, count, description, unit });
-  instruments = {
-    totals: new ProcessTotals<keyof EnforcerStats>(
-      meter,
-      [
-        counter('x.grpc_keepalive.connections.opened', 'connectionsOpened', 'Connections the enforcer watched', '{connection}'),
-        counter('x.grpc_keepalive.connections.closed', 'connectionsClosed', 'Watched connections that closed', '{connection}'),
-        counter('x.grpc_keepalive.pings.received', 'pingsReceived', 'Pings received from clients', '{ping}'),
-        counter('x.grpc_keepalive.ping.strikes', 'pingStrikes', 'Pings that came sooner than the policy allows', '{ping}'),
-      ],
-      [counter('x.grpc_keepalive.connections.open', 'open', 'Watched connections open now', '{connection}')],
-    ),
-    goaways: meter.counter('x.grpc_keepalive.goaways', { description: 'GOAWAY frames sent, by reason (too_many_pings, max_idle, max_age)', unit: '{goaway}' }),
-    drainDuration: meter.histogram('x.grpc_keepalive.drain.duration', {
-      description: "From a connection's GOAWAY to its close, by reason",
-      unit: 's',
-      buckets: DURATION_BUCKETS_S,
-    }),
-  };
-  return instruments;
-}
+const made = processInstruments('@x/grpc-keepalive', VERSION, (meter) => ({
+  totals: new ProcessTotals<keyof EnforcerStats>(
+    meter,
+    [
+      counter('x.grpc_keepalive.connections.opened', 'connectionsOpened', 'Connections the enforcer watched', '{connection}'),
+      counter('x.grpc_keepalive.connections.closed', 'connectionsClosed', 'Watched connections that closed', '{connection}'),
+      counter('x.grpc_keepalive.pings.received', 'pingsReceived', 'Pings received from clients', '{ping}'),
+      counter('x.grpc_keepalive.ping.strikes', 'pingStrikes', 'Pings that came sooner than the policy allows', '{ping}'),
+    ],
+    [counter('x.grpc_keepalive.connections.open', 'open', 'Watched connections open now', '{connection}')],
+  ),
+  goaways: meter.counter('x.grpc_keepalive.goaways', { description: 'GOAWAY frames sent, by reason (too_many_pings, max_idle, max_age)', unit: '{goaway}' }),
+  drainDuration: meter.histogram('x.grpc_keepalive.drain.duration', {
+    description: "From a connection's GOAWAY to its close, by reason",
+    unit: 's',
+    buckets: DURATION_BUCKETS_S,
+  }),
+}));
 
 const NOT_RECORDING: EnforcerTelemetry = { goaway: () => undefined, drained: () => undefined };
 

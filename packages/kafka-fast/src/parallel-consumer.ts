@@ -14,7 +14,7 @@ import { partitionKey } from './partition-key.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
 import { DONE, type Outcome, Scheduler } from './scheduler.js';
-import { ConsumerTelemetry } from './telemetry.js';
+import { type ConsumerCount, ConsumerTelemetry, type PartitionLag } from './telemetry.js';
 import type { WorkSpan } from '@x/core';
 
 interface CommitEntry {
@@ -193,7 +193,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const session = this.options.consumerConfig.sessionTimeout;
     this.sessionTimeoutMs = typeof session === 'number' && session > 0 ? session : DEFAULT_SESSION_TIMEOUT_MS;
     this.retryPolicy = fullJitterBackoff({ initial: Math.max(this.options.retryDelayMs, 1e-3), max: this.options.maxRetryDelayMs });
-    this.telemetry = new ConsumerTelemetry(this.options.groupId, () => this.metrics());
+    this.telemetry = new ConsumerTelemetry(this.options.groupId, this.liveCounts(), () => this.partitionLags());
     this.scheduler = new Scheduler<RecordTask>(
       this.options.maxConcurrency,
       {
@@ -233,7 +233,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (this.state === 'running') return Promise.reject(new AlreadyStartedError());
     if (this.state !== 'new') return Promise.reject(new ClosedError('a closed ParallelConsumer'));
     this.state = 'running';
-    this.telemetry.observe();
     this.starting = this.join();
     return this.starting;
   }
@@ -268,6 +267,9 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.lastTick = performance.now();
     this.stallTimer = setInterval(() => this.checkStall(), STALL_CHECK_MS);
     this.stallTimer.unref();
+    // Counted in the process's metrics once it runs (its counts are totals: nothing taken on before is missed),
+    // until close(); a start that failed leaves nothing registered.
+    this.telemetry.observe();
   }
 
   /**
@@ -315,7 +317,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         committedOffset: committed?.offset ?? '-1',
         incomplete: tracker.incomplete,
         completedAbove: tracker.completedAbove,
-        lag: hw === undefined || tracker.commitOffset < 0 ? 0 : hw - tracker.commitOffset,
+        lag: lagOf(tracker.commitOffset, hw),
         metadataBytes: committed?.metadataBytes ?? 0,
         heldBack: tracker.paused,
       });
@@ -331,6 +333,41 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       commits: this.commits,
       partitions,
     };
+  }
+
+  /** The counts telemetry reads at collection: getters over this consumer's own fields. */
+  private liveCounts(): Readonly<Record<ConsumerCount, number>> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getters below read this consumer's fields
+    const consumer = this;
+    return {
+      get received() {
+        return consumer.received;
+      },
+      get completed() {
+        return consumer.completed;
+      },
+      get failed() {
+        return consumer.failed;
+      },
+      get retried() {
+        return consumer.retried;
+      },
+      get deadLettered() {
+        return consumer.deadLettered;
+      },
+      get inFlight() {
+        return consumer.scheduler.inFlight;
+      },
+      get buffered() {
+        return consumer.buffered;
+      },
+    };
+  }
+
+  private *partitionLags(): Iterable<PartitionLag> {
+    for (const [key, tracker] of this.trackers) {
+      yield { topic: tracker.topic, partition: tracker.partition, lag: lagOf(tracker.commitOffset, this.highWatermarks.get(key)) };
+    }
   }
 
   /**
@@ -903,7 +940,6 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.wakeCapacity();
     clearInterval(this.commitTimer);
     clearInterval(this.stallTimer);
-    this.telemetry.close();
     let failure: CloseTimeoutError | undefined;
     await this.waitForHandlers(timeoutMs, CLOSE_CHECK_MS);
     if (this.scheduler.inFlight > 0) {
@@ -918,6 +954,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     // A commit that failed during a rebalance gets one more try before we leave the group.
     await this.commit();
     this.state = 'closed';
+    // Counted up to here: the handlers that ended during close count as completed.
+    this.telemetry.close();
     // Each client is disconnected whatever happened to the one before; the first failure is reported.
     const disconnects = [
       () => this.consumer.disconnect(),
@@ -1014,3 +1052,8 @@ function toRecord(topic: string, partition: number, message: ClientMessage): Con
 
 /** A record its handler gave back during a rebalance's wait: it runs again after the rebalance, same attempt. */
 const GIVEN_BACK: Outcome = Object.freeze({ kind: 'retry', afterMs: 0 });
+
+/** High watermark minus the offset to commit; 0 before either is known. */
+function lagOf(commitOffset: number, highWatermark: number | undefined): number {
+  return highWatermark === undefined || commitOffset < 0 ? 0 : highWatermark - commitOffset;
+}

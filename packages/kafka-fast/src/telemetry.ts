@@ -4,52 +4,87 @@
  * OpenTelemetry's messaging conventions where they have one.
  *
  * Nothing here costs anything per record but what a `metrics()` counter already costs: the counts are read from
- * the consumer when metrics are collected (observable counters and gauges), and handler runs are timed for the
+ * the consumers when metrics are collected (observable counters and gauges, summed over the process's consumers
+ * per group), and handler runs are timed for the
  * duration histogram only as a sample (RateSampler: every run up to 100 a second, then an evenly spread one in
  * N), because a synchronous instrument with attributes costs about 1.5 µs a call in the SDK, as much as a
  * record's whole handling at full speed.
  */
 import { createRequire } from 'node:module';
-import { DURATION_BUCKETS_S, RateSampler, type TelemetryAttributes, type TelemetryHistogram, type TelemetryMeter, type WorkSpan, errorType, packageMeter, packageTracer } from '@x/core';
+import { DURATION_BUCKETS_S, ProcessTotals, RateSampler, type TelemetryAttributes, type TelemetryHistogram, type WorkSpan, errorType, packageMeter, packageTracer, processInstruments } from '@x/core';
 import type { ConsumedRecord } from './record.js';
-import type { ConsumerMetrics } from './parallel-consumer.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
 
-/** The counters read at collection: the instrument, what it counts, and which total of `metrics()` it reads. */
-const COUNTS: [name: string, description: string, total: keyof ConsumerMetrics][] = [
-  ['messaging.client.consumed.messages', 'Records taken on from fetches', 'received'],
-  ['x.kafka_fast.records.completed', 'Records completed (their handler succeeded, or they were dead-lettered)', 'completed'],
-  ['x.kafka_fast.records.failed', 'Handler runs that threw (each attempt counts)', 'failed'],
-  ['x.kafka_fast.records.retried', 'Failed records scheduled to run again', 'retried'],
-  ['x.kafka_fast.records.dead', 'Records that ran out of attempts', 'deadLettered'],
-];
+/** The counts a consumer keeps as plain numbers, read at collection (summed over the process's consumers). */
+export type ConsumerCount = 'received' | 'completed' | 'failed' | 'retried' | 'deadLettered' | 'inFlight' | 'buffered';
 
-/** The gauges read at collection, from `metrics()`. */
-const GAUGES: [name: string, description: string, value: 'inFlight' | 'buffered'][] = [
-  ['x.kafka_fast.records.in_flight', 'Handlers running now', 'inFlight'],
-  ['x.kafka_fast.records.buffered', 'Records taken on and not yet started', 'buffered'],
-];
+/** A partition's lag as the lag gauge reports it. */
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  lag: number;
+}
+
+/**
+ * The observable instruments, one set per process: two consumers of one group in one process report under the
+ * same attributes, and OpenTelemetry keeps one value per attribute set of an asynchronous instrument, so each
+ * consumer registering its own would leave only the last one's counts. Made with the first consumer that starts
+ * while an SDK is registered.
+ */
+const processWide = processInstruments('@x/kafka-fast', VERSION, (meter) => {
+  const consumers = new Set<ConsumerTelemetry>();
+  const total = (name: string, count: ConsumerCount, description: string) => ({ name, count, description, unit: '{message}' });
+  const totals = new ProcessTotals<ConsumerCount>(
+    meter,
+    [
+      total('messaging.client.consumed.messages', 'received', 'Records taken on from fetches'),
+      total('x.kafka_fast.records.completed', 'completed', 'Records completed (their handler succeeded, or they were dead-lettered)'),
+      total('x.kafka_fast.records.failed', 'failed', 'Handler runs that threw (each attempt counts)'),
+      total('x.kafka_fast.records.retried', 'retried', 'Failed records scheduled to run again'),
+      total('x.kafka_fast.records.dead', 'deadLettered', 'Records that ran out of attempts'),
+    ],
+    [total('x.kafka_fast.records.in_flight', 'inFlight', 'Handlers running now'), total('x.kafka_fast.records.buffered', 'buffered', 'Records taken on and not yet started')],
+  );
+  meter.gauge('x.kafka_fast.consumer.lag', { description: 'Per partition: high watermark minus the committed offset', unit: '{message}' }, (o) => {
+    // A partition handed between two consumers of this process may be held by both for a moment: said once,
+    // with the larger lag.
+    const lags = new Map<string, { attributes: TelemetryAttributes; lag: number }>();
+    for (const consumer of consumers) {
+      for (const { topic, partition, lag } of consumer.partitionLags()) {
+        const key = JSON.stringify([consumer.groupId, topic, partition]);
+        const seen = lags.get(key);
+        if (seen !== undefined) seen.lag = Math.max(seen.lag, lag);
+        else lags.set(key, { attributes: { ...consumer.attributes, 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition) }, lag });
+      }
+    }
+    for (const { attributes, lag } of lags.values()) o.observe(lag, attributes);
+  });
+  return { totals, consumers };
+});
 
 export class ConsumerTelemetry {
   readonly recording: boolean;
-  private readonly attributes: TelemetryAttributes;
+  readonly attributes: TelemetryAttributes;
   private readonly processDuration: TelemetryHistogram;
   private readonly commitDuration: TelemetryHistogram;
   private readonly rebalanceDuration: TelemetryHistogram;
   private readonly rebalances;
   private readonly sampler = new RateSampler();
-  private readonly stops: (() => void)[] = [];
+  /** What ends the counting of this consumer in the process's totals (from observe() to close()). */
+  private stop: (() => void) | undefined;
   /** When the rebalance under way began (performance.now()), or undefined. */
   private rebalanceFrom: number | undefined;
-  private readonly meter: TelemetryMeter;
   private readonly tracer = packageTracer('@x/kafka-fast', VERSION);
   /** True when handler runs get spans (a TracerProvider is registered). */
   readonly tracing = this.tracer.recording;
 
   constructor(
-    groupId: string,
-    private readonly metrics: () => ConsumerMetrics,
+    readonly groupId: string,
+    /** The consumer's own counts, each read at collection (getters over its fields: no snapshot is made). */
+    private readonly counts: Readonly<Record<ConsumerCount, number>>,
+    /** The partitions held now, with their lag, read at collection. */
+    readonly partitionLags: () => Iterable<PartitionLag>,
   ) {
     const meter = packageMeter('@x/kafka-fast', VERSION);
     this.recording = meter.recording;
@@ -66,26 +101,22 @@ export class ConsumerTelemetry {
       buckets: DURATION_BUCKETS_S,
     });
     this.rebalances = meter.counter('x.kafka_fast.rebalances', { description: 'Rebalances this member took part in', unit: '{rebalance}' });
-    this.meter = meter;
   }
 
-  /** Starts reporting the counts and gauges read at collection (from start() to close()). */
+  /**
+   * Counts this consumer in the process's totals (from start() to close()): its counts stay in the counters after
+   * close, its levels and lag leave the gauges.
+   */
   observe(): void {
-    const meter = this.meter;
-    if (!this.recording || this.stops.length > 0) return;
-    for (const [name, description, total] of COUNTS) {
-      this.stops.push(meter.observableCounter(name, { description, unit: '{message}' }, (o) => o.observe(this.metrics()[total] as number, this.attributes)));
-    }
-    for (const [name, description, value] of GAUGES) {
-      this.stops.push(meter.gauge(name, { description, unit: '{message}' }, (o) => o.observe(this.metrics()[value], this.attributes)));
-    }
-    this.stops.push(
-      meter.gauge('x.kafka_fast.consumer.lag', { description: 'Per partition: high watermark minus the committed offset', unit: '{message}' }, (o) => {
-        for (const p of this.metrics().partitions) {
-          o.observe(p.lag, { ...this.attributes, 'messaging.destination.name': p.topic, 'messaging.destination.partition.id': String(p.partition) });
-        }
-      }),
-    );
+    const process = processWide();
+    if (process === undefined || this.stop !== undefined) return;
+    const source = { attributes: this.attributes, counts: this.counts };
+    process.totals.add(this, source);
+    process.consumers.add(this);
+    this.stop = () => {
+      process.totals.remove(source);
+      process.consumers.delete(this);
+    };
   }
 
   /** performance.now() for a run to time, or 0 for one left out of the sample (and for every run when not recording). */
@@ -137,6 +168,6 @@ export class ConsumerTelemetry {
   }
 
   close(): void {
-    for (const stop of this.stops.splice(0)) stop();
+    this.stop?.();
   }
 }

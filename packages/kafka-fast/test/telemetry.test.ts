@@ -93,12 +93,51 @@ describe('consumer metrics (OpenTelemetry)', () => {
     expect(total(now, 'x.kafka_fast.rebalances')).toBeGreaterThanOrEqual(1);
     expect(histogramCount(now, 'x.kafka_fast.rebalance.duration')).toBeGreaterThanOrEqual(1);
 
-    // A closed consumer is no longer read at collection.
+    // Closed consumers are no longer read at collection, and stay in the counters.
+    const lagReads = [a, b].map((c) => jest.spyOn((c as unknown as { telemetry: { partitionLags: () => unknown } }).telemetry, 'partitionLags'));
+    await sdk.collect();
+    expect(lagReads.map((spy) => spy.mock.calls.length)).toEqual([1, 1]);
     await a.close();
     await b.close();
-    const read = [jest.spyOn(a, 'metrics'), jest.spyOn(b, 'metrics')];
-    await sdk.collect();
-    expect(read.map((spy) => spy.mock.calls.length)).toEqual([0, 0]);
+    now = await sdk.collect();
+    expect(lagReads.map((spy) => spy.mock.calls.length)).toEqual([1, 1]);
+    expect(total(now, 'x.kafka_fast.records.completed')).toBe(60);
+    expect(total(now, 'x.kafka_fast.records.in_flight')).toBe(0);
+  }, 120_000);
+
+  it('adds up two consumers of one group in one process, and keeps a closed one in the counters', async () => {
+    const topic = await freshTopic(2);
+    const groupId = uniqueName('g');
+    const options = { kafka, groupId, topics: [topic], fromBeginning: true, commitIntervalMs: 50, handler: () => undefined };
+    const [a, b] = [new ParallelConsumer(options), new ParallelConsumer(options)];
+    consumers.push(a, b);
+    const held = new Map<ParallelConsumer, number>();
+    for (const c of [a, b]) c.on('assigned', ({ partitions }) => held.set(c, partitions.length));
+    await a.start();
+    await b.start();
+    await eventually(() => held.get(a) === 1 && held.get(b) === 1, 'one partition each');
+    await produce(topic, 200, 20);
+    await eventually(() => a.metrics().completed + b.metrics().completed === 200, 'every record completed');
+    await eventually(() => [a, b].every((c) => c.metrics().partitions.every((p) => p.lag === 0 && p.committedOffset !== '-1')), 'everything committed');
+    const [byA, byB] = [a.metrics().completed, b.metrics().completed];
+    expect(byA).toBeGreaterThan(0);
+    expect(byB).toBeGreaterThan(0);
+    let now = await sdk.collect();
+    const group = { 'messaging.system': 'kafka', 'messaging.consumer.group.name': groupId };
+    // One series for the group, the sum of both members (each registering its own, the last read would win).
+    expect(points(now, 'messaging.client.consumed.messages').map((p) => [p.attributes, p.value])).toEqual([[group, 200]]);
+    expect(points(now, 'x.kafka_fast.records.completed').map((p) => p.value)).toEqual([200]);
+    expect(points(now, 'x.kafka_fast.consumer.lag').map((p) => p.attributes['messaging.destination.partition.id']).sort()).toEqual(['0', '1']);
+
+    // A member that closed keeps its counts in the counters; its partition leaves the lag gauge.
+    await b.close();
+    await eventually(() => held.get(a) === 2, 'the other partition back on the first member');
+    now = await sdk.collect();
+    expect(points(now, 'x.kafka_fast.records.completed').map((p) => p.value)).toEqual([200]);
+    await produce(topic, 20, 20);
+    await eventually(() => a.metrics().completed === byA + 20, 'twenty more on the first member');
+    now = await sdk.collect();
+    expect(points(now, 'x.kafka_fast.records.completed').map((p) => p.value)).toEqual([220]);
   }, 120_000);
 
   it('times an even sample of a fast stream, while the counts stay exact', async () => {

@@ -6,26 +6,20 @@
  * reactor, summed over the process's servers (ProcessTotals): a server that closed keeps its counts.
  */
 import { createRequire } from 'node:module';
-import { ProcessTotals, type TelemetryMeter, packageMeter } from '@x/core';
+import { ProcessTotals, processInstruments } from '@x/core';
 import { type ReactorCounters, type ReactorStats, STAT_FIELDS } from './stats.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
 
 type Field = keyof ReactorCounters;
 
-let meter: TelemetryMeter | undefined;
-let totals: ProcessTotals<Field> | undefined;
-
 function instrument(name: string, count: Field, description: string, unit: string): { name: string; count: Field; description: string; unit: string } {
   return { name, count, description, unit };
 }
 
 /** Made with the first server that listens while an SDK is registered. */
-function made(): ProcessTotals<Field> | undefined {
-  if (meter?.recording === true) return totals;
-  meter = packageMeter('@x/socket', VERSION);
-  if (!meter.recording) return undefined;
-  totals = new ProcessTotals<Field>(
+const made = processInstruments('@x/socket', VERSION, (meter) =>
+  new ProcessTotals<Field>(
     meter,
     [
       instrument('x.socket.connections.accepted', 'accepted', 'Connections accepted', '{connection}'),
@@ -39,9 +33,8 @@ function made(): ProcessTotals<Field> | undefined {
       instrument('x.socket.handler.errors', 'handlerErrors', 'Errors thrown by handlers', '{error}'),
     ],
     [instrument('x.socket.connections.open', 'open', 'Connections open now', '{connection}')],
-  );
-  return totals;
-}
+  ),
+);
 
 /** A reactor's counters as an object read at collection (each field a getter on the shared counters). */
 function countsOf(stats: ReactorStats, reactor: number): ReactorCounters {

@@ -7,7 +7,7 @@
  * are read at collection; firing times a sample of timers for the lateness histogram (see RateSampler).
  */
 import { createRequire } from 'node:module';
-import { type CountSource, DURATION_BUCKETS_S, ProcessTotals, type TelemetryAttributes, type TelemetryHistogram, type TelemetryMeter, packageMeter } from '@x/core';
+import { type CountSource, DURATION_BUCKETS_S, ProcessTotals, type TelemetryAttributes, type TelemetryHistogram, processInstruments } from '@x/core';
 import type { TimerWheelStats } from './wheel.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
@@ -26,18 +26,9 @@ export interface WheelTelemetry {
   close(): void;
 }
 
-let meter: TelemetryMeter | undefined;
-let totals: ProcessTotals<keyof TimerWheelStats> | undefined;
-let lateness: TelemetryHistogram | undefined;
-
 /** The instruments, made with the first wheel made while an SDK is registered. */
-function instruments(): ProcessTotals<keyof TimerWheelStats> | undefined {
-  if (meter?.recording === true) return totals;
-  // Asked again at each new wheel until something records: an SDK registered after the first wheels still counts
-  // the wheels made after it.
-  meter = packageMeter('@x/timewheel', VERSION);
-  if (!meter.recording) return undefined;
-  totals = new ProcessTotals<keyof TimerWheelStats>(
+const instruments = processInstruments('@x/timewheel', VERSION, (meter) => ({
+  totals: new ProcessTotals<keyof TimerWheelStats>(
     meter,
     [
       { name: 'x.timewheel.timers.scheduled', count: 'scheduled', description: 'Timers scheduled', unit: '{timer}' },
@@ -45,17 +36,16 @@ function instruments(): ProcessTotals<keyof TimerWheelStats> | undefined {
       { name: 'x.timewheel.timers.cancelled', count: 'cancelled', description: 'Timers cancelled before firing', unit: '{timer}' },
     ],
     [{ name: 'x.timewheel.timers.pending', count: 'pending', description: 'Timers waiting to fire, in open wheels', unit: '{timer}' }],
-  );
-  lateness = meter.histogram('x.timewheel.timer.lateness', { description: 'How long after its deadline a timer fired (a sample)', unit: 's', buckets: DURATION_BUCKETS_S });
-  return totals;
-}
+  ),
+  lateness: meter.histogram('x.timewheel.timer.lateness', { description: 'How long after its deadline a timer fired (a sample)', unit: 's', buckets: DURATION_BUCKETS_S }),
+}));
 
 /** Counts `wheel` (its `counters`, read at collection) in the metrics until it closes or is collected. */
 export function watchWheel(wheel: object, kind: WheelKind, counters: TimerWheelStats): WheelTelemetry {
   const attributes = ATTRIBUTES[kind];
-  const process = instruments();
-  if (process === undefined) return { attributes, lateness: undefined, close: () => undefined };
+  const recording = instruments();
+  if (recording === undefined) return { attributes, lateness: undefined, close: () => undefined };
   const source: CountSource<keyof TimerWheelStats> = { attributes, counts: counters };
-  process.add(wheel, source);
-  return { attributes, lateness, close: () => process.remove(source) };
+  recording.totals.add(wheel, source);
+  return { attributes, lateness: recording.lateness, close: () => recording.totals.remove(source) };
 }
