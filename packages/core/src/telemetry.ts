@@ -129,7 +129,7 @@ export function processInstruments<T>(packageName: string, version: string, make
   return () => {
     const provider = registeredProvider(loadOtelApi<OtelApi>());
     if (provider === null) return undefined;
-    if (made?.provider !== provider) made = { provider, instruments: make(packageMeter(packageName, version)) };
+    if (made === undefined || made.provider !== provider) made = { provider, instruments: make(packageMeter(packageName, version)) };
     return made.instruments;
   };
 }

@@ -9,7 +9,7 @@ import { exited, rabbitMqUrl, redisEndpoint, requireRabbitMq, requireRedis, spaw
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
 import { RabbitMqBackend } from '../src/rabbitmq/index.js';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { kafkaBrokers, requireKafka, significantStderr } from '@x/testkit';
 import { KafkaBackend } from '../src/kafka/index.js';
 import { KAFKA_CRASH_OPTIONS } from './fixtures/kafka-crash-options.js';
@@ -217,6 +217,72 @@ describe('crashes (real processes, real servers)', () => {
     expect(acrossSurvivors).toBe(0);
     expect(duplicates).toBeLessThanOrEqual(KAFKA_CRASH_OPTIONS.partitions * 1_000);
     for (const survivor of survivors) {
+      expect(survivor.exitCode).toBeNull();
+      expect(significantStderr(survivor.stderrText())).toEqual([]);
+    }
+    await producer.close();
+    const cleaner = new KafkaBackend({ kafka, name, ...KAFKA_CRASH_OPTIONS });
+    await cleaner.destroy(['work']);
+    await cleaner.close();
+  }, 300_000);
+
+  // On kafkajs each process's movers and readers own the same partition numbers of every topic (the backend's
+  // co-partitioned assigner), and a job keeps its partition number along its walk: a dead member holds back only
+  // the jobs of its own partition numbers until its session ends. (With kafkajs's round robin, a member owned a
+  // different share of every level topic, and most walks passed one of the dead member's partitions.)
+  it('kafka (kafkajs consumers): a member SIGKILLed holds back only the jobs of its own partitions until its session ends', async () => {
+    const name = uniqueName('dq-share');
+    cleanup.push(`${name}:*`);
+    const kafka = new Kafka({ clientId: 'share-producer', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
+    const backend = new KafkaBackend({ kafka, name, ...KAFKA_CRASH_OPTIONS });
+    const producer = new DelayQueue({ backend });
+    const env = { X_BACKEND: 'kafka', X_KAFKA_CLIENT: 'kafkajs', X_QUEUE: name, X_TOPIC: 'work', X_CONCURRENCY: '20', X_HANDLER_MS: '5' };
+    const consumers = [start('consumer-process.ts', env), start('consumer-process.ts', env), start('consumer-process.ts', env)];
+    const handled = async (): Promise<number> => redis.hlen(`${name}:deliveries`);
+    const jobsOf = async (child: ReturnType<typeof spawnTsProcess>): Promise<number> => Number(await redis.hget(`${name}:by-pid`, String(child.pid)));
+    // Warm-up until all three read and move: every consumer has handled jobs that walked the levels.
+    let added = 0;
+    await eventually(
+      async () => {
+        await producer.addBulk(Array.from({ length: 100 }, (_, k) => ({ topic: 'work', payload: k, options: { delay: 200 + ((added + k) * 37) % 800 } })));
+        added += 100;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        return (await Promise.all(consumers.map(jobsOf))).every((n) => n > 0) && (await handled()) === added;
+      },
+      'all three consumers handling jobs',
+      120_000,
+    );
+    const [victim] = consumers;
+    victim!.kill('SIGKILL');
+    await exited(victim!);
+    // Due 1-2 s from now: well before the group drops the victim (6 s session).
+    const ids = await producer.addBulk(Array.from({ length: 400 }, (_, k) => ({ topic: 'work', payload: k, options: { delay: 1_000 + ((k * 53) % 1_000) } })));
+    await eventually(async () => (await redis.hmget(`${name}:lateness`, ...ids)).every((v) => v !== null), 'every job after the kill handled', 90_000);
+    const lateness = (await redis.hmget(`${name}:lateness`, ...ids)).map(Number);
+    // A job's partition number: where kafkajs's default partitioner puts its id, in every topic of the queue.
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from({ length: KAFKA_CRASH_OPTIONS.partitions }, (_, partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+    const byPartition = new Map<number, { onTime: number; held: number; worstOnTimeMs: number }>();
+    ids.forEach((id, i) => {
+      const partition = partitioner({ topic: 'any', partitionMetadata, message: { key: id, value: null } });
+      const entry = byPartition.get(partition) ?? { onTime: 0, held: 0, worstOnTimeMs: 0 };
+      // Held: waited for the victim's session (6 s) rather than a hop or two.
+      if (lateness[i]! > 3_000) entry.held++;
+      else {
+        entry.onTime++;
+        entry.worstOnTimeMs = Math.max(entry.worstOnTimeMs, lateness[i]!);
+      }
+      byPartition.set(partition, entry);
+    });
+    const summary = [...byPartition].sort(([a], [b]) => a - b).map(([p, e]) => `${p}: ${e.onTime} on time (worst ${e.worstOnTimeMs} ms), ${e.held} held`);
+    console.log(`kafka share of a dead member (kafkajs): ${summary.join('; ')}`);
+    // Every partition number is all on time or all held: a job waits only when its own partition was the victim's.
+    for (const [partition, { onTime, held }] of byPartition) expect({ partition, mixed: onTime > 0 && held > 0 }).toEqual({ partition, mixed: false });
+    const heldPartitions = [...byPartition.values()].filter((e) => e.held > 0).length;
+    // Three members on four partition numbers: the victim owned one or two of them, and only those waited.
+    expect(heldPartitions).toBeGreaterThanOrEqual(1);
+    expect(heldPartitions).toBeLessThanOrEqual(2);
+    for (const survivor of consumers.slice(1)) {
       expect(survivor.exitCode).toBeNull();
       expect(significantStderr(survivor.stderrText())).toEqual([]);
     }

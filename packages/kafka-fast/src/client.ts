@@ -113,6 +113,12 @@ export interface ClientProducer {
 
 /** A client that makes consumers, admins and producers: kafkajs's `Kafka`, for one. */
 export interface KafkaClient {
+  /**
+   * Which of this package's adapters made the client (`workerThreadClient`, `platformaticClient`,
+   * `confluentClient`); absent on kafkajs's own `Kafka`. Libraries built on this one read it to pass
+   * kafkajs-only consumer options (functions such as `partitionAssigners`) only where they apply.
+   */
+  readonly adapter?: 'worker-thread' | 'platformatic' | 'confluent';
   consumer(config: { groupId: string } & Record<string, unknown>): ClientConsumer;
   admin(): ClientAdmin;
   producer(config: Record<string, unknown>): ClientProducer;

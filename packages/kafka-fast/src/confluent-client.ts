@@ -84,6 +84,7 @@ export function confluentClient(kafka: ConfluentKafkaLike): KafkaClient {
     throw new InvalidArgumentError('kafka', kafka, "a Kafka client of @confluentinc/kafka-javascript's KafkaJS API");
   }
   return {
+    adapter: 'confluent',
     consumer: (config) => new ConfluentConsumer(kafka, config),
     admin: () => kafka.admin(),
     producer: (config) => confluentProducer(kafka, config),

@@ -30,3 +30,4 @@ export { workerThreadClient, type WorkerThreadClient } from './worker-client.js'
 export { confluentClient, type ConfluentKafkaLike, type ConfluentConsumerLike, type ConfluentProducerLike } from './confluent-client.js';
 // Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
 export { XError, isXError, InvalidArgumentError, ClosedError, CloseTimeoutError } from '@x/core';
+export { coPartitionedAssigner, CO_PARTITIONED_ASSIGNER_NAME, type CoPartitionedAssigner, type AssignerContext } from './co-partitioned-assigner.js';

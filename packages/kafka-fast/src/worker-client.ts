@@ -66,6 +66,7 @@ export function workerThreadClient(kafkaConfig: Record<string, unknown>, options
   const { Kafka } = require('kafkajs') as { Kafka: typeof KafkaJs };
   const local = new Kafka(kafkaConfig as unknown as KafkaConfig);
   return {
+    adapter: 'worker-thread',
     consumer: (consumerConfig) => {
       mustCopy('consumerConfig', consumerConfig);
       return new WorkerThreadConsumer(threads, consumerConfig);

@@ -5,8 +5,8 @@
  * `get`, `cancel`, `reschedule`, deduplicating ids, `dead` or `requeue` (UnsupportedOperationError). Dead
  * letters go to a topic per job topic (`<name>.dead.<topic>`).
  */
-import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
-import { type BatchMessage, type BatchProducer, type ClientAdmin, type ClientProducer, type KafkaClientWithTopics, type TopicAdmin, assertConsumerConfig } from '@x/kafka-fast';
+import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, randomToken, sleep, systemClock } from '@x/core';
+import { type BatchMessage, type BatchProducer, type ClientAdmin, type ClientProducer, type KafkaClientWithTopics, type TopicAdmin, assertConsumerConfig, coPartitionedAssigner } from '@x/kafka-fast';
 import { PartialWriteError, PayloadTooLargeError, TopicConfigError } from '../errors.js';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
@@ -132,7 +132,7 @@ export class KafkaBackend extends BrokerBackend {
     this.prefetch = assertNumber('options.prefetch', options.prefetch ?? 1_000, { min: 1, max: 100_000, integer: true });
     this.moveWindow = assertNumber('options.moveWindow', options.moveWindow ?? 10_000, { min: 1, max: 1_000_000, integer: true });
     // Checked now, as the consumers made from it later will check it, not when the first one starts.
-    this.consumerConfig = assertConsumerConfig(options.consumerConfig, 'derived from options.name');
+    this.consumerConfig = withCoPartitioning(kafka, assertConsumerConfig(options.consumerConfig, 'derived from options.name'));
     this.handoverGraceMs = assertNumber('options.handoverGraceMs', options.handoverGraceMs ?? 1_000, { min: 0, max: 60_000 });
     const early = assertNumber('options.earlyArrivalMs', options.earlyArrivalMs ?? 250, { min: 0, max: MAX_EARLY_ARRIVAL_MS });
     this.topics = new KafkaTopics(name, base, levels, early);
@@ -469,4 +469,17 @@ function refusedTopics(error: unknown): string[] {
   const errors = (error as { errors?: unknown } | undefined)?.errors;
   if (!Array.isArray(errors)) return [];
   return errors.flatMap((e: { type?: unknown; topic?: unknown }) => (e?.type === 'INVALID_TOPIC_EXCEPTION' && typeof e.topic === 'string' ? [e.topic] : []));
+}
+
+/**
+ * On kafkajs, this process's movers and readers take the same partition numbers of every level topic and of its
+ * ready topics (coPartitionedAssigner, one key per backend). A job's records are keyed by its id, so its whole
+ * walk stays on one partition number: when a process dies, only the jobs of its own partitions wait for the
+ * group to notice, not every job whose walk passed one of its level partitions (with kafkajs's round robin, a
+ * process owns a different share of every topic, and most walks pass one of them). A `partitionAssigners` of the
+ * caller's own is kept. Kafka 4's consumer protocol assigns on the broker; other adapters take no functions.
+ */
+function withCoPartitioning(kafka: KafkaClientWithTopics, config: Record<string, unknown>): Record<string, unknown> {
+  if (kafka.adapter !== undefined || config.partitionAssigners !== undefined) return config;
+  return { ...config, partitionAssigners: [coPartitionedAssigner(randomToken())] };
 }

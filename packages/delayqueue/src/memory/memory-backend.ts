@@ -28,6 +28,11 @@ interface MemoryJob {
   attempts: number;
   /** Due time (delayed, ready) or end of the current delivery (reserved), on `clock.now()`. */
   at: number;
+  /**
+   * The wall-clock due time the caller gave (`runAt`), reported as it was given: converting `at` back to the wall
+   * clock reads both clocks again, and on a loaded machine the reads drift apart by a ms or two.
+   */
+  runAt: number | undefined;
   timer: TimerId | undefined;
   ticket: number;
   lastError: string | undefined;
@@ -75,9 +80,10 @@ export class MemoryBackend implements Backend {
     this.assertOpen();
     return jobs.map((spec) => {
       if (this.jobs.has(spec.id) || this.done.has(spec.id)) return false;
-      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, timer: undefined, ticket: 0, lastError: undefined };
+      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, runAt: undefined, timer: undefined, ticket: 0, lastError: undefined };
       this.jobs.set(spec.id, job);
       this.delay(job, spec.runAt === undefined ? spec.delay : Math.max(0, spec.runAt - this.clock.wallNow()));
+      job.runAt = spec.runAt;
       return true;
     });
   }
@@ -116,6 +122,7 @@ export class MemoryBackend implements Backend {
       const job = topic.ready.shift();
       if (!job) break;
       const dueAt = job.at;
+      const wallDueAt = job.runAt ?? this.toWall(dueAt);
       job.attempts++;
       this.enter(job, 'reserved', now + job.ttr);
       out.push({
@@ -126,7 +133,7 @@ export class MemoryBackend implements Backend {
         maxAttempts: job.maxAttempts,
         ttr: job.ttr,
         attempt: job.attempts,
-        dueAt: this.toWall(dueAt),
+        dueAt: wallDueAt,
         lateness: Math.max(0, now - dueAt),
       });
     }
@@ -234,6 +241,8 @@ export class MemoryBackend implements Backend {
 
   /** Puts a job in `state` with its timer; the job must have left its previous state. */
   private enter(job: MemoryJob, state: 'delayed' | 'reserved', at: number): void {
+    // A delivery's end, or a new delay: the due time given is no longer the job's.
+    job.runAt = undefined;
     job.state = state;
     job.at = at;
     const ms = Math.max(0, at - this.clock.now());
@@ -306,7 +315,7 @@ export class MemoryBackend implements Backend {
       payload: job.payload,
       attempts: job.attempts,
       maxAttempts: job.maxAttempts,
-      at: this.toWall(job.at),
+      at: job.runAt ?? this.toWall(job.at),
       ...(job.lastError === undefined ? {} : { lastError: job.lastError }),
     };
   }

@@ -45,6 +45,7 @@ export function platformaticClient(options: PlatformaticClientOptions): KafkaCli
   checkClientOptions(options);
   const clientOptions: BaseOptions = { ...options, clientId: options.clientId ?? 'x-kafka-fast' };
   return {
+    adapter: 'platformatic',
     consumer: (config) => new GroupConsumer(clientOptions, consumerSettings(config)),
     admin: () => platformaticAdmin(clientOptions),
     producer: (config) => platformaticProducer(clientOptions, config),
