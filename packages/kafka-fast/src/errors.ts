@@ -23,6 +23,40 @@ export class ConsumerCrashedError extends XError<'ERR_CONSUMER_CRASHED'> {
 }
 
 /** `start()` was called on a consumer that is already started (a closed one says `ERR_CLOSED`). */
+/**
+ * A function the consumer calls back (an option such as `notBefore`, or an event listener) threw or returned what
+ * it cannot use; the message says what the consumer did instead (it goes on: a callback's failure never stops a
+ * partition). `callback` names it; `cause` is what it threw.
+ */
+export class CallbackError extends XError<'ERR_CALLBACK_FAILED'> {
+  constructor(
+    readonly callback: string,
+    consequence: string,
+    cause: unknown,
+  ) {
+    super('ERR_CALLBACK_FAILED', `${callback} failed (${cause instanceof Error ? cause.message : String(cause)}); ${consequence}`, { cause });
+  }
+}
+
+/**
+ * The broker refused a commit because its offset map was larger than the broker's `offset.metadata.max.bytes`
+ * (4096 by default): `metadataLimitBytes` is set above it. Nothing of that commit was stored; the consumer tries
+ * again on the next tick, and fails the same way while the map stays that large. `cause` is the client's error.
+ */
+export class MetadataTooLargeError extends XError<'ERR_METADATA_TOO_LARGE'> {
+  constructor(
+    readonly metadataBytes: number,
+    readonly metadataLimitBytes: number,
+    cause: unknown,
+  ) {
+    super(
+      'ERR_METADATA_TOO_LARGE',
+      `the broker refused a commit with a ${metadataBytes}-byte offset map: metadataLimitBytes (${metadataLimitBytes}) is above the broker's offset.metadata.max.bytes (4096 unless raised); lower it, or raise the broker's`,
+      { cause },
+    );
+  }
+}
+
 export class AlreadyStartedError extends XError<'ERR_ALREADY_STARTED'> {
   constructor() {
     super('ERR_ALREADY_STARTED', 'this ParallelConsumer is already started: start() is called once');

@@ -71,7 +71,10 @@ export interface ParallelConsumerOptions {
   handoverGraceMs?: number;
   /** How often completed offsets are committed, ms. Default 500. */
   commitIntervalMs?: number;
-  /** The broker's `offset.metadata.max.bytes` (default 4096): the offset map is kept below it. */
+  /**
+   * The broker's `offset.metadata.max.bytes` (default 4096): the offset map is kept below it. Set above the
+   * broker's, commits with larger maps are refused (`MetadataTooLargeError` on `error`).
+   */
   metadataLimitBytes?: number;
   /** Start from the earliest offset when the group has none. Default false (latest). */
   fromBeginning?: boolean;

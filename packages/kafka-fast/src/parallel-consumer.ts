@@ -5,11 +5,12 @@
  * work already done.
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import { CloseTimeoutError, ClosedError, describeThrown, fullJitterBackoff } from '@x/core';
 import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, ClientProducer } from './client.js';
-import { AlreadyStartedError, ConsumerCrashedError, PartitionRevokedError } from './errors.js';
+import { AlreadyStartedError, CallbackError, ConsumerCrashedError, MetadataTooLargeError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
-import { isRebalanceError, rebalanceCause } from './rebalance-error.js';
+import { causeWithType, isRebalanceError, rebalanceCause } from './rebalance-error.js';
 import { partitionKey } from './partition-key.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
@@ -62,7 +63,9 @@ export interface PartitionMetrics {
 
 /** Counters and per-partition state, from `metrics()`. */
 export interface ConsumerMetrics {
+  /** Handlers running now. */
   inFlight: number;
+  /** Records taken on and not yet complete, running ones included (`buffered - inFlight` wait to start). */
   buffered: number;
   /** Records taken on from fetches. */
   received: number;
@@ -199,8 +202,12 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       {
         invoke: (task) => this.invokeTask(task),
         succeeded: (task) => this.afterSuccess(task),
-        // afterFailure rejects only if an event listener threw; the lane must move on all the same.
-        failed: (task, error) => this.afterFailure(task, error).catch(() => DONE),
+        // afterFailure does not reject (listeners are told through announce); were it to, the lane must move on.
+        failed: (task, error) =>
+          this.afterFailure(task, error).catch((unexpected: unknown) => {
+            this.emitError(unexpected);
+            return DONE;
+          }),
         many: (tasks) => this.runBatch(tasks),
       },
       () => this.wakeCapacity(),
@@ -418,7 +425,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       let record: ConsumedRecord | undefined;
       if (this.options.notBefore !== undefined) {
         record = toRecord(batch.topic, batch.partition, message);
-        if (!(await this.waitUntil(tracker, this.options.notBefore(record) - this.options.lookaheadMs, pause, heartbeat, live))) break;
+        if (!(await this.waitUntil(tracker, this.notBeforeOf(record, this.options.notBefore) - this.options.lookaheadMs, pause, heartbeat, live))) break;
       }
       const offset = Number(message.offset);
       if (!tracker.fits(offset) && !(await this.waitForSpan(tracker, offset, pause, heartbeat, live))) break;
@@ -476,7 +483,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     this.holding = true;
     this.scheduler.pause();
     this.telemetry.rebalanceStarted();
-    this.emit('rebalancing', {});
+    this.announce('rebalancing', {});
   }
 
   private endHold(): void {
@@ -524,7 +531,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       } else if (performance.now() - since >= STUCK_MS) {
         if (!warned) {
           warned = true;
-          this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes, waitingOffset: String(offset) });
+          this.announce('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes, waitingOffset: String(offset) });
         }
         if (pause !== undefined) {
           this.resumeWhenFits(tracker, offset, this.pauseSafely(pause));
@@ -650,7 +657,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     return task.tracker.revoked ? this.dropped() : this.finish(task);
   }
 
-  /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. Rejects only if an event listener threw. */
+  /** A failed record: retry it after a backoff, or (out of attempts) dead-letter it. */
   private async afterFailure(task: RecordTask, failure: unknown): Promise<Outcome> {
     this.telemetry.endRun(task.startedAt, failure);
     task.span?.end(failure);
@@ -665,7 +672,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (task.attempt < this.options.maxAttempts) {
       const delayMs = this.retryPolicy.delay(task.attempt);
       this.retried++;
-      this.emit('retry', { record: recordOf(task), attempt: task.attempt, delayMs, error: failure });
+      this.announce('retry', { record: recordOf(task), attempt: task.attempt, delayMs, error: failure });
       task.attempt++;
       return { kind: 'retry', afterMs: delayMs };
     }
@@ -677,7 +684,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       return { kind: 'retry', afterMs: this.options.maxRetryDelayMs };
     }
     this.deadLettered++;
-    this.emit('dead', { record: recordOf(task), attempts: task.attempt, error: failure });
+    this.announce('dead', { record: recordOf(task), attempts: task.attempt, error: failure });
     return this.finish(task);
   }
 
@@ -701,7 +708,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       } catch (error) {
         this.telemetry.endRun(startedAt, error);
         span?.end(error);
-        this.emit('batch-split', { records: live.length, error });
+        this.announce('batch-split', { records: live.length, error });
         return tasks.map((task) => {
           if (task.tracker.revoked) return this.dropped();
           task.solo = true;
@@ -836,7 +843,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     for (const [key, tracker] of this.trackers) if (!owned.has(key)) this.revoke(key, tracker);
     if (this.state === 'running') this.endHold();
     this.telemetry.rebalanceEnded();
-    this.emit('assigned', { partitions });
+    this.announce('assigned', { partitions });
     this.wakeCapacity();
   }
 
@@ -859,7 +866,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (leaving.length === 0) return;
     this.wakeCapacity();
     this.telemetry.rebalanceStarted();
-    this.emit('rebalancing', { partitions: leaving.map(([, { topic, partition }]) => ({ topic, partition })) });
+    this.announce('rebalancing', { partitions: leaving.map(([, { topic, partition }]) => ({ topic, partition })) });
     const deadline = Date.now() + this.options.rebalanceDrainMs;
     const running = (): boolean => leaving.some(([, tracker]) => this.scheduler.runningIn(tracker.lanes) > 0);
     while (this.state === 'running' && running() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_MS));
@@ -891,7 +898,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     for (const [key, tracker] of this.trackers) {
       const next = tracker.takeCommit();
       if (!next) continue;
-      if (next.truncated) this.emit('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes });
+      if (next.truncated) this.announce('metadata-pressure', { topic: tracker.topic, partition: tracker.partition, limit: this.options.metadataLimitBytes });
       entries.push({ key, tracker, offset: next.offset, metadata: next.metadata });
     }
     if (entries.length === 0) return this.committing ?? Promise.resolve();
@@ -918,13 +925,18 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
         this.commits++;
         // (A partition given up meanwhile has no metrics to update.)
         if (this.trackers.get(e.key) === e.tracker) this.committedOffsets.set(e.key, { offset: String(e.offset), metadataBytes: e.metadata.length });
-        this.emit('committed', { topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadataBytes: e.metadata.length });
+        this.announce('committed', { topic: e.tracker.topic, partition: e.tracker.partition, offset: String(e.offset), metadataBytes: e.metadata.length });
       }
     } catch (error) {
       // Typically a rebalance in progress: try again on the next tick (the trackers keep their state).
       for (const e of entries) e.tracker.markChanged();
       // After a crash, a commit that was under way fails for the same reason: the crash was already said.
-      if (!isRebalanceError(error) && !this.crashed) this.emitError(error);
+      if (isRebalanceError(error) || this.crashed) return;
+      if (causeWithType(error, (type) => type === 'OFFSET_METADATA_TOO_LARGE') !== undefined) {
+        this.emitError(new MetadataTooLargeError(Math.max(...entries.map((e) => e.metadata.length)), this.options.metadataLimitBytes, error));
+      } else {
+        this.emitError(error);
+      }
     }
   }
 
@@ -1001,9 +1013,43 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     for (const wake of waiters) wake();
   }
 
+  /**
+   * Tells the listeners of `event`. A listener that throws is reported as a CallbackError on `error` and stops
+   * nothing: the record it was told of completes all the same (before, a throwing `dead` listener left its record
+   * incomplete for good, holding the partition's commit point).
+   */
+  private announce<K extends Exclude<keyof ParallelConsumerEvents, 'error'>>(event: K, ...args: ParallelConsumerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: ParallelConsumerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.emitError(new CallbackError(`a '${event}' listener`, 'the consumer went on as if it had returned', error));
+    }
+  }
+
+  /** When `record` may start (notBefore's answer); a throw or a value that is not a finite number means now. */
+  private notBeforeOf(record: ConsumedRecord, notBefore: (record: ConsumedRecord) => number): number {
+    let at: unknown;
+    try {
+      at = notBefore(record);
+    } catch (error) {
+      this.emitError(new CallbackError('options.notBefore', `${record.topic}[${record.partition}] offset ${record.offset} is taken on now`, error));
+      return 0;
+    }
+    if (typeof at === 'number' && Number.isFinite(at)) return at;
+    this.emitError(
+      new CallbackError('options.notBefore', `${record.topic}[${record.partition}] offset ${record.offset} is taken on now`, new TypeError(`it returned ${inspect(at)}, not epoch ms`)),
+    );
+    return 0;
+  }
+
   private emitError(error: unknown): void {
     if (this.listenerCount('error') > 0) {
-      this.emit('error', error);
+      try {
+        this.emit('error', error);
+      } catch (thrown) {
+        // An error listener that throws: said as a warning rather than thrown into the consumer's own work.
+        process.emitWarning(describeThrown(thrown), { code: 'X_KAFKA_FAST_BACKGROUND' });
+      }
     } else {
       // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
       const stack = (error as { stack?: unknown } | null | undefined)?.stack;

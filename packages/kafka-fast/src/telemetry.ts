@@ -44,7 +44,7 @@ const processWide = processInstruments('@x/kafka-fast', VERSION, (meter) => {
       total('x.kafka_fast.records.retried', 'retried', 'Failed records scheduled to run again'),
       total('x.kafka_fast.records.dead', 'deadLettered', 'Records that ran out of attempts'),
     ],
-    [total('x.kafka_fast.records.in_flight', 'inFlight', 'Handlers running now'), total('x.kafka_fast.records.buffered', 'buffered', 'Records taken on and not yet started')],
+    [total('x.kafka_fast.records.in_flight', 'inFlight', 'Handlers running now'), total('x.kafka_fast.records.buffered', 'buffered', 'Records taken on and not yet complete, running ones included')],
   );
   meter.gauge('x.kafka_fast.consumer.lag', { description: 'Per partition: high watermark minus the committed offset', unit: '{message}' }, (o) => {
     // A partition handed between two consumers of this process may be held by both for a moment: said once,
