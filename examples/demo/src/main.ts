@@ -1,6 +1,7 @@
 /**
- * `npm run demo`: every package of x doing real work, on embedded defaults (memory backends, loopback), so it
- * runs on a fresh machine with no server.
+ * `npm run demo`: every package of x doing real work, on embedded defaults (memory backends, loopback) where it
+ * can; the Kafka scenes need a broker and the Redlock scene redis-server, and each says how to get them when
+ * they are missing.
  */
 import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';

@@ -400,6 +400,36 @@ describe.each(clients)('ParallelConsumer on a real broker, %s', (_name, makeClie
     await eventually(() => consumer.metrics().partitions[0]?.committedOffset === '1000', 'the final commit');
   });
 
+  it('close() returns within 500 ms of its handlers ending, with the client left at its defaults', async () => {
+    const topic = await freshTopic(2);
+    await produce(topic, 40, 4);
+    const release = gate();
+    let started = 0;
+    const consumer = new ParallelConsumer({
+      kafka: client,
+      groupId: uniqueName('g'),
+      topics: [topic],
+      fromBeginning: true,
+      handler: async () => {
+        started++;
+        await release.opened;
+      },
+    });
+    consumers.push(consumer);
+    await consumer.start();
+    await eventually(() => started >= 4, 'handlers running');
+    // Idle on the broker's side too: every fetch from here on waits for records that do not come.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const closing = consumer.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const handlersEnded = performance.now();
+    release.open();
+    await closing;
+    const ms = performance.now() - handlersEnded;
+    console.log(`close on ${_name}: ${ms.toFixed(0)} ms after the handlers ended`);
+    expect(ms).toBeLessThan(500);
+  });
+
   it('close() while start() runs: start() settles, the member leaves the group and the others get its partitions', async () => {
     const topic = await freshTopic(2);
     const groupId = uniqueName('g');

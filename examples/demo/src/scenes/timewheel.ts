@@ -32,7 +32,10 @@ async function run(schedule: (fire: () => void, delay: number) => void, timers =
 function summary(name: string, { lateness }: Run): string {
   const early = lateness.findIndex((value) => value >= 0);
   const quantile = (q: number): string => lateness[Math.floor(lateness.length * q)]!.toFixed(2);
-  return `${name.padEnd(19)} lateness p50 ${quantile(0.5).padStart(5)} ms, p99 ${quantile(0.99).padStart(5)} ms; fired before its deadline: ${early === -1 ? lateness.length : early} of ${lateness.length}`;
+  const before = early === -1 ? lateness.length : early;
+  // How early the earliest firing was: setTimeout's early firings are sub-millisecond (it rounds to whole ms).
+  const earliest = before === 0 ? '' : ` (the earliest ${(-lateness[0]!).toFixed(2)} ms early)`;
+  return `${name.padEnd(19)} lateness p50 ${quantile(0.5).padStart(5)} ms, p99 ${quantile(0.99).padStart(5)} ms; fired before its deadline: ${before} of ${lateness.length}${earliest}`;
 }
 
 export const timewheelScene: Scene = {
