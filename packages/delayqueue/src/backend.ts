@@ -6,6 +6,9 @@
 import type { JobInfo } from './job.js';
 
 /** A job about to be stored: validated and serialized by the queue. */
+/** A job's stored trace context: the propagator's headers (`traceparent`, `tracestate`), as text. */
+export type TraceCarrier = Readonly<Record<string, string>>;
+
 export interface NewJob {
   readonly id: string;
   /** True when the queue drew the id (96 random bits): no existing job can have it, so a backend may skip the check. */
@@ -24,6 +27,8 @@ export interface NewJob {
   readonly ttr: number;
   /** Serialized retry backoff (new-job.ts encodeBackoff) the queue reads back at delivery. */
   readonly backoff: string;
+  /** The trace context active at `add`, when tracing records: stored with the job, handed back with each delivery. */
+  readonly trace?: TraceCarrier;
 }
 
 /** One delivery of a job, as a backend hands it out from `reserve`. */
@@ -40,6 +45,8 @@ export interface Delivery {
   readonly dueAt: number;
   /** Backend clock at reservation minus `dueAt`, >= 0. */
   readonly lateness: number;
+  /** The trace context stored at `add`, if any. */
+  readonly trace?: TraceCarrier;
 }
 
 /** @internal Key of one delivery of a job (its id and attempt), for the maps that track deliveries. */

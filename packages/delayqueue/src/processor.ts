@@ -6,6 +6,7 @@ import { type Clock, type ClockTimer, type BackoffPolicy, AbortError, assertNumb
 import { type Backend, type Delivery, type TopicWatch, deliveryKey } from './backend.js';
 import type { Job, JobHandler } from './job.js';
 import type { Metrics } from './metrics.js';
+import type { QueueTracing } from './tracing.js';
 import { MAX_DELAY_MS, retryDelay } from './new-job.js';
 
 /** What a processor needs from its queue. */
@@ -13,6 +14,7 @@ export interface ProcessorHost {
   readonly backend: Backend;
   readonly clock: Clock;
   readonly metrics: Metrics;
+  readonly tracing: QueueTracing;
   emit(event: string, payload: unknown): void;
   reportError(error: unknown): void;
 }
@@ -202,12 +204,14 @@ export class Processor {
     let failure: unknown;
     let failed = false;
     const started = performance.now();
+    const span = this.host.tracing.attempt(delivery);
     try {
-      await this.handler(job);
+      await (span === undefined ? this.handler(job) : span.run(() => this.handler(job)));
     } catch (error) {
       failed = true;
       failure = error;
     }
+    span?.end(failed ? failure : undefined);
     this.host.metrics.recordRun(delivery.topic, performance.now() - started);
     if (this.abandoned) return;
     if (!failed) {

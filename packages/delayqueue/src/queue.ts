@@ -15,6 +15,7 @@ import {
 } from '@x/core';
 import type { Backend, BackendListener, BackendSupport } from './backend.js';
 import { UnsupportedOperationError } from './errors.js';
+import { QueueTracing } from './tracing.js';
 import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
 import { MemoryBackend } from './memory/memory-backend.js';
 import { Metrics, type QueueMetrics } from './metrics.js';
@@ -87,6 +88,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private readonly maxPayloadBytes: number;
   private readonly clock: Clock;
   private readonly processors = new Set<Processor>();
+  private readonly tracing = new QueueTracing();
   private readonly metricsState = new Metrics(
     (topic) => this.runningOf(topic),
     (topics) => this.backend.countJobs?.(topics),
@@ -136,6 +138,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       backend: this.backend,
       clock: this.clock,
       metrics,
+      tracing: this.tracing,
       emit: (event, payload) => this.emitSafely(event as 'added', payload as DelayQueueEvents['added'][0]),
       reportError: (error) => this.reportError(error),
     };
@@ -173,6 +176,9 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       assertKnownKeys(`jobs[${i}]`, job, BULK_JOB_KEYS);
       return buildJob(job.topic, job.payload, job.options, this.defaults, this.maxPayloadBytes, now);
     });
+    // One context for the call: every job of it was added in the same one.
+    const trace = this.tracing.carrier();
+    if (trace !== undefined) for (let i = 0; i < built.length; i++) built[i] = { ...built[i]!, trace };
     if (built.length === 0) return [];
     if (!this.backend.supports.ids && built.some((job) => !job.idGenerated)) this.unsupported('add with an id');
     const created = await this.backend.add(built);

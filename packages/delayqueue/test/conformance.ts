@@ -5,7 +5,8 @@
  * throw UnsupportedOperationError for it instead.
  */
 import { isXError } from '@x/core';
-import { gate, eventually as waitFor } from '@x/testkit';
+import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { gate, registerTracingSdk, eventually as waitFor } from '@x/testkit';
 import {
   type Backend,
   type BackendSupport,
@@ -315,6 +316,33 @@ export function conformance(name: string, factory: BackendFactory): void {
         expect(unhandled).toEqual([]);
       } finally {
         process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
+    it('runs each attempt in a span linked to the trace that added the job, the retry too; a job added outside a trace links to none', async () => {
+      const tracing = registerTracingSdk();
+      try {
+        // Made after the SDK is registered, as an application makes its queues.
+        const queue = await open({ attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+        const seen = record(queue, 'traced', 1, (job) => {
+          if (job.payload === 'traced' && job.attempt === 1) throw new Error('first attempt fails');
+        });
+        const adding = trace.getTracer('test').startSpan('add');
+        await context.with(trace.setSpan(context.active(), adding), () => queue.add('traced', 'traced'));
+        adding.end();
+        await queue.add('traced', 'untraced');
+        await patient(() => seen.length === 3 && tracing.finished().filter((span) => span.name === 'process traced').length === 3, 'three runs, each ended');
+        const runs = tracing.finished().filter((span) => span.name === 'process traced');
+        const linked = runs.filter((span) => span.links.length > 0);
+        expect(linked.map((span) => span.links.map((link) => link.context.spanId))).toEqual([[adding.spanContext().spanId], [adding.spanContext().spanId]]);
+        expect(linked.map((span) => [span.attributes['x.delayqueue.attempt'], span.status.code])).toEqual([
+          [1, SpanStatusCode.ERROR],
+          [2, SpanStatusCode.UNSET],
+        ]);
+        expect(runs.filter((span) => span.links.length === 0)).toHaveLength(1);
+        expect(runs.every((span) => span.kind === SpanKind.CONSUMER && span.attributes['messaging.destination.name'] === 'traced')).toBe(true);
+      } finally {
+        await tracing.shutdown();
       }
     });
 

@@ -67,6 +67,18 @@ async function killWhileRunning(victim: ReturnType<typeof spawnTsProcess>, name:
   return held;
 }
 
+/** The survivors of a Kafka crash test still run and said nothing on stderr; then the queue's topics and groups go. */
+async function survivorsQuietThenClean(survivors: ReturnType<typeof spawnTsProcess>[], producer: DelayQueue, kafka: Kafka, name: string): Promise<void> {
+  for (const survivor of survivors) {
+    expect(survivor.exitCode).toBeNull();
+    expect(significantStderr(survivor.stderrText())).toEqual([]);
+  }
+  await producer.close();
+  const cleaner = new KafkaBackend({ kafka, name, ...KAFKA_CRASH_OPTIONS });
+  await cleaner.destroy(['work']);
+  await cleaner.close();
+}
+
 describe('crashes (real processes, real servers)', () => {
   it('a consumer SIGKILLed mid-job: its jobs are delivered again after their ttr, none of 10,000 is lost', async () => {
     const name = uniqueName('dq-crash');
@@ -216,14 +228,7 @@ describe('crashes (real processes, real servers)', () => {
     // committed, so a survivor's mover moved them again; a job's copies share its partition.)
     expect(acrossSurvivors).toBe(0);
     expect(duplicates).toBeLessThanOrEqual(KAFKA_CRASH_OPTIONS.partitions * 1_000);
-    for (const survivor of survivors) {
-      expect(survivor.exitCode).toBeNull();
-      expect(significantStderr(survivor.stderrText())).toEqual([]);
-    }
-    await producer.close();
-    const cleaner = new KafkaBackend({ kafka, name, ...KAFKA_CRASH_OPTIONS });
-    await cleaner.destroy(['work']);
-    await cleaner.close();
+    await survivorsQuietThenClean(survivors, producer, kafka, name);
   }, 300_000);
 
   // On kafkajs each process's movers and readers own the same partition numbers of every topic (the backend's
@@ -282,13 +287,6 @@ describe('crashes (real processes, real servers)', () => {
     // Three members on four partition numbers: the victim owned one or two of them, and only those waited.
     expect(heldPartitions).toBeGreaterThanOrEqual(1);
     expect(heldPartitions).toBeLessThanOrEqual(2);
-    for (const survivor of consumers.slice(1)) {
-      expect(survivor.exitCode).toBeNull();
-      expect(significantStderr(survivor.stderrText())).toEqual([]);
-    }
-    await producer.close();
-    const cleaner = new KafkaBackend({ kafka, name, ...KAFKA_CRASH_OPTIONS });
-    await cleaner.destroy(['work']);
-    await cleaner.close();
+    await survivorsQuietThenClean(consumers.slice(1), producer, kafka, name);
   }, 300_000);
 });

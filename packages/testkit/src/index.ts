@@ -10,3 +10,4 @@ export { gate, type Gate } from './gate.js';
 export { cuttableSockets, type CuttableSockets } from './cuttable-sockets.js';
 export { jestCanRequireEsm } from './esm.js';
 export { registerMetricsSdk, metricPoints, withMetricsSdk, type MetricsSdk } from './metrics-sdk.js';
+export { registerTracingSdk, type TracingSdk } from './tracing-sdk.js';

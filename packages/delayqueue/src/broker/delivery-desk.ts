@@ -140,6 +140,7 @@ export class DeliveryDesk {
         attempt: job.attempt,
         dueAt: job.dueAt,
         lateness: Math.max(0, now - job.dueAt),
+        ...(job.trace === undefined ? {} : { trace: job.trace }),
       });
     }
     return deliveries;

@@ -2,7 +2,7 @@
  * A job as a broker message (RabbitMQ, Kafka): the payload's JSON is the body (readable in any broker tool),
  * everything else travels in headers, as strings (AMQP integers are 32-bit in some clients; epoch ms are not).
  */
-import type { NewJob } from '../backend.js';
+import type { NewJob, TraceCarrier } from '../backend.js';
 
 /** What a message says about its job. */
 export interface JobMessage {
@@ -18,6 +18,8 @@ export interface JobMessage {
   readonly dueAt: number;
   /** Why the previous delivery failed, when it did. */
   readonly lastError?: string;
+  /** The trace context stored at `add`, if any. */
+  readonly trace?: TraceCarrier;
 }
 
 /** The first message of a new job: due at its `runAt`, else `job.delay` after `now` (epoch ms). */
@@ -31,6 +33,7 @@ export function firstMessage(job: NewJob, now: number): JobMessage {
     ttr: job.ttr,
     backoff: job.backoff,
     dueAt: job.runAt ?? now + job.delay,
+    ...(job.trace === undefined ? {} : { trace: job.trace }),
   };
 }
 
@@ -46,6 +49,7 @@ export function jobHeaders(job: JobMessage): Record<string, string> {
     'x-dq-due': String(job.dueAt),
   };
   if (job.lastError !== undefined) headers['x-dq-error'] = job.lastError;
+  if (job.trace !== undefined) headers['x-dq-trace'] = JSON.stringify(job.trace);
   return headers;
 }
 
@@ -70,5 +74,29 @@ export function readJob(headers: Readonly<Record<string, unknown>>, body: Buffer
   if (id === undefined || topic === undefined || attempt === undefined || maxAttempts === undefined) return undefined;
   if (ttr === undefined || backoff === undefined || dueAt === undefined) return undefined;
   const lastError = text('x-dq-error');
-  return { id, topic, payload: body.toString(), attempt, maxAttempts, ttr, backoff, dueAt, ...(lastError === undefined ? {} : { lastError }) };
+  const trace = carrierOf(text('x-dq-trace'));
+  return {
+    id,
+    topic,
+    payload: body.toString(),
+    attempt,
+    maxAttempts,
+    ttr,
+    backoff,
+    dueAt,
+    ...(lastError === undefined ? {} : { lastError }),
+    ...(trace === undefined ? {} : { trace }),
+  };
+}
+
+/** A stored trace context read back; anything but an object of strings is ignored (a trace is never worth a job). */
+export function carrierOf(text: string | undefined): TraceCarrier | undefined {
+  if (text === undefined || text === '') return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    return Object.values(value).every((v) => typeof v === 'string') ? (value as TraceCarrier) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,7 +5,7 @@
  */
 import { type Clock, ClosedError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
 import { HierarchicalWheel, type TimerId } from '@x/timewheel';
-import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type JobCounts, type NewJob, type TopicWatch } from '../backend.js';
+import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type JobCounts, type NewJob, type TopicWatch, type TraceCarrier } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { ReadyList } from './ready-list.js';
 
@@ -24,6 +24,7 @@ interface MemoryJob {
   readonly backoff: string;
   readonly maxAttempts: number;
   readonly ttr: number;
+  readonly trace?: TraceCarrier;
   state: Exclude<JobState, 'done'>;
   attempts: number;
   /** Due time (delayed, ready) or end of the current delivery (reserved), on `clock.now()`. */
@@ -135,6 +136,7 @@ export class MemoryBackend implements Backend {
         attempt: job.attempts,
         dueAt: wallDueAt,
         lateness: Math.max(0, now - dueAt),
+        ...(job.trace === undefined ? {} : { trace: job.trace }),
       });
     }
     return out;

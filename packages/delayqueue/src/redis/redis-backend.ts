@@ -184,6 +184,7 @@ export class RedisBackend implements Backend {
         attempt: Number(reply[i + 1]),
         dueAt,
         lateness: Math.max(0, now - dueAt),
+        ...(record.trace === undefined ? {} : { trace: record.trace }),
       });
       earliestDeadline = Math.min(earliestDeadline, now + record.ttr);
     }
