@@ -3,13 +3,16 @@
  * its reply becomes JSON, and a failure becomes grpc-gateway's HTTP status and error body `{ code, message,
  * details }`. The `Grpc-Timeout` request header sets the deadline (else `defaultTimeoutMs`); a client that
  * hangs up cancels the call (the server sees RST_STREAM CANCEL). Statuses that are ours, not grpc-gateway's:
- * 405 for a method other than POST, 413 for a body above `maxBodyBytes`.
+ * 405 for a method other than POST, 413 for a body above `maxBodyBytes`. An incoming W3C trace context
+ * (`traceparent`, `tracestate`) goes on as the call's metadata, and each request is timed into
+ * `http.server.request.duration` (see telemetry.ts) when an OpenTelemetry SDK is registered.
  */
 import { type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Client, Metadata, type ServiceDefinition, type ServiceError, status } from '@grpc/grpc-js';
 import { assertKnownKeys, assertNumber } from '@x/core';
 import { deadlineIn, decodeGrpcTimeout } from './deadlines.js';
 import { httpStatusFromGrpcCode } from './http-status.js';
+import { gatewayTelemetry } from './telemetry.js';
 
 /** Options of {@link createGateway}. */
 export interface GatewayOptions {
@@ -21,7 +24,10 @@ export interface GatewayOptions {
   defaultTimeoutMs?: number;
   /** Largest request body accepted. Default 4 MiB (gRPC's default receive limit). */
   maxBodyBytes?: number;
-  /** Request headers forwarded as gRPC metadata. Default: `authorization` and any `grpc-metadata-*` (prefix removed). */
+  /**
+   * Request headers forwarded as gRPC metadata. Default: `authorization`, the W3C trace context (`traceparent`,
+   * `tracestate`) and any `grpc-metadata-*` (prefix removed).
+   */
   forwardHeader?: (name: string) => string | undefined;
 }
 
@@ -29,8 +35,11 @@ type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline?: 
   cancel(): void;
 };
 
+/** Headers that go on under their own name: credentials, and the trace context the server's spans continue. */
+const FORWARDED_AS_IS = new Set(['authorization', 'traceparent', 'tracestate']);
+
 const defaultForward = (name: string): string | undefined =>
-  name === 'authorization' ? name : name.startsWith('grpc-metadata-') ? name.slice('grpc-metadata-'.length) : undefined;
+  FORWARDED_AS_IS.has(name) ? name : name.startsWith('grpc-metadata-') ? name.slice('grpc-metadata-'.length) : undefined;
 
 function toJson(value: unknown): string {
   // protojson writes bytes as base64.
@@ -63,6 +72,7 @@ export function createGateway(options: GatewayOptions): (request: IncomingMessag
   const defaultTimeoutMs = options.defaultTimeoutMs === undefined ? undefined : assertNumber('options.defaultTimeoutMs', options.defaultTimeoutMs, { min: 1 });
   const maxBodyBytes = assertNumber('options.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, { min: 0, integer: true });
   const forward = options.forwardHeader ?? defaultForward;
+  const telemetry = gatewayTelemetry();
   const routes = new Map<string, UnaryMethod>();
   for (const [name, method] of Object.entries(options.service)) {
     if (method.requestStream || method.responseStream) continue;
@@ -73,6 +83,8 @@ export function createGateway(options: GatewayOptions): (request: IncomingMessag
   return (request, response) => {
     const path = (request.url ?? '').split('?')[0]!;
     const method = routes.get(path);
+    // Timed to the response's end (or the client's hang-up); a path that is no method counts under no route.
+    telemetry?.time(request.method ?? 'UNKNOWN', method === undefined ? undefined : path, response);
     if (method === undefined) return sendError(response, status.NOT_FOUND, `no unary method at ${path}`);
     if (request.method !== 'POST') {
       response.setHeader('allow', 'POST');

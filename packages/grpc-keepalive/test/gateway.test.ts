@@ -1,5 +1,6 @@
 import { type Server as HttpServer, createServer, request } from 'node:http';
 import { status } from '@grpc/grpc-js';
+import { eventually, metricPoints, registerMetricsSdk } from '@x/testkit';
 import { createGateway, httpStatusFromGrpcCode } from '../src/index.js';
 import { type EchoService, type Echo, EchoClient, echoClient, slow, startEcho } from './helpers.js';
 
@@ -112,5 +113,58 @@ describe('HTTP/JSON gateway for unary methods', () => {
     const reply = await post(port, '/test.Echo/Slow', JSON.stringify({ ms: 1, padding: padding.toString('base64') }));
     expect(reply.status).toBe(429);
     expect(await post(port, '/test.Echo/Say', '{"text":"still fine"}')).toEqual({ status: 200, body: { text: 'still fine' } });
+  });
+
+  it('passes the W3C trace context on as the call\'s metadata, so the server\'s spans continue the HTTP client\'s trace', async () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await post(port, '/test.Echo/Say', '{"text":"traced"}', { traceparent, tracestate: 'vendor=1' });
+    const metadata = service.sayMetadata.at(-1)!;
+    expect([metadata.get('traceparent'), metadata.get('tracestate')]).toEqual([[traceparent], ['vendor=1']]);
+  });
+});
+
+describe('gateway metrics (OpenTelemetry)', () => {
+  it('times every request into http.server.request.duration, by method, route and status, and a hang-up as client_closed', async () => {
+    const sdk = registerMetricsSdk();
+    const service = await startEcho();
+    const client = echoClient(service.port);
+    // Made after the SDK is registered, as an application makes it.
+    const http = createServer(createGateway({ client, service: EchoClient.service }));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const port = (http.address() as { port: number }).port;
+    try {
+      await post(port, '/test.Echo/Say', '{"text":"a"}');
+      await post(port, '/test.Echo/Say', '{"text":"b"}');
+      await post(port, '/test.Echo/Fail', '{"code":5}');
+      await post(port, '/nowhere', '{}');
+      await post(port, '/test.Echo/Say', '{}', {}, 'PUT');
+      // A client that hangs up before the answer.
+      const hungUp = request({ host: '127.0.0.1', port, path: '/test.Echo/Slow', method: 'POST' });
+      hungUp.on('error', () => undefined);
+      hungUp.end('{"ms":2000}');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      hungUp.destroy();
+      await eventually(() => service.cancelled.includes(2000), 'the slow call cancelled');
+      const counts = async (): Promise<Record<string, number>> =>
+        Object.fromEntries(
+          metricPoints(await sdk.collect(), 'http.server.request.duration').map((p) => [
+            `${String(p.attributes['http.request.method'])} ${String(p.attributes['http.route'] ?? '-')} ${String(p.attributes['http.response.status_code'] ?? p.attributes['error.type'])}`,
+            (p.value as { count: number }).count,
+          ]),
+        );
+      await eventually(async () => Object.keys(await counts()).length === 5, 'five series');
+      expect(await counts()).toEqual({
+        'POST /test.Echo/Say 200': 2,
+        'POST /test.Echo/Fail 404': 1,
+        'POST - 404': 1,
+        'PUT /test.Echo/Say 405': 1,
+        'POST /test.Echo/Slow client_closed': 1,
+      });
+    } finally {
+      http.close();
+      client.close();
+      await service.stop();
+      await sdk.shutdown();
+    }
   });
 });

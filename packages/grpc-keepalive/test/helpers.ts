@@ -14,6 +14,8 @@ export interface EchoService {
   port: number;
   /** The `ms` of every Slow call the server saw cancelled. */
   cancelled: number[];
+  /** The metadata of every Say call, in order. */
+  sayMetadata: grpc.Metadata[];
   stop(): Promise<void>;
 }
 
@@ -21,8 +23,12 @@ export interface EchoService {
 export async function startEcho(options: grpc.ServerOptions = {}, beforeClients?: (server: grpc.Server) => void): Promise<EchoService> {
   const server = new grpc.Server(options);
   const cancelled: number[] = [];
+  const sayMetadata: grpc.Metadata[] = [];
   server.addService(EchoClient.service, {
-    Say: (call: grpc.ServerUnaryCall<{ text: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { text: call.request.text }),
+    Say: (call: grpc.ServerUnaryCall<{ text: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      sayMetadata.push(call.metadata);
+      callback(null, { text: call.request.text });
+    },
     Slow: (call: grpc.ServerUnaryCall<{ ms: number }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const timer = setTimeout(() => callback(null, { text: `slept ${call.request.ms}` }), call.request.ms);
       call.on('cancelled', () => {
@@ -41,6 +47,7 @@ export async function startEcho(options: grpc.ServerOptions = {}, beforeClients?
     server,
     port,
     cancelled,
+    sayMetadata,
     stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }
