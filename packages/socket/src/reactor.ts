@@ -638,6 +638,11 @@ export class Reactor implements ConnectionOwner {
 
   private publishStats(): void {
     if (this.stats === undefined) return;
+    // After a turn's flush, what is still queued sits on connections the kernel refused: a few, looked at here
+    // rather than counted on every write.
+    let queued = 0;
+    for (const connection of this.writeBlocked) queued += connection.outbound.bytes;
+    this.counts.queuedBytes = queued;
     for (const name of STAT_FIELDS) {
       const value = this.counts[name];
       const published = this.published[name];

@@ -21,6 +21,11 @@ export const STAT_FIELDS = [
   'acceptPauses',
   /** Bytes read after end() (or a graceful shutdown) and dropped: the handler no longer receives them. */
   'bytesDiscarded',
+  /**
+   * A level, not a count: bytes queued on connections whose socket buffer is full (their peer reads slower than
+   * the handler writes), as of the reactor's last publish.
+   */
+  'queuedBytes',
 ] as const;
 /** One reactor's counters. */
 export type ReactorCounters = Record<(typeof STAT_FIELDS)[number], number>;

@@ -32,7 +32,10 @@ const made = processInstruments('@x/socket', VERSION, (meter) =>
       instrument('x.socket.accept.pauses', 'acceptPauses', 'Times accepting paused because the process ran out of file descriptors', '{pause}'),
       instrument('x.socket.handler.errors', 'handlerErrors', 'Errors thrown by handlers', '{error}'),
     ],
-    [instrument('x.socket.connections.open', 'open', 'Connections open now', '{connection}')],
+    [
+      instrument('x.socket.connections.open', 'open', 'Connections open now', '{connection}'),
+      instrument('x.socket.write_queue.bytes', 'queuedBytes', 'Bytes queued on connections whose peer reads slower than the handler writes', 'By'),
+    ],
   ),
 );
 

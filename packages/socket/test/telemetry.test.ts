@@ -47,4 +47,35 @@ describe('server metrics (OpenTelemetry)', () => {
     expect(sum(byReactor(now, 'x.socket.connections.accepted', port))).toBe(6);
     expect(byReactor(now, 'x.socket.connections.open', port)).toEqual({ 0: 0, 1: 0 });
   });
+
+  it('reports the bytes queued for a peer that reads slower than the handler writes, and 0 once it has read them', async () => {
+    const server = createServer({ handler: ECHO, reactors: 1 });
+    const { port } = await server.listen();
+    try {
+      const client = await connectTo(port);
+      // The client sends 8 MiB and reads nothing: the echoes fill both sockets' buffers and queue on the server.
+      client.pause();
+      const payload = patternBytes(8 * 1024 * 1024);
+      client.write(payload);
+      const queued = async (): Promise<number> => byReactor(await sdk.collect(), 'x.socket.write_queue.bytes', port)[0] as number;
+      let seen = 0;
+      for (let i = 0; i < 200 && seen === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        seen = (await queued()) ?? 0;
+      }
+      expect(seen).toBeGreaterThan(0);
+      expect(seen).toBeLessThanOrEqual(payload.length);
+      client.resume();
+      await readExactly(client, payload.length);
+      let left = seen;
+      for (let i = 0; i < 200 && left !== 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        left = await queued();
+      }
+      expect(left).toBe(0);
+      client.destroy();
+    } finally {
+      await server.close(1_000);
+    }
+  });
 });
