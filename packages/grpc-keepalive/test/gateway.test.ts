@@ -144,7 +144,7 @@ describe('gateway metrics (OpenTelemetry)', () => {
       hungUp.end('{"ms":2000}');
       await new Promise((resolve) => setTimeout(resolve, 150));
       hungUp.destroy();
-      await eventually(() => service.cancelled.includes(2000), 'the slow call cancelled');
+      await eventually(() => service.cancelled.includes(2000), 'the slow call cancelled', 10_000);
       const counts = async (): Promise<Record<string, number>> =>
         Object.fromEntries(
           metricPoints(await sdk.collect(), 'http.server.request.duration').map((p) => [
@@ -152,7 +152,7 @@ describe('gateway metrics (OpenTelemetry)', () => {
             (p.value as { count: number }).count,
           ]),
         );
-      await eventually(async () => Object.keys(await counts()).length === 5, 'five series');
+      await eventually(async () => Object.keys(await counts()).length === 5, 'five series', 10_000);
       expect(await counts()).toEqual({
         'POST /test.Echo/Say 200': 2,
         'POST /test.Echo/Fail 404': 1,
