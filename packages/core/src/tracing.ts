@@ -94,28 +94,43 @@ export function packageTracer(packageName: string, version: string): TelemetryTr
       const links: { context: unknown }[] = [];
       for (const headers of messages) {
         if (headers === undefined) continue;
-        const context = otel.trace.getSpanContext(otel.propagation.extract(otel.ROOT_CONTEXT, headers, HEADER_GETTER));
+        // A propagator that throws costs the link, never the message: tracing must not decide whether work runs.
+        const context = attempt(() => otel.trace.getSpanContext(otel.propagation.extract(otel.ROOT_CONTEXT, headers, HEADER_GETTER)));
         if (context !== undefined) links.push({ context });
       }
       const parent = otel.context.active();
-      const span = tracer.startSpan(name, { kind: CONSUMER, attributes, links }, parent);
+      const span = attempt(() => tracer.startSpan(name, { kind: CONSUMER, attributes, links }, parent));
+      if (span === undefined) return NOOP_SPAN;
       const active = otel.trace.setSpan(parent, span);
       return {
         run: (work) => otel.context.with(active, work),
         end(error) {
-          if (error !== undefined) {
-            span.recordException(error);
-            span.setAttribute('error.type', errorType(error));
-            span.setStatus({ code: ERROR, message: error instanceof Error ? error.message : String(error) });
-          }
-          span.end();
+          attempt(() => {
+            if (error !== undefined) {
+              span.recordException(error);
+              span.setAttribute('error.type', errorType(error));
+              span.setStatus({ code: ERROR, message: error instanceof Error ? error.message : String(error) });
+            }
+            span.end();
+          });
         },
       };
     },
     inject(headers) {
-      otel.propagation.inject(otel.context.active(), headers);
+      // A propagator that throws leaves no context (and nothing half-written): the message goes out untraced.
+      const written: Record<string, string> = {};
+      if (attempt(() => (otel.propagation.inject(otel.context.active(), written), true)) === true) Object.assign(headers, written);
     },
   };
+}
+
+/** `work`'s result, or undefined when it throws (a fault of the application's tracing setup, not of the work). */
+function attempt<T>(work: () => T): T | undefined {
+  try {
+    return work();
+  } catch {
+    return undefined;
+  }
 }
 
 /** `error.type` as OpenTelemetry means it: a low-cardinality name, here the error's code or class. */

@@ -112,7 +112,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * Checks kafkajs consumer options as ParallelConsumer's `consumerConfig` takes them (for a library that passes
  * its users' options on to one): a plain object without `groupId` (the group is given apart), whose timings
- * (`sessionTimeout`, `rebalanceTimeout`, `heartbeatInterval`, `maxWaitTimeInMs`) are whole ms a timer can wait.
+ * (`sessionTimeout`, `rebalanceTimeout`, `heartbeatInterval`, `maxWaitTimeInMs`) are whole ms a timer can wait,
+ * and whose `partitionAssigners`, if given, is a non-empty array of functions.
  * Returns it (`{}` for undefined); throws `ERR_INVALID_ARGUMENT` naming `options.consumerConfig...` otherwise.
  * `groupFrom` says, in a refused `groupId`'s message, where the caller's groups come from instead.
  */
@@ -126,6 +127,11 @@ export function assertConsumerConfig(config: unknown, groupFrom = 'options.group
   const record = config as Record<string, unknown>;
   for (const [key, min] of KAFKAJS_TIMINGS) {
     if (record[key] !== undefined) assertNumber(`options.consumerConfig.${key}`, record[key], { min, max: MAX_TIMER_MS, integer: true });
+  }
+  // kafkajs calls `.map` on it when the consumer starts: anything else failed there with an untyped TypeError.
+  const assigners = record.partitionAssigners;
+  if (assigners !== undefined && (!Array.isArray(assigners) || assigners.length === 0 || !assigners.every((assigner) => typeof assigner === 'function'))) {
+    throw new InvalidArgumentError('options.consumerConfig.partitionAssigners', assigners, 'a non-empty array of kafkajs partition assigners (functions)');
   }
   return record;
 }

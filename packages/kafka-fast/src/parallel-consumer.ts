@@ -169,6 +169,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private starting: Promise<void> | undefined;
   /** The client's consumer stopped for good: nothing can be committed through it any more. */
   private crashed = false;
+  /** What the client crashed with before its `run()` answered: `start()` rejects with it. */
+  private crashWhileStarting: unknown;
   /** This member's id in the group, from the last assignment. */
   private memberId: string | undefined;
   /** Watches for this process having stood still past the session timeout (see checkStall). */
@@ -267,6 +269,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
       eachBatch: (payload) => this.onBatch(payload),
     });
     stillRunning();
+    if (this.crashWhileStarting !== undefined) throw new ConsumerCrashedError(this.crashWhileStarting);
     // A tick while a commit is under way is skipped: the next one takes what has changed since.
     this.commitTimer = setInterval(() => {
       if (this.committing === undefined) void this.commit();
@@ -812,8 +815,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
    * committed: the client cannot, so what is not yet committed is consumed again by the next owner.
    */
   private onCrash(cause: unknown): void {
-    // Before run() has answered, start() itself rejects with the cause: that is the report.
-    if (this.state !== 'running' || this.commitTimer === undefined) return;
+    if (this.state !== 'running') return;
+    // Before run() has answered, start() rejects with it (kafkajs may announce a crash of its first join and
+    // then resolve run() all the same: the group refused this member's assigners, say).
+    if (this.commitTimer === undefined) {
+      this.crashWhileStarting ??= cause;
+      return;
+    }
     this.crashed = true;
     this.emitError(new ConsumerCrashedError(cause));
     // The caller's own close() returns this same promise, with its outcome; here it only must not go unhandled.

@@ -88,6 +88,29 @@ describe('coPartitionedAssigner', () => {
     }
   }, 90_000);
 
+  it('a member without it in a group using it: the group refuses it, and it says so (ConsumerCrashedError) and closes', async () => {
+    const topic = await freshTopic(2);
+    const groupId = uniqueName('g-mixed');
+    const consumers: ParallelConsumer[] = [];
+    try {
+      const withIt = new ParallelConsumer({ kafka, groupId, topics: [topic], handler: () => undefined, consumerConfig: { partitionAssigners: [coPartitionedAssigner('p-a')] } });
+      consumers.push(withIt);
+      await withIt.start();
+      const without = new ParallelConsumer({ kafka, groupId, topics: [topic], handler: () => undefined });
+      consumers.push(without);
+      const errors: unknown[] = [];
+      without.on('error', (error) => errors.push(error));
+      await without.start().catch((error: unknown) => errors.push(error));
+      // kafkajs reports the refusal as a crash of its first join and resolves run() all the same: before, start()
+      // resolved and the member sat idle, saying nothing.
+      await eventually(() => errors.length > 0, 'the refusal reported', 30_000);
+      expect(errors[0]).toMatchObject({ code: 'ERR_CONSUMER_CRASHED' });
+      expect(String((errors[0] as { cause?: unknown }).cause)).toMatch(/protocol/i);
+    } finally {
+      await Promise.all(consumers.map((c) => c.close({ timeout: 5_000 }).catch(() => undefined)));
+    }
+  }, 60_000);
+
   it("beside kafkajs's round robin in the same setting, which does not co-partition (the reason for this assigner)", async () => {
     // The same two members and two 3-partition topics: round robin deals partitions across both topics in turn.
     const member = (memberId: string) => ({ memberId, memberMetadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics: ['a', 'b'] } as never) });

@@ -851,7 +851,7 @@ describe('ParallelConsumer and its client', () => {
     expect(assertConsumerConfig(undefined)).toEqual({});
     const good = { sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTimeInMs: 0, maxBytesPerPartition: 196_608 };
     expect(assertConsumerConfig(good)).toBe(good);
-    for (const bad of [null, [], 'x', { groupId: 'g' }, { sessionTimeout: -5 }, { rebalanceTimeout: 0 }, { heartbeatInterval: 1.5 }, { maxWaitTimeInMs: 2 ** 31 }]) {
+    for (const bad of [null, [], 'x', { groupId: 'g' }, { sessionTimeout: -5 }, { rebalanceTimeout: 0 }, { heartbeatInterval: 1.5 }, { maxWaitTimeInMs: 2 ** 31 }, { partitionAssigners: 'x' }, { partitionAssigners: [] }, { partitionAssigners: [1] }]) {
       expect(() => assertConsumerConfig(bad)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     }
   });
