@@ -19,7 +19,13 @@ async function main(): Promise<void> {
   for (const scene of scenes) {
     console.log(`\n▶ ${scene.title}`);
     const started = performance.now();
-    await scene.run((line) => console.log(`  ${line}`));
+    try {
+      await scene.run((line) => console.log(`  ${line}`));
+    } catch (error) {
+      // One scene's failure (a broker that misbehaves, say) is said, and the demo goes on with the next.
+      console.log(`  failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exitCode = 1;
+    }
     console.log(`  (${Math.round(performance.now() - started)} ms)`);
   }
 }
