@@ -1,6 +1,7 @@
 /**
  * Starts the app, runs some work through every package, and prints what Prometheus would scrape from
  * http://127.0.0.1:9464/metrics (X_METRICS_PORT to change it; Redis at X_REDIS_URL, default 127.0.0.1:6379).
+ * With X_SERVE=1 it then keeps serving the metrics until Ctrl-C, for a Prometheus (or curl) of your own.
  */
 import { startApp } from './app.js';
 import { drive, scrape, sumOf } from './work.js';
@@ -22,6 +23,10 @@ async function main(): Promise<void> {
     for (const [what, value] of shown) console.log(`${what.padEnd(56)} ${value}`);
     console.log('\nsome of the scrape as Prometheus sees it:');
     for (const [series, value] of samples) if (/^x_(delayqueue_jobs_acked|redlock_locks_held|timewheel_timers_pending|socket_connections_open)/.test(series)) console.log(`  ${series} ${value}`);
+    if (process.env.X_SERVE === '1') {
+      console.log(`\nserving ${app.metricsUrl} until Ctrl-C`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    }
   } finally {
     await app.stop();
   }

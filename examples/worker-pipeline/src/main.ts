@@ -68,7 +68,9 @@ async function main(): Promise<void> {
 
   const elapsed = performance.now() - started;
   const { jobs, primes } = totals(counters, workerCount);
-  console.log(`\n${interrupted.signal.aborted ? 'stopped early: ' : ''}${primes.toLocaleString()} primes in ${jobs} jobs below ${(jobs * JOB_SIZE).toLocaleString()}`);
+  // Ctrl-C after the last job was handed out stops nothing: the run is whole, and says so.
+  const early = interrupted.signal.aborted && jobs * JOB_SIZE < limit;
+  console.log(`\n${early ? 'stopped early: ' : ''}${primes.toLocaleString()} primes in ${jobs} jobs below ${(jobs * JOB_SIZE).toLocaleString()}`);
   console.log(`${workerCount} workers, ${(elapsed / 1000).toFixed(2)} s, jobs per worker: ${perWorkerJobs(counters, workerCount).join(' / ')}`);
   const known = KNOWN_PRIME_COUNTS[limit];
   if (!interrupted.signal.aborted && known !== undefined) {
