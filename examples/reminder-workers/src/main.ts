@@ -19,6 +19,20 @@ async function main(): Promise<void> {
   const queue = new DelayQueue({ backend: new RedisBackend({ redis, name }), ttr: TTR_MS });
 
   const workers = await Promise.all(Array.from({ length: WORKERS }, () => startWorker(name)));
+  const removeKeys = async (): Promise<void> => {
+    const keys = [...(await redis.keys(`{${name}}*`)), sentKey(name), latenessKey(name), redeliveredKey(name)];
+    await redis.unlink(...keys);
+  };
+  // Ctrl-C stops the workers too (they share the terminal's process group); the queue's keys go with them.
+  process.once('SIGINT', () => {
+    console.log('\nstopped early (Ctrl-C): removing the queue\'s keys');
+    // The workers first, so that none writes a tally after the keys went.
+    for (const worker of workers) worker.kill('SIGKILL');
+    void Promise.all(workers.map(exitOf))
+      .then(removeKeys)
+      .catch(() => undefined)
+      .finally(() => process.exit(130));
+  });
   const start = Date.now() + 300;
   await queue.addBulk(
     Array.from({ length: REMINDERS }, (_, i) => {
@@ -45,12 +59,16 @@ async function main(): Promise<void> {
   console.log(`delivery lateness (reserved minus due, by the Redis clock): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms; early: ${lateness.filter((l) => l < 0).length}`);
 
   for (const worker of workers.slice(1)) worker.kill('SIGTERM');
-  await Promise.all(workers.map((w) => new Promise((resolve) => (w.exitCode !== null || w.signalCode !== null ? resolve(undefined) : w.once('exit', resolve)))));
+  await Promise.all(workers.map(exitOf));
   await queue.close();
-  const keys = [...(await redis.keys(`{${name}}*`)), sentKey(name), latenessKey(name), redeliveredKey(name)];
-  await redis.unlink(...keys);
+  await removeKeys();
   await redis.quit();
   if (sent.length !== REMINDERS) process.exitCode = 1;
+}
+
+/** Resolves once `worker` has exited (at once if it already has). */
+function exitOf(worker: ChildProcess): Promise<void> {
+  return worker.exitCode !== null || worker.signalCode !== null ? Promise.resolve() : new Promise((resolve) => worker.once('exit', () => resolve()));
 }
 
 function startWorker(name: string): Promise<ChildProcess> {
