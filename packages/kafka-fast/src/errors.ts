@@ -22,7 +22,6 @@ export class ConsumerCrashedError extends XError<'ERR_CONSUMER_CRASHED'> {
   }
 }
 
-/** `start()` was called on a consumer that is already started (a closed one says `ERR_CLOSED`). */
 /**
  * A function the consumer calls back (an option such as `notBefore`, or an event listener) threw or returned what
  * it cannot use; the message says what the consumer did instead (it goes on: a callback's failure never stops a
@@ -57,6 +56,7 @@ export class MetadataTooLargeError extends XError<'ERR_METADATA_TOO_LARGE'> {
   }
 }
 
+/** `start()` was called on a consumer that is already started (a closed one says `ERR_CLOSED`). */
 export class AlreadyStartedError extends XError<'ERR_ALREADY_STARTED'> {
   constructor() {
     super('ERR_ALREADY_STARTED', 'this ParallelConsumer is already started: start() is called once');
@@ -90,4 +90,40 @@ export class ConsumerProtocolUnsupportedError extends XError<'ERR_CONSUMER_PROTO
   constructor(cause: unknown) {
     super('ERR_CONSUMER_PROTOCOL_UNSUPPORTED', "the broker does not offer Kafka 4's consumer group protocol (KIP-848): use kafkajs, or Kafka 4.0+ with group.coordinator.rebalance.protocols including consumer", { cause });
   }
+}
+
+/**
+ * `start()` reached no broker: none of the client's bootstrap brokers accepted a connection before the client's
+ * own retries ran out (a wrong address or port, a broker down, a network cut). `cause` is the client's error.
+ */
+export class BrokerUnreachableError extends XError<'ERR_BROKER_UNREACHABLE'> {
+  constructor(cause: unknown) {
+    super('ERR_BROKER_UNREACHABLE', `no Kafka broker could be reached (${innermostMessage(cause)}); check the client's brokers`, { cause });
+  }
+}
+
+/**
+ * `start()` subscribed to a topic the broker does not have. A broker with `auto.create.topics.enable` (Kafka's
+ * default) creates it on that request but answers it as unknown first: a later start finds it. `cause` is the
+ * client's error.
+ */
+export class UnknownTopicError extends XError<'ERR_UNKNOWN_TOPIC'> {
+  constructor(
+    readonly topic: string,
+    cause: unknown,
+  ) {
+    super('ERR_UNKNOWN_TOPIC', `the broker has no topic ${JSON.stringify(topic)}`, { cause });
+  }
+}
+
+/** The message of the deepest error in `error`'s cause chain: the one that says what happened on the wire. */
+function innermostMessage(error: unknown): string {
+  let current = error;
+  for (let depth = 0; depth < 5; depth++) {
+    const { cause, errors } = (current ?? {}) as { cause?: unknown; errors?: unknown };
+    const next = cause ?? (Array.isArray(errors) ? errors[0] : undefined);
+    if (next === undefined || next === null) break;
+    current = next;
+  }
+  return current instanceof Error ? current.message : String(current);
 }

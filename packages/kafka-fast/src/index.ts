@@ -9,7 +9,7 @@ export {
 } from './parallel-consumer.js';
 export { type ParallelConsumerOptions, type Ordering, MIN_METADATA_LIMIT, assertConsumerConfig } from './options.js';
 export type { ConsumedRecord, HandlerContext, RecordHandler, BatchHandler } from './record.js';
-export { AlreadyStartedError, CallbackError, ConsumerCrashedError, MetadataTooLargeError, ConsumerProtocolUnsupportedError, NotConnectedError, PartitionRevokedError, WorkerExitedError } from './errors.js';
+export { AlreadyStartedError, BrokerUnreachableError, CallbackError, ConsumerCrashedError, MetadataTooLargeError, ConsumerProtocolUnsupportedError, NotConnectedError, PartitionRevokedError, UnknownTopicError, WorkerExitedError } from './errors.js';
 export { decodeOffsetMap, OffsetMapFormatError, type OffsetMap } from './offset-map.js';
 export type {
   KafkaClient,

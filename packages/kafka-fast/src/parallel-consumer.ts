@@ -11,6 +11,7 @@ import type { ClientAdmin, ClientBatchPayload, ClientConsumer, ClientMessage, Cl
 import { AlreadyStartedError, CallbackError, ConsumerCrashedError, MetadataTooLargeError, PartitionRevokedError } from './errors.js';
 import { type CheckedOptions, type ParallelConsumerOptions, checkOptions } from './options.js';
 import { causeWithType, isRebalanceError, rebalanceCause } from './rebalance-error.js';
+import { connectFailure, subscribeFailure } from './start-error.js';
 import { partitionKey } from './partition-key.js';
 import { PartitionTracker } from './partition-tracker.js';
 import type { ConsumedRecord } from './record.js';
@@ -180,6 +181,8 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
   private stalled = false;
   /** No record starts: a rebalance is under way (see holdForRebalance), until the next assignment. */
   private holding = false;
+  /** A rebalance heard of, until the next assignment: settles (rejecting) once this member may rejoin. */
+  private rejoin: Promise<never> | undefined;
   /** Wall-clock ms of the last assignment: a partition it gave this member waits `handoverGraceMs` from then. */
   private assignedAt = 0;
   /** The client's session timeout: kafkajs's default unless consumerConfig sets one. */
@@ -254,12 +257,13 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     const stillRunning = (): void => {
       if (this.state !== 'running') throw new ClosedError('a ParallelConsumer closed while it was starting');
     };
-    await this.admin.connect();
+    // An unreachable broker and an unknown topic are told apart from other failures alike on every client.
+    await this.admin.connect().catch((error: unknown) => Promise.reject(connectFailure(error)));
     stillRunning();
-    await this.consumer.connect();
+    await this.consumer.connect().catch((error: unknown) => Promise.reject(connectFailure(error)));
     for (const topic of this.options.topics) {
       stillRunning();
-      await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning });
+      await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning }).catch((error: unknown) => Promise.reject(subscribeFailure(error, topic)));
     }
     stillRunning();
     await this.consumer.run({
@@ -456,20 +460,30 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
    * when the new assignment says so (onAssignment). Other failures are left to the client's next heartbeat.
    */
   private async heartbeatOrRejoin(heartbeat: () => Promise<void>): Promise<void> {
-    let rebalance: unknown;
-    try {
-      await heartbeat();
-      // Still a member after all (the stop was not noticed by the group): go on with what comes next. (A client
-      // that confirms membership itself says so in checkStall: its heartbeat() here asks nothing of the group.)
-      if (this.stalled && this.state === 'running' && this.consumer.confirmMembership === undefined) {
-        this.stalled = false;
-        this.endHold();
+    // A rebalance one batch heard of is every batch's: the others end with it, without a heartbeat of their own.
+    // kafkajs sends every heartbeat asked for after a failed one (its interval counts from the last success),
+    // and logs each refusal at ERROR level: one line per batch in flight, where its eachMessage logs one.
+    if (this.rejoin === undefined) {
+      try {
+        await heartbeat();
+        // Still a member after all (the stop was not noticed by the group): go on with what comes next. (A client
+        // that confirms membership itself says so in checkStall: its heartbeat() here asks nothing of the group.)
+        if (this.stalled && this.state === 'running' && this.consumer.confirmMembership === undefined) {
+          this.stalled = false;
+          this.endHold();
+        }
+        return;
+      } catch (error) {
+        const rebalance = rebalanceCause(error);
+        if (rebalance === undefined) return;
+        this.rejoin ??= this.prepareRejoin(rebalance);
       }
-      return;
-    } catch (error) {
-      rebalance = rebalanceCause(error);
-      if (rebalance === undefined) return;
     }
+    await this.rejoin;
+  }
+
+  /** Stops taking records on, lets running handlers finish (up to `rebalanceDrainMs`), commits; rejects with `rebalance`. */
+  private async prepareRejoin(rebalance: unknown): Promise<never> {
     this.holdForRebalance();
     await this.waitForHandlers(this.options.rebalanceDrainMs, DRAIN_CHECK_MS, () => this.state === 'running');
     await this.commit();
@@ -834,6 +848,7 @@ export class ParallelConsumer extends EventEmitter<ParallelConsumerEvents> imple
     if (memberId !== undefined && this.memberId !== undefined && memberId !== this.memberId) this.revokeAll();
     this.memberId = memberId ?? this.memberId;
     this.stalled = false;
+    this.rejoin = undefined;
     this.assignedAt = Date.now();
     const owned = new Set<string>();
     const partitions: { topic: string; partition: number }[] = [];

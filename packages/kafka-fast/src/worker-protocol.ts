@@ -45,19 +45,29 @@ export type ToWorker =
   | { type: 'resume'; pauseId: number };
 
 /** What crosses threads of an error (an Error object would arrive as a plain one without its class anyway). */
-export function errorToMessage(error: unknown): ErrorMessage {
+export function errorToMessage(error: unknown, depth = 0): ErrorMessage {
   if (!(error instanceof Error)) return { name: 'Error', message: String(error) };
+  const message: ErrorMessage = { name: error.name, message: error.message };
   // kafkajs wraps a protocol error whose retries ran out: the type of the first error in the chain that has one.
   const type = causeWithType(error, () => true)?.type;
-  return type === undefined ? { name: error.name, message: error.message } : { name: error.name, message: error.message, type };
+  if (type !== undefined) message.type = type;
+  const { code } = error as { code?: unknown };
+  if (typeof code === 'string') message.code = code;
+  // The chain says what happened on the wire (a refused connection under kafkajs's retries, say).
+  if (error.cause !== undefined && depth < 4) message.cause = errorToMessage(error.cause, depth + 1);
+  return message;
 }
 
 /**
- * The Error on the receiving side of {@link errorToMessage}: its name, message and kafkajs `type`, which is how
- * both sides tell a rebalance (REBALANCE_IN_PROGRESS, ...) from other failures.
+ * The Error on the receiving side of {@link errorToMessage}: its name, message, `code`, kafkajs `type` and
+ * causes, which is how both sides tell a rebalance (REBALANCE_IN_PROGRESS, ...) or an unreachable broker from
+ * other failures.
  */
 export function errorFromMessage(error: ErrorMessage): Error {
-  return Object.assign(new Error(error.message), error.type === undefined ? { name: error.name } : { name: error.name, type: error.type });
+  const made = Object.assign(new Error(error.message, error.cause === undefined ? undefined : { cause: errorFromMessage(error.cause) }), { name: error.name });
+  if (error.type !== undefined) Object.assign(made, { type: error.type });
+  if (error.code !== undefined) Object.assign(made, { code: error.code });
+  return made;
 }
 
 /** An error as it crosses between the threads. */
@@ -66,6 +76,9 @@ export interface ErrorMessage {
   message: string;
   /** kafkajs's protocol error type, when it has one. */
   type?: string;
+  /** Node's or the client's error code (`ECONNREFUSED`, ...), when it has one. */
+  code?: string;
+  cause?: ErrorMessage;
 }
 
 /** The data a worker thread starts from; each consumer it runs brings its own config with `connect`. */

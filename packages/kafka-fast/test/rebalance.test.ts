@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireKafka } from '@x/testkit';
-import { type ConsumedRecord, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient } from '../src/index.js';
+import { type ClientBatchPayload, type ClientConsumer, type ConsumedRecord, type KafkaClient, ParallelConsumer, type ParallelConsumerOptions, type WorkerThreadClient } from '../src/index.js';
 import { clients, eventually, freshTopic, produce, uniqueName } from './kafka.js';
 
 interface Run {
@@ -71,6 +71,37 @@ class RunLog {
   }
 }
 
+/** `client`, counting the heartbeats its batches asked for that the group refused (a rebalance began). */
+function withHeartbeatRefusalsCounted(client: KafkaClient): { client: KafkaClient; refusals: () => number } {
+  let refusals = 0;
+  const countRefusals = (payload: ClientBatchPayload): ClientBatchPayload => ({
+    ...payload,
+    heartbeat: () =>
+      payload.heartbeat().catch((error: unknown) => {
+        refusals++;
+        throw error;
+      }),
+  });
+  const consumer = (config: Parameters<KafkaClient['consumer']>[0]): ClientConsumer => {
+    const inner = client.consumer(config);
+    return new Proxy(inner, {
+      get: (target, property) => {
+        if (property === 'run') return (run: Parameters<ClientConsumer['run']>[0]) => target.run({ ...run, eachBatch: (payload) => run.eachBatch(countRefusals(payload)) });
+        const value = Reflect.get(target, property) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  };
+  const wrapped = new Proxy(client, {
+    get: (target, property) => {
+      if (property === 'consumer') return consumer;
+      const value = Reflect.get(target, property) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { client: wrapped, refusals: () => refusals };
+}
+
 const consumers: ParallelConsumer[] = [];
 const made: KafkaClient[] = [];
 
@@ -126,6 +157,32 @@ describe.each(clients)('rebalances, %s', (_name, makeClient, { incremental }) =>
     expect(log.overlaps()).toEqual([]);
     // The goal is 2 s; kafkajs learns of a rebalance at its next heartbeat (every 3 s by default), so this allows that.
     expect(bWaited).toBeLessThan(6_000);
+  }, 120_000);
+
+  // Kafka 4's consumer protocol learns of rebalances without heartbeats from the batches.
+  (incremental ? it.skip : it)('asks the group once per rebalance, however many batches wait for buffer space', async () => {
+    const topic = await freshTopic(4);
+    const groupId = uniqueName('g');
+    await produce(topic, 4_000, 200);
+    const log = new RunLog();
+    const counted = withHeartbeatRefusalsCounted(makeClient());
+    made.push(counted.client);
+    // 200 ms handlers and room for 40 records: every partition's batch waits for buffer space, heartbeating.
+    const a = new ParallelConsumer({ kafka: counted.client, groupId, topics: [topic], fromBeginning: true, commitIntervalMs: 100, maxConcurrency: 8, maxBuffered: 40, handler: log.handler('a', 200) });
+    a.on('error', () => undefined);
+    consumers.push(a);
+    let rebalances = 0;
+    a.on('rebalancing', () => rebalances++);
+    await a.start();
+    await eventually(() => log.runs.length >= 40, 'a running with its buffer full');
+    const b = open(log, 'b', { groupId, topics: [topic], maxConcurrency: 8, maxBuffered: 40 }, 200);
+    await b.start();
+    await eventually(() => log.firstStart.has('b'), 'b running its first record', 60_000);
+    console.log(`one join, four partitions waiting: ${counted.refusals()} heartbeat refusals seen by a's batches, ${rebalances} rebalances`);
+    // Each refusal is a request the broker answered with REBALANCE_IN_PROGRESS, which kafkajs logs at ERROR level.
+    expect(rebalances).toBe(1);
+    expect(counted.refusals()).toBe(1);
+    expect(log.overlaps()).toEqual([]);
   }, 120_000);
 
   it('leaves no member running records of partitions it lost when its handlers are slower than the rebalance timeout', async () => {

@@ -1,0 +1,67 @@
+/**
+ * Why a start failed, told alike on every client: no broker reachable (a port nothing listens on) and a topic
+ * the broker does not have. Both come as the package's typed errors with the client's own error as `cause`,
+ * and the consumer closes cleanly afterwards.
+ */
+import { createServer } from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
+import { jestCanRequireEsm, requireKafka } from '@x/testkit';
+import { BrokerUnreachableError, type KafkaClient, ParallelConsumer, UnknownTopicError, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
+import { kafkaConfig, platformatic, uniqueName } from './kafka.js';
+
+/** A local port nothing listens on (taken, then given back). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Clients of `brokers`, by name; kafkajs's retries shortened so that giving up takes a second or two. */
+const makers: [string, (brokers: string[]) => KafkaClient][] = [
+  ['kafkajs', (brokers) => new Kafka({ clientId: 'x-start-errors', brokers, logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 100 } })],
+  ['workerThreadClient', (brokers) => workerThreadClient({ clientId: 'x-start-errors', brokers, logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 100 } })],
+];
+if (jestCanRequireEsm()) makers.push(['platformaticClient', (brokers) => platformatic().platformaticClient({ clientId: 'x-start-errors', bootstrapBrokers: brokers })]);
+
+const made: KafkaClient[] = [];
+afterEach(async () => {
+  await Promise.all(made.splice(0).map((c) => (c as Partial<WorkerThreadClient>).close?.()));
+});
+
+function consumerOf(client: KafkaClient, topic: string): ParallelConsumer {
+  made.push(client);
+  return new ParallelConsumer({ kafka: client, groupId: uniqueName('g'), topics: [topic], handler: async () => undefined });
+}
+
+describe.each(makers)('start on %s', (name, make) => {
+  it('rejects with BrokerUnreachableError when no broker answers, and closes', async () => {
+    const consumer = consumerOf(make([`127.0.0.1:${await closedPort()}`]), uniqueName('t'));
+    const error = await consumer.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(BrokerUnreachableError);
+    expect((error as BrokerUnreachableError).code).toBe('ERR_BROKER_UNREACHABLE');
+    expect((error as BrokerUnreachableError).message).toMatch(/ECONNREFUSED/);
+    expect((error as BrokerUnreachableError).cause).toBeDefined();
+    await expect(consumer.close({ timeout: 5_000 })).resolves.toBeUndefined();
+  }, 60_000);
+
+  // @platformatic/kafka's consumer asks the broker to create a missing topic, and with auto.create.topics.enable
+  // (the test broker's setting, Kafka's default) it starts on the new topic: nothing to refuse.
+  (name === 'platformaticClient' ? it.skip : it)('rejects with UnknownTopicError naming a topic the broker does not have', async () => {
+    await (await requireKafka()).disconnect();
+    const topic = uniqueName('missing');
+    const consumer = consumerOf(make(kafkaConfig.brokers), topic);
+    const error = await consumer.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UnknownTopicError);
+    expect((error as UnknownTopicError).code).toBe('ERR_UNKNOWN_TOPIC');
+    expect((error as UnknownTopicError).topic).toBe(topic);
+    await expect(consumer.close({ timeout: 5_000 })).resolves.toBeUndefined();
+  }, 60_000);
+});
