@@ -116,7 +116,7 @@ export async function backendKinds(redisPort: number): Promise<{ kinds: BackendK
     // A dead member is noticed after its session timeout: a third of kafkajs's 30 s default.
     { ...kafkaKind('kafka-session-10s', { sessionTimeout: 10_000, heartbeatInterval: 1_000 }), failoverOnly: true },
     {
-      // The consumers on @platformatic/kafka, in Kafka 4's consumer protocol (the session is the broker's, 45 s).
+      // The consumers on @platformatic/kafka, in Kafka 4's consumer protocol (the session is the broker's: 45 s by default, 10 s on `npm run services`' broker).
       ...kafkaKind('kafka-platformatic', {}),
       open: async (queueName) => {
         const { platformaticClient } = await import('@x/delayqueue/platformatic');

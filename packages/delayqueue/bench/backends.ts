@@ -13,7 +13,7 @@
  *   failover           the only consumer process SIGKILLed while 20 jobs a second come due, a replacement
  *                      started at once: kill to its first delivery, and the most lateness meanwhile (Kafka
  *                      at kafkajs's default 30 s session timeout, and at 10 s: kafka-session-10s; on
- *                      @platformatic/kafka, kafka-platformatic, the broker's consumer-protocol session, 45 s)
+ *                      @platformatic/kafka, kafka-platformatic, the broker's consumer-protocol session: 45 s by default, 10 s on `npm run services`' broker)
  *
  * X_PREFETCH sets the RabbitMQ backends' `prefetch` (default 100, the backend's own).
  */

@@ -177,7 +177,7 @@ describe('crashes (real processes, real servers)', () => {
 
   // The consumers in their own processes load @platformatic/kafka on every Node line (Node's own require of an
   // ES module); the producer here is kafkajs either way. On Kafka 4's consumer protocol the broker's session
-  // timeout applies (group.consumer.session.timeout.ms, 45 s by default and at least): the victim's partitions
+  // timeout applies (group.consumer.session.timeout.ms: 45 s by default, 10 s on the test broker): the victim's partitions
   // move after it.
   it.each([['kafkajs'], ['platformatic']])('kafka (%s consumers): a consumer and mover SIGKILLed mid-walk beside two others: its partitions go to the survivors, none of 5,000 jobs is lost', async (client) => {
     const name = uniqueName('dq-crash');

@@ -418,7 +418,7 @@ const incrementalClients = clients.filter(([, , { incremental }]) => incremental
     const topic = await freshTopic(2);
     await produce(topic, 4_000, 100);
     const seen: number[] = [];
-    // The stall watch counts 2 s; the broker's consumer-protocol session is 45 s: the member was never removed.
+    // The stall watch counts 2 s; the broker's consumer-protocol session is 10 s (45 s by default): the member was never removed.
     const consumer = member({
       groupId: uniqueName('g'),
       topics: [topic],

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { fullJitterBackoff, sleep } from '@x/core';
 import { type Connection, consumerGroupHeartbeatV1, offsetCommitV9 } from '@platformatic/kafka';
 import { type ClusterClient, connectToCoordinator } from './coordinator.js';
 import { fetchCommitted, type CommittedOffset } from './offsets.js';
@@ -65,7 +66,25 @@ export class GroupMember {
   ) {}
 
   /** Joins the group: resolves once the first heartbeat was answered (rejects with its failure). */
+  /**
+   * Joins the group. A coordinator that is moving, loading or not there yet (a fresh cluster creating its
+   * offsets topic, a broker just restarted) is asked again, with backoff, for up to JOIN_GIVE_UP_MS, as kafkajs
+   * does: before, the first start on a fresh broker failed with COORDINATOR_NOT_AVAILABLE.
+   */
   async join(): Promise<void> {
+    const deadline = Date.now() + JOIN_GIVE_UP_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.joinOnce();
+        return;
+      } catch (error) {
+        if (this.stopped || Date.now() >= deadline || !hasBrokerError(error, ...COORDINATOR_MOVING)) throw error;
+        await sleep(JOIN_RETRY.delay(attempt));
+      }
+    }
+  }
+
+  private async joinOnce(): Promise<void> {
     const connection = await connectToCoordinator(this.client, this.groupId);
     this.coordinator = connection;
     let response: Awaited<ReturnType<GroupMember['send']>>;
@@ -100,7 +119,7 @@ export class GroupMember {
       this.coordinator ??= await connectToCoordinator(this.client, this.groupId);
       await offsetCommitV9.api.async(this.coordinator, this.groupId, this.epoch, this.memberId, null, [...topics].map(([name, partitions]) => ({ name, partitions })));
     } catch (error) {
-      if (hasBrokerError(error, 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS')) this.coordinator = undefined;
+      if (hasBrokerError(error, ...COORDINATOR_MOVING)) this.coordinator = undefined;
       throw asGroupRequestError(error, 'OffsetCommit');
     }
   }
@@ -279,3 +298,8 @@ const LEAVING_EPOCH = -1;
 const FIRST_INTERVAL_MS = 1_000;
 /** Wait before a heartbeat after a failure. */
 const RETRY_MS = 500;
+/** Answers that say the group's coordinator is moving, loading or not elected yet: ask again. */
+const COORDINATOR_MOVING = ['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS'];
+/** How long a join keeps asking a coordinator that is not ready, and how it spaces the attempts. */
+const JOIN_GIVE_UP_MS = 30_000;
+const JOIN_RETRY = fullJitterBackoff({ initial: 100, max: 2_000 });
