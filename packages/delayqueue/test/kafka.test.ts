@@ -6,7 +6,7 @@ import { ConsumerCrashedError, type KafkaClientWithTopics } from '@x/kafka-fast'
 import { ClosedError, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, type ProducerBatch, logLevel } from 'kafkajs';
 import { createKafkaTopics, cuttableSockets, jestCanRequireEsm, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
-import { DelayQueue, DeliveryLostError } from '../src/index.js';
+import { DelayQueue, DeliveryLostError, PartialWriteError } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
 import { RestartingConsumer } from '../src/kafka/restarting-consumer.js';
 import { conformance, eventually } from './conformance.js';
@@ -451,6 +451,49 @@ describe.each(CLIENTS)('kafka backend on %s', (_, client) => {
       });
       expect(queue.metrics().added).toBe(before);
       await queue.close();
+    }, 60_000);
+
+    it('rejects an addBulk the broker takes in part with PartialWriteError naming exactly the jobs it stored', async () => {
+      const made = backend({ kafka: client(), levelBaseMs: 60_000, levels: 3 }, ['part']);
+      const queue = new DelayQueue({ backend: made });
+      const delivered = new Map<string, unknown>();
+      try {
+        await queue.add('part', 'warm', { delay: 100_000 }); // every topic exists and its limits were read
+        // Behind the backend's back, the level topics now take records of at most 1 KiB: the broker refuses
+        // the delayed jobs' records and stores the due ones'.
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          await admin.alterConfigs({
+            validateOnly: false,
+            resources: [0, 1, 2].map((level) => ({ type: ConfigResourceTypes.TOPIC, name: made.topics.levelTopic(level), configEntries: [{ name: 'max.message.bytes', value: '1024' }] })),
+          });
+        } finally {
+          await admin.disconnect();
+        }
+        const payload = (kind: string, i: number): string => `${kind}-${i}-${'x'.repeat(2_000)}`;
+        const jobs = [
+          ...Array.from({ length: 10 }, (_, i) => ({ topic: 'part', payload: payload('due', i) })),
+          ...Array.from({ length: 10 }, (_, i) => ({ topic: 'part', payload: payload('delayed', i), options: { delay: 100_000 } })),
+        ];
+        const error = await queue.addBulk(jobs).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        // Before: one request held both topics' records, and the call rejected with the client's error alone
+        // (which jobs were stored was unknown).
+        expect(error).toBeInstanceOf(PartialWriteError);
+        const { written, notWritten } = error as PartialWriteError;
+        expect([written.length, notWritten.length]).toEqual([10, 10]);
+        expect(new Set([...written, ...notWritten]).size).toBe(20);
+        // What it says was stored is what is delivered: the ten due jobs, by those ids.
+        queue.process('part', (job) => void delivered.set(job.id, job.payload), { concurrency: 10 });
+        await eventually(() => delivered.size === 10, 'the ten stored jobs', 30_000);
+        expect([...delivered.keys()].sort()).toEqual([...written].sort());
+        expect([...delivered.values()].every((p) => String(p).startsWith('due-'))).toBe(true);
+      } finally {
+        await queue.close();
+      }
     }, 60_000);
 
     it("refuses at once a job topic whose Kafka topics collide with existing ones ('.' and '_' are the same to Kafka)", async () => {

@@ -155,6 +155,8 @@ export interface BatchMessage {
   key: Buffer | string | null;
   value: Buffer | string | null;
   headers?: { [key: string]: Buffer | string | undefined };
+  /** The partition to write to; without it the client's partitioner picks one from the key. */
+  partition?: number;
 }
 
 /** Writing records to several topics in one request, in kafkajs's shape (`Producer.sendBatch`). */

@@ -8,6 +8,7 @@
 import { type Clock, ClosedError, InvalidArgumentError, TimeoutError, assertKnownKeys, assertNumber, assertString, randomToken, sleep, systemClock } from '@x/core';
 import { type BatchMessage, type BatchProducer, type ClientAdmin, type ClientProducer, type KafkaClientWithTopics, type TopicAdmin, assertConsumerConfig, coPartitionedAssigner } from '@x/kafka-fast';
 import { PartialWriteError, PayloadTooLargeError, TopicConfigError } from '../errors.js';
+import { partitionOf } from './partition-of.js';
 import type { NewJob, TopicWatch } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
@@ -107,6 +108,8 @@ export class KafkaBackend extends BrokerBackend {
   private admin: Promise<ClientAdmin & TopicAdmin> | undefined;
   private levelsReady: Promise<void> | undefined;
   private readonly topicsReady = new Map<string, Promise<void>>();
+  /** Partitions per topic this backend writes to, as the broker reported them. */
+  private readonly partitionCount = new Map<string, number>();
   private mover: LevelMover | undefined;
   private readonly publishes = new PublishBatcher((jobs) => this.send(jobs));
 
@@ -209,6 +212,7 @@ export class KafkaBackend extends BrokerBackend {
     await Promise.allSettled(groups.map((group) => admin.deleteGroups([group])));
     this.levelsReady = undefined;
     this.topicsReady.clear();
+    this.partitionCount.clear();
   }
 
   protected async closeConnections(): Promise<void> {
@@ -227,32 +231,66 @@ export class KafkaBackend extends BrokerBackend {
   /**
    * Produces jobs to wherever their time left sends them; resolves once every write was acknowledged. A job
    * larger than its topics take is refused before any request goes out (once the topics it needs exist, so
-   * their `max.message.bytes` is known).
+   * their `max.message.bytes` is known). Each produce request holds the records of one partition only, and the
+   * broker answers per partition: when it refuses some, what was stored is exactly what the other requests held
+   * (PartialWriteError lists it). A partition's requests go one after another (its records stay in order, and
+   * none goes out after one was refused); partitions go side by side.
    */
   private async send(jobs: readonly JobMessage[]): Promise<void> {
     if (jobs.length === 0) return;
     const now = this.clock.wallNow();
-    const byTopic = new Map<string, BatchMessage[]>();
-    for (const job of jobs) {
-      const destination = this.topics.next(job.topic, job.dueAt - now);
-      let messages = byTopic.get(destination);
-      if (messages === undefined) byTopic.set(destination, (messages = []));
-      messages.push(toRecord(job));
-    }
-    if ([...byTopic.keys()].some((topic) => this.topics.levelOf(topic) >= 0)) await this.ensureLevels();
-    const requests = requestsOf(byTopic, this.maxRecordBytes);
+    const destinations = jobs.map((job) => this.topics.next(job.topic, job.dueAt - now));
+    if (destinations.some((topic) => this.topics.levelOf(topic) >= 0)) await this.ensureLevels();
+    const counts = await this.partitionCounts(new Set(destinations));
+    const byPartition = new Map<string, { topic: string; messages: BatchMessage[] }>();
+    jobs.forEach((job, i) => {
+      const topic = destinations[i]!;
+      const partition = partitionOf(job.id, counts.get(topic)!);
+      const key = `${partition}:${topic}`;
+      let group = byPartition.get(key);
+      if (group === undefined) byPartition.set(key, (group = { topic, messages: [] }));
+      group.messages.push({ ...toRecord(job), partition });
+    });
+    // Every request is made (and every size checked) before the first goes out.
+    const chains = [...byPartition.values()].map(({ topic, messages }) => requestsOf(topic, messages, this.maxRecordBytes));
     const producer = await this.connectedProducer();
     const written: string[] = [];
-    for (const request of requests) {
-      try {
-        await producer.sendBatch({ acks: -1, topicMessages: request.topicMessages });
-      } catch (error) {
-        if (written.length === 0) throw error;
-        const done = new Set(written);
-        throw new PartialWriteError(written, jobs.map((job) => job.id).filter((id) => !done.has(id)), error);
-      }
-      written.push(...request.ids);
-    }
+    const refusals: unknown[] = [];
+    await Promise.all(
+      chains.map(async (requests) => {
+        for (const request of requests) {
+          try {
+            await producer.sendBatch({ acks: -1, topicMessages: [{ topic: request.topic, messages: request.messages }] });
+          } catch (error) {
+            refusals.push(error);
+            return;
+          }
+          written.push(...request.ids);
+        }
+      }),
+    );
+    if (refusals.length === 0) return;
+    if (written.length === 0) throw refusals[0];
+    const done = new Set(written);
+    throw new PartialWriteError(written, jobs.map((job) => job.id).filter((id) => !done.has(id)), refusals[0]);
+  }
+
+  /**
+   * The partition count of each of `topics`, from the metadata read when this backend made them, or asked of
+   * the broker once for a topic made elsewhere (a ready topic another process added to, read by this one's mover).
+   */
+  private async partitionCounts(topics: Set<string>): Promise<Map<string, number>> {
+    const unknown = [...topics].filter((topic) => !this.partitionCount.has(topic));
+    if (unknown.length > 0) await this.readPartitionCounts(unknown);
+    return this.partitionCount;
+  }
+
+  private async readPartitionCounts(topics: string[]): Promise<void> {
+    const admin = await this.connectedAdmin();
+    const { topics: found } = await admin.fetchTopicMetadata({ topics });
+    for (const { name, partitions } of found) if (partitions.length > 0) this.partitionCount.set(name, partitions.length);
+    const missing = topics.filter((topic) => !this.partitionCount.has(topic));
+    if (missing.length > 0) throw new Error(`the broker reported no partitions for ${missing.join(', ')}`);
   }
 
   protected async publishDead(job: JobMessage, error: string): Promise<void> {
@@ -352,7 +390,13 @@ export class KafkaBackend extends BrokerBackend {
     for (;;) {
       if (signal.aborted) throw new ClosedError('the Kafka backend');
       const ready = await admin.fetchTopicMetadata({ topics: names }).then(
-        ({ topics }) => topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)),
+        ({ topics }) => {
+          const led = topics.length === names.length && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+          // Where this backend's records go: partitionOf() needs each topic's count (it may differ from
+          // options.partitions for a topic made elsewhere).
+          if (led) for (const { name, partitions } of topics) this.partitionCount.set(name, partitions.length);
+          return led;
+        },
         () => false,
       );
       if (ready) return;
@@ -430,35 +474,30 @@ function recordBytes(message: BatchMessage): number {
 }
 
 /**
- * The messages split into produce requests of at most MAX_REQUEST_BYTES (a bigger record alone), in order.
- * Throws PayloadTooLargeError, before anything is sent, for a record above `maxRecordBytes`.
+ * One partition's messages split into produce requests of at most MAX_REQUEST_BYTES (a bigger record alone), in
+ * order. Throws PayloadTooLargeError, before anything is sent, for a record above `maxRecordBytes`.
  */
-function requestsOf(byTopic: Map<string, BatchMessage[]>, maxRecordBytes: number): { topicMessages: { topic: string; messages: BatchMessage[] }[]; ids: string[] }[] {
-  const requests: { topicMessages: { topic: string; messages: BatchMessage[] }[]; ids: string[] }[] = [];
-  let current = { topicMessages: [] as { topic: string; messages: BatchMessage[] }[], ids: [] as string[] };
+function requestsOf(topic: string, messages: BatchMessage[], maxRecordBytes: number): { topic: string; messages: BatchMessage[]; ids: string[] }[] {
+  const requests: { topic: string; messages: BatchMessage[]; ids: string[] }[] = [];
+  let current = { topic, messages: [] as BatchMessage[], ids: [] as string[] };
   let bytes = 0;
-  for (const [topic, messages] of byTopic) {
-    let group: { topic: string; messages: BatchMessage[] } | undefined;
-    for (const message of messages) {
-      const size = recordBytes(message);
-      if (size > maxRecordBytes) {
-        throw new PayloadTooLargeError(
-          size,
-          maxRecordBytes,
-          `the job's Kafka record is ${size} bytes (its payload, id and headers), more than the ${maxRecordBytes} its topics take (max.message.bytes less framing); a 1 MiB topic limit leaves a little under 1 MiB for the payload`,
-        );
-      }
-      if (current.ids.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
-        requests.push(current);
-        current = { topicMessages: [], ids: [] };
-        bytes = 0;
-        group = undefined;
-      }
-      if (group === undefined) current.topicMessages.push((group = { topic, messages: [] }));
-      group.messages.push(message);
-      current.ids.push(String(message.key));
-      bytes += size;
+  for (const message of messages) {
+    const size = recordBytes(message);
+    if (size > maxRecordBytes) {
+      throw new PayloadTooLargeError(
+        size,
+        maxRecordBytes,
+        `the job's Kafka record is ${size} bytes (its payload, id and headers), more than the ${maxRecordBytes} its topics take (max.message.bytes less framing); a 1 MiB topic limit leaves a little under 1 MiB for the payload`,
+      );
     }
+    if (current.ids.length > 0 && bytes + size > MAX_REQUEST_BYTES) {
+      requests.push(current);
+      current = { topic, messages: [], ids: [] };
+      bytes = 0;
+    }
+    current.messages.push(message);
+    current.ids.push(String(message.key));
+    bytes += size;
   }
   if (current.ids.length > 0) requests.push(current);
   return requests;

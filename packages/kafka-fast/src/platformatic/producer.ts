@@ -23,8 +23,9 @@ export function platformaticProducer(clientOptions: BaseOptions, config: Record<
   };
 }
 
-function record(topic: string, { key, value, headers }: BatchMessage | { key: Buffer | null; value: Buffer | null; headers?: RecordHeaders }) {
-  return { topic, key: bytes(key), value: bytes(value), headers: headerMap(headers ?? {}) };
+function record(topic: string, { key, value, headers, partition }: BatchMessage | { key: Buffer | null; value: Buffer | null; headers?: RecordHeaders; partition?: undefined }) {
+  const made = { topic, key: bytes(key), value: bytes(value), headers: headerMap(headers ?? {}) };
+  return partition === undefined ? made : { ...made, partition };
 }
 
 function bytes(value: Buffer | string | null): Buffer | undefined {
