@@ -18,7 +18,7 @@ import {
   exponentialBackoff,
   sleep,
 } from '@x/core';
-import { JOB_SIZE, NO_MORE_WORK, SLOTS, type WorkerInput } from './protocol.js';
+import { JOB_SIZE, NO_MORE_WORK, SLOTS, type WorkerInput, stopSlot } from './protocol.js';
 
 // Known values of pi(x), to check the answer when LIMIT is one of them.
 const KNOWN_PRIME_COUNTS: Record<number, number> = { 1_000_000: 78_498, 5_000_000: 348_513, 10_000_000: 664_579, 20_000_000: 1_270_607 };
@@ -27,14 +27,16 @@ async function main(): Promise<void> {
   const limit = assertNumber('LIMIT', Number(process.env.LIMIT ?? 20_000_000), { min: JOB_SIZE, integer: true });
   const workerCount = assertNumber('WORKERS', Number(process.env.WORKERS ?? availableParallelism()), { min: 1, max: 64, integer: true });
   const interrupted = new AbortController();
+  // The workers' counters, then one more: the stop flag (see stopSlot).
+  const counters = new PaddedCounters(workerCount * SLOTS + 1);
   process.once('SIGINT', () => {
-    // Jobs already in the rings (up to 64 per worker) are finished first, a few seconds at most.
-    console.log('\nstopping: the workers finish the jobs already handed to them, then exit');
+    // Each worker finishes the job it is on (tens of milliseconds) and leaves the rest of its ring.
+    console.log('\nstopping: each worker finishes the job it is on, then exits');
+    counters.add(stopSlot(workerCount));
     interrupted.abort(new Error('interrupted'));
   });
 
   await using resources = new ResourceStack();
-  const counters = new PaddedCounters(workerCount * SLOTS);
   const rings = Array.from({ length: workerCount }, () => SpscRing.create(64));
   const exits = rings.map((ring, index) => {
     const input: WorkerInput = { ring: ring.buffer, counters: counters.buffer, workers: workerCount, index };
@@ -61,19 +63,20 @@ async function main(): Promise<void> {
     }
     next = (next + 1) % workerCount;
   }
+  // A worker told to stop leaves without reading its ring: a full ring of one need not make room.
   for (const ring of rings) {
-    while (!ring.tryPush(NO_MORE_WORK)) await sleep(1);
+    while (!ring.tryPush(NO_MORE_WORK) && !interrupted.signal.aborted) await sleep(1);
   }
   await Promise.all(exits);
 
   const elapsed = performance.now() - started;
   const { jobs, primes } = totals(counters, workerCount);
-  // Ctrl-C after the last job was handed out stops nothing: the run is whole, and says so.
+  // A Ctrl-C that came after the last job ended stops nothing: the run is whole, and says so.
   const early = interrupted.signal.aborted && jobs * JOB_SIZE < limit;
   console.log(`\n${early ? 'stopped early: ' : ''}${primes.toLocaleString()} primes in ${jobs} jobs below ${(jobs * JOB_SIZE).toLocaleString()}`);
   console.log(`${workerCount} workers, ${(elapsed / 1000).toFixed(2)} s, jobs per worker: ${perWorkerJobs(counters, workerCount).join(' / ')}`);
   const known = KNOWN_PRIME_COUNTS[limit];
-  if (!interrupted.signal.aborted && known !== undefined) {
+  if (!early && known !== undefined) {
     console.log(primes === known ? `matches the known pi(${limit}) = ${known}` : `MISMATCH: pi(${limit}) is ${known}`);
     if (primes !== known) process.exitCode = 1;
   }

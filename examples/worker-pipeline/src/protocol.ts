@@ -6,6 +6,10 @@ export const JOB_SIZE = 50_000;
 export const NO_MORE_WORK = -1;
 /** Counter slots per worker in the shared PaddedCounters: jobs done, primes found. */
 export const SLOTS = 2;
+/** The counter after the workers' slots: set to 1 by the main thread on Ctrl-C; workers stop before their next job. */
+export function stopSlot(workers: number): number {
+  return workers * SLOTS;
+}
 
 export interface WorkerInput {
   ring: SharedArrayBuffer;
