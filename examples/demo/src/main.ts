@@ -16,13 +16,24 @@ import { timewheelScene } from './scenes/timewheel.js';
 const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, delayqueueKafkaScene, kafkaFastScene, grpcKeepaliveScene];
 
 async function main(): Promise<void> {
+  // The first Ctrl-C ends the scene that runs (it removes what it made on a broker) and skips the rest; a second
+  // one exits at once.
+  const stop = new AbortController();
+  process.once('SIGINT', () => {
+    console.log('\n  stopped early (Ctrl-C): ending this scene, then exiting (Ctrl-C again exits at once)');
+    stop.abort();
+    process.exitCode = 130;
+    process.once('SIGINT', () => process.exit(130));
+  });
   for (const scene of scenes) {
+    if (stop.signal.aborted) break;
     console.log(`\n▶ ${scene.title}`);
     const started = performance.now();
     try {
-      await scene.run((line) => console.log(`  ${line}`));
+      await scene.run((line) => console.log(`  ${line}`), stop.signal);
     } catch (error) {
       // One scene's failure (a broker that misbehaves, say) is said, and the demo goes on with the next.
+      if (stop.signal.aborted) break;
       console.log(`  failed: ${error instanceof Error ? error.message : String(error)}`);
       process.exitCode = 1;
     }

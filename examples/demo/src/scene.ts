@@ -1,5 +1,6 @@
 /** One part of the demo: a title and a function that shows a package doing real work. */
 export interface Scene {
   readonly title: string;
-  run(log: (line: string) => void): Promise<void>;
+  /** `stop` aborts on Ctrl-C: a scene that waits long stops waiting, and removes what it made on a broker. */
+  run(log: (line: string) => void, stop: AbortSignal): Promise<void>;
 }

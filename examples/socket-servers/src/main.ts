@@ -41,6 +41,12 @@ async function main(): Promise<void> {
     return;
   }
   const root = mkdtempSync(join(tmpdir(), 'socket-servers-'));
+  // Ctrl-C: the servers go with the process, the 64 MiB file must not stay behind.
+  process.once('SIGINT', () => {
+    rmSync(root, { recursive: true, force: true });
+    console.log('\nstopped early (Ctrl-C): the 64 MiB file is removed');
+    process.exit(130);
+  });
   const file = randomBytes(64 * 1024 * 1024);
   writeFileSync(join(root, 'blob.bin'), file);
   await using shout = createServer({ handler: join(__dirname, 'handlers', 'shout.js'), reactors: 2 });
