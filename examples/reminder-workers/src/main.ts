@@ -24,8 +24,9 @@ async function main(): Promise<void> {
     await redis.unlink(...keys);
   };
   // Ctrl-C stops the workers too (they share the terminal's process group); the queue's keys go with them.
+  let finished = false;
   process.once('SIGINT', () => {
-    console.log('\nstopped early (Ctrl-C): removing the queue\'s keys');
+    console.log(finished ? "\nCtrl-C: the run had finished; removing the queue's keys now" : "\nstopped early (Ctrl-C): removing the queue's keys");
     // The workers first, so that none writes a tally after the keys went.
     for (const worker of workers) worker.kill('SIGKILL');
     void Promise.all(workers.map(exitOf))
@@ -55,9 +56,12 @@ async function main(): Promise<void> {
   const lateness = (await redis.lrange(latenessKey(name), 0, -1)).map(Number).sort((a, b) => a - b);
   const at = (q: number): number => lateness[Math.min(lateness.length - 1, Math.floor(q * lateness.length))] ?? NaN;
   console.log(`sent ${sent.length} of ${REMINDERS} reminders; ${sent.filter((n) => n > 1).length} sent twice (finished by the killed worker, not acknowledged)`);
-  console.log(`${redelivered} reminders were delivered again after the killed worker's ${TTR_MS} ms time to run ran out`);
+  console.log(`${redelivered} ${redelivered === 1 ? 'reminder was' : 'reminders were'} delivered again after the killed worker's ${TTR_MS} ms time to run ran out`);
   console.log(`delivery lateness (reserved minus due, by the Redis clock): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms; early: ${lateness.filter((l) => l < 0).length}`);
 
+  finished = true;
+  // The workers close their queues (each lets its running handlers end first): about two seconds.
+  console.log("stopping the workers and removing the queue's keys...");
   for (const worker of workers.slice(1)) worker.kill('SIGTERM');
   await Promise.all(workers.map(exitOf));
   await queue.close();
