@@ -13,8 +13,13 @@ export const REMINDERS = Number(process.env.REMINDERS ?? 1_000);
 export const WORKERS = Number(process.env.WORKERS ?? 3);
 /** Reminders fall due evenly over this many ms, starting LEAD_MS from now. */
 export const SPAN_MS = Number(process.env.SPAN_MS ?? 4_000);
-/** Kafka's consumer groups take a few seconds to form; RabbitMQ consumers start at once. */
-export const LEAD_MS = BACKEND.startsWith('kafka') ? 8_000 : 1_000;
+/**
+ * Kafka's consumer groups take seconds to form; RabbitMQ consumers start at once. In the consumer protocol a
+ * member hears of assignment changes at its heartbeats (every 5 s, the broker's), and the range assignor the
+ * delay queue asks for moves partitions as each member joins: the groups settle within about three intervals.
+ */
+const DEFAULT_LEAD_MS: Record<string, number> = { rabbitmq: 1_000, kafka: 8_000, 'kafka-platformatic': 16_000 };
+export const LEAD_MS = Number(process.env.LEAD_MS ?? DEFAULT_LEAD_MS[BACKEND] ?? 1_000);
 export const TOPIC = 'reminder';
 const RABBITMQ_URL = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');

@@ -1,5 +1,6 @@
 /** platformaticClient's option checks (loaded without @platformatic/kafka, so they run on every Node line). */
 import { checkClientOptions } from '../src/platformatic/client-options.js';
+import { consumerSettings } from '../src/platformatic/consumer-settings.js';
 
 describe("platformaticClient's options", () => {
   it.each([
@@ -27,5 +28,27 @@ describe("platformaticClient's options", () => {
     [{ bootstrapBrokers: [{ host: '127.0.0.1', port: 19092 }] }],
   ])('takes %j', (options) => {
     expect(() => checkClientOptions(options)).not.toThrow();
+  });
+});
+
+describe("platformaticClient's consumer settings (consumerConfig)", () => {
+  it.each([
+    [{ serverAssignor: 'sticky' }, 'options.consumerConfig.serverAssignor'],
+    [{ serverAssignor: 1 }, 'options.consumerConfig.serverAssignor'],
+    [{ memberIdPrefix: '' }, 'options.consumerConfig.memberIdPrefix'],
+    [{ memberIdPrefix: 'a b' }, 'options.consumerConfig.memberIdPrefix'],
+    [{ memberIdPrefix: 'x'.repeat(33) }, 'options.consumerConfig.memberIdPrefix'],
+    [{ memberIdPrefix: '\ud800' }, 'options.consumerConfig.memberIdPrefix'],
+    [{ rebalanceTimeout: 0 }, 'options.consumerConfig.rebalanceTimeout'],
+    [{ maxWaitTimeInMs: 2 ** 31 }, 'options.consumerConfig.maxWaitTimeInMs'],
+  ])('refuses %j with InvalidArgumentError naming %s', (config, argument) => {
+    expect(() => consumerSettings({ groupId: 'g', ...config })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument }));
+  });
+
+  it('takes the broker assignor and a member id prefix, and leaves both to the broker and a UUID by default', () => {
+    expect(consumerSettings({ groupId: 'g', serverAssignor: 'range', memberIdPrefix: 'proc-1.a_b' })).toMatchObject({ serverAssignor: 'range', memberIdPrefix: 'proc-1.a_b' });
+    const plain = consumerSettings({ groupId: 'g' });
+    expect('serverAssignor' in plain || 'memberIdPrefix' in plain).toBe(false);
+    expect(plain).toMatchObject({ groupId: 'g', rebalanceTimeout: 60_000, maxWaitTimeInMs: 5_000 });
   });
 });

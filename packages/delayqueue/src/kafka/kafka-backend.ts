@@ -511,14 +511,22 @@ function refusedTopics(error: unknown): string[] {
 }
 
 /**
- * On kafkajs, this process's movers and readers take the same partition numbers of every level topic and of its
- * ready topics (coPartitionedAssigner, one key per backend). A job's records are keyed by its id, so its whole
- * walk stays on one partition number: when a process dies, only the jobs of its own partitions wait for the
- * group to notice, not every job whose walk passed one of its level partitions (with kafkajs's round robin, a
- * process owns a different share of every topic, and most walks pass one of them). A `partitionAssigners` of the
- * caller's own is kept. Kafka 4's consumer protocol assigns on the broker; other adapters take no functions.
+ * This process's movers and readers take the same partition numbers of every level topic and of its ready
+ * topics, one key per backend: on kafkajs through coPartitionedAssigner, on Kafka 4's consumer protocol
+ * (`platformaticClient`) through the broker's `range` assignor and member ids that start with that key (the
+ * assignor orders members by id, so a process has the same place in both groups). A job's records are keyed by
+ * its id, so its whole walk stays on one partition number: when a process dies, only the jobs of its own
+ * partitions wait for the group to notice, not every job whose walk passed one of its level partitions (with
+ * kafkajs's round robin or the broker's uniform assignor, a process owns a different share of every topic, and
+ * most walks pass one of them). The caller's own `partitionAssigners`, `serverAssignor` or `memberIdPrefix` is
+ * kept. Other adapters take no functions.
  */
 function withCoPartitioning(kafka: KafkaClientWithTopics, config: Record<string, unknown>): Record<string, unknown> {
+  const processKey = randomToken(8);
+  if (kafka.adapter === 'platformatic') {
+    if (config.serverAssignor !== undefined || config.memberIdPrefix !== undefined) return config;
+    return { ...config, serverAssignor: 'range', memberIdPrefix: processKey };
+  }
   if (kafka.adapter !== undefined || config.partitionAssigners !== undefined) return config;
-  return { ...config, partitionAssigners: [coPartitionedAssigner(randomToken())] };
+  return { ...config, partitionAssigners: [coPartitionedAssigner(processKey)] };
 }

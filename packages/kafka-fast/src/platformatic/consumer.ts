@@ -11,6 +11,10 @@ export interface GroupConsumerSettings extends FetchSettings {
   groupId: string;
   /** How long the group waits for this member to give partitions up before it fences it, ms. */
   rebalanceTimeout: number;
+  /** The broker's assignor to use (`uniform`, `range`); the broker's default without it. */
+  serverAssignor?: string;
+  /** Member ids start with it (see GroupMember). */
+  memberIdPrefix?: string;
 }
 
 /**
@@ -62,7 +66,7 @@ export class GroupConsumer implements ClientConsumer {
     if (this.groupClient === undefined || this.fetchClient === undefined) throw new NotConnectedError();
     const fetcher = new PartitionFetcher(this.fetchClient, this.settings, config.eachBatch);
     this.fetcher = fetcher;
-    this.member = new GroupMember(this.groupClient, this.settings.groupId, [...this.subscriptions.keys()], this.settings.rebalanceTimeout, {
+    this.member = new GroupMember(this.groupClient, this.settings.groupId, [...this.subscriptions.keys()], this.settings, {
       revoke: async (partitions) => {
         for (const { topic, partition } of partitions) {
           this.owned.delete(key(topic, partition));

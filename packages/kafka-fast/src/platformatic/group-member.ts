@@ -35,8 +35,12 @@ export interface MemberListener {
  * Partitions that stay are not touched: a member joining or leaving moves only what must move.
  */
 export class GroupMember {
-  /** Chosen by the member, as the protocol's version 1 asks. */
-  readonly memberId = randomUUID();
+  /**
+   * Chosen by the member, as the protocol's version 1 asks: a UUID, after `memberIdPrefix` and `-` when given (the
+   * broker's range assignor orders members by id: one prefix per process keeps a process in the same place in
+   * every group it joins).
+   */
+  readonly memberId: string;
   private epoch = JOINING_EPOCH;
   /** Owned partitions by topic id: what every heartbeat reports. */
   private readonly owned = new Map<string, Set<number>>();
@@ -61,9 +65,11 @@ export class GroupMember {
     private readonly client: ClusterClient,
     private readonly groupId: string,
     private readonly topics: string[],
-    private readonly rebalanceTimeoutMs: number,
+    private readonly settings: { rebalanceTimeout: number; serverAssignor?: string; memberIdPrefix?: string },
     private readonly listener: MemberListener,
-  ) {}
+  ) {
+    this.memberId = settings.memberIdPrefix === undefined ? randomUUID() : `${settings.memberIdPrefix}-${randomUUID()}`;
+  }
 
   /** Joins the group: resolves once the first heartbeat was answered (rejects with its failure). */
   /**
@@ -178,7 +184,7 @@ export class GroupMember {
     const leaving = this.epoch === LEAVING_EPOCH;
     const owned = leaving ? null : [...this.owned].map(([topicId, partitions]) => ({ topicId, partitions: [...partitions] }));
     return consumerGroupHeartbeatV1.api.async(
-      connection, this.groupId, this.memberId, this.epoch, null, null, this.rebalanceTimeoutMs, leaving ? null : this.topics, null, null, owned,
+      connection, this.groupId, this.memberId, this.epoch, null, null, this.settings.rebalanceTimeout, leaving ? null : this.topics, null, this.settings.serverAssignor ?? null, owned,
     );
   }
 

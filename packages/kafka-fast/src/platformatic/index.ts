@@ -4,11 +4,11 @@
  * consumers in Kafka 4's consumer group protocol (KIP-848). Loaded only by those who import this entry point.
  */
 import type { BaseOptions } from '@platformatic/kafka';
-import { assertNumber } from '@x/core';
 import type { KafkaClientWithTopics } from '../client.js';
 import { platformaticAdmin } from './admin.js';
 import { checkClientOptions } from './client-options.js';
 import { GroupConsumer } from './consumer.js';
+import { consumerSettings } from './consumer-settings.js';
 import { platformaticProducer } from './producer.js';
 
 export { ConsumerProtocolUnsupportedError } from '../errors.js';
@@ -26,7 +26,11 @@ export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { client
  * Of `consumerConfig` it reads `rebalanceTimeout` (default 60,000 ms: how long the group waits for a partition to
  * be given up), `maxWaitTimeInMs`, `minBytes`, `maxBytes`, `maxBytesPerPartition` and `readUncommitted`; the
  * session timeout and heartbeat interval are the broker's settings in this protocol
- * (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`).
+ * (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`). Two more are this protocol's:
+ * `serverAssignor` (`'uniform'` or `'range'`; the broker's first by default, `uniform`) and `memberIdPrefix`
+ * (member ids are the prefix, `-` and a UUID). The broker's `range` assignor orders members by id and gives each
+ * the same partition numbers of every topic with the same partition count; with one prefix per process in
+ * several groups, a process owns the same partition numbers in each of them.
  *
  * @example
  * ```ts
@@ -49,22 +53,5 @@ export function platformaticClient(options: PlatformaticClientOptions): KafkaCli
     consumer: (config) => new GroupConsumer(clientOptions, consumerSettings(config)),
     admin: () => platformaticAdmin(clientOptions),
     producer: (config) => platformaticProducer(clientOptions, config),
-  };
-}
-
-function consumerSettings(config: { groupId: string } & Record<string, unknown>) {
-  const number = (name: string, fallback: number, min: number): number => {
-    const value = config[name];
-    if (value === undefined) return fallback;
-    return assertNumber(`options.consumerConfig.${name}`, value, { min, max: 2 ** 31 - 1, integer: true });
-  };
-  return {
-    groupId: config.groupId,
-    rebalanceTimeout: number('rebalanceTimeout', 60_000, 1),
-    maxWaitTimeInMs: number('maxWaitTimeInMs', 5_000, 0),
-    minBytes: number('minBytes', 1, 0),
-    maxBytes: number('maxBytes', 10 * 1024 * 1024, 1),
-    maxBytesPerPartition: number('maxBytesPerPartition', 1024 * 1024, 1),
-    isolationLevel: config.readUncommitted === true ? 0 : 1,
   };
 }
