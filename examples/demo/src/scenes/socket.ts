@@ -51,7 +51,8 @@ export const socketScene: Scene = {
     const served = [0, 1].map((id) => reactors.filter((r) => r === id).length);
     log(`${CLIENTS} clients × ${ROUND_TRIPS} framed round trips on port ${port}: reactor 0 served ${served[0]}, reactor 1 served ${served[1]} (SO_REUSEPORT)`);
     const totals = server.totals();
-    log(`counters from shared memory: ${totals.readCalls.toLocaleString()} reads, ${totals.writeCalls.toLocaleString()} writes, ${totals.turns.toLocaleString()} loop turns`);
+    // System calls, as the reactors last published them (between turns, when idle): the last few may not be in yet.
+    log(`counters from shared memory: ${totals.readCalls.toLocaleString()} read and ${totals.writeCalls.toLocaleString()} write system calls for ${(CLIENTS * ROUND_TRIPS).toLocaleString()} round trips (as last published), ${totals.turns.toLocaleString()} loop turns`);
 
     const received = createHash('sha256');
     let bytes = 0;
