@@ -16,6 +16,7 @@ import {
   SpscRing,
   assertNumber,
   exponentialBackoff,
+  isXError,
   sleep,
 } from '@x/core';
 import { JOB_SIZE, NO_MORE_WORK, SLOTS, type WorkerInput, stopSlot } from './protocol.js';
@@ -104,6 +105,7 @@ function report(counters: PaddedCounters, workers: number, limit: number, starte
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  // A bad LIMIT or WORKERS is said in one line (the error names the variable and what it must be).
+  console.error(isXError(error, 'ERR_INVALID_ARGUMENT') ? error.message : error);
   process.exitCode = 1;
 });
