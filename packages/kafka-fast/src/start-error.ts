@@ -10,9 +10,12 @@ import { BrokerUnreachableError, UnknownTopicError } from './errors.js';
 /** Socket errors that mean the broker's address did not answer. */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN', 'PLT_KFK_NETWORK']);
 
+/** kafkajs's: no connection, or one the other side closed (a service that is not Kafka, say). */
+const CONNECTION_ERRORS = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError']);
+
 /** `error` from connecting as a BrokerUnreachableError when that is what it says, else as it is. */
 export function connectFailure(error: unknown): unknown {
-  return someError(error, (e) => e.name === 'KafkaJSConnectionError' || (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code))) ? new BrokerUnreachableError(error) : error;
+  return someError(error, (e) => CONNECTION_ERRORS.has(String(e.name)) || (typeof e.code === 'string' && UNREACHABLE_CODES.has(e.code))) ? new BrokerUnreachableError(error) : error;
 }
 
 /** `error` from subscribing to `topic` as an UnknownTopicError when that is what it says, else as connectFailure. */

@@ -1,6 +1,7 @@
 /** platformaticClient's option checks (loaded without @platformatic/kafka, so they run on every Node line). */
 import { checkClientOptions } from '../src/platformatic/client-options.js';
-import { consumerSettings } from '../src/platformatic/consumer-settings.js';
+import { consumerSettings, memberIdOf } from '../src/platformatic/consumer-settings.js';
+import { randomUUID } from 'node:crypto';
 
 describe("platformaticClient's options", () => {
   it.each([
@@ -50,5 +51,20 @@ describe("platformaticClient's consumer settings (consumerConfig)", () => {
     const plain = consumerSettings({ groupId: 'g' });
     expect('serverAssignor' in plain || 'memberIdPrefix' in plain).toBe(false);
     expect(plain).toMatchObject({ groupId: 'g', rebalanceTimeout: 60_000, maxWaitTimeInMs: 5_000 });
+  });
+});
+
+describe('member ids with a prefix', () => {
+  it('sort by their prefixes whatever their UUIDs, so a process has the same place in every group (range assignor)', () => {
+    // Prefixes where one begins another, and ones that differ only after a shared start.
+    const prefixes = ['a', 'a-5', 'a.b', 'a_', 'b', 'worker', 'worker-2', 'worker-10', 'Z', '0', '-', '.'];
+    const expected = [...prefixes].sort();
+    for (let round = 0; round < 500; round++) {
+      const ids = prefixes.map((prefix) => ({ prefix, id: memberIdOf(prefix, randomUUID()) }));
+      // The broker compares member ids as Java strings: by UTF-16 code units, as JavaScript's default sort does.
+      const order = ids.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)).map((x) => x.prefix);
+      expect(order).toEqual(expected);
+    }
+    expect(memberIdOf(undefined, 'c0ffee')).toBe('c0ffee');
   });
 });

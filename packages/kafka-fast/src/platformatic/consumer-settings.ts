@@ -33,3 +33,13 @@ function memberIdPrefix(value: unknown): string {
   }
   return value;
 }
+
+/**
+ * A member id: the UUID, after the prefix and `+` when there is one. The broker's range assignor orders members
+ * by id, so members with prefixes must sort by their prefixes whatever their UUIDs: `+` sorts below every
+ * character a prefix may hold, so of two prefixes where one begins the other (`a`, `a-5`) the shorter sorts
+ * first in every group (with `-` between, `a-<uuid>` against `a-5-<uuid>` depended on the UUID).
+ */
+export function memberIdOf(prefix: string | undefined, uuid: string): string {
+  return prefix === undefined ? uuid : `${prefix}+${uuid}`;
+}

@@ -50,7 +50,21 @@ export class GroupConsumer implements ClientConsumer {
     await this.groupClient.metadata({ topics: [] });
   }
 
+  /**
+   * Rejects for a topic the broker does not have (an error of kafkajs's type `UNKNOWN_TOPIC_OR_PARTITION`, which
+   * ParallelConsumer reports as UnknownTopicError): the group would assign nothing of it and the consumer would
+   * sit idle. Asked without creating it, whatever the broker's auto.create.topics.enable.
+   */
   async subscribe({ topic, fromBeginning }: { topic: string; fromBeginning?: boolean }): Promise<void> {
+    if (this.groupClient === undefined) throw new NotConnectedError();
+    await this.groupClient.metadata({ topics: [topic], autocreateTopics: false }).catch((error: unknown) => {
+      // @platformatic/kafka says so with a UserError (PLT_KFK_USER) "Unknown topic <name>."; other failures pass.
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      if (code === 'PLT_KFK_USER' && typeof message === 'string' && /unknown topic/i.test(message)) {
+        throw Object.assign(new Error(`the broker has no topic ${JSON.stringify(topic)}`, { cause: error }), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+      }
+      throw error;
+    });
     this.subscriptions.set(topic, fromBeginning === true);
   }
 

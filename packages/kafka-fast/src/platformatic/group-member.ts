@@ -4,6 +4,7 @@ import { type Connection, consumerGroupHeartbeatV1, offsetCommitV9 } from '@plat
 import { type ClusterClient, connectToCoordinator } from './coordinator.js';
 import { fetchCommitted, type CommittedOffset } from './offsets.js';
 import { ConsumerProtocolUnsupportedError } from '../errors.js';
+import { memberIdOf } from './consumer-settings.js';
 import { asGroupRequestError, hasBrokerError } from './protocol-error.js';
 
 export interface TopicPartition {
@@ -35,11 +36,7 @@ export interface MemberListener {
  * Partitions that stay are not touched: a member joining or leaving moves only what must move.
  */
 export class GroupMember {
-  /**
-   * Chosen by the member, as the protocol's version 1 asks: a UUID, after `memberIdPrefix` and `-` when given (the
-   * broker's range assignor orders members by id: one prefix per process keeps a process in the same place in
-   * every group it joins).
-   */
+  /** Chosen by the member, as the protocol's version 1 asks: see {@link memberIdOf}. */
   readonly memberId: string;
   private epoch = JOINING_EPOCH;
   /** Owned partitions by topic id: what every heartbeat reports. */
@@ -68,7 +65,7 @@ export class GroupMember {
     private readonly settings: { rebalanceTimeout: number; serverAssignor?: string; memberIdPrefix?: string },
     private readonly listener: MemberListener,
   ) {
-    this.memberId = settings.memberIdPrefix === undefined ? randomUUID() : `${settings.memberIdPrefix}-${randomUUID()}`;
+    this.memberId = memberIdOf(settings.memberIdPrefix, randomUUID());
   }
 
   /** Joins the group: resolves once the first heartbeat was answered (rejects with its failure). */
@@ -309,3 +306,4 @@ const COORDINATOR_MOVING = ['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COO
 /** How long a join keeps asking a coordinator that is not ready, and how it spaces the attempts. */
 const JOIN_GIVE_UP_MS = 30_000;
 const JOIN_RETRY = fullJitterBackoff({ initial: 100, max: 2_000 });
+

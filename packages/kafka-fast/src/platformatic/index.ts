@@ -28,7 +28,7 @@ export type PlatformaticClientOptions = Omit<BaseOptions, 'clientId'> & { client
  * session timeout and heartbeat interval are the broker's settings in this protocol
  * (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`). Two more are this protocol's:
  * `serverAssignor` (`'uniform'` or `'range'`; the broker's first by default, `uniform`) and `memberIdPrefix`
- * (member ids are the prefix, `-` and a UUID). The broker's `range` assignor orders members by id and gives each
+ * (member ids are the prefix, `+` and a UUID). The broker's `range` assignor orders members by id and gives each
  * the same partition numbers of every topic with the same partition count; with one prefix per process in
  * several groups, a process owns the same partition numbers in each of them.
  *
