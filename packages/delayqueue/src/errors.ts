@@ -49,6 +49,24 @@ export class UnroutableJobError extends XError<'ERR_UNROUTABLE'> {
 }
 
 /**
+ * A Kafka mover could not write a job on to its next topic (a level or the ready topic): the broker refused it or
+ * did not answer. Nothing is lost: the job stays in its level, uncommitted, and the mover tries again with backoff
+ * (up to 10 s apart) until the write goes through. Reported at the 1st, 2nd, 4th, 8th... failure of a job, so
+ * that a job stuck for good (a topic whose `max.message.bytes` was lowered under it, say) keeps being said
+ * without flooding. `cause` is the client's error.
+ */
+export class MoveFailedError extends XError<'ERR_MOVE_FAILED'> {
+  constructor(
+    readonly jobId: string,
+    readonly from: string,
+    readonly attempts: number,
+    cause: unknown,
+  ) {
+    super('ERR_MOVE_FAILED', `the mover could not write job ${jobId} on from ${from} (${attempts} ${attempts === 1 ? 'try' : 'tries'} so far; it keeps trying): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
  * Some jobs of one `add`/`addBulk` were stored and some were not (a broker refused a later part of the write).
  * `written` lists the ids the broker confirmed stored; `notWritten` the others. Retrying only `notWritten` adds no
  * duplicate, unless the cause is a `TimeoutError` (no confirm in time: those jobs may be stored).

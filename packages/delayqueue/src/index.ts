@@ -5,6 +5,6 @@ export type { Job, JobInfo, JobState, JobHandler, AddOptions, RetryBackoff } fro
 export { FULL_SUPPORT, type Backend, type BackendListener, type BackendSupport, type Delivery, type NewJob, type TopicWatch } from './backend.js';
 export type { QueueMetrics } from './metrics.js';
 export { MAX_DELAY_MS, MAX_NAME_LENGTH } from './new-job.js';
-export { CorruptJobError, PartialWriteError, PayloadNotSerializableError, PayloadTooLargeError, TopicConfigError, UnroutableJobError, UnsupportedOperationError } from './errors.js';
+export { CorruptJobError, MoveFailedError, PartialWriteError, PayloadNotSerializableError, PayloadTooLargeError, TopicConfigError, UnroutableJobError, UnsupportedOperationError } from './errors.js';
 // Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
 export { XError, isXError, InvalidArgumentError, ClosedError, TimeoutError, CloseTimeoutError } from '@x/core';

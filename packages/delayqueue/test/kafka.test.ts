@@ -6,7 +6,7 @@ import { ConsumerCrashedError, type KafkaClientWithTopics } from '@x/kafka-fast'
 import { ClosedError, sleep, systemClock } from '@x/core';
 import { type Admin, ConfigResourceTypes, type Consumer, type ConsumerConfig, Kafka, type ProducerBatch, logLevel } from 'kafkajs';
 import { createKafkaTopics, cuttableSockets, jestCanRequireEsm, kafkaBrokers, requireKafka, uniqueName } from '@x/testkit';
-import { DelayQueue, DeliveryLostError, PartialWriteError } from '../src/index.js';
+import { DelayQueue, DeliveryLostError, MoveFailedError, PartialWriteError } from '../src/index.js';
 import { KafkaBackend, KafkaTopics } from '../src/kafka/index.js';
 import { RestartingConsumer } from '../src/kafka/restarting-consumer.js';
 import { conformance, eventually } from './conformance.js';
@@ -452,6 +452,42 @@ describe.each(CLIENTS)('kafka backend on %s', (_, client) => {
       expect(queue.metrics().added).toBe(before);
       await queue.close();
     }, 60_000);
+
+    it('says when a mover cannot write a job on (MoveFailedError), keeps it, and delivers it once the write goes through', async () => {
+      const made = backend({ kafka: client(), levelBaseMs: 1_000, levels: 3 }, ['stuck-move']);
+      const queue = new DelayQueue({ backend: made });
+      const errors: unknown[] = [];
+      queue.on('error', (error) => errors.push(error));
+      const delivered: string[] = [];
+      queue.process('stuck-move', (job) => void delivered.push(job.id));
+      const setReadyLimit = async (bytes: string): Promise<void> => {
+        const admin = kafka.admin();
+        await admin.connect();
+        try {
+          await admin.alterConfigs({ validateOnly: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: made.topics.readyTopic('stuck-move'), configEntries: [{ name: 'max.message.bytes', value: bytes }] }] });
+        } finally {
+          await admin.disconnect();
+        }
+      };
+      try {
+        await queue.add('stuck-move', 'warm', { delay: 10 }); // every topic exists and its limits were read
+        await eventually(() => delivered.length === 1, 'the first job', 30_000);
+        // The ready topic now refuses the job's record; its level (where the add writes it) still takes it.
+        await setReadyLimit('1000');
+        const id = await queue.add('stuck-move', 'x'.repeat(900), { delay: 1_500 });
+        // Before: retried in silence, no event (an outside check saw a job stuck 12 s without one).
+        await eventually(() => errors.some((e) => e instanceof MoveFailedError && e.jobId === id), 'a MoveFailedError naming the job', 30_000);
+        const reported = errors.find((e): e is MoveFailedError => e instanceof MoveFailedError)!;
+        expect(reported).toMatchObject({ code: 'ERR_MOVE_FAILED', attempts: 1 });
+        expect(reported.from).toMatch(/\.delay\.\d+\[\d+\]$/);
+        expect(delivered).not.toContain(id);
+        await setReadyLimit('1048588'); // the broker's default
+        await eventually(() => delivered.includes(id), 'the job, once its ready topic takes it', 40_000);
+        expect(delivered.filter((d) => d === id)).toHaveLength(1);
+      } finally {
+        await queue.close();
+      }
+    }, 90_000);
 
     it('rejects an addBulk the broker takes in part with PartialWriteError naming exactly the jobs it stored', async () => {
       const made = backend({ kafka: client(), levelBaseMs: 60_000, levels: 3 }, ['part']);

@@ -10,7 +10,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { AbortError, sleep, type Clock } from '@x/core';
-import { CorruptJobError } from '../errors.js';
+import { CorruptJobError, MoveFailedError } from '../errors.js';
 import { ParallelConsumer, type ConsumedRecord, type HandlerContext, type KafkaClient } from '@x/kafka-fast';
 import type { JobMessage } from '../broker/job-message.js';
 import { readRecordJob } from './record-job.js';
@@ -66,6 +66,11 @@ export class LevelMover {
         consumerConfig: { maxWaitTimeInMs: 1_000, ...options.consumerConfig },
       });
       consumer.on('rebalancing', ({ partitions }) => this.onRebalancing(partitions));
+      // A write on that keeps failing is said (at the 1st, 2nd, 4th, 8th... try of a job), not retried in silence.
+      consumer.on('retry', ({ record, attempt, error }) => {
+        if ((attempt & (attempt - 1)) !== 0) return;
+        this.reportError(new MoveFailedError(readRecordJob(record)?.id ?? `at offset ${record.offset}`, `${record.topic}[${record.partition}]`, attempt, error));
+      });
       return consumer;
     };
     this.consumer = new RestartingConsumer(makeConsumer, reportError, this.clock);
