@@ -5,6 +5,7 @@
  * `UNKNOWN_TOPIC_OR_PARTITION`; @platformatic/kafka: `PLT_KFK_NETWORK` errors inside aggregates, and the
  * broker's error name as `apiId`), so the errors, their causes and aggregated `errors` are searched.
  */
+import { errorTree } from './error-tree.js';
 import { BrokerUnreachableError, UnknownTopicError } from './errors.js';
 
 /** Socket errors that mean the broker's address did not answer. */
@@ -31,10 +32,7 @@ interface ErrorFields {
 }
 
 /** Whether `error`, its causes or the errors it aggregates (a few levels deep) pass `test`. */
-function someError(error: unknown, test: (fields: ErrorFields) => boolean, depth = 0): boolean {
-  if (error === null || typeof error !== 'object' || depth > 5) return false;
-  if (test(error as ErrorFields)) return true;
-  const { cause, errors } = error as { cause?: unknown; errors?: unknown };
-  if (someError(cause, test, depth + 1)) return true;
-  return Array.isArray(errors) && errors.some((inner) => someError(inner, test, depth + 1));
+function someError(error: unknown, test: (fields: ErrorFields) => boolean): boolean {
+  for (const inner of errorTree(error, 5)) if (test(inner as ErrorFields)) return true;
+  return false;
 }

@@ -68,11 +68,11 @@ export class GroupMember {
     this.memberId = memberIdOf(settings.memberIdPrefix, randomUUID());
   }
 
-  /** Joins the group: resolves once the first heartbeat was answered (rejects with its failure). */
   /**
-   * Joins the group. A coordinator that is moving, loading or not there yet (a fresh cluster creating its
-   * offsets topic, a broker just restarted) is asked again, with backoff, for up to JOIN_GIVE_UP_MS, as kafkajs
-   * does: before, the first start on a fresh broker failed with COORDINATOR_NOT_AVAILABLE.
+   * Joins the group: resolves once the first heartbeat was answered (rejects with its failure). A coordinator
+   * that is moving, loading or not there yet (a fresh cluster creating its offsets topic, a broker just
+   * restarted) is asked again, with backoff, for up to JOIN_GIVE_UP_MS, as kafkajs does: before, the first start
+   * on a fresh broker failed with COORDINATOR_NOT_AVAILABLE.
    */
   async join(): Promise<void> {
     const deadline = Date.now() + JOIN_GIVE_UP_MS;
@@ -306,4 +306,3 @@ const COORDINATOR_MOVING = ['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COO
 /** How long a join keeps asking a coordinator that is not ready, and how it spaces the attempts. */
 const JOIN_GIVE_UP_MS = 30_000;
 const JOIN_RETRY = fullJitterBackoff({ initial: 100, max: 2_000 });
-

@@ -3,18 +3,15 @@
  * as a ResponseError (an AggregateError) holding one ProtocolError per failed part, each naming the broker's
  * error in `apiId` ('STALE_MEMBER_EPOCH', 'NOT_COORDINATOR', ...).
  */
+import { errorTree } from '../error-tree.js';
 
-/** The broker error names found in `error` (itself, its `errors` and its `cause`). */
+/** The broker error names found in `error` (itself, its `errors` and its `cause`), in the order found. */
 export function brokerErrorIds(error: unknown): Set<string> {
   const ids = new Set<string>();
-  const visit = (value: unknown, depth: number): void => {
-    if (value === null || typeof value !== 'object' || depth > 4) return;
-    const { apiId, errors, cause } = value as { apiId?: unknown; errors?: unknown; cause?: unknown };
+  for (const inner of errorTree(error, 4)) {
+    const { apiId } = inner as { apiId?: unknown };
     if (typeof apiId === 'string') ids.add(apiId);
-    if (Array.isArray(errors)) for (const inner of errors) visit(inner, depth + 1);
-    visit(cause, depth + 1);
-  };
-  visit(error, 0);
+  }
   return ids;
 }
 
