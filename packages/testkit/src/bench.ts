@@ -50,6 +50,19 @@ export function onlyCases(argv: readonly string[] = process.argv): string[] | un
   return arg === undefined ? undefined : arg.slice('--only='.length).split(',').filter((id) => id.length > 0);
 }
 
+/**
+ * A whole-number setting given as `--<name>=N` (e.g. `--rounds=9` for more rounds on a noisy machine), or
+ * undefined when absent. Anything but a whole number from 0 up is an error, so a typo does not run defaults.
+ */
+export function countOption(name: string, argv: readonly string[] = process.argv): number | undefined {
+  const arg = argv.find((a) => a.startsWith(`--${name}=`));
+  if (arg === undefined) return undefined;
+  const text = arg.slice(name.length + 3);
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new Error(`--${name} wants a whole number from 0 up, got '${text}'`);
+  return n;
+}
+
 /** Median of a non-empty list. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new Error('median of no values');
@@ -67,23 +80,26 @@ const round3 = (n: number): number => Number(n.toPrecision(4));
 
 /**
  * Runs the cases in order (only those named by `--only=` when given), prints the human table and then the JSON
- * lines, and returns the results.
+ * lines, and returns the results. `--rounds=N` and `--warmup=N` replace every case's own counts.
  */
 export async function runBench(pkg: string, cases: readonly BenchCase[], argv: readonly string[] = process.argv): Promise<BenchResult[]> {
   console.log(`# ${pkg} benchmarks — node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'})${isQuick(argv) ? ', --quick' : ''}`);
   const only = onlyCases(argv);
+  const rounds = countOption('rounds', argv);
+  const warmup = countOption('warmup', argv);
+  if (rounds === 0) throw new Error('--rounds wants at least 1');
   const unknown = only?.filter((id) => !cases.some((c) => c.id === id)) ?? [];
   if (unknown.length > 0) throw new Error(`--only names no case ${unknown.join(', ')}; cases: ${cases.map((c) => c.id).join(', ')}`);
   const results: BenchResult[] = [];
   for (const c of cases) {
     if (only && !only.includes(c.id)) continue;
-    for (let i = 0; i < (c.warmup ?? 1); i++) {
+    for (let i = 0; i < (warmup ?? c.warmup ?? 1); i++) {
       await c.ours();
       await c.theirs();
     }
     const ours: number[] = [];
     const theirs: number[] = [];
-    for (let i = 0; i < (c.rounds ?? 5); i++) {
+    for (let i = 0; i < (rounds ?? c.rounds ?? 5); i++) {
       // Alternate which side goes first so neither always runs on a warmer (or more tired) machine.
       if (i % 2 === 0) {
         ours.push(await c.ours());

@@ -1,6 +1,6 @@
 export { redisEndpoint, redisMasters, redisClusterNodes, kafkaBrokers, rabbitMqUrl, uniqueName, HOW_TO_START, type Endpoint } from './services.js';
 export { requireRedis, requireRedisCluster, requireKafka, requireRabbitMq, ServiceUnavailableError } from './require.js';
-export { runBench, median, ratio, isQuick, onlyCases, type BenchCase, type BenchResult } from './bench.js';
+export { runBench, median, ratio, isQuick, onlyCases, countOption, type BenchCase, type BenchResult } from './bench.js';
 export { tsBootstrap, startTsWorker, firstMessage, runTsProcess, spawnTsProcess, exited, significantStderr, type ProcessResult } from './ts-run.js';
 export { startRedisServer, freePort, libfaketimePath, type RedisServerOptions, type TestRedisServer } from './redis-server.js';
 export { startStallProxy, type StallProxy } from './stall-proxy.js';

@@ -1,4 +1,4 @@
-import { type BenchCase, isQuick, median, onlyCases, ratio, runBench } from '../src/index.js';
+import { type BenchCase, countOption, isQuick, median, onlyCases, ratio, runBench } from '../src/index.js';
 
 describe('bench harness', () => {
   it('takes medians and orients ratios so that above 1 means ours wins', () => {
@@ -49,6 +49,25 @@ describe('bench harness', () => {
       expect(results.map((r) => r.bench)).toEqual(['pkg.b', 'pkg.c']);
       await expect(runBench('pkg', [make('a')], ['node', 'bench', '--only=a,typo'])).rejects.toThrow(/--only names no case typo; cases: a/);
       expect(ran).toEqual(['b', 'c']);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
+  it('takes --rounds= and --warmup= over every case\'s own counts, and refuses what is not a count', async () => {
+    const calls: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      const c: BenchCase = { id: 'a', unit: 'x', better: 'higher', peer: 'p', rounds: 3, warmup: 1, ours: () => (calls.push('o'), 2), theirs: () => (calls.push('t'), 1) };
+      await runBench('pkg', [c], ['node', 'bench', '--rounds=2', '--warmup=0']);
+      expect(calls).toEqual(['o', 't', 't', 'o']);
+      expect(countOption('rounds', ['node', 'bench'])).toBeUndefined();
+      expect(countOption('rounds', ['node', 'bench', '--rounds=9'])).toBe(9);
+      for (const bad of ['--rounds=', '--rounds=-1', '--rounds=2.5', '--rounds=x', '--rounds=1e3']) {
+        expect(() => countOption('rounds', ['node', 'bench', bad])).toThrow(/--rounds wants a whole number/);
+      }
+      await expect(runBench('pkg', [c], ['node', 'bench', '--rounds=0'])).rejects.toThrow(/at least 1/);
+      expect(calls).toHaveLength(4);
     } finally {
       log.mockRestore();
     }
