@@ -79,7 +79,8 @@ const REDLOCK_KEYS = ['maxTtl', 'restartGuard', 'requestTimeout', 'driftFactor',
 const ACQUIRE_KEYS = ['signal', 'acquireTimeout', 'retryCount'];
 
 /** An attempt's outcome; `firstInLine`: refused, but first in the resource's waiting line on a majority. */
-type AttemptOutcome = { lock: Lock } | { error: LockHeldError | QuorumError; firstInLine?: boolean };
+/** An attempt's lock (and the instances that granted it), or why it failed. */
+type AttemptOutcome = { lock: Lock; granted: ReadonlySet<Instance> } | { error: LockHeldError | QuorumError; firstInLine?: boolean };
 
 /**
  * Distributed locks over independent Redis masters.
@@ -213,15 +214,22 @@ export class Redlock implements AsyncDisposable {
         // Closed meanwhile: a waiting acquire settles (within a retry delay) instead of never.
         if (this.closed) throw new ClosedError('redlock');
         if (signal?.aborted) throw new LockNotAcquiredError(keys, attempt - 1, abortReason(signal));
-        // A first attempt does not join the line (the usual, uncontended acquire writes nothing more); later ones
-        // do when this waiter is the first of this process, the one that keeps polling (see ReleaseListener.turn):
-        // a place in line of a waiter that does not poll would hold the others back until it lapsed.
-        const joins = attempt > 1 && listener?.isFirst() === true;
+        // A first attempt does not join the line (the usual, uncontended acquire writes nothing more) unless other
+        // processes are known to wait in it; later ones do when this waiter is the first of this process, the one
+        // that keeps polling (see ReleaseListener.turn): a place in line of a waiter that does not poll would hold
+        // the others back until it lapsed.
+        const joins = listener?.isFirst() === true && (attempt > 1 || listener.othersWaiting());
         const queued = joins ? { ...line, keepMs: placeKeptMs(delay) } : undefined;
+        if (joins) listener!.joinedLine();
         joined ||= joins;
         counting(attempt);
         const outcome = await this.attempt(keys, value, ttl, queued);
-        if ('lock' in outcome) return outcome.lock;
+        if ('lock' in outcome) {
+          // The instances that granted took this waiter out of their lines (ACQUIRE); the others may keep it.
+          if (joined) this.leaveLines(keys, value, outcome.granted);
+          joined = false;
+          return outcome.lock;
+        }
         lastError = outcome.error;
         this.telemetry.failures(outcome.error.failures);
         // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
@@ -248,7 +256,7 @@ export class Redlock implements AsyncDisposable {
       // Whatever the outcome (the lock, giving up, an abort, a close), every instance asked keeps this waiter's
       // place in line: a place of a holder, or of a waiter that is gone, would have the next release reserve the
       // key for nobody.
-      if (joined) this.leaveLines(keys, value);
+      if (joined) this.leaveLines(keys, value, new Set());
       // Not awaited: unsubscribing is housekeeping, and an instance that does not answer would hold the lock's
       // return for a second (seen: a lock handed over with one of five instances down came back expired).
       if (listener !== undefined) void listener.close();
@@ -329,7 +337,7 @@ export class Redlock implements AsyncDisposable {
       if (fenced !== undefined && fenced.confirmed < this.quorum) {
         return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures) };
       }
-      if (validUntil > this.clock.now()) return { lock: new Lock(this.owner, keys, value, tokens, validUntil) };
+      if (validUntil > this.clock.now()) return { lock: new Lock(this.owner, keys, value, tokens, validUntil), granted: new Set(this.instances.filter((_, i) => results[i]!.ok)) };
       failures.push({ instance: 'all', reason: 'timeout', message: `validity ran out while acquiring (took ${Math.round(this.clock.now() - started)} ms of ${ttl})` });
       return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
     }
@@ -420,14 +428,14 @@ export class Redlock implements AsyncDisposable {
   }
 
   /**
-   * Takes a waiter that gave up, or got the lock, out of its resources' waiting lines on every instance, so that
-   * no release reserves a key for it.
+   * Takes a waiter that gave up, or got the lock, out of its resources' waiting lines on every instance but
+   * `except` (those that granted it the lock took it out themselves), so that no release reserves a key for it.
    */
-  private leaveLines(resources: readonly string[], value: string): void {
+  private leaveLines(resources: readonly string[], value: string, except: ReadonlySet<Instance>): void {
     const run = (instance: Instance): Promise<InstanceResult<true>> => instance.run(LEAVE_LINE, resources.flatMap(queueKeys), [value], () => ({ ok: true, value: true }));
     // Not awaited: a place left behind lapses on its own, and a reservation made for it in the meantime lapses
     // after `reservationMs`. Instance.run never rejects.
-    void Promise.all(this.instances.map(run));
+    void Promise.all(this.instances.filter((instance) => !except.has(instance)).map(run));
   }
 
   /** The pub/sub channels on which releases of `keys` are announced. */

@@ -17,6 +17,12 @@
  * that waiter wakes if it is one of ours, and nobody else here does (their attempts would find the key
  * reserved and fail). A release's announcements wake a waiter once a majority of instances made the same one:
  * woken by the first, its attempt would reach instances that have not seen the release yet and fail there.
+ *
+ * A release reserved for another process's waiter says that other processes wait in the line: this process's
+ * first waiter, if it has not taken its place there yet, is woken to take it now (its attempt is refused, the key
+ * being reserved, but it stands in line for the next release). Left to its retry delay, it joined the line up to
+ * half a second later, and until then releases found only other processes' waiters there, or none, and were
+ * announced to every process at once: their first waiters all asked and split the votes.
  */
 import { TimeoutError, sleep } from '@x/core';
 import type { ScriptClient, Subscriber } from './client.js';
@@ -37,6 +43,10 @@ export interface ReleaseListener {
    * which load the very instances the hand-over needs. Resolves early when `signal` aborts.
    */
   turn(ms: number, signal?: AbortSignal): Promise<void>;
+  /** True once a release was reserved for another process's waiter while this one was not yet in the line. */
+  othersWaiting(): boolean;
+  /** Says that this waiter's last attempt took its place in the line (in Redis). */
+  joinedLine(): void;
   close(): Promise<void>;
 }
 
@@ -47,6 +57,10 @@ interface Waiter {
   released: boolean;
   /** Set while the waiter sleeps: ends the sleep. */
   wake: (() => void) | undefined;
+  /** Its place is in the line in Redis (an attempt joined it). */
+  inLine: boolean;
+  /** Woken to join the line because other processes' waiters stand in it. */
+  othersWaiting: boolean;
 }
 
 /** How long a subscriber connection gets to close gracefully. */
@@ -70,6 +84,11 @@ export class ReleaseNotifier {
   private closed = false;
   /** The releases heard of, by released value (insertion order = age). */
   private readonly heard = new Map<string, Heard>();
+  /**
+   * Values of this process's waiters that are gone (they got the lock or gave up), newest last: a release's
+   * announcements may name one after it left, and must not then count as naming another process's waiter.
+   */
+  private readonly gone = new Set<string>();
 
   constructor(
     private readonly clients: readonly ScriptClient[],
@@ -82,7 +101,7 @@ export class ReleaseNotifier {
    * acquirer asking with `value`.
    */
   async listen(channels: readonly string[], value: string): Promise<ReleaseListener> {
-    const waiter: Waiter = { value, released: false, wake: undefined };
+    const waiter: Waiter = { value, released: false, wake: undefined, inLine: false, othersWaiting: false };
     this.byValue.set(value, waiter);
     const fresh: string[] = [];
     for (const channel of channels) {
@@ -118,8 +137,12 @@ export class ReleaseNotifier {
       turn: async (ms, signal) => {
         while (!(await listener.next(ms, signal)) && !isFirst() && !signal?.aborted && !this.closed);
       },
+      othersWaiting: () => waiter.othersWaiting,
+      joinedLine: () => void (waiter.inLine = true),
       close: async () => {
         if (this.byValue.get(value) === waiter) this.byValue.delete(value);
+        this.gone.add(value);
+        if (this.gone.size > REMEMBERED_RELEASES) this.gone.delete(this.gone.values().next().value!);
         const gone: string[] = [];
         for (const channel of channels) {
           const queue = this.waiters.get(channel);
@@ -142,7 +165,7 @@ export class ReleaseNotifier {
   releasedLocally(channels: readonly string[], value: string, reservedFor: string | undefined): void {
     if (!this.hasWaiters(channels)) return;
     this.hear(value).decided = true;
-    if (reservedFor !== undefined) this.wakeReserved(reservedFor);
+    if (reservedFor !== undefined) this.wakeReserved(reservedFor, channels);
     else for (const channel of channels) this.announce(channel);
   }
 
@@ -180,12 +203,23 @@ export class ReleaseNotifier {
     first.wake?.();
   }
 
-  // The key was reserved for `value`: wake its waiter if it is ours. Nobody else here could get it now.
-  private wakeReserved(value: string): void {
+  // The key was reserved for `value`: wake its waiter if it is ours. Nobody else here could get it now, but when the
+  // waiter is another process's, our first waiter on each channel that is not in the line yet is woken to join it.
+  private wakeReserved(value: string, channels: readonly string[]): void {
     const waiter = this.byValue.get(value);
-    if (waiter === undefined) return;
-    waiter.released = true;
-    waiter.wake?.();
+    if (waiter !== undefined) {
+      waiter.released = true;
+      waiter.wake?.();
+      return;
+    }
+    if (this.gone.has(value)) return;
+    for (const channel of channels) {
+      const first = this.waiters.get(channel)?.values().next().value;
+      if (first === undefined || first.inLine) continue;
+      first.othersWaiting = true;
+      first.released = true;
+      first.wake?.();
+    }
   }
 
   private hear(value: string): Heard {
@@ -216,7 +250,7 @@ export class ReleaseNotifier {
     if (count < this.quorum) return;
     heard.decided = true;
     if (reservedFor === '') this.announce(channel);
-    else this.wakeReserved(reservedFor);
+    else this.wakeReserved(reservedFor, [channel]);
   };
 }
 

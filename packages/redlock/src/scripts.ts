@@ -69,7 +69,8 @@ end`;
  * instance must keep the same line, or they would favour different waiters. A free key goes only to the first
  * waiter in line (or anyone when the line is empty): a newcomer, or a waiter further back, cannot take an
  * instance from under the one whose turn it is and split the votes. The acquirer leaves the line once it holds
- * the lock (LEAVE_LINE).
+ * the lock: an instance that grants to a waiter in line takes it out of the line there, the others are left by
+ * LEAVE_LINE.
  */
 export const ACQUIRE = script(`
 ${NOW}
@@ -105,6 +106,12 @@ local result = {now, 1}
 for i = 1, n do
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
   if ARGV[4] == '1' then result[i + 2] = redis.call('INCR', KEYS[n + i]) else result[i + 2] = 0 end
+  -- Granted here: our place in line goes now (one round less than leaving it after the lock is ours).
+  if ARGV[5] == '2' then
+    local line = lines + 2 * i - 1
+    redis.call('ZREM', KEYS[line], ARGV[1])
+    redis.call('ZREM', KEYS[line + 1], ARGV[1])
+  end
 end
 return result
 `);

@@ -378,8 +378,14 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         // Fewer announcements than a majority wake nobody: the release may not have reached the others yet.
         await Promise.all(clients.slice(0, 2).map((client) => client.publish(channel, 'value-0')));
         expect(await listener.next(200)).toBe(false);
-        // A release that reserved the key for another waiter wakes nobody here.
+        // A release that reserved the key for another process's waiter wakes this first waiter only to take its
+        // place in the line (it was not there yet); once there, such a release wakes nobody here.
+        expect(listener.othersWaiting()).toBe(false);
         await Promise.all(clients.map((client) => client.publish(channel, 'value-00 someone-else')));
+        expect(await listener.next(1_000)).toBe(true);
+        expect(listener.othersWaiting()).toBe(true);
+        listener.joinedLine();
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-01 someone-else')));
         expect(await listener.next(200)).toBe(false);
         // What the release script does on each instance: one release, five announcements carrying its value.
         await Promise.all(clients.map((client) => client.publish(channel, 'value-1')));
@@ -396,6 +402,63 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         await listener.close();
         await notifier.close();
         adapters.forEach((adapter) => adapter.detach());
+      }
+    });
+
+    it('takes a release reserved for a waiter of this process that is gone as nobody else\'s', async () => {
+      const adapters = lockers.map((client, i) => scriptClientOf(client, i)!);
+      const notifier = new ReleaseNotifier(adapters, 3);
+      const channel = `x-redlock:released:${resource('gone')}`;
+      const first = await notifier.listen([channel], 'waiter-a');
+      const second = await notifier.listen([channel], 'waiter-b');
+      try {
+        await first.close();
+        // Named after it got the lock (or gave up): not another process's waiter, so the next one stays asleep.
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-1 waiter-a')));
+        expect(await second.next(200)).toBe(false);
+        expect(second.othersWaiting()).toBe(false);
+        await Promise.all(clients.map((client) => client.publish(channel, 'value-2 waiter-z')));
+        expect(await second.next(1_000)).toBe(true);
+        expect(second.othersWaiting()).toBe(true);
+      } finally {
+        await second.close();
+        await notifier.close();
+        adapters.forEach((adapter) => adapter.detach());
+      }
+    });
+
+    it("sends a process's next waiter into the line as soon as a release goes to another process's waiter", async () => {
+      const key = resource('next-in-line');
+      const [line] = queueKeys(key);
+      // Three processes' Redlocks, with retry delays long enough that no waiter joins the line on its own timer.
+      const patient = (): Redlock => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) });
+      const [p, q, r] = [patient(), patient(), patient()];
+      const inLine = async (): Promise<number> => Math.min(...(await Promise.all(clients.map((client) => client.zcard(line)))));
+      try {
+        const held = await q.acquire(key, 10_000);
+        const p1 = p.acquire(key, 10_000);
+        await eventually(async () => (await inLine()) === 1, 'p1 in line', 2_000);
+        const p2 = p.acquire(key, 10_000);
+        const r1 = r.acquire(key, 10_000);
+        await eventually(async () => (await inLine()) === 2, 'p1 and r1 in line', 2_000);
+        await held.release();
+        // The release goes to p1, the first in line; p2 waits behind it in its process, not yet in Redis's line.
+        const first = await p1;
+        expect(await inLine()).toBe(1);
+        const released = performance.now();
+        await first.release();
+        // That release goes to r1: p's next waiter takes its place in the line at once (not after its 3 s delay),
+        // so that r1's release can go to it.
+        const second = await r1;
+        await eventually(async () => (await inLine()) === 1, "p2 in line while r1 holds", 1_000);
+        expect(performance.now() - released).toBeLessThan(1_000);
+        await second.release();
+        const third = await p2;
+        expect(performance.now() - released).toBeLessThan(1_500);
+        await third.release();
+        await eventually(async () => (await inLine()) === 0, 'the line empty', 2_000);
+      } finally {
+        await Promise.all([p.close(), q.close(), r.close()]);
       }
     });
 

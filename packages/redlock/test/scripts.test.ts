@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
-import { type TestRedisServer, startRedisServer } from '@x/testkit';
+import { type TestRedisServer, redisMasters, startRedisServer } from '@x/testkit';
 import { Redlock } from '../src/index.js';
+import { ACQUIRE, queueKeys } from '../src/scripts.js';
 import { resource } from './helpers.js';
 
 /** `calls` of `command` in INFO commandstats (0 when it never ran). */
@@ -65,5 +66,31 @@ describe('scripts on a server that has never run them', () => {
     await (await redlock.acquire(resource('reconnected'), 5_000)).release();
     expect(await noscriptErrors(redis)).toBe(0);
     expect(await callsOf(redis, 'eval')).toBe(2);
+  });
+});
+
+describe('the waiting line in the acquire script', () => {
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = new Redis(redisMasters()[0]!);
+    await redis.ping();
+  });
+  afterAll(() => redis.disconnect());
+
+  it('takes a waiter out of the line where it grants the lock, and keeps its place where it refuses', async () => {
+    const key = resource('line-on-grant');
+    const [line, kept] = queueKeys(key);
+    // value, TTL, one resource, no fencing, joining the line (place 1, kept 5 s), no restart guard.
+    const acquire = (value: string): Promise<unknown> => redis.eval(ACQUIRE.source, 3, key, line, kept, value, 5_000, 1, 0, 2, 1, 5_000, 0);
+    await redis.set(key, 'holder', 'PX', 5_000);
+    expect(((await acquire('waiter')) as number[])[1]).toBe(0);
+    expect(await redis.zscore(line, 'waiter')).toBe('1');
+    expect(await redis.zscore(kept, 'waiter')).not.toBeNull();
+    await redis.del(key);
+    expect(((await acquire('waiter')) as number[])[1]).toBe(1);
+    expect(await redis.get(key)).toBe('waiter');
+    expect(await redis.zscore(line, 'waiter')).toBeNull();
+    expect(await redis.zscore(kept, 'waiter')).toBeNull();
+    await redis.del(key, line, kept);
   });
 });
