@@ -59,6 +59,11 @@ export class Instance {
     this.clockWatch = client.cluster ? undefined : new ClockWatch(clockAllowance);
   }
 
+  /** False while this instance's clock is seen running fast: its keys expire early, so its votes do not count. */
+  get keepsTime(): boolean {
+    return this.clockWatch?.fast === undefined;
+  }
+
   /** Stops listening to the client (the client itself belongs to the caller). */
   detach(): void {
     this.client.detach();

@@ -34,7 +34,8 @@ import {
 } from './errors.js';
 import { Instance, type InstanceResult, type RedisClient, scriptClientOf } from './instance.js';
 import { Lock, type LockOwner, type ReleaseResult } from './lock.js';
-import { type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
+import { type Grant, type ReleaseListener, ReleaseNotifier } from './release-notifier.js';
+import { HeldKeys } from './held-keys.js';
 import { ACQUIRE, EXTEND, LEAVE_LINE, RAISE_FENCE, RELEASE, fenceKey, queueKeys, slotCanBeNamed } from './scripts.js';
 import { gather } from './gather.js';
 import { RedlockTelemetry } from './telemetry.js';
@@ -80,7 +81,9 @@ const ACQUIRE_KEYS = ['signal', 'acquireTimeout', 'retryCount'];
 
 /** An attempt's outcome; `firstInLine`: refused, but first in the resource's waiting line on a majority. */
 /** An attempt's lock (and the instances that granted it), or why it failed. */
-type AttemptOutcome = { lock: Lock; granted: ReadonlySet<Instance> } | { error: LockHeldError | QuorumError; firstInLine?: boolean };
+type AttemptOutcome =
+  | { lock: Lock; granted: ReadonlySet<Instance> }
+  | { error: LockHeldError | QuorumError; firstInLine?: boolean; grants: ReadonlyMap<Instance, number> };
 
 /**
  * Distributed locks over independent Redis masters.
@@ -142,7 +145,7 @@ export class Redlock implements AsyncDisposable {
     const clockAllowance = Math.max(this.driftFactor, MIN_CLOCK_ALLOWANCE);
     this.instances = scriptClients.map((client) => new Instance(client, this.clock, clockAllowance));
     this.quorum = Math.floor(clients.length / 2) + 1;
-    this.notifier = new ReleaseNotifier(scriptClients, this.quorum);
+    this.notifier = new ReleaseNotifier(scriptClients, this.quorum, `${this.channelPrefix}hand-over:${randomToken()}`);
     this.owner = {
       extend: (lock, ttl) => this.extend(lock, ttl),
       release: (lock) => this.release(lock),
@@ -200,6 +203,11 @@ export class Redlock implements AsyncDisposable {
     let listener: ReleaseListener | undefined;
     let lastError: unknown;
     let delay: number | undefined;
+    // A single-resource waiter in line can be handed the lock by a release (see RELEASE): per instance, the start
+    // of the attempt its key there counts from, and its fence token. When its attempts were granted somewhere,
+    // it keeps those keys (the line gives free keys only to it), so nothing it counts is deleted under it.
+    const handed = keys.length === 1 ? new HeldKeys() : undefined;
+    let acquired = false;
     try {
       const channels = this.channelsOf(keys);
       if (this.notifier.hasWaiters(channels)) {
@@ -219,23 +227,36 @@ export class Redlock implements AsyncDisposable {
         // that keeps polling (see ReleaseListener.turn): a place in line of a waiter that does not poll would hold
         // the others back until it lapsed.
         const joins = listener?.isFirst() === true && (attempt > 1 || listener.othersWaiting());
-        const queued = joins ? { ...line, keepMs: placeKeptMs(delay) } : undefined;
+        const queued = joins ? { ...line, keepMs: placeKeptMs(delay), attempt } : undefined;
         if (joins) listener!.joinedLine();
         joined ||= joins;
         counting(attempt);
+        const sentAt = this.clock.now();
+        if (queued !== undefined) handed?.sent(attempt, sentAt);
         const outcome = await this.attempt(keys, value, ttl, queued);
         if ('lock' in outcome) {
           // The instances that granted took this waiter out of their lines (ACQUIRE); the others may keep it.
           if (joined) this.leaveLines(keys, value, outcome.granted);
           joined = false;
+          acquired = true;
           return outcome.lock;
         }
         lastError = outcome.error;
         this.telemetry.failures(outcome.error.failures);
-        // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
-        // set nothing). A late "yes" from an instance that timed out is covered too.
-        const mayHold = this.instances.filter((instance) => !outcome.error.failures.some((f) => f.instance === instance.name && f.reason === 'held'));
-        await this.releaseOn(mayHold, keys, value, false);
+        if (queued !== undefined && handed !== undefined) {
+          // In line, the keys this attempt got are kept: releases elsewhere may hand over the rest.
+          for (const [instance, token] of outcome.grants) handed.grant(instance, attempt, token);
+          const lock = await this.lockHandedOver(keys, value, ttl, handed, listener);
+          if (lock !== undefined) {
+            acquired = true;
+            return lock;
+          }
+        } else {
+          // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
+          // set nothing). A late "yes" from an instance that timed out is covered too.
+          const mayHold = this.instances.filter((instance) => !outcome.error.failures.some((f) => f.instance === instance.name && f.reason === 'held'));
+          await this.releaseOn(mayHold, keys, value, false);
+        }
         if (attempt > retryCount) throw new LockNotAcquiredError(keys, attempt, lastError);
         if (outcome.error instanceof LockHeldError && listener === undefined) {
           // From now on a release wakes us. One more attempt at once covers a release that came before the
@@ -251,16 +272,69 @@ export class Redlock implements AsyncDisposable {
         const wait = quickRetries > 0 && quickRetries <= QUICK_RETRIES ? Math.min(delay, QUICK_RETRY_MS) : delay;
         if (listener !== undefined) await listener.turn(wait, signal);
         else await sleep(wait, { signal, clock: this.clock }).catch(() => undefined);
+        if (handed !== undefined && listener !== undefined) {
+          const lock = await this.lockHandedOver(keys, value, ttl, handed, listener, signal);
+          if (lock !== undefined) {
+            acquired = true;
+            return lock;
+          }
+        }
       }
     } finally {
       // Whatever the outcome (the lock, giving up, an abort, a close), every instance asked keeps this waiter's
       // place in line: a place of a holder, or of a waiter that is gone, would have the next release reserve the
       // key for nobody.
       if (joined) this.leaveLines(keys, value, new Set());
+      // A waiter that gives up after standing in line may hold keys (its own attempts' or handed over): they go
+      // to the next in line as a release would.
+      if (joined && !acquired) void this.releaseOn(this.instances, keys, value, true);
       // Not awaited: unsubscribing is housekeeping, and an instance that does not answer would hold the lock's
       // return for a second (seen: a lock handed over with one of five instances down came back expired).
-      if (listener !== undefined) void listener.close();
+      if (listener !== undefined) void listener.close(acquired);
     }
+  }
+
+  /**
+   * The lock, when releases (and this waiter's own attempts) handed its key over on a majority of instances whose
+   * clocks keep time and the validity counted from the attempts they name has not run out; else undefined. When
+   * some instances handed it over but not yet a majority, waits up to one request timeout for the rest (their
+   * announcements are on their way) rather than sending an attempt at keys that are already ours.
+   */
+  private async lockHandedOver(
+    keys: readonly string[],
+    value: string,
+    ttl: number,
+    handed: HeldKeys,
+    listener: ReleaseListener | undefined,
+    signal?: AbortSignal,
+  ): Promise<Lock | undefined> {
+    const fold = (): void => {
+      for (const [index, grant] of listener?.grants() ?? []) handed.grant(this.instances[index]!, grant.attempt, grant.token);
+    };
+    fold();
+    if (handed.size > 0 && handed.size < this.quorum && listener !== undefined) {
+      await listener.next(this.requestTimeout, signal);
+      fold();
+    }
+    const chosen = handed.majority(this.quorum, (instance) => instance.keepsTime);
+    if (chosen === undefined) return undefined;
+    const validUntil = this.validUntil(ttl, chosen.since);
+    if (validUntil <= this.clock.now()) return undefined;
+    let tokens: number[] = [];
+    if (this.fencing) {
+      const token = Math.max(...chosen.tokens);
+      // As in attempt(): a second round only where the majority's counters are not all at the token.
+      if (chosen.tokens.filter((t) => t === token).length < this.quorum) {
+        const fenced = await this.raiseFences(keys, [token], this.timeoutFor(ttl));
+        if (fenced.confirmed < this.quorum) return undefined;
+      }
+      tokens = [token];
+    }
+    if (validUntil <= this.clock.now()) return undefined;
+    // Out of the line where the keys were handed over (RELEASE, or ACQUIRE where an attempt got one, did that);
+    // elsewhere by leaveLines.
+    this.leaveLines(keys, value, handed.instances);
+    return new Lock(this.owner, keys, value, tokens, validUntil);
   }
 
   /**
@@ -311,7 +385,10 @@ export class Redlock implements AsyncDisposable {
     const started = this.clock.now();
     const scriptKeys = [...keys, ...(this.fencing ? keys.map(fenceKey) : []), ...keys.flatMap(queueKeys)];
     const lineArgs = line === undefined ? [1, 0, 0] : [2, line.place, line.keepMs];
-    const args = [value, ttl, keys.length, this.fencing ? 1 : 0, ...lineArgs, this.restartGuardMs];
+    const args = [value, ttl, keys.length, this.fencing ? 1 : 0, ...lineArgs, this.restartGuardMs, line?.attempt ?? 0];
+    // A Cluster is not handed locks over (its hand-over channel could not be checked for a listener on the node
+    // that holds the key): its waiters are reserved the key and acquire as before.
+    const channelFor = (instance: Instance): string => (instance.client.cluster ? '' : this.notifier.handOverChannel);
     const timeout = this.timeoutFor(ttl);
     let firstInLine = 0;
     const parse = (instance: Instance, reply: unknown): InstanceResult<number[]> => {
@@ -320,13 +397,15 @@ export class Redlock implements AsyncDisposable {
     };
     const results = await gather(
       this.instances,
-      (instance) => instance.run(ACQUIRE, scriptKeys, args, (reply) => parse(instance, reply), VOTE_CHECKS),
+      (instance) => instance.run(ACQUIRE, scriptKeys, [...args, channelFor(instance)], (reply) => parse(instance, reply), VOTE_CHECKS),
       this.quorum,
       isOk,
       timeout,
     );
     const granted = results.filter((r): r is { ok: true; value: number[] } => r.ok);
     const failures = failuresOf(results);
+    const grants = new Map<Instance, number>();
+    results.forEach((r, i) => r.ok && grants.set(this.instances[i]!, r.value[0] ?? 0));
     if (granted.length >= this.quorum) {
       const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
       // Where a majority counted to the tokens themselves (counters in step: the usual case), that majority is
@@ -335,16 +414,16 @@ export class Redlock implements AsyncDisposable {
       const fenced = tokens.length === 0 || atTokens >= this.quorum ? undefined : await this.raiseFences(keys, tokens, timeout);
       const validUntil = this.validUntil(ttl, started);
       if (fenced !== undefined && fenced.confirmed < this.quorum) {
-        return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures) };
+        return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures), grants };
       }
       if (validUntil > this.clock.now()) return { lock: new Lock(this.owner, keys, value, tokens, validUntil), granted: new Set(this.instances.filter((_, i) => results[i]!.ok)) };
       failures.push({ instance: 'all', reason: 'timeout', message: `validity ran out while acquiring (took ${Math.round(this.clock.now() - started)} ms of ${ttl})` });
-      return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
+      return { error: new QuorumError(keys, this.quorum, granted.length, failures), grants };
     }
     const held = failures.filter((f) => f.reason === 'held').length;
     // Held when the owners' votes alone keep us from a majority.
-    if (held > this.instances.length - this.quorum) return { error: new LockHeldError(keys, failures), firstInLine: firstInLine >= this.quorum };
-    return { error: new QuorumError(keys, this.quorum, granted.length, failures) };
+    if (held > this.instances.length - this.quorum) return { error: new LockHeldError(keys, failures), firstInLine: firstInLine >= this.quorum, grants };
+    return { error: new QuorumError(keys, this.quorum, granted.length, failures), grants };
   }
 
   /** Raises the fence counters of `keys` to `tokens` on a majority (see RAISE_FENCE for why). */
@@ -390,12 +469,12 @@ export class Redlock implements AsyncDisposable {
   private async release(lock: Lock): Promise<ReleaseResult> {
     const expired = lock.expired;
     if (this.counted.delete(lock)) this.telemetry.released();
-    const { deleted, reservedFor } = await this.releaseOn(this.instances, lock.resources, lock.value, true);
+    const { deleted, reservedFor, grants } = await this.releaseOn(this.instances, lock.resources, lock.value, true);
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
     // Our own waiters need not wait for the announcement to come back from Redis. Their attempts go out on the
     // same connections as the release's commands, behind them, so they find the keys gone everywhere (or
-    // reserved for the waiter named).
-    this.notifier.releasedLocally(this.channelsOf(lock.resources), lock.value, reservedFor);
+    // reserved for the waiter named); a waiter handed the lock learns which instances did so from the replies.
+    this.notifier.releasedLocally(this.channelsOf(lock.resources), lock.value, reservedFor, grants);
     return { deleted, released: deleted >= this.quorum, expired };
   }
 
@@ -409,11 +488,11 @@ export class Redlock implements AsyncDisposable {
     keys: readonly string[],
     value: string,
     announce: boolean,
-  ): Promise<{ deleted: number; reservedFor: string | undefined }> {
+  ): Promise<{ deleted: number; reservedFor: string | undefined; grants: Map<number, Grant> }> {
     const deletedHere = (r: InstanceResult<ReleaseReply>): boolean => r.ok && r.value.deleted > 0;
     // Only an announced release hands over; a failed attempt's give-back frees the keys for whoever asks next.
-    const scriptKeys = announce ? [...keys, ...keys.flatMap(queueKeys)] : keys;
-    const args = [value, this.channelPrefix, announce ? 1 : 0, announce ? 1 : 0, this.reservationMs];
+    const scriptKeys = announce ? [...keys, ...keys.map(fenceKey), ...keys.flatMap(queueKeys)] : keys;
+    const args = [value, this.channelPrefix, announce ? 1 : 0, announce ? 1 : 0, this.reservationMs, this.restartGuardMs];
     const results = await gather(
       instances,
       (instance) => instance.run(RELEASE, scriptKeys, args, parseRelease),
@@ -424,7 +503,12 @@ export class Redlock implements AsyncDisposable {
     const votes = new Map<string, number>();
     for (const r of results) if (r.ok && r.value.reservedFor !== undefined) votes.set(r.value.reservedFor, (votes.get(r.value.reservedFor) ?? 0) + 1);
     const [reservedFor] = [...votes].find(([, count]) => count >= this.quorum) ?? [];
-    return { deleted: results.filter(deletedHere).length, reservedFor };
+    // Where the lock itself went to that waiter: by instance index, as the hand-over channel reports it.
+    const grants = new Map<number, Grant>();
+    results.forEach((r, i) => {
+      if (r.ok && r.value.handedOver && r.value.reservedFor === reservedFor) grants.set(i, { attempt: r.value.attempt, token: r.value.token });
+    });
+    return { deleted: results.filter(deletedHere).length, reservedFor, grants };
   }
 
   /**
@@ -491,18 +575,34 @@ function failuresOf<T>(results: readonly InstanceResult<T>[]): InstanceFailure[]
 
 interface ReleaseReply {
   deleted: number;
+  /** The waiter the key went to, reserved or handed over. */
   reservedFor: string | undefined;
+  /** The lock itself went to it (see RELEASE), counted from its attempt `attempt`, with fence token `token`. */
+  handedOver: boolean;
+  attempt: number;
+  token: number;
 }
 
 function parseRelease(reply: unknown): InstanceResult<ReleaseReply> {
-  const [deleted, reservedFor] = reply as [unknown, unknown];
-  return { ok: true, value: { deleted: Number(deleted), reservedFor: typeof reservedFor === 'string' ? reservedFor : undefined } };
+  const [deleted, reservedFor, handedOver, attempt, token] = reply as unknown[];
+  return {
+    ok: true,
+    value: {
+      deleted: Number(deleted),
+      reservedFor: typeof reservedFor === 'string' ? reservedFor : undefined,
+      handedOver: Number(handedOver) === 1,
+      attempt: Number(attempt ?? 0),
+      token: Number(token ?? 0),
+    },
+  };
 }
 
 /** Where a single resource's waiter stands in its waiting line: its place (epoch ms) and how long it is kept. */
 interface WaitingPlace {
   readonly place: number;
   readonly keepMs: number;
+  /** The attempt's number: a release that hands the lock over names it (see HeldKeys). */
+  readonly attempt: number;
 }
 
 /**

@@ -18,6 +18,13 @@
  * reserved and fail). A release's announcements wake a waiter once a majority of instances made the same one:
  * woken by the first, its attempt would reach instances that have not seen the release yet and fail there.
  *
+ * A release that hands a waiter the lock itself (see RELEASE) tells only that waiter's process, on the process's
+ * own channel, which every instance's subscriber listens on: `<released> <waiter> <attempt> <fence token>`. The
+ * waiter collects these grants by instance and is woken once a majority granted; it holds the lock if their
+ * validity, counted from the start of the attempts they name, has not run out (see Redlock.acquire). When one of
+ * this process's waiters got the lock, the next one takes its place in the line at once: the release to come can
+ * then hand the lock to it in one round.
+ *
  * A release reserved for another process's waiter says that other processes wait in the line: this process's
  * first waiter, if it has not taken its place there yet, is woken to take it now (its attempt is refused, the key
  * being reserved, but it stands in line for the next release). Left to its retry delay, it joined the line up to
@@ -43,11 +50,23 @@ export interface ReleaseListener {
    * which load the very instances the hand-over needs. Resolves early when `signal` aborts.
    */
   turn(ms: number, signal?: AbortSignal): Promise<void>;
-  /** True once a release was reserved for another process's waiter while this one was not yet in the line. */
+  /**
+   * True when this waiter should take its place in the line with its next attempt, first or not: a release went
+   * to another process's waiter while it was not in the line, or the waiter ahead of it here got the lock.
+   */
   othersWaiting(): boolean;
   /** Says that this waiter's last attempt took its place in the line (in Redis). */
   joinedLine(): void;
-  close(): Promise<void>;
+  /** The lock handed to this waiter by releases so far, by instance index: the attempt each names, its token. */
+  grants(): ReadonlyMap<number, Grant>;
+  /** Leaves; `gotLock` when the waiter holds the lock now (the next waiter here then joins the line at once). */
+  close(gotLock?: boolean): Promise<void>;
+}
+
+/** A release that handed the lock to a waiter on one instance: the waiter's attempt it counted from, the token. */
+export interface Grant {
+  readonly attempt: number;
+  readonly token: number;
 }
 
 interface Waiter {
@@ -61,6 +80,8 @@ interface Waiter {
   inLine: boolean;
   /** Woken to join the line because other processes' waiters stand in it. */
   othersWaiting: boolean;
+  /** The lock handed to it, by instance index. */
+  readonly grants: Map<number, Grant>;
 }
 
 /** How long a subscriber connection gets to close gracefully. */
@@ -90,10 +111,15 @@ export class ReleaseNotifier {
    */
   private readonly gone = new Set<string>();
 
+  /** The hand-over channel is subscribed to on every instance (with the first resource channel). */
+  private handOverSubscribed = false;
+
   constructor(
     private readonly clients: readonly ScriptClient[],
     /** Announcements of one release that decide whom it wakes: a majority of the instances. */
     private readonly quorum: number,
+    /** This process's channel: releases that hand one of its waiters the lock say so on it. */
+    readonly handOverChannel: string,
   ) {}
 
   /**
@@ -101,7 +127,7 @@ export class ReleaseNotifier {
    * acquirer asking with `value`.
    */
   async listen(channels: readonly string[], value: string): Promise<ReleaseListener> {
-    const waiter: Waiter = { value, released: false, wake: undefined, inLine: false, othersWaiting: false };
+    const waiter: Waiter = { value, released: false, wake: undefined, inLine: false, othersWaiting: false, grants: new Map() };
     this.byValue.set(value, waiter);
     const fresh: string[] = [];
     for (const channel of channels) {
@@ -112,6 +138,10 @@ export class ReleaseNotifier {
         fresh.push(channel);
       }
       queue.add(waiter);
+    }
+    if (!this.handOverSubscribed) {
+      this.handOverSubscribed = true;
+      fresh.push(this.handOverChannel);
     }
     if (fresh.length > 0) await this.each((subscriber) => subscriber.subscribe(fresh));
     const isFirst = (): boolean => channels.some((channel) => this.waiters.get(channel)?.values().next().value === waiter);
@@ -139,7 +169,8 @@ export class ReleaseNotifier {
       },
       othersWaiting: () => waiter.othersWaiting,
       joinedLine: () => void (waiter.inLine = true),
-      close: async () => {
+      grants: () => waiter.grants,
+      close: async (gotLock = false) => {
         if (this.byValue.get(value) === waiter) this.byValue.delete(value);
         this.gone.add(value);
         if (this.gone.size > REMEMBERED_RELEASES) this.gone.delete(this.gone.values().next().value!);
@@ -147,6 +178,7 @@ export class ReleaseNotifier {
         for (const channel of channels) {
           const queue = this.waiters.get(channel);
           queue?.delete(waiter);
+          if (gotLock) this.callToLine(channel);
           if (queue?.size === 0) {
             this.waiters.delete(channel);
             gone.push(channel);
@@ -162,11 +194,16 @@ export class ReleaseNotifier {
    * Announces a release made by this process to its own waiters at once, without waiting for the round trip
    * through Redis pub/sub; the same release's announcements from Redis (carrying `value`) are then ignored.
    */
-  releasedLocally(channels: readonly string[], value: string, reservedFor: string | undefined): void {
+  releasedLocally(channels: readonly string[], value: string, reservedFor: string | undefined, grants: ReadonlyMap<number, Grant> = new Map()): void {
     if (!this.hasWaiters(channels)) return;
     this.hear(value).decided = true;
-    if (reservedFor !== undefined) this.wakeReserved(reservedFor, channels);
-    else for (const channel of channels) this.announce(channel);
+    if (reservedFor === undefined) {
+      for (const channel of channels) this.announce(channel);
+      return;
+    }
+    const waiter = this.byValue.get(reservedFor);
+    if (waiter !== undefined) for (const [index, grant] of grants) waiter.grants.set(index, grant);
+    this.wakeReserved(reservedFor, channels);
   }
 
   /** True when a waiter of this process already listens on one of `channels`. */
@@ -213,13 +250,16 @@ export class ReleaseNotifier {
       return;
     }
     if (this.gone.has(value)) return;
-    for (const channel of channels) {
-      const first = this.waiters.get(channel)?.values().next().value;
-      if (first === undefined || first.inLine) continue;
-      first.othersWaiting = true;
-      first.released = true;
-      first.wake?.();
-    }
+    for (const channel of channels) this.callToLine(channel);
+  }
+
+  // The first waiter on `channel`, if it is not in the line yet, is woken to take its place there now.
+  private callToLine(channel: string): void {
+    const first = this.waiters.get(channel)?.values().next().value;
+    if (first === undefined || first.inLine) return;
+    first.othersWaiting = true;
+    first.released = true;
+    first.wake?.();
   }
 
   private hear(value: string): Heard {
@@ -234,13 +274,17 @@ export class ReleaseNotifier {
 
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
   private async each(action: (subscriber: Subscriber) => Promise<unknown>): Promise<void> {
-    this.subscribers ??= this.clients.map((client) => client.openSubscriber(this.onMessage));
+    this.subscribers ??= this.clients.map((client, index) => client.openSubscriber((channel, message) => this.onMessage(index, channel, message)));
     await Promise.all(this.subscribers.map((subscriber) => withTimeout(action(subscriber), 1_000).catch(() => undefined)));
   }
 
   // The message is the released lock's value, then the waiter the key was reserved for if any: one release, one
   // wake-up, once a majority of instances said the same.
-  private readonly onMessage = (channel: string, message: string): void => {
+  private onMessage(index: number, channel: string, message: string): void {
+    if (channel === this.handOverChannel) {
+      this.onHandOver(index, message);
+      return;
+    }
     const space = message.indexOf(' ');
     const heard = this.hear(space === -1 ? message : message.slice(0, space));
     if (heard.decided) return;
@@ -251,7 +295,19 @@ export class ReleaseNotifier {
     heard.decided = true;
     if (reservedFor === '') this.announce(channel);
     else this.wakeReserved(reservedFor, [channel]);
-  };
+  }
+
+  // `<released> <waiter> <attempt> <token>` from instance `index`: the lock is the waiter's there. Woken once a
+  // majority granted (each instance says so once per release; a later grant to the same waiter replaces it).
+  private onHandOver(index: number, message: string): void {
+    const [, value, attempt, token] = message.split(' ');
+    const waiter = value === undefined ? undefined : this.byValue.get(value);
+    if (waiter === undefined) return;
+    waiter.grants.set(index, { attempt: Number(attempt), token: Number(token) });
+    if (waiter.grants.size < this.quorum) return;
+    waiter.released = true;
+    waiter.wake?.();
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

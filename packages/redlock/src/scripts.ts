@@ -24,16 +24,17 @@ const NOW = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
 /**
- * `first_waiter(line, kept, now)`: the first value of a waiting line whose place is still kept, dropping the
- * lapsed ones before it (at most 32 at a time, to bound the script), or nil.
+ * `first_waiter(line, kept, at, now)`: the first value of a waiting line whose place is still kept, dropping the
+ * lapsed ones (and their arrivals) before it (at most 32 at a time, to bound the script), or nil.
  */
-const FIRST_WAITER = `local function first_waiter(line, kept, now)
+const FIRST_WAITER = `local function first_waiter(line, kept, at, now)
   for _ = 1, 32 do
     local first = redis.call('ZRANGE', line, 0, 0)[1]
     if not first then return nil end
     if tonumber(redis.call('ZSCORE', kept, first) or '0') > now then return first end
     redis.call('ZREM', line, first)
     redis.call('ZREM', kept, first)
+    redis.call('HDEL', at, first)
   end
   return nil
 end`;
@@ -55,50 +56,53 @@ end`;
 /**
  * ARGV: value, ttl ms, resource count n, fencing (1/0), line (0: none, 1: checked, 2: checked and joined), the
  * waiter's place (its wait's start, epoch ms), how long its place is kept (ms), the restart guard (ms, 0: off;
- * see RESTART_GUARD).
+ * see RESTART_GUARD), the attempt's number, the channel its process hears hand-overs on ('' for none).
  * KEYS: the n resource keys, then (with fencing) their n fence counter keys, then (with a line) each resource's
- * waiting line and the line's expiries, in pairs (see queueKeys).
+ * waiting line, the line's expiries and its arrivals, in threes (see queueKeys).
  * Returns {now, 1, fence1, ..., fenceN} when granted (fences 0 without fencing), {now, 2, ms} when the server
  * restarted less than the guard ago, {now, 0, i, first} when
  * resource i is held by another value (first: 1 when the value is first in line), or is free while another
  * waiter is first in its line. A key already holding our value
- * (left by an attempt whose answer we missed, or reserved for us by a release: see RELEASE) counts as ours.
+ * (left by an attempt whose answer we missed, or handed to us by a release: see RELEASE) counts as ours.
  *
  * The line: joining puts the value in it (ordered by its place; a place kept stays where it was) or refreshes
  * how long it is kept, whether this instance grants or not: the attempt may still fail on the others, and every
  * instance must keep the same line, or they would favour different waiters. A free key goes only to the first
  * waiter in line (or anyone when the line is empty): a newcomer, or a waiter further back, cannot take an
- * instance from under the one whose turn it is and split the votes. The acquirer leaves the line once it holds
- * the lock: an instance that grants to a waiter in line takes it out of the line there, the others are left by
- * LEAVE_LINE.
+ * instance from under the one whose turn it is and split the votes. Joining also notes when this attempt
+ * arrived (this instance's clock), its number, TTL, fencing, resource count and channel: what a release needs to
+ * hand the lock over (RELEASE). The acquirer leaves the line once it holds the lock: an instance that grants to a
+ * waiter in line takes it out of the line there, the others are left by LEAVE_LINE.
  */
 export const ACQUIRE = script(`
 ${NOW}
 ${RESTART_GUARD}
 ${FIRST_WAITER}
 local n = tonumber(ARGV[3])
--- Resource i's line and its expiries are KEYS[lines + 2i - 1] and KEYS[lines + 2i].
+-- Resource i's line, its expiries and its arrivals are KEYS[lines + 3i - 2], KEYS[lines + 3i - 1], KEYS[lines + 3i].
 local lines = n + (ARGV[4] == '1' and n or 0)
 if ARGV[5] == '2' then
   local keep = tonumber(ARGV[7])
+  local arrival = now .. ' ' .. ARGV[9] .. ' ' .. ARGV[2] .. ' ' .. ARGV[4] .. ' ' .. n .. ' ' .. ARGV[10]
   for i = 1, n do
-    local line = lines + 2 * i - 1
+    local line = lines + 3 * i - 2
     redis.call('ZADD', KEYS[line], 'NX', ARGV[6], ARGV[1])
     redis.call('ZADD', KEYS[line + 1], now + keep, ARGV[1])
-    for k = line, line + 1 do
+    redis.call('HSET', KEYS[line + 2], ARGV[1], arrival)
+    for k = line, line + 2 do
       if redis.call('PTTL', KEYS[k]) < keep then redis.call('PEXPIRE', KEYS[k], keep) end
     end
   end
 end
 for i = 1, n do
   local current = redis.call('GET', KEYS[i])
-  local line = lines + 2 * i - 1
+  local line = lines + 3 * i - 2
   if current and current ~= ARGV[1] then
-    local first = ARGV[5] == '2' and first_waiter(KEYS[line], KEYS[line + 1], now) == ARGV[1]
+    local first = ARGV[5] == '2' and first_waiter(KEYS[line], KEYS[line + 1], KEYS[line + 2], now) == ARGV[1]
     return {now, 0, i, first and 1 or 0}
   end
   if not current and ARGV[5] ~= '0' then
-    local first = first_waiter(KEYS[line], KEYS[line + 1], now)
+    local first = first_waiter(KEYS[line], KEYS[line + 1], KEYS[line + 2], now)
     if first and first ~= ARGV[1] then return {now, 0, i, 0} end
   end
 end
@@ -108,9 +112,10 @@ for i = 1, n do
   if ARGV[4] == '1' then result[i + 2] = redis.call('INCR', KEYS[n + i]) else result[i + 2] = 0 end
   -- Granted here: our place in line goes now (one round less than leaving it after the lock is ours).
   if ARGV[5] == '2' then
-    local line = lines + 2 * i - 1
+    local line = lines + 3 * i - 2
     redis.call('ZREM', KEYS[line], ARGV[1])
     redis.call('ZREM', KEYS[line + 1], ARGV[1])
+    redis.call('HDEL', KEYS[line + 2], ARGV[1])
   end
 end
 return result
@@ -133,64 +138,98 @@ return 1
 `);
 
 /**
- * ARGV: value, channel prefix, announce (1/0), queue (1/0), reservation ms.
- * KEYS: the resource keys, then (when queueing) each resource's waiting line and its expiries, in pairs.
+ * ARGV: value, channel prefix, announce (1/0), queue (1/0), reservation ms, restart guard ms (0: off).
+ * KEYS: the n resource keys, then (when queueing) their n fence counter keys and each resource's waiting line,
+ * its expiries and its arrivals, in threes.
  * Deletes each key that still holds our value and, when asked to, announces it on `<prefix><key>` so a waiter
  * wakes at once; the message is the released value (worthless once deleted), so the releasing process can tell
  * its own releases, which it announced locally already. Giving back the minority of a failed attempt is not
  * announced: nobody could have been waiting for that.
  *
- * Hand-over: an announced release with a waiting line reserves the key at once for the first waiter whose place
- * is still kept (SET with the reservation's short TTL, in this same script, so no other acquirer can slip in
- * between), and the message names it: `<released value> <waiter's value>`. The waiter then acquires as usual;
- * its attempt finds its own value here and counts the instance as granted (see ACQUIRE). A reservation is not a
- * lock: validity comes from that attempt, as for any acquire, so Redlock's argument is unchanged. The waiter
- * stays first in line until it holds the lock or its place lapses, which is then at the latest when the
- * reservation does. The releasing value leaves the line (an
- * instance that refused its attempt kept its place). Returns {deleted, reserved-for (or false)} with the last
- * resource's reservation.
+ * Hand-over, in the same script, to the first waiter in line whose place is still kept (so no other acquirer
+ * can slip in between), in one of two ways:
+ * - **The lock itself**, when that waiter asks for this one resource, its process still listens on its channel
+ *   (PUBSUB NUMSUB: a process that died has no subscriber left), its last attempt arrived here at most half its
+ *   TTL ago and this server has been up for longer than the restart guard: the key gets the waiter's value with
+ *   what is left of its TTL counted from that attempt's arrival (this instance's clock), the fence counter
+ *   counts on for it, and its process hears `<released value> <waiter's value> <attempt> <fence token>` on its
+ *   channel. The waiter's process started that attempt before it arrived here, so counting the waiter's validity
+ *   from that start on its own clock, as for any acquire, ends it before this key expires (see README: hand-over).
+ * - **A reservation** otherwise: the key holds the waiter's value for the reservation's short TTL and everyone
+ *   hears `<released value> <waiter's value>` on `<prefix><key>`; the waiter acquires as usual, its attempt
+ *   finding its own value here and counting the instance as granted (see ACQUIRE). A reservation is not a lock.
+ *   The waiter stays first in line until it holds the lock or its place lapses, which is then at the latest
+ *   when the reservation does.
+ * The releasing value leaves the line (an instance that refused its attempt kept its place). Returns {deleted,
+ * the waiter handed to (or false), 1 when it was given the lock (else 0), its attempt, its fence token} for the
+ * last resource.
  */
 export const RELEASE = script(`
 ${NOW}
 ${FIRST_WAITER}
 local deleted = 0
-local reserved = false
-local n = ARGV[4] == '1' and #KEYS / 3 or #KEYS
+local waiter, handed, attempt, token = false, 0, 0, 0
+local n = ARGV[4] == '1' and #KEYS / 5 or #KEYS
+local function long_up()
+  if ARGV[6] == '0' then return true end
+  local uptime = string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)')
+  return uptime ~= nil and tonumber(uptime) * 1000 >= tonumber(ARGV[6])
+end
 for i = 1, n do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
     redis.call('DEL', KEYS[i])
     deleted = deleted + 1
     if ARGV[3] == '1' then
-      local message = ARGV[1]
+      local message, channel = ARGV[1], ARGV[2] .. KEYS[i]
+      waiter, handed, attempt, token = false, 0, 0, 0
       if ARGV[4] == '1' then
-        local line, kept = KEYS[n + 2 * i - 1], KEYS[n + 2 * i]
+        local line, kept, at = KEYS[2 * n + 3 * i - 2], KEYS[2 * n + 3 * i - 1], KEYS[2 * n + 3 * i]
         redis.call('ZREM', line, ARGV[1])
         redis.call('ZREM', kept, ARGV[1])
-        local first = first_waiter(line, kept, now)
+        redis.call('HDEL', at, ARGV[1])
+        local first = first_waiter(line, kept, at, now)
         if first then
-          redis.call('SET', KEYS[i], first, 'PX', ARGV[5])
-          message = ARGV[1] .. ' ' .. first
-          reserved = first
-          -- Its place lapses with the reservation unless it comes for the key: a waiter that died in line then
-          -- costs the others one reservation, not the rest of its place. A live one's attempt keeps its place
-          -- (and puts it back where it was, should it come late: places are ordered by when each began waiting).
-          local until_ms = now + tonumber(ARGV[5])
-          if tonumber(redis.call('ZSCORE', kept, first)) > until_ms then redis.call('ZADD', kept, until_ms, first) end
+          waiter = first
+          -- Its last attempt: when it arrived here, its number, TTL, fencing, resource count, its process's channel.
+          local arrived, tried, ttl, fencing, count, to = string.match(redis.call('HGET', at, first) or '', '^(%d+) (%d+) (%d+) (%d) (%d+) (.*)$')
+          local left = arrived and tonumber(ttl) - (now - tonumber(arrived)) or 0
+          if arrived and count == '1' and to ~= '' and left * 2 >= tonumber(ttl) and redis.call('PUBSUB', 'NUMSUB', to)[2] > 0 and long_up() then
+            redis.call('SET', KEYS[i], first, 'PX', left)
+            if fencing == '1' then token = redis.call('INCR', KEYS[n + i]) end
+            redis.call('ZREM', line, first)
+            redis.call('ZREM', kept, first)
+            redis.call('HDEL', at, first)
+            handed, attempt = 1, tonumber(tried)
+            message = ARGV[1] .. ' ' .. first .. ' ' .. tried .. ' ' .. token
+            channel = to
+          else
+            redis.call('SET', KEYS[i], first, 'PX', ARGV[5])
+            message = ARGV[1] .. ' ' .. first
+            -- Its place lapses with the reservation unless it comes for the key: a waiter that died in line then
+            -- costs the others one reservation, not the rest of its place. A live one's attempt keeps its place
+            -- (and puts it back where it was, should it come late: places are ordered by when each began waiting).
+            local until_ms = now + tonumber(ARGV[5])
+            if tonumber(redis.call('ZSCORE', kept, first)) > until_ms then redis.call('ZADD', kept, until_ms, first) end
+          end
         end
       end
-      redis.call('PUBLISH', ARGV[2] .. KEYS[i], message)
+      redis.call('PUBLISH', channel, message)
     end
   end
 end
-return {deleted, reserved}
+return {deleted, waiter, handed, attempt, token}
 `);
 
 /**
- * KEYS: resources' waiting lines and their expiries, in pairs; ARGV: value. Leaves the lines (a waiter that gave
- * up, or got the lock), so that no release reserves a key for it. Returns 1.
+ * KEYS: resources' waiting lines, their expiries and their arrivals, in threes; ARGV: value. Leaves the lines (a
+ * waiter that gave up, or got the lock), so that no release hands a key to it. Returns 1.
  */
 export const LEAVE_LINE = script(`
-for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = 1, #KEYS, 3 do
+  redis.call('ZREM', KEYS[i], ARGV[1])
+  redis.call('ZREM', KEYS[i + 1], ARGV[1])
+  redis.call('HDEL', KEYS[i + 2], ARGV[1])
+end
 return 1
 `);
 
@@ -226,11 +265,12 @@ export function fenceKey(resource: string): string {
 }
 
 /**
- * A resource's waiting line (a sorted set of waiters' values by their places) and the line's expiries (the
- * same values by the instance time until which each place is kept): `{tag}:line:<resource>`, where the tag is the
- * resource's own or the whole name, so that no two resources share a line (`x` and `{x}` share a slot).
+ * A resource's waiting line (a sorted set of waiters' values by their places), the line's expiries (the same
+ * values by the instance time until which each place is kept) and its arrivals (a hash: each waiter's last
+ * attempt, see ACQUIRE): `{tag}:line:<resource>`, where the tag is the resource's own or the whole name, so that
+ * no two resources share a line (`x` and `{x}` share a slot).
  */
-export function queueKeys(resource: string): [line: string, expiries: string] {
+export function queueKeys(resource: string): [line: string, expiries: string, arrivals: string] {
   const tag = hashTagOf(resource) ?? resource;
-  return [`{${tag}}:line:${resource}`, `{${tag}}:line-kept:${resource}`];
+  return [`{${tag}}:line:${resource}`, `{${tag}}:line-kept:${resource}`, `{${tag}}:line-at:${resource}`];
 }

@@ -270,8 +270,8 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
     it('keeps one waiting line per resource, also for names that share a slot (`x` and `{x}`)', async () => {
       const key = resource('twin');
       const twin = `{${key}}`;
-      expect(queueKeys(key)).toEqual([`{${key}}:line:${key}`, `{${key}}:line-kept:${key}`]);
-      expect(queueKeys(twin)).toEqual([`{${key}}:line:${twin}`, `{${key}}:line-kept:${twin}`]);
+      expect(queueKeys(key)).toEqual([`{${key}}:line:${key}`, `{${key}}:line-kept:${key}`, `{${key}}:line-at:${key}`]);
+      expect(queueKeys(twin)).toEqual([`{${key}}:line:${twin}`, `{${key}}:line-kept:${twin}`, `{${key}}:line-at:${twin}`]);
       const quick = (): Redlock => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, backoff: exponentialBackoff({ initial: 50, max: 50 }), retryCount: 1_000 });
       const [waiterOfKey, waiterOfTwin] = [quick(), quick()];
       const holdingKey = await redlock.acquire(key, 10_000);
@@ -371,7 +371,7 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
 
     it('counts one release announced by all five instances once: a waiter that lost the race waits for the next release', async () => {
       const adapters = lockers.map((client, i) => scriptClientOf(client, i)!);
-      const notifier = new ReleaseNotifier(adapters, 3);
+      const notifier = new ReleaseNotifier(adapters, 3, 'x-redlock:released:hand-over:test');
       const channel = `x-redlock:released:${resource('announce')}`;
       const listener = await notifier.listen([channel], 'waiter-1');
       try {
@@ -407,7 +407,7 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
 
     it('takes a release reserved for a waiter of this process that is gone as nobody else\'s', async () => {
       const adapters = lockers.map((client, i) => scriptClientOf(client, i)!);
-      const notifier = new ReleaseNotifier(adapters, 3);
+      const notifier = new ReleaseNotifier(adapters, 3, 'x-redlock:released:hand-over:test');
       const channel = `x-redlock:released:${resource('gone')}`;
       const first = await notifier.listen([channel], 'waiter-a');
       const second = await notifier.listen([channel], 'waiter-b');
@@ -427,35 +427,89 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       }
     });
 
-    it("sends a process's next waiter into the line as soon as a release goes to another process's waiter", async () => {
+    it('hands the lock to the waiter first in line in the release itself, its validity counted from its attempt', async () => {
+      const key = resource('hand-over');
+      const [line] = queueKeys(key);
+      const [holderSide, waiterSide] = [0, 1].map(() => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) }));
+      try {
+        const held = await holderSide!.acquire(key, 10_000);
+        const waiting = waiterSide!.acquire(key, 2_000);
+        await eventually(async () => Math.min(...(await Promise.all(clients.map((client) => client.zcard(line))))) === 1, 'the waiter in line', 2_000);
+        const joined = performance.now();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await held.release();
+        const lock = await waiting;
+        // A lock from an acquire round after the release would have nearly its whole TTL left; handed over, it
+        // counts from the waiter's attempt that joined the line, over 400 ms before.
+        expect(lock.remaining()).toBeLessThanOrEqual(2_000 - (performance.now() - joined));
+        expect(lock.remaining()).toBeGreaterThan(1_000);
+        // Every instance's key outlives the validity, and the fence counter counted on for the new holder.
+        const ttls = await Promise.all(clients.map((client) => client.pttl(key)));
+        const remaining = lock.remaining();
+        for (const ttl of ttls) expect(ttl).toBeGreaterThanOrEqual(remaining);
+        expect(await settledValues(clients, key, Array(5).fill(lock.value))).toEqual(Array(5).fill(lock.value));
+        expect(lock.fencingToken).toBeGreaterThan(held.fencingToken!);
+        await eventually(async () => (await Promise.all(clients.map((client) => client.exists(...queueKeys(key))))).every((n) => n === 0), 'no line left', 2_000);
+        await lock.release();
+      } finally {
+        await Promise.all([holderSide!.close(), waiterSide!.close()]);
+      }
+    });
+
+    it('lets nobody else take a handed-over lock before its validity ends, the keys living at least as long', async () => {
+      const key = resource('hand-over-validity');
+      const [line] = queueKeys(key);
+      const slow = (): Redlock => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) });
+      const [holderSide, waiterSide] = [slow(), slow()];
+      const eager = new Redlock(lockers, { restartGuard: false, requestTimeout: 300, retryCount: 10_000, backoff: exponentialBackoff({ initial: 5, max: 5 }) });
+      try {
+        const held = await holderSide.acquire(key, 10_000);
+        const waiting = waiterSide.acquire(key, 1_000);
+        await eventually(async () => Math.min(...(await Promise.all(clients.map((client) => client.zcard(line))))) === 1, 'the waiter in line', 2_000);
+        // Its attempt ages: a validity counted from the hand-over instead of from it would outlast the keys.
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await held.release();
+        const lock = await waiting;
+        const validUntil = performance.now() + lock.remaining();
+        // Never released: the next owner must not get in before the handed-over lock's validity is over.
+        const next = await eager.acquire(key, 1_000);
+        expect(performance.now()).toBeGreaterThanOrEqual(validUntil);
+        await next.release();
+      } finally {
+        await Promise.all([holderSide.close(), waiterSide.close(), eager.close()]);
+      }
+    });
+
+    it("sends a process's next waiter into the line as soon as the one ahead of it got the lock", async () => {
       const key = resource('next-in-line');
       const [line] = queueKeys(key);
       // Three processes' Redlocks, with retry delays long enough that no waiter joins the line on its own timer.
       const patient = (): Redlock => new Redlock(lockers, { restartGuard: false, requestTimeout: 300, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) });
       const [p, q, r] = [patient(), patient(), patient()];
       const inLine = async (): Promise<number> => Math.min(...(await Promise.all(clients.map((client) => client.zcard(line)))));
+      const order: string[] = [];
+      const turn = async (locker: Redlock, name: string): Promise<void> => {
+        const lock = await locker.acquire(key, 10_000);
+        order.push(name);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await lock.release();
+      };
       try {
         const held = await q.acquire(key, 10_000);
-        const p1 = p.acquire(key, 10_000);
+        const p1 = turn(p, 'p1');
         await eventually(async () => (await inLine()) === 1, 'p1 in line', 2_000);
-        const p2 = p.acquire(key, 10_000);
-        const r1 = r.acquire(key, 10_000);
+        const p2 = turn(p, 'p2');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const r1 = turn(r, 'r1');
         await eventually(async () => (await inLine()) === 2, 'p1 and r1 in line', 2_000);
-        await held.release();
-        // The release goes to p1, the first in line; p2 waits behind it in its process, not yet in Redis's line.
-        const first = await p1;
-        expect(await inLine()).toBe(1);
         const released = performance.now();
-        await first.release();
-        // That release goes to r1: p's next waiter takes its place in the line at once (not after its 3 s delay),
-        // so that r1's release can go to it.
-        const second = await r1;
-        await eventually(async () => (await inLine()) === 1, "p2 in line while r1 holds", 1_000);
-        expect(performance.now() - released).toBeLessThan(1_000);
-        await second.release();
-        const third = await p2;
+        await held.release();
+        // p1 got it; p2, which waited behind it in its process (not in Redis's line), takes its place there at
+        // once rather than after its 3 s retry delay: before r1, which began waiting after it.
+        await eventually(async () => order.length === 1 && (await inLine()) === 2, 'p2 in line beside r1 while p1 holds', 1_000);
+        await Promise.all([p1, p2, r1]);
+        expect(order).toEqual(['p1', 'p2', 'r1']);
         expect(performance.now() - released).toBeLessThan(1_500);
-        await third.release();
         await eventually(async () => (await inLine()) === 0, 'the line empty', 2_000);
       } finally {
         await Promise.all([p.close(), q.close(), r.close()]);

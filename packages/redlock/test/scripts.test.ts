@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import { type TestRedisServer, redisMasters, startRedisServer } from '@x/testkit';
+import { type TestRedisServer, eventually, redisMasters, startRedisServer } from '@x/testkit';
 import { Redlock } from '../src/index.js';
-import { ACQUIRE, queueKeys } from '../src/scripts.js';
+import { ACQUIRE, RELEASE, fenceKey, queueKeys } from '../src/scripts.js';
 import { resource } from './helpers.js';
 
 /** `calls` of `command` in INFO commandstats (0 when it never ran). */
@@ -79,18 +79,89 @@ describe('the waiting line in the acquire script', () => {
 
   it('takes a waiter out of the line where it grants the lock, and keeps its place where it refuses', async () => {
     const key = resource('line-on-grant');
-    const [line, kept] = queueKeys(key);
-    // value, TTL, one resource, no fencing, joining the line (place 1, kept 5 s), no restart guard.
-    const acquire = (value: string): Promise<unknown> => redis.eval(ACQUIRE.source, 3, key, line, kept, value, 5_000, 1, 0, 2, 1, 5_000, 0);
+    const [line, kept, arrivals] = queueKeys(key);
+    // value, TTL, one resource, no fencing, joining the line (place 1, kept 5 s), no restart guard, attempt 2,
+    // its process's hand-over channel.
+    const acquire = (value: string): Promise<unknown> => redis.eval(ACQUIRE.source, 4, key, line, kept, arrivals, value, 5_000, 1, 0, 2, 1, 5_000, 0, 2, 'hand-over:p');
     await redis.set(key, 'holder', 'PX', 5_000);
     expect(((await acquire('waiter')) as number[])[1]).toBe(0);
     expect(await redis.zscore(line, 'waiter')).toBe('1');
     expect(await redis.zscore(kept, 'waiter')).not.toBeNull();
+    // What a release needs to hand the lock over: when the attempt arrived, its number, TTL, fencing, resource
+    // count and channel.
+    expect(await redis.hget(arrivals, 'waiter')).toMatch(/^\d{13} 2 5000 0 1 hand-over:p$/);
     await redis.del(key);
     expect(((await acquire('waiter')) as number[])[1]).toBe(1);
     expect(await redis.get(key)).toBe('waiter');
     expect(await redis.zscore(line, 'waiter')).toBeNull();
     expect(await redis.zscore(kept, 'waiter')).toBeNull();
-    await redis.del(key, line, kept);
+    expect(await redis.hget(arrivals, 'waiter')).toBeNull();
+    await redis.del(key, line, kept, arrivals);
+  });
+
+  describe('a release with a waiter first in line', () => {
+    const channel = 'x-redlock-test:hand-over:p';
+    let subscriber: Redis;
+    let heard: Array<[string, string]>;
+    beforeAll(async () => {
+      subscriber = redis.duplicate();
+      subscriber.on('message', (on: string, message: string) => heard.push([on, message]));
+      subscriber.on('pmessage', (_pattern: string, on: string, message: string) => heard.push([on, message]));
+      await subscriber.subscribe(channel);
+      await subscriber.psubscribe('x-redlock-test:released:*');
+    });
+    afterAll(() => subscriber.disconnect());
+    beforeEach(() => {
+      heard = [];
+    });
+
+    /** The holder holds `key`; 'waiter' stands first in line, its last attempt arrived `agoMs` ago (instance time). */
+    async function holdWithWaiter(key: string, arrival: { agoMs?: number; resources?: number; channel?: string; fencing?: 0 | 1 } = {}): Promise<void> {
+      const [line, kept, arrivals] = queueKeys(key);
+      const [seconds, micros] = await redis.time();
+      const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      await redis.set(key, 'holder', 'PX', 10_000);
+      await redis.zadd(line, 1, 'waiter');
+      await redis.zadd(kept, now + 5_000, 'waiter');
+      await redis.hset(arrivals, 'waiter', `${now - (arrival.agoMs ?? 0)} 7 4000 ${arrival.fencing ?? 1} ${arrival.resources ?? 1} ${arrival.channel ?? channel}`);
+    }
+
+    const release = (key: string, guardMs = 0): Promise<unknown> =>
+      redis.eval(RELEASE.source, 5, key, fenceKey(key), ...queueKeys(key), 'holder', 'x-redlock-test:released:', 1, 1, 200, guardMs);
+
+    it('hands the lock over: the waiter\'s value with what is left of its TTL, a fence token, a message to its process', async () => {
+      const key = resource('handed');
+      await redis.set(fenceKey(key), 41);
+      await holdWithWaiter(key, { agoMs: 1_000 });
+      expect(await release(key)).toEqual([1, 'waiter', 1, 7, 42]);
+      expect(await redis.get(key)).toBe('waiter');
+      const ttl = await redis.pttl(key);
+      // 4,000 ms counted from the attempt's arrival 1,000 ms ago.
+      expect(ttl).toBeLessThanOrEqual(3_000);
+      expect(ttl).toBeGreaterThan(2_800);
+      expect(await redis.zcard(queueKeys(key)[0])).toBe(0);
+      expect(await redis.hlen(queueKeys(key)[2])).toBe(0);
+      await eventually(async () => heard.length === 1, 'the hand-over heard', 1_000);
+      expect(heard).toEqual([[channel, 'holder waiter 7 42']]);
+      await redis.del(key, fenceKey(key));
+    });
+
+    it.each([
+      ['its process is gone (nobody listens on its channel)', { channel: 'x-redlock-test:hand-over:nobody' }, 0],
+      ['it waits for two resources', { resources: 2 }, 0],
+      ['its last attempt arrived more than half its TTL ago', { agoMs: 2_100 }, 0],
+      ['this server restarted less than the guard ago', {}, 1e12],
+    ])('only reserves the key when %s', async (_why, arrival, guardMs) => {
+      const key = resource('reserved');
+      await holdWithWaiter(key, arrival);
+      expect(await release(key, guardMs)).toEqual([1, 'waiter', 0, 0, 0]);
+      expect(await redis.get(key)).toBe('waiter');
+      expect(await redis.pttl(key)).toBeLessThanOrEqual(200);
+      // Still first in line: it comes for the key with an attempt of its own, which the reservation lets through.
+      expect(await redis.zscore(queueKeys(key)[0], 'waiter')).toBe('1');
+      await eventually(async () => heard.length === 1, 'the reservation heard', 1_000);
+      expect(heard).toEqual([[`x-redlock-test:released:${key}`, 'holder waiter']]);
+      await redis.del(key, ...queueKeys(key));
+    });
   });
 });

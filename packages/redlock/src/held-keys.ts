@@ -1,0 +1,67 @@
+/**
+ * What a single-resource waiter in line knows it holds: per instance, the start (this process's monotonic clock)
+ * of the attempt its key there counts from, and the fence token that instance counted for it.
+ *
+ * A key gets the waiter's value from one of its attempts (granted there: it expires TTL after that attempt
+ * arrived) or from a release that hands it the lock (its TTL is counted from the arrival of the waiter's last
+ * attempt there, which the release names). Either way the key lives at least until the attempt's start plus the
+ * TTL, less the clocks' drift: counting validity from that start, as Redlock counts any acquire's, is safe. A
+ * later attempt refreshes the key, so the latest start named for an instance is the one that counts.
+ */
+import type { Instance } from './instance.js';
+
+interface Held {
+  since: number;
+  token: number;
+}
+
+/** A majority of instances holding the waiter's key: the validity counts from the earliest of their starts. */
+export interface HeldMajority {
+  readonly instances: ReadonlySet<Instance>;
+  readonly since: number;
+  readonly tokens: readonly number[];
+}
+
+export class HeldKeys {
+  /** When each of the waiter's queued attempts started, by number. */
+  private readonly sentAt = new Map<number, number>();
+  private readonly held = new Map<Instance, Held>();
+
+  /** Instances known to hold the waiter's key. */
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** The instances known to hold the waiter's key (they took it out of their lines when they gave it). */
+  get instances(): ReadonlySet<Instance> {
+    return new Set(this.held.keys());
+  }
+
+  /** The waiter's queued attempt `attempt` started at `at`. */
+  sent(attempt: number, at: number): void {
+    this.sentAt.set(attempt, at);
+  }
+
+  /** `instance` holds the key from attempt `attempt` on (an attempt not sent in line is ignored). */
+  grant(instance: Instance, attempt: number, token: number): void {
+    const since = this.sentAt.get(attempt);
+    if (since === undefined) return;
+    const held = this.held.get(instance);
+    if (held === undefined || since >= held.since) this.held.set(instance, { since, token });
+  }
+
+  /**
+   * The `quorum` instances (among those `counts` accepts) whose keys count from the latest starts, or undefined
+   * when there are fewer.
+   */
+  majority(quorum: number, counts: (instance: Instance) => boolean): HeldMajority | undefined {
+    const candidates = [...this.held].filter(([instance]) => counts(instance)).sort(([, a], [, b]) => b.since - a.since);
+    if (candidates.length < quorum) return undefined;
+    const chosen = candidates.slice(0, quorum);
+    return {
+      instances: new Set(chosen.map(([instance]) => instance)),
+      since: chosen[quorum - 1]![1].since,
+      tokens: chosen.map(([, held]) => held.token),
+    };
+  }
+}
