@@ -138,7 +138,8 @@ return 1
 `);
 
 /**
- * ARGV: value, channel prefix, announce (1/0), queue (1/0), reservation ms, restart guard ms (0: off).
+ * ARGV: value, channel prefix, announce (1/0), queue (1/0), reservation ms, restart guard ms (0: off), the
+ * releasing process's own hand-over channel.
  * KEYS: the n resource keys, then (when queueing) their n fence counter keys and each resource's waiting line,
  * its expiries and its arrivals, in threes.
  * Deletes each key that still holds our value and, when asked to, announces it on `<prefix><key>` so a waiter
@@ -153,8 +154,9 @@ return 1
  *   TTL ago and this server has been up for longer than the restart guard: the key gets the waiter's value with
  *   what is left of its TTL counted from that attempt's arrival (this instance's clock), the fence counter
  *   counts on for it, and its process hears `<released value> <waiter's value> <attempt> <fence token>` on its
- *   channel. The waiter's process started that attempt before it arrived here, so counting the waiter's validity
- *   from that start on its own clock, as for any acquire, ends it before this key expires (see README: hand-over).
+ *   channel (unless it is the releasing process, which reads it in this script's reply). The waiter's process
+ *   started that attempt before it arrived here, so counting the waiter's validity from that start on its own
+ *   clock, as for any acquire, ends it before this key expires (see README: hand-over).
  * - **A reservation** otherwise: the key holds the waiter's value for the reservation's short TTL and everyone
  *   hears `<released value> <waiter's value>` on `<prefix><key>`; the waiter acquires as usual, its attempt
  *   finding its own value here and counting the instance as granted (see ACQUIRE). A reservation is not a lock.
@@ -201,7 +203,8 @@ for i = 1, n do
             redis.call('HDEL', at, first)
             handed, attempt = 1, tonumber(tried)
             message = ARGV[1] .. ' ' .. first .. ' ' .. tried .. ' ' .. token
-            channel = to
+            -- The releasing process's own waiter learns it from this reply: no message to read.
+            channel = to ~= ARGV[7] and to or nil
           else
             redis.call('SET', KEYS[i], first, 'PX', ARGV[5])
             message = ARGV[1] .. ' ' .. first
@@ -213,7 +216,7 @@ for i = 1, n do
           end
         end
       end
-      redis.call('PUBLISH', channel, message)
+      if channel then redis.call('PUBLISH', channel, message) end
     end
   end
 end

@@ -11,7 +11,8 @@ import {
 import { fenceKey, queueKeys } from '../src/scripts.js';
 import { ReleaseNotifier } from '../src/release-notifier.js';
 import { scriptClientOf } from '../src/instance.js';
-import { eventually } from '@x/testkit';
+import { join } from 'node:path';
+import { eventually, exited, spawnTsProcess } from '@x/testkit';
 import { CLIENT_KINDS, connectMasters, lockClients, quitAll, resource, settledValues, valuesOf } from './helpers.js';
 
 let clients: Redis[];
@@ -477,6 +478,34 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         await next.release();
       } finally {
         await Promise.all([holderSide.close(), waiterSide.close(), eager.close()]);
+      }
+    });
+
+    it('does not hand the lock to a waiter whose process was killed in line: the next one gets it within a reservation', async () => {
+      const key = resource('killed-waiter');
+      const [line] = queueKeys(key);
+      const inLine = async (): Promise<number> => Math.min(...(await Promise.all(clients.map((client) => client.zcard(line)))));
+      const holderSide = new Redlock(lockers, { restartGuard: false, requestTimeout: 300 });
+      const nextSide = new Redlock(lockers, { restartGuard: false, requestTimeout: 300, retryCount: 1_000, backoff: exponentialBackoff({ initial: 50, max: 50 }) });
+      const child = spawnTsProcess(join(__dirname, 'processes/waiter.ts'), { RESOURCE: key, TTL: '8000' });
+      try {
+        const held = await holderSide.acquire(key, 10_000);
+        await eventually(async () => (await inLine()) === 1, "the child's waiter in line", 10_000);
+        const next = nextSide.acquire(key, 8_000);
+        await eventually(async () => (await inLine()) === 2, 'the next waiter in line behind it', 2_000);
+        child.kill('SIGKILL');
+        await exited(child);
+        // Its subscriber connections close with it: no listener on its channel, so the release only reserves the
+        // key for it (handed the lock, it would hold the others up for most of its 8 s TTL).
+        await eventually(async () => (await Promise.all(clients.map((client) => client.pubsub('NUMPAT')))).length === 5, 'the servers answering', 1_000);
+        const released = performance.now();
+        await held.release();
+        const lock = await next;
+        expect(performance.now() - released).toBeLessThan(2_000);
+        await lock.release();
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await Promise.all([holderSide.close(), nextSide.close()]);
       }
     });
 

@@ -126,8 +126,8 @@ describe('the waiting line in the acquire script', () => {
       await redis.hset(arrivals, 'waiter', `${now - (arrival.agoMs ?? 0)} 7 4000 ${arrival.fencing ?? 1} ${arrival.resources ?? 1} ${arrival.channel ?? channel}`);
     }
 
-    const release = (key: string, guardMs = 0): Promise<unknown> =>
-      redis.eval(RELEASE.source, 5, key, fenceKey(key), ...queueKeys(key), 'holder', 'x-redlock-test:released:', 1, 1, 200, guardMs);
+    const release = (key: string, guardMs = 0, releaser = 'x-redlock-test:hand-over:releaser'): Promise<unknown> =>
+      redis.eval(RELEASE.source, 5, key, fenceKey(key), ...queueKeys(key), 'holder', 'x-redlock-test:released:', 1, 1, 200, guardMs, releaser);
 
     it('hands the lock over: the waiter\'s value with what is left of its TTL, a fence token, a message to its process', async () => {
       const key = resource('handed');
@@ -143,6 +143,16 @@ describe('the waiting line in the acquire script', () => {
       expect(await redis.hlen(queueKeys(key)[2])).toBe(0);
       await eventually(async () => heard.length === 1, 'the hand-over heard', 1_000);
       expect(heard).toEqual([[channel, 'holder waiter 7 42']]);
+      await redis.del(key, fenceKey(key));
+    });
+
+    it("hands over without a message when the waiter is the releasing process's own (it reads the reply)", async () => {
+      const key = resource('handed-here');
+      await holdWithWaiter(key);
+      expect(await release(key, 0, channel)).toEqual([1, 'waiter', 1, 7, expect.any(Number)]);
+      expect(await redis.get(key)).toBe('waiter');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(heard).toEqual([]);
       await redis.del(key, fenceKey(key));
     });
 
