@@ -3,10 +3,11 @@
  * of the attempt its key there counts from, and the fence token that instance counted for it.
  *
  * A key gets the waiter's value from one of its attempts (granted there: it expires TTL after that attempt
- * arrived) or from a release that hands it the lock (its TTL is counted from the arrival of the waiter's last
- * attempt there, which the release names). Either way the key lives at least until the attempt's start plus the
- * TTL, less the clocks' drift: counting validity from that start, as Redlock counts any acquire's, is safe. A
- * later attempt refreshes the key, so the latest start named for an instance is the one that counts.
+ * arrived) or from a release that hands it the lock (it expires TTL after the release, which names the waiter's
+ * last attempt there and how long after that attempt's arrival it came, by the instance's clock). Either way the
+ * key lives at least until the attempt's start, plus that wait less the drift allowance, plus the TTL: counting
+ * validity from there, as Redlock counts any acquire's from its start, is safe. A later attempt refreshes the
+ * key, so the latest start named for an instance is the one that counts.
  */
 import type { Instance } from './instance.js';
 
@@ -42,10 +43,14 @@ export class HeldKeys {
     this.sentAt.set(attempt, at);
   }
 
-  /** `instance` holds the key from attempt `attempt` on (an attempt not sent in line is ignored). */
-  grant(instance: Instance, attempt: number, token: number): void {
-    const since = this.sentAt.get(attempt);
-    if (since === undefined) return;
+  /**
+   * `instance` holds the key from attempt `attempt` on, set `creditMs` (this process's clock, drift already
+   * allowed for) after that attempt's start. An attempt not sent in line is ignored.
+   */
+  grant(instance: Instance, attempt: number, token: number, creditMs = 0): void {
+    const sent = this.sentAt.get(attempt);
+    if (sent === undefined) return;
+    const since = sent + creditMs;
     const held = this.held.get(instance);
     if (held === undefined || since >= held.since) this.held.set(instance, { since, token });
   }

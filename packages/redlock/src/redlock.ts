@@ -316,7 +316,11 @@ export class Redlock implements AsyncDisposable {
     signal?: AbortSignal,
   ): Promise<Lock | undefined> {
     const fold = (): void => {
-      for (const [index, grant] of listener?.grants() ?? []) handed.grant(this.instances[index]!, grant.attempt, grant.token);
+      // The wait measured by the instance, on this clock: one ms less (both readings are whole ms), less the
+      // drift allowance (clock rates differ by up to driftFactor, as for the TTL itself).
+      for (const [index, grant] of listener?.grants() ?? []) {
+        handed.grant(this.instances[index]!, grant.attempt, grant.token, Math.max(0, grant.waitedMs - 1) * (1 - this.driftFactor));
+      }
     };
     fold();
     if (handed.size > 0 && handed.size < this.quorum && listener !== undefined) {
@@ -513,7 +517,7 @@ export class Redlock implements AsyncDisposable {
     // Where the lock itself went to that waiter: by instance index, as the hand-over channel reports it.
     const grants = new Map<number, Grant>();
     results.forEach((r, i) => {
-      if (r.ok && r.value.handedOver && r.value.reservedFor === reservedFor) grants.set(i, { attempt: r.value.attempt, token: r.value.token });
+      if (r.ok && r.value.handedOver && r.value.reservedFor === reservedFor) grants.set(i, { attempt: r.value.attempt, token: r.value.token, waitedMs: r.value.waitedMs });
     });
     return { deleted: results.filter(deletedHere).length, reservedFor, grants };
   }
@@ -584,14 +588,18 @@ interface ReleaseReply {
   deleted: number;
   /** The waiter the key went to, reserved or handed over. */
   reservedFor: string | undefined;
-  /** The lock itself went to it (see RELEASE), counted from its attempt `attempt`, with fence token `token`. */
+  /**
+   * The lock itself went to it (see RELEASE), counted from its attempt `attempt` and set `waitedMs` after that
+   * attempt arrived, with fence token `token`.
+   */
   handedOver: boolean;
   attempt: number;
   token: number;
+  waitedMs: number;
 }
 
 function parseRelease(reply: unknown): InstanceResult<ReleaseReply> {
-  const [deleted, reservedFor, handedOver, attempt, token] = reply as unknown[];
+  const [deleted, reservedFor, handedOver, attempt, token, waited] = reply as unknown[];
   return {
     ok: true,
     value: {
@@ -600,6 +608,7 @@ function parseRelease(reply: unknown): InstanceResult<ReleaseReply> {
       handedOver: Number(handedOver) === 1,
       attempt: Number(attempt ?? 0),
       token: Number(token ?? 0),
+      waitedMs: Number(waited ?? 0),
     },
   };
 }

@@ -19,7 +19,7 @@
  * woken by the first, its attempt would reach instances that have not seen the release yet and fail there.
  *
  * A release that hands a waiter the lock itself (see RELEASE) tells only that waiter's process, on the process's
- * own channel, which every instance's subscriber listens on: `<released> <waiter> <attempt> <fence token>`. The
+ * own channel, which every instance's subscriber listens on: `<released> <waiter> <attempt> <token> <waited>`. The
  * waiter collects these grants by instance and is woken once a majority granted; it holds the lock if their
  * validity, counted from the start of the attempts they name, has not run out (see Redlock.acquire). When one of
  * this process's waiters got the lock, the next one takes its place in the line at once: the release to come can
@@ -63,10 +63,14 @@ export interface ReleaseListener {
   close(gotLock?: boolean): Promise<void>;
 }
 
-/** A release that handed the lock to a waiter on one instance: the waiter's attempt it counted from, the token. */
+/**
+ * A release that handed the lock to a waiter on one instance: the waiter's attempt it counted from, the token,
+ * and how long after that attempt's arrival the key was set (the instance's clock, ms).
+ */
 export interface Grant {
   readonly attempt: number;
   readonly token: number;
+  readonly waitedMs: number;
 }
 
 interface Waiter {
@@ -297,13 +301,13 @@ export class ReleaseNotifier {
     else this.wakeReserved(reservedFor, [channel]);
   }
 
-  // `<released> <waiter> <attempt> <token>` from instance `index`: the lock is the waiter's there. Woken once a
+  // `<released> <waiter> <attempt> <token> <waited>` from instance `index`: the lock is the waiter's there. Woken once a
   // majority granted (each instance says so once per release; a later grant to the same waiter replaces it).
   private onHandOver(index: number, message: string): void {
-    const [, value, attempt, token] = message.split(' ');
+    const [, value, attempt, token, waited] = message.split(' ');
     const waiter = value === undefined ? undefined : this.byValue.get(value);
     if (waiter === undefined) return;
-    waiter.grants.set(index, { attempt: Number(attempt), token: Number(token) });
+    waiter.grants.set(index, { attempt: Number(attempt), token: Number(token), waitedMs: Number(waited) });
     if (waiter.grants.size < this.quorum) return;
     waiter.released = true;
     waiter.wake?.();

@@ -150,27 +150,27 @@ return 1
  * Hand-over, in the same script, to the first waiter in line whose place is still kept (so no other acquirer
  * can slip in between), in one of two ways:
  * - **The lock itself**, when that waiter asks for this one resource, its process still listens on its channel
- *   (PUBSUB NUMSUB: a process that died has no subscriber left), its last attempt arrived here at most half its
- *   TTL ago and this server has been up for longer than the restart guard: the key gets the waiter's value with
- *   what is left of its TTL counted from that attempt's arrival (this instance's clock), the fence counter
- *   counts on for it, and its process hears `<released value> <waiter's value> <attempt> <fence token>` on its
- *   channel (unless it is the releasing process, which reads it in this script's reply). The waiter's process
- *   started that attempt before it arrived here, so counting the waiter's validity from that start on its own
- *   clock, as for any acquire, ends it before this key expires (see README: hand-over).
+ *   (PUBSUB NUMSUB: a process that died has no subscriber left), its last attempt arrived here at most its TTL
+ *   ago and this server has been up for longer than the restart guard: the key gets the waiter's value and its
+ *   TTL, the fence counter counts on for it, and its process hears `<released value> <waiter's value> <attempt>
+ *   <fence token> <ms since that attempt arrived>` on its channel (unless it is the releasing process, which
+ *   reads it in this script's reply). The waiter started that attempt before it arrived here, and the key was
+ *   set the given ms later by this instance's clock: its validity counts from that start plus those ms less the
+ *   drift allowance, so it ends before this key expires (see README: hand-over).
  * - **A reservation** otherwise: the key holds the waiter's value for the reservation's short TTL and everyone
  *   hears `<released value> <waiter's value>` on `<prefix><key>`; the waiter acquires as usual, its attempt
  *   finding its own value here and counting the instance as granted (see ACQUIRE). A reservation is not a lock.
  *   The waiter stays first in line until it holds the lock or its place lapses, which is then at the latest
  *   when the reservation does.
  * The releasing value leaves the line (an instance that refused its attempt kept its place). Returns {deleted,
- * the waiter handed to (or false), 1 when it was given the lock (else 0), its attempt, its fence token} for the
- * last resource.
+ * the waiter handed to (or false), 1 when it was given the lock (else 0), its attempt, its fence token, ms since
+ * that attempt arrived} for the last resource.
  */
 export const RELEASE = script(`
 ${NOW}
 ${FIRST_WAITER}
 local deleted = 0
-local waiter, handed, attempt, token = false, 0, 0, 0
+local waiter, handed, attempt, token, waited = false, 0, 0, 0, 0
 local n = ARGV[4] == '1' and #KEYS / 5 or #KEYS
 local function long_up()
   if ARGV[6] == '0' then return true end
@@ -183,7 +183,7 @@ for i = 1, n do
     deleted = deleted + 1
     if ARGV[3] == '1' then
       local message, channel = ARGV[1], ARGV[2] .. KEYS[i]
-      waiter, handed, attempt, token = false, 0, 0, 0
+      waiter, handed, attempt, token, waited = false, 0, 0, 0, 0
       if ARGV[4] == '1' then
         local line, kept, at = KEYS[2 * n + 3 * i - 2], KEYS[2 * n + 3 * i - 1], KEYS[2 * n + 3 * i]
         redis.call('ZREM', line, ARGV[1])
@@ -194,15 +194,15 @@ for i = 1, n do
           waiter = first
           -- Its last attempt: when it arrived here, its number, TTL, fencing, resource count, its process's channel.
           local arrived, tried, ttl, fencing, count, to = string.match(redis.call('HGET', at, first) or '', '^(%d+) (%d+) (%d+) (%d) (%d+) (.*)$')
-          local left = arrived and tonumber(ttl) - (now - tonumber(arrived)) or 0
-          if arrived and count == '1' and to ~= '' and left * 2 >= tonumber(ttl) and redis.call('PUBSUB', 'NUMSUB', to)[2] > 0 and long_up() then
-            redis.call('SET', KEYS[i], first, 'PX', left)
+          local age = arrived and now - tonumber(arrived) or -1
+          if age >= 0 and age <= tonumber(ttl) and count == '1' and to ~= '' and redis.call('PUBSUB', 'NUMSUB', to)[2] > 0 and long_up() then
+            redis.call('SET', KEYS[i], first, 'PX', ttl)
             if fencing == '1' then token = redis.call('INCR', KEYS[n + i]) end
             redis.call('ZREM', line, first)
             redis.call('ZREM', kept, first)
             redis.call('HDEL', at, first)
-            handed, attempt = 1, tonumber(tried)
-            message = ARGV[1] .. ' ' .. first .. ' ' .. tried .. ' ' .. token
+            handed, attempt, waited = 1, tonumber(tried), age
+            message = ARGV[1] .. ' ' .. first .. ' ' .. tried .. ' ' .. token .. ' ' .. age
             -- The releasing process's own waiter learns it from this reply: no message to read.
             channel = to ~= ARGV[7] and to or nil
           else
@@ -220,7 +220,7 @@ for i = 1, n do
     end
   end
 end
-return {deleted, waiter, handed, attempt, token}
+return {deleted, waiter, handed, attempt, token, waited}
 `);
 
 /**
