@@ -431,20 +431,25 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
     it('hands the lock to the waiter first in line in the release itself: no acquire round, nearly its whole TTL', async () => {
       const key = resource('hand-over');
       const [line] = queueKeys(key);
-      // The waiter's own connections, counting the acquire scripts it sends.
-      const waiterClients = clients.map((client) => client.duplicate());
+      // Counting the acquire scripts sent on these clients (ioredis: evalsha/eval; node-redis: sendCommand).
       let acquires = 0;
-      for (const client of waiterClients) {
-        const evalsha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>;
-        const evalSource = client.eval.bind(client) as (...args: unknown[]) => Promise<unknown>;
-        Object.assign(client, {
-          evalsha: (sha: string, ...rest: unknown[]) => ((acquires += sha === ACQUIRE.sha ? 1 : 0), evalsha(sha, ...rest)),
-          eval: (source: string, ...rest: unknown[]) => ((acquires += source === ACQUIRE.source ? 1 : 0), evalSource(source, ...rest)),
-        });
-      }
+      const isAcquire = (script: unknown): boolean => script === ACQUIRE.sha || script === ACQUIRE.source;
+      const restore = lockers.map((client) => {
+        const target = client as unknown as Record<string, (...args: unknown[]) => unknown>;
+        const names = ['evalsha', 'eval', 'sendCommand'].filter((name) => typeof target[name] === 'function');
+        const originals = names.map((name) => [name, target[name]!] as const);
+        for (const [name, original] of originals) {
+          target[name] = (...args: unknown[]) => {
+            const script = name === 'sendCommand' ? (args[0] as unknown[])[1] : args[0];
+            if (isAcquire(script)) acquires++;
+            return original.apply(client, args);
+          };
+        }
+        return () => originals.forEach(([name, original]) => (target[name] = original));
+      });
       const options = { restartGuard: false, requestTimeout: 300, retryCount: 1_000, backoff: exponentialBackoff({ initial: 3_000, max: 3_000 }) };
       const holderSide = new Redlock(lockers, options);
-      const waiterSide = new Redlock(waiterClients, options);
+      const waiterSide = new Redlock(lockers, options);
       try {
         const held = await holderSide.acquire(key, 10_000);
         const waiting = waiterSide.acquire(key, 2_000);
@@ -468,7 +473,7 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         await lock.release();
       } finally {
         await Promise.all([holderSide.close(), waiterSide.close()]);
-        waiterClients.forEach((client) => client.disconnect());
+        restore.forEach((undo) => undo());
       }
     });
 
