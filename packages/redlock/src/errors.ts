@@ -35,7 +35,7 @@ export class LockHeldError extends XError<'ERR_LOCK_HELD'> {
   }
 }
 
-/** Too few instances answered for a majority, whatever the lock's state. */
+/** Too few instances granted for a majority (they failed, or the validity ran out), whatever the lock's state. */
 export class QuorumError extends XError<'ERR_NO_QUORUM'> {
   constructor(
     readonly resources: readonly string[],
@@ -45,8 +45,8 @@ export class QuorumError extends XError<'ERR_NO_QUORUM'> {
   ) {
     super(
       'ERR_NO_QUORUM',
-      `${granted} of the ${quorum} instances needed answered for ${resources.join(', ')}: ` +
-        failures.map((f) => `${f.instance} ${f.reason}`).join('; '),
+      `${granted} of the ${quorum} instances needed granted ${resources.join(', ')}: ` +
+        failures.map((f) => (f.instance === 'all' ? f.message : `${f.instance} ${f.reason}`)).join('; '),
     );
   }
 }

@@ -8,6 +8,10 @@
  *    first raises a majority's fence counters to the tokens handed out (see RAISE_FENCE).
  * 3. Otherwise release at once on every instance (not only those that answered: a late "yes" may be on its
  *    way), and retry after a jittered delay, or at once when a release of the resource is announced.
+ *
+ * Beyond the spec: waiters stand in a line in Redis, and a release hands the lock itself to the first of them
+ * (RELEASE in scripts.ts; HeldKeys for how the waiter counts its validity; the README says why it is safe).
+ * A waiter in line keeps the keys its attempts got instead of step 3's release.
  */
 import {
   type BackoffPolicy,
@@ -138,6 +142,14 @@ export class Redlock implements AsyncDisposable {
       const adapted = scriptClientOf(client, i);
       if (adapted === undefined) throw new InvalidArgumentError(`clients[${i}]`, client, 'an ioredis Redis or Cluster, or a node-redis client or cluster');
       return adapted;
+    });
+    // One server counted as several votes makes a majority of one: another Redlock over distinct servers could
+    // hold the same lock. The same client twice, or two clients naming the same host and port, are refused.
+    scriptClients.forEach((client, i) => {
+      const sameClient = clients.indexOf(clients[i]!);
+      const named = !client.cluster && !client.name.startsWith('#');
+      const twin = sameClient !== i ? sameClient : named ? scriptClients.findIndex((other) => other.name === client.name) : i;
+      if (twin !== i) throw new InvalidArgumentError(`clients[${i}]`, client.name, `a server of its own (clients[${twin}] is the same one)`);
     });
     this.restartGuardMs = options.restartGuard === false ? 0 : this.maxTtl;
     // A clock is taken as keeping time up to the drift the validity allows for; at a drift factor of 0, up to
@@ -474,6 +486,10 @@ export class Redlock implements AsyncDisposable {
       return;
     }
     const failures = failuresOf(results);
+    // Failed, yet instances may have applied it (an answer that came too late, or a TTL shorter than what was
+    // left): the keys may now expire when the new TTL says. Where a majority holds another value, it is gone.
+    const heldElsewhere = failures.filter((f) => f.reason === 'held').length > this.instances.length - this.quorum;
+    lock.validUntil = heldElsewhere ? Math.min(lock.validUntil, this.clock.now()) : Math.min(lock.validUntil, validUntil);
     throw new LockLostError(lock.resources, `extension confirmed by ${confirmed} of ${this.quorum} needed`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
   }
 
@@ -550,7 +566,13 @@ export class Redlock implements AsyncDisposable {
   private checkResources(resources: string | readonly string[]): string[] {
     const keys = typeof resources === 'string' ? [resources] : Array.isArray(resources) ? [...resources] : undefined;
     if (keys === undefined || keys.length === 0) throw new InvalidArgumentError('resources', resources, 'a resource name or a non-empty array of them');
-    keys.forEach((key, i) => assertString(`resources[${i}]`, key));
+    // Bounds that a round can meet: 10 MB names timed out on every instance and left the clients' queues busy
+    // for most of a minute; 50,000 resources overflowed the stack of the client's argument handling.
+    if (keys.length > MAX_RESOURCES) throw new InvalidArgumentError('resources', `${keys.length} resources`, `at most ${MAX_RESOURCES} resources in one lock`);
+    keys.forEach((key, i) => {
+      assertString(`resources[${i}]`, key);
+      if (key.length > MAX_RESOURCE_LENGTH) throw new InvalidArgumentError(`resources[${i}]`, `${key.length} characters`, `a name of at most ${MAX_RESOURCE_LENGTH} characters`);
+    });
     if (new Set(keys).size !== keys.length) throw new InvalidArgumentError('resources', resources, 'distinct resource names');
     // Fence counters and waiting lines are kept beside a resource's key, in its hash slot; a Cluster refuses them
     // (CROSSSLOT on every attempt) where the slot has no name. A single server takes any name.
@@ -563,10 +585,19 @@ export class Redlock implements AsyncDisposable {
 
   private checkTtl(ttl: number): void {
     assertNumber('ttl', ttl, { min: 1, max: this.maxTtl, integer: true });
+    // A TTL whose drift allowance leaves no validity could never be granted: every attempt would fail.
+    if (ttl - (ttl * this.driftFactor + 2) <= 0) {
+      throw new InvalidArgumentError('ttl', ttl, `a TTL longer than its drift allowance (ttl * driftFactor + 2 ms = ${ttl * this.driftFactor + 2} ms)`);
+    }
   }
 }
 
 /** How many times, and after how long (ms), a waiter first in line asks again after a refusal. */
+/** The most resources one lock takes (see checkResources). */
+const MAX_RESOURCES = 1_024;
+/** The longest resource name, in UTF-16 code units (Redis keys can be longer; a lock's should not be). */
+const MAX_RESOURCE_LENGTH = 65_536;
+
 const QUICK_RETRIES = 3;
 const QUICK_RETRY_MS = 5;
 

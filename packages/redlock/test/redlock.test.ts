@@ -48,6 +48,25 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
   });
 
   describe('acquire and release', () => {
+    it('after a failed extension, counts the lock valid no longer than the shorter TTL the instances may have applied', async () => {
+      const key = resource('extend-failed');
+      const lock = await redlock.acquire(key, 5_000);
+      // Too short to leave validity past the round (3 ms less the 2 ms drift allowance): it fails (unless the
+      // round took under a millisecond), yet the instances applied it and the keys expire at once.
+      await lock.extend(3).catch((error: unknown) => expect(error).toMatchObject({ code: 'ERR_LOCK_LOST' }));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(lock.expired).toBe(true);
+      expect(lock.remaining()).toBe(0);
+      // Answers that come too late (the event loop blocked past the round's timeout) count the same way.
+      const other = await redlock.acquire(resource('extend-late'), 5_000);
+      const extending = other.extend(300);
+      const blockedUntil = performance.now() + 400;
+      while (performance.now() < blockedUntil);
+      await expect(extending).rejects.toMatchObject({ code: 'ERR_LOCK_LOST' });
+      expect(other.remaining()).toBe(0);
+      await Promise.all([lock.release(), other.release()]);
+    });
+
     it('sets the key with our value and the TTL on every instance, and release deletes it everywhere', async () => {
       const key = resource('basic');
       const lock = await redlock.acquire(key, 2_000);
@@ -697,8 +716,30 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       ['a', 1.5, 'ttl'],
       ['a', NaN, 'ttl'],
       ['a', 60_001, 'ttl'],
-    ])('rejects acquire(%j, %p) before touching Redis', async (resources, ttl, argument) => {
+      // No validity left after the drift allowance (2 ms + 1 %): no attempt could ever succeed.
+      ['a', 2, 'ttl'],
+      ['x'.repeat(65_537), 1_000, 'resources[0]'],
+      [Array.from({ length: 1_025 }, (_, i) => `{r}${i}`), 1_000, 'resources'],
+    ])('rejects acquire(%#) before touching Redis', async (resources, ttl, argument) => {
       await expect(redlock.acquire(resources as string[], ttl)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument });
+    });
+
+    it('refuses one server counted as several votes: the same client twice, or two clients of one host and port', () => {
+      expect(() => new Redlock([lockers[0]!, lockers[1]!, lockers[0]!])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'clients[2]' }));
+      const twin = clients[1]!.duplicate();
+      try {
+        expect(() => new Redlock([clients[0]!, clients[1]!, twin])).toThrow(/a server of its own \(clients\[1\] is the same one\)/);
+      } finally {
+        twin.disconnect();
+      }
+    });
+
+    it('takes a TTL of 3 ms, the shortest with validity left, and names the validity when it ran out', async () => {
+      const error = await redlock.acquire(resource('tiny'), 3, { retryCount: 0 }).catch((e: unknown) => e);
+      // On a machine where a round takes under a millisecond it may even be granted; otherwise the reason is the
+      // validity, not instances that did not answer.
+      if (error instanceof LockNotAcquiredError) expect((error.cause as Error).message).toMatch(/granted|validity ran out|timeout/);
+      else expect((error as { release(): Promise<unknown> }).release).toBeInstanceOf(Function);
     });
 
     it('refuses to acquire after close()', async () => {
