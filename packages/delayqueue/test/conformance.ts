@@ -155,8 +155,12 @@ export function conformance(name: string, factory: BackendFactory): void {
       // the brokers carry the instant as given (the memory backend converted its monotonic time back to the wall
       // clock before, and on a loaded machine that was off by 2-11 ms).
       const expected = Math.ceil(runAt);
-      const tolerance = name.startsWith('redis') ? 5 : 0;
+      // The offsets to the Redis clock are each measured within a round trip, which on a loaded machine took
+      // 8 ms (a CI run beside other suites): the bulks must still agree with each other (the bug's sign was a
+      // due time growing bulk by bulk), and stay within a loaded round trip of the instant.
+      const tolerance = name.startsWith('redis') ? 25 : 0;
       for (const dueAt of dueAts) expect(Math.abs(dueAt - expected)).toBeLessThanOrEqual(tolerance);
+      expect(Math.max(...dueAts) - Math.min(...dueAts)).toBeLessThanOrEqual(name.startsWith('redis') ? 2 : 0);
       for (const { at } of seen) expect(at).toBeGreaterThanOrEqual(expected);
     });
 
