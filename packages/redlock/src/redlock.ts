@@ -238,7 +238,7 @@ export class Redlock implements AsyncDisposable {
         // processes are known to wait in it; later ones do when this waiter is the first of this process, the one
         // that keeps polling (see ReleaseListener.turn): a place in line of a waiter that does not poll would hold
         // the others back until it lapsed.
-        const joins = listener?.isFirst() === true && (attempt > 1 || listener.othersWaiting());
+        const joins = listener?.isFirst() === true && (attempt > 1 || listener.calledToLine());
         const queued = joins ? { ...line, keepMs: placeKeptMs(delay), attempt } : undefined;
         if (joins) listener!.joinedLine();
         joined ||= joins;

@@ -54,7 +54,7 @@ export interface ReleaseListener {
    * True when this waiter should take its place in the line with its next attempt, first or not: a release went
    * to another process's waiter while it was not in the line, or the waiter ahead of it here got the lock.
    */
-  othersWaiting(): boolean;
+  calledToLine(): boolean;
   /** Says that this waiter's last attempt took its place in the line (in Redis). */
   joinedLine(): void;
   /** The lock handed to this waiter by releases so far, by instance index: the attempt each names, its token. */
@@ -82,8 +82,8 @@ interface Waiter {
   wake: (() => void) | undefined;
   /** Its place is in the line in Redis (an attempt joined it). */
   inLine: boolean;
-  /** Woken to join the line because other processes' waiters stand in it. */
-  othersWaiting: boolean;
+  /** Woken to join the line: other processes' waiters stand in it, or the one ahead of it here got the lock. */
+  calledToLine: boolean;
   /** The lock handed to it, by instance index. */
   readonly grants: Map<number, Grant>;
 }
@@ -131,7 +131,7 @@ export class ReleaseNotifier {
    * acquirer asking with `value`.
    */
   async listen(channels: readonly string[], value: string): Promise<ReleaseListener> {
-    const waiter: Waiter = { value, released: false, wake: undefined, inLine: false, othersWaiting: false, grants: new Map() };
+    const waiter: Waiter = { value, released: false, wake: undefined, inLine: false, calledToLine: false, grants: new Map() };
     this.byValue.set(value, waiter);
     const fresh: string[] = [];
     for (const channel of channels) {
@@ -171,7 +171,7 @@ export class ReleaseNotifier {
       turn: async (ms, signal) => {
         while (!(await listener.next(ms, signal)) && !isFirst() && !signal?.aborted && !this.closed);
       },
-      othersWaiting: () => waiter.othersWaiting,
+      calledToLine: () => waiter.calledToLine,
       joinedLine: () => void (waiter.inLine = true),
       grants: () => waiter.grants,
       close: async (gotLock = false) => {
@@ -261,7 +261,7 @@ export class ReleaseNotifier {
   private callToLine(channel: string): void {
     const first = this.waiters.get(channel)?.values().next().value;
     if (first === undefined || first.inLine) return;
-    first.othersWaiting = true;
+    first.calledToLine = true;
     first.released = true;
     first.wake?.();
   }

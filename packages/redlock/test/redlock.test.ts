@@ -400,10 +400,10 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         expect(await listener.next(200)).toBe(false);
         // A release that reserved the key for another process's waiter wakes this first waiter only to take its
         // place in the line (it was not there yet); once there, such a release wakes nobody here.
-        expect(listener.othersWaiting()).toBe(false);
+        expect(listener.calledToLine()).toBe(false);
         await Promise.all(clients.map((client) => client.publish(channel, 'value-00 someone-else')));
         expect(await listener.next(1_000)).toBe(true);
-        expect(listener.othersWaiting()).toBe(true);
+        expect(listener.calledToLine()).toBe(true);
         listener.joinedLine();
         await Promise.all(clients.map((client) => client.publish(channel, 'value-01 someone-else')));
         expect(await listener.next(200)).toBe(false);
@@ -436,10 +436,10 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         // Named after it got the lock (or gave up): not another process's waiter, so the next one stays asleep.
         await Promise.all(clients.map((client) => client.publish(channel, 'value-1 waiter-a')));
         expect(await second.next(200)).toBe(false);
-        expect(second.othersWaiting()).toBe(false);
+        expect(second.calledToLine()).toBe(false);
         await Promise.all(clients.map((client) => client.publish(channel, 'value-2 waiter-z')));
         expect(await second.next(1_000)).toBe(true);
-        expect(second.othersWaiting()).toBe(true);
+        expect(second.calledToLine()).toBe(true);
       } finally {
         await second.close();
         await notifier.close();
