@@ -83,8 +83,10 @@ export interface AcquireOptions {
 const REDLOCK_KEYS = ['maxTtl', 'restartGuard', 'requestTimeout', 'driftFactor', 'retryCount', 'backoff', 'fencing', 'channelPrefix', 'clock'];
 const ACQUIRE_KEYS = ['signal', 'acquireTimeout', 'retryCount'];
 
-/** An attempt's outcome; `firstInLine`: refused, but first in the resource's waiting line on a majority. */
-/** An attempt's lock (and the instances that granted it), or why it failed. */
+/**
+ * An attempt's lock (and the instances that granted it), or why it failed: then `firstInLine` when it was first in
+ * the resource's waiting line on a majority, and `grants` (each granting instance's fence token).
+ */
 type AttemptOutcome =
   | { lock: Lock; granted: ReadonlySet<Instance> }
   | { error: LockHeldError | QuorumError; firstInLine?: boolean; grants: ReadonlyMap<Instance, number> };
@@ -220,6 +222,13 @@ export class Redlock implements AsyncDisposable {
     // it keeps those keys (the line gives free keys only to it), so nothing it counts is deleted under it.
     const handed = keys.length === 1 ? new HeldKeys() : undefined;
     let acquired = false;
+    // The lock is ours: whoever gave it took this waiter out of its line there (see the callers), so finally
+    // neither leaves the line again nor gives the keys back.
+    const got = (lock: Lock): Lock => {
+      joined = false;
+      acquired = true;
+      return lock;
+    };
     try {
       const channels = this.channelsOf(keys);
       if (this.notifier.hasWaiters(channels)) {
@@ -249,22 +258,16 @@ export class Redlock implements AsyncDisposable {
         if ('lock' in outcome) {
           // The instances that granted took this waiter out of their lines (ACQUIRE); the others may keep it.
           if (joined) this.leaveLines(keys, value, outcome.granted);
-          joined = false;
-          acquired = true;
-          return outcome.lock;
+          return got(outcome.lock);
         }
         lastError = outcome.error;
         this.telemetry.failures(outcome.error.failures);
         if (queued !== undefined && handed !== undefined) {
           // In line, the keys this attempt got are kept: releases elsewhere may hand over the rest.
           for (const [instance, token] of outcome.grants) handed.grant(instance, attempt, token);
+          // Out of the line where the keys were handed over; lockHandedOver leaves it elsewhere.
           const lock = await this.lockHandedOver(keys, value, ttl, handed, listener);
-          if (lock !== undefined) {
-            // Out of the line where the keys were handed over; lockHandedOver left it elsewhere.
-            joined = false;
-            acquired = true;
-            return lock;
-          }
+          if (lock !== undefined) return got(lock);
         } else {
           // Give back what this attempt may hold: everywhere except where the answer was "held" (the script then
           // set nothing). A late "yes" from an instance that timed out is covered too.
@@ -292,11 +295,7 @@ export class Redlock implements AsyncDisposable {
         else await sleep(wait, { signal, clock: this.clock }).catch(() => undefined);
         if (handed !== undefined && listener !== undefined) {
           const lock = await this.lockHandedOver(keys, value, ttl, handed, listener, signal);
-          if (lock !== undefined) {
-            joined = false;
-            acquired = true;
-            return lock;
-          }
+          if (lock !== undefined) return got(lock);
         }
       }
     } finally {
@@ -343,17 +342,9 @@ export class Redlock implements AsyncDisposable {
     if (chosen === undefined) return undefined;
     const validUntil = this.validUntil(ttl, chosen.since);
     if (validUntil <= this.clock.now()) return undefined;
-    let tokens: number[] = [];
-    if (this.fencing) {
-      const token = Math.max(...chosen.tokens);
-      // As in attempt(): a second round only where the majority's counters are not all at the token.
-      if (chosen.tokens.filter((t) => t === token).length < this.quorum) {
-        const fenced = await this.raiseFences(keys, [token], this.timeoutFor(ttl));
-        if (fenced.confirmed < this.quorum) return undefined;
-      }
-      tokens = [token];
-    }
-    if (validUntil <= this.clock.now()) return undefined;
+    const fenced = await this.fenceTokens(keys, chosen.tokens.map((token) => [token]), this.timeoutFor(ttl));
+    if ('confirmed' in fenced || validUntil <= this.clock.now()) return undefined;
+    const { tokens } = fenced;
     // Out of the line where the keys were handed over (RELEASE, or ACQUIRE where an attempt got one, did that);
     // elsewhere by leaveLines.
     this.leaveLines(keys, value, handed.instances);
@@ -430,23 +421,35 @@ export class Redlock implements AsyncDisposable {
     const grants = new Map<Instance, number>();
     results.forEach((r, i) => r.ok && grants.set(this.instances[i]!, r.value[0] ?? 0));
     if (granted.length >= this.quorum) {
-      const tokens = this.fencing ? keys.map((_, i) => Math.max(...granted.map((g) => g.value[i]!))) : [];
-      // Where a majority counted to the tokens themselves (counters in step: the usual case), that majority is
-      // already raised and the second round is not needed.
-      const atTokens = granted.filter((g) => tokens.every((token, i) => g.value[i] === token)).length;
-      const fenced = tokens.length === 0 || atTokens >= this.quorum ? undefined : await this.raiseFences(keys, tokens, timeout);
+      const fenced = await this.fenceTokens(keys, granted.map((g) => g.value), timeout);
       const validUntil = this.validUntil(ttl, started);
-      if (fenced !== undefined && fenced.confirmed < this.quorum) {
-        return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures), grants };
-      }
-      if (validUntil > this.clock.now()) return { lock: new Lock(this.owner, keys, value, tokens, validUntil), granted: new Set(this.instances.filter((_, i) => results[i]!.ok)) };
+      if ('confirmed' in fenced) return { error: new QuorumError(keys, this.quorum, fenced.confirmed, fenced.failures), grants };
+      const { tokens } = fenced;
+      if (validUntil > this.clock.now()) return { lock: new Lock(this.owner, keys, value, tokens, validUntil), granted: new Set(grants.keys()) };
       failures.push({ instance: 'all', reason: 'timeout', message: `validity ran out while acquiring (took ${Math.round(this.clock.now() - started)} ms of ${ttl})` });
       return { error: new QuorumError(keys, this.quorum, granted.length, failures), grants };
     }
-    const held = failures.filter((f) => f.reason === 'held').length;
-    // Held when the owners' votes alone keep us from a majority.
-    if (held > this.instances.length - this.quorum) return { error: new LockHeldError(keys, failures), firstInLine: firstInLine >= this.quorum, grants };
+    if (this.heldByOthers(failures)) return { error: new LockHeldError(keys, failures), firstInLine: firstInLine >= this.quorum, grants };
     return { error: new QuorumError(keys, this.quorum, granted.length, failures), grants };
+  }
+
+  /**
+   * The fence tokens of a lock granted by a majority that counted `counted` (per instance, a token per key): the
+   * highest per key, with a second round raising a majority's counters to them unless a majority counted to
+   * exactly those tokens (counters in step: the usual case). Without fencing, none. The raise's shortfall when it
+   * did not reach a majority.
+   */
+  private async fenceTokens(
+    keys: readonly string[],
+    counted: readonly (readonly number[])[],
+    timeout: number,
+  ): Promise<{ tokens: number[] } | { confirmed: number; failures: InstanceFailure[] }> {
+    if (!this.fencing) return { tokens: [] };
+    const tokens = keys.map((_, i) => Math.max(...counted.map((c) => c[i]!)));
+    const atTokens = counted.filter((c) => tokens.every((token, i) => c[i] === token)).length;
+    if (atTokens >= this.quorum) return { tokens };
+    const fenced = await this.raiseFences(keys, tokens, timeout);
+    return fenced.confirmed >= this.quorum ? { tokens } : fenced;
   }
 
   /** Raises the fence counters of `keys` to `tokens` on a majority (see RAISE_FENCE for why). */
@@ -488,8 +491,7 @@ export class Redlock implements AsyncDisposable {
     const failures = failuresOf(results);
     // Failed, yet instances may have applied it (an answer that came too late, or a TTL shorter than what was
     // left): the keys may now expire when the new TTL says. Where a majority holds another value, it is gone.
-    const heldElsewhere = failures.filter((f) => f.reason === 'held').length > this.instances.length - this.quorum;
-    lock.validUntil = heldElsewhere ? Math.min(lock.validUntil, this.clock.now()) : Math.min(lock.validUntil, validUntil);
+    lock.validUntil = this.heldByOthers(failures) ? Math.min(lock.validUntil, this.clock.now()) : Math.min(lock.validUntil, validUntil);
     throw new LockLostError(lock.resources, `extension confirmed by ${confirmed} of ${this.quorum} needed`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
   }
 
@@ -549,6 +551,11 @@ export class Redlock implements AsyncDisposable {
     void Promise.all(this.instances.filter((instance) => !except.has(instance)).map(run));
   }
 
+  /** True when the instances that answered "held" (another owner's value) alone keep anyone else from a majority. */
+  private heldByOthers(failures: readonly InstanceFailure[]): boolean {
+    return failures.filter((f) => f.reason === 'held').length > this.instances.length - this.quorum;
+  }
+
   /** The pub/sub channels on which releases of `keys` are announced. */
   private channelsOf(keys: readonly string[]): string[] {
     return keys.map((key) => this.channelPrefix + key);
@@ -592,12 +599,12 @@ export class Redlock implements AsyncDisposable {
   }
 }
 
-/** How many times, and after how long (ms), a waiter first in line asks again after a refusal. */
 /** The most resources one lock takes (see checkResources). */
 const MAX_RESOURCES = 1_024;
 /** The longest resource name, in UTF-16 code units (Redis keys can be longer; a lock's should not be). */
 const MAX_RESOURCE_LENGTH = 65_536;
 
+/** How many times, and after how long (ms), a waiter first in line asks again after a refusal. */
 const QUICK_RETRIES = 3;
 const QUICK_RETRY_MS = 5;
 

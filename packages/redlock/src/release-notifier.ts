@@ -91,7 +91,7 @@ interface Waiter {
 /** How long a subscriber connection gets to close gracefully. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
-/** How many releases are remembered, to count their announcements from the instances. */
+/** How many releases (and gone waiters) are remembered, to count their announcements from the instances. */
 const REMEMBERED_RELEASES = 1_024;
 
 /** What the announcements of one release said so far: how many named each waiter ('' for none). */
@@ -177,7 +177,7 @@ export class ReleaseNotifier {
       close: async (gotLock = false) => {
         if (this.byValue.get(value) === waiter) this.byValue.delete(value);
         this.gone.add(value);
-        if (this.gone.size > REMEMBERED_RELEASES) this.gone.delete(this.gone.values().next().value!);
+        forgetOldest(this.gone);
         const gone: string[] = [];
         for (const channel of channels) {
           const queue = this.waiters.get(channel);
@@ -271,7 +271,7 @@ export class ReleaseNotifier {
     if (heard === undefined) {
       heard = { decided: false, counts: new Map() };
       this.heard.set(value, heard);
-      if (this.heard.size > REMEMBERED_RELEASES) this.heard.delete(this.heard.keys().next().value!);
+      forgetOldest(this.heard);
     }
     return heard;
   }
@@ -312,6 +312,11 @@ export class ReleaseNotifier {
     waiter.released = true;
     waiter.wake?.();
   }
+}
+
+/** Drops the oldest entry (insertion order) once more than REMEMBERED_RELEASES are kept. */
+function forgetOldest(remembered: Set<string> | Map<string, unknown>): void {
+  if (remembered.size > REMEMBERED_RELEASES) remembered.delete(remembered.keys().next().value!);
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -23,20 +23,36 @@ function script(source: string): LuaScript {
 const NOW = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
 
+/** `leave_line(line, kept, at, value)`: takes `value` out of a waiting line: its place, its expiry, its arrival. */
+const LEAVE = `local function leave_line(line, kept, at, value)
+  redis.call('ZREM', line, value)
+  redis.call('ZREM', kept, value)
+  redis.call('HDEL', at, value)
+end`;
+
 /**
  * `first_waiter(line, kept, at, now)`: the first value of a waiting line whose place is still kept, dropping the
- * lapsed ones (and their arrivals) before it (at most 32 at a time, to bound the script), or nil.
+ * lapsed ones (and their arrivals) before it (at most 32 at a time, to bound the script), or nil. Needs LEAVE.
  */
 const FIRST_WAITER = `local function first_waiter(line, kept, at, now)
   for _ = 1, 32 do
     local first = redis.call('ZRANGE', line, 0, 0)[1]
     if not first then return nil end
     if tonumber(redis.call('ZSCORE', kept, first) or '0') > now then return first end
-    redis.call('ZREM', line, first)
-    redis.call('ZREM', kept, first)
-    redis.call('HDEL', at, first)
+    leave_line(line, kept, at, first)
   end
   return nil
+end`;
+
+/**
+ * `guard_left(guard)`: with the delayed-restart guard `guard` (ms, a string; '0' is off), the ms left before
+ * this server has been up that long (0 or less: past it), or nil when INFO has no uptime.
+ */
+const GUARD_LEFT = `local function guard_left(guard)
+  if guard == '0' then return 0 end
+  local uptime = string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)')
+  if not uptime then return nil end
+  return tonumber(guard) - tonumber(uptime) * 1000
 end`;
 
 /**
@@ -46,12 +62,10 @@ end`;
  * commands it queued while disconnected as soon as it reconnects, before any other question can reach the
  * restarted server. INFO in a script costs about 5 µs of the server's time.
  */
-const RESTART_GUARD = `if ARGV[8] ~= '0' then
-  local uptime = string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)')
-  if not uptime then return redis.error_reply('ERR INFO server has no uptime_in_seconds') end
-  local left = tonumber(ARGV[8]) - tonumber(uptime) * 1000
-  if left > 0 then return {now, 2, left} end
-end`;
+const RESTART_GUARD = `${GUARD_LEFT}
+local restart_left = guard_left(ARGV[8])
+if not restart_left then return redis.error_reply('ERR INFO server has no uptime_in_seconds') end
+if restart_left > 0 then return {now, 2, restart_left} end`;
 
 /**
  * ARGV: value, ttl ms, resource count n, fencing (1/0), line (0: none, 1: checked, 2: checked and joined), the
@@ -77,6 +91,7 @@ end`;
 export const ACQUIRE = script(`
 ${NOW}
 ${RESTART_GUARD}
+${LEAVE}
 ${FIRST_WAITER}
 local n = tonumber(ARGV[3])
 -- Resource i's line, its expiries and its arrivals are KEYS[lines + 3i - 2], KEYS[lines + 3i - 1], KEYS[lines + 3i].
@@ -113,9 +128,7 @@ for i = 1, n do
   -- Granted here: our place in line goes now (one round less than leaving it after the lock is ours).
   if ARGV[5] == '2' then
     local line = lines + 3 * i - 2
-    redis.call('ZREM', KEYS[line], ARGV[1])
-    redis.call('ZREM', KEYS[line + 1], ARGV[1])
-    redis.call('HDEL', KEYS[line + 2], ARGV[1])
+    leave_line(KEYS[line], KEYS[line + 1], KEYS[line + 2], ARGV[1])
   end
 end
 return result
@@ -168,14 +181,15 @@ return 1
  */
 export const RELEASE = script(`
 ${NOW}
+${LEAVE}
 ${FIRST_WAITER}
+${GUARD_LEFT}
 local deleted = 0
 local waiter, handed, attempt, token, waited = false, 0, 0, 0, 0
 local n = ARGV[4] == '1' and #KEYS / 5 or #KEYS
 local function long_up()
-  if ARGV[6] == '0' then return true end
-  local uptime = string.match(redis.call('INFO', 'server'), 'uptime_in_seconds:(%d+)')
-  return uptime ~= nil and tonumber(uptime) * 1000 >= tonumber(ARGV[6])
+  local left = guard_left(ARGV[6])
+  return left ~= nil and left <= 0
 end
 for i = 1, n do
   if redis.call('GET', KEYS[i]) == ARGV[1] then
@@ -186,9 +200,7 @@ for i = 1, n do
       waiter, handed, attempt, token, waited = false, 0, 0, 0, 0
       if ARGV[4] == '1' then
         local line, kept, at = KEYS[2 * n + 3 * i - 2], KEYS[2 * n + 3 * i - 1], KEYS[2 * n + 3 * i]
-        redis.call('ZREM', line, ARGV[1])
-        redis.call('ZREM', kept, ARGV[1])
-        redis.call('HDEL', at, ARGV[1])
+        leave_line(line, kept, at, ARGV[1])
         local first = first_waiter(line, kept, at, now)
         if first then
           waiter = first
@@ -198,9 +210,7 @@ for i = 1, n do
           if age >= 0 and age <= tonumber(ttl) and count == '1' and to ~= '' and redis.call('PUBSUB', 'NUMSUB', to)[2] > 0 and long_up() then
             redis.call('SET', KEYS[i], first, 'PX', ttl)
             if fencing == '1' then token = redis.call('INCR', KEYS[n + i]) end
-            redis.call('ZREM', line, first)
-            redis.call('ZREM', kept, first)
-            redis.call('HDEL', at, first)
+            leave_line(line, kept, at, first)
             handed, attempt, waited = 1, tonumber(tried), age
             message = ARGV[1] .. ' ' .. first .. ' ' .. tried .. ' ' .. token .. ' ' .. age
             -- The releasing process's own waiter learns it from this reply: no message to read.
@@ -228,11 +238,8 @@ return {deleted, waiter, handed, attempt, token, waited}
  * waiter that gave up, or got the lock), so that no release hands a key to it. Returns 1.
  */
 export const LEAVE_LINE = script(`
-for i = 1, #KEYS, 3 do
-  redis.call('ZREM', KEYS[i], ARGV[1])
-  redis.call('ZREM', KEYS[i + 1], ARGV[1])
-  redis.call('HDEL', KEYS[i + 2], ARGV[1])
-end
+${LEAVE}
+for i = 1, #KEYS, 3 do leave_line(KEYS[i], KEYS[i + 1], KEYS[i + 2], ARGV[1]) end
 return 1
 `);
 
