@@ -20,8 +20,12 @@ function script(source: string): LuaScript {
  * The instance's clock in ms, as `now`: the scripts that count as votes answer with it first, so that a clock
  * running fast is noticed (see clock-watch.ts). Redis expires keys by this clock.
  */
-const NOW = `local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+const NOW_MS = `local function now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end`;
+const NOW = `${NOW_MS}
+local now = now_ms()`;
 
 /** `leave_line(line, kept, at, value)`: takes `value` out of a waiting line: its place, its expiry, its arrival. */
 const LEAVE = `local function leave_line(line, kept, at, value)
@@ -180,11 +184,11 @@ return 1
  * that attempt arrived} for the last resource.
  */
 export const RELEASE = script(`
-${NOW}
+${NOW_MS}
 ${LEAVE}
 ${FIRST_WAITER}
 ${GUARD_LEFT}
-local deleted = 0
+local deleted, now = 0, nil
 local waiter, handed, attempt, token, waited = false, 0, 0, 0, 0
 local n = ARGV[4] == '1' and #KEYS / 5 or #KEYS
 local function long_up()
@@ -200,8 +204,14 @@ for i = 1, n do
       waiter, handed, attempt, token, waited = false, 0, 0, 0, 0
       if ARGV[4] == '1' then
         local line, kept, at = KEYS[2 * n + 3 * i - 2], KEYS[2 * n + 3 * i - 1], KEYS[2 * n + 3 * i]
-        leave_line(line, kept, at, ARGV[1])
-        local first = first_waiter(line, kept, at, now)
+        -- No line (nobody waits: the common case) leaves nothing to leave or hand over. A line that emptied is
+        -- gone too (Redis deletes an empty sorted set), and its expiries and arrivals hold only lapsed places.
+        local first = nil
+        if redis.call('EXISTS', line) == 1 then
+          now = now_ms()
+          leave_line(line, kept, at, ARGV[1])
+          first = first_waiter(line, kept, at, now)
+        end
         if first then
           waiter = first
           -- Its last attempt: when it arrived here, its number, TTL, fencing, resource count, its process's channel.

@@ -48,6 +48,18 @@ describe('scripts on a server that has never run them', () => {
     expect(await callsOf(redis, 'evalsha')).toBe(2);
   });
 
+  it('releases with nobody in line without touching the line: one EXISTS, no clock reading', async () => {
+    const key = resource('no-line');
+    const lock = await redlock.acquire(key, 5_000);
+    await redis.config('RESETSTAT');
+    expect(await lock.release()).toEqual({ deleted: 1, released: true, expired: false });
+    expect(await callsOf(redis, 'exists')).toBe(1);
+    expect(await redis.exists(key)).toBe(0);
+    for (const command of ['time', 'zrem', 'hdel', 'zrange', 'zscore']) expect([command, await callsOf(redis, command)]).toEqual([command, 0]);
+    // Announced all the same: waiters of other processes that have not joined the line yet listen for it.
+    expect(await callsOf(redis, 'publish')).toBe(1);
+  });
+
   it('falls back to EVAL when the server lost its scripts', async () => {
     await redis.script('FLUSH');
     await redis.config('RESETSTAT');
