@@ -10,4 +10,5 @@ export { gate, type Gate } from './gate.js';
 export { cuttableSockets, type CuttableSockets } from './cuttable-sockets.js';
 export { jestCanRequireEsm } from './esm.js';
 export { registerMetricsSdk, metricPoints, withMetricsSdk, type MetricsSdk } from './metrics-sdk.js';
+export { childMeasurement, measureInChild, otelApiCase, HIDE_OTEL_API } from './child-measure.js';
 export { registerTracingSdk, type TracingSdk } from './tracing-sdk.js';

@@ -4,7 +4,7 @@
  * self-driving, so it has no lateness). Cases ending in `-id` use the handle-free `schedule()`/`cancel(id)`;
  * HashedWheel figures are printed under their own case ids.
  */
-import { type BenchCase, isQuick, runBench } from '@x/testkit';
+import { type BenchCase, childMeasurement, isQuick, otelApiCase, runBench, withMetricsSdk } from '@x/testkit';
 import { heapBytesPerTimer } from './heap.js';
 import { type ImplName } from './implementations.js';
 import { type Lateness, measureLateness } from './lateness.js';
@@ -22,7 +22,14 @@ function versus(id: string, ours: ImplName, peer: ImplName, measure: (impl: Impl
 
 const latenessRuns: Record<'ours' | 'peer', Lateness[]> = { ours: [], peer: [] };
 
+/** A fresh process's schedule rate, after one unmeasured pass (the JIT's warm-up), for otel-api-schedule. */
+const warmSchedule = (): number => {
+  schedulePerSecond('hierarchical', timers);
+  return schedulePerSecond('hierarchical', timers);
+};
+
 void (async () => {
+  if (await childMeasurement({ schedule: warmSchedule })) return;
   await runBench('timewheel', [
     versus('schedule', 'hierarchical', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
     versus('schedule', 'hierarchical', 'timer-wheel', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
@@ -50,6 +57,18 @@ void (async () => {
         return result.p99;
       },
     },
+    // What metrics cost: a wheel made with an OpenTelemetry SDK registered (a reader collecting every second)
+    // against one made with none; then the API installed but no SDK, against the API not installed at all.
+    {
+      id: 'telemetry-schedule',
+      unit: 'ops/s',
+      better: 'higher',
+      peer: 'hierarchical without an SDK',
+      rounds,
+      ours: () => withMetricsSdk(async () => schedulePerSecond('hierarchical', timers)),
+      theirs: () => schedulePerSecond('hierarchical', timers),
+    },
+    otelApiCase('schedule', 'schedule', { unit: 'ops/s', better: 'higher', rounds, warmup: 0 }),
     versus('hashed.schedule', 'hashed', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
     versus('hashed.cancel', 'hashed', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
   ]);
