@@ -9,9 +9,12 @@
  *   steady-lateness 2,000 jobs/s added for 10 s, each due 1 s after its add; p99, hz 10     ms, lower
  *                   and hz 100 (Redis expires keys and wakes blocked clients per hz tick)
  *   memory-per-job  used_memory growth per pending job (due in an hour)                    bytes, lower
+ *   telemetry-add   add with an OpenTelemetry SDK registered, against ours without one         jobs/s, higher
+ *   otel-api-add    add with @opentelemetry/api installed (no SDK), against it not installed   jobs/s, higher
+ *                   (each round a fresh process, warmed up by one unmeasured run)
  */
 import { Redis } from 'ioredis';
-import { type BenchCase, isQuick, runBench, startRedisServer } from '@x/testkit';
+import { type BenchCase, childMeasurement, isQuick, otelApiCase, runBench, startRedisServer, withMetricsSdk } from '@x/testkit';
 import { type ContenderName, type Payload, contender } from './contenders.js';
 
 const quick = isQuick();
@@ -30,7 +33,47 @@ const rounds = quick ? 3 : 5;
 
 const payload = (due: number): Payload => ({ user: 12345, template: 'welcome-email', locale: 'en-GB', due });
 
+/** `add()` from ADD_CALLERS callers, each awaiting its own adds: jobs/s. */
+async function addRate(c: ReturnType<typeof contender>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: ADD_CALLERS }, async () => {
+      while (next < ADD_JOBS) {
+        next++;
+        await c.add(payload(0), 3_600_000);
+      }
+    }),
+  );
+  return ADD_JOBS / ((performance.now() - started) / 1000);
+}
+
+/** The Redis server's port, for otel-api-add's child processes. */
+const PORT_ENV = 'X_BENCH_REDIS_PORT';
+
+/** otel-api-add in a child process: ours' add rate on an emptied server, after an unmeasured warm-up run. */
+async function childAddRate(): Promise<number> {
+  const port = Number(process.env[PORT_ENV]);
+  const admin = new Redis({ port, host: '127.0.0.1' });
+  try {
+    let rate = 0;
+    for (let run = 0; run < 2; run++) {
+      await admin.flushall();
+      const c = contender('ours', port);
+      try {
+        rate = await addRate(c);
+      } finally {
+        await c.close();
+      }
+    }
+    return rate;
+  } finally {
+    await admin.quit();
+  }
+}
+
 void (async () => {
+  if (await childMeasurement({ add: childAddRate })) return;
   const server = await startRedisServer();
   const admin = new Redis({ port: server.port, host: '127.0.0.1' });
   const details: string[] = [];
@@ -46,20 +89,7 @@ void (async () => {
     }
   }
 
-  const addThroughput = (name: ContenderName) => () =>
-    fresh(name, async (c) => {
-      let next = 0;
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: ADD_CALLERS }, async () => {
-          while (next < ADD_JOBS) {
-            next++;
-            await c.add(payload(0), 3_600_000);
-          }
-        }),
-      );
-      return ADD_JOBS / ((performance.now() - started) / 1000);
-    });
+  const addThroughput = (name: ContenderName) => () => fresh(name, addRate);
 
   const bulkThroughput = (name: ContenderName) => () =>
     fresh(name, async (c) => {
@@ -147,6 +177,10 @@ void (async () => {
     { id: 'lateness-p99-hz100', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: lateness('ours', 100), theirs: lateness('bullmq', 100) },
     { id: 'steady-lateness-p99', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: steadyLateness('ours', 10), theirs: steadyLateness('bullmq', 10) },
     { id: 'steady-lateness-p99-hz100', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: steadyLateness('ours', 100), theirs: steadyLateness('bullmq', 100) },
+    // What metrics cost: ours with an OpenTelemetry SDK registered (a reader collecting every second) against ours
+    // with none; then the API installed but no SDK, against the API not installed at all (fresh processes).
+    { id: 'telemetry-add', unit: 'jobs/s', better: 'higher', peer: 'ours without an SDK', rounds, ours: () => withMetricsSdk(addThroughput('ours')), theirs: addThroughput('ours') },
+    otelApiCase('add', 'add', { unit: 'jobs/s', better: 'higher', rounds, warmup: 0 }, { [PORT_ENV]: String(server.port) }),
     { id: 'memory-per-job', unit: 'bytes', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: memoryPerJob('ours'), theirs: memoryPerJob('bullmq') },
   ];
   await runBench('delayqueue', cases);

@@ -3,7 +3,7 @@
  * Each case consumes the same freshly produced topic with a fresh group per run; rate = records / (first
  * handler start -> last handler end); alternating rounds, medians.
  */
-import { type BenchCase, isQuick, median, runBench, withMetricsSdk } from '@x/testkit';
+import { type BenchCase, childMeasurement, isQuick, median, otelApiCase, runBench, withMetricsSdk } from '@x/testkit';
 import { eachMessage, handWritten, handWrittenOnPlatformatic, ours, oursBatched, oursOnPlatformatic, oursOnWorker, type Running } from './consumers.js';
 import { KEYS, Meter, type Work, filledTopic, kafka, noop, platformatic, skewed, uniform, valueOf, workerClient } from './workload.js';
 import { poisonFlow, rebalanceJoin, rebalanceStall, resumeAfterPause } from './rebalance.js';
@@ -62,7 +62,18 @@ async function steady(start: (topic: string, meter: Meter) => Promise<Running>):
   return { p50: sorted[Math.floor(sorted.length * 0.5)]!, p99: sorted[Math.floor(sorted.length * 0.99)]! };
 }
 
+/** The one-partition topic, for otel-api-cpu-only's child processes. */
+const TOPIC_ENV = 'X_BENCH_TOPIC';
+
+/** otel-api-cpu-only in a child process: ours' rate with a no-op handler, after an unmeasured warm-up run. */
+async function childCpuOnly(): Promise<number> {
+  const topic = process.env[TOPIC_ENV]!;
+  await rate(RECORDS, (m) => ours(topic, m, noop, 1_000));
+  return rate(RECORDS, (m) => ours(topic, m, noop, 1_000));
+}
+
 void (async () => {
+  if (await childMeasurement({ 'cpu-only': childCpuOnly })) return;
   const oneTopic = await filledTopic(RECORDS, 1);
   const fourTopic = await filledTopic(RECORDS, 4);
   // More than the default buffer (10,000) in the first fetches of two partitions, so the first member's is full.
@@ -201,6 +212,8 @@ void (async () => {
       ours: () => withMetricsSdk(() => rate(RECORDS, (m) => ours(oneTopic, m, noop, 1_000))),
       theirs: () => rate(RECORDS, (m) => ours(oneTopic, m, noop, 1_000)),
     },
+    // The API installed but no SDK, against the API not installed at all (each round a fresh process).
+    otelApiCase('cpu-only', 'cpu-only', { unit: 'msg/s', better: 'higher', rounds, warmup: 0 }, { [TOPIC_ENV]: oneTopic }),
     {
       // Not a case of the issue: the same no-op work through the batch handler (200 records of distinct keys).
       id: 'cpu-only-batch',

@@ -3,7 +3,7 @@
  * ours against node-redlock (`redlock` 5.0.0-beta.2, the ioredis-era API) and redis-semaphore's RedlockMutex.
  */
 import type { Redis } from 'ioredis';
-import { type BenchCase, isQuick, redisMasters, requireRedis, runBench, withMetricsSdk } from '@x/testkit';
+import { type BenchCase, childMeasurement, isQuick, otelApiCase, redisMasters, requireRedis, runBench, withMetricsSdk } from '@x/testkit';
 import type { LockerName } from './peers.js';
 import { acrossProcesses } from './processes.js';
 import { type ContentionResult, contended, holdCeiling, uncontended } from './scenarios.js';
@@ -21,7 +21,19 @@ const describe = (result: ContentionResult & { lostUpdates: number }): string =>
   `${result.locksPerSecond.toFixed(0)} locks/s, wait p50 ${result.waitP50.toFixed(1)} ms, p99 ${result.waitP99.toFixed(1)} ms, ` +
   `fairness ${result.fairness.toFixed(3)}, lost updates ${result.lostUpdates}`;
 
+/** otel-api-uncontended-p99 in a child process: ours' p99 after an unmeasured warm-up run. */
+async function childUncontendedP99(): Promise<number> {
+  const clients: Redis[] = await Promise.all(redisMasters().map((endpoint) => requireRedis(endpoint)));
+  try {
+    await uncontended('ours', clients, OPERATIONS);
+    return (await uncontended('ours', clients, OPERATIONS)).p99;
+  } finally {
+    for (const client of clients) client.disconnect();
+  }
+}
+
 void (async () => {
+  if (await childMeasurement({ 'uncontended-p99': childUncontendedP99 })) return;
   const clients: Redis[] = await Promise.all(redisMasters().map((endpoint) => requireRedis(endpoint)));
   const cases: BenchCase[] = [];
   const details: string[] = [];
@@ -112,6 +124,8 @@ void (async () => {
     ours: () => withMetricsSdk(async () => (await uncontended('ours', clients, OPERATIONS)).p99),
     theirs: async () => (await uncontended('ours', clients, OPERATIONS)).p99,
   });
+  // The API installed but no SDK, against the API not installed at all (each round a fresh process).
+  cases.push(otelApiCase('uncontended-p99', 'uncontended-p99', { unit: 'ms', better: 'lower', rounds, warmup: 0 }));
   // Not a case of the issue: ours without fencing tokens (which the peers do not have) against node-redlock.
   cases.push({
     id: 'uncontended-p99-unfenced',

@@ -10,7 +10,7 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BenchCase, isQuick, median, onlyCases, runBench } from '@x/testkit';
+import { type BenchCase, HIDE_OTEL_API, isQuick, median, onlyCases, runBench } from '@x/testkit';
 import { execFileSync } from 'node:child_process';
 import { buildC, cpuSeconds, runTool, startProcess, startServer } from './processes.js';
 import { measureSyscallCost } from './syscall-cost.js';
@@ -132,6 +132,20 @@ void (async () => {
         'echo-50',
         'node:net',
         (side) => echoLoad(() => (side === 'ours' ? startServer('reactor', '1', '0') : startServer('net', '', '0')), '1'),
+        { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      // What metrics cost: the echo-50 server with an OpenTelemetry SDK registered (a reader collecting every
+      // second) against it with none; then the API installed but no SDK, against the API not installed at all.
+      ...paired(
+        'telemetry-echo-50',
+        'ours without an SDK',
+        (side) => echoLoad(() => startServer(side === 'ours' ? 'reactor-sdk' : 'reactor', '1', '0'), '1'),
+        { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      ...paired(
+        'otel-api-echo-50',
+        '@opentelemetry/api not installed',
+        (side) => echoLoad(() => startServer('reactor', '1', '0', side === 'ours' ? [] : ['--require', HIDE_OTEL_API]), '1'),
         { unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
       ),
       ...paired(

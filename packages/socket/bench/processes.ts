@@ -85,7 +85,7 @@ export function runTool<T>(binary: string, args: readonly string[], cpus?: strin
   return JSON.parse(output.trim().split('\n').pop()!) as T;
 }
 
-/** Starts one of serve.ts's servers in its own node process. */
-export function startServer(kind: string, arg: string, cpus?: string): Promise<Running> {
-  return startProcess(process.execPath, [join(__dirname, 'serve.js'), kind, arg], cpus);
+/** Starts one of serve.ts's servers in its own node process (with `nodeArgs` before the script, if any). */
+export function startServer(kind: string, arg: string, cpus?: string, nodeArgs: readonly string[] = []): Promise<Running> {
+  return startProcess(process.execPath, [...nodeArgs, join(__dirname, 'serve.js'), kind, arg], cpus);
 }

@@ -1,7 +1,7 @@
 /**
  * One benchmark server per process, so its CPU time can be read from /proc and it can be pinned with taskset.
  * usage: node serve.js KIND [ARG]   prints "ready PORT", serves until SIGTERM.
- *   reactor N | reactor-per-cpu N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
+ *   reactor N | reactor-sdk N | reactor-per-cpu N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
  */
 import cluster from 'node:cluster';
 import { createReadStream } from 'node:fs';
@@ -35,6 +35,14 @@ async function serveReactor(server: SocketServer): Promise<void> {
 switch (kind) {
   case 'reactor':
     void serveReactor(createServer({ handler: join(__dirname, 'handlers', 'echo.js'), reactors: Number(arg) }));
+    break;
+  case 'reactor-sdk':
+    // The same server with an OpenTelemetry SDK registered first (a reader collecting every second), as an
+    // application that exports metrics runs it.
+    void import('@x/testkit').then(({ registerMetricsSdk }) => {
+      registerMetricsSdk(1_000);
+      return serveReactor(createServer({ handler: join(__dirname, 'handlers', 'echo.js'), reactors: Number(arg) }));
+    });
     break;
   case 'reactor-per-cpu':
     // The multi-core setup the package is built for: reactor i pinned to CPU i, and each connection handed to
