@@ -11,10 +11,10 @@
  *   memory-per-job  used_memory growth per pending job (due in an hour)                    bytes, lower
  *   telemetry-add   add with an OpenTelemetry SDK registered, against ours without one         jobs/s, higher
  *   otel-api-add    add with @opentelemetry/api installed (no SDK), against it not installed   jobs/s, higher
- *                   (each round a fresh process, warmed up by one unmeasured run)
+ *                   (each round a fresh process: the median of 3 runs after an unmeasured one)
  */
 import { Redis } from 'ioredis';
-import { type BenchCase, childMeasurement, isQuick, otelApiCase, runBench, startRedisServer, withMetricsSdk } from '@x/testkit';
+import { type BenchCase, childMeasurement, isQuick, median, otelApiCase, runBench, startRedisServer, withMetricsSdk } from '@x/testkit';
 import { type ContenderName, type Payload, contender } from './contenders.js';
 
 const quick = isQuick();
@@ -51,22 +51,25 @@ async function addRate(c: ReturnType<typeof contender>): Promise<number> {
 /** The Redis server's port, for otel-api-add's child processes. */
 const PORT_ENV = 'X_BENCH_REDIS_PORT';
 
-/** otel-api-add in a child process: ours' add rate on an emptied server, after an unmeasured warm-up run. */
+/**
+ * otel-api-add in a child process: the median of three runs of ours' add rate, each on an emptied server, after
+ * an unmeasured warm-up run (one run is a quarter of a second: alone it swings by a third).
+ */
 async function childAddRate(): Promise<number> {
   const port = Number(process.env[PORT_ENV]);
   const admin = new Redis({ port, host: '127.0.0.1' });
   try {
-    let rate = 0;
-    for (let run = 0; run < 2; run++) {
+    const rates: number[] = [];
+    for (let run = 0; run < 4; run++) {
       await admin.flushall();
       const c = contender('ours', port);
       try {
-        rate = await addRate(c);
+        rates.push(await addRate(c));
       } finally {
         await c.close();
       }
     }
-    return rate;
+    return median(rates.slice(1));
   } finally {
     await admin.quit();
   }
