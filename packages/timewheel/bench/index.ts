@@ -2,13 +2,14 @@
  * `npm run bench -w @x/timewheel [-- --quick]`: HierarchicalWheel (the recommended wheel) against Node's
  * setTimeout, and against the npm package timer-wheel where its API allows (schedule, cancel, memory: it is not
  * self-driving, so it has no lateness). Cases ending in `-id` use the handle-free `schedule()`/`cancel(id)`;
- * HashedWheel figures are printed under their own case ids.
+ * HashedWheel figures are printed under their own case ids. `fresh-fill`: a new wheel's first 1,000,000 timers in a
+ * fresh process against a refill of such a wheel (`-sized`: made with `initialCapacity`).
  */
-import { type BenchCase, childMeasurement, isQuick, otelApiCase, runBench, withMetricsSdk } from '@x/testkit';
+import { type BenchCase, childMeasurement, isQuick, measureInChild, otelApiCase, runBench, withMetricsSdk } from '@x/testkit';
 import { heapBytesPerTimer } from './heap.js';
 import { type ImplName } from './implementations.js';
 import { type Lateness, measureLateness } from './lateness.js';
-import { cancelPerSecond, schedulePerSecond } from './throughput.js';
+import { cancelPerSecond, fillRates, schedulePerSecond } from './throughput.js';
 
 const quick = isQuick();
 const timers = quick ? 100_000 : 1_000_000;
@@ -29,7 +30,27 @@ const warmSchedule = (): number => {
 };
 
 void (async () => {
-  if (await childMeasurement({ schedule: warmSchedule })) return;
+  if (
+    await childMeasurement({
+      schedule: warmSchedule,
+      'first-fill': () => fillRates(timers, {}).first,
+      'first-fill-sized': () => fillRates(timers, { initialCapacity: timers }).first,
+      refill: () => fillRates(timers, {}).refill,
+    })
+  ) {
+    return;
+  }
+  // A wheel's first fill in a fresh process, against the refill of that wheel (its timers cancelled) in another.
+  const fresh = (id: string, first: string): BenchCase => ({
+    id,
+    unit: 'ops/s',
+    better: 'higher',
+    peer: 'refill of the same wheel',
+    rounds,
+    warmup: 0,
+    ours: () => measureInChild(first, { otelApi: true }),
+    theirs: () => measureInChild('refill', { otelApi: true }),
+  });
   await runBench('timewheel', [
     versus('schedule', 'hierarchical', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
     versus('schedule', 'hierarchical', 'timer-wheel', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
@@ -69,6 +90,8 @@ void (async () => {
       theirs: () => schedulePerSecond('hierarchical', timers),
     },
     otelApiCase('schedule', 'schedule', { unit: 'ops/s', better: 'higher', rounds, warmup: 0 }),
+    fresh('fresh-fill', 'first-fill'),
+    fresh('fresh-fill-sized', 'first-fill-sized'),
     versus('hashed.schedule', 'hashed', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
     versus('hashed.cancel', 'hashed', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
   ]);

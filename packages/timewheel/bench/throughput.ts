@@ -1,3 +1,4 @@
+import { HierarchicalWheel, type TimerWheelOptions } from '@x/timewheel';
 import { type ImplName, distinctDelays, makeImpl } from './implementations.js';
 
 const noop = (): void => undefined;
@@ -25,4 +26,24 @@ export function cancelPerSecond(name: ImplName, count: number): number {
   const elapsed = performance.now() - started;
   impl.dispose(handles);
   return count / 2 / (elapsed / 1000);
+}
+
+/**
+ * A new HierarchicalWheel made with `options`: schedules per second (ids, distinct shuffled delays) of its first
+ * `count` timers, and of `count` more after those were cancelled (the storage has grown and been written).
+ */
+export function fillRates(count: number, options: TimerWheelOptions): { first: number; refill: number } {
+  const delays = distinctDelays(count);
+  const ids = new Float64Array(count);
+  const wheel = new HierarchicalWheel(options);
+  const fill = (): number => {
+    const started = performance.now();
+    for (let i = 0; i < count; i++) ids[i] = wheel.schedule(noop, delays[i]!);
+    return count / ((performance.now() - started) / 1000);
+  };
+  const first = fill();
+  for (let i = 0; i < count; i++) wheel.cancel(ids[i]!);
+  const refill = fill();
+  wheel.close();
+  return { first, refill };
 }

@@ -34,7 +34,8 @@ export const QUEUED = 4;
 export const MAX_SLOTS = 2 ** 24;
 const GENERATION_MASK = 2 ** 29 - 1;
 
-const INITIAL_CAPACITY = 1024;
+/** Slots a store starts with unless told otherwise; it doubles as it fills. */
+export const INITIAL_CAPACITY = 1024;
 const NONE = -1;
 
 export class TimerStore {
@@ -63,7 +64,11 @@ export class TimerStore {
   private freeHead = NONE;
   private seqCounter = 0;
 
-  constructor() {
+  /**
+   * `capacity` slots to start with. Above the default, the storage is written through once now (see prefault):
+   * a wheel sized for what it will hold fills as cheaply as it refills, and never stops a schedule() to grow.
+   */
+  constructor(capacity = INITIAL_CAPACITY) {
     this.deadline = new Float64Array(0);
     this.delay = new Float64Array(0);
     this.next = new Int32Array(0);
@@ -72,7 +77,8 @@ export class TimerStore {
     this.state = new Uint8Array(0);
     this.flags = new Uint8Array(0);
     this.generation = new Int32Array(0);
-    this.grow(INITIAL_CAPACITY);
+    this.grow(capacity);
+    if (capacity > INITIAL_CAPACITY) this.prefault();
   }
 
   /** Allocates a bucket: an empty circular list whose sentinel is the returned slot. */
@@ -181,6 +187,19 @@ export class TimerStore {
     }
     this.live++;
     return slot;
+  }
+
+  /**
+   * Touches every page of the typed arrays and sizes the callbacks array to the capacity. Why: a new typed array's
+   * memory is mapped by the kernel only when first written, and the callbacks array grows by copying as it is
+   * appended to; a first fill that pays for both costs about twice a refill of the same storage (measured:
+   * 1,000,000 timers, 195-230 ns a timer with the storage allocated but untouched, 140-155 ns touched, refills
+   * 85-150 ns).
+   */
+  private prefault(): void {
+    for (const array of [this.deadline, this.delay, this.next, this.prev, this.seq, this.state, this.flags, this.generation]) array.fill(0);
+    const { callbacks } = this;
+    while (callbacks.length < this.capacity) callbacks.push(undefined);
   }
 
   private grow(capacity: number): void {

@@ -22,7 +22,7 @@ import {
 import { TooManyTimersError } from './errors.js';
 import { Timer, type TimerId, type TimerOwner } from './timer.js';
 import { type WheelKind, type WheelTelemetry, watchWheel } from './telemetry.js';
-import { DEAD, DUE, FIRING, INTERVAL, MAX_SLOTS, QUEUED, REF, SCHEDULED, TimerStore } from './timer-store.js';
+import { DEAD, DUE, FIRING, INITIAL_CAPACITY, INTERVAL, MAX_SLOTS, QUEUED, REF, SCHEDULED, TimerStore } from './timer-store.js';
 
 /** Largest `wheelSize`: keeps the buckets' own slots far below the store's limit. */
 const MAX_WHEEL_SIZE = 2 ** 16;
@@ -39,6 +39,13 @@ export interface TimerWheelOptions {
   wheelSize?: number;
   /** Largest number of pending timers; one more throws `TooManyTimersError`. Default and upper bound: 16,515,072. */
   maxPending?: number;
+  /**
+   * Timers the wheel makes room for up front (an integer from 1 to `maxPending`; default: room for 1,024, doubled
+   * as needed). Give the number a wheel will hold at once when it is large: the storage (about 42 bytes a timer) is
+   * allocated and written through when the wheel is made, so filling it costs what refilling it costs, and no
+   * `schedule()` stops to grow it (growing a full wheel of 1,000,000 timers copies about 34 MB in one call).
+   */
+  initialCapacity?: number;
   /**
    * Most callbacks run per wake-up; the rest run on the next turn of the event loop, so a burst of expiries
    * cannot stall I/O. Default: unlimited.
@@ -65,13 +72,22 @@ export interface TimerWheelStats {
   wakeups: number;
 }
 
-const OPTION_KEYS = ['clock', 'tickMs', 'wheelSize', 'maxPending', 'maxExpirationsPerTick', 'onError'];
+const OPTION_KEYS = ['clock', 'tickMs', 'wheelSize', 'maxPending', 'initialCapacity', 'maxExpirationsPerTick', 'onError'];
 
 type Callback = (...args: unknown[]) => void;
 
+/**
+ * Slots for `timers` timers and the buckets' sentinel slots: one per bucket, `wheelSize` per level, and enough
+ * levels for any delay (a hierarchical wheel adds levels as delays need them; a hashed wheel has one).
+ */
+function storageFor(timers: number, wheelSize: number): number {
+  const levels = Math.ceil(54 / Math.log2(wheelSize));
+  return Math.min(timers + wheelSize * levels, MAX_SLOTS);
+}
+
 /** Base class of {@link HashedWheel} and {@link HierarchicalWheel}. */
 export abstract class TimerWheel implements Disposable {
-  protected readonly store = new TimerStore();
+  protected readonly store: TimerStore;
   protected readonly clock: Clock;
   protected readonly tickMs: number;
   protected readonly wheelSize: number;
@@ -106,6 +122,11 @@ export abstract class TimerWheel implements Disposable {
       throw new InvalidArgumentError('options.wheelSize', this.wheelSize, 'a power of two');
     }
     this.maxPending = assertNumber('options.maxPending', options.maxPending ?? MAX_PENDING, { min: 1, max: MAX_PENDING, integer: true });
+    this.store = new TimerStore(
+      options.initialCapacity === undefined
+        ? INITIAL_CAPACITY
+        : storageFor(assertNumber('options.initialCapacity', options.initialCapacity, { min: 1, max: this.maxPending, integer: true }), this.wheelSize),
+    );
     this.budget =
       options.maxExpirationsPerTick === undefined
         ? Infinity

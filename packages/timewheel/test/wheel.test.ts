@@ -225,6 +225,31 @@ describe.each<[string, WheelClass]>([
     expect(() => new Wheel({ onError: 'log' as unknown as () => void })).toThrow(InvalidArgumentError);
   });
 
+  it.each([0, -1, 1.5, NaN, 'many', 16_515_073])('rejects initialCapacity %p with a typed error naming it', (initialCapacity) => {
+    expect(() => new Wheel({ initialCapacity } as unknown as TimerWheelOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.initialCapacity' }));
+    // Not above the wheel's own maxPending either.
+    expect(() => new Wheel({ maxPending: 10, initialCapacity: 11 })).toThrow(expect.objectContaining({ argument: 'options.initialCapacity' }));
+  });
+
+  it('initialCapacity makes room up front: no storage is replaced while that many timers are scheduled, and more still fit', () => {
+    const sized = new Wheel({ clock, initialCapacity: 5_000 });
+    // The store's arrays (internal): replaced only when the storage grows.
+    const store = (sized as unknown as { store: { deadline: Float64Array; callbacks: unknown[] } }).store;
+    const deadlines = store.deadline;
+    expect(store.callbacks.length).toBeGreaterThanOrEqual(5_000);
+    const fired: number[] = [];
+    // Delays that need every level of a hierarchical wheel (and so all its buckets' slots).
+    for (let i = 0; i < 5_000; i++) sized.schedule(() => fired.push(i), 1 + ((i * 7_919) % 2_000_000_000));
+    expect(store.deadline).toBe(deadlines);
+    for (let i = 5_000; i < 13_000; i++) sized.schedule(() => fired.push(i), 1 + ((i * 7_919) % 2_000_000_000));
+    expect(store.deadline).not.toBe(deadlines);
+    expect(sized.size).toBe(13_000);
+    clock.advance(2_000_000_000);
+    expect(fired).toHaveLength(13_000);
+    expect(new Set(fired).size).toBe(13_000);
+    sized.close();
+  });
+
   it('close() cancels everything, stops its clock timer and refuses new timers', () => {
     let fired = 0;
     const a = wheel.setTimeout(() => fired++, 10);
