@@ -2,14 +2,16 @@
  * `npm run bench -w @x/timewheel [-- --quick]`: HierarchicalWheel (the recommended wheel) against Node's
  * setTimeout, and against the npm package timer-wheel where its API allows (schedule, cancel, memory: it is not
  * self-driving, so it has no lateness). Cases ending in `-id` use the handle-free `schedule()`/`cancel(id)`;
- * HashedWheel figures are printed under their own case ids. `fresh-fill`: a new wheel's first 1,000,000 timers in a
- * fresh process against a refill of such a wheel (`-sized`: made with `initialCapacity`).
+ * HashedWheel figures are printed under their own case ids. Scheduling cases measure each side's first 1,000,000
+ * timers in a fresh process (`schedule`: distinct delays of 1-600 s, shuffled; `sorted-delays`: the same in
+ * ascending order; `same-delay`: all 30 s, where setTimeout's per-duration lists make it cheapest). `fresh-fill`: a new wheel's first timers against a refill of
+ * such a wheel (`-sized`: made with `initialCapacity`).
  */
 import { type BenchCase, childMeasurement, isQuick, measureInChild, otelApiCase, runBench, withMetricsSdk } from '@x/testkit';
 import { heapBytesPerTimer } from './heap.js';
 import { type ImplName } from './implementations.js';
 import { type Lateness, measureLateness } from './lateness.js';
-import { cancelPerSecond, fillRates, schedulePerSecond } from './throughput.js';
+import { type DelayKind, cancelPerSecond, fillRates, schedulePerSecond } from './throughput.js';
 
 const quick = isQuick();
 const timers = quick ? 100_000 : 1_000_000;
@@ -19,6 +21,30 @@ const rounds = quick ? 3 : 5;
 
 function versus(id: string, ours: ImplName, peer: ImplName, measure: (impl: ImplName) => number, unit: string, better: 'higher' | 'lower'): BenchCase {
   return { id, unit, better, peer, rounds, ours: () => measure(ours), theirs: () => measure(peer) };
+}
+
+const IMPLS: readonly ImplName[] = ['hierarchical', 'hierarchical-id', 'hashed', 'setTimeout', 'timer-wheel'];
+const DELAY_KINDS: readonly DelayKind[] = ['distinct', 'sorted', 'same'];
+
+/**
+ * Schedules per second of one implementation's first `timers` timers, each measurement in a fresh process (a
+ * new wheel's storage, a cold JIT, an empty timer list: what a service meets at start), named `<kind>:<impl>`.
+ */
+const freshSchedules: Record<string, () => number> = Object.fromEntries(
+  DELAY_KINDS.flatMap((kind) => IMPLS.map((impl) => [`${kind}:${impl}`, () => schedulePerSecond(impl, timers, kind)])),
+);
+
+function freshVersus(id: string, kind: DelayKind, ours: ImplName, peer: ImplName): BenchCase {
+  return {
+    id,
+    unit: 'ops/s',
+    better: 'higher',
+    peer,
+    rounds,
+    warmup: 0,
+    ours: () => measureInChild(`${kind}:${ours}`, { otelApi: true }),
+    theirs: () => measureInChild(`${kind}:${peer}`, { otelApi: true }),
+  };
 }
 
 const latenessRuns: Record<'ours' | 'peer', Lateness[]> = { ours: [], peer: [] };
@@ -32,6 +58,7 @@ const warmSchedule = (): number => {
 void (async () => {
   if (
     await childMeasurement({
+      ...freshSchedules,
       schedule: warmSchedule,
       'first-fill': () => fillRates(timers, {}).first,
       'first-fill-sized': () => fillRates(timers, { initialCapacity: timers }).first,
@@ -52,9 +79,14 @@ void (async () => {
     theirs: () => measureInChild('refill', { otelApi: true }),
   });
   await runBench('timewheel', [
-    versus('schedule', 'hierarchical', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
-    versus('schedule', 'hierarchical', 'timer-wheel', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
-    versus('schedule-id', 'hierarchical-id', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
+    freshVersus('schedule', 'distinct', 'hierarchical', 'setTimeout'),
+    freshVersus('schedule', 'distinct', 'hierarchical', 'timer-wheel'),
+    freshVersus('schedule-id', 'distinct', 'hierarchical-id', 'setTimeout'),
+    freshVersus('sorted-delays', 'sorted', 'hierarchical', 'setTimeout'),
+    freshVersus('same-delay', 'same', 'hierarchical', 'setTimeout'),
+    freshVersus('same-delay-id', 'same', 'hierarchical-id', 'setTimeout'),
+    // Handles against ids: what a handle object costs on top of the timer.
+    freshVersus('handles-vs-ids', 'distinct', 'hierarchical', 'hierarchical-id'),
     versus('cancel', 'hierarchical', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
     versus('cancel', 'hierarchical', 'timer-wheel', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
     versus('cancel-id', 'hierarchical-id', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
@@ -92,11 +124,12 @@ void (async () => {
     otelApiCase('schedule', 'schedule', { unit: 'ops/s', better: 'higher', rounds, warmup: 0 }),
     fresh('fresh-fill', 'first-fill'),
     fresh('fresh-fill-sized', 'first-fill-sized'),
-    versus('hashed.schedule', 'hashed', 'setTimeout', (impl) => schedulePerSecond(impl, timers), 'ops/s', 'higher'),
+    freshVersus('hashed.schedule', 'distinct', 'hashed', 'setTimeout'),
     versus('hashed.cancel', 'hashed', 'setTimeout', (impl) => cancelPerSecond(impl, timers), 'ops/s', 'higher'),
   ]);
   const describe = (runs: Lateness[]): string =>
     runs.map((r) => `p50 ${r.p50.toFixed(3)} p99 ${r.p99.toFixed(3)} early ${r.early}`).join(' | ');
+  if (latenessRuns.ours.length === 0) return;
   console.log(`lateness rounds (${latenessTimers} timers over ${latenessSpan} ms, incl. warm-up):`);
   console.log(`  ours:       ${describe(latenessRuns.ours)}`);
   console.log(`  setTimeout: ${describe(latenessRuns.peer)}`);

@@ -3,9 +3,22 @@ import { type ImplName, distinctDelays, makeImpl } from './implementations.js';
 
 const noop = (): void => undefined;
 
-/** Schedules `count` timers with distinct delays; returns schedules per second. */
-export function schedulePerSecond(name: ImplName, count: number): number {
+/**
+ * What delays a run's timers have: distinct (1-600 s, shuffled), the same ones in ascending order, or all the
+ * same (30 s, a request timeout).
+ */
+export type DelayKind = 'distinct' | 'sorted' | 'same';
+
+/** The delays of a run of `count` timers. */
+export function delaysOf(kind: DelayKind, count: number): Float64Array {
+  if (kind === 'same') return new Float64Array(count).fill(30_000);
   const delays = distinctDelays(count);
+  return kind === 'sorted' ? delays.sort() : delays;
+}
+
+/** Schedules `count` timers (delays: distinct unless told otherwise); returns schedules per second. */
+export function schedulePerSecond(name: ImplName, count: number, kind: DelayKind = 'distinct'): number {
+  const delays = delaysOf(kind, count);
   const impl = makeImpl(name);
   const handles: unknown[] = new Array(count).fill(undefined);
   const started = performance.now();
