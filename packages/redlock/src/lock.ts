@@ -1,4 +1,5 @@
 /** A lock held on a majority of instances, returned by `Redlock.acquire`. */
+import type { InstanceFailure } from './errors.js';
 
 /** What `release()` found. Releasing a lock that already expired is not an error; this says so. */
 export interface ReleaseResult {
@@ -8,6 +9,12 @@ export interface ReleaseResult {
   released: boolean;
   /** True when the lock's validity had already run out before `release()` was called. */
   expired: boolean;
+  /**
+   * When `released` is false: the instances that could not be asked or did not answer in time (`unavailable`,
+   * `timeout`, `error`, ...), with why (on a lock that had not expired, this is why it was not released). An
+   * instance that answered but no longer held our key is not one of them. Empty when `released`.
+   */
+  failures: readonly InstanceFailure[];
 }
 
 /** The operations a lock needs from its Redlock (kept off the public surface). */
@@ -18,6 +25,9 @@ export interface LockOwner {
 }
 
 export class Lock implements AsyncDisposable {
+  /** The first release's outcome: every later `release()` answers with it. */
+  private releasing: Promise<ReleaseResult> | undefined;
+
   /** Made by Redlock, not constructed directly. */
   constructor(
     private readonly owner: LockOwner,
@@ -49,17 +59,26 @@ export class Lock implements AsyncDisposable {
     return this.remaining() === 0;
   }
 
+  /** Whether `release()` has been called. */
+  get released(): boolean {
+    return this.releasing !== undefined;
+  }
+
   /**
    * Extends the lock to `ttl` ms from now on a majority of instances.
-   * @throws LockLostError when it had expired or a majority no longer holds it.
+   * @throws LockLostError when it was released, had expired or a majority no longer holds it.
    */
   extend(ttl: number): Promise<void> {
     return this.owner.extend(this, ttl);
   }
 
-  /** Releases the lock on every instance; resolves with what it found, never rejects for an expired lock. */
+  /**
+   * Releases the lock on every instance; resolves with what it found, never rejects for an expired lock.
+   * Idempotent: later calls (an explicit release, then `await using`'s) resolve with the first one's result.
+   */
   release(): Promise<ReleaseResult> {
-    return this.owner.release(this);
+    this.releasing ??= this.owner.release(this);
+    return this.releasing;
   }
 
   /** Releases, for `await using`. */

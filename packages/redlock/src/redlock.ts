@@ -466,6 +466,7 @@ export class Redlock implements AsyncDisposable {
 
   private async extend(lock: Lock, ttl: number): Promise<void> {
     this.checkTtl(ttl);
+    if (lock.released) throw new LockLostError(lock.resources, 'it was released');
     if (lock.expired) throw new LockLostError(lock.resources, 'it expired before the extension');
     const started = this.clock.now();
     const results = await gather(
@@ -498,13 +499,13 @@ export class Redlock implements AsyncDisposable {
   private async release(lock: Lock): Promise<ReleaseResult> {
     const expired = lock.expired;
     if (this.counted.delete(lock)) this.telemetry.released();
-    const { deleted, reservedFor, grants } = await this.releaseOn(this.instances, lock.resources, lock.value, true);
+    const { deleted, reservedFor, grants, failures } = await this.releaseOn(this.instances, lock.resources, lock.value, true);
     lock.validUntil = Math.min(lock.validUntil, this.clock.now());
     // Our own waiters need not wait for the announcement to come back from Redis. Their attempts go out on the
     // same connections as the release's commands, behind them, so they find the keys gone everywhere (or
     // reserved for the waiter named); a waiter handed the lock learns which instances did so from the replies.
     this.notifier.releasedLocally(this.channelsOf(lock.resources), lock.value, reservedFor, grants);
-    return { deleted, released: deleted >= this.quorum, expired };
+    return { deleted, released: deleted >= this.quorum, expired, failures };
   }
 
   /**
@@ -517,7 +518,7 @@ export class Redlock implements AsyncDisposable {
     keys: readonly string[],
     value: string,
     announce: boolean,
-  ): Promise<{ deleted: number; reservedFor: string | undefined; grants: Map<number, Grant> }> {
+  ): Promise<{ deleted: number; reservedFor: string | undefined; grants: Map<number, Grant>; failures: InstanceFailure[] }> {
     const deletedHere = (r: InstanceResult<ReleaseReply>): boolean => r.ok && r.value.deleted > 0;
     // Only an announced release hands over; a failed attempt's give-back frees the keys for whoever asks next.
     const scriptKeys = announce ? [...keys, ...keys.map(fenceKey), ...keys.flatMap(queueKeys)] : keys;
@@ -537,7 +538,9 @@ export class Redlock implements AsyncDisposable {
     results.forEach((r, i) => {
       if (r.ok && r.value.handedOver && r.value.reservedFor === reservedFor) grants.set(i, { attempt: r.value.attempt, token: r.value.token, waitedMs: r.value.waitedMs });
     });
-    return { deleted: results.filter(deletedHere).length, reservedFor, grants };
+    const deleted = results.filter(deletedHere).length;
+    // Once a majority deleted, the rest were not waited for: nothing failed that matters.
+    return { deleted, reservedFor, grants, failures: deleted >= this.quorum ? [] : failuresOf(results) };
   }
 
   /**

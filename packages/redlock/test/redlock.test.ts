@@ -84,7 +84,8 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       expect(released).toMatchObject({ released: true, expired: false });
       expect(released.deleted).toBeGreaterThanOrEqual(3);
       expect(await settledValues(clients, key, Array(5).fill(null))).toEqual(Array(5).fill(null));
-      expect(await lock.release()).toMatchObject({ deleted: 0, released: false });
+      // A second release answers the first one's result.
+      expect(await lock.release()).toBe(released);
     });
 
     it('refuses a held resource with LockHeldError, naming the instances', async () => {
@@ -187,7 +188,21 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       const lock = await redlock.acquire(resource('expiring'), 50);
       await new Promise((resolve) => setTimeout(resolve, 80));
       expect(lock.expired).toBe(true);
-      expect(await lock.release()).toEqual({ deleted: 0, released: false, expired: true });
+      expect(await lock.release()).toEqual({ deleted: 0, released: false, expired: true, failures: [] });
+    });
+
+    it('release() twice answers the first release again, without asking Redis, and extend() after it says it was released', async () => {
+      const key = resource('released-twice');
+      const lock = await redlock.acquire(key, 5_000);
+      const first = await lock.release();
+      expect(first).toMatchObject({ released: true, expired: false, failures: [] });
+      expect(lock.released).toBe(true);
+      // Someone else holds the key now: a second round would not touch it, and none is made.
+      const next = await redlock.acquire(key, 5_000);
+      expect(await lock.release()).toBe(first);
+      await expect(lock.extend(5_000)).rejects.toThrow(expect.objectContaining({ code: 'ERR_LOCK_LOST', message: expect.stringContaining('it was released') }));
+      expect(next.remaining()).toBeGreaterThan(0);
+      await next.release();
     });
   });
 
@@ -669,6 +684,18 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
   });
 
   describe('the clients stay the caller\'s', () => {
+    it('a release on clients the caller closed says why it did not release: each instance unreachable, the lock not expired', async () => {
+      const own = await lockClients(kind === 'ioredis' ? 'ioredis 6' : kind, clients);
+      const mine = new Redlock(own.clients, { restartGuard: false });
+      const lock = await mine.acquire(resource('after-quit'), 5_000);
+      await own.close();
+      const result = await lock.release();
+      expect(result).toMatchObject({ deleted: 0, released: false, expired: false });
+      expect(result.failures).toHaveLength(clients.length);
+      for (const failure of result.failures) expect(failure.reason).toMatch(/^(unavailable|error)$/);
+      await mine.close();
+    });
+
     it('leaves no listener on them once closed, however many Redlocks were made over them', async () => {
       const listeners = (): number[] => lockers.map((client) => (client as unknown as { listenerCount(event: string): number }).listenerCount('ready'));
       const before = listeners();

@@ -40,7 +40,7 @@ describe('scripts on a server that has never run them', () => {
     // only after the acquire below, which would then find the key still held.
     const released = first.release();
     const second = await redlock.acquire(key, 5_000, { retryCount: 0 });
-    expect(await released).toEqual({ deleted: 1, released: true, expired: false });
+    expect(await released).toEqual({ deleted: 1, released: true, expired: false, failures: [] });
     await second.release();
     expect(await noscriptErrors(redis)).toBe(0);
     // Each script went out as EVAL once (acquire, release), every later use as EVALSHA.
@@ -52,7 +52,7 @@ describe('scripts on a server that has never run them', () => {
     const key = resource('no-line');
     const lock = await redlock.acquire(key, 5_000);
     await redis.config('RESETSTAT');
-    expect(await lock.release()).toEqual({ deleted: 1, released: true, expired: false });
+    expect(await lock.release()).toEqual({ deleted: 1, released: true, expired: false, failures: [] });
     expect(await callsOf(redis, 'exists')).toBe(1);
     expect(await redis.exists(key)).toBe(0);
     for (const command of ['time', 'zrem', 'hdel', 'zrange', 'zscore']) expect([command, await callsOf(redis, command)]).toEqual([command, 0]);
