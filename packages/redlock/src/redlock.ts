@@ -16,7 +16,6 @@
 import {
   type BackoffPolicy,
   type Clock,
-  type ClockTimer,
   ClosedError,
   InvalidArgumentError,
   abortReason,
@@ -43,6 +42,8 @@ import { HeldKeys } from './held-keys.js';
 import { ACQUIRE, EXTEND, LEAVE_LINE, RAISE_FENCE, RELEASE, fenceKey, queueKeys, slotCanBeNamed } from './scripts.js';
 import { gather } from './gather.js';
 import { RedlockTelemetry } from './telemetry.js';
+import { LockKeeper } from './lock-keeper.js';
+import { type ReleaseReply, failuresOf, isOk, parseAcquire, parseRelease } from './replies.js';
 
 /** Options of {@link Redlock}. */
 export interface RedlockOptions {
@@ -617,43 +618,6 @@ const MIN_CLOCK_ALLOWANCE = 0.001;
 /** An acquire's vote: from an instance whose clock keeps time (the script itself checks how long it has been up). */
 const VOTE_CHECKS = { clock: true } as const;
 
-function isOk<T>(result: InstanceResult<T>): boolean {
-  return result.ok;
-}
-
-function failuresOf<T>(results: readonly InstanceResult<T>[]): InstanceFailure[] {
-  return results.flatMap((r) => (r.ok ? [] : [r.failure]));
-}
-
-interface ReleaseReply {
-  deleted: number;
-  /** The waiter the key went to, reserved or handed over. */
-  reservedFor: string | undefined;
-  /**
-   * The lock itself went to it (see RELEASE), counted from its attempt `attempt` and set `waitedMs` after that
-   * attempt arrived, with fence token `token`.
-   */
-  handedOver: boolean;
-  attempt: number;
-  token: number;
-  waitedMs: number;
-}
-
-function parseRelease(reply: unknown): InstanceResult<ReleaseReply> {
-  const [deleted, reservedFor, handedOver, attempt, token, waited] = reply as unknown[];
-  return {
-    ok: true,
-    value: {
-      deleted: Number(deleted),
-      reservedFor: typeof reservedFor === 'string' ? reservedFor : undefined,
-      handedOver: Number(handedOver) === 1,
-      attempt: Number(attempt ?? 0),
-      token: Number(token ?? 0),
-      waitedMs: Number(waited ?? 0),
-    },
-  };
-}
-
 /** Where a single resource's waiter stands in its waiting line: its place (epoch ms) and how long it is kept. */
 interface WaitingPlace {
   readonly place: number;
@@ -669,62 +633,6 @@ interface WaitingPlace {
  */
 function placeKeptMs(delay: number | undefined): number {
   return Math.max(1_000, Math.ceil(3 * (delay ?? 0)) + 100);
-}
-
-function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {
-  if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== 2)) return instance.fail('error', `unexpected reply ${JSON.stringify(reply)}`);
-  if (reply[0] === 2) return instance.fail('restarting', `restarted recently; its vote counts in about ${Math.ceil(Number(reply[1]) / 1000)} s`);
-  if (reply[0] === 0) return instance.fail('held', `${keys[Number(reply[1]) - 1]} is held by another owner`);
-  return { ok: true, value: reply.slice(1).map(Number) };
-}
-
-/**
- * Keeps a lock alive for `using`: extends it when half its validity is gone, and aborts (through `onLost`)
- * shortly before the validity runs out if no extension has succeeded by then, whether Redis answered or not.
- */
-class LockKeeper {
-  private extendTimer: ClockTimer | undefined;
-  private deadlineTimer: ClockTimer | undefined;
-  private stopped = false;
-
-  constructor(
-    private readonly lock: Lock,
-    private readonly ttl: number,
-    private readonly clock: Clock,
-    private readonly onLost: (error: LockLostError) => void,
-  ) {
-    this.schedule();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.extendTimer?.cancel();
-    this.deadlineTimer?.cancel();
-  }
-
-  private schedule(): void {
-    const remaining = this.lock.remaining();
-    // Keep a margin of a tenth of the TTL (at least 5 ms) between aborting the routine and actual expiry.
-    const margin = Math.max(5, this.ttl / 10);
-    this.deadlineTimer?.cancel();
-    this.deadlineTimer = this.clock.setTimer(() => this.lose('its validity ran out before an extension succeeded'), Math.max(0, remaining - margin));
-    this.extendTimer = this.clock.setTimer(() => void this.extend(), Math.max(0, remaining / 2));
-  }
-
-  private async extend(): Promise<void> {
-    try {
-      await this.lock.extend(this.ttl);
-      if (!this.stopped) this.schedule();
-    } catch (error) {
-      this.lose('an extension failed', error);
-    }
-  }
-
-  private lose(detail: string, cause?: unknown): void {
-    if (this.stopped) return;
-    this.stop();
-    this.onLost(cause instanceof LockLostError ? cause : new LockLostError(this.lock.resources, detail, cause));
-  }
 }
 
 export type { InstanceFailure };
