@@ -5,6 +5,7 @@
  * prints it and exits (childMeasurement); otherwise the cases it runs spawn it (otelApiCase).
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BenchCase } from './bench.js';
 
@@ -21,7 +22,7 @@ export const HIDE_OTEL_API = join(__dirname, '..', 'dist', 'hide-otel-api.js');
 function otelApiResolves(): boolean {
   try {
     // Resolved as a package would resolve it: the hook tells this kit's files apart by the requiring file.
-    require('node:module').createRequire(join(process.cwd(), 'index.js')).resolve('@opentelemetry/api');
+    createRequire(join(process.cwd(), 'index.js')).resolve('@opentelemetry/api');
     return true;
   } catch {
     return false;
