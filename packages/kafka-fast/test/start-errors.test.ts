@@ -64,3 +64,33 @@ describe.each(makers)('start on %s', (_name, make) => {
     await expect(consumer.close({ timeout: 5_000 })).resolves.toBeUndefined();
   }, 60_000);
 });
+
+// A service that accepts connections and never answers (a Redis port given by mistake, say): @platformatic/kafka
+// waits for its answer as long as its request timeout and then retries; start() and a close() meanwhile waited
+// for good.
+(jestCanRequireEsm() ? describe : describe.skip)('start on platformaticClient against a service that never answers', () => {
+  it('rejects with BrokerUnreachableError once the connect and request timeouts have passed, and a close() meanwhile ends', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket.on('error', () => undefined)));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      const client = platformatic().platformaticClient({ clientId: 'x-start-errors', bootstrapBrokers: [`127.0.0.1:${port}`], connectTimeout: 500, timeout: 500 });
+      const consumer = consumerOf(client, uniqueName('t'));
+      const started = consumer.start().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(sockets.length).toBeGreaterThan(0);
+      const closed = consumer.close({ timeout: 5_000 });
+      const error = await started;
+      expect(error).toBeInstanceOf(BrokerUnreachableError);
+      expect((error as BrokerUnreachableError).message).toMatch(/no Kafka answer from .* within 1000 ms/);
+      await expect(closed).resolves.toBeUndefined();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 20_000);
+});

@@ -5,6 +5,7 @@ import { NotConnectedError } from '../errors.js';
 import { partitionKey as key, splitPartitionKey } from '../partition-key.js';
 import { PartitionFetcher, type FetchSettings } from './fetcher.js';
 import { GroupMember, type TopicPartition } from './group-member.js';
+import { firstAnswer, firstAnswerMs } from './first-answer.js';
 
 /** The consumer settings this client reads, by kafkajs's names (ParallelConsumer's `consumerConfig`). */
 export interface GroupConsumerSettings extends FetchSettings {
@@ -47,7 +48,14 @@ export class GroupConsumer implements ClientConsumer {
   async connect(): Promise<void> {
     this.groupClient ??= new Consumer({ ...this.clientOptions, groupId: this.settings.groupId });
     this.fetchClient ??= new Consumer({ ...this.clientOptions, groupId: this.settings.groupId });
-    await this.groupClient.metadata({ topics: [] });
+    try {
+      await firstAnswer(this.groupClient, this.clientOptions.bootstrapBrokers, firstAnswerMs(this.clientOptions));
+    } catch (error) {
+      // Both clients go with the unanswered one: a connect tried again makes new ones.
+      await this.fetchClient.close().catch(() => undefined);
+      this.groupClient = this.fetchClient = undefined;
+      throw error;
+    }
   }
 
   /**

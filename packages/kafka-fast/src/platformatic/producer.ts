@@ -2,6 +2,7 @@
 import { type BaseOptions, Producer } from '@platformatic/kafka';
 import type { BatchMessage, BatchProducer, ClientProducer, RecordHeaders } from '../client.js';
 import { NotConnectedError } from '../errors.js';
+import { firstAnswer, firstAnswerMs } from './first-answer.js';
 
 /** A producer; of kafkajs's producer config it reads `allowAutoTopicCreation` and `idempotent`. */
 export function platformaticProducer(clientOptions: BaseOptions, config: Record<string, unknown>): ClientProducer & BatchProducer {
@@ -13,7 +14,10 @@ export function platformaticProducer(clientOptions: BaseOptions, config: Record<
   return {
     async connect() {
       made ??= new Producer({ ...clientOptions, autocreateTopics: config.allowAutoTopicCreation === true, idempotent: config.idempotent === true });
-      await made.metadata({ topics: [] });
+      await firstAnswer(made, clientOptions.bootstrapBrokers, firstAnswerMs(clientOptions)).catch((error: unknown) => {
+        made = undefined;
+        throw error;
+      });
     },
     send: ({ topic, acks, messages }) => producer().send({ acks, messages: messages.map((message) => record(topic, message)) }),
     sendBatch: ({ acks, topicMessages }) => producer().send({ acks, messages: topicMessages.flatMap(({ topic, messages }) => messages.map((message) => record(topic, message))) }),
