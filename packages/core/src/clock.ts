@@ -31,7 +31,7 @@ export interface Clock {
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 class SystemTimer implements ClockTimer {
-  private handle: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private handle: NodeJS.Timeout | undefined;
   private referenced = true;
   private deadline = 0;
 
@@ -41,15 +41,14 @@ class SystemTimer implements ClockTimer {
 
   // Node measures timers against the loop's cached millisecond time, so a timeout can fire up to ~1 ms before
   // performance.now() reaches the deadline, and it cannot wait less than 1 ms; long delays must be split into
-  // chunks Node accepts. All three are handled by re-checking against the monotonic deadline: a sub-millisecond
-  // remainder is waited out with setImmediate, anything longer with setTimeout. Never early, no drift.
-  // An unref'd timer never uses setImmediate: an unref'd immediate does not stop the loop from blocking in its
-  // poll phase, so it would run only when unrelated I/O arrives (seconds later, or never). It waits 1 ms instead.
+  // chunks Node accepts. All three are handled by re-checking against the monotonic deadline and waiting again
+  // with setTimeout: never early, no drift. A remainder under 1 ms is slept as 1 ms, so a timer can fire up to
+  // about 1 ms late. (It was waited out with setImmediate, to the microsecond, but that kept the thread busy
+  // through every such remainder: a timer wheel with 1 ms ticks and timers due every few ms used a whole core.)
   private arm(deadline: number): void {
     this.deadline = deadline;
     const remaining = deadline - performance.now();
-    this.handle =
-      remaining < 1 && this.referenced ? setImmediate(this.check) : setTimeout(this.check, Math.min(Math.max(remaining, 1), MAX_TIMEOUT_MS));
+    this.handle = setTimeout(this.check, Math.min(Math.max(remaining, 1), MAX_TIMEOUT_MS));
     if (!this.referenced) this.handle.unref();
   }
 
@@ -63,11 +62,8 @@ class SystemTimer implements ClockTimer {
   };
 
   cancel(): void {
-    const handle = this.handle;
+    clearTimeout(this.handle);
     this.handle = undefined;
-    if (handle === undefined) return;
-    if ('refresh' in handle) clearTimeout(handle);
-    else clearImmediate(handle);
   }
 
   ref(): this {
@@ -78,11 +74,6 @@ class SystemTimer implements ClockTimer {
 
   unref(): this {
     this.referenced = false;
-    if (this.handle !== undefined && !('refresh' in this.handle)) {
-      // A pending immediate: re-arm as a timeout (see arm()).
-      clearImmediate(this.handle);
-      this.arm(this.deadline);
-    }
     this.handle?.unref();
     return this;
   }

@@ -29,6 +29,13 @@ const MAX_WHEEL_SIZE = 2 ** 16;
 /** Largest `maxPending` (and the default): the store's slots minus room for every bucket. */
 export const MAX_PENDING = MAX_SLOTS - 2 ** 18;
 
+/**
+ * Longest delay, in ms: 2^53 - 1 (about 285,000 years). Past it a deadline is no longer exact, and a hierarchical
+ * wheel would make a level for every factor of `wheelSize` up to it (a 1e300 ms delay: 63 levels of 65,536
+ * buckets).
+ */
+const MAX_DELAY_MS = Number.MAX_SAFE_INTEGER;
+
 /** Options shared by both wheels. */
 export interface TimerWheelOptions {
   /** Source of time and of the one timer that drives the wheel; pass a `ManualClock` in tests. Default: `systemClock`. */
@@ -148,8 +155,8 @@ export abstract class TimerWheel implements Disposable {
   }
 
   /**
-   * Calls `callback(...args)` once, `delay` ms from now (any finite delay >= 0, also above 2^31-1 ms), and
-   * returns a handle like Node's `Timeout`.
+   * Calls `callback(...args)` once, `delay` ms from now (a number from 0 to 2^53-1, also above 2^31-1 ms), and
+   * returns a handle like Node's `Timeout`. The callback is called as a plain function (`this` is undefined).
    *
    * @example
    * ```ts
@@ -167,7 +174,7 @@ export abstract class TimerWheel implements Disposable {
   }
 
   /**
-   * Calls `callback(...args)` every `delay` ms (> 0) until cancelled. The next run is due one `delay` after the
+   * Calls `callback(...args)` every `delay` ms (>= 1) until cancelled. The next run is due one `delay` after the
    * previous deadline; runs missed while the event loop was blocked are skipped, not bunched.
    *
    * @example
@@ -177,7 +184,9 @@ export abstract class TimerWheel implements Disposable {
    */
   setInterval<A extends unknown[]>(callback: (...args: A) => void, delay: number, ...args: A): Timer;
   setInterval(callback: Callback, delay: number): Timer {
-    if (!(delay > 0)) assertNumber('delay', delay, { min: Number.MIN_VALUE });
+    // At least 1 ms, as Node's setInterval: a smaller one could vanish against a large deadline (1000 + 5e-324 is
+    // 1000) and the timer would be due again at once, for ever.
+    if (typeof delay !== 'number' || !(delay >= 1 && delay <= MAX_DELAY_MS)) assertNumber('delay', delay, { min: 1, max: MAX_DELAY_MS });
     // eslint-disable-next-line prefer-rest-params
     const args = arguments.length > 2 ? Array.prototype.slice.call(arguments, 2) : undefined;
     return new Timer(this.owner, this.add(callback, delay, args, REF | INTERVAL));
@@ -262,6 +271,8 @@ export abstract class TimerWheel implements Disposable {
     this.due = [];
     this.dueHead = 0;
     this.overdue = [];
+    // What was pending is cancelled: the counts still add up (scheduled = fired + cancelled + pending).
+    this.counters.cancelled += this.counters.pending;
     this.counters.pending = 0;
     this.refCount = 0;
     this.telemetry.close();
@@ -297,7 +308,8 @@ export abstract class TimerWheel implements Disposable {
   private add(callback: Callback, delay: number, args: unknown[] | undefined, flags: number): TimerId {
     // Checked inline (this is the hot path); the assertions build the typed error only on failure.
     if (typeof callback !== 'function') assertFunction('callback', callback);
-    if (!(delay >= 0 && delay < Infinity)) assertNumber('delay', delay, { min: 0 });
+    // A number, not a numeric string: `now + '30000'` would be text.
+    if (typeof delay !== 'number' || !(delay >= 0 && delay <= MAX_DELAY_MS)) assertNumber('delay', delay, { min: 0, max: MAX_DELAY_MS });
     if (this.closed) throw new ClosedError('timer wheel');
     if (this.counters.pending >= this.maxPending) throw new TooManyTimersError(this.maxPending);
     const { store } = this;
@@ -406,8 +418,10 @@ export abstract class TimerWheel implements Disposable {
       if (this.lateness !== undefined && this.latenessSample.sample()) this.lateness.record((this.clock.now() - store.deadline[slot]!) / 1000, this.telemetry.attributes);
       try {
         const args = store.args.size > 0 ? store.args.get(slot) : undefined;
-        if (args === undefined) store.callbacks[slot]!();
-        else store.callbacks[slot]!(...args);
+        // Called as a plain function: `this` is undefined, not the wheel's storage.
+        const callback = store.callbacks[slot]!;
+        if (args === undefined) callback();
+        else callback(...args);
       } catch (error) {
         (errors ??= []).push(error);
       }

@@ -225,6 +225,50 @@ describe.each<[string, WheelClass]>([
     expect(() => new Wheel({ onError: 'log' as unknown as () => void })).toThrow(InvalidArgumentError);
   });
 
+  it.each<[unknown]>([['30000'], [' 5'], ['0x10'], [null], [true], [[7]], [10n], [2 ** 53], [1e300]])('refuses a delay of %p (not a number from 0 to 2^53-1) with a typed error', (delay) => {
+    for (const schedule of [
+      () => wheel.setTimeout(() => undefined, delay as number),
+      () => wheel.schedule(() => undefined, delay as number),
+      () => wheel.setInterval(() => undefined, delay as number),
+    ]) {
+      expect(schedule).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'delay' }));
+    }
+    expect(wheel.size).toBe(0);
+  });
+
+  it('refuses an interval under 1 ms, which could never move on from its deadline', () => {
+    clock.advance(1_000);
+    expect(() => wheel.setInterval(() => undefined, 5e-324)).toThrow(expect.objectContaining({ argument: 'delay' }));
+    expect(() => wheel.setInterval(() => undefined, 0.5)).toThrow(InvalidArgumentError);
+    let runs = 0;
+    wheel.setInterval(() => runs++, 1);
+    clock.advance(10);
+    expect(runs).toBe(10);
+  });
+
+  it('calls callbacks as plain functions: `this` is not the wheel\'s storage', () => {
+    const seen: unknown[] = [];
+    wheel.schedule(function (this: unknown) {
+      seen.push(this);
+    }, 1);
+    wheel.setTimeout(function (this: unknown, tag: string) {
+      seen.push(this, tag);
+    }, 1, 'x');
+    clock.advance(1);
+    expect(seen).toEqual([undefined, undefined, 'x']);
+  });
+
+  it('close() counts what was pending as cancelled: scheduled = fired + cancelled + pending', () => {
+    const noop = (): void => undefined;
+    wheel.setTimeout(noop, 10_000);
+    wheel.setInterval(noop, 10_000);
+    wheel.cancel(wheel.schedule(noop, 5_000));
+    wheel.schedule(noop, 1);
+    clock.advance(1);
+    wheel.close();
+    expect(wheel.stats()).toMatchObject({ scheduled: 4, fired: 1, cancelled: 3, pending: 0 });
+  });
+
   it.each([0, -1, 1.5, NaN, 'many', 16_515_073])('rejects initialCapacity %p with a typed error naming it', (initialCapacity) => {
     expect(() => new Wheel({ initialCapacity } as unknown as TimerWheelOptions)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.initialCapacity' }));
     // Not above the wheel's own maxPending either.
