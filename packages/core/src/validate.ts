@@ -80,6 +80,8 @@ export function assertOneOf<T extends string>(name: string, value: unknown, allo
  * ignored.
  */
 export function assertKnownKeys(name: string, value: object, known: readonly string[]): void {
+  // null, a string or a number where options go: Object.keys would throw a TypeError, or list a string's indices.
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError(name, value, 'an object');
   for (const key of Object.keys(value)) {
     if (!known.includes(key)) {
       throw new InvalidArgumentError(`${name}.${key}`, (value as Record<string, unknown>)[key], `absent (unknown option; known: ${known.join(', ')})`);

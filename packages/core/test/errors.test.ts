@@ -142,6 +142,10 @@ describe('validation helpers', () => {
       expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.tll' }),
     );
   });
+
+  it.each<[unknown]>([[null], ['ttl'], [5], [['ttl']], [true]])('assertKnownKeys refuses options that are not an object (%p) with a typed error', (value) => {
+    expect(() => assertKnownKeys('options', value as object, ['ttl'])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options' }));
+  });
 });
 
 describe('describeThrown', () => {

@@ -46,7 +46,8 @@ export class LockKeeper {
   }
 
   private lose(detail: string, cause?: unknown): void {
-    if (this.stopped) return;
+    // Released by the routine itself: nothing is lost (and its result stands).
+    if (this.stopped || this.lock.released) return;
     this.stop();
     this.onLost(cause instanceof LockLostError ? cause : new LockLostError(this.lock.resources, detail, cause));
   }

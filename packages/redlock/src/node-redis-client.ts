@@ -61,16 +61,36 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
     evalSha: (script, keys, args) => client.sendCommand(commandOf('EVALSHA', script.sha, keys, args)),
   });
   const stopForgetting = onShared(client, 'ready', forget);
-  // Read loosely: the socket may be a path (IPC) or absent when the client was made from a URL.
-  const options = (client as { options?: { url?: string; socket?: { host?: string; port?: number } } }).options;
-  const socket = options?.socket;
   return {
-    name: socket?.host !== undefined && socket.port !== undefined ? `${socket.host}:${socket.port}` : (options?.url ?? `#${index}`),
+    name: addressOf((client as { options?: NodeRedisOptions }).options) ?? `#${index}`,
     cluster: false,
     run,
     openSubscriber: (onMessage) => subscriberOf(client.duplicate(), onMessage),
     detach: stopForgetting,
   };
+}
+
+/** The options of a node-redis client, read loosely (they differ across its versions). */
+interface NodeRedisOptions {
+  url?: string;
+  socket?: { host?: string; port?: number; path?: string };
+}
+
+/**
+ * `host:port` of a node-redis client, with the client's defaults (localhost, 6379) where it was given none, from
+ * its URL when it was made from one; undefined for a Unix socket or options it does not show.
+ */
+function addressOf(options: NodeRedisOptions | undefined): string | undefined {
+  if (options === undefined || options.socket?.path !== undefined) return undefined;
+  if (options.url !== undefined) {
+    try {
+      const url = new URL(options.url);
+      return `${url.hostname || 'localhost'}:${url.port || '6379'}`;
+    } catch {
+      return undefined;
+    }
+  }
+  return `${options.socket?.host ?? 'localhost'}:${options.socket?.port ?? 6379}`;
 }
 
 export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): ScriptClient {

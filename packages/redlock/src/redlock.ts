@@ -19,6 +19,8 @@ import {
   ClosedError,
   InvalidArgumentError,
   abortReason,
+  assertBoolean,
+  assertFunction,
   assertKnownKeys,
   assertNumber,
   assertString,
@@ -132,13 +134,15 @@ export class Redlock implements AsyncDisposable {
   constructor(clients: readonly RedisClient[], options: RedlockOptions = {}) {
     assertKnownKeys('options', options, REDLOCK_KEYS);
     if (!Array.isArray(clients) || clients.length === 0) throw new InvalidArgumentError('clients', clients, 'a non-empty array of Redis clients');
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock === undefined ? systemClock : checkClock(options.clock);
     this.maxTtl = assertNumber('options.maxTtl', options.maxTtl ?? 60_000, { min: 1, integer: true });
     this.requestTimeout = assertNumber('options.requestTimeout', options.requestTimeout ?? 50, { min: 1 });
     this.driftFactor = assertNumber('options.driftFactor', options.driftFactor ?? 0.01, { min: 0, max: 0.5 });
     this.retryCount = assertNumber('options.retryCount', options.retryCount ?? 10, { min: 0, integer: true });
+    if (options.backoff !== undefined) assertFunction('options.backoff.delay', (options.backoff as Partial<BackoffPolicy> | null)?.delay);
     this.backoff = options.backoff ?? decorrelatedJitterBackoff({ initial: 50, max: 500 });
-    this.fencing = options.fencing ?? true;
+    this.fencing = options.fencing === undefined ? true : assertBoolean('options.fencing', options.fencing);
+    if (options.restartGuard !== undefined) assertBoolean('options.restartGuard', options.restartGuard);
     this.reservationMs = Math.max(100, Math.ceil(4 * this.requestTimeout));
     this.channelPrefix = options.channelPrefix === undefined ? 'x-redlock:released:' : assertString('options.channelPrefix', options.channelPrefix);
     const scriptClients = clients.map((client, i) => {
@@ -151,7 +155,8 @@ export class Redlock implements AsyncDisposable {
     scriptClients.forEach((client, i) => {
       const sameClient = clients.indexOf(clients[i]!);
       const named = !client.cluster && !client.name.startsWith('#');
-      const twin = sameClient !== i ? sameClient : named ? scriptClients.findIndex((other) => other.name === client.name) : i;
+      const server = serverOf(client.name);
+      const twin = sameClient !== i ? sameClient : named ? scriptClients.findIndex((other) => !other.cluster && serverOf(other.name) === server) : i;
       if (twin !== i) throw new InvalidArgumentError(`clients[${i}]`, client.name, `a server of its own (clients[${twin}] is the same one)`);
     });
     this.restartGuardMs = options.restartGuard === false ? 0 : this.maxTtl;
@@ -199,6 +204,7 @@ export class Redlock implements AsyncDisposable {
     this.checkTtl(ttl);
     const retryCount = options.retryCount === undefined ? this.retryCount : assertNumber('options.retryCount', options.retryCount, { min: 0, integer: true });
     const timeoutMs = options.acquireTimeout === undefined ? undefined : assertNumber('options.acquireTimeout', options.acquireTimeout, { min: 0 });
+    if (options.signal !== undefined && !isAbortSignal(options.signal)) throw new InvalidArgumentError('options.signal', options.signal, 'an AbortSignal');
     if (this.closed) throw new ClosedError('redlock');
     const value = randomToken();
     // Waiters queue in Redis, in each resource's line, in the order they started waiting (see RELEASE): a release
@@ -601,6 +607,29 @@ export class Redlock implements AsyncDisposable {
       throw new InvalidArgumentError('ttl', ttl, `a TTL longer than its drift allowance (ttl * driftFactor + 2 ms = ${ttl * this.driftFactor + 2} ms)`);
     }
   }
+}
+
+/** An AbortSignal, also of another realm (a vm context's): what linkedSignal uses of one. */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  const signal = value as Partial<AbortSignal> | null;
+  return typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function';
+}
+
+/** A Clock, checked: a stand-in without its methods would fail only at the first acquire, with a TypeError. */
+function checkClock(clock: unknown): Clock {
+  for (const method of ['now', 'wallNow', 'setTimer'] as const) assertFunction(`options.clock.${method}`, (clock as Partial<Clock> | null)?.[method]);
+  return clock as Clock;
+}
+
+/**
+ * Which server an instance's `host:port` names, for telling two clients of one server apart: the host in lower
+ * case, every loopback name (`localhost`, `127.x.x.x`, `::1`) as one.
+ */
+function serverOf(name: string): string {
+  const colon = name.lastIndexOf(':');
+  const host = name.slice(0, colon).replace(/^\[|\]$/g, '').toLowerCase();
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return `${loopback ? 'loopback' : host}:${name.slice(colon + 1)}`;
 }
 
 /** The most resources one lock takes (see checkResources). */

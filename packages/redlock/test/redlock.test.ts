@@ -13,6 +13,7 @@ import { ReleaseNotifier } from '../src/release-notifier.js';
 import { scriptClientOf } from '../src/instance.js';
 import { join } from 'node:path';
 import { eventually, exited, spawnTsProcess } from '@x/testkit';
+import { createClient } from 'redis';
 import { CLIENT_KINDS, connectMasters, lockClients, quitAll, resource, settledValues, valuesOf } from './helpers.js';
 
 let clients: Redis[];
@@ -647,6 +648,18 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
   });
 
   describe('using', () => {
+    it('keeps the result of a routine that released the lock itself: nothing was lost', async () => {
+      let aborted = false;
+      const result = await redlock.using(resource('using-released'), 200, async (signal, lock) => {
+        await lock.release();
+        // Past the TTL, where an extension (of a released lock) and the validity's end would have said "lost".
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        aborted = signal.aborted;
+        return 'done';
+      });
+      expect([result, aborted]).toEqual(['done', false]);
+    });
+
     it('runs the routine under the lock, extends it past its TTL and releases it after', async () => {
       const key = resource('using');
       const result = await redlock.using(key, 200, async (signal, lock) => {
@@ -734,6 +747,13 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       [() => new Redlock([{} as Redis]), 'clients[0]'],
       [() => new Redlock([{ evalsha: () => 1 } as unknown as Redis], { retryCont: 3 } as never), 'options.retryCont'],
       [() => new Redlock([{ evalsha: () => 1 } as unknown as Redis], { driftFactor: 2 }), 'options.driftFactor'],
+      [() => new Redlock(lockers, null as never), 'options'],
+      [() => new Redlock(lockers, 'fast' as never), 'options'],
+      [() => new Redlock(lockers, { backoff: 5 as never }), 'options.backoff.delay'],
+      [() => new Redlock(lockers, { backoff: {} as never }), 'options.backoff.delay'],
+      [() => new Redlock(lockers, { clock: {} as never }), 'options.clock.now'],
+      [() => new Redlock(lockers, { fencing: 'no' as never }), 'options.fencing'],
+      [() => new Redlock(lockers, { restartGuard: 'false' as never }), 'options.restartGuard'],
     ])('rejects a bad constructor call (%#)', (make, argument) => {
       expect(make).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument }));
     });
@@ -766,6 +786,27 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       }
     });
 
+    it('refuses two clients of one server however they name it: node-redis without a host, by URL, localhost and 127.0.0.1', async () => {
+      const port = clients[0]!.options.port!;
+      const made = await Promise.all(
+        [{ socket: { port } }, { url: `redis://localhost:${port}` }, { socket: { host: '127.0.0.1', port: clients[1]!.options.port! } }].map(async (options) => {
+          const client = createClient(options);
+          client.on('error', () => undefined);
+          await client.connect();
+          return client;
+        }),
+      );
+      try {
+        expect(() => new Redlock(made as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'clients[1]' }));
+        // node-redis beside ioredis, 127.0.0.1 beside localhost.
+        expect(() => new Redlock([clients[0]!, made[2]!, made[0]!] as never)).toThrow(expect.objectContaining({ argument: 'clients[2]' }));
+        const other = new Redlock([made[0]!, made[2]!] as never);
+        await other.close();
+      } finally {
+        await Promise.all(made.map((client) => client.close().catch(() => undefined)));
+      }
+    });
+
     it('takes a TTL of 3 ms, the shortest with validity left, and names the validity when it ran out', async () => {
       const error = await redlock.acquire(resource('tiny'), 3, { retryCount: 0 }).catch((e: unknown) => e);
       // On a machine where a round takes under a millisecond it may even be granted; otherwise the reason is the
@@ -782,6 +823,8 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
 
     it('rejects unknown acquire options and a non-function routine', async () => {
       await expect(redlock.acquire('a', 100, { retries: 1 } as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(redlock.acquire('a', 100, null as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'options' });
+      await expect(redlock.acquire('a', 100, { signal: 'x' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.signal' });
       await expect(redlock.using('a', 100, 'nope' as never)).rejects.toBeInstanceOf(InvalidArgumentError);
     });
   });
