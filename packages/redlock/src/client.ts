@@ -21,6 +21,8 @@ export interface ScriptClient {
   readonly name: string;
   /** True for a cluster: its replies come from several servers. */
   readonly cluster: boolean;
+  /** False while the connection is down (connecting, reconnecting, closed); a cluster says true. */
+  connected(): boolean;
   /** Runs a script (cached on the server when it can be) and resolves with its raw reply. */
   run(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
   /** Opens a subscriber whose messages go to `onMessage(channel, message)`. */

@@ -7,7 +7,7 @@ import type { Instance, InstanceResult } from './instance.js';
  * Sends `ask` to every instance at once and resolves, in instance order, as soon as `needed` answers counted
  * by `counts` are in (the others can no longer change the outcome, so they are not waited for: a straggling
  * instance costs nothing on the success path), or every instance answered, or `timeoutMs` passed. Instances
- * not heard from by then are reported as timeouts. Never rejects.
+ * not heard from by then are reported as timeouts (as unavailable where their connection is down). Never rejects.
  */
 export function gather<T>(
   instances: readonly Instance[],
@@ -28,7 +28,7 @@ export function gather<T>(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(results.map((result, i) => result ?? instances[i]!.fail('timeout', why)));
+      resolve(results.map((result, i) => result ?? instances[i]!.unanswered(why)));
     };
     const timer = setTimeout(() => settle(`no answer within ${timeoutMs} ms`), timeoutMs);
     instances.forEach((instance, i) => {

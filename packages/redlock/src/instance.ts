@@ -98,6 +98,14 @@ export class Instance {
   fail(reason: InstanceFailureReason, message: string): { ok: false; failure: InstanceFailure } {
     return { ok: false, failure: { instance: this.name, reason, message } };
   }
+
+  /**
+   * No answer in time: `unavailable` when the client's connection is down (a server that is gone is then not
+   * reported as merely slow), else `timeout`.
+   */
+  unanswered(message: string): { ok: false; failure: InstanceFailure } {
+    return this.client.connected() ? this.fail('timeout', message) : this.fail('unavailable', `${message} (the connection is down)`);
+  }
 }
 
 function classify(error: unknown): InstanceFailureReason {

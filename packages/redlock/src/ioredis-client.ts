@@ -22,8 +22,9 @@ export function isIoredis(client: unknown): client is IoredisLike {
 }
 
 export function ioredisClient(client: IoredisLike, index: number): ScriptClient {
+  const ready = (): boolean => client.status === 'ready';
   const { run, forget } = scriptRunner({
-    ready: () => client.status === 'ready',
+    ready,
     evalSource: (script, keys, args) => client.eval(script.source, keys.length, ...keys, ...args),
     evalSha: (script, keys, args) => client.evalsha(script.sha, keys.length, ...keys, ...args),
   });
@@ -33,6 +34,7 @@ export function ioredisClient(client: IoredisLike, index: number): ScriptClient 
   return {
     name: cluster ? `cluster#${index}` : host !== undefined && port !== undefined ? `${host}:${port}` : `#${index}`,
     cluster,
+    connected: ready,
     run,
     detach: stopForgetting,
     openSubscriber: (onMessage): Subscriber => {

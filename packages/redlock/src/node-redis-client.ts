@@ -64,6 +64,7 @@ export function nodeRedisClient(client: NodeRedisClientLike, index: number): Scr
   return {
     name: addressOf((client as { options?: NodeRedisOptions }).options) ?? `#${index}`,
     cluster: false,
+    connected: () => client.isReady,
     run,
     openSubscriber: (onMessage) => subscriberOf(client.duplicate(), onMessage),
     detach: stopForgetting,
@@ -97,6 +98,7 @@ export function nodeRedisCluster(cluster: NodeRedisClusterLike, index: number): 
   return {
     name: `cluster#${index}`,
     cluster: true,
+    connected: () => true,
     // Always EVAL: the cluster spreads commands over connections to several nodes, each of which may be new,
     // and an EVALSHA answered NOSCRIPT would be sent again behind later commands (see ioredis-client.ts).
     run: (script, keys, args) => cluster.sendCommand(keys[0], false, commandOf('EVAL', script.source, keys, args)),
