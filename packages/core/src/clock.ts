@@ -27,6 +27,15 @@ export interface Clock {
   setTimer(callback: () => void, ms: number): ClockTimer;
 }
 
+/**
+ * Asserts `value` is a {@link Clock} (has `now`, `wallNow` and `setTimer`): a stand-in without them would fail
+ * later, at first use, with a TypeError.
+ */
+export function assertClock(name: string, value: unknown): Clock {
+  for (const method of ['now', 'wallNow', 'setTimer'] as const) assertFunction(`${name}.${method}`, (value as Partial<Clock> | null)?.[method]);
+  return value as Clock;
+}
+
 /** Largest delay Node's `setTimeout` honours; above it Node fires after 1 ms instead. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 

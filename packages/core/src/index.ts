@@ -3,7 +3,7 @@
 // not load every @types package by itself (TypeScript 7 does not) still finds them.
 export { XError, isXError, describe, describeThrown, InvalidArgumentError, AbortError, TimeoutError, ClosedError, CloseTimeoutError, type XErrorOptions } from './errors.js';
 export { assertNumber, assertBoolean, assertFunction, assertString, assertOneOf, assertKnownKeys, type NumberBounds } from './validate.js';
-export { systemClock, ManualClock, MAX_TIMEOUT_MS, type Clock, type ClockTimer, type ManualClockOptions } from './clock.js';
+export { systemClock, ManualClock, MAX_TIMEOUT_MS, assertClock, type Clock, type ClockTimer, type ManualClockOptions } from './clock.js';
 export {
   exponentialBackoff,
   fullJitterBackoff,

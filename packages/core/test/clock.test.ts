@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { runTsProcess } from '@x/testkit';
-import { InvalidArgumentError, MAX_TIMEOUT_MS, ManualClock, systemClock } from '../src/index.js';
+import { InvalidArgumentError, MAX_TIMEOUT_MS, ManualClock, assertClock, systemClock } from '../src/index.js';
 
 describe('systemClock', () => {
   it('is monotonic and reports wall time near Date.now()', () => {
@@ -65,6 +65,17 @@ describe('systemClock', () => {
     expect(() => systemClock.setTimer(() => undefined, -1)).toThrow(InvalidArgumentError);
     expect(() => systemClock.setTimer(() => undefined, NaN)).toThrow(InvalidArgumentError);
     expect(() => systemClock.setTimer('x' as unknown as () => void, 1)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('assertClock', () => {
+  it('takes a clock and refuses a stand-in without its methods, naming the missing one', () => {
+    expect(assertClock('options.clock', systemClock)).toBe(systemClock);
+    const manual = new ManualClock();
+    expect(assertClock('options.clock', manual)).toBe(manual);
+    expect(() => assertClock('options.clock', {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.clock.now' }));
+    expect(() => assertClock('options.clock', { now: () => 1, wallNow: () => 1 })).toThrow(expect.objectContaining({ argument: 'options.clock.setTimer' }));
+    expect(() => assertClock('options.clock', null)).toThrow(InvalidArgumentError);
   });
 });
 

@@ -20,6 +20,7 @@ import {
   InvalidArgumentError,
   abortReason,
   assertBoolean,
+  assertClock,
   assertFunction,
   assertKnownKeys,
   assertNumber,
@@ -134,7 +135,7 @@ export class Redlock implements AsyncDisposable {
   constructor(clients: readonly RedisClient[], options: RedlockOptions = {}) {
     assertKnownKeys('options', options, REDLOCK_KEYS);
     if (!Array.isArray(clients) || clients.length === 0) throw new InvalidArgumentError('clients', clients, 'a non-empty array of Redis clients');
-    this.clock = options.clock === undefined ? systemClock : checkClock(options.clock);
+    this.clock = options.clock === undefined ? systemClock : assertClock('options.clock', options.clock);
     this.maxTtl = assertNumber('options.maxTtl', options.maxTtl ?? 60_000, { min: 1, integer: true });
     this.requestTimeout = assertNumber('options.requestTimeout', options.requestTimeout ?? 50, { min: 1 });
     this.driftFactor = assertNumber('options.driftFactor', options.driftFactor ?? 0.01, { min: 0, max: 0.5 });
@@ -613,12 +614,6 @@ export class Redlock implements AsyncDisposable {
 function isAbortSignal(value: unknown): value is AbortSignal {
   const signal = value as Partial<AbortSignal> | null;
   return typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function';
-}
-
-/** A Clock, checked: a stand-in without its methods would fail only at the first acquire, with a TypeError. */
-function checkClock(clock: unknown): Clock {
-  for (const method of ['now', 'wallNow', 'setTimer'] as const) assertFunction(`options.clock.${method}`, (clock as Partial<Clock> | null)?.[method]);
-  return clock as Clock;
 }
 
 /**

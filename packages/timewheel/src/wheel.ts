@@ -12,6 +12,7 @@ import {
   type ClockTimer,
   ClosedError,
   InvalidArgumentError,
+  assertClock,
   assertFunction,
   assertKnownKeys,
   assertNumber,
@@ -122,7 +123,7 @@ export abstract class TimerWheel implements Disposable {
 
   protected constructor(options: TimerWheelOptions, defaultWheelSize: number, kind: WheelKind) {
     assertKnownKeys('options', options, OPTION_KEYS);
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock === undefined ? systemClock : assertClock('options.clock', options.clock);
     this.tickMs = assertNumber('options.tickMs', options.tickMs ?? 1, { min: 1, integer: true });
     this.wheelSize = assertNumber('options.wheelSize', options.wheelSize ?? defaultWheelSize, { min: 2, max: MAX_WHEEL_SIZE, integer: true });
     if ((this.wheelSize & (this.wheelSize - 1)) !== 0) {

@@ -223,6 +223,9 @@ describe.each<[string, WheelClass]>([
     expect(() => new Wheel({ maxPending: 0 })).toThrow(InvalidArgumentError);
     expect(() => new Wheel({ tickMS: 1 } as unknown as TimerWheelOptions)).toThrow(expect.objectContaining({ argument: 'options.tickMS' }));
     expect(() => new Wheel({ onError: 'log' as unknown as () => void })).toThrow(InvalidArgumentError);
+    expect(() => new Wheel({ clock: {} as never })).toThrow(expect.objectContaining({ argument: 'options.clock.now' }));
+    expect(() => new Wheel(null as never)).toThrow(expect.objectContaining({ argument: 'options' }));
+    expect(() => new Wheel(5 as never)).toThrow(expect.objectContaining({ argument: 'options' }));
   });
 
   it.each<[unknown]>([['30000'], [' 5'], ['0x10'], [null], [true], [[7]], [10n], [2 ** 53], [1e300]])('refuses a delay of %p (not a number from 0 to 2^53-1) with a typed error', (delay) => {
