@@ -3,7 +3,7 @@
  * the broker does not have. Both come as the package's typed errors with the client's own error as `cause`,
  * and the consumer closes cleanly afterwards.
  */
-import { createServer } from 'node:net';
+import { type Socket, createServer } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { jestCanRequireEsm, requireKafka } from '@x/testkit';
 import { BrokerUnreachableError, type KafkaClient, ParallelConsumer, UnknownTopicError, type WorkerThreadClient, workerThreadClient } from '../src/index.js';
@@ -70,7 +70,7 @@ describe.each(makers)('start on %s', (_name, make) => {
 // for good.
 (jestCanRequireEsm() ? describe : describe.skip)('start on platformaticClient against a service that never answers', () => {
   it('rejects with BrokerUnreachableError once the connect and request timeouts have passed, and a close() meanwhile ends', async () => {
-    const sockets: import('node:net').Socket[] = [];
+    const sockets: Socket[] = [];
     const silent = createServer((socket) => void sockets.push(socket.on('error', () => undefined)));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const { port } = silent.address() as { port: number };
