@@ -501,7 +501,8 @@ export class Redlock implements AsyncDisposable {
     // Failed, yet instances may have applied it (an answer that came too late, or a TTL shorter than what was
     // left): the keys may now expire when the new TTL says. Where a majority holds another value, it is gone.
     lock.validUntil = this.heldByOthers(failures) ? Math.min(lock.validUntil, this.clock.now()) : Math.min(lock.validUntil, validUntil);
-    throw new LockLostError(lock.resources, `extension confirmed by ${confirmed} of ${this.quorum} needed`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
+    const why = failures.map((f) => `${f.instance} ${f.reason}`).join('; ');
+    throw new LockLostError(lock.resources, `the extension was confirmed by ${confirmed} of the ${this.quorum} instances needed (${why})`, new QuorumError(lock.resources, this.quorum, confirmed, failures));
   }
 
   private async release(lock: Lock): Promise<ReleaseResult> {

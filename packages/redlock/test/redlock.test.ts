@@ -225,6 +225,7 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
       const error: unknown = await lock.extend(5_000).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LockLostError);
       expect(((error as LockLostError).cause as QuorumError).failures.map((f) => f.reason)).toEqual(['held', 'held', 'held']);
+      expect((error as LockLostError).message).toMatch(/was lost: the extension was confirmed by 2 of the 3 instances needed \(127\.0\.0\.1:\d+ held; 127\.0\.0\.1:\d+ held; 127\.0\.0\.1:\d+ held\)$/);
       await lock.release();
 
       const short = await redlock.acquire(resource('expired'), 30);
