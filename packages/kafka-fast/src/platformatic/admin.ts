@@ -8,7 +8,7 @@ import type { ClientAdmin, TopicAdmin } from '../client.js';
 import { NotConnectedError } from '../errors.js';
 import { connectToCoordinator } from './coordinator.js';
 import { fetchCommitted } from './offsets.js';
-import { firstAnswer, firstAnswerMs } from './first-answer.js';
+import { firstAnswer } from './first-answer.js';
 
 /** kafkajs's ConfigResourceTypes.TOPIC, which is also Kafka's resource type number for a topic. */
 const TOPIC_RESOURCE = 2;
@@ -22,7 +22,7 @@ export function platformaticAdmin(clientOptions: BaseOptions): ClientAdmin & Top
   return {
     async connect() {
       made ??= new Admin(clientOptions);
-      await firstAnswer(made, clientOptions.bootstrapBrokers, firstAnswerMs(clientOptions)).catch((error: unknown) => {
+      await firstAnswer(made, clientOptions).catch((error: unknown) => {
         made = undefined;
         throw error;
       });

@@ -5,7 +5,7 @@ import { NotConnectedError } from '../errors.js';
 import { partitionKey as key, splitPartitionKey } from '../partition-key.js';
 import { PartitionFetcher, type FetchSettings } from './fetcher.js';
 import { GroupMember, type TopicPartition } from './group-member.js';
-import { firstAnswer, firstAnswerMs } from './first-answer.js';
+import { firstAnswer } from './first-answer.js';
 
 /** The consumer settings this client reads, by kafkajs's names (ParallelConsumer's `consumerConfig`). */
 export interface GroupConsumerSettings extends FetchSettings {
@@ -49,7 +49,7 @@ export class GroupConsumer implements ClientConsumer {
     this.groupClient ??= new Consumer({ ...this.clientOptions, groupId: this.settings.groupId });
     this.fetchClient ??= new Consumer({ ...this.clientOptions, groupId: this.settings.groupId });
     try {
-      await firstAnswer(this.groupClient, this.clientOptions.bootstrapBrokers, firstAnswerMs(this.clientOptions));
+      await firstAnswer(this.groupClient, this.clientOptions);
     } catch (error) {
       // Both clients go with the unanswered one: a connect tried again makes new ones.
       await this.fetchClient.close().catch(() => undefined);

@@ -17,18 +17,12 @@ interface Connecting {
 }
 
 /**
- * How long the first answer may take: the client's connect timeout plus its request timeout (`connectTimeout`
- * and `timeout` of its options, 5 s each by default), one try each.
+ * Asks `client`, made with `options`, for the cluster's metadata; rejects with BrokerUnreachableError, the client
+ * closed, when no answer came within the client's connect timeout plus its request timeout (`connectTimeout` and
+ * `timeout` of its options, 5 s each by default), one try each.
  */
-export function firstAnswerMs(options: BaseOptions): number {
-  return (options.connectTimeout ?? 5_000) + (options.timeout ?? 5_000);
-}
-
-/**
- * Asks `client` for the cluster's metadata; rejects with BrokerUnreachableError, the client closed, when no
- * answer came within `ms`.
- */
-export async function firstAnswer(client: Connecting, brokers: BaseOptions['bootstrapBrokers'], ms: number): Promise<void> {
+export async function firstAnswer(client: Connecting, options: BaseOptions): Promise<void> {
+  const ms = (options.connectTimeout ?? 5_000) + (options.timeout ?? 5_000);
   let timer: NodeJS.Timeout | undefined;
   const silent = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), ms)));
   try {
@@ -40,5 +34,5 @@ export async function firstAnswer(client: Connecting, brokers: BaseOptions['boot
   let closeTimer: NodeJS.Timeout | undefined;
   await Promise.race([client.close().catch(() => undefined), new Promise((resolve) => (closeTimer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
   clearTimeout(closeTimer);
-  throw new BrokerUnreachableError(new Error(`no Kafka answer from ${JSON.stringify(brokers)} within ${ms} ms: is it a Kafka broker?`));
+  throw new BrokerUnreachableError(new Error(`no Kafka answer from ${JSON.stringify(options.bootstrapBrokers)} within ${ms} ms: is it a Kafka broker?`));
 }

@@ -2,7 +2,7 @@
 import { type BaseOptions, Producer } from '@platformatic/kafka';
 import type { BatchMessage, BatchProducer, ClientProducer, RecordHeaders } from '../client.js';
 import { NotConnectedError } from '../errors.js';
-import { firstAnswer, firstAnswerMs } from './first-answer.js';
+import { firstAnswer } from './first-answer.js';
 
 /** A producer; of kafkajs's producer config it reads `allowAutoTopicCreation` and `idempotent`. */
 export function platformaticProducer(clientOptions: BaseOptions, config: Record<string, unknown>): ClientProducer & BatchProducer {
@@ -14,7 +14,7 @@ export function platformaticProducer(clientOptions: BaseOptions, config: Record<
   return {
     async connect() {
       made ??= new Producer({ ...clientOptions, autocreateTopics: config.allowAutoTopicCreation === true, idempotent: config.idempotent === true });
-      await firstAnswer(made, clientOptions.bootstrapBrokers, firstAnswerMs(clientOptions)).catch((error: unknown) => {
+      await firstAnswer(made, clientOptions).catch((error: unknown) => {
         made = undefined;
         throw error;
       });
