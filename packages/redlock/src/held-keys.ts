@@ -27,6 +27,8 @@ export class HeldKeys {
   /** When each of the waiter's queued attempts started, by number. */
   private readonly sentAt = new Map<number, number>();
   private readonly held = new Map<Instance, Held>();
+  /** Per instance, the first attempt whose grants may still count there (see forget). */
+  private readonly floor = new Map<Instance, number>();
 
   /** Instances known to hold the waiter's key. */
   get size(): number {
@@ -49,10 +51,21 @@ export class HeldKeys {
    */
   grant(instance: Instance, attempt: number, token: number, creditMs = 0): void {
     const sent = this.sentAt.get(attempt);
-    if (sent === undefined) return;
+    if (sent === undefined || attempt < (this.floor.get(instance) ?? 0)) return;
     const since = sent + creditMs;
     const held = this.held.get(instance);
     if (held === undefined || since >= held.since) this.held.set(instance, { since, token });
+  }
+
+  /**
+   * `instance` did not grant attempt `attempt` (it refused, or its answer was not heard): it may have given the
+   * key back (a waiter ahead in line; see ACQUIRE), so nothing known of it counts any more, nor does a hand-over
+   * that names an earlier attempt and is heard only now (a release there came before this attempt arrived, or
+   * the hand-over would name this one).
+   */
+  forget(instance: Instance, attempt: number): void {
+    this.held.delete(instance);
+    this.floor.set(instance, Math.max(attempt, this.floor.get(instance) ?? 0));
   }
 
   /**

@@ -264,8 +264,9 @@ export class Redlock implements AsyncDisposable {
         if (queued !== undefined) handed?.sent(attempt, sentAt);
         const outcome = await this.attempt(keys, value, ttl, queued);
         if ('lock' in outcome) {
-          // The instances that granted took this waiter out of their lines (ACQUIRE); the others may keep it.
-          if (joined) this.leaveLines(keys, value, outcome.granted);
+          // The instances that granted a single resource took this waiter out of their lines (ACQUIRE); the others
+          // may keep it, and a multi-resource waiter's place is left everywhere.
+          if (joined) this.leaveLines(keys, value, keys.length === 1 ? outcome.granted : new Set());
           return got(outcome.lock);
         }
         lastError = outcome.error;
@@ -273,6 +274,8 @@ export class Redlock implements AsyncDisposable {
         if (queued !== undefined && handed !== undefined) {
           // In line, the keys this attempt got are kept: releases elsewhere may hand over the rest.
           for (const [instance, token] of outcome.grants) handed.grant(instance, attempt, token);
+          // Where it was not granted, it may have given its key back to a waiter ahead of it.
+          for (const instance of this.instances) if (!outcome.grants.has(instance)) handed.forget(instance, attempt);
           // Out of the line where the keys were handed over; lockHandedOver leaves it elsewhere.
           const lock = await this.lockHandedOver(keys, value, ttl, handed, listener);
           if (lock !== undefined) return got(lock);

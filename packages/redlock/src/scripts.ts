@@ -81,7 +81,9 @@ if restart_left > 0 then return {now, 2, restart_left} end`;
  * restarted less than the guard ago, {now, 0, i, first} when
  * resource i is held by another value (first: 1 when the value is first in line), or is free while another
  * waiter is first in its line. A key already holding our value
- * (left by an attempt whose answer we missed, or handed to us by a release: see RELEASE) counts as ours.
+ * (left by an attempt whose answer we missed, or handed to us by a release: see RELEASE) counts as ours, except
+ * that a waiter in line gives it back (deletes it, and is refused) when another waiter is first in the line: the
+ * caller no longer counts that instance (HeldKeys.forget).
  *
  * The line: joining puts the value in it (ordered by its place; a place kept stays where it was) or refreshes
  * how long it is kept, whether this instance grants or not: the attempt may still fail on the others, and every
@@ -120,17 +122,26 @@ for i = 1, n do
     local first = ARGV[5] == '2' and first_waiter(KEYS[line], KEYS[line + 1], KEYS[line + 2], now) == ARGV[1]
     return {now, 0, i, first and 1 or 0}
   end
-  if not current and ARGV[5] ~= '0' then
+  -- A free key, or (for a waiter in line) one it kept from an earlier attempt, goes to the first waiter only: a
+  -- waiter that began waiting later gives its kept key back to the one ahead of it, or each could hold keys the
+  -- other needs for as long as an instance does not vote.
+  if ARGV[5] ~= '0' and (not current or ARGV[5] == '2') then
     local first = first_waiter(KEYS[line], KEYS[line + 1], KEYS[line + 2], now)
-    if first and first ~= ARGV[1] then return {now, 0, i, 0} end
+    if first and first ~= ARGV[1] then
+      if current then redis.call('DEL', KEYS[i]) end
+      return {now, 0, i, 0}
+    end
   end
 end
 local result = {now, 1}
 for i = 1, n do
   redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
   if ARGV[4] == '1' then result[i + 2] = redis.call('INCR', KEYS[n + i]) else result[i + 2] = 0 end
-  -- Granted here: our place in line goes now (one round less than leaving it after the lock is ours).
-  if ARGV[5] == '2' then
+  -- Granted here: a single resource's waiter leaves the line now (one round less than leaving it after the lock
+  -- is ours: it keeps this key should the attempt fail elsewhere). A multi-resource waiter gives its keys back
+  -- after a failed attempt, so it keeps its place until the lock is its own, or a waiter behind it would take
+  -- the keys it just gave back.
+  if ARGV[5] == '2' and n == 1 then
     local line = lines + 3 * i - 2
     leave_line(KEYS[line], KEYS[line + 1], KEYS[line + 2], ARGV[1])
   end

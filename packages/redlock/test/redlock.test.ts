@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { InvalidArgumentError, exponentialBackoff, isXError } from '@x/core';
+import { InvalidArgumentError, exponentialBackoff, isXError, systemClock } from '@x/core';
 import {
   LockHeldError,
   LockLostError,
@@ -384,6 +384,44 @@ describe.each(CLIENT_KINDS)('with %s clients', (kind) => {
         running = false;
         await Promise.all(loops);
         await Promise.all([...others, both].map((redlock) => redlock.close()));
+      }
+    }, 30_000);
+
+    it('has a waiter in line give back the keys it kept where an earlier waiter is first, while one instance does not vote', async () => {
+      const key = resource('give-back');
+      const other = resource('give-back-other');
+      // Instance 5 does not vote for `key` (a key nobody releases: the restart guard or an outage alike), so a
+      // majority needs three of the other four; instances 3 and 4 are held for a while by someone else.
+      await clients[4]!.set(key, 'stuck', 'PX', 30_000);
+      await Promise.all(clients.slice(2, 4).map((client) => client.set(key, 'stuck', 'PX', 1_200)));
+      const settings = { restartGuard: false as const, requestTimeout: 300, backoff: exponentialBackoff({ initial: 100, max: 100 }), retryCount: 10_000 };
+      const single = new Redlock(lockers, settings);
+      // A waiter that began waiting earlier (its place in line) and needs both resources: in four processes
+      // locking subsets of resources it joins the line late, behind its own process's waiters.
+      const earlier = new Redlock(lockers, { ...settings, clock: { ...systemClock, wallNow: () => Date.now() - 10_000 } });
+      try {
+        // The single-resource waiter gets `key` on instances 1 and 2 and keeps it there, in line.
+        const waiting = single.acquire(key, 2_000, { acquireTimeout: 10_000 });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect((await valuesOf(clients, key)).slice(0, 2).every((value) => value !== null && value !== 'stuck')).toBe(true);
+        // The earlier waiter stands first in every line; once 3 and 4 are free it needs 1 and 2 back. Before, each
+        // held two of the four voting instances until `stuck` expired (30 s): neither got the lock.
+        const started = performance.now();
+        const both = await earlier.acquire([key, other], 2_000, { acquireTimeout: 8_000 });
+        expect(performance.now() - started).toBeLessThan(5_000);
+        expect(await valuesOf(clients, key)).toEqual([both.value, both.value, both.value, both.value, 'stuck']);
+        // The single-resource waiter never held the lock meanwhile, and gets it after the release.
+        let singleSettled = false;
+        void waiting.then(() => (singleSettled = true), () => (singleSettled = true));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(singleSettled).toBe(false);
+        await both.release();
+        const lock = await waiting;
+        expect(lock.remaining()).toBeGreaterThan(0);
+        await lock.release();
+      } finally {
+        await clients[4]!.del(key);
+        await Promise.all([single.close(), earlier.close()]);
       }
     }, 30_000);
 

@@ -111,6 +111,36 @@ describe('the waiting line in the acquire script', () => {
     await redis.del(key, line, kept, arrivals);
   });
 
+  it('has a waiter in line give back the key it kept when an earlier waiter is first; a multi-resource waiter keeps its place', async () => {
+    const key = resource('give-back');
+    const [line, kept, arrivals] = queueKeys(key);
+    // As above, with the waiter's place as an argument.
+    const acquire = (value: string, place: number, join = 2): Promise<unknown> => redis.eval(ACQUIRE.source, 4, key, line, kept, arrivals, value, 5_000, 1, 0, join, place, 5_000, 0, 2, 'hand-over:p');
+    expect(((await acquire('later', 20)) as number[])[1]).toBe(1);
+    // 'earlier' joins ahead of it: refused (the key is held), it is first in line.
+    expect(((await acquire('earlier', 10)) as number[]).slice(1)).toEqual([0, 1, 1]);
+    // The kept key goes back: 'later' is refused and the key is free for the first waiter.
+    expect(((await acquire('later', 20)) as number[]).slice(1)).toEqual([0, 1, 0]);
+    expect(await redis.get(key)).toBeNull();
+    // A key left by an attempt whose answer was missed still counts as ours outside the line (join 1: checked only).
+    await redis.set(key, 'missed', 'PX', 5_000);
+    expect(((await acquire('missed', 30, 1)) as number[])[1]).toBe(1);
+    expect(((await acquire('earlier', 10)) as number[])[1]).toBe(0);
+    await redis.del(key);
+    expect(((await acquire('earlier', 10)) as number[])[1]).toBe(1);
+    expect(await redis.zscore(line, 'earlier')).toBeNull();
+    await redis.del(key, line, kept, arrivals);
+
+    // Two resources: granted, the waiter stays in both lines (its keys go back if the others refused).
+    const other = resource('give-back-other');
+    const lines = [...queueKeys(key), ...queueKeys(other)];
+    const both = await redis.eval(ACQUIRE.source, 8, key, other, ...lines, 'multi', 5_000, 2, 0, 2, 5, 5_000, 0, 2, 'hand-over:p');
+    expect((both as number[])[1]).toBe(1);
+    expect(await redis.zscore(lines[0]!, 'multi')).toBe('5');
+    expect(await redis.zscore(lines[3]!, 'multi')).toBe('5');
+    await redis.del(key, other, ...lines);
+  });
+
   describe('a release with a waiter first in line', () => {
     const channel = 'x-redlock-test:hand-over:p';
     let subscriber: Redis;
