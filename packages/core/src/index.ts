@@ -12,6 +12,7 @@ export {
   type BackoffOptions,
 } from './backoff.js';
 export { sleep, type SleepOptions } from './sleep.js';
+export { within, settlesWithin, type WithinOptions, type WithinValueOptions } from './within.js';
 export {
   anySignal,
   timeoutSignal,

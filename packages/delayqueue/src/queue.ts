@@ -11,6 +11,7 @@ import {
   assertFunction,
   assertKnownKeys,
   assertNumber,
+  settlesWithin,
   systemClock,
 } from '@x/core';
 import type { Backend, BackendListener, BackendSupport } from './backend.js';
@@ -285,7 +286,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   /** Waits up to `timeoutMs` for handlers a timed-out close left running; rejects again if some still run. */
   private async awaitAbandoned(abandoned: Promise<void>, timeoutMs: number): Promise<void> {
-    if (await this.settlesWithin(abandoned, timeoutMs)) return;
+    if (await settlesWithin(abandoned, timeoutMs, { clock: this.clock })) return;
     const running = [...this.processors].flatMap((p) => p.runningIds());
     throw new CloseTimeoutError(timeoutMs, running.length, { consequence: 'they still run; their jobs stay with this consumer until they end', ids: running });
   }
@@ -294,25 +295,12 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     await this.close();
   }
 
-  /** True once `promise` resolved, false when `timeoutMs` (on the queue's clock) passed first; rejects as it does. */
-  private async settlesWithin(promise: Promise<unknown>, timeoutMs: number): Promise<boolean> {
-    let timer: ReturnType<Clock['setTimer']> | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = this.clock.setTimer(() => resolve(false), timeoutMs);
-    });
-    try {
-      return await Promise.race([promise.then(() => true), timedOut]);
-    } finally {
-      timer?.cancel();
-    }
-  }
-
   private async shutdown(timeoutMs: number): Promise<void> {
     this.metricsState.close();
     const processors = [...this.processors];
     await Promise.all(processors.map((p) => p.stopTaking()));
     const drained = Promise.all(processors.map((p) => p.drained()));
-    if (await this.settlesWithin(drained, timeoutMs)) return this.backend.close();
+    if (await settlesWithin(drained, timeoutMs, { clock: this.clock })) return this.backend.close();
     const running = processors.flatMap((p) => p.runningIds());
     const failure = new CloseTimeoutError(timeoutMs, running.length, {
       consequence:

@@ -31,7 +31,7 @@
  * half a second later, and until then releases found only other processes' waiters there, or none, and were
  * announced to every process at once: their first waiters all asked and split the votes.
  */
-import { TimeoutError, sleep } from '@x/core';
+import { sleep, within } from '@x/core';
 import type { ScriptClient, Subscriber } from './client.js';
 
 /** A waiter's view: wait until a release is announced or `ms` pass. */
@@ -229,7 +229,7 @@ export class ReleaseNotifier {
     this.waiters.clear();
     this.byValue.clear();
     if (subscribers !== undefined) {
-      await Promise.all(subscribers.map((subscriber) => withTimeout(subscriber.close(), CLOSE_TIMEOUT_MS).catch(() => subscriber.destroy())));
+      await Promise.all(subscribers.map((subscriber) => within(subscriber.close(), CLOSE_TIMEOUT_MS, 'no answer').catch(() => subscriber.destroy())));
     }
   }
 
@@ -279,7 +279,7 @@ export class ReleaseNotifier {
   // Runs `action` on every subscriber; an unreachable instance is skipped (its releases are simply not heard).
   private async each(action: (subscriber: Subscriber) => Promise<unknown>): Promise<void> {
     this.subscribers ??= this.clients.map((client, index) => client.openSubscriber((channel, message) => this.onMessage(index, channel, message)));
-    await Promise.all(this.subscribers.map((subscriber) => withTimeout(action(subscriber), 1_000).catch(() => undefined)));
+    await Promise.all(this.subscribers.map((subscriber) => within(action(subscriber), 1_000, 'no answer').catch(() => undefined)));
   }
 
   // The message is the released lock's value, then the waiter the key was reserved for if any: one release, one
@@ -317,14 +317,4 @@ export class ReleaseNotifier {
 /** Drops the oldest entry (insertion order) once more than REMEMBERED_RELEASES are kept. */
 function forgetOldest(remembered: Set<string> | Map<string, unknown>): void {
   if (remembered.size > REMEMBERED_RELEASES) remembered.delete(remembered.keys().next().value!);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(ms, `no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -4,7 +4,7 @@
  * publishes with it). Each is opened on first use and again after it closed.
  */
 import { once } from 'node:events';
-import { ClosedError, TimeoutError, XError } from '@x/core';
+import { ClosedError, TimeoutError, XError, settlesWithin, within } from '@x/core';
 import type { Channel, ConfirmChannel, Options } from 'amqplib';
 import { UnroutableJobError } from '../errors.js';
 
@@ -29,7 +29,7 @@ export class LazyChannel<C extends Channel> {
   get(): Promise<C> {
     if (this.closing) return Promise.reject(new ClosedError('the RabbitMQ channel'));
     if (this.opening === undefined) {
-      const opening = within(this.create(), this.openTimeoutMs, 'the broker did not open a channel', (late) => void late.close().catch(() => undefined)).then((channel) => {
+      const opening = within(this.create(), this.openTimeoutMs, 'the broker did not open a channel', { ref: false, onLate: (late) => void late.close().catch(() => undefined) }).then((channel) => {
         channel.on('error', (error) => this.onError(error));
         channel.on('close', () => {
           if (this.opening === opening) this.opening = undefined;
@@ -58,23 +58,8 @@ export class LazyChannel<C extends Channel> {
     this.opening = undefined;
     if (opening === undefined) return;
     // Opening it may be what does not answer, as much as closing it.
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS).unref()));
-    await Promise.race([opening.then((channel) => channel.close()).catch(() => undefined), gaveUp]);
-    clearTimeout(timer);
+    await settlesWithin(opening.then((channel) => channel.close()).catch(() => undefined), CLOSE_WAIT_MS, { ref: false });
   }
-}
-
-/** `promise`, or TimeoutError after `ms` saying `what` did not happen (`late` gets what comes after that). */
-export function within<T>(promise: Promise<T>, ms: number, what: string, late: (value: T) => void = () => undefined): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void promise.then(late, () => undefined);
-      reject(new TimeoutError(ms, `${what} within ${ms} ms`));
-    }, ms).unref();
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 /** How long closing a channel waits for the broker's answer, ms. */

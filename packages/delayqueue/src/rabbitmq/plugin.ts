@@ -4,6 +4,7 @@
  * against large numbers of delayed messages; TTL levels work on any broker and on quorum queues.
  */
 import { connect } from 'amqplib';
+import { settlesWithin } from '@x/core';
 
 const PLUGIN_EXCHANGE_TYPE = 'x-delayed-message';
 
@@ -26,7 +27,7 @@ export async function hasDelayedMessagePlugin(url: string): Promise<boolean> {
     return true;
   } catch (error) {
     // The declaration's own rejection only says the channel ended; the reason comes with the connection's close.
-    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    await settlesWithin(closed, 2_000, { ref: false });
     if (codeOf(connectionError) === COMMAND_INVALID || codeOf(error) === COMMAND_INVALID) return false;
     throw connectionError ?? error;
   } finally {

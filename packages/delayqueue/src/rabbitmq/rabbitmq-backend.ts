@@ -8,11 +8,11 @@
  * are kept, in a queue per topic (`<name>.dead.<topic>`), for broker tools to inspect or shovel back.
  */
 import { assertName } from '../new-job.js';
-import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf, assertString, systemClock } from '@x/core';
+import { type Clock, InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf, assertString, systemClock, within } from '@x/core';
 import type { NewJob } from '../backend.js';
 import { BrokerBackend, type TopicSource } from '../broker/broker-backend.js';
 import type { DeskHost } from '../broker/delivery-desk.js';
-import { type AmqpConnection, ConfirmedPublisher, LazyChannel, within } from './channels.js';
+import { type AmqpConnection, ConfirmedPublisher, LazyChannel } from './channels.js';
 import { type JobMessage, firstMessage } from '../broker/job-message.js';
 import { publishOptions } from './message.js';
 import { PartialWriteError, UnroutableJobError } from '../errors.js';
@@ -205,7 +205,7 @@ export class RabbitMqBackend extends BrokerBackend {
   protected async publishDead(job: JobMessage, error: string): Promise<void> {
     let declared = this.deadTopics.get(job.topic);
     if (declared === undefined) {
-      declared = this.admin.get().then((channel) => within(this.topology.declareDead(channel, job.topic), this.declareTimeoutMs, 'the broker did not declare the dead-letter queue'));
+      declared = this.admin.get().then((channel) => within(this.topology.declareDead(channel, job.topic), this.declareTimeoutMs, 'the broker did not declare the dead-letter queue', { ref: false }));
       declared.catch(() => this.deadTopics.delete(job.topic));
       this.deadTopics.set(job.topic, declared);
     }
@@ -220,7 +220,7 @@ export class RabbitMqBackend extends BrokerBackend {
     let declared = this.topics.get(topic);
     if (declared === undefined) {
       declared = this.ensureLevels().then(async () =>
-        within(this.topology.declareTopic(await this.admin.get(), topic), this.declareTimeoutMs, 'the broker did not declare the queues'),
+        within(this.topology.declareTopic(await this.admin.get(), topic), this.declareTimeoutMs, 'the broker did not declare the queues', { ref: false }),
       );
       declared.catch(() => this.topics.delete(topic));
       this.topics.set(topic, declared);
@@ -230,7 +230,7 @@ export class RabbitMqBackend extends BrokerBackend {
 
   private ensureLevels(): Promise<void> {
     if (this.declared === undefined) {
-      const declared = this.admin.get().then((channel) => within(this.topology.declare(channel), this.declareTimeoutMs, 'the broker did not declare the delay levels'));
+      const declared = this.admin.get().then((channel) => within(this.topology.declare(channel), this.declareTimeoutMs, 'the broker did not declare the delay levels', { ref: false }));
       declared.catch(() => {
         if (this.declared === declared) this.declared = undefined;
       });

@@ -5,6 +5,7 @@
  * `close()` meanwhile with it. kafkajs gives up on such a service after about a minute.
  */
 import type { BaseOptions } from '@platformatic/kafka';
+import { settlesWithin } from '@x/core';
 import { BrokerUnreachableError } from '../errors.js';
 
 /** How long a client that got no answer is given to close. */
@@ -23,16 +24,8 @@ interface Connecting {
  */
 export async function firstAnswer(client: Connecting, options: BaseOptions): Promise<void> {
   const ms = (options.connectTimeout ?? 5_000) + (options.timeout ?? 5_000);
-  let timer: NodeJS.Timeout | undefined;
-  const silent = new Promise<'silent'>((resolve) => (timer = setTimeout(() => resolve('silent'), ms)));
-  try {
-    if ((await Promise.race([client.metadata({ topics: [] }), silent])) !== 'silent') return;
-  } finally {
-    clearTimeout(timer);
-  }
+  if (await settlesWithin(client.metadata({ topics: [] }), ms)) return;
   // Its connections end; a service that never closes its side gets a second, then the connect goes on failing.
-  let closeTimer: NodeJS.Timeout | undefined;
-  await Promise.race([client.close().catch(() => undefined), new Promise((resolve) => (closeTimer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
-  clearTimeout(closeTimer);
+  await settlesWithin(client.close().catch(() => undefined), CLOSE_WAIT_MS);
   throw new BrokerUnreachableError(new Error(`no Kafka answer from ${JSON.stringify(options.bootstrapBrokers)} within ${ms} ms: is it a Kafka broker?`));
 }
