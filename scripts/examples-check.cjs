@@ -12,7 +12,7 @@ const { spawnSync } = require('node:child_process');
 /** [example, command, arguments, time limit in ms, lines the output must have]. */
 const EXAMPLES = [
   ['broker-reminders', 'npm', ['start', '-w', '@x/example-broker-reminders'], 120_000, [/sent (\d+) of \1 reminders/, /early: 0$/m]],
-  ['grpc-gateway', 'npm', ['start', '-w', '@x/example-grpc-gateway'], 60_000, [/GOAWAY code 11 "too_many_pings"/]],
+  ['grpc-gateway', 'npm', ['start', '-w', '@x/example-grpc-gateway'], 60_000, [/-> 200 \{"id":"A-3","item":"teapot","quantity":3,/, /-> 404 \{"code":5,"message":"no order Z-9"/, /^ +\{"result":\{"id":"A-2","state":"PACKED"\}\}$/m, /GOAWAY code 11 "too_many_pings"/]],
   ['idle-timeouts', 'npm', ['start', '-w', '@x/example-idle-timeouts'], 60_000, [/closed for idleness (\d+) \(expected \1\), closed by peer (\d+) \(expected \2\)/]],
   ['kafka-orders', 'npm', ['start', '-w', '@x/example-kafka-orders'], 120_000, [/20,000 orders in .*out of order per customer: 0/, /committed offset after close: 20000 of 20,000/]],
   ['lock-workers', 'npm', ['start', '-w', '@x/example-lock-workers'], 120_000, [/orders processed more than once: 0; orders missed: 0/, /fencing tokens did not strictly increase from hold to hold: 0/]],

@@ -7,13 +7,14 @@ import type { Scene } from './scene.js';
 import { coreScene } from './scenes/core.js';
 import { delayqueueScene } from './scenes/delayqueue.js';
 import { delayqueueKafkaScene } from './scenes/delayqueue-kafka.js';
+import { grpcGatewayScene } from './scenes/grpc-gateway.js';
 import { grpcKeepaliveScene } from './scenes/grpc-keepalive.js';
 import { kafkaFastScene } from './scenes/kafka-fast.js';
 import { redlockScene } from './scenes/redlock.js';
 import { socketScene } from './scenes/socket.js';
 import { timewheelScene } from './scenes/timewheel.js';
 
-const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, delayqueueKafkaScene, kafkaFastScene, grpcKeepaliveScene];
+const scenes: Scene[] = [coreScene, socketScene, timewheelScene, redlockScene, delayqueueScene, delayqueueKafkaScene, kafkaFastScene, grpcKeepaliveScene, grpcGatewayScene];
 
 async function main(): Promise<void> {
   // The first Ctrl-C ends the scene that runs (it removes what it made on a broker) and skips the rest; a second

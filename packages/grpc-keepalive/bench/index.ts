@@ -1,15 +1,14 @@
 /**
  * `npm run bench -w @x/grpc-keepalive [-- --quick]`: what enforcement costs. Unary calls per second from 64
  * concurrent callers against a grpc-js server with the KeepaliveEnforcer attached (ping accounting, stream
- * tracking, A9 timers) and against the same server without it; and the gateway's JSON round trip against a
- * direct grpc-js call. Servers and clients share one process, so the figures are relative.
+ * tracking, A9 timers) and against the same server without it. Servers and clients share one process, so the
+ * figures are relative. (The gateway's benchmarks are @x/grpc-gateway's.)
  */
-import { Agent, createServer, request } from 'node:http';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { type BenchCase, isQuick, runBench } from '@x/testkit';
-import { KeepaliveEnforcer, createGateway } from '@x/grpc-keepalive';
+import { KeepaliveEnforcer } from '@x/grpc-keepalive';
 
 const quick = isQuick();
 const DURATION_MS = quick ? 1000 : 3000;
@@ -58,36 +57,8 @@ async function grpcRate(withEnforcer: boolean): Promise<number> {
   }
 }
 
-async function gatewayRate(): Promise<number> {
-  const server = await startServer(false);
-  const client = new Echo(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
-  const http = createServer(createGateway({ client, service: Echo.service }));
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  const port = (http.address() as { port: number }).port;
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  try {
-    return await callsPerSecond(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port, path: '/test.Echo/Say', method: 'POST', agent }, (res) => {
-            res.resume();
-            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))));
-          });
-          req.on('error', reject);
-          req.end('{"text":"ping"}');
-        }),
-    );
-  } finally {
-    agent.destroy();
-    http.close();
-    client.close();
-    await server.stop();
-  }
-}
-
 const cases: BenchCase[] = [
   { id: 'enforcer-overhead', unit: 'calls/s', better: 'higher', peer: 'grpc-js server without enforcer', rounds: quick ? 3 : 5, ours: () => grpcRate(true), theirs: () => grpcRate(false) },
-  { id: 'gateway', unit: 'calls/s', better: 'higher', peer: 'direct grpc-js call', rounds: quick ? 3 : 5, ours: () => gatewayRate(), theirs: () => grpcRate(false) },
 ];
 
 void runBench('grpc-keepalive', cases);

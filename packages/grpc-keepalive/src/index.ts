@@ -35,7 +35,6 @@ export {
   type CallWithDeadline,
 } from './deadlines.js';
 export { httpStatusFromGrpcCode } from './http-status.js';
-export { createGateway, type GatewayOptions } from './gateway.js';
 export { installDrainGuard } from './drain-guard.js';
 // Errors its functions throw, so `instanceof` and `isXError` need no direct install of @x/core.
 export { XError, isXError, InvalidArgumentError } from '@x/core';

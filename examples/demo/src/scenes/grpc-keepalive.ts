@@ -1,28 +1,15 @@
-import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { KeepaliveEnforcer, createGateway } from '@x/grpc-keepalive';
+import { KeepaliveEnforcer } from '@x/grpc-keepalive';
 import type { Scene } from '../scene.js';
 
 const definition = loadSync(join(__dirname, '..', '..', 'proto', 'ping.proto'), { keepCase: true });
 const Pinger = (grpc.loadPackageDefinition(definition) as unknown as { demo: { Pinger: grpc.ServiceClientConstructor } }).demo.Pinger;
 type PingerClient = grpc.Client & { Ping(note: { text: string }, callback: (error: grpc.ServiceError | null, reply?: { text: string }) => void): void };
 
-function postJson(port: number, path: string, body: unknown): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST' }, (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve(`${res.statusCode} ${text}`));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
 export const grpcKeepaliveScene: Scene = {
-  title: "@x/grpc-keepalive — Go's ping policy on a grpc-js server, and a JSON gateway",
+  title: "@x/grpc-keepalive — Go's ping policy on a grpc-js server",
   async run(log) {
     // grpc-js logs the client's side of the GOAWAY itself; the scene reports it from the server's events.
     grpc.setLogVerbosity(grpc.logVerbosity.NONE);
@@ -45,19 +32,13 @@ export const grpcKeepaliveScene: Scene = {
       'grpc.keepalive_time_ms': 250,
       'grpc.keepalive_permit_without_calls': 1,
     }) as unknown as PingerClient;
-    const http = createServer(createGateway({ client, service: Pinger.service, defaultTimeoutMs: 1000 }));
     try {
       log('a grpc-js client pings every 250 ms; the policy allows one per second:');
       await new Promise<void>((resolve) => client.Ping({ text: 'hello' }, () => resolve()));
       const started = Date.now();
       while (enforcer.stats().goawaysSent === 0 && Date.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 50));
-      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-      const httpPort = (http.address() as { port: number }).port;
-      log(`gateway: POST /demo.Pinger/Ping {"text":"json"} -> ${await postJson(httpPort, '/demo.Pinger/Ping', { text: 'json' })}`);
-      log(`gateway: POST /demo.Pinger/Nope -> ${await postJson(httpPort, '/demo.Pinger/Nope', {})}`);
     } finally {
       client.close();
-      http.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
     }

@@ -1,0 +1,2 @@
+/** @type {import('jest').Config} */
+module.exports = { ...require('../../jest.base.js'), displayName: '@x/grpc-gateway', rootDir: __dirname };

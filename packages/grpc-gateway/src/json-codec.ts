@@ -1,0 +1,420 @@
+/**
+ * Protobuf's canonical JSON mapping (protobuf.dev/programming-guides/json), over protobufjs reflection: what
+ * grpc-gateway's marshaler reads and writes. Fields by their lowerCamelCase JSON name (the proto name is accepted
+ * too), 64-bit integers as decimal strings, enums by name, bytes as base64, and the well-known types in their
+ * own forms (Timestamp as RFC 3339, Duration as "1.5s", wrappers as their value, Struct as any JSON, FieldMask as
+ * "a.b,c", Any with its "@type"). Reading refuses what the mapping does not allow, with the JSON path of the
+ * offending value (JsonMappingError); unknown fields are refused unless told otherwise.
+ */
+import type { Enum, Field, MapField, Message, Root, Type } from 'protobufjs';
+import { XError } from '@x/core';
+
+/** A JSON value that does not fit the message it was read into; `path` says where (`book.pages`). */
+export class JsonMappingError extends XError<'ERR_JSON_MAPPING'> {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super('ERR_JSON_MAPPING', `${path === '' ? 'the message' : path}: ${reason}`);
+  }
+}
+
+export interface JsonCodecOptions {
+  /** Refuse JSON fields the message does not have (default true; false ignores them, as grpc-gateway's DiscardUnknown). */
+  rejectUnknownFields: boolean;
+  /** Write fields at their default value (default true, as grpc-gateway's EmitUnpopulated). */
+  emitUnpopulated: boolean;
+}
+
+/** Fields of a type by every name JSON may use for them (JSON name, proto name, protobufjs's name). */
+const fieldTables = new WeakMap<Type, Map<string, Field>>();
+
+/** `page_size` -> `pageSize` (protoc's ToJsonName). */
+export function lowerCamel(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `pageSize` -> `page_size`: the proto name of a field protobufjs knows by its camelCase name. */
+export function snakeOf(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** The field of `type` that JSON (or a path template, or a query parameter) calls `name`. */
+export function fieldOf(type: Type, name: string): Field | undefined {
+  let table = fieldTables.get(type);
+  if (table === undefined) {
+    table = new Map();
+    for (const field of type.fieldsArray) {
+      table.set(field.name, field);
+      table.set(lowerCamel(field.name), field);
+      table.set(snakeOf(field.name), field);
+    }
+    fieldTables.set(type, table);
+  }
+  return table.get(name);
+}
+
+const INT32 = new Set(['int32', 'sint32', 'sfixed32']);
+const UINT32 = new Set(['uint32', 'fixed32']);
+const INT64 = new Set(['int64', 'sint64', 'sfixed64']);
+const UINT64 = new Set(['uint64', 'fixed64']);
+const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue']);
+const MAX_DURATION_S = 315_576_000_000;
+const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+/** 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z in seconds: Timestamp's range. */
+const MIN_TIMESTAMP_S = -62_135_596_800;
+const MAX_TIMESTAMP_S = 253_402_300_799;
+
+const wellKnown = (type: Type): string | undefined => (type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : undefined);
+
+export class JsonCodec {
+  constructor(
+    private readonly root: Root,
+    private readonly options: JsonCodecOptions,
+  ) {}
+
+  /** `json` as the object protobufjs's `fromObject` takes for `type`; throws JsonMappingError. */
+  read(type: Type, json: unknown, path = ''): Record<string, unknown> {
+    const known = wellKnown(type);
+    if (known !== undefined && known !== 'Empty' && (WRAPPERS.has(known) || known in SPECIAL_READERS)) {
+      return this.readWellKnown(known, type, json, path);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new JsonMappingError(path, `expected an object for ${type.name}`);
+    const out: Record<string, unknown> = {};
+    const oneofs = new Map<string, string>();
+    for (const [key, value] of Object.entries(json)) {
+      const field = fieldOf(type, key);
+      const at = path === '' ? key : `${path}.${key}`;
+      if (field === undefined) {
+        if (this.options.rejectUnknownFields) throw new JsonMappingError(at, `${type.name} has no field ${JSON.stringify(key)}`);
+        continue;
+      }
+      if (field.name in out) throw new JsonMappingError(at, `field ${field.name} is given twice`);
+      if (field.partOf !== null && value !== null) {
+        const other = oneofs.get(field.partOf.name);
+        if (other !== undefined) throw new JsonMappingError(at, `${other} and ${key} are of one oneof (${field.partOf.name})`);
+        oneofs.set(field.partOf.name, key);
+      }
+      const read = this.readField(field, value, at);
+      if (read !== undefined) out[field.name] = read;
+    }
+    return out;
+  }
+
+  /** `message` (decoded by protobufjs) as canonical JSON. */
+  write(type: Type, message: Message | Record<string, unknown>): unknown {
+    const known = wellKnown(type);
+    if (known !== undefined && (WRAPPERS.has(known) || known in SPECIAL_WRITERS)) return this.writeWellKnown(known, type, message as Record<string, unknown>);
+    const out: Record<string, unknown> = {};
+    const fields = message as Record<string, unknown>;
+    for (const field of type.fieldsArray) {
+      const set = Object.prototype.hasOwnProperty.call(fields, field.name);
+      const value = fields[field.name];
+      // Oneof members and proto3 `optional` fields have presence: written only when set.
+      if (!set && (field.partOf !== null || !this.options.emitUnpopulated)) continue;
+      // protobufjs gives every message its own empty arrays: unpopulated too, when empty.
+      if (!this.options.emitUnpopulated && (field.repeated || field.map) && Object.keys(value ?? {}).length === 0) continue;
+      const name = lowerCamel(field.name);
+      const entry = mapEntryOf(field);
+      if (entry !== undefined) {
+        out[name] = this.writeMap(entry, value);
+      } else if (field.map) {
+        const entries = Object.entries((value ?? {}) as Record<string, unknown>);
+        out[name] = Object.fromEntries(entries.map(([key, item]) => [key, this.writeValue(field, item)]));
+      } else if (field.repeated) {
+        const items = (value ?? []) as unknown[];
+        out[name] = items.map((item) => this.writeValue(field, item));
+      } else {
+        out[name] = value === undefined || value === null ? (isType(field.resolvedType) ? null : this.writeValue(field, field.typeDefault)) : this.writeValue(field, value);
+      }
+    }
+    return out;
+  }
+
+  /** `value` as the object protobufjs's `fromObject` takes for `field` (undefined: leave it unset). */
+  readField(field: Field, value: unknown, at: string): unknown {
+    if (value === null && !(field.resolvedType !== null && isType(field.resolvedType) && wellKnown(field.resolvedType) === 'Value')) return undefined;
+    const entry = mapEntryOf(field);
+    if (entry !== undefined) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JsonMappingError(at, 'expected an object (a map)');
+      const { key: keyField, value: valueField } = entry.fields as { key: Field; value: Field };
+      return Object.entries(value).map(([key, item]) => {
+        const itemAt = `${at}[${JSON.stringify(key)}]`;
+        return { key: readMapKey(keyField.type, key, itemAt), value: this.readSingle(valueField, item, itemAt) };
+      });
+    }
+    if (field.map) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JsonMappingError(at, 'expected an object (a map)');
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(value)) {
+        const mapKey = String(readMapKey((field as unknown as MapField).keyType, key, `${at}[${JSON.stringify(key)}]`));
+        out[mapKey] = this.readSingle(field, item, `${at}[${JSON.stringify(key)}]`);
+      }
+      return out;
+    }
+    if (field.repeated) {
+      if (!Array.isArray(value)) throw new JsonMappingError(at, 'expected an array');
+      return value.map((item, i) => this.readSingle(field, item, `${at}[${i}]`));
+    }
+    return this.readSingle(field, value, at);
+  }
+
+  private readSingle(field: Field, value: unknown, at: string): unknown {
+    const resolved = field.resolvedType;
+    if (resolved === null) return readScalar(field.type, value, at);
+    if (isType(resolved)) return this.read(resolved, value, at);
+    return readEnum(resolved, value, at);
+  }
+
+  /** A map field's entries (protobufjs's form of a map read from descriptors) as a JSON object. */
+  writeMap(entry: Type, value: unknown): Record<string, unknown> {
+    const { value: valueField } = entry.fields as { value: Field };
+    const out: Record<string, unknown> = {};
+    for (const item of (value ?? []) as Array<Record<string, unknown>>) out[String(item.key ?? '')] = this.writeValue(valueField, item.value ?? (isType(valueField.resolvedType) ? {} : valueField.typeDefault));
+    return out;
+  }
+
+  private writeValue(field: Field, value: unknown): unknown {
+    const resolved = field.resolvedType;
+    if (resolved === null) return writeScalar(field.type, value);
+    if (isType(resolved)) return this.write(resolved, value as Record<string, unknown>);
+    if (wellKnownEnum(resolved) === 'NullValue') return null;
+    return resolved.valuesById[Number(value)] ?? Number(value);
+  }
+
+  private readWellKnown(known: string, type: Type, json: unknown, path: string): Record<string, unknown> {
+    if (WRAPPERS.has(known)) {
+      const field = type.fields.value!;
+      return json === null ? {} : { [field.name]: readScalar(field.type, json, path) };
+    }
+    return SPECIAL_READERS[known]!(this, type, json, path);
+  }
+
+  private writeWellKnown(known: string, type: Type, message: Record<string, unknown>): unknown {
+    if (WRAPPERS.has(known)) {
+      const field = type.fields.value!;
+      return writeScalar(field.type, message[field.name] ?? field.typeDefault);
+    }
+    return SPECIAL_WRITERS[known]!(this, type, message);
+  }
+
+  /** For Any: the type its URL names, looked up in the descriptors the gateway was given. */
+  typeOfUrl(url: string, path: string): Type {
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    const found = name === '' ? null : this.root.lookup(name);
+    if (found === null || !isType(found)) throw new JsonMappingError(path, `Any's type ${JSON.stringify(url)} is not among the gateway's descriptors`);
+    return found;
+  }
+}
+
+type Reader = (codec: JsonCodec, type: Type, json: unknown, path: string) => Record<string, unknown>;
+type Writer = (codec: JsonCodec, type: Type, message: Record<string, unknown>) => unknown;
+
+/** The name protobufjs gives `type`'s field whose proto name is `protoName`. */
+const nameOf = (type: Type, protoName: string): string => fieldOf(type, protoName)!.name;
+
+const SPECIAL_READERS: Record<string, Reader> = {
+  Timestamp: (_, type, json, path) => {
+    const match = typeof json === 'string' ? RFC3339.exec(json) : null;
+    if (match === null) throw new JsonMappingError(path, 'expected an RFC 3339 timestamp ("1972-01-01T10:00:20.021Z")');
+    const [, year, month, day, hour, minute, second, fraction = '', zone] = match;
+    const date = new Date(0);
+    date.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
+    date.setUTCHours(Number(hour), Number(minute), Number(second), 0);
+    if (date.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) throw new JsonMappingError(path, `${json as string} is not a date and time`);
+    let seconds = Math.floor(date.getTime() / 1000);
+    if (zone !== 'Z' && zone !== 'z') seconds -= (zone!.startsWith('-') ? -1 : 1) * (Number(zone!.slice(1, 3)) * 3600 + Number(zone!.slice(4, 6)) * 60);
+    if (seconds < MIN_TIMESTAMP_S || seconds > MAX_TIMESTAMP_S) throw new JsonMappingError(path, 'a timestamp must lie in years 1 to 9999');
+    return { [nameOf(type, 'seconds')]: String(seconds), [nameOf(type, 'nanos')]: Number(fraction.slice(1).padEnd(9, '0')) };
+  },
+  Duration: (_, type, json, path) => {
+    const match = typeof json === 'string' ? /^(-)?(\d+)(?:\.(\d{1,9}))?s$/.exec(json) : null;
+    if (match === null) throw new JsonMappingError(path, 'expected a duration in seconds ("1.5s")');
+    const [, minus, whole, fraction = ''] = match;
+    if (Number(whole) > MAX_DURATION_S) throw new JsonMappingError(path, `a duration is at most ${MAX_DURATION_S} s`);
+    const sign = minus === undefined ? 1 : -1;
+    return { [nameOf(type, 'seconds')]: minus === undefined ? whole! : `-${whole!}`, [nameOf(type, 'nanos')]: sign * Number(fraction.padEnd(9, '0')) };
+  },
+  FieldMask: (_, type, json, path) => {
+    if (typeof json !== 'string') throw new JsonMappingError(path, 'expected a field mask ("a.b,c")');
+    const paths = json === '' ? [] : json.split(',');
+    for (const item of paths) if (!/^[a-z][A-Za-z0-9]*(\.[a-z][A-Za-z0-9]*)*$/.test(item)) throw new JsonMappingError(path, `${JSON.stringify(item)} is not a lowerCamelCase field path`);
+    return { [nameOf(type, 'paths')]: paths.map((item) => item.split('.').map(snakeOf).join('.')) };
+  },
+  Struct: (codec, type, json, path) => {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new JsonMappingError(path, 'expected an object (a Struct)');
+    return { [nameOf(type, 'fields')]: codec.readField(fieldOf(type, 'fields')!, json, path) };
+  },
+  ListValue: (codec, type, json, path) => {
+    if (!Array.isArray(json)) throw new JsonMappingError(path, 'expected an array (a ListValue)');
+    const value = type.fields.values!.resolvedType as Type;
+    return { [nameOf(type, 'values')]: json.map((item, i) => codec.read(value, item, `${path}[${i}]`)) };
+  },
+  Value: (codec, type, json, path) => {
+    const field = (name: string): string => nameOf(type, name);
+    if (json === null) return { [field('null_value')]: 0 };
+    if (typeof json === 'number') return { [field('number_value')]: json };
+    if (typeof json === 'string') return { [field('string_value')]: readScalar('string', json, path) };
+    if (typeof json === 'boolean') return { [field('bool_value')]: json };
+    if (Array.isArray(json)) return { [field('list_value')]: codec.read(type.fields[field('list_value')]!.resolvedType as Type, json, path) };
+    return { [field('struct_value')]: codec.read(type.fields[field('struct_value')]!.resolvedType as Type, json, path) };
+  },
+  Any: (codec, type, json, path) => {
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new JsonMappingError(path, 'expected an object (an Any)');
+    const { '@type': url, ...rest } = json as Record<string, unknown>;
+    if (typeof url !== 'string') throw new JsonMappingError(path, 'an Any needs its "@type"');
+    const inner = codec.typeOfUrl(url, `${path}.@type`);
+    // A well-known type inside an Any keeps its own JSON form under "value".
+    const special = wellKnown(inner) !== undefined && wellKnown(inner) !== 'Empty';
+    const object = codec.read(inner, special ? rest.value : rest, special ? `${path}.value` : path);
+    return { [nameOf(type, 'type_url')]: url, [nameOf(type, 'value')]: inner.encode(inner.fromObject(object)).finish() };
+  },
+};
+
+const SPECIAL_WRITERS: Record<string, Writer> = {
+  Timestamp: (_, type, message) => {
+    const seconds = Number(String(message[nameOf(type, 'seconds')] ?? 0));
+    const nanos = Number(message[nameOf(type, 'nanos')] ?? 0);
+    const text = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, '');
+    return `${text}${fractionOf(nanos)}Z`;
+  },
+  Duration: (_, type, message) => {
+    const seconds = String(message[nameOf(type, 'seconds')] ?? 0);
+    const nanos = Number(message[nameOf(type, 'nanos')] ?? 0);
+    const negative = seconds.startsWith('-') || nanos < 0;
+    return `${negative ? '-' : ''}${seconds.replace('-', '')}${fractionOf(Math.abs(nanos))}s`;
+  },
+  FieldMask: (_, type, message) => ((message[nameOf(type, 'paths')] ?? []) as string[]).map((item) => item.split('.').map(lowerCamel).join('.')).join(','),
+  Struct: (codec, type, message) => codec.writeMap(mapEntryOf(fieldOf(type, 'fields')!)!, message[nameOf(type, 'fields')]),
+  ListValue: (codec, type, message) => {
+    const value = type.fields.values!.resolvedType as Type;
+    return ((message[nameOf(type, 'values')] ?? []) as Array<Record<string, unknown>>).map((item) => codec.write(value, item));
+  },
+  Value: (codec, type, message) => {
+    const kind = (name: string): unknown => message[nameOf(type, name)];
+    const has = (name: string): boolean => Object.prototype.hasOwnProperty.call(message, nameOf(type, name));
+    if (has('number_value')) return kind('number_value');
+    if (has('string_value')) return kind('string_value');
+    if (has('bool_value')) return kind('bool_value');
+    if (has('struct_value')) return codec.write(type.fields[nameOf(type, 'struct_value')]!.resolvedType as Type, kind('struct_value') as Record<string, unknown>);
+    if (has('list_value')) return codec.write(type.fields[nameOf(type, 'list_value')]!.resolvedType as Type, kind('list_value') as Record<string, unknown>);
+    return null;
+  },
+  Any: (codec, type, message) => {
+    const url = String(message[nameOf(type, 'type_url')] ?? '');
+    if (url === '') return {};
+    const inner = codec.typeOfUrl(url, '@type');
+    const decoded = inner.decode(message[nameOf(type, 'value')] as Uint8Array);
+    const json = codec.write(inner, decoded);
+    const special = wellKnown(inner) !== undefined && wellKnown(inner) !== 'Empty';
+    return special ? { '@type': url, value: json } : { '@type': url, ...(json as Record<string, unknown>) };
+  },
+};
+
+/** `.021`, `.021500` or `.021500300`: 0, 3, 6 or 9 digits, as protobuf writes them. */
+function fractionOf(nanos: number): string {
+  if (nanos === 0) return '';
+  const digits = String(nanos).padStart(9, '0');
+  return `.${digits.endsWith('000000') ? digits.slice(0, 3) : digits.endsWith('000') ? digits.slice(0, 6) : digits}`;
+}
+
+function readScalar(kind: string, value: unknown, at: string): unknown {
+  switch (kind) {
+    case 'string':
+      if (typeof value !== 'string') throw new JsonMappingError(at, 'expected a string');
+      if (!value.isWellFormed()) throw new JsonMappingError(at, 'a string must be valid Unicode (a lone surrogate cannot be sent as UTF-8)');
+      return value;
+    case 'bool':
+      if (typeof value !== 'boolean') throw new JsonMappingError(at, 'expected true or false');
+      return value;
+    case 'bytes':
+      if (typeof value !== 'string' || !BASE64.test(value)) throw new JsonMappingError(at, 'expected base64');
+      return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    case 'double':
+    case 'float': {
+      if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') return Number(value);
+      const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof number !== 'number' || !Number.isFinite(number)) throw new JsonMappingError(at, 'expected a number');
+      if (kind === 'float' && Math.abs(number) > 3.4028234663852886e38) throw new JsonMappingError(at, 'out of range for a float');
+      return number;
+    }
+    default:
+      return readInteger(kind, value, at);
+  }
+}
+
+function readInteger(kind: string, value: unknown, at: string): unknown {
+  let text: string;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new JsonMappingError(at, `expected an integer (${kind})`);
+    if (!Number.isSafeInteger(value) && (INT64.has(kind) || UINT64.has(kind))) throw new JsonMappingError(at, `${kind} beyond 2^53 must be a string`);
+    text = BigInt(value).toString();
+  } else if (typeof value === 'string' && /^-?\d+$/.test(value)) {
+    text = value;
+  } else {
+    throw new JsonMappingError(at, `expected an integer (${kind})`);
+  }
+  const big = BigInt(text);
+  const [min, max] = INT32.has(kind) ? [-(2n ** 31n), 2n ** 31n - 1n] : UINT32.has(kind) ? [0n, 2n ** 32n - 1n] : INT64.has(kind) ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
+  if (big < min || big > max) throw new JsonMappingError(at, `out of range for ${kind}`);
+  return INT32.has(kind) || UINT32.has(kind) ? Number(big) : big.toString();
+}
+
+function readEnum(type: Enum, value: unknown, at: string): unknown {
+  if (wellKnownEnum(type) === 'NullValue') return 0;
+  if (typeof value === 'string') {
+    if (!(value in type.values)) throw new JsonMappingError(at, `${type.name} has no value ${JSON.stringify(value)}`);
+    return type.values[value];
+  }
+  if (typeof value === 'number' && Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31) return value;
+  throw new JsonMappingError(at, `expected a ${type.name} name or number`);
+}
+
+function readMapKey(keyType: string, key: string, at: string): unknown {
+  if (keyType === 'string') return readScalar('string', key, at);
+  if (keyType === 'bool') {
+    if (key !== 'true' && key !== 'false') throw new JsonMappingError(at, 'a bool map key is "true" or "false"');
+    return key === 'true';
+  }
+  return readInteger(keyType, key, at);
+}
+
+/**
+ * The entry type of a map field as protobufjs builds it from descriptors: a repeated message marked `map_entry`
+ * (with `key` and `value` fields), not a MapField.
+ */
+function mapEntryOf(field: Field): Type | undefined {
+  const resolved = field.resolvedType;
+  if (!field.repeated || resolved === null || !isType(resolved)) return undefined;
+  // protobufjs also marks the type that holds the entry as map_entry: the entry is the one nested in it, with
+  // fields key = 1 and value = 2 and nothing else.
+  const options = resolved.options as Record<string, unknown> | undefined;
+  const { key, value } = resolved.fields as Partial<Record<string, Field>>;
+  const shaped = resolved.parent === field.parent && resolved.fieldsArray.length === 2 && key?.id === 1 && value?.id === 2;
+  return shaped && (options?.map_entry === true || options?.mapEntry === true) ? resolved : undefined;
+}
+
+function writeScalar(kind: string, value: unknown): unknown {
+  if (INT64.has(kind) || UINT64.has(kind)) return String(value ?? 0);
+  switch (kind) {
+    case 'bytes':
+      return Buffer.from((value ?? new Uint8Array(0)) as Uint8Array).toString('base64');
+    case 'double':
+    case 'float': {
+      const number = Number(value ?? 0);
+      return Number.isFinite(number) ? number : String(number);
+    }
+    default:
+      return value;
+  }
+}
+
+function wellKnownEnum(type: Enum): string | undefined {
+  return type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : undefined;
+}
+
+function isType(value: unknown): value is Type {
+  return value !== null && typeof value === 'object' && 'fieldsArray' in value;
+}
+

@@ -1,0 +1,102 @@
+/**
+ * The request message of a call, as canonical JSON, from what the HTTP request carries (google/api/http.proto):
+ * the body (the whole message for `body: "*"`, one field's value for `body: "field"`), the path's variables, and
+ * for every field neither of those binds, query parameters (`?page_size=5&tags=a&tags=b&filter.author=x`).
+ * Values from the path and the query are text: each is read as its field's type wants (a bool from
+ * `true`/`false`, an enum by name or number, a Timestamp as RFC 3339).
+ */
+import type { Field, Type } from 'protobufjs';
+import type { Binding } from './http-rules.js';
+import { JsonMappingError, fieldOf } from './json-codec.js';
+
+/** Scalar kinds whose canonical JSON is a string (numbers are accepted as strings too). */
+const TEXT_KINDS = new Set(['string', 'bytes', 'int32', 'sint32', 'sfixed32', 'uint32', 'fixed32', 'int64', 'sint64', 'sfixed64', 'uint64', 'fixed64', 'double', 'float']);
+/** Well-known message types written as a JSON string or scalar, so a path or query value can set them. */
+const TEXT_MESSAGES = new Set(['Timestamp', 'Duration', 'FieldMask', 'StringValue', 'BytesValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'DoubleValue', 'FloatValue', 'BoolValue']);
+
+export function requestJson(
+  binding: Binding,
+  body: unknown,
+  variables: ReadonlyArray<readonly [readonly string[], string]>,
+  query: URLSearchParams | undefined,
+): Record<string, unknown> {
+  const { requestType, body: bodyField } = binding;
+  let json: Record<string, unknown>;
+  if (bodyField === '*') {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new JsonMappingError('', 'the request body must be a JSON object');
+    json = body as Record<string, unknown>;
+  } else {
+    json = bodyField === undefined || body === undefined ? {} : { [bodyField]: body };
+  }
+  // Query parameters fill what neither the body nor the path binds (none when the body is the whole message).
+  if (bodyField !== '*' && query !== undefined) {
+    const bound = new Set(variables.map(([path]) => path.join('.')));
+    for (const key of new Set(query.keys())) {
+      const fieldPath = key.split('.');
+      if (bound.has(key) || (bodyField !== undefined && fieldOf(requestType, fieldPath[0]!)?.name === bodyField)) continue;
+      const target = resolve(requestType, fieldPath);
+      // Parameters that name no field are left alone (cache busters, tracking parameters), as grpc-gateway does.
+      if (target === undefined) continue;
+      const values = query.getAll(key).map((text) => fromText(target, text, key));
+      set(requestType, json, fieldPath, target.repeated ? values : values[values.length - 1]);
+    }
+  }
+  for (const [fieldPath, text] of variables) {
+    set(requestType, json, fieldPath, fromText(resolve(requestType, fieldPath)!, text, fieldPath.join('.')));
+  }
+  return json;
+}
+
+/** The field `fieldPath` names from `type`, through singular message fields; undefined when there is none. */
+function resolve(type: Type, fieldPath: readonly string[]): Field | undefined {
+  let current: Type = type;
+  for (let i = 0; i < fieldPath.length; i++) {
+    const field = fieldOf(current, fieldPath[i]!);
+    if (field === undefined) return undefined;
+    if (i === fieldPath.length - 1) return field;
+    if (field.repeated || field.map || field.resolvedType === null || !('fieldsArray' in field.resolvedType)) return undefined;
+    current = field.resolvedType;
+  }
+  return undefined;
+}
+
+/** Sets `value` at `fieldPath` in `json`, replacing whatever key the JSON used for those fields. */
+function set(type: Type, json: Record<string, unknown>, fieldPath: readonly string[], value: unknown): void {
+  let current: Record<string, unknown> = json;
+  let currentType = type;
+  fieldPath.forEach((part, i) => {
+    const field = fieldOf(currentType, part)!;
+    const key = Object.keys(current).find((existing) => fieldOf(currentType, existing) === field) ?? field.name;
+    if (i === fieldPath.length - 1) {
+      current[key] = value;
+      return;
+    }
+    const next = current[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) current[key] = {};
+    current = current[key] as Record<string, unknown>;
+    currentType = field.resolvedType as Type;
+  });
+}
+
+/** A path or query text as the JSON value its field reads. */
+function fromText(field: Field, text: string, at: string): unknown {
+  const resolved = field.resolvedType;
+  if (resolved === null) {
+    if (field.type === 'bool') return boolOf(text, at);
+    if (TEXT_KINDS.has(field.type)) return text;
+  } else if ('values' in resolved) {
+    // An enum: by name, or by number.
+    return /^-?\d+$/.test(text) ? Number(text) : text;
+  } else {
+    const known = resolved.fullName.replace(/^\.google\.protobuf\./, '');
+    if (known === 'BoolValue') return boolOf(text, at);
+    if (resolved.fullName.startsWith('.google.protobuf.') && TEXT_MESSAGES.has(known)) return text;
+  }
+  throw new JsonMappingError(at, `${field.name} cannot be set from a path or query parameter`);
+}
+
+function boolOf(text: string, at: string): boolean {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new JsonMappingError(at, 'expected true or false');
+}

@@ -1,0 +1,84 @@
+import type { Type } from 'protobufjs';
+import { rootOf } from '../src/http-rules.js';
+import { JsonCodec, JsonMappingError } from '../src/json-codec.js';
+import { loadLibrary } from './helpers.js';
+
+const root = rootOf(loadLibrary());
+const codec = new JsonCodec(root, { rejectUnknownFields: true, emitUnpopulated: false });
+const book = root.lookupType('library.v1.Book');
+
+/** JSON -> message -> wire -> message -> JSON. */
+function roundTrip(type: Type, json: unknown): unknown {
+  const encoded = type.encode(type.fromObject(codec.read(type, json))).finish();
+  return codec.write(type, type.decode(encoded));
+}
+
+describe('canonical JSON', () => {
+  it('round-trips every kind of field and the well-known types', () => {
+    const json = {
+      name: 'shelves/1/books/2',
+      pageCount: '-9223372036854775808',
+      published: '0001-01-01T00:00:00Z',
+      genre: 'HISTORY',
+      tags: ['a', 'ü'],
+      cover: 'AAEC',
+      readingTime: '-1.000000500s',
+      edition: 0,
+      extra: { list: [1, 'two', null, { deep: [true] }], empty: {} },
+      ratings: { 'a b': '1', '': '0' },
+      catalogNumber: '18446744073709551615',
+      price: 'NaN',
+    };
+    expect(roundTrip(book, json)).toEqual(json);
+  });
+
+  it('writes timestamps and durations with 0, 3, 6 or 9 fractional digits, and reads offsets', () => {
+    for (const [input, output] of [
+      ['2020-01-01T00:00:00.5+02:00', '2019-12-31T22:00:00.500Z'],
+      ['2020-01-01T00:00:00.000001Z', '2020-01-01T00:00:00.000001Z'],
+      ['9999-12-31T23:59:59.999999999Z', '9999-12-31T23:59:59.999999999Z'],
+    ]) expect(roundTrip(book, { published: input })).toEqual({ published: output });
+    expect(roundTrip(book, { readingTime: '315576000000s' })).toEqual({ readingTime: '315576000000s' });
+    expect(() => codec.read(book, { readingTime: '315576000001s' })).toThrow(JsonMappingError);
+    expect(() => codec.read(book, { published: '2020-02-30T00:00:00Z' })).toThrow('not a date and time');
+  });
+
+  it('reads wrappers from their value (null leaves the field unset) and Any with its @type', () => {
+    expect(roundTrip(book, { edition: null })).toEqual({});
+    expect(roundTrip(book, { note: { '@type': 'type.googleapis.com/library.v1.Filter', author: 'x', minPages: '3' } })).toEqual({
+      note: { '@type': 'type.googleapis.com/library.v1.Filter', author: 'x', minPages: '3' },
+    });
+    // A well-known type inside an Any keeps its JSON form under "value".
+    expect(roundTrip(book, { note: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '2s' } })).toEqual({
+      note: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '2s' },
+    });
+    expect(() => codec.read(book, { note: { '@type': 'type.googleapis.com/no.Such' } })).toThrow('not among the gateway');
+    expect(() => codec.read(book, { note: { author: 'x' } })).toThrow('needs its "@type"');
+  });
+
+  it('reads field masks in lowerCamelCase and accepts proto names and JSON names for fields', () => {
+    const update = root.lookupType('library.v1.UpdateBookRequest');
+    expect(codec.read(update, { update_mask: 'pageCount,readingTime.seconds' })).toEqual({ updateMask: { paths: ['page_count', 'reading_time.seconds'] } });
+    expect(roundTrip(update, { updateMask: 'pageCount,title' })).toEqual({ updateMask: 'pageCount,title' });
+    expect(() => codec.read(update, { updateMask: 'page_count' })).toThrow('lowerCamelCase');
+    expect(() => codec.read(book, { page_count: '1', pageCount: '2' })).toThrow('given twice');
+  });
+
+  it('refuses values past their type with the path of the value', () => {
+    const error = (json: unknown): JsonMappingError => {
+      try {
+        codec.read(book, json);
+      } catch (thrown) {
+        return thrown as JsonMappingError;
+      }
+      throw new Error('no error');
+    };
+    expect(error({ ratings: { a: '9223372036854775808' } })).toMatchObject({ code: 'ERR_JSON_MAPPING', path: 'ratings["a"]' });
+    expect(error({ catalogNumber: '-1' }).message).toContain('out of range for uint64');
+    expect(error({ tags: ['a', 5] }).path).toBe('tags[1]');
+    expect(error({ extra: { a: '\udc00' } }).message).toContain('valid Unicode');
+    expect(error({ price: '1e999' }).message).toContain('expected a number');
+    expect(error({ tags: 'a' }).message).toContain('expected an array');
+    expect(error({ genre: 2 ** 31 }).message).toContain('Genre name or number');
+  });
+});
