@@ -9,10 +9,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Client, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Type } from 'protobufjs';
-import { InvalidArgumentError, MAX_TIMEOUT_MS, assertBoolean, assertFunction, assertKnownKeys, assertNumber } from '@x/core';
+import { InvalidArgumentError, MAX_TIMEOUT_MS, assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertString } from '@x/core';
 import { decodeGrpcTimeout, httpStatusFromGrpcCode } from '@x/grpc-keepalive';
 import { type Binding, bindingsOf, rootOf, servicesOf } from './http-rules.js';
 import { JsonCodec, JsonMappingError, lowerCamel } from './json-codec.js';
+import { type OpenApiInfo, openApiDocument } from './openapi.js';
 import { requestJson } from './request-json.js';
 import { Router } from './router.js';
 import { gatewayTelemetry } from './telemetry.js';
@@ -42,12 +43,18 @@ export interface GatewayOptions {
    * `authorization`, the W3C trace context (`traceparent`, `tracestate`) and any `grpc-metadata-*` (prefix removed).
    */
   forwardHeader?: (name: string) => string | undefined;
+  /** Serve the OpenAPI 3.1 document of the routes at this path (GET), e.g. `/openapi.json`. Default: not served. */
+  openApiPath?: string;
+  /** The document's `info` (title, version, description). */
+  openApiInfo?: OpenApiInfo;
 }
 
 /** An HTTP request listener (for `http.createServer`, or a framework's raw handler). */
 export type GatewayHandler = ((request: IncomingMessage, response: ServerResponse) => void) & {
   /** The routes served, as `GET /v1/{name=shelves/*}` -> `library.v1.Library.GetBook`, in the order added. */
   readonly routes: ReadonlyArray<{ readonly route: string; readonly method: string }>;
+  /** The OpenAPI 3.1 document of the routes (made once, at the first call). */
+  openApi(): Record<string, unknown>;
 };
 
 /** Headers that go on under their own name: credentials, and the trace context the server's spans continue. */
@@ -59,7 +66,7 @@ const defaultForward = (name: string): string | undefined =>
 /** Buffers in and out as they are: the gateway encodes and decodes with its own descriptors. */
 const asIs = (buffer: Buffer): Buffer => buffer;
 
-const OPTION_KEYS = ['packageDefinition', 'client', 'services', 'unboundMethods', 'defaultTimeoutMs', 'maxBodyBytes', 'bodyTimeoutMs', 'rejectUnknownFields', 'emitUnpopulated', 'forwardHeader'];
+const OPTION_KEYS = ['packageDefinition', 'client', 'services', 'unboundMethods', 'defaultTimeoutMs', 'maxBodyBytes', 'bodyTimeoutMs', 'rejectUnknownFields', 'emitUnpopulated', 'forwardHeader', 'openApiPath', 'openApiInfo'];
 
 /**
  * An HTTP request listener serving `services` as their `google.api.http` rules say.
@@ -89,14 +96,20 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
     emitUnpopulated: options.emitUnpopulated === undefined ? true : assertBoolean('options.emitUnpopulated', options.emitUnpopulated),
   });
   const unbound = options.unboundMethods === undefined ? false : assertBoolean('options.unboundMethods', options.unboundMethods);
+  const openApiPath = options.openApiPath === undefined ? undefined : assertString('options.openApiPath', options.openApiPath);
+  if (openApiPath !== undefined && !openApiPath.startsWith('/')) throw new InvalidArgumentError('options.openApiPath', openApiPath, 'a path starting with "/"');
   const router = new Router<Binding>();
-  const routes: Array<{ route: string; method: string }> = [];
+  const bindings: Binding[] = [];
   for (const service of options.services ?? servicesOf(packageDefinition)) {
     for (const binding of bindingsOf(packageDefinition, root, service, unbound)) {
       router.add(binding.httpMethod, binding);
-      routes.push({ route: `${binding.httpMethod} ${binding.template.source}`, method: binding.name });
+      bindings.push(binding);
     }
   }
+  const routes = bindings.map((binding) => ({ route: `${binding.httpMethod} ${binding.template.source}`, method: binding.name }));
+  let document: Record<string, unknown> | undefined;
+  let documentText: string | undefined;
+  const openApi = (): Record<string, unknown> => (document ??= openApiDocument(bindings, options.openApiInfo));
   const telemetry = gatewayTelemetry();
 
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
@@ -104,6 +117,12 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const httpMethod = request.method ?? 'GET';
+    if (path === openApiPath && (httpMethod === 'GET' || httpMethod === 'HEAD')) {
+      request.resume();
+      documentText ??= JSON.stringify(openApi());
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(documentText) });
+      return void response.end(httpMethod === 'HEAD' ? undefined : documentText);
+    }
     const matched = router.match(httpMethod, path);
     // Timed to the response's end (or the client's hang-up); a path no rule serves counts under no route.
     telemetry?.time(httpMethod, matched?.route.template.source, response);
@@ -141,7 +160,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
       unary(client, binding, codec, message, metadata, callOptions, response);
     });
   };
-  return Object.assign(handler, { routes });
+  return Object.assign(handler, { routes, openApi });
 }
 
 function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buffer, metadata: Metadata, callOptions: { deadline?: number }, response: ServerResponse): void {

@@ -384,7 +384,7 @@ function readMapKey(keyType: string, key: string, at: string): unknown {
  * The entry type of a map field as protobufjs builds it from descriptors: a repeated message marked `map_entry`
  * (with `key` and `value` fields), not a MapField.
  */
-function mapEntryOf(field: Field): Type | undefined {
+export function mapEntryOf(field: Field): Type | undefined {
   const resolved = field.resolvedType;
   if (!field.repeated || resolved === null || !isType(resolved)) return undefined;
   // protobufjs also marks the type that holds the entry as map_entry: the entry is the one nested in it, with
@@ -414,7 +414,8 @@ function wellKnownEnum(type: Enum): string | undefined {
   return type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : undefined;
 }
 
-function isType(value: unknown): value is Type {
+/** Whether a field's resolved type is a message (not an enum). */
+export function isType(value: unknown): value is Type {
   return value !== null && typeof value === 'object' && 'fieldsArray' in value;
 }
 
