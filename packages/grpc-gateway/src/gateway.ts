@@ -229,7 +229,9 @@ function replyJson(binding: Binding, codec: JsonCodec, reply: Buffer): unknown {
 }
 
 function encode(type: Type, object: Record<string, unknown>): Buffer {
-  return Buffer.from(type.encode(type.fromObject(object)).finish());
+  const bytes = type.encode(type.fromObject(object)).finish();
+  // protobufjs writes into a Buffer on Node: no copy then.
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function parseJson(text: string): unknown {
@@ -271,6 +273,11 @@ function setMetadataHeaders(response: ServerResponse, metadata: Metadata): void 
 
 /** Reads the request body (UTF-8) within `maxBytes` and `timeoutMs`, answering 413 / 408 itself when it cannot. */
 function readBody(request: IncomingMessage, response: ServerResponse, maxBytes: number, timeoutMs: number, then: (text: string) => void): void {
+  // A request that declares no body (a GET, usually) has none: no timer, no listeners.
+  if (request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined) {
+    request.resume();
+    return then('');
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   let done = false;

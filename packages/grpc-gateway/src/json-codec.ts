@@ -31,7 +31,16 @@ const fieldTables = new WeakMap<Type, Map<string, Field>>();
 
 /** `page_size` -> `pageSize` (protoc's ToJsonName). */
 export function lowerCamel(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+  return name.includes('_') ? name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()) : name;
+}
+
+/** Each field's JSON name, worked out once (writing a reply looks it up for every field of every message). */
+const jsonNames = new WeakMap<Field, string>();
+
+function jsonNameOf(field: Field): string {
+  let name = jsonNames.get(field);
+  if (name === undefined) jsonNames.set(field, (name = lowerCamel(field.name)));
+  return name;
 }
 
 /** `pageSize` -> `page_size`: the proto name of a field protobufjs knows by its camelCase name. */
@@ -115,7 +124,7 @@ export class JsonCodec {
       if (!set && (field.partOf !== null || !this.options.emitUnpopulated)) continue;
       // protobufjs gives every message its own empty arrays: unpopulated too, when empty.
       if (!this.options.emitUnpopulated && (field.repeated || field.map) && Object.keys(value ?? {}).length === 0) continue;
-      const name = lowerCamel(field.name);
+      const name = jsonNameOf(field);
       const entry = mapEntryOf(field);
       if (entry !== undefined) {
         out[name] = this.writeMap(entry, value);
