@@ -6,15 +6,18 @@
  * and the call cancelled (RST_STREAM CANCEL) when the HTTP client goes away.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Client, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { type Client, type Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Type } from 'protobufjs';
 import { InvalidArgumentError, MAX_TIMEOUT_MS, assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertString } from '@x/core';
 import { decodeGrpcTimeout, httpStatusFromGrpcCode } from '@x/grpc-keepalive';
 import { type Binding, bindingsOf, rootOf, servicesOf } from './http-rules.js';
-import { JsonCodec, JsonMappingError, lowerCamel } from './json-codec.js';
+import { JsonCodec, JsonMappingError } from './json-codec.js';
 import { type OpenApiInfo, openApiDocument } from './openapi.js';
-import { requestJson } from './request-json.js';
+import { requestMetadata, setResponseMetadata } from './metadata.js';
+import { errorDetails } from './status-details.js';
+import { readBody } from './request-body.js';
+import { malformedEscape, requestJson } from './request-json.js';
 import { Router } from './router.js';
 import { gatewayTelemetry } from './telemetry.js';
 
@@ -84,7 +87,10 @@ const OPTION_KEYS = ['packageDefinition', 'client', 'services', 'unboundMethods'
 export function createGateway(options: GatewayOptions): GatewayHandler {
   assertKnownKeys('options', options, OPTION_KEYS);
   const { packageDefinition, client } = options;
-  if (typeof packageDefinition !== 'object' || packageDefinition === null) throw new InvalidArgumentError('options.packageDefinition', packageDefinition, "@grpc/proto-loader's package definition");
+  if (!isPackageDefinition(packageDefinition)) throw new InvalidArgumentError('options.packageDefinition', packageDefinition, "@grpc/proto-loader's package definition (loadSync's result, not grpc.loadPackageDefinition's)");
+  if (options.services !== undefined && (!Array.isArray(options.services) || !options.services.every((name) => typeof name === 'string'))) {
+    throw new InvalidArgumentError('options.services', options.services, 'an array of service names');
+  }
   if (typeof (client as Partial<Client> | undefined)?.makeUnaryRequest !== 'function') throw new InvalidArgumentError('options.client', client, 'a grpc-js Client');
   const defaultTimeoutMs = options.defaultTimeoutMs === undefined ? undefined : assertNumber('options.defaultTimeoutMs', options.defaultTimeoutMs, { min: 1 });
   const maxBodyBytes = assertNumber('options.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, { min: 0, integer: true });
@@ -113,6 +119,10 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
   const telemetry = gatewayTelemetry();
 
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
+    // A bug (ours, or in a forwardHeader) fails its request with 500, never the process.
+    guarded(response, () => serve(request, response));
+  };
+  const serve = (request: IncomingMessage, response: ServerResponse): void => {
     const url = request.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
@@ -134,6 +144,11 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
       return sendError(response, status.UNIMPLEMENTED, `${httpMethod} is not served at ${path}`, 405);
     }
     const { route: binding, variables } = matched;
+    const malformed = malformedEscape(path, queryAt === -1 ? '' : url.slice(queryAt + 1));
+    if (malformed !== undefined) {
+      request.resume();
+      return sendError(response, status.INVALID_ARGUMENT, `malformed percent-encoding: ${malformed}`);
+    }
     let deadline: number | undefined;
     const timeoutHeader = request.headers['grpc-timeout'];
     try {
@@ -143,7 +158,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
       request.resume();
       return sendError(response, status.INVALID_ARGUMENT, (error as Error).message);
     }
-    readBody(request, response, maxBodyBytes, bodyTimeoutMs, (text) => {
+    readBody(request, response, maxBodyBytes, bodyTimeoutMs, sendError, (text) => guarded(response, () => {
       let message: Buffer;
       try {
         const body = binding.body === undefined || text === '' ? undefined : parseJson(text);
@@ -153,12 +168,12 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
         if (error instanceof JsonMappingError) return sendError(response, status.INVALID_ARGUMENT, error.message);
         throw error;
       }
-      const metadata = metadataOf(request, forward);
+      const metadata = requestMetadata(request, forward);
       if (typeof metadata === 'string') return sendError(response, status.INVALID_ARGUMENT, metadata);
       const callOptions = deadline === undefined ? {} : { deadline };
       if (binding.serverStreaming) return stream(client, binding, codec, message, metadata, callOptions, response);
       unary(client, binding, codec, message, metadata, callOptions, response);
-    });
+    }));
   };
   return Object.assign(handler, { routes, openApi });
 }
@@ -166,7 +181,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
 function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buffer, metadata: Metadata, callOptions: { deadline?: number }, response: ServerResponse): void {
   const call = client.makeUnaryRequest(binding.path, asIs, asIs, message, metadata, callOptions, (error: ServiceError | null, reply?: Buffer) => {
     response.off('close', onClose);
-    if (error !== null) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message);
+    if (error !== null) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message, undefined, errorDetails(codec, error));
     let json: unknown;
     try {
       json = replyJson(binding, codec, reply ?? Buffer.alloc(0));
@@ -175,7 +190,7 @@ function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buff
     }
     send(response, 200, json);
   });
-  call.on('metadata', (headers: Metadata) => setMetadataHeaders(response, headers));
+  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers));
   // The HTTP client went away before the answer: cancel the call (RST_STREAM CANCEL) instead of letting the
   // server work for nobody.
   const onClose = (): void => {
@@ -193,7 +208,7 @@ function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buf
   const start = (): void => {
     if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/json' });
   };
-  call.on('metadata', (headers: Metadata) => setMetadataHeaders(response, headers));
+  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers));
   call.on('data', (reply: Buffer) => {
     let line: string;
     try {
@@ -209,8 +224,9 @@ function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buf
   });
   call.on('error', (error: ServiceError) => {
     response.off('close', onClose);
-    if (!response.headersSent) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message);
-    response.end(`${toJson({ error: { code: error.code ?? status.UNKNOWN, message: error.details || error.message, details: [] } })}\n`);
+    const details = errorDetails(codec, error);
+    if (!response.headersSent) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message, undefined, details);
+    response.end(`${toJson({ error: { code: error.code ?? status.UNKNOWN, message: error.details || error.message, details } })}\n`);
   });
   call.on('end', () => {
     response.off('close', onClose);
@@ -224,8 +240,28 @@ function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buf
 }
 
 function replyJson(binding: Binding, codec: JsonCodec, reply: Buffer): unknown {
-  const json = codec.write(binding.responseType, binding.responseType.decode(reply)) as Record<string, unknown>;
-  return binding.responseBody === undefined ? json : json[lowerCamel(binding.responseBody)];
+  const message = binding.responseType.decode(reply);
+  if (binding.responseBody === undefined) return codec.write(binding.responseType, message);
+  // The field's value even where the message would leave it out (unset, or at its default): grpc-gateway writes
+  // the field's value, `""` or `null` included.
+  return codec.writeField(binding.responseType.fields[binding.responseBody]!, message);
+}
+
+/** proto-loader's definitions: messages carry their descriptors, services their methods' paths. */
+function isPackageDefinition(value: unknown): value is PackageDefinition {
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.values(value).every((definition: unknown) => typeof definition === 'object' && definition !== null && ('format' in definition || Object.values(definition).every((method: unknown) => typeof (method as { path?: unknown } | null)?.path === 'string')));
+}
+
+/** Runs `work`; an exception it throws answers 500 (when nothing was answered yet) instead of ending the process. */
+function guarded(response: ServerResponse, work: () => void): void {
+  try {
+    work();
+  } catch (error) {
+    if (error instanceof JsonMappingError) return sendError(response, status.INVALID_ARGUMENT, error.message);
+    if (!response.headersSent) sendError(response, status.INTERNAL, `the gateway failed: ${error instanceof Error ? error.message : String(error)}`);
+    else response.destroy();
+  }
 }
 
 function encode(type: Type, object: Record<string, unknown>): Buffer {
@@ -242,78 +278,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The request's headers as gRPC metadata, or why one of them cannot be. */
-function metadataOf(request: IncomingMessage, forward: (name: string) => string | undefined): Metadata | string {
-  const metadata = new Metadata();
-  for (const [name, value] of Object.entries(request.headers)) {
-    const key = forward(name);
-    if (key === undefined || typeof value !== 'string') continue;
-    try {
-      // grpc-js throws on what metadata cannot carry (an illegal key, a non-ASCII value): the client's mistake.
-      metadata.set(key, key.endsWith('-bin') ? Buffer.from(value, 'base64') : value);
-    } catch (error) {
-      return `header ${name} cannot be gRPC metadata: ${(error as Error).message}`;
-    }
-  }
-  return metadata;
-}
-
-/** The server's response metadata as `Grpc-Metadata-<key>` headers (grpc-gateway's names). */
-function setMetadataHeaders(response: ServerResponse, metadata: Metadata): void {
-  if (response.headersSent) return;
-  for (const [key, values] of Object.entries(metadata.toJSON())) {
-    const texts = values.map((value) => (Buffer.isBuffer(value) ? value.toString('base64') : value));
-    try {
-      response.setHeader(`grpc-metadata-${key}`, texts);
-    } catch {
-      // A value HTTP cannot carry as a header is left out rather than fail the response.
-    }
-  }
-}
-
-/** Reads the request body (UTF-8) within `maxBytes` and `timeoutMs`, answering 413 / 408 itself when it cannot. */
-function readBody(request: IncomingMessage, response: ServerResponse, maxBytes: number, timeoutMs: number, then: (text: string) => void): void {
-  // A request that declares no body (a GET, usually) has none: no timer, no listeners.
-  if (request.headers['content-length'] === undefined && request.headers['transfer-encoding'] === undefined) {
-    request.resume();
-    return then('');
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let done = false;
-  const finish = (): void => {
-    done = true;
-    clearTimeout(timer);
-  };
-  const timer = setTimeout(() => {
-    if (done) return;
-    finish();
-    response.setHeader('connection', 'close');
-    sendError(response, status.DEADLINE_EXCEEDED, `the request body did not arrive within ${timeoutMs} ms`, 408);
-    request.destroy();
-  }, timeoutMs);
-  request.on('data', (chunk: Buffer) => {
-    if (done) return;
-    size += chunk.length;
-    if (size > maxBytes) {
-      // Answer at once and drop the rest unread; the connection is not reused after an unread body.
-      finish();
-      chunks.length = 0;
-      response.setHeader('connection', 'close');
-      sendError(response, status.RESOURCE_EXHAUSTED, `request body above ${maxBytes} bytes`, 413);
-      return;
-    }
-    chunks.push(chunk);
-  });
-  request.on('end', () => {
-    if (done) return;
-    finish();
-    then(Buffer.concat(chunks).toString('utf8'));
-  });
-  request.on('error', () => finish());
-  response.on('close', () => finish());
-}
-
 function toJson(value: unknown): string {
   return JSON.stringify(value);
 }
@@ -325,6 +289,6 @@ function send(response: ServerResponse, httpStatus: number, body: unknown): void
   response.end(text);
 }
 
-function sendError(response: ServerResponse, code: number, message: string, httpStatus = httpStatusFromGrpcCode(code)): void {
-  send(response, httpStatus, { code, message, details: [] });
+function sendError(response: ServerResponse, code: number, message: string, httpStatus = httpStatusFromGrpcCode(code), details: unknown[] = []): void {
+  send(response, httpStatus, { code, message, details });
 }

@@ -3,6 +3,7 @@
  * their options) as bindings the router serves: an HTTP method and path template, where the body goes and what
  * the response is, checked against the messages when the gateway is made (HttpRuleError) rather than per request.
  */
+import { METHODS } from 'node:http';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import { Root, type Method, type Type } from 'protobufjs';
 import { FileDescriptorProto } from 'protobufjs/ext/descriptor';
@@ -48,6 +49,11 @@ interface MethodDefinitionLike {
 }
 
 const VERBS = ['get', 'put', 'post', 'delete', 'patch'] as const;
+
+/** Well-known message types whose JSON is a string or a scalar: a path variable can hold one. */
+const TEXT_MESSAGES = new Set(
+  ['Timestamp', 'Duration', 'FieldMask', 'StringValue', 'BytesValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'DoubleValue', 'FloatValue', 'BoolValue'].map((n) => `.google.protobuf.${n}`),
+);
 
 /** Message types the package definition describes, as one protobufjs root (its own, whatever the loader's options). */
 export function rootOf(packageDefinition: PackageDefinition): Root {
@@ -110,10 +116,12 @@ function bindingOf(name: string, method: MethodDefinitionLike, rule: HttpRule, t
   if (rule.custom !== undefined) patterns.push([String(rule.custom.kind ?? '').toUpperCase(), String(rule.custom.path ?? '')]);
   if (patterns.length !== 1) throw new HttpRuleError(name, `a rule names exactly one HTTP method and path (found ${patterns.length})`);
   const [httpMethod, source] = patterns[0]!;
-  if (!/^[A-Z]+$/.test(httpMethod)) throw new HttpRuleError(name, `${JSON.stringify(httpMethod)} is not an HTTP method`);
+  // Node's HTTP parser answers 400 itself to a method outside its list: a rule for one could never be reached.
+  if (!METHODS.includes(httpMethod)) throw new HttpRuleError(name, `${JSON.stringify(httpMethod)} is not an HTTP method Node's server accepts`);
   const template = parsePathTemplate(source, name);
   for (const variable of template.variables) checkPathField(name, types.requestType, variable.fieldPath);
   const body = rule.body === undefined || rule.body === '' ? undefined : rule.body === '*' ? '*' : topField(name, types.requestType, rule.body, 'body');
+  if (body !== undefined && (httpMethod === 'GET' || httpMethod === 'DELETE')) throw new HttpRuleError(name, `a ${httpMethod} rule has no body (body: ${JSON.stringify(rule.body)})`);
   const responseBody = rule.response_body === undefined || rule.response_body === '' ? undefined : topField(name, types.responseType, rule.response_body, 'response_body');
   return { name, path: method.path, httpMethod, template, body, responseBody, ...types, serverStreaming: method.responseStream };
 }
@@ -131,9 +139,12 @@ function checkPathField(name: string, requestType: Type, fieldPath: readonly str
     const field = fieldOf(type, part);
     if (field === undefined) throw new HttpRuleError(name, `path field ${fieldPath.join('.')}: ${type.name} has no field ${part}`);
     if (field.repeated || field.map) throw new HttpRuleError(name, `path field ${fieldPath.join('.')} is repeated`);
+    const message = field.resolvedType !== null && 'fieldsArray' in field.resolvedType ? field.resolvedType : undefined;
     if (index < fieldPath.length - 1) {
-      if (field.resolvedType === null || !('fieldsArray' in field.resolvedType)) throw new HttpRuleError(name, `path field ${fieldPath.join('.')}: ${part} is not a message`);
-      type = field.resolvedType;
+      if (message === undefined) throw new HttpRuleError(name, `path field ${fieldPath.join('.')}: ${part} is not a message`);
+      type = message;
+    } else if (message !== undefined && !TEXT_MESSAGES.has(message.fullName)) {
+      throw new HttpRuleError(name, `path field ${fieldPath.join('.')} is a message (${message.name}), which a path segment cannot hold`);
     }
   });
 }

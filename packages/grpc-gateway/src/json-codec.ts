@@ -75,9 +75,22 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?
 const MIN_TIMESTAMP_S = -62_135_596_800;
 const MAX_TIMESTAMP_S = 253_402_300_799;
 
-const wellKnown = (type: Type): string | undefined => (type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : undefined);
+/** The well-known type a message is (`Timestamp`), worked out once per type: it is asked for every message read. */
+const wellKnownNames = new WeakMap<Type, string | null>();
+
+function wellKnown(type: Type): string | undefined {
+  let name = wellKnownNames.get(type);
+  if (name === undefined) wellKnownNames.set(type, (name = type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : null));
+  return name ?? undefined;
+}
+
+/** Messages within messages a request may nest: protobufjs's limit (protoc's default recursion limit). */
+export const MAX_DEPTH = 100;
 
 export class JsonCodec {
+  /** How many messages deep the read under way is (reads are synchronous: one at a time). */
+  private depth = 0;
+
   constructor(
     private readonly root: Root,
     private readonly options: JsonCodecOptions,
@@ -85,6 +98,16 @@ export class JsonCodec {
 
   /** `json` as the object protobufjs's `fromObject` takes for `type`; throws JsonMappingError. */
   read(type: Type, json: unknown, path = ''): Record<string, unknown> {
+    if (this.depth >= MAX_DEPTH) throw new JsonMappingError(path, `messages nested more than ${MAX_DEPTH} deep`);
+    this.depth++;
+    try {
+      return this.readMessage(type, json, path);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private readMessage(type: Type, json: unknown, path: string): Record<string, unknown> {
     const known = wellKnown(type);
     if (known !== undefined && known !== 'Empty' && (WRAPPERS.has(known) || known in SPECIAL_READERS)) {
       return this.readWellKnown(known, type, json, path);
@@ -119,26 +142,29 @@ export class JsonCodec {
     const fields = message as Record<string, unknown>;
     for (const field of type.fieldsArray) {
       const set = Object.prototype.hasOwnProperty.call(fields, field.name);
-      const value = fields[field.name];
       // Oneof members and proto3 `optional` fields have presence: written only when set.
       if (!set && (field.partOf !== null || !this.options.emitUnpopulated)) continue;
+      const value = fields[field.name];
       // protobufjs gives every message its own empty arrays: unpopulated too, when empty.
       if (!this.options.emitUnpopulated && (field.repeated || field.map) && Object.keys(value ?? {}).length === 0) continue;
-      const name = jsonNameOf(field);
-      const entry = mapEntryOf(field);
-      if (entry !== undefined) {
-        out[name] = this.writeMap(entry, value);
-      } else if (field.map) {
-        const entries = Object.entries((value ?? {}) as Record<string, unknown>);
-        out[name] = Object.fromEntries(entries.map(([key, item]) => [key, this.writeValue(field, item)]));
-      } else if (field.repeated) {
-        const items = (value ?? []) as unknown[];
-        out[name] = items.map((item) => this.writeValue(field, item));
-      } else {
-        out[name] = value === undefined || value === null ? (isType(field.resolvedType) ? null : this.writeValue(field, field.typeDefault)) : this.writeValue(field, value);
-      }
+      out[jsonNameOf(field)] = this.writeField(field, message);
     }
     return out;
+  }
+
+  /** The JSON value of `field` in `message`, its default (`null` for a message) when it is not set. */
+  writeField(field: Field, message: Message | Record<string, unknown>): unknown {
+    const value = (message as Record<string, unknown>)[field.name];
+    const entry = mapEntryOf(field);
+    if (entry !== undefined) return this.writeMap(entry, value);
+    if (field.map) {
+      const out = Object.create(null) as Record<string, unknown>;
+      for (const [key, item] of Object.entries((value ?? {}) as Record<string, unknown>)) out[key] = this.writeValue(field, item);
+      return out;
+    }
+    if (field.repeated) return ((value ?? []) as unknown[]).map((item) => this.writeValue(field, item));
+    if (value === undefined || value === null) return isType(field.resolvedType) ? null : this.writeValue(field, field.typeDefault);
+    return this.writeValue(field, value);
   }
 
   /** `value` as the object protobufjs's `fromObject` takes for `field` (undefined: leave it unset). */
@@ -179,7 +205,8 @@ export class JsonCodec {
   /** A map field's entries (protobufjs's form of a map read from descriptors) as a JSON object. */
   writeMap(entry: Type, value: unknown): Record<string, unknown> {
     const { value: valueField } = entry.fields as { value: Field };
-    const out: Record<string, unknown> = {};
+    // Without a prototype: a key named `__proto__` is a key like any other.
+    const out = Object.create(null) as Record<string, unknown>;
     for (const item of (value ?? []) as Array<Record<string, unknown>>) out[String(item.key ?? '')] = this.writeValue(valueField, item.value ?? (isType(valueField.resolvedType) ? {} : valueField.typeDefault));
     return out;
   }
@@ -208,6 +235,22 @@ export class JsonCodec {
     return SPECIAL_WRITERS[known]!(this, type, message);
   }
 
+  /**
+   * An Any's JSON: `{"@type": url, ...fields}` (a well-known type's JSON under "value"), `{}` for an empty one.
+   * `lenient`: a type the descriptors do not name is written as `{"@type": url, "value": base64}` instead of refused
+   * (error details, which servers fill with types of their own).
+   */
+  writeAny(url: string, value: Uint8Array | undefined, lenient = false): Record<string, unknown> {
+    if (url === '') return {};
+    const name = url.slice(url.lastIndexOf('/') + 1);
+    const found = name === '' ? null : this.root.lookup(name);
+    if ((found === null || !isType(found)) && lenient) return { '@type': url, value: Buffer.from(value ?? new Uint8Array(0)).toString('base64') };
+    const inner = this.typeOfUrl(url, '@type');
+    const json = this.write(inner, inner.decode(value ?? new Uint8Array(0)));
+    const special = wellKnown(inner) !== undefined && wellKnown(inner) !== 'Empty';
+    return special ? { '@type': url, value: json } : { '@type': url, ...(json as Record<string, unknown>) };
+  }
+
   /** For Any: the type its URL names, looked up in the descriptors the gateway was given. */
   typeOfUrl(url: string, path: string): Type {
     const name = url.slice(url.lastIndexOf('/') + 1);
@@ -231,7 +274,9 @@ const SPECIAL_READERS: Record<string, Reader> = {
     const date = new Date(0);
     date.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
     date.setUTCHours(Number(hour), Number(minute), Number(second), 0);
-    if (date.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) throw new JsonMappingError(path, `${json as string} is not a date and time`);
+    const offsetValid = zone === 'Z' || zone === 'z' || (Number(zone!.slice(1, 3)) <= 23 && Number(zone!.slice(4, 6)) <= 59);
+    const dateValid = Number(month) >= 1 && Number(month) <= 12 && date.getUTCDate() === Number(day) && date.getUTCMonth() === Number(month) - 1;
+    if (!dateValid || !offsetValid || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) throw new JsonMappingError(path, `${json as string} is not a date and time`);
     let seconds = Math.floor(date.getTime() / 1000);
     if (zone !== 'Z' && zone !== 'z') seconds -= (zone!.startsWith('-') ? -1 : 1) * (Number(zone!.slice(1, 3)) * 3600 + Number(zone!.slice(4, 6)) * 60);
     if (seconds < MIN_TIMESTAMP_S || seconds > MAX_TIMESTAMP_S) throw new JsonMappingError(path, 'a timestamp must lie in years 1 to 9999');
@@ -272,6 +317,8 @@ const SPECIAL_READERS: Record<string, Reader> = {
   Any: (codec, type, json, path) => {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new JsonMappingError(path, 'expected an object (an Any)');
     const { '@type': url, ...rest } = json as Record<string, unknown>;
+    // `{}` is the empty Any (protojson reads it so).
+    if (url === undefined && Object.keys(rest).length === 0) return {};
     if (typeof url !== 'string') throw new JsonMappingError(path, 'an Any needs its "@type"');
     const inner = codec.typeOfUrl(url, `${path}.@type`);
     // A well-known type inside an Any keeps its own JSON form under "value".
@@ -310,15 +357,7 @@ const SPECIAL_WRITERS: Record<string, Writer> = {
     if (has('list_value')) return codec.write(type.fields[nameOf(type, 'list_value')]!.resolvedType as Type, kind('list_value') as Record<string, unknown>);
     return null;
   },
-  Any: (codec, type, message) => {
-    const url = String(message[nameOf(type, 'type_url')] ?? '');
-    if (url === '') return {};
-    const inner = codec.typeOfUrl(url, '@type');
-    const decoded = inner.decode(message[nameOf(type, 'value')] as Uint8Array);
-    const json = codec.write(inner, decoded);
-    const special = wellKnown(inner) !== undefined && wellKnown(inner) !== 'Empty';
-    return special ? { '@type': url, value: json } : { '@type': url, ...(json as Record<string, unknown>) };
-  },
+  Any: (codec, type, message) => codec.writeAny(String(message[nameOf(type, 'type_url')] ?? ''), message[nameOf(type, 'value')] as Uint8Array | undefined),
 };
 
 /** `.021`, `.021500` or `.021500300`: 0, 3, 6 or 9 digits, as protobuf writes them. */
@@ -338,12 +377,12 @@ function readScalar(kind: string, value: unknown, at: string): unknown {
       if (typeof value !== 'boolean') throw new JsonMappingError(at, 'expected true or false');
       return value;
     case 'bytes':
-      if (typeof value !== 'string' || !BASE64.test(value)) throw new JsonMappingError(at, 'expected base64');
+      if (typeof value !== 'string' || !BASE64.test(value) || value.replace(/=+$/, '').length % 4 === 1) throw new JsonMappingError(at, 'expected base64');
       return Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
     case 'double':
     case 'float': {
       if (value === 'NaN' || value === 'Infinity' || value === '-Infinity') return Number(value);
-      const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      const number = typeof value === 'string' && value !== '' && value.trim() === value ? Number(value) : value;
       if (typeof number !== 'number' || !Number.isFinite(number)) throw new JsonMappingError(at, 'expected a number');
       if (kind === 'float' && Math.abs(number) > 3.4028234663852886e38) throw new JsonMappingError(at, 'out of range for a float');
       return number;
@@ -354,6 +393,12 @@ function readScalar(kind: string, value: unknown, at: string): unknown {
 }
 
 function readInteger(kind: string, value: unknown, at: string): unknown {
+  // The usual case, a number inside its range, without BigInt (a large repeated field reads thousands).
+  if (typeof value === 'number' && Number.isSafeInteger(value)) {
+    const min = INT32.has(kind) ? -(2 ** 31) : UINT32.has(kind) || UINT64.has(kind) ? 0 : -Number.MAX_SAFE_INTEGER;
+    const max = INT32.has(kind) ? 2 ** 31 - 1 : UINT32.has(kind) ? 2 ** 32 - 1 : Number.MAX_SAFE_INTEGER;
+    if (value >= min && value <= max) return value;
+  }
   let text: string;
   if (typeof value === 'number') {
     if (!Number.isInteger(value)) throw new JsonMappingError(at, `expected an integer (${kind})`);
@@ -412,11 +457,21 @@ function writeScalar(kind: string, value: unknown): unknown {
     case 'double':
     case 'float': {
       const number = Number(value ?? 0);
-      return Number.isFinite(number) ? number : String(number);
+      if (!Number.isFinite(number)) return String(number);
+      return kind === 'float' ? shortestFloat32(number) : number;
     }
     default:
       return value;
   }
+}
+
+/** The shortest decimal that reads back as the same float32 (protojson's output for a float: 0.1, not 0.10000000149011612). */
+function shortestFloat32(value: number): number {
+  for (let digits = 1; digits < 9; digits++) {
+    const candidate = Number(value.toPrecision(digits));
+    if (Math.fround(candidate) === value) return candidate;
+  }
+  return value;
 }
 
 function wellKnownEnum(type: Enum): string | undefined {

@@ -7,7 +7,7 @@
  */
 import type { Field, Type } from 'protobufjs';
 import type { Binding } from './http-rules.js';
-import { JsonMappingError, fieldOf } from './json-codec.js';
+import { JsonMappingError, fieldOf, lowerCamel } from './json-codec.js';
 
 /** Scalar kinds whose canonical JSON is a string (numbers are accepted as strings too). */
 const TEXT_KINDS = new Set(['string', 'bytes', 'int32', 'sint32', 'sfixed32', 'uint32', 'fixed32', 'int64', 'sint64', 'sfixed64', 'uint64', 'fixed64', 'double', 'float']);
@@ -41,10 +41,39 @@ export function requestJson(
       set(requestType, json, fieldPath, target.repeated ? values : values[values.length - 1]);
     }
   }
+  // From the body as the client sent it, before the path's variables are set in it.
+  if (binding.httpMethod === 'PATCH' && bodyField !== undefined && bodyField !== '*') fillUpdateMask(requestType, json, bodyField, body);
   for (const [fieldPath, text] of variables) {
     set(requestType, json, fieldPath, fromText(resolve(requestType, fieldPath)!, text, fieldPath.join('.')));
   }
   return json;
+}
+
+/**
+ * A PATCH whose request has an `update_mask` (google.protobuf.FieldMask) that the query left unset gets one naming
+ * the fields the body holds, as grpc-gateway does: a server that updates what the mask names then changes only what
+ * the client sent. Nested objects name their leaves; maps, lists and well-known types are leaves themselves.
+ */
+function fillUpdateMask(requestType: Type, json: Record<string, unknown>, bodyField: string, body: unknown): void {
+  const mask = fieldOf(requestType, 'update_mask');
+  if (mask === undefined || mask.resolvedType?.fullName !== '.google.protobuf.FieldMask' || typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  if (Object.keys(json).some((key) => fieldOf(requestType, key) === mask)) return;
+  const target = fieldOf(requestType, bodyField)?.resolvedType;
+  if (target === null || target === undefined || !('fieldsArray' in target)) return;
+  const paths: string[] = [];
+  const walk = (type: Type, object: Record<string, unknown>, prefix: string): void => {
+    for (const [key, value] of Object.entries(object)) {
+      const field = fieldOf(type, key);
+      if (field === undefined) continue;
+      const path = prefix + lowerCamel(field.name);
+      const nested = field.resolvedType;
+      const descend = !field.repeated && !field.map && nested !== null && 'fieldsArray' in nested && !nested.fullName.startsWith('.google.protobuf.');
+      if (descend && typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) walk(nested, value as Record<string, unknown>, `${path}.`);
+      else paths.push(path);
+    }
+  };
+  walk(target, body as Record<string, unknown>, '');
+  json[mask.name] = paths.join(',');
 }
 
 /** The field `fieldPath` names from `type`, through singular message fields; undefined when there is none. */
@@ -100,3 +129,23 @@ function boolOf(text: string, at: string): boolean {
   if (text === 'false') return false;
   throw new JsonMappingError(at, 'expected true or false');
 }
+
+/**
+ * The first piece of the path or the query that is not valid percent-encoding of UTF-8 (`%zz`, a cut `%E0%A4%A`,
+ * an encoded surrogate), or undefined. grpc-gateway refuses them with 400; URLSearchParams and lenient decoding
+ * would pass them on altered.
+ */
+export function malformedEscape(path: string, query: string): string | undefined {
+  if (!path.includes('%') && !query.includes('%')) return undefined;
+  const pieces = [...path.split('/'), ...query.split(/[&=]/)];
+  for (const piece of pieces) {
+    if (!piece.includes('%')) continue;
+    try {
+      decodeURIComponent(piece.replace(/\+/g, ' '));
+    } catch {
+      return piece;
+    }
+  }
+  return undefined;
+}
+

@@ -33,6 +33,7 @@ describe('routes from google.api.http', () => {
       'PATCH /v1/{book.name=shelves/*/books/*}',
       'DELETE /v1/{name=shelves/*/books/*}',
       'GET /v1/{name=shelves/*/books/*}:title',
+      'GET /v1/{name=shelves/*/books/*}:isbn',
       'SEARCH /v1/files/{name=**}',
       'GET /v1/books:stream',
       'PUT /v1/echo/{parent}',
@@ -116,6 +117,12 @@ describe('routes from google.api.http', () => {
     expect(patched.status).toBe(200);
     // The path's value wins over the body's for the field it binds.
     expect(lastSeen().request).toMatchObject({ book: { name: 'shelves/1/books/9', title: 'Persuasion' }, update_mask: { paths: ['title', 'page_count'] } });
+  });
+
+  it('PATCH without an update_mask gets one naming the fields the body holds, as grpc-gateway fills it', async () => {
+    const patched = await call(`${gateway.url}/v1/shelves/1/books/9`, 'PATCH', JSON.stringify({ title: 'Persuasion', reading_time: '60s', edition: 2, extra: { a: 1 }, tags: ['x'] }));
+    expect(patched.status).toBe(200);
+    expect(lastSeen().request).toMatchObject({ update_mask: { paths: ['title', 'reading_time', 'edition', 'extra', 'tags'] } });
   });
 
   it('body "*": the whole message from the body, the path variable set on it; metadata forwarded', async () => {
@@ -229,6 +236,22 @@ describe('what the gateway carried over from @x/grpc-keepalive', () => {
     }
   });
 
+  it("passes the server's error details (grpc-status-details-bin) on in the error body, as grpc-gateway does", async () => {
+    const reply = await call(`${gateway.url}/v1/shelves/1/books/with-details`, 'GET');
+    expect([reply.status, reply.json()]).toEqual([
+      400,
+      {
+        code: grpc.status.FAILED_PRECONDITION,
+        message: 'see details',
+        details: [
+          { '@type': 'type.googleapis.com/library.v1.Filter', author: 'x', minPages: '0' },
+          // A type the gateway's descriptors do not name: its bytes, as base64.
+          { '@type': 'type.googleapis.com/acme.Unknown', value: 'AQID' },
+        ],
+      },
+    ]);
+  });
+
   it('takes a Grpc-Timeout past 2^31-1 ms as no deadline, not as one already passed', async () => {
     for (const timeout of ['2147484S', '3000000S', '99999999M']) {
       const reply = await call(`${gateway.url}/v1/shelves/1/books/slow-100`, 'GET', undefined, { 'grpc-timeout': timeout });
@@ -257,6 +280,76 @@ describe('what the gateway carried over from @x/grpc-keepalive', () => {
       await front.close();
       await small.stop();
     }
+  });
+});
+
+describe('hostile input never takes the process down', () => {
+  const nested = (depth: number, leaf: unknown): unknown => (depth === 0 ? leaf : { a: nested(depth - 1, leaf) });
+
+  it('400 for JSON or query parameters nested deeper than protobuf allows (100 messages), and the gateway goes on', async () => {
+    // A Struct 60 levels deep is 120 messages (Struct, Value, Struct, ...); it crashed the process.
+    const deep = await call(`${gateway.url}/v1/shelves/1/books`, 'POST', JSON.stringify({ extra: nested(60, 1) }));
+    expect([deep.status, deep.json()]).toEqual([400, expect.objectContaining({ code: 3, message: expect.stringContaining('nested more than 100') })]);
+    const query = await call(`${gateway.url}/v1/shelves/1/books?tree.${'child.'.repeat(120)}value=x`, 'GET');
+    expect(query.status).toBe(400);
+    expect((await call(`${gateway.url}/v1/shelves/1/books`, 'POST', JSON.stringify({ extra: nested(30, 1) }))).status).toBe(200);
+  });
+
+  it('response_body naming a field the reply leaves unset answers its default (null), not a crash', async () => {
+    const reply = await call(`${gateway.url}/v1/shelves/1/books/2:isbn`, 'GET');
+    // As grpc-gateway writes the field's value: "" for an unset string.
+    expect([reply.status, reply.text]).toEqual([200, '""']);
+  });
+
+  it('400 for metadata a gRPC request cannot carry (connection-specific and reserved keys), and the gateway goes on', async () => {
+    const headers: Array<[string, string]> = [['grpc-metadata-connection', 'close'], ['grpc-metadata-transfer-encoding', 'chunked'], ['grpc-metadata-upgrade', 'h2c'], ['grpc-metadata-grpc-timeout', '1n'], ['grpc-metadata-te', 'x'], ['grpc-metadata-trace-bin', '!!!']];
+    for (const [header, value] of headers) {
+      const reply = await call(`${gateway.url}/v1/shelves/1/books/2`, 'GET', undefined, { [header]: value });
+      expect({ header, status: reply.status }).toEqual({ header, status: 400 });
+    }
+    expect((await call(`${gateway.url}/v1/shelves/1/books/2`, 'GET')).status).toBe(200);
+  });
+
+  it('drops connection-specific headers a forwardHeader that forwards everything names, and answers 500 when it throws', async () => {
+    const everything = await startGateway(server.port, { forwardHeader: (name) => (name === 'x-boom' ? (() => { throw new Error('lookup failed'); })() : name) });
+    try {
+      const reply = await call(`${everything.url}/v1/echo/p`, 'PUT', '{}', { 'x-tenant': 'acme' });
+      expect(reply.status).toBe(200);
+      const metadata = (reply.json() as { metadata: Record<string, string> }).metadata;
+      expect(metadata['x-tenant']).toBe('acme');
+      // node:http sent connection, host, content-length and content-type: none of them is metadata.
+      expect(Object.keys(metadata).filter((key) => ['connection', 'host', 'content-length', 'content-type', 'transfer-encoding'].includes(key))).toEqual([]);
+      const thrown = await call(`${everything.url}/v1/shelves/1/books/2`, 'GET', undefined, { 'x-boom': '1' });
+      expect([thrown.status, (thrown.json() as { code: number }).code]).toEqual([500, grpc.status.INTERNAL]);
+    } finally {
+      await everything.close();
+    }
+  });
+
+  it('413 at once for a declared Content-Length above maxBodyBytes (no wait for the body)', async () => {
+    const small = await startGateway(server.port, { maxBodyBytes: 100 });
+    try {
+      const started = Date.now();
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${small.url}/v1/shelves/1/books`, { method: 'POST', headers: { 'content-length': '999999' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.write('{"title":');
+      });
+      expect(status).toBe(413);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('400 for a body that is not UTF-8, and for malformed percent-escapes in the path or the query', async () => {
+    const invalid = await call(`${gateway.url}/v1/shelves/1/books`, 'POST', Buffer.from([0x7b, 0x22, 0x74, 0x69, 0x74, 0x6c, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+    expect(invalid.status).toBe(400);
+    expect((await call(`${gateway.url}/v1/shelves/%E0%A4%A/books/1`, 'GET')).status).toBe(400);
+    expect((await call(`${gateway.url}/v1/shelves/1/books?filter.author=%zz`, 'GET')).status).toBe(400);
   });
 });
 
@@ -308,6 +401,8 @@ describe('rules that cannot be served are refused at start', () => {
     [{ post: '/v1/x', body: 'cover' }, 'does not have'],
     [{ get: '/v1/x', post: '/v1/y' }, 'exactly one HTTP method'],
     [{ get: '/v1/x', response_body: 'nothing' }, 'does not have'],
+    [{ get: '/v1/x', body: '*' }, 'a GET rule has no body'],
+    [{ custom: { kind: 'FOO', path: '/v1/x' } }, "not an HTTP method Node's server accepts"],
   ])('%j', (rule, message) => {
     const definition = loadLibrary();
     const methods = definition['library.v1.Library'] as unknown as Record<string, { options: Record<string, unknown> }>;
@@ -323,6 +418,16 @@ describe('rules that cannot be served are refused at start', () => {
     expect(() => createGateway({ packageDefinition, client: gateway.client, maxBodyBytes: -1 })).toThrow(expect.objectContaining({ argument: 'options.maxBodyBytes' }));
     expect(() => createGateway({ packageDefinition, client: gateway.client, services: ['no.Such'] })).toThrow(HttpRuleError);
     expect(() => createGateway({ packageDefinition, client: gateway.client, typo: 1 } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(() => createGateway({ packageDefinition, client: gateway.client, services: 'library.v1.Library' as never })).toThrow(expect.objectContaining({ argument: 'options.services' }));
+    // grpc.loadPackageDefinition's result instead of loadSync's.
+    expect(() => createGateway({ packageDefinition: grpc.loadPackageDefinition(packageDefinition) as never, client: gateway.client })).toThrow(expect.objectContaining({ argument: 'options.packageDefinition' }));
+  });
+
+  it('refuses a path variable that names a message field (no path segment can hold one)', () => {
+    const definition = loadLibrary();
+    const methods = definition['library.v1.Library'] as unknown as Record<string, { options: Record<string, unknown> }>;
+    methods.ListBooks!.options = { '(google.api.http)': { get: '/v1/{filter}' } };
+    expect(() => createGateway({ packageDefinition: definition, client: gateway.client })).toThrow('is a message (Filter)');
   });
 });
 

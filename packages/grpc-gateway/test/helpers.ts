@@ -50,6 +50,24 @@ export const BOOK = {
   price: 9.5,
 };
 
+/**
+ * Trailing metadata as grpc-go's status.WithDetails sends it: grpc-status-details-bin, a google.rpc.Status with
+ * two Anys, a library.v1.Filter{author: "x"} (a type the gateway knows) and a type it does not know. Encoded by hand.
+ */
+function detailsMetadata(): grpc.Metadata {
+  const field = (number: number, bytes: Buffer): Buffer => Buffer.concat([Buffer.from([(number << 3) | 2, bytes.length]), bytes]);
+  const any = (url: string, value: Buffer): Buffer => Buffer.concat([field(1, Buffer.from(url)), field(2, value)]);
+  const status = Buffer.concat([
+    Buffer.from([0x08, 9]),
+    field(2, Buffer.from('see details')),
+    field(3, any('type.googleapis.com/library.v1.Filter', field(1, Buffer.from('x')))),
+    field(3, any('type.googleapis.com/acme.Unknown', Buffer.from([1, 2, 3]))),
+  ]);
+  const metadata = new grpc.Metadata();
+  metadata.set('grpc-status-details-bin', status);
+  return metadata;
+}
+
 /** A grpc-js server implementing library.v1.Library from the same protos (keepCase, longs as strings). */
 export async function startLibrary(options: grpc.ServerOptions = {}): Promise<LibraryServer> {
   const definition = loadLibrary({ keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
@@ -66,6 +84,7 @@ export async function startLibrary(options: grpc.ServerOptions = {}): Promise<Li
     // `.../code-N` fails with status N; `.../slow-N` answers after N ms.
     const code = /\/code-(\d+)$/.exec(name);
     if (code !== null) return callback({ code: Number(code[1]), details: `failed with ${code[1]}` });
+    if (name.endsWith('/with-details')) return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'see details', metadata: detailsMetadata() });
     const slow = /\/slow-(\d+)$/.exec(name);
     if (slow !== null) {
       const timer = setTimeout(() => callback(null, { ...BOOK, title: `slept ${slow[1]}` }), Number(slow[1]));
@@ -89,6 +108,7 @@ export async function startLibrary(options: grpc.ServerOptions = {}): Promise<Li
     UpdateBook: record('UpdateBook'),
     DeleteBook: record('DeleteBook'),
     BookTitle: record('BookTitle'),
+    BookIsbn: record('BookIsbn'),
     Files: record('Files'),
     Echo: record('Echo'),
     Unannotated: record('Unannotated'),

@@ -64,6 +64,25 @@ describe('canonical JSON', () => {
     expect(() => codec.read(book, { page_count: '1', pageCount: '2' })).toThrow('given twice');
   });
 
+  it('refuses impossible dates and offsets instead of rolling them over', () => {
+    for (const text of ['2020-13-01T00:00:00Z', '2020-00-10T00:00:00Z', '2020-01-01T00:00:00+25:00', '2020-01-01T00:00:00+23:99', '2021-02-29T00:00:00Z']) {
+      expect(() => codec.read(book, { published: text })).toThrow('not a date and time');
+    }
+    expect(roundTrip(book, { published: '2024-02-29T23:59:59-23:59' })).toEqual({ published: '2024-03-01T23:58:59Z' });
+  });
+
+  it('writes a float as the shortest decimal that is the same float32, keeps __proto__ map keys, reads {} as an empty Any', () => {
+    const weights = root.lookupType('google.protobuf.FloatValue');
+    expect(roundTrip(weights, 0.1)).toBe(0.1);
+    expect(roundTrip(weights, 3.4e38)).toBe(3.4e38);
+    expect(roundTrip(weights, 16777217)).toBe(16777216);
+    // As JSON.parse makes it: an own key named __proto__ (an object literal would set the prototype instead).
+    const ratings = roundTrip(book, JSON.parse('{"ratings": {"__proto__": "1", "a": "2"}, "extra": {"__proto__": "x"}}')) as { ratings: object; extra: object };
+    expect(Object.entries(ratings.ratings)).toEqual([['__proto__', '1'], ['a', '2']]);
+    expect(Object.entries(ratings.extra)).toEqual([['__proto__', 'x']]);
+    expect(codec.read(book, { note: {} })).toEqual({ note: {} });
+  });
+
   it('refuses values past their type with the path of the value', () => {
     const error = (json: unknown): JsonMappingError => {
       try {
@@ -80,5 +99,9 @@ describe('canonical JSON', () => {
     expect(error({ price: '1e999' }).message).toContain('expected a number');
     expect(error({ tags: 'a' }).message).toContain('expected an array');
     expect(error({ genre: 2 ** 31 }).message).toContain('Genre name or number');
+    expect(error({ cover: 'A' }).message).toContain('expected base64');
+    expect(error({ price: ' 1.5' }).message).toContain('expected a number');
+    expect(error({ pageCount: 2 ** 53 }).message).toContain('must be a string');
+    expect(roundTrip(book, { pageCount: 2 ** 53 - 1, edition: -5 })).toEqual({ pageCount: '9007199254740991', edition: -5 });
   });
 });

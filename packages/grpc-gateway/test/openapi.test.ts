@@ -47,7 +47,7 @@ describe('OpenAPI 3.1', () => {
     expect(validate(broken).valid).toBe(false);
     expect(document.openapi).toBe('3.1.0');
     expect(document.info).toEqual({ title: 'Library', version: '2.1.0' });
-    expect(Object.keys(document.paths)).toEqual(['/v1/{name}', '/v1/{parent}/books', '/v1/books', '/v1/books:search', '/v1/{book.name}', '/v1/{name}:title', '/v1/files/{name}', '/v1/books:stream', '/v1/echo/{parent}']);
+    expect(Object.keys(document.paths)).toEqual(['/v1/{name}', '/v1/{parent}/books', '/v1/books', '/v1/books:search', '/v1/{book.name}', '/v1/{name}:title', '/v1/{name}:isbn', '/v1/files/{name}', '/v1/books:stream', '/v1/echo/{parent}']);
     // A method OpenAPI cannot name (SEARCH) is left out of its path.
     expect(document.paths['/v1/files/{name}']).toEqual({});
   });
@@ -66,6 +66,8 @@ describe('OpenAPI 3.1', () => {
       ['filter.minPages', 'query'],
       ['includeDrafts', 'query'],
       ['since', 'query'],
+      // A message that holds itself is described down to its first repetition.
+      ['tree.value', 'query'],
     ]);
     const search = document.paths['/v1/books:search']!.post!;
     expect(search.requestBody).toEqual({ required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/library.v1.Filter' } } } });

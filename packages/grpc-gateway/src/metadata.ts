@@ -1,0 +1,57 @@
+/**
+ * HTTP headers to gRPC metadata and back, as grpc-gateway does: `authorization`, the W3C trace context and
+ * `Grpc-Metadata-*` go on (or what `forwardHeader` says), the server's response metadata comes back as
+ * `Grpc-Metadata-<key>` headers. Keys a gRPC request cannot carry are kept out: HTTP/2 forbids connection-specific
+ * headers (grpc-js retried such a call in a tight loop, and the gateway stopped answering), and `grpc-*` keys
+ * are gRPC's own (`grpc-timeout` would replace the deadline).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Metadata } from '@grpc/grpc-js';
+
+/** Connection-specific and transport headers: never metadata. */
+const TRANSPORT = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'content-length', 'content-type', 'expect', 'http2-settings', 'date']);
+
+const isReserved = (key: string): boolean => TRANSPORT.has(key) || key.startsWith('grpc-') || key.startsWith(':');
+
+const BASE64 = /^(?:[A-Za-z0-9+/\-_]{4})*(?:[A-Za-z0-9+/\-_]{2}(?:==)?|[A-Za-z0-9+/\-_]{3}=?)?$/;
+
+/**
+ * The request's headers as the call's metadata, or why one of them cannot be (a 400). A reserved key that a
+ * client asked for by name (`Grpc-Metadata-Connection`) is refused; one a `forwardHeader` that forwards everything
+ * maps to is left out. Repeated headers stay separate values.
+ */
+export function requestMetadata(request: IncomingMessage, forward: (name: string) => string | undefined): Metadata | string {
+  const metadata = new Metadata();
+  for (const [name, values] of Object.entries(request.headersDistinct)) {
+    const key = forward(name)?.toLowerCase();
+    if (key === undefined || values === undefined) continue;
+    if (isReserved(key)) {
+      if (name.startsWith('grpc-metadata-')) return `header ${name} names ${key}, which gRPC metadata cannot carry`;
+      continue;
+    }
+    for (const value of values) {
+      if (key.endsWith('-bin') && !BASE64.test(value)) return `header ${name} is not base64`;
+      try {
+        // grpc-js throws on what metadata cannot carry (an illegal key, a non-ASCII value): the client's mistake.
+        metadata.add(key, key.endsWith('-bin') ? Buffer.from(value, 'base64') : value);
+      } catch (error) {
+        return `header ${name} cannot be gRPC metadata: ${(error as Error).message}`;
+      }
+    }
+  }
+  return metadata;
+}
+
+/** The server's response metadata as `Grpc-Metadata-<key>` headers (grpc-gateway's names), transport keys left out. */
+export function setResponseMetadata(response: ServerResponse, metadata: Metadata): void {
+  if (response.headersSent) return;
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    if (isReserved(key)) continue;
+    const texts = values.map((value) => (Buffer.isBuffer(value) ? value.toString('base64') : value));
+    try {
+      response.setHeader(`grpc-metadata-${key}`, texts);
+    } catch {
+      // A value HTTP cannot carry as a header is left out rather than fail the response.
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The details of a failed call (`grpc-status-details-bin`: a google.rpc.Status whose `details` are Anys, as
+ * grpc-go's `status.WithDetails` and grpc-java's `StatusProto` send them), for grpc-gateway's error body.
+ */
+import type { ServiceError } from '@grpc/grpc-js';
+import { Root } from 'protobufjs';
+import type { JsonCodec } from './json-codec.js';
+
+const STATUS = Root.fromJSON({
+  nested: {
+    google: {
+      nested: {
+        rpc: { nested: { Status: { fields: { code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 }, details: { rule: 'repeated', type: 'DetailAny', id: 3 } } }, DetailAny: { fields: { typeUrl: { type: 'string', id: 1 }, value: { type: 'bytes', id: 2 } } } } },
+      },
+    },
+  },
+}).lookupType('google.rpc.Status');
+
+/** The error's details as JSON (each an Any: `{"@type": ..., ...}`), or none when it carries none or they do not decode. */
+export function errorDetails(codec: JsonCodec, error: ServiceError): unknown[] {
+  const [bytes] = error.metadata?.get('grpc-status-details-bin') ?? [];
+  if (!Buffer.isBuffer(bytes)) return [];
+  try {
+    const status = STATUS.decode(bytes) as unknown as { details: Array<{ typeUrl: string; value: Uint8Array }> };
+    return status.details.map((detail) => codec.writeAny(detail.typeUrl, detail.value, true));
+  } catch {
+    // Details that are not a google.rpc.Status: the status and its message still say what failed.
+    return [];
+  }
+}
