@@ -174,10 +174,17 @@ export class JsonCodec {
     if (entry !== undefined) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JsonMappingError(at, 'expected an object (a map)');
       const { key: keyField, value: valueField } = entry.fields as { key: Field; value: Field };
-      return Object.entries(value).map(([key, item]) => {
-        const itemAt = `${at}[${JSON.stringify(key)}]`;
-        return { key: readMapKey(keyField.type, key, itemAt), value: this.readSingle(valueField, item, itemAt) };
-      });
+      // Each entry is a message too, as protobuf counts nesting.
+      if (this.depth >= MAX_DEPTH) throw new JsonMappingError(at, `messages nested more than ${MAX_DEPTH} deep`);
+      this.depth++;
+      try {
+        return Object.entries(value).map(([key, item]) => {
+          const itemAt = `${at}[${JSON.stringify(key)}]`;
+          return { key: readMapKey(keyField.type, key, itemAt), value: this.readSingle(valueField, item, itemAt) };
+        });
+      } finally {
+        this.depth--;
+      }
     }
     if (field.map) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JsonMappingError(at, 'expected an object (a map)');
