@@ -220,19 +220,21 @@ describe('the delayed-restart rule', () => {
 
   it('does not count a vote the client queued while its instance was down and sent to it restarted empty', async () => {
     fresh = [await startRedisServer()];
-    // Up longer than the 2 s guard (uptime is reported in whole seconds).
-    await sleep(2_100);
+    // Up longer than the 3 s guard (uptime is reported in whole seconds).
+    await sleep(3_100);
     // The client queues commands while disconnected (ioredis's default) and sends them as soon as it reconnects,
     // before anything else can ask the restarted server how long it has been up.
     const queueing = client(fresh[0]!.port, { maxRetriesPerRequest: null });
     shared = [queueing];
-    const redlock = new Redlock([queueing], { maxTtl: 2_000, requestTimeout: 5_000 });
+    // A round waits at most a third of the TTL: 1 s for the restart and the reconnect (a loaded CI machine took
+    // more than the 333 ms a 1 s TTL gave, and the attempt counted the instance as unavailable).
+    const redlock = new Redlock([queueing], { maxTtl: 3_000, requestTimeout: 5_000 });
     try {
       await (await redlock.acquire(resource('queued-before'), 1_000, { retryCount: 0 })).release();
       await fresh[0]!.kill();
       await eventually(() => queueing.status !== 'ready', 'the client to see its server gone', 5_000);
       // Awaited from now on: it may be refused while the restart below is still being awaited.
-      const queued = quorumErrorOf(redlock.acquire(resource('queued-after'), 1_000, { retryCount: 0 }));
+      const queued = quorumErrorOf(redlock.acquire(resource('queued-after'), 3_000, { retryCount: 0 }));
       await sleep(100);
       await fresh[0]!.restart();
       const error = await queued;
