@@ -179,8 +179,15 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
 }
 
 function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buffer, metadata: Metadata, callOptions: { deadline?: number }, response: ServerResponse): void {
-  const call = client.makeUnaryRequest(binding.path, asIs, asIs, message, metadata, callOptions, (error: ServiceError | null, reply?: Buffer) => {
+  // The answer goes out once both the reply and the status (with the trailing metadata) are in: grpc-js calls
+  // back with the reply, then emits the status.
+  let outcome: { error: ServiceError | null; reply: Buffer | undefined } | undefined;
+  let trailers: Metadata | undefined;
+  const finish = (): void => {
+    if (outcome === undefined || trailers === undefined) return;
     response.off('close', onClose);
+    setResponseMetadata(response, trailers, 'grpc-trailer-');
+    const { error, reply } = outcome;
     if (error !== null) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message, undefined, errorDetails(codec, error));
     let json: unknown;
     try {
@@ -189,8 +196,16 @@ function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buff
       return sendError(response, status.INTERNAL, `the reply could not be written as JSON: ${(failure as Error).message}`);
     }
     send(response, 200, json);
+  };
+  const call = client.makeUnaryRequest(binding.path, asIs, asIs, message, metadata, callOptions, (error: ServiceError | null, reply?: Buffer) => {
+    outcome = { error, reply };
+    guarded(response, finish);
   });
-  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers));
+  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers, 'grpc-metadata-'));
+  call.on('status', (callStatus: { metadata: Metadata }) => {
+    trailers = callStatus.metadata;
+    guarded(response, finish);
+  });
   // The HTTP client went away before the answer: cancel the call (RST_STREAM CANCEL) instead of letting the
   // server work for nobody.
   const onClose = (): void => {
@@ -208,7 +223,7 @@ function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buf
   const start = (): void => {
     if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/json' });
   };
-  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers));
+  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers, 'grpc-metadata-'));
   call.on('data', (reply: Buffer) => {
     let line: string;
     try {

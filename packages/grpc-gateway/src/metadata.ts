@@ -42,14 +42,18 @@ export function requestMetadata(request: IncomingMessage, forward: (name: string
   return metadata;
 }
 
-/** The server's response metadata as `Grpc-Metadata-<key>` headers (grpc-gateway's names), transport keys left out. */
-export function setResponseMetadata(response: ServerResponse, metadata: Metadata): void {
+/**
+ * The server's metadata as headers named as grpc-gateway names them, transport and gRPC keys left out:
+ * `Grpc-Metadata-<key>` for its headers, `Grpc-Trailer-<key>` for its trailers (of a unary call, whose HTTP
+ * response waits for them).
+ */
+export function setResponseMetadata(response: ServerResponse, metadata: Metadata, prefix: 'grpc-metadata-' | 'grpc-trailer-'): void {
   if (response.headersSent) return;
   for (const [key, values] of Object.entries(metadata.toJSON())) {
     if (isReserved(key)) continue;
     const texts = values.map((value) => (Buffer.isBuffer(value) ? value.toString('base64') : value));
     try {
-      response.setHeader(`grpc-metadata-${key}`, texts);
+      response.setHeader(`${prefix}${key}`, texts);
     } catch {
       // A value HTTP cannot carry as a header is left out rather than fail the response.
     }

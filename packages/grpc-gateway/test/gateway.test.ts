@@ -47,6 +47,9 @@ describe('routes from google.api.http', () => {
     expect(reply.status).toBe(200);
     expect(lastSeen()).toMatchObject({ method: 'GetBook', request: { name: 'shelves/1/books/2' } });
     expect(reply.headers['grpc-metadata-x-served-by']).toBe('library');
+    // The server's trailers, as grpc-gateway names them; gRPC's own (grpc-status) and transport headers stay out.
+    expect(reply.headers['grpc-trailer-x-checksum']).toBe('c0ffee');
+    expect(Object.keys(reply.headers).filter((name) => /^grpc-(metadata|trailer)-(grpc-|content-type|date)/.test(name))).toEqual([]);
     expect(reply.json()).toEqual({
       name: 'shelves/1/books/2',
       title: 'Dune',

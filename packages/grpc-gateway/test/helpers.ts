@@ -99,7 +99,9 @@ export async function startLibrary(options: grpc.ServerOptions = {}): Promise<Li
     const header = new grpc.Metadata();
     header.set('x-served-by', 'library');
     call.sendMetadata(header);
-    callback(null, method === 'CreateBook' || method === 'UpdateBook' ? { ...BOOK, ...(call.request.book as object) } : BOOK);
+    const trailer = new grpc.Metadata();
+    trailer.set('x-checksum', 'c0ffee');
+    callback(null, method === 'CreateBook' || method === 'UpdateBook' ? { ...BOOK, ...(call.request.book as object) } : BOOK, trailer);
   };
   server.addService(Library.service, {
     GetBook: record('GetBook'),
