@@ -10,7 +10,7 @@ import { type Client, type Metadata, type ServiceError, status } from '@grpc/grp
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Type } from 'protobufjs';
 import { InvalidArgumentError, MAX_TIMEOUT_MS, assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertString } from '@x/core';
-import { decodeGrpcTimeout, httpStatusFromGrpcCode } from '@x/grpc-keepalive';
+import { deadlineIn, decodeGrpcTimeout, httpStatusFromGrpcCode } from '@x/grpc-keepalive';
 import { type Binding, bindingsOf, rootOf, servicesOf } from './http-rules.js';
 import { JsonCodec, JsonMappingError } from './json-codec.js';
 import { type OpenApiInfo, openApiDocument } from './openapi.js';
@@ -126,6 +126,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
     const url = request.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    const query = queryAt === -1 ? '' : url.slice(queryAt + 1);
     const httpMethod = request.method ?? 'GET';
     if (path === openApiPath && (httpMethod === 'GET' || httpMethod === 'HEAD')) {
       request.resume();
@@ -144,7 +145,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
       return sendError(response, status.UNIMPLEMENTED, `${httpMethod} is not served at ${path}`, 405);
     }
     const { route: binding, variables } = matched;
-    const malformed = malformedEscape(path, queryAt === -1 ? '' : url.slice(queryAt + 1));
+    const malformed = malformedEscape(path, query);
     if (malformed !== undefined) {
       request.resume();
       return sendError(response, status.INVALID_ARGUMENT, `malformed percent-encoding: ${malformed}`);
@@ -153,21 +154,16 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
     const timeoutHeader = request.headers['grpc-timeout'];
     try {
       const timeoutMs = typeof timeoutHeader === 'string' ? decodeGrpcTimeout(timeoutHeader) : defaultTimeoutMs;
-      deadline = timeoutMs === undefined ? undefined : timeoutMs > MAX_TIMEOUT_MS ? Infinity : Date.now() + timeoutMs;
+      deadline = timeoutMs === undefined ? undefined : deadlineIn(timeoutMs);
     } catch (error) {
       request.resume();
       return sendError(response, status.INVALID_ARGUMENT, (error as Error).message);
     }
+    // A JsonMappingError thrown here is a 400 (guarded).
     readBody(request, response, maxBodyBytes, bodyTimeoutMs, sendError, (text) => guarded(response, () => {
-      let message: Buffer;
-      try {
-        const body = binding.body === undefined || text === '' ? undefined : parseJson(text);
-        const json = requestJson(binding, body ?? (binding.body === '*' ? {} : undefined), variables, queryAt === -1 ? undefined : new URLSearchParams(url.slice(queryAt + 1)));
-        message = encode(binding.requestType, codec.read(binding.requestType, json));
-      } catch (error) {
-        if (error instanceof JsonMappingError) return sendError(response, status.INVALID_ARGUMENT, error.message);
-        throw error;
-      }
+      const body = binding.body === undefined || text === '' ? undefined : parseJson(text);
+      const json = requestJson(binding, body ?? (binding.body === '*' ? {} : undefined), variables, queryAt === -1 ? undefined : new URLSearchParams(query));
+      const message = encode(binding.requestType, codec.read(binding.requestType, json));
       const metadata = requestMetadata(request, forward);
       if (typeof metadata === 'string') return sendError(response, status.INVALID_ARGUMENT, metadata);
       const callOptions = deadline === undefined ? {} : { deadline };
@@ -229,7 +225,7 @@ function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buf
     try {
       line = `${toJson({ result: replyJson(binding, codec, reply) })}\n`;
     } catch (failure) {
-      line = `${toJson({ error: { code: status.INTERNAL, message: `a message could not be written as JSON: ${(failure as Error).message}`, details: [] } })}\n`;
+      line = `${toJson({ error: errorBody(status.INTERNAL, `a message could not be written as JSON: ${(failure as Error).message}`) })}\n`;
     }
     start();
     if (!response.write(line)) {
@@ -241,7 +237,7 @@ function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buf
     response.off('close', onClose);
     const details = errorDetails(codec, error);
     if (!response.headersSent) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message, undefined, details);
-    response.end(`${toJson({ error: { code: error.code ?? status.UNKNOWN, message: error.details || error.message, details } })}\n`);
+    response.end(`${toJson({ error: errorBody(error.code ?? status.UNKNOWN, error.details || error.message, details) })}\n`);
   });
   call.on('end', () => {
     response.off('close', onClose);
@@ -304,6 +300,11 @@ function send(response: ServerResponse, httpStatus: number, body: unknown): void
   response.end(text);
 }
 
+/** grpc-gateway's error body, `{ code, message, details }`. */
+function errorBody(code: number, message: string, details: unknown[] = []): { code: number; message: string; details: unknown[] } {
+  return { code, message, details };
+}
+
 function sendError(response: ServerResponse, code: number, message: string, httpStatus = httpStatusFromGrpcCode(code), details: unknown[] = []): void {
-  send(response, httpStatus, { code, message, details });
+  send(response, httpStatus, errorBody(code, message, details));
 }

@@ -8,7 +8,7 @@ import type { PackageDefinition } from '@grpc/proto-loader';
 import { Root, type Method, type Type } from 'protobufjs';
 import { FileDescriptorProto } from 'protobufjs/ext/descriptor';
 import { HttpRuleError } from './errors.js';
-import { fieldOf } from './json-codec.js';
+import { fieldOf, isTextWellKnown, isType } from './json-codec.js';
 import { type PathTemplate, parsePathTemplate } from './path-template.js';
 
 /** One HTTP route of a gRPC method. */
@@ -50,10 +50,6 @@ interface MethodDefinitionLike {
 
 const VERBS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
-/** Well-known message types whose JSON is a string or a scalar: a path variable can hold one. */
-const TEXT_MESSAGES = new Set(
-  ['Timestamp', 'Duration', 'FieldMask', 'StringValue', 'BytesValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'DoubleValue', 'FloatValue', 'BoolValue'].map((n) => `.google.protobuf.${n}`),
-);
 
 /** Message types the package definition describes, as one protobufjs root (its own, whatever the loader's options). */
 export function rootOf(packageDefinition: PackageDefinition): Root {
@@ -139,11 +135,11 @@ function checkPathField(name: string, requestType: Type, fieldPath: readonly str
     const field = fieldOf(type, part);
     if (field === undefined) throw new HttpRuleError(name, `path field ${fieldPath.join('.')}: ${type.name} has no field ${part}`);
     if (field.repeated || field.map) throw new HttpRuleError(name, `path field ${fieldPath.join('.')} is repeated`);
-    const message = field.resolvedType !== null && 'fieldsArray' in field.resolvedType ? field.resolvedType : undefined;
+    const message = isType(field.resolvedType) ? field.resolvedType : undefined;
     if (index < fieldPath.length - 1) {
       if (message === undefined) throw new HttpRuleError(name, `path field ${fieldPath.join('.')}: ${part} is not a message`);
       type = message;
-    } else if (message !== undefined && !TEXT_MESSAGES.has(message.fullName)) {
+    } else if (message !== undefined && !isTextWellKnown(message)) {
       throw new HttpRuleError(name, `path field ${fieldPath.join('.')} is a message (${message.name}), which a path segment cannot hold`);
     }
   });

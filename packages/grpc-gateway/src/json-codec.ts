@@ -6,7 +6,7 @@
  * "a.b,c", Any with its "@type"). Reading refuses what the mapping does not allow, with the JSON path of the
  * offending value (JsonMappingError); unknown fields are refused unless told otherwise.
  */
-import type { Enum, Field, MapField, Message, Root, Type } from 'protobufjs';
+import type { Enum, Field, Message, Root, Type } from 'protobufjs';
 import { XError } from '@x/core';
 
 /** A JSON value that does not fit the message it was read into; `path` says where (`book.pages`). */
@@ -63,11 +63,27 @@ export function fieldOf(type: Type, name: string): Field | undefined {
   return table.get(name);
 }
 
-const INT32 = new Set(['int32', 'sint32', 'sfixed32']);
-const UINT32 = new Set(['uint32', 'fixed32']);
-const INT64 = new Set(['int64', 'sint64', 'sfixed64']);
-const UINT64 = new Set(['uint64', 'fixed64']);
+/** The field `fieldPath` names from `type`, through singular message fields; undefined when there is none. */
+export function fieldAtPath(type: Type, fieldPath: readonly string[]): Field | undefined {
+  let current: Type = type;
+  for (let i = 0; i < fieldPath.length; i++) {
+    const field = fieldOf(current, fieldPath[i]!);
+    if (field === undefined) return undefined;
+    if (i === fieldPath.length - 1) return field;
+    if (field.repeated || !isType(field.resolvedType)) return undefined;
+    current = field.resolvedType;
+  }
+  return undefined;
+}
+
+/** Scalar kinds by their JSON form. */
+export const INT32 = new Set(['int32', 'sint32', 'sfixed32']);
+export const UINT32 = new Set(['uint32', 'fixed32']);
+export const INT64 = new Set(['int64', 'sint64', 'sfixed64']);
+export const UINT64 = new Set(['uint64', 'fixed64']);
 const WRAPPERS = new Set(['DoubleValue', 'FloatValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'BoolValue', 'StringValue', 'BytesValue']);
+/** Well-known types whose JSON is a string or a scalar: a path variable or a query parameter can set one. */
+const TEXT_WELL_KNOWN = new Set(['Timestamp', 'Duration', 'FieldMask', ...WRAPPERS]);
 const MAX_DURATION_S = 315_576_000_000;
 const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -78,10 +94,16 @@ const MAX_TIMESTAMP_S = 253_402_300_799;
 /** The well-known type a message is (`Timestamp`), worked out once per type: it is asked for every message read. */
 const wellKnownNames = new WeakMap<Type, string | null>();
 
-function wellKnown(type: Type): string | undefined {
+export function wellKnown(type: Type): string | undefined {
   let name = wellKnownNames.get(type);
   if (name === undefined) wellKnownNames.set(type, (name = type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : null));
   return name ?? undefined;
+}
+
+/** Whether `type` is a well-known type written as text or a scalar (see TEXT_WELL_KNOWN). */
+export function isTextWellKnown(type: Type): boolean {
+  const name = wellKnown(type);
+  return name !== undefined && TEXT_WELL_KNOWN.has(name);
 }
 
 /** Messages within messages a request may nest: protobufjs's limit (protoc's default recursion limit). */
@@ -98,10 +120,15 @@ export class JsonCodec {
 
   /** `json` as the object protobufjs's `fromObject` takes for `type`; throws JsonMappingError. */
   read(type: Type, json: unknown, path = ''): Record<string, unknown> {
+    return this.nested(path, () => this.readMessage(type, json, path));
+  }
+
+  /** Runs `work` one message deeper; refuses past MAX_DEPTH (protobufjs would throw a plain Error there). */
+  private nested<T>(path: string, work: () => T): T {
     if (this.depth >= MAX_DEPTH) throw new JsonMappingError(path, `messages nested more than ${MAX_DEPTH} deep`);
     this.depth++;
     try {
-      return this.readMessage(type, json, path);
+      return work();
     } finally {
       this.depth--;
     }
@@ -146,7 +173,7 @@ export class JsonCodec {
       if (!set && (field.partOf !== null || !this.options.emitUnpopulated)) continue;
       const value = fields[field.name];
       // protobufjs gives every message its own empty arrays: unpopulated too, when empty.
-      if (!this.options.emitUnpopulated && (field.repeated || field.map) && Object.keys(value ?? {}).length === 0) continue;
+      if (!this.options.emitUnpopulated && field.repeated && Object.keys(value ?? {}).length === 0) continue;
       out[jsonNameOf(field)] = this.writeField(field, message);
     }
     return out;
@@ -157,11 +184,6 @@ export class JsonCodec {
     const value = (message as Record<string, unknown>)[field.name];
     const entry = mapEntryOf(field);
     if (entry !== undefined) return this.writeMap(entry, value);
-    if (field.map) {
-      const out = Object.create(null) as Record<string, unknown>;
-      for (const [key, item] of Object.entries((value ?? {}) as Record<string, unknown>)) out[key] = this.writeValue(field, item);
-      return out;
-    }
     if (field.repeated) return ((value ?? []) as unknown[]).map((item) => this.writeValue(field, item));
     if (value === undefined || value === null) return isType(field.resolvedType) ? null : this.writeValue(field, field.typeDefault);
     return this.writeValue(field, value);
@@ -175,25 +197,12 @@ export class JsonCodec {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JsonMappingError(at, 'expected an object (a map)');
       const { key: keyField, value: valueField } = entry.fields as { key: Field; value: Field };
       // Each entry is a message too, as protobuf counts nesting.
-      if (this.depth >= MAX_DEPTH) throw new JsonMappingError(at, `messages nested more than ${MAX_DEPTH} deep`);
-      this.depth++;
-      try {
-        return Object.entries(value).map(([key, item]) => {
+      return this.nested(at, () =>
+        Object.entries(value).map(([key, item]) => {
           const itemAt = `${at}[${JSON.stringify(key)}]`;
           return { key: readMapKey(keyField.type, key, itemAt), value: this.readSingle(valueField, item, itemAt) };
-        });
-      } finally {
-        this.depth--;
-      }
-    }
-    if (field.map) {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new JsonMappingError(at, 'expected an object (a map)');
-      const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) {
-        const mapKey = String(readMapKey((field as unknown as MapField).keyType, key, `${at}[${JSON.stringify(key)}]`));
-        out[mapKey] = this.readSingle(field, item, `${at}[${JSON.stringify(key)}]`);
-      }
-      return out;
+        }),
+      );
     }
     if (field.repeated) {
       if (!Array.isArray(value)) throw new JsonMappingError(at, 'expected an array');
@@ -249,9 +258,7 @@ export class JsonCodec {
    */
   writeAny(url: string, value: Uint8Array | undefined, lenient = false): Record<string, unknown> {
     if (url === '') return {};
-    const name = url.slice(url.lastIndexOf('/') + 1);
-    const found = name === '' ? null : this.root.lookup(name);
-    if ((found === null || !isType(found)) && lenient) return { '@type': url, value: Buffer.from(value ?? new Uint8Array(0)).toString('base64') };
+    if (lenient && this.typeNamedBy(url) === undefined) return { '@type': url, value: Buffer.from(value ?? new Uint8Array(0)).toString('base64') };
     const inner = this.typeOfUrl(url, '@type');
     const json = this.write(inner, inner.decode(value ?? new Uint8Array(0)));
     const special = wellKnown(inner) !== undefined && wellKnown(inner) !== 'Empty';
@@ -260,10 +267,16 @@ export class JsonCodec {
 
   /** For Any: the type its URL names, looked up in the descriptors the gateway was given. */
   typeOfUrl(url: string, path: string): Type {
+    const found = this.typeNamedBy(url);
+    if (found === undefined) throw new JsonMappingError(path, `Any's type ${JSON.stringify(url)} is not among the gateway's descriptors`);
+    return found;
+  }
+
+  /** The message type an Any's URL names (after its last '/'), if the descriptors have it. */
+  private typeNamedBy(url: string): Type | undefined {
     const name = url.slice(url.lastIndexOf('/') + 1);
     const found = name === '' ? null : this.root.lookup(name);
-    if (found === null || !isType(found)) throw new JsonMappingError(path, `Any's type ${JSON.stringify(url)} is not among the gateway's descriptors`);
-    return found;
+    return isType(found) ? found : undefined;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import type { Enum, Field, Type } from 'protobufjs';
 import type { Binding } from './http-rules.js';
-import { fieldOf, isType, lowerCamel, mapEntryOf } from './json-codec.js';
+import { INT32, INT64, UINT32, UINT64, fieldAtPath, fieldOf, isType, lowerCamel, mapEntryOf, wellKnown } from './json-codec.js';
 import type { Segment } from './path-template.js';
 
 /** What the document says of itself (OpenAPI's `info`). */
@@ -20,9 +20,6 @@ export interface OpenApiInfo {
 type Schema = Record<string, unknown>;
 
 const STATUS_SCHEMA = 'google.rpc.Status';
-const INTEGER_32 = new Set(['int32', 'sint32', 'sfixed32']);
-const UNSIGNED_32 = new Set(['uint32', 'fixed32']);
-const INTEGER_64 = new Set(['int64', 'sint64', 'sfixed64', 'uint64', 'fixed64']);
 
 /** The document for `bindings` (in the gateway's order); paths that two rules would share keep the first. */
 export function openApiDocument(bindings: readonly Binding[], info: OpenApiInfo = {}): Record<string, unknown> {
@@ -76,7 +73,7 @@ class SchemaBuilder {
     const parameters: Schema[] = [];
     const bound = new Set<string>();
     for (const variable of binding.template.variables) {
-      const field = fieldAt(binding.requestType, variable.fieldPath)!;
+      const field = fieldAtPath(binding.requestType, variable.fieldPath)!;
       bound.add(variable.fieldPath.map(lowerCamel).join('.'));
       const spanned = binding.template.segments.slice(variable.start, variable.end);
       const simple = spanned.length === 1 && spanned[0]!.kind === 'star';
@@ -120,12 +117,12 @@ class SchemaBuilder {
       if (bound.has(name)) continue;
       if (prefix.length === 0 && field.name === bodyField) continue;
       const resolved = field.resolvedType;
-      if (isType(resolved) && !isWellKnown(resolved) && !field.repeated && !field.map) {
+      if (isType(resolved) && !isWellKnown(resolved) && !field.repeated) {
         // A message that contains itself would recurse for ever: its fields go as far as the first repetition.
         if (!visiting.has(resolved)) this.queryParameters(resolved, path, bound, undefined, out, visiting);
         continue;
       }
-      if (field.map || (isType(resolved) && !isWellKnown(resolved))) continue;
+      if (isType(resolved) && !isWellKnown(resolved)) continue;
       const schema = this.fieldSchema(field);
       out.push({ name, in: 'query', required: false, schema, ...(field.repeated ? { style: 'form', explode: true } : {}) });
     }
@@ -133,11 +130,9 @@ class SchemaBuilder {
   }
 
   fieldSchema(field: Field): Schema {
+    const entry = mapEntryOf(field);
+    if (entry !== undefined) return { type: 'object', additionalProperties: this.singleSchema(entry.fields.value!) };
     const single = this.singleSchema(field);
-    if (mapEntryOf(field) !== undefined) {
-      const entry = field.resolvedType as Type;
-      return { type: 'object', additionalProperties: this.singleSchema(entry.fields.value!) };
-    }
     return field.repeated ? { type: 'array', items: single } : single;
   }
 
@@ -158,7 +153,7 @@ class SchemaBuilder {
   }
 
   private messageSchema(type: Type): Schema {
-    const known = wellKnownName(type);
+    const known = wellKnown(type);
     if (known !== undefined) {
       const form = WELL_KNOWN_SCHEMAS[known];
       if (form !== undefined) return form;
@@ -212,30 +207,15 @@ function scalarSchema(kind: string): Schema {
   if (kind === 'string') return { type: 'string' };
   if (kind === 'bool') return { type: 'boolean' };
   if (kind === 'bytes') return { type: 'string', contentEncoding: 'base64' };
-  if (INTEGER_32.has(kind)) return { type: 'integer', format: 'int32' };
-  if (UNSIGNED_32.has(kind)) return { type: 'integer', format: 'uint32', minimum: 0 };
+  if (INT32.has(kind)) return { type: 'integer', format: 'int32' };
+  if (UINT32.has(kind)) return { type: 'integer', format: 'uint32', minimum: 0 };
   // Canonical JSON writes 64-bit integers as strings (and reads numbers up to 2^53 too).
-  if (INTEGER_64.has(kind)) return { type: 'string', format: kind.startsWith('u') || kind.startsWith('fixed') ? 'uint64' : 'int64', pattern: '^-?[0-9]+$' };
+  if (INT64.has(kind) || UINT64.has(kind)) return { type: 'string', format: UINT64.has(kind) ? 'uint64' : 'int64', pattern: '^-?[0-9]+$' };
   // double and float: numbers, or "NaN", "Infinity", "-Infinity".
   return { type: ['number', 'string'], format: kind };
 }
 
-function fieldAt(type: Type, path: readonly string[]): Field | undefined {
-  let current: Type = type;
-  let field: Field | undefined;
-  for (const part of path) {
-    field = fieldOf(current, part);
-    if (field === undefined) return undefined;
-    if (isType(field.resolvedType)) current = field.resolvedType;
-  }
-  return field;
-}
-
-function wellKnownName(type: Type): string | undefined {
-  return type.fullName.startsWith('.google.protobuf.') ? type.fullName.slice('.google.protobuf.'.length) : undefined;
-}
-
 function isWellKnown(type: Type): boolean {
-  const name = wellKnownName(type);
+  const name = wellKnown(type);
   return name !== undefined && name in WELL_KNOWN_SCHEMAS;
 }

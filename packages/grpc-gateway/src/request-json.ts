@@ -7,12 +7,10 @@
  */
 import type { Field, Type } from 'protobufjs';
 import type { Binding } from './http-rules.js';
-import { JsonMappingError, fieldOf, lowerCamel } from './json-codec.js';
+import { JsonMappingError, fieldAtPath, fieldOf, isTextWellKnown, isType, lowerCamel, wellKnown } from './json-codec.js';
 
 /** Scalar kinds whose canonical JSON is a string (numbers are accepted as strings too). */
 const TEXT_KINDS = new Set(['string', 'bytes', 'int32', 'sint32', 'sfixed32', 'uint32', 'fixed32', 'int64', 'sint64', 'sfixed64', 'uint64', 'fixed64', 'double', 'float']);
-/** Well-known message types written as a JSON string or scalar, so a path or query value can set them. */
-const TEXT_MESSAGES = new Set(['Timestamp', 'Duration', 'FieldMask', 'StringValue', 'BytesValue', 'Int64Value', 'UInt64Value', 'Int32Value', 'UInt32Value', 'DoubleValue', 'FloatValue', 'BoolValue']);
 
 export function requestJson(
   binding: Binding,
@@ -34,7 +32,7 @@ export function requestJson(
     for (const key of new Set(query.keys())) {
       const fieldPath = key.split('.');
       if (bound.has(key) || (bodyField !== undefined && fieldOf(requestType, fieldPath[0]!)?.name === bodyField)) continue;
-      const target = resolve(requestType, fieldPath);
+      const target = fieldAtPath(requestType, fieldPath);
       // Parameters that name no field are left alone (cache busters, tracking parameters), as grpc-gateway does.
       if (target === undefined) continue;
       const values = query.getAll(key).map((text) => fromText(target, text, key));
@@ -44,7 +42,7 @@ export function requestJson(
   // From the body as the client sent it, before the path's variables are set in it.
   if (binding.httpMethod === 'PATCH' && bodyField !== undefined && bodyField !== '*') fillUpdateMask(requestType, json, bodyField, body);
   for (const [fieldPath, text] of variables) {
-    set(requestType, json, fieldPath, fromText(resolve(requestType, fieldPath)!, text, fieldPath.join('.')));
+    set(requestType, json, fieldPath, fromText(fieldAtPath(requestType, fieldPath)!, text, fieldPath.join('.')));
   }
   return json;
 }
@@ -59,7 +57,7 @@ function fillUpdateMask(requestType: Type, json: Record<string, unknown>, bodyFi
   if (mask === undefined || mask.resolvedType?.fullName !== '.google.protobuf.FieldMask' || typeof body !== 'object' || body === null || Array.isArray(body)) return;
   if (Object.keys(json).some((key) => fieldOf(requestType, key) === mask)) return;
   const target = fieldOf(requestType, bodyField)?.resolvedType;
-  if (target === null || target === undefined || !('fieldsArray' in target)) return;
+  if (!isType(target)) return;
   const paths: string[] = [];
   const walk = (type: Type, object: Record<string, unknown>, prefix: string): void => {
     for (const [key, value] of Object.entries(object)) {
@@ -67,26 +65,13 @@ function fillUpdateMask(requestType: Type, json: Record<string, unknown>, bodyFi
       if (field === undefined) continue;
       const path = prefix + lowerCamel(field.name);
       const nested = field.resolvedType;
-      const descend = !field.repeated && !field.map && nested !== null && 'fieldsArray' in nested && !nested.fullName.startsWith('.google.protobuf.');
+      const descend = !field.repeated && isType(nested) && wellKnown(nested) === undefined;
       if (descend && typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) walk(nested, value as Record<string, unknown>, `${path}.`);
       else paths.push(path);
     }
   };
   walk(target, body as Record<string, unknown>, '');
   json[mask.name] = paths.join(',');
-}
-
-/** The field `fieldPath` names from `type`, through singular message fields; undefined when there is none. */
-function resolve(type: Type, fieldPath: readonly string[]): Field | undefined {
-  let current: Type = type;
-  for (let i = 0; i < fieldPath.length; i++) {
-    const field = fieldOf(current, fieldPath[i]!);
-    if (field === undefined) return undefined;
-    if (i === fieldPath.length - 1) return field;
-    if (field.repeated || field.map || field.resolvedType === null || !('fieldsArray' in field.resolvedType)) return undefined;
-    current = field.resolvedType;
-  }
-  return undefined;
 }
 
 /** Sets `value` at `fieldPath` in `json`, replacing whatever key the JSON used for those fields. */
@@ -117,9 +102,8 @@ function fromText(field: Field, text: string, at: string): unknown {
     // An enum: by name, or by number.
     return /^-?\d+$/.test(text) ? Number(text) : text;
   } else {
-    const known = resolved.fullName.replace(/^\.google\.protobuf\./, '');
-    if (known === 'BoolValue') return boolOf(text, at);
-    if (resolved.fullName.startsWith('.google.protobuf.') && TEXT_MESSAGES.has(known)) return text;
+    if (wellKnown(resolved) === 'BoolValue') return boolOf(text, at);
+    if (isTextWellKnown(resolved)) return text;
   }
   throw new JsonMappingError(at, `${field.name} cannot be set from a path or query parameter`);
 }

@@ -8,10 +8,14 @@ import { AbortError, type DisposableSignal, MAX_TIMEOUT_MS, assertKnownKeys, ass
 import { GrpcTimeoutFormatError } from './errors.js';
 
 /**
- * The deadline `ms` from now, as grpc-js can keep it. grpc-js arms a timer for the deadline, and Node fires a timer
- * of more than 2^31-1 ms (24.8 days) after 1 ms: such a call failed DEADLINE_EXCEEDED at once. A deadline that far
- * is no deadline (Infinity) for any real call.
- * @internal
+ * The deadline `ms` from now, as grpc-js can keep it (a call option `deadline`). grpc-js arms a timer for the
+ * deadline, and Node fires a timer of more than 2^31-1 ms (24.8 days) after 1 ms: such a call failed
+ * DEADLINE_EXCEEDED at once. A deadline that far is no deadline (Infinity) for any real call.
+ *
+ * @example
+ * ```ts
+ * client.getBook(request, { deadline: deadlineIn(decodeGrpcTimeout(header)) }, callback);
+ * ```
  */
 export function deadlineIn(ms: number): number {
   return ms > MAX_TIMEOUT_MS ? Infinity : Date.now() + ms;

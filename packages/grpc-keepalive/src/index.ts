@@ -27,6 +27,7 @@ export { ignoredChannelOptions, GRPC_JS_OPTION_KEYS, type IgnoredOption } from '
 export { checkKeepaliveCompatibility, type KeepaliveVerdict } from './goaway-check.js';
 export {
   withDefaultDeadline,
+  deadlineIn,
   encodeGrpcTimeout,
   decodeGrpcTimeout,
   remainingMs,

@@ -1,6 +1,6 @@
 import { type ServerUnaryCall, type sendUnaryData, Server, ServerCredentials, status } from '@grpc/grpc-js';
 import { isXError } from '@x/core';
-import { callSignal, decodeGrpcTimeout, encodeGrpcTimeout, propagatedCallOptions, remainingMs, withDefaultDeadline } from '../src/index.js';
+import { callSignal, deadlineIn, decodeGrpcTimeout, encodeGrpcTimeout, propagatedCallOptions, remainingMs, withDefaultDeadline } from '../src/index.js';
 import { EchoClient, echoClient, say, slow, startEcho } from './helpers.js';
 
 describe('grpc-timeout', () => {
@@ -29,6 +29,15 @@ describe('grpc-timeout', () => {
   it.each(['', '10', '123456789S', '1s', '-1S', '1.5S', 'S', ' 1S'])('rejects %j with a typed error', (value) => {
     expect(() => decodeGrpcTimeout(value)).toThrow(expect.objectContaining({ code: 'ERR_GRPC_TIMEOUT_FORMAT', value }));
   });
+});
+
+it('deadlineIn: ms from now, and no deadline past 2^31-1 ms (grpc-js would fire such a timer at once)', () => {
+  const before = Date.now();
+  const deadline = deadlineIn(5_000);
+  expect(deadline).toBeGreaterThanOrEqual(before + 5_000);
+  expect(deadline).toBeLessThanOrEqual(Date.now() + 5_000);
+  expect(deadlineIn(2 ** 31 - 1)).toBeLessThan(Infinity);
+  expect(deadlineIn(2 ** 31)).toBe(Infinity);
 });
 
 describe('deadlines on real calls', () => {
