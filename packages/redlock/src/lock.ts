@@ -54,7 +54,7 @@ export class Lock implements AsyncDisposable {
     return Math.max(0, this.validUntil - this.owner.now());
   }
 
-  /** Whether the validity has run out. */
+  /** Whether the validity has run out. True after `release()` too (a released lock is valid no longer); `released` tells the two apart. */
   get expired(): boolean {
     return this.remaining() === 0;
   }

@@ -46,7 +46,7 @@ export function parseRelease(reply: unknown): InstanceResult<ReleaseReply> {
 /** An acquire script's reply: the fence tokens when granted, else why not (held, restarting, or malformed). */
 export function parseAcquire(instance: Instance, keys: readonly string[], reply: unknown): InstanceResult<number[]> {
   if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== 2)) return instance.fail('error', `unexpected reply ${JSON.stringify(reply)}`);
-  if (reply[0] === 2) return instance.fail('restarting', `restarted recently; its vote counts in about ${Math.ceil(Number(reply[1]) / 1000)} s`);
+  if (reply[0] === 2) return instance.fail('restarting', `restarted recently; its vote counts in about ${Math.ceil(Number(reply[1]) / 1000)} s (the restart guard lasts maxTtl; restartGuard: false turns it off for instances that fsync every write)`);
   if (reply[0] === 0) return instance.fail('held', `${keys[Number(reply[1]) - 1]} is held by another owner`);
   return { ok: true, value: reply.slice(1).map(Number) };
 }
