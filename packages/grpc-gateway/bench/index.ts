@@ -1,6 +1,6 @@
 /**
  * `npm run bench -w @x/grpc-gateway [-- --quick]`: requests per second from 64 keep-alive HTTP connections on
- * loopback through the gateway, against the same gRPC method called directly with grpc-js and against a
+ * loopback through the gateway (over its own HTTP/2 connection; the `-client` cases through a grpc-js client), against the same gRPC method called directly with grpc-js and against a
  * hand-written fastify 5 route doing what the gateway does (parse, grpc-js call, JSON reply); and a server stream
  * of 10,000 messages through the gateway against the same stream read directly. Server, gateway and load share
  * one process, so the figures are relative.
@@ -92,15 +92,18 @@ async function httpRate(start: (grpcPort: number) => Promise<{ port: number; clo
   }
 }
 
-async function ourGateway(grpcPort: number): Promise<{ port: number; close(): Promise<void> }> {
+/** The gateway over its own HTTP/2 connection (`address`), or through a grpc-js client (`client`). */
+async function ourGateway(grpcPort: number, through: 'address' | 'client' = 'address'): Promise<{ port: number; close(): Promise<void> }> {
   const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-  const http = createServer(createGateway({ packageDefinition, client }));
+  const gateway = createGateway({ packageDefinition, ...(through === 'address' ? { address: `http://127.0.0.1:${grpcPort}` } : { client }) });
+  const http = createServer(gateway);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     port: (http.address() as AddressInfo).port,
     close: async () => {
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
+      gateway.close();
       client.close();
     },
   };
@@ -132,9 +135,9 @@ async function directRate(): Promise<number> {
 }
 
 /** Messages per second of one stream of STREAM_MESSAGES through the gateway, read line by line. */
-async function gatewayStreamRate(): Promise<number> {
+async function gatewayStreamRate(through: 'address' | 'client' = 'address'): Promise<number> {
   const server = await startServer();
-  const http = await ourGateway(server.port);
+  const http = await ourGateway(server.port, through);
   try {
     const started = performance.now();
     const lines = await new Promise<number>((resolve, reject) => {
@@ -186,6 +189,9 @@ const cases: BenchCase[] = [
   { id: 'unary-get', unit: 'req/s', better: 'higher', peer: 'hand-written fastify 5 route', rounds, ours: () => httpRate(ourGateway), theirs: () => httpRate(fastifyRoute) },
   { id: 'unary-vs-direct', unit: 'req/s', better: 'higher', peer: 'direct grpc-js call', rounds, ours: () => httpRate(ourGateway), theirs: () => directRate() },
   { id: 'server-stream', unit: 'msg/s', better: 'higher', peer: 'direct grpc-js stream', rounds, ours: () => gatewayStreamRate(), theirs: () => directStreamRate() },
+  // The gateway through a grpc-js client (the `client` option) against its own connection (`address`).
+  { id: 'unary-get-client', unit: 'req/s', better: 'higher', peer: 'ours over its own HTTP/2 connection', rounds, ours: () => httpRate((port) => ourGateway(port, 'client')), theirs: () => httpRate(ourGateway) },
+  { id: 'server-stream-client', unit: 'msg/s', better: 'higher', peer: 'ours over its own HTTP/2 connection', rounds, ours: () => gatewayStreamRate('client'), theirs: () => gatewayStreamRate() },
 ];
 
 void runBench('grpc-gateway', cases);

@@ -6,7 +6,8 @@
  * and the call cancelled (RST_STREAM CANCEL) when the HTTP client goes away.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Client, type Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import type { SecureClientSessionOptions } from 'node:http2';
+import { type Client, status } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
 import type { Type } from 'protobufjs';
 import { InvalidArgumentError, MAX_TIMEOUT_MS, assertBoolean, assertFunction, assertKnownKeys, assertNumber, assertString } from '@x/core';
@@ -15,6 +16,9 @@ import { type Binding, bindingsOf, rootOf, servicesOf } from './http-rules.js';
 import { JsonCodec, JsonMappingError } from './json-codec.js';
 import { type OpenApiInfo, openApiDocument } from './openapi.js';
 import { requestMetadata, setResponseMetadata } from './metadata.js';
+import { GrpcJsUpstream } from './grpc-js-upstream.js';
+import { Http2Upstream } from './http2-upstream.js';
+import type { CallStatus, RequestMetadata, Upstream } from './upstream.js';
 import { errorDetails } from './status-details.js';
 import { readBody } from './request-body.js';
 import { malformedEscape, requestJson } from './request-json.js';
@@ -25,8 +29,19 @@ import { gatewayTelemetry } from './telemetry.js';
 export interface GatewayOptions {
   /** The services' descriptors, from @grpc/proto-loader's `loadSync` (any of its options). */
   packageDefinition: PackageDefinition;
-  /** A grpc-js client (any service's, or `new grpc.Client(address, credentials)`): its channel carries every call. */
-  client: Client;
+  /**
+   * The gRPC server's address, `http://host:port` (plaintext HTTP/2) or `https://host:port` (TLS), reached over
+   * one HTTP/2 connection of the gateway's own: a call costs about half the CPU it costs through grpc-js (see
+   * README: Benchmarks). `close()` ends it. Give this or `client`.
+   */
+  address?: string;
+  /** TLS options for an `https://` address: `ca`, `cert` and `key` for mutual TLS, `servername`. */
+  tls?: SecureClientSessionOptions;
+  /**
+   * A grpc-js client (any service's, or `new grpc.Client(target, credentials)`) whose channel carries every call:
+   * for grpc-js's name resolution, load balancing, credentials or interceptors. Give this or `address`.
+   */
+  client?: Client;
   /** The services to serve (full names, `library.v1.Library`). Default: every service of the package definition. */
   services?: readonly string[];
   /** Serve methods without a `google.api.http` rule at `POST /<package.Service>/<Method>`, body `*` (default false). */
@@ -54,6 +69,11 @@ export interface GatewayOptions {
 
 /** An HTTP request listener (for `http.createServer`, or a framework's raw handler). */
 export type GatewayHandler = ((request: IncomingMessage, response: ServerResponse) => void) & {
+  /**
+   * Closes the gateway's own connection (with `address`; calls in flight finish, later requests answer 503).
+   * A `client` given to the gateway stays open: it is the caller's to close.
+   */
+  close(): void;
   /** The routes served, as `GET /v1/{name=shelves/*}` -> `library.v1.Library.GetBook`, in the order added. */
   readonly routes: ReadonlyArray<{ readonly route: string; readonly method: string }>;
   /** The OpenAPI 3.1 document of the routes (made once, at the first call). */
@@ -66,10 +86,7 @@ const FORWARDED_AS_IS = new Set(['authorization', 'traceparent', 'tracestate']);
 const defaultForward = (name: string): string | undefined =>
   FORWARDED_AS_IS.has(name) ? name : name.startsWith('grpc-metadata-') ? name.slice('grpc-metadata-'.length) : undefined;
 
-/** Buffers in and out as they are: the gateway encodes and decodes with its own descriptors. */
-const asIs = (buffer: Buffer): Buffer => buffer;
-
-const OPTION_KEYS = ['packageDefinition', 'client', 'services', 'unboundMethods', 'defaultTimeoutMs', 'maxBodyBytes', 'bodyTimeoutMs', 'rejectUnknownFields', 'emitUnpopulated', 'forwardHeader', 'openApiPath', 'openApiInfo'];
+const OPTION_KEYS = ['packageDefinition', 'address', 'tls', 'client', 'services', 'unboundMethods', 'defaultTimeoutMs', 'maxBodyBytes', 'bodyTimeoutMs', 'rejectUnknownFields', 'emitUnpopulated', 'forwardHeader', 'openApiPath', 'openApiInfo'];
 
 /**
  * An HTTP request listener serving `services` as their `google.api.http` rules say.
@@ -79,19 +96,18 @@ const OPTION_KEYS = ['packageDefinition', 'client', 'services', 'unboundMethods'
  * @example
  * ```ts
  * const packageDefinition = loadSync('library.proto', { includeDirs: [googleApiProtos] });
- * const client = new grpc.Client('localhost:50051', grpc.credentials.createInsecure());
- * http.createServer(createGateway({ packageDefinition, client, defaultTimeoutMs: 5_000 })).listen(8080);
+ * http.createServer(createGateway({ packageDefinition, address: 'http://localhost:50051', defaultTimeoutMs: 5_000 })).listen(8080);
  * // curl localhost:8080/v1/shelves/1/books/2
  * ```
  */
 export function createGateway(options: GatewayOptions): GatewayHandler {
   assertKnownKeys('options', options, OPTION_KEYS);
-  const { packageDefinition, client } = options;
+  const { packageDefinition } = options;
   if (!isPackageDefinition(packageDefinition)) throw new InvalidArgumentError('options.packageDefinition', packageDefinition, "@grpc/proto-loader's package definition (loadSync's result, not grpc.loadPackageDefinition's)");
   if (options.services !== undefined && (!Array.isArray(options.services) || !options.services.every((name) => typeof name === 'string'))) {
     throw new InvalidArgumentError('options.services', options.services, 'an array of service names');
   }
-  if (typeof (client as Partial<Client> | undefined)?.makeUnaryRequest !== 'function') throw new InvalidArgumentError('options.client', client, 'a grpc-js Client');
+  const upstream = upstreamOf(options);
   const defaultTimeoutMs = options.defaultTimeoutMs === undefined ? undefined : assertNumber('options.defaultTimeoutMs', options.defaultTimeoutMs, { min: 1 });
   const maxBodyBytes = assertNumber('options.maxBodyBytes', options.maxBodyBytes ?? 4 * 1024 * 1024, { min: 0, integer: true });
   const bodyTimeoutMs = assertNumber('options.bodyTimeoutMs', options.bodyTimeoutMs ?? 30_000, { min: 1, max: MAX_TIMEOUT_MS });
@@ -166,42 +182,62 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
       const message = encode(binding.requestType, codec.read(binding.requestType, json));
       const metadata = requestMetadata(request, forward);
       if (typeof metadata === 'string') return sendError(response, status.INVALID_ARGUMENT, metadata);
-      const callOptions = deadline === undefined ? {} : { deadline };
-      if (binding.serverStreaming) return stream(client, binding, codec, message, metadata, callOptions, response);
-      unary(client, binding, codec, message, metadata, callOptions, response);
+      if (binding.serverStreaming) return stream(upstream, binding, codec, message, metadata, deadline, response);
+      unary(upstream, binding, codec, message, metadata, deadline, response);
     }));
   };
-  return Object.assign(handler, { routes, openApi });
+  return Object.assign(handler, { routes, openApi, close: () => upstream.close() });
 }
 
-function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buffer, metadata: Metadata, callOptions: { deadline?: number }, response: ServerResponse): void {
-  // The answer goes out once both the reply and the status (with the trailing metadata) are in: grpc-js calls
-  // back with the reply, then emits the status.
-  let outcome: { error: ServiceError | null; reply: Buffer | undefined } | undefined;
-  let trailers: Metadata | undefined;
-  const finish = (): void => {
-    if (outcome === undefined || trailers === undefined) return;
-    response.off('close', onClose);
-    setResponseMetadata(response, trailers, 'grpc-trailer-');
-    const { error, reply } = outcome;
-    if (error !== null) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message, undefined, errorDetails(codec, error));
-    let json: unknown;
-    try {
-      json = replyJson(binding, codec, reply ?? Buffer.alloc(0));
-    } catch (failure) {
-      return sendError(response, status.INTERNAL, `the reply could not be written as JSON: ${(failure as Error).message}`);
-    }
-    send(response, 200, json);
-  };
-  const call = client.makeUnaryRequest(binding.path, asIs, asIs, message, metadata, callOptions, (error: ServiceError | null, reply?: Buffer) => {
-    outcome = { error, reply };
-    guarded(response, finish);
-  });
-  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers, 'grpc-metadata-'));
-  call.on('status', (callStatus: { metadata: Metadata }) => {
-    trailers = callStatus.metadata;
-    guarded(response, finish);
-  });
+/** The connection the options name: the gateway's own HTTP/2 connection to `address`, or `client`'s channel. */
+function upstreamOf(options: GatewayOptions): Upstream {
+  const { address, client, tls } = options;
+  if ((address === undefined) === (client === undefined)) throw new InvalidArgumentError(address === undefined ? 'options.address' : 'options.client', address ?? client, 'either address or client, not both and not neither');
+  if (client !== undefined) {
+    if (typeof (client as Partial<Client> | null)?.makeUnaryRequest !== 'function') throw new InvalidArgumentError('options.client', client, 'a grpc-js Client');
+    if (tls !== undefined) throw new InvalidArgumentError('options.tls', tls, 'nothing with a client (its credentials say how it connects)');
+    return new GrpcJsUpstream(client);
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(assertString('options.address', address));
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new InvalidArgumentError('options.address', address, 'http://host:port or https://host:port');
+  }
+  if (tls !== undefined && (typeof tls !== 'object' || tls === null)) throw new InvalidArgumentError('options.tls', tls, 'TLS options (an object)');
+  if (tls !== undefined && url.protocol === 'http:') throw new InvalidArgumentError('options.tls', tls, 'nothing with an http:// address (use https://)');
+  return new Http2Upstream(url.origin, tls);
+}
+
+/** A unary call: the answer goes out once both the reply and the status (with the trailing metadata) are in. */
+function unary(upstream: Upstream, binding: Binding, codec: JsonCodec, message: Buffer, metadata: RequestMetadata, deadline: number | undefined, response: ServerResponse): void {
+  let reply: Buffer | undefined;
+  const call = upstream.call(
+    { path: binding.path, message, metadata, deadline, serverStreaming: false },
+    {
+      onHeaders: (headers) => setResponseMetadata(response, headers, 'grpc-metadata-'),
+      onMessage: (received) => {
+        reply = received;
+        return true;
+      },
+      onStatus: (callStatus) =>
+        guarded(response, () => {
+          response.off('close', onClose);
+          setResponseMetadata(response, callStatus.trailers, 'grpc-trailer-');
+          if (callStatus.code !== status.OK) return sendStatus(response, codec, callStatus);
+          let json: unknown;
+          try {
+            json = replyJson(binding, codec, reply ?? Buffer.alloc(0));
+          } catch (failure) {
+            return sendError(response, status.INTERNAL, `the reply could not be written as JSON: ${(failure as Error).message}`);
+          }
+          send(response, 200, json);
+        }),
+    },
+  );
   // The HTTP client went away before the answer: cancel the call (RST_STREAM CANCEL) instead of letting the
   // server work for nobody.
   const onClose = (): void => {
@@ -211,43 +247,49 @@ function unary(client: Client, binding: Binding, codec: JsonCodec, message: Buff
 }
 
 /**
- * A server stream as newline-delimited JSON. A reader slower than the stream pauses the call (grpc-js then stops
- * reading from the connection, and HTTP/2 flow control holds the server back), so memory stays bounded.
+ * A server stream as newline-delimited JSON. A reader slower than the stream pauses the call (the connection's
+ * HTTP/2 flow control then holds the server back), so memory stays bounded.
  */
-function stream(client: Client, binding: Binding, codec: JsonCodec, message: Buffer, metadata: Metadata, callOptions: { deadline?: number }, response: ServerResponse): void {
-  const call = client.makeServerStreamRequest(binding.path, asIs, asIs, message, metadata, callOptions);
+function stream(upstream: Upstream, binding: Binding, codec: JsonCodec, message: Buffer, metadata: RequestMetadata, deadline: number | undefined, response: ServerResponse): void {
   const start = (): void => {
     if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/json' });
   };
-  call.on('metadata', (headers: Metadata) => setResponseMetadata(response, headers, 'grpc-metadata-'));
-  call.on('data', (reply: Buffer) => {
-    let line: string;
-    try {
-      line = `${toJson({ result: replyJson(binding, codec, reply) })}\n`;
-    } catch (failure) {
-      line = `${toJson({ error: errorBody(status.INTERNAL, `a message could not be written as JSON: ${(failure as Error).message}`) })}\n`;
-    }
-    start();
-    if (!response.write(line)) {
-      call.pause();
-      response.once('drain', () => call.resume());
-    }
-  });
-  call.on('error', (error: ServiceError) => {
-    response.off('close', onClose);
-    const details = errorDetails(codec, error);
-    if (!response.headersSent) return sendError(response, error.code ?? status.UNKNOWN, error.details || error.message, undefined, details);
-    response.end(`${toJson({ error: errorBody(error.code ?? status.UNKNOWN, error.details || error.message, details) })}\n`);
-  });
-  call.on('end', () => {
-    response.off('close', onClose);
-    start();
-    response.end();
-  });
+  const call = upstream.call(
+    { path: binding.path, message, metadata, deadline, serverStreaming: true },
+    {
+      onHeaders: (headers) => setResponseMetadata(response, headers, 'grpc-metadata-'),
+      onMessage: (reply) => {
+        let line: string;
+        try {
+          line = `${toJson({ result: replyJson(binding, codec, reply) })}\n`;
+        } catch (failure) {
+          line = `${toJson({ error: errorBody(status.INTERNAL, `a message could not be written as JSON: ${(failure as Error).message}`) })}\n`;
+        }
+        start();
+        if (response.write(line)) return true;
+        response.once('drain', () => call.resume());
+        return false;
+      },
+      onStatus: (callStatus) => {
+        response.off('close', onClose);
+        if (callStatus.code === status.OK) {
+          start();
+          return void response.end();
+        }
+        if (!response.headersSent) return sendStatus(response, codec, callStatus);
+        response.end(`${toJson({ error: errorBody(callStatus.code, callStatus.details, errorDetails(codec, callStatus.statusDetails)) })}\n`);
+      },
+    },
+  );
   const onClose = (): void => {
     if (!response.writableFinished) call.cancel();
   };
   response.on('close', onClose);
+}
+
+/** A failed call's status as grpc-gateway's error body. */
+function sendStatus(response: ServerResponse, codec: JsonCodec, callStatus: CallStatus): void {
+  sendError(response, callStatus.code, callStatus.details, undefined, errorDetails(codec, callStatus.statusDetails));
 }
 
 function replyJson(binding: Binding, codec: JsonCodec, reply: Buffer): unknown {

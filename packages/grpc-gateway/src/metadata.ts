@@ -6,12 +6,16 @@
  * are gRPC's own (`grpc-timeout` would replace the deadline).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Metadata } from '@grpc/grpc-js';
+import type { RequestMetadata, ResponseMetadata } from './upstream.js';
 
 /** Connection-specific and transport headers: never metadata. */
 const TRANSPORT = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'content-length', 'content-type', 'expect', 'http2-settings', 'date']);
 
 const isReserved = (key: string): boolean => TRANSPORT.has(key) || key.startsWith('grpc-') || key.startsWith(':');
+
+/** What gRPC allows as a metadata key, and as a text value (printable ASCII). */
+const LEGAL_KEY = /^[0-9a-z_.-]+$/;
+const LEGAL_TEXT = /^[ -~]*$/;
 
 const BASE64 = /^(?:[A-Za-z0-9+/\-_]{4})*(?:[A-Za-z0-9+/\-_]{2}(?:==)?|[A-Za-z0-9+/\-_]{3}=?)?$/;
 
@@ -20,8 +24,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/\-_]{4})*(?:[A-Za-z0-9+/\-_]{2}(?:==)?|[A-Za-z0-
  * client asked for by name (`Grpc-Metadata-Connection`) is refused; one a `forwardHeader` that forwards everything
  * maps to is left out. Repeated headers stay separate values.
  */
-export function requestMetadata(request: IncomingMessage, forward: (name: string) => string | undefined): Metadata | string {
-  const metadata = new Metadata();
+export function requestMetadata(request: IncomingMessage, forward: (name: string) => string | undefined): RequestMetadata | string {
+  const metadata: Array<readonly [string, string | Buffer]> = [];
   for (const [name, values] of Object.entries(request.headersDistinct)) {
     const key = forward(name)?.toLowerCase();
     if (key === undefined || values === undefined) continue;
@@ -29,14 +33,12 @@ export function requestMetadata(request: IncomingMessage, forward: (name: string
       if (name.startsWith('grpc-metadata-')) return `header ${name} names ${key}, which gRPC metadata cannot carry`;
       continue;
     }
+    if (!LEGAL_KEY.test(key)) return `header ${name} cannot be gRPC metadata: ${JSON.stringify(key)} is not a legal metadata key`;
+    const binary = key.endsWith('-bin');
     for (const value of values) {
-      if (key.endsWith('-bin') && !BASE64.test(value)) return `header ${name} is not base64`;
-      try {
-        // grpc-js throws on what metadata cannot carry (an illegal key, a non-ASCII value): the client's mistake.
-        metadata.add(key, key.endsWith('-bin') ? Buffer.from(value, 'base64') : value);
-      } catch (error) {
-        return `header ${name} cannot be gRPC metadata: ${(error as Error).message}`;
-      }
+      if (binary && !BASE64.test(value)) return `header ${name} is not base64`;
+      if (!binary && !LEGAL_TEXT.test(value)) return `header ${name} cannot be gRPC metadata: its value is not printable ASCII`;
+      metadata.push([key, binary ? Buffer.from(value, 'base64') : value]);
     }
   }
   return metadata;
@@ -47,13 +49,12 @@ export function requestMetadata(request: IncomingMessage, forward: (name: string
  * `Grpc-Metadata-<key>` for its headers, `Grpc-Trailer-<key>` for its trailers (of a unary call, whose HTTP
  * response waits for them).
  */
-export function setResponseMetadata(response: ServerResponse, metadata: Metadata, prefix: 'grpc-metadata-' | 'grpc-trailer-'): void {
+export function setResponseMetadata(response: ServerResponse, metadata: ResponseMetadata, prefix: 'grpc-metadata-' | 'grpc-trailer-'): void {
   if (response.headersSent) return;
-  for (const [key, values] of Object.entries(metadata.toJSON())) {
+  for (const [key, values] of metadata) {
     if (isReserved(key)) continue;
-    const texts = values.map((value) => (Buffer.isBuffer(value) ? value.toString('base64') : value));
     try {
-      response.setHeader(`${prefix}${key}`, texts);
+      response.setHeader(`${prefix}${key}`, values as string[]);
     } catch {
       // A value HTTP cannot carry as a header is left out rather than fail the response.
     }

@@ -2,7 +2,6 @@
  * The details of a failed call (`grpc-status-details-bin`: a google.rpc.Status whose `details` are Anys, as
  * grpc-go's `status.WithDetails` and grpc-java's `StatusProto` send them), for grpc-gateway's error body.
  */
-import type { ServiceError } from '@grpc/grpc-js';
 import { Root } from 'protobufjs';
 import type { JsonCodec } from './json-codec.js';
 
@@ -16,10 +15,9 @@ const STATUS = Root.fromJSON({
   },
 }).lookupType('google.rpc.Status');
 
-/** The error's details as JSON (each an Any: `{"@type": ..., ...}`), or none when it carries none or they do not decode. */
-export function errorDetails(codec: JsonCodec, error: ServiceError): unknown[] {
-  const [bytes] = error.metadata?.get('grpc-status-details-bin') ?? [];
-  if (!Buffer.isBuffer(bytes)) return [];
+/** The details as JSON (each an Any: `{"@type": ..., ...}`), or none when there are none or they do not decode. */
+export function errorDetails(codec: JsonCodec, bytes: Buffer | undefined): unknown[] {
+  if (bytes === undefined) return [];
   try {
     const status = STATUS.decode(bytes) as unknown as { details: Array<{ typeUrl: string; value: Uint8Array }> };
     return status.details.map((detail) => codec.writeAny(detail.typeUrl, detail.value, true));

@@ -146,10 +146,16 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/** How the gateway reaches the server: through a grpc-js client, or over its own HTTP/2 connection. */
+export type Transport = 'client' | 'address';
+export const TRANSPORTS: readonly Transport[] = ['client', 'address'];
+
 /** The gateway on an ephemeral port, in front of the server at `port`. */
-export async function startGateway(port: number, options: Partial<GatewayOptions> = {}): Promise<RunningGateway> {
+export async function startGateway(port: number, options: Partial<GatewayOptions> = {}, transport: Transport = 'client'): Promise<RunningGateway> {
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const http = createServer(createGateway({ packageDefinition: loadLibrary(), client, ...options }));
+  const upstream = transport === 'client' ? { client } : { address: `http://127.0.0.1:${port}` };
+  const gateway = createGateway({ packageDefinition: loadLibrary(), ...upstream, ...options });
+  const http = createServer(gateway);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
@@ -158,6 +164,7 @@ export async function startGateway(port: number, options: Partial<GatewayOptions
     close: async () => {
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
+      gateway.close();
       client.close();
     },
   };

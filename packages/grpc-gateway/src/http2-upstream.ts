@@ -1,0 +1,290 @@
+/**
+ * Calls over the gateway's own HTTP/2 connection to one gRPC server (the `address` option), framed as gRPC's
+ * HTTP/2 protocol says (PROTOCOL-HTTP2.md). A unary call is one request with its headers, one DATA frame and a
+ * status in the trailers: grpc-js wraps the same call in a channel, a load balancer, interceptors and a retry
+ * layer, which costs the gateway about as much CPU per call as the HTTP request that asked for it.
+ *
+ * One connection, made on the first call and made again after it closes, fails or is told to go away (GOAWAY:
+ * calls in flight finish on it, new ones go to a new connection). While a connection cannot be made, calls fail
+ * at once with UNAVAILABLE until a backoff has passed, instead of each trying again.
+ */
+import { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type SecureClientSessionOptions, connect, constants } from 'node:http2';
+import { status } from '@grpc/grpc-js';
+import { exponentialBackoff } from '@x/core';
+import { encodeGrpcTimeout } from '@x/grpc-keepalive';
+import type { CallListener, CallStatus, ResponseMetadata, Upstream, UpstreamCall, UpstreamCallOptions } from './upstream.js';
+
+/** The largest reply accepted, as grpc-js's default receive limit: a larger one fails the call with RESOURCE_EXHAUSTED. */
+export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
+
+/** How long calls fail at once after a connection attempt failed, by failures in a row (0.1 s doubling to 5 s). */
+const RECONNECT = exponentialBackoff({ initial: 100, max: 5_000 });
+
+/** HTTP/2 error codes of a reset stream, as gRPC status codes (PROTOCOL-HTTP2.md, "Errors"). */
+const RST_STATUS: Record<number, number> = {
+  [constants.NGHTTP2_REFUSED_STREAM]: status.UNAVAILABLE,
+  [constants.NGHTTP2_CANCEL]: status.CANCELLED,
+  [constants.NGHTTP2_ENHANCE_YOUR_CALM]: status.RESOURCE_EXHAUSTED,
+  [constants.NGHTTP2_INADEQUATE_SECURITY]: status.PERMISSION_DENIED,
+};
+
+/** An HTTP status without a gRPC one, as a gRPC status code (http-grpc-status-mapping.md). */
+function statusOfHttp(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+      return status.INTERNAL;
+    case 401:
+      return status.UNAUTHENTICATED;
+    case 403:
+      return status.PERMISSION_DENIED;
+    case 404:
+      return status.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return status.UNAVAILABLE;
+    default:
+      return status.UNKNOWN;
+  }
+}
+
+export class Http2Upstream implements Upstream {
+  private session: ClientHttp2Session | undefined;
+  /** Failed connection attempts in a row, and until when calls fail at once (a backoff after the last). */
+  private failedConnects = 0;
+  private retryAt = 0;
+  private lastFailure = '';
+  private closed = false;
+
+  constructor(
+    /** `http://host:port` or `https://host:port`. */
+    private readonly address: string,
+    private readonly tls: SecureClientSessionOptions | undefined,
+  ) {}
+
+  call(options: UpstreamCallOptions, listener: CallListener): UpstreamCall {
+    const session = this.sessionNow();
+    if (typeof session === 'string') return failed(listener, status.UNAVAILABLE, session);
+    const headers: Record<string, string | string[]> = {
+      ':method': 'POST',
+      ':path': options.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'grpc-accept-encoding': 'identity',
+    };
+    let timeoutMs: number | undefined;
+    if (options.deadline !== undefined && Number.isFinite(options.deadline)) {
+      timeoutMs = options.deadline - Date.now();
+      if (timeoutMs <= 0) return failed(listener, status.DEADLINE_EXCEEDED, 'the deadline passed before the call started');
+      headers['grpc-timeout'] = encodeGrpcTimeout(timeoutMs);
+    }
+    for (const [key, value] of options.metadata) {
+      const text = typeof value === 'string' ? value : value.toString('base64');
+      const present = headers[key];
+      headers[key] = present === undefined ? text : Array.isArray(present) ? [...present, text] : [present, text];
+    }
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers);
+    } catch (error) {
+      // Out of stream ids, or the session closed under us: the next call gets a new connection.
+      this.drop(session);
+      return failed(listener, status.UNAVAILABLE, `the connection to ${this.address} cannot take a call: ${(error as Error).message}`);
+    }
+    const call = new Http2Call(stream, options.serverStreaming, listener, timeoutMs);
+    stream.end(frame(options.message));
+    return call;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  /** The connection to call on, or why there is none now. */
+  private sessionNow(): ClientHttp2Session | string {
+    if (this.closed) return 'the gateway is closed';
+    const current = this.session;
+    if (current !== undefined && !current.closed && !current.destroyed) return current;
+    if (Date.now() < this.retryAt) return `no connection to ${this.address}: ${this.lastFailure} (trying again in ${this.retryAt - Date.now()} ms)`;
+    const session = connect(this.address, { ...this.tls, settings: { enablePush: false } });
+    // Calls keep the process alive through their HTTP requests; an idle connection must not.
+    session.unref();
+    let connected = false;
+    session.once('connect', () => {
+      connected = true;
+      this.failedConnects = 0;
+    });
+    session.on('error', (error: Error) => {
+      if (!connected) {
+        this.failedConnects++;
+        this.lastFailure = error.message;
+        this.retryAt = Date.now() + RECONNECT.delay(this.failedConnects);
+      }
+      this.drop(session);
+    });
+    session.on('goaway', () => this.drop(session));
+    session.on('close', () => this.drop(session));
+    this.session = session;
+    return session;
+  }
+
+  /** New calls go to a new connection; this one finishes what it carries. */
+  private drop(session: ClientHttp2Session): void {
+    if (this.session === session) this.session = undefined;
+    if (!session.closed && !session.destroyed) session.close();
+  }
+}
+
+/** A gRPC message: a 5-byte prefix (uncompressed, length) and the message. */
+function frame(message: Buffer): Buffer {
+  const framed = Buffer.allocUnsafe(5 + message.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  message.copy(framed, 5);
+  return framed;
+}
+
+/** A call that fails before it starts, reported on the next tick (as a started call would). */
+function failed(listener: CallListener, code: number, details: string): UpstreamCall {
+  const timer = setImmediate(() => listener.onStatus({ code, details, trailers: new Map() }));
+  return { cancel: () => clearImmediate(timer), resume: () => undefined };
+}
+
+/** One call on a stream: its replies cut out of the DATA frames, its status from the trailers. */
+class Http2Call implements UpstreamCall {
+  private buffered: Buffer | undefined;
+  private replies = 0;
+  private headersSeen = false;
+  private status: CallStatus | undefined;
+  private ended = false;
+  private error: Error | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly stream: ClientHttp2Stream,
+    private readonly serverStreaming: boolean,
+    private readonly listener: CallListener,
+    timeoutMs: number | undefined,
+  ) {
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(() => this.fail(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), timeoutMs);
+      this.timer.unref();
+    }
+    stream.on('response', (headers: IncomingHttpHeaders) => this.onResponse(headers));
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('trailers', (trailers: IncomingHttpHeaders) => {
+      this.status ??= statusOf(trailers, 200);
+    });
+    // 'error' comes with a reset or a connection's failure; 'close' follows it and every other ending.
+    stream.on('error', (error: Error) => {
+      this.error = error;
+    });
+    stream.on('close', () => this.onClose());
+  }
+
+  cancel(): void {
+    this.fail(status.CANCELLED, 'Cancelled on client');
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  private onResponse(headers: IncomingHttpHeaders): void {
+    const httpStatus = Number(headers[':status']);
+    // A trailers-only response (an error without replies) carries its status in these headers.
+    if (headers['grpc-status'] !== undefined) {
+      this.status = statusOf(headers, httpStatus);
+      return;
+    }
+    if (httpStatus !== 200) return this.fail(statusOfHttp(httpStatus), `the server answered HTTP ${httpStatus}`);
+    const contentType = headers['content-type'];
+    if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) return this.fail(status.UNKNOWN, `the server answered content-type ${String(contentType)}, not application/grpc`);
+    this.headersSeen = true;
+    this.listener.onHeaders(metadataOf(headers));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ended) return;
+    let data = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
+    while (data.length >= 5) {
+      const compressed = data[0]!;
+      const length = data.readUInt32BE(1);
+      if (compressed !== 0) return this.fail(status.INTERNAL, 'the server sent a compressed reply, which was not asked for (grpc-accept-encoding: identity)');
+      if (length > MAX_REPLY_BYTES) return this.fail(status.RESOURCE_EXHAUSTED, `a reply of ${length} bytes is above the gateway's ${MAX_REPLY_BYTES}`);
+      if (data.length < 5 + length) break;
+      const message = data.subarray(5, 5 + length);
+      data = data.subarray(5 + length);
+      if (++this.replies > 1 && !this.serverStreaming) return this.fail(status.INTERNAL, 'the server sent more than one reply to a unary call');
+      if (!this.listener.onMessage(message)) this.stream.pause();
+      if (this.ended) return;
+    }
+    this.buffered = data.length === 0 ? undefined : data;
+  }
+
+  private onClose(): void {
+    if (this.ended) return;
+    if (this.status !== undefined) {
+      if (this.status.code === status.OK && this.buffered !== undefined) return this.fail(status.INTERNAL, 'the server ended the call inside a reply');
+      if (this.status.code === status.OK && !this.serverStreaming && this.replies === 0) return this.fail(status.UNIMPLEMENTED, 'the server sent no reply to a unary call');
+      return this.end(this.status);
+    }
+    const code = this.stream.rstCode;
+    // The server reset the stream: its code says why. Anything else that ends a stream without a status is the
+    // connection's failure (refused, reset, gone away).
+    if ((this.error as { code?: string } | undefined)?.code === 'ERR_HTTP2_STREAM_ERROR' && code !== undefined && code !== constants.NGHTTP2_NO_ERROR) {
+      return this.fail(RST_STATUS[code] ?? status.INTERNAL, `the server reset the stream (HTTP/2 error ${code})`);
+    }
+    if (this.error !== undefined) return this.fail(status.UNAVAILABLE, `the connection failed: ${this.error.message}`);
+    this.fail(this.headersSeen ? status.INTERNAL : status.UNAVAILABLE, this.headersSeen ? 'the call ended without a status' : 'the stream closed before the server answered');
+  }
+
+  /** Ends the call with `code` here (the stream reset with CANCEL if still open). */
+  private fail(code: number, details: string): void {
+    if (this.ended) return;
+    if (!this.stream.closed) this.stream.close(constants.NGHTTP2_CANCEL);
+    this.end({ code, details, trailers: new Map() });
+  }
+
+  private end(callStatus: CallStatus): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.buffered = undefined;
+    this.listener.onStatus(callStatus);
+  }
+}
+
+function statusOf(headers: IncomingHttpHeaders, httpStatus: number): CallStatus {
+  const raw = headers['grpc-status'];
+  const code = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : httpStatus === 200 ? status.UNKNOWN : statusOfHttp(httpStatus);
+  const message = headers['grpc-message'];
+  const details = headers['grpc-status-details-bin'];
+  return {
+    code,
+    details: typeof message === 'string' ? percentDecoded(message) : typeof raw === 'string' ? '' : `the server answered HTTP ${httpStatus} without a gRPC status`,
+    trailers: metadataOf(headers),
+    ...(typeof details === 'string' ? { statusDetails: Buffer.from(details, 'base64') } : {}),
+  };
+}
+
+/** grpc-message is percent-encoded UTF-8; a malformed one is shown as sent. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The headers or trailers as metadata (HTTP/2's and gRPC's own keys are left out where they become headers). */
+function metadataOf(headers: IncomingHttpHeaders): ResponseMetadata {
+  const map = new Map<string, string[]>();
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    map.set(key, Array.isArray(value) ? value : [value]);
+  }
+  return map;
+}
