@@ -109,8 +109,8 @@ async function main(): Promise<void> {
   );
   enforcer.attach(server);
 
-  const backend = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  const gateway = createGateway({ packageDefinition: definition, client: backend, defaultTimeoutMs: 2000 });
+  // The gateway's own HTTP/2 connection to the server (a grpc-js client works too: `client` instead of `address`).
+  const gateway = createGateway({ packageDefinition: definition, address: `http://127.0.0.1:${port}`, defaultTimeoutMs: 2000 });
   const httpServer = createServer(gateway);
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const httpPort = (httpServer.address() as { port: number }).port;
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   console.log(`   stats: ${JSON.stringify(enforcer.stats())}`);
   noisy.close();
 
-  backend.close();
+  gateway.close();
   httpServer.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   uninstallGuard();

@@ -5,7 +5,8 @@
  * of 10,000 messages through the gateway against the same stream read directly. Server, gateway and load share
  * one process, so the figures are relative.
  */
-import { Agent, type IncomingMessage, createServer, request } from 'node:http';
+import { Agent, type IncomingMessage, type RequestListener, createServer, request } from 'node:http';
+import { connect } from 'node:http2';
 import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -53,28 +54,36 @@ async function startServer(): Promise<{ port: number; stop(): Promise<void> }> {
   return { port, stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())) };
 }
 
-/** Calls per second of `call` from CONCURRENCY loops for DURATION_MS. */
-async function callsPerSecond(call: (i: number) => Promise<void>): Promise<number> {
+/** What CONCURRENCY loops calling `call` for DURATION_MS did: calls per second, and the 99th percentile of their latencies (ms). */
+async function load(call: (i: number) => Promise<void>): Promise<{ rate: number; p99: number }> {
   let done = 0;
+  const latencies: number[] = [];
   const until = Date.now() + DURATION_MS;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (Date.now() < until) {
+        const started = performance.now();
         await call(done);
+        latencies.push(performance.now() - started);
         done++;
       }
     }),
   );
-  return done / (DURATION_MS / 1000);
+  latencies.sort((a, b) => a - b);
+  return { rate: done / (DURATION_MS / 1000), p99: latencies[Math.floor(latencies.length * 0.99)] ?? NaN };
 }
 
-/** GETs per second against an HTTP server started by `start` (given the gRPC port). */
-async function httpRate(start: (grpcPort: number) => Promise<{ port: number; close(): Promise<void> }>): Promise<number> {
+async function callsPerSecond(call: (i: number) => Promise<void>): Promise<number> {
+  return (await load(call)).rate;
+}
+
+/** GETs against an HTTP server started by `start` (given the gRPC port): their rate and p99. */
+async function httpLoad(start: (grpcPort: number) => Promise<{ port: number; close(): Promise<void> }>): Promise<{ rate: number; p99: number }> {
   const server = await startServer();
   const http = await start(server.port);
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   try {
-    return await callsPerSecond(
+    return await load(
       (i) =>
         new Promise<void>((resolve, reject) => {
           const req = request({ host: '127.0.0.1', port: http.port, path: `/v1/shelves/1/books/${i % 100}`, agent }, (res) => {
@@ -92,21 +101,30 @@ async function httpRate(start: (grpcPort: number) => Promise<{ port: number; clo
   }
 }
 
-/** The gateway over its own HTTP/2 connection (`address`), or through a grpc-js client (`client`). */
-async function ourGateway(grpcPort: number, through: 'address' | 'client' = 'address'): Promise<{ port: number; close(): Promise<void> }> {
-  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
-  const gateway = createGateway({ packageDefinition, ...(through === 'address' ? { address: `http://127.0.0.1:${grpcPort}` } : { client }) });
-  const http = createServer(gateway);
+const httpRate = async (start: Parameters<typeof httpLoad>[0]): Promise<number> => (await httpLoad(start)).rate;
+const httpP99 = async (start: Parameters<typeof httpLoad>[0]): Promise<number> => (await httpLoad(start)).p99;
+
+/** An HTTP server of `handler` on an ephemeral port; `release` runs after it closed. */
+async function listening(handler: RequestListener, release: () => void): Promise<{ port: number; close(): Promise<void> }> {
+  const http = createServer(handler);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {
     port: (http.address() as AddressInfo).port,
     close: async () => {
       http.closeAllConnections();
       await new Promise((resolve) => http.close(resolve));
-      gateway.close();
-      client.close();
+      release();
     },
   };
+}
+
+function ourGateway(grpcPort: number, through: 'address' | 'client' = 'address'): Promise<{ port: number; close(): Promise<void> }> {
+  const client = new grpc.Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure());
+  const gateway = createGateway({ packageDefinition, ...(through === 'address' ? { address: `http://127.0.0.1:${grpcPort}` } : { client }) });
+  return listening(gateway, () => {
+    gateway.close();
+    client.close();
+  });
 }
 
 /** The route a fastify user writes by hand for the same method. */
@@ -121,6 +139,28 @@ async function fastifyRoute(grpcPort: number): Promise<{ port: number; close(): 
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return { port: (app.server.address() as AddressInfo).port, close: async () => void (await app.close()) };
+}
+
+/**
+ * The least any gateway on node:http and node:http2 can do per request: a GET answered with one HTTP/2 call of a
+ * request encoded once, and a reply read and dropped for a JSON body written once. No routing, no JSON mapping, no
+ * metadata, no status: what is left is the HTTP/1.1 and HTTP/2 cost, the ceiling of `unary-vs-direct`.
+ */
+function floorProxy(grpcPort: number): Promise<{ port: number; close(): Promise<void> }> {
+  const session = connect(`http://127.0.0.1:${grpcPort}`);
+  const name = Buffer.from('shelves/1/books/1');
+  const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, name.length + 2, 0x0a, name.length]), name]);
+  const json = JSON.stringify({ ...BOOK, name: 'shelves/1/books/1' });
+  const handler: RequestListener = (_request, response) => {
+    const call = session.request({ ':method': 'POST', ':path': '/library.v1.Library/GetBook', 'content-type': 'application/grpc', te: 'trailers' });
+    call.on('data', () => undefined);
+    call.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+      response.end(json);
+    });
+    call.end(frame);
+  };
+  return listening(handler, () => session.close());
 }
 
 async function directRate(): Promise<number> {
@@ -187,7 +227,10 @@ async function directStreamRate(): Promise<number> {
 const rounds = quick ? 3 : 5;
 const cases: BenchCase[] = [
   { id: 'unary-get', unit: 'req/s', better: 'higher', peer: 'hand-written fastify 5 route', rounds, ours: () => httpRate(ourGateway), theirs: () => httpRate(fastifyRoute) },
+  { id: 'unary-get-p99', unit: 'ms', better: 'lower', peer: 'hand-written fastify 5 route', rounds, ours: () => httpP99(ourGateway), theirs: () => httpP99(fastifyRoute) },
   { id: 'unary-vs-direct', unit: 'req/s', better: 'higher', peer: 'direct grpc-js call', rounds, ours: () => httpRate(ourGateway), theirs: () => directRate() },
+  // Not a goal: the ceiling of unary-vs-direct on this machine, measured beside it.
+  { id: 'floor-vs-direct', unit: 'req/s', better: 'higher', peer: 'direct grpc-js call', rounds, ours: () => httpRate(floorProxy), theirs: () => directRate() },
   { id: 'server-stream', unit: 'msg/s', better: 'higher', peer: 'direct grpc-js stream', rounds, ours: () => gatewayStreamRate(), theirs: () => directStreamRate() },
   // The gateway through a grpc-js client (the `client` option) against its own connection (`address`).
   { id: 'unary-get-client', unit: 'req/s', better: 'higher', peer: 'ours over its own HTTP/2 connection', rounds, ours: () => httpRate((port) => ourGateway(port, 'client')), theirs: () => httpRate(ourGateway) },

@@ -372,6 +372,22 @@ describe.each(TRANSPORTS)('through %s', (transport) => {
       expect(lines[2]).toEqual({ error: { code: grpc.status.DATA_LOSS, message: 'the shelf fell', details: [] } });
     });
 
+    it('gives a reader that pauses, then reads everything, every message and no error line', async () => {
+      const request = httpRequest(`${gateway.url}/v1/books:stream?count=5000&padding=1000`, { method: 'GET' });
+      const response = await new Promise<IncomingMessage>((resolve) => request.on('response', resolve).end());
+      response.pause();
+      // The server's stream ends (status OK) while most of it still waits in buffers for this reader.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.resume();
+      await new Promise((resolve) => response.on('end', resolve));
+      const lines = Buffer.concat(chunks).toString().trimEnd().split('\n');
+      expect(lines).toHaveLength(5000);
+      expect(lines.every((line) => line.startsWith('{"result":'))).toBe(true);
+      expect((JSON.parse(lines[4999]!) as { result: { name: string } }).result.name).toBe('shelves/1/books/5000');
+    });
+
     it('holds the server back while the HTTP reader does not read, and cancels when it goes away', async () => {
       server.streamed.count = 0;
       const request = httpRequest(`${gateway.url}/v1/books:stream?count=200000&padding=200`, { method: 'GET' });

@@ -69,7 +69,8 @@ function detailsMetadata(): grpc.Metadata {
 }
 
 /** A grpc-js server implementing library.v1.Library from the same protos (keepCase, longs as strings). */
-export async function startLibrary(options: grpc.ServerOptions = {}): Promise<LibraryServer> {
+/** The library server, on `port` (default: an ephemeral one). */
+export async function startLibrary(options: grpc.ServerOptions = {}, atPort = 0): Promise<LibraryServer> {
   const definition = loadLibrary({ keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
   const Library = (grpc.loadPackageDefinition(definition) as unknown as { library: { v1: { Library: grpc.ServiceClientConstructor } } }).library.v1.Library;
   const server = new grpc.Server(options);
@@ -134,7 +135,7 @@ export async function startLibrary(options: grpc.ServerOptions = {}): Promise<Li
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync(`127.0.0.1:${atPort}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   return { port, seen, cancelled, streamed, stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
 }

@@ -37,8 +37,7 @@ export const grpcGatewayScene: Scene = {
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
     );
-    const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    const gateway = createGateway({ packageDefinition: definition, client, defaultTimeoutMs: 1000 });
+    const gateway = createGateway({ packageDefinition: definition, address: `http://127.0.0.1:${port}`, defaultTimeoutMs: 1000 });
     const http = createServer(gateway);
     try {
       await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -50,7 +49,7 @@ export const grpcGatewayScene: Scene = {
       for (const line of (await get(httpPort, '/v1/shelves/sf/books:stream?pageSize=2')).split('\n')) log(`  ${line}`);
     } finally {
       http.close();
-      client.close();
+      gateway.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     }
   },
