@@ -349,15 +349,21 @@ const SPECIAL_READERS: Record<string, Reader> = {
 };
 
 const SPECIAL_WRITERS: Record<string, Writer> = {
+  // Values protojson refuses to marshal are refused here too: the reply is a 500, not JSON no client can read.
   Timestamp: (_, type, message) => {
     const seconds = Number(String(message[nameOf(type, 'seconds')] ?? 0));
     const nanos = Number(message[nameOf(type, 'nanos')] ?? 0);
+    if (seconds < MIN_TIMESTAMP_S || seconds > MAX_TIMESTAMP_S) throw new Error(`a Timestamp must lie in years 1 to 9999 (seconds ${seconds})`);
+    if (nanos < 0 || nanos > 999_999_999) throw new Error(`a Timestamp's nanos must lie in 0 to 999999999 (${nanos})`);
     const text = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, '');
     return `${text}${fractionOf(nanos)}Z`;
   },
   Duration: (_, type, message) => {
     const seconds = String(message[nameOf(type, 'seconds')] ?? 0);
     const nanos = Number(message[nameOf(type, 'nanos')] ?? 0);
+    if (Math.abs(Number(seconds)) > MAX_DURATION_S) throw new Error(`a Duration is at most ${MAX_DURATION_S} s either way (seconds ${seconds})`);
+    if (Math.abs(nanos) > 999_999_999) throw new Error(`a Duration's nanos must lie in -999999999 to 999999999 (${nanos})`);
+    if ((Number(seconds) > 0 && nanos < 0) || (Number(seconds) < 0 && nanos > 0)) throw new Error(`a Duration's seconds and nanos must have one sign (${seconds} s, ${nanos} ns)`);
     const negative = seconds.startsWith('-') || nanos < 0;
     return `${negative ? '-' : ''}${seconds.replace('-', '')}${fractionOf(Math.abs(nanos))}s`;
   },
@@ -370,7 +376,11 @@ const SPECIAL_WRITERS: Record<string, Writer> = {
   Value: (codec, type, message) => {
     const kind = (name: string): unknown => message[nameOf(type, name)];
     const has = (name: string): boolean => Object.prototype.hasOwnProperty.call(message, nameOf(type, name));
-    if (has('number_value')) return kind('number_value');
+    if (has('number_value')) {
+      const number = kind('number_value') as number;
+      if (!Number.isFinite(number)) throw new Error(`a Value's number must be finite (${number}): JSON has no NaN or Infinity`);
+      return number;
+    }
     if (has('string_value')) return kind('string_value');
     if (has('bool_value')) return kind('bool_value');
     if (has('struct_value')) return codec.write(type.fields[nameOf(type, 'struct_value')]!.resolvedType as Type, kind('struct_value') as Record<string, unknown>);

@@ -32,6 +32,24 @@ describe('canonical JSON', () => {
     expect(roundTrip(book, json)).toEqual(json);
   });
 
+  it('refuses to write what protojson refuses to marshal: timestamps and durations out of range, a Value that is not finite', () => {
+    const write = (object: Record<string, unknown>): unknown => codec.write(book, book.decode(book.encode(book.fromObject(object)).finish()));
+    expect(() => write({ published: { seconds: 253_402_300_800 } })).toThrow('a Timestamp must lie in years 1 to 9999');
+    expect(() => write({ published: { seconds: -62_135_596_801 } })).toThrow('a Timestamp must lie in years 1 to 9999');
+    expect(() => write({ published: { seconds: 0, nanos: 1_000_000_000 } })).toThrow('nanos');
+    expect(() => write({ published: { seconds: 0, nanos: -1 } })).toThrow('nanos');
+    expect(() => write({ readingTime: { seconds: 315_576_000_001 } })).toThrow('a Duration is at most');
+    expect(() => write({ readingTime: { seconds: 1, nanos: -1 } })).toThrow('sign');
+    expect(() => write({ readingTime: { seconds: 0, nanos: 1_000_000_000 } })).toThrow('nanos');
+    // Root.fromDescriptor makes a map a repeated entry message.
+    expect(() => write({ extra: { fields: [{ key: 'x', value: { numberValue: Infinity } }] } })).toThrow('finite');
+    // The edges themselves are written.
+    expect(write({ published: { seconds: 253_402_300_799, nanos: 999_999_999 }, readingTime: { seconds: -315_576_000_000, nanos: -999_999_999 } })).toMatchObject({
+      published: '9999-12-31T23:59:59.999999999Z',
+      readingTime: '-315576000000.999999999s',
+    });
+  });
+
   it('writes timestamps and durations with 0, 3, 6 or 9 fractional digits, and reads offsets', () => {
     for (const [input, output] of [
       ['2020-01-01T00:00:00.5+02:00', '2019-12-31T22:00:00.500Z'],
