@@ -15,7 +15,7 @@ import { deadlineIn, decodeGrpcTimeout, httpStatusFromGrpcCode } from '@x/grpc-k
 import { type Binding, bindingsOf, rootOf, servicesOf } from './http-rules.js';
 import { JsonCodec, JsonMappingError } from './json-codec.js';
 import { type OpenApiInfo, openApiDocument } from './openapi.js';
-import { requestMetadata, setResponseMetadata } from './metadata.js';
+import { addResponseTrailers, requestMetadata, setResponseMetadata } from './metadata.js';
 import { GrpcJsUpstream } from './grpc-js-upstream.js';
 import { Http2Upstream } from './http2-upstream.js';
 import type { CallStatus, RequestMetadata, Upstream } from './upstream.js';
@@ -182,7 +182,7 @@ export function createGateway(options: GatewayOptions): GatewayHandler {
       const message = encode(binding.requestType, codec.read(binding.requestType, json));
       const metadata = requestMetadata(request, forward);
       if (typeof metadata === 'string') return sendError(response, status.INVALID_ARGUMENT, metadata);
-      if (binding.serverStreaming) return stream(upstream, binding, codec, message, metadata, deadline, response);
+      if (binding.serverStreaming) return stream(upstream, binding, codec, message, metadata, deadline, /\btrailers\b/i.test(String(request.headers.te ?? '')), response);
       unary(upstream, binding, codec, message, metadata, deadline, response);
     }));
   };
@@ -248,9 +248,10 @@ function unary(upstream: Upstream, binding: Binding, codec: JsonCodec, message: 
 
 /**
  * A server stream as newline-delimited JSON. A reader slower than the stream pauses the call (the connection's
- * HTTP/2 flow control then holds the server back), so memory stays bounded.
+ * HTTP/2 flow control then holds the server back), so memory stays bounded. Its trailing metadata ends the
+ * response as HTTP trailers when the client takes them (`acceptsTrailers`).
  */
-function stream(upstream: Upstream, binding: Binding, codec: JsonCodec, message: Buffer, metadata: RequestMetadata, deadline: number | undefined, response: ServerResponse): void {
+function stream(upstream: Upstream, binding: Binding, codec: JsonCodec, message: Buffer, metadata: RequestMetadata, deadline: number | undefined, acceptsTrailers: boolean, response: ServerResponse): void {
   const start = (): void => {
     if (!response.headersSent) response.writeHead(200, { 'content-type': 'application/json' });
   };
@@ -274,9 +275,11 @@ function stream(upstream: Upstream, binding: Binding, codec: JsonCodec, message:
         response.off('close', onClose);
         if (callStatus.code === status.OK) {
           start();
+          if (acceptsTrailers) addResponseTrailers(response, callStatus.trailers);
           return void response.end();
         }
         if (!response.headersSent) return sendStatus(response, codec, callStatus);
+        if (acceptsTrailers) addResponseTrailers(response, callStatus.trailers);
         response.end(`${toJson({ error: errorBody(callStatus.code, callStatus.details, errorDetails(codec, callStatus.statusDetails)) })}\n`);
       },
     },

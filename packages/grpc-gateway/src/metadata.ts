@@ -60,3 +60,21 @@ export function setResponseMetadata(response: ServerResponse, metadata: Response
     }
   }
 }
+
+/**
+ * A server stream's trailing metadata as HTTP/1.1 trailers (`Grpc-Trailer-<key>`), for a client that said it takes
+ * them (`TE: trailers`); the response's headers went out with the first message, before the trailers existed.
+ */
+export function addResponseTrailers(response: ServerResponse, metadata: ResponseMetadata): void {
+  const trailers: Array<[string, string]> = [];
+  for (const [key, values] of metadata) {
+    if (isReserved(key)) continue;
+    for (const value of values) trailers.push([`grpc-trailer-${key}`, value]);
+  }
+  if (trailers.length === 0) return;
+  try {
+    response.addTrailers(trailers);
+  } catch {
+    // A value HTTP cannot carry is left out with the rest rather than fail the stream's end.
+  }
+}

@@ -363,6 +363,17 @@ describe.each(TRANSPORTS)('through %s', (transport) => {
       expect(reply.status).toBe(200);
       const lines = reply.text.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown);
       expect(lines).toEqual([1, 2, 3].map((i) => ({ result: expect.objectContaining({ name: `shelves/1/books/${i}` }) })));
+      // No trailers for a client that did not ask for them.
+      expect(reply.trailers).toEqual({});
+    });
+
+    it("ends with the stream's trailing metadata as HTTP trailers for a client that takes them (TE: trailers)", async () => {
+      const reply = await call(`${gateway.url}/v1/books:stream?count=3`, 'GET', undefined, { te: 'trailers' });
+      expect(reply.text.trimEnd().split('\n')).toHaveLength(3);
+      expect(reply.trailers).toEqual({ 'grpc-trailer-x-sent': '3' });
+      const failed = await call(`${gateway.url}/v1/books:stream?count=5&failAfter=2`, 'GET', undefined, { te: 'trailers' });
+      expect(failed.text.trimEnd().split('\n')).toHaveLength(3);
+      expect(failed.trailers).toEqual({ 'grpc-trailer-x-sent': '2' });
     });
 
     it('ends with an {"error": ...} line when the stream fails midway', async () => {

@@ -123,13 +123,13 @@ export async function startLibrary(options: grpc.ServerOptions = {}, atPort = 0)
       const title = 'x'.repeat(padding);
       const next = (): void => {
         while (sent < count) {
-          if (failAfter > 0 && sent === failAfter) return void call.emit('error', { code: grpc.status.DATA_LOSS, details: 'the shelf fell' });
+          if (failAfter > 0 && sent === failAfter) return void call.emit('error', { code: grpc.status.DATA_LOSS, details: 'the shelf fell', metadata: streamTrailer(sent) });
           if (call.cancelled) return;
           sent++;
           streamed.count++;
           if (!call.write({ name: `shelves/1/books/${sent}`, title })) return void call.once('drain', next);
         }
-        call.end();
+        call.end(streamTrailer(sent));
       };
       next();
     },
@@ -138,6 +138,13 @@ export async function startLibrary(options: grpc.ServerOptions = {}, atPort = 0)
     server.bindAsync(`127.0.0.1:${atPort}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   return { port, seen, cancelled, streamed, stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+}
+
+/** A stream's trailing metadata: how many messages it sent. */
+function streamTrailer(sent: number): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('x-sent', String(sent));
+  return metadata;
 }
 
 export interface RunningGateway {
@@ -174,6 +181,8 @@ export async function startGateway(port: number, options: Partial<GatewayOptions
 export interface HttpReply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
+  /** HTTP/1.1 trailers (after a chunked body). */
+  trailers: Record<string, string | undefined>;
   text: string;
   json(): unknown;
 }
@@ -186,7 +195,7 @@ export function call(url: string, method: string, body?: string | Buffer, header
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, text, json: () => JSON.parse(text) as unknown });
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, trailers: response.trailers, text, json: () => JSON.parse(text) as unknown });
       });
     });
     request.on('error', reject);
