@@ -64,8 +64,6 @@ export class Http2Upstream implements Upstream {
   ) {}
 
   call(options: UpstreamCallOptions, listener: CallListener): UpstreamCall {
-    const session = this.sessionNow();
-    if (typeof session === 'string') return failed(listener, status.UNAVAILABLE, session);
     const headers: Record<string, string | string[]> = {
       ':method': 'POST',
       ':path': options.path,
@@ -84,17 +82,24 @@ export class Http2Upstream implements Upstream {
       const present = headers[key];
       headers[key] = present === undefined ? text : Array.isArray(present) ? [...present, text] : [present, text];
     }
-    let stream: ClientHttp2Stream;
-    try {
-      stream = session.request(headers);
-    } catch (error) {
-      // Out of stream ids, or the session closed under us: the next call gets a new connection.
-      this.drop(session);
-      return failed(listener, status.UNAVAILABLE, `the connection to ${this.address} cannot take a call: ${(error as Error).message}`);
-    }
-    const call = new Http2Call(stream, options.serverStreaming, listener, timeoutMs);
-    stream.end(frame(options.message));
-    return call;
+    const framed = frame(options.message);
+    // Each attempt on the connection of the moment: a stream the server refused unprocessed goes again (below).
+    const start = (): ClientHttp2Stream | string => {
+      const now = this.sessionNow();
+      if (typeof now === 'string') return now;
+      try {
+        const stream = now.request(headers);
+        stream.end(framed);
+        return stream;
+      } catch (error) {
+        // Out of stream ids, or the session closed under us: the next call gets a new connection.
+        this.drop(now);
+        return `the connection to ${this.address} cannot take a call: ${(error as Error).message}`;
+      }
+    };
+    const stream = start();
+    if (typeof stream === 'string') return failed(listener, status.UNAVAILABLE, stream);
+    return new Http2Call(stream, start, options.serverStreaming, listener, timeoutMs);
   }
 
   close(): void {
@@ -153,18 +158,32 @@ function failed(listener: CallListener, code: number, details: string): Upstream
   return { cancel: () => clearImmediate(timer), resume: () => undefined };
 }
 
-/** One call on a stream: its replies cut out of the DATA frames, its status from the trailers. */
+/** A call starts again at most this often when the server refuses its stream unprocessed. */
+const MAX_REFUSALS = 3;
+
+/**
+ * One call on a stream: its replies cut out of the DATA frames, its status from the trailers. A stream the server
+ * refused before processing it (RST_STREAM REFUSED_STREAM: sent before the client knew the server's limit on
+ * concurrent streams, or above the last stream a GOAWAY let through) starts again, as gRPC's transparent retry
+ * allows: the server never saw it.
+ */
 class Http2Call implements UpstreamCall {
-  private buffered: Buffer | undefined;
+  /** Bytes received and not yet cut into replies, and how many the next cut needs (a prefix, then its message). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private needed = 5;
   private replies = 0;
   private headersSeen = false;
   private status: CallStatus | undefined;
   private ended = false;
   private error: Error | undefined;
+  private refusals = 0;
+  private stream!: ClientHttp2Stream;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly stream: ClientHttp2Stream,
+    stream: ClientHttp2Stream,
+    private readonly restart: () => ClientHttp2Stream | string,
     private readonly serverStreaming: boolean,
     private readonly listener: CallListener,
     timeoutMs: number | undefined,
@@ -173,16 +192,24 @@ class Http2Call implements UpstreamCall {
       this.timer = setTimeout(() => this.fail(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), timeoutMs);
       this.timer.unref();
     }
-    stream.on('response', (headers: IncomingHttpHeaders) => this.onResponse(headers));
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.attach(stream);
+  }
+
+  private attach(stream: ClientHttp2Stream): void {
+    this.stream = stream;
+    this.error = undefined;
+    // Events of a stream this call has left (refused, then started again) are not this call's any more.
+    const current = (): boolean => this.stream === stream;
+    stream.on('response', (headers: IncomingHttpHeaders) => current() && this.onResponse(headers));
+    stream.on('data', (chunk: Buffer) => current() && this.onData(chunk));
     stream.on('trailers', (trailers: IncomingHttpHeaders) => {
-      this.status ??= statusOf(trailers, 200);
+      if (current()) this.status ??= statusOf(trailers, 200);
     });
     // 'error' comes with a reset or a connection's failure; 'close' follows it and every other ending.
     stream.on('error', (error: Error) => {
-      this.error = error;
+      if (current()) this.error = error;
     });
-    stream.on('close', () => this.onClose());
+    stream.on('close', () => current() && this.onClose());
   }
 
   cancel(): void {
@@ -209,7 +236,11 @@ class Http2Call implements UpstreamCall {
 
   private onData(chunk: Buffer): void {
     if (this.ended) return;
-    let data = this.buffered === undefined ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // A large reply comes in many DATA frames: joined once it is all here, not once per frame.
+    if (this.pendingBytes < this.needed) return;
+    let data = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
     while (data.length >= 5) {
       const compressed = data[0]!;
       const length = data.readUInt32BE(1);
@@ -222,17 +253,24 @@ class Http2Call implements UpstreamCall {
       if (!this.listener.onMessage(message)) this.stream.pause();
       if (this.ended) return;
     }
-    this.buffered = data.length === 0 ? undefined : data;
+    this.pending = data.length === 0 ? [] : [data];
+    this.pendingBytes = data.length;
+    this.needed = data.length >= 5 ? 5 + data.readUInt32BE(1) : 5;
   }
 
   private onClose(): void {
     if (this.ended) return;
     if (this.status !== undefined) {
-      if (this.status.code === status.OK && this.buffered !== undefined) return this.fail(status.INTERNAL, 'the server ended the call inside a reply');
+      if (this.status.code === status.OK && this.pendingBytes > 0) return this.fail(status.INTERNAL, 'the server ended the call inside a reply');
       if (this.status.code === status.OK && !this.serverStreaming && this.replies === 0) return this.fail(status.UNIMPLEMENTED, 'the server sent no reply to a unary call');
       return this.end(this.status);
     }
     const code = this.stream.rstCode;
+    if (code === constants.NGHTTP2_REFUSED_STREAM && !this.headersSeen && this.refusals < MAX_REFUSALS) {
+      this.refusals++;
+      const again = this.restart();
+      if (typeof again !== 'string') return this.attach(again);
+    }
     // The server reset the stream: its code says why. Anything else that ends a stream without a status is the
     // connection's failure (refused, reset, gone away).
     if ((this.error as { code?: string } | undefined)?.code === 'ERR_HTTP2_STREAM_ERROR' && code !== undefined && code !== constants.NGHTTP2_NO_ERROR) {
@@ -252,7 +290,7 @@ class Http2Call implements UpstreamCall {
   private end(callStatus: CallStatus): void {
     this.ended = true;
     clearTimeout(this.timer);
-    this.buffered = undefined;
+    this.pending = [];
     this.listener.onStatus(callStatus);
   }
 }

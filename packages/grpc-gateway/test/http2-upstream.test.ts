@@ -7,13 +7,14 @@
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { type Http2Server, type ServerHttp2Stream, constants, createServer as createHttp2Server } from 'node:http2';
+import { type Http2Server, type Settings, type ServerHttp2Stream, constants, createServer as createHttp2Server } from 'node:http2';
 import { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { eventually, freePort } from '@x/testkit';
 import { createGateway } from '../src/index.js';
+import { Http2Upstream } from '../src/http2-upstream.js';
 import { type LibraryServer, type RunningGateway, call, loadLibrary, startGateway, startLibrary } from './helpers.js';
 
 
@@ -40,8 +41,8 @@ const book = (name: string, title = ''): Buffer =>
 type Behaviour = (stream: ServerHttp2Stream) => void;
 
 /** An HTTP/2 server answering each request as `behaviours[<name of the book asked for>]` says. */
-async function misbehaving(behaviours: Record<string, Behaviour>): Promise<{ server: Http2Server; port: number; resets: number[] }> {
-  const server = createHttp2Server();
+async function misbehaving(behaviours: Record<string, Behaviour>, settings: Settings = {}): Promise<{ server: Http2Server; port: number; resets: number[] }> {
+  const server = createHttp2Server({ settings });
   const resets: number[] = [];
   server.on('stream', (stream) => {
     const chunks: Buffer[] = [];
@@ -210,6 +211,47 @@ describe('the gateway over its own HTTP/2 connection, as the server comes and go
       }
     } finally {
       await gateway.close();
+    }
+  });
+
+  it('starts again the streams a server refused unprocessed (more at once than its limit, sent before its settings came)', async () => {
+    let active = 0;
+    let most = 0;
+    const raw = await misbehaving(
+      {
+        good: (stream) => {
+          most = Math.max(most, ++active);
+          stream.on('close', () => active--);
+          setTimeout(() => {
+            ok(stream);
+            stream.end(framed(book('shelves/1/books/good')));
+          }, 20);
+        },
+      },
+      { maxConcurrentStreams: 2 },
+    );
+    // 20 calls in one tick, as a burst of requests meets a connection just made: they go out before the server's
+    // settings come, and the server refuses all but 2.
+    const upstream = new Http2Upstream(`http://127.0.0.1:${raw.port}`, undefined);
+    try {
+      const statuses = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () =>
+            new Promise<number>((resolve) => {
+              upstream.call(
+                { path: '/library.v1.Library/GetBook', message: book('shelves/1/books/good'), metadata: [], deadline: undefined, serverStreaming: false },
+                { onHeaders: () => undefined, onMessage: () => true, onStatus: (callStatus) => resolve(callStatus.code) },
+              );
+            }),
+        ),
+      );
+      expect(statuses).toEqual(Array(20).fill(grpc.status.OK));
+      // The server held to its limit (what it refused never reached its handler).
+      expect(most).toBe(2);
+    } finally {
+      upstream.close();
+      raw.server.close();
     }
   });
 
