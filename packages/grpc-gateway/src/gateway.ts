@@ -25,23 +25,36 @@ import { malformedEscape, requestJson } from './request-json.js';
 import { Router } from './router.js';
 import { gatewayTelemetry } from './telemetry.js';
 
-/** Options of {@link createGateway}. */
-export interface GatewayOptions {
+/** Where the gateway sends its calls: `address` (its own HTTP/2 connection) or `client` (a grpc-js channel), one of the two. */
+export type GatewayUpstream =
+  | {
+      /**
+       * The gRPC server's address, `http://host:port` (plaintext HTTP/2) or `https://host:port` (TLS), reached over
+       * one HTTP/2 connection of the gateway's own: it serves about 1.4x the requests a second it serves through a
+       * grpc-js client (see README: Benchmarks). `close()` ends it.
+       */
+      address: string;
+      /** TLS options for an `https://` address: `ca`, `cert` and `key` for mutual TLS, `servername`. */
+      tls?: SecureClientSessionOptions;
+      client?: never;
+    }
+  | {
+      /**
+       * A grpc-js client (any service's, or `new grpc.Client(target, credentials)`) whose channel carries every call:
+       * for grpc-js's name resolution, load balancing, credentials or interceptors.
+       */
+      client: Client;
+      address?: never;
+      tls?: never;
+    };
+
+/** Options of {@link createGateway}: what to serve and how, and {@link GatewayUpstream} (`address` or `client`). */
+export type GatewayOptions = GatewayServeOptions & GatewayUpstream;
+
+/** What {@link createGateway} serves and how. */
+export interface GatewayServeOptions {
   /** The services' descriptors, from @grpc/proto-loader's `loadSync` (any of its options). */
   packageDefinition: PackageDefinition;
-  /**
-   * The gRPC server's address, `http://host:port` (plaintext HTTP/2) or `https://host:port` (TLS), reached over
-   * one HTTP/2 connection of the gateway's own: it serves about 1.4x the requests a second it serves through a
-   * grpc-js client (see README: Benchmarks). `close()` ends it. Give this or `client`.
-   */
-  address?: string;
-  /** TLS options for an `https://` address: `ca`, `cert` and `key` for mutual TLS, `servername`. */
-  tls?: SecureClientSessionOptions;
-  /**
-   * A grpc-js client (any service's, or `new grpc.Client(target, credentials)`) whose channel carries every call:
-   * for grpc-js's name resolution, load balancing, credentials or interceptors. Give this or `address`.
-   */
-  client?: Client;
   /** The services to serve (full names, `library.v1.Library`). Default: every service of the package definition. */
   services?: readonly string[];
   /** Serve methods without a `google.api.http` rule at `POST /<package.Service>/<Method>`, body `*` (default false). */

@@ -117,21 +117,28 @@ export class Http2Upstream implements Upstream {
     const session = connect(this.address, { ...this.tls, settings: { enablePush: false } });
     // Calls keep the process alive through their HTTP requests; an idle connection must not.
     session.unref();
-    let connected = false;
-    session.once('connect', () => {
-      connected = true;
+    // A connection counts as made once the server's HTTP/2 settings came: a TCP or TLS connection to something
+    // that is not an HTTP/2 server (an HTTP/1.1 port, TLS behind an http:// address) fails like a refused one,
+    // and backs off like one.
+    let spoke = false;
+    let failure: string | undefined;
+    session.once('remoteSettings', () => {
+      spoke = true;
       this.failedConnects = 0;
     });
     session.on('error', (error: Error) => {
-      if (!connected) {
+      failure = error.message;
+      this.drop(session);
+    });
+    session.on('goaway', () => this.drop(session));
+    session.on('close', () => {
+      if (!spoke) {
         this.failedConnects++;
-        this.lastFailure = error.message;
+        this.lastFailure = failure ?? `the connection closed before HTTP/2 settings came (not an HTTP/2 server${this.address.startsWith('http:') ? ', or TLS behind an http:// address' : ''}?)`;
         this.retryAt = Date.now() + RECONNECT.delay(this.failedConnects);
       }
       this.drop(session);
     });
-    session.on('goaway', () => this.drop(session));
-    session.on('close', () => this.drop(session));
     this.session = session;
     return session;
   }
@@ -179,6 +186,8 @@ class Http2Call implements UpstreamCall {
   private error: Error | undefined;
   private refusals = 0;
   private stream!: ClientHttp2Stream;
+  /** The stream's connection (a closed stream no longer says). */
+  private session: ClientHttp2Session | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -197,6 +206,7 @@ class Http2Call implements UpstreamCall {
 
   private attach(stream: ClientHttp2Stream): void {
     this.stream = stream;
+    this.session = stream.session as ClientHttp2Session | undefined;
     this.error = undefined;
     // Events of a stream this call has left (refused, then started again) are not this call's any more.
     const current = (): boolean => this.stream === stream;
@@ -277,7 +287,12 @@ class Http2Call implements UpstreamCall {
       return this.fail(RST_STATUS[code] ?? status.INTERNAL, `the server reset the stream (HTTP/2 error ${code})`);
     }
     if (this.error !== undefined) return this.fail(status.UNAVAILABLE, `the connection failed: ${this.error.message}`);
-    this.fail(this.headersSeen ? status.INTERNAL : status.UNAVAILABLE, this.headersSeen ? 'the call ended without a status' : 'the stream closed before the server answered');
+    // A connection that went away mid-call (a server killed) is UNAVAILABLE, as grpc-js says it, and may be retried;
+    // a server that ended the stream itself without a status broke the protocol (INTERNAL).
+    if (!this.headersSeen || this.session === undefined || this.session.destroyed) {
+      return this.fail(status.UNAVAILABLE, this.headersSeen ? 'the connection was lost during the call' : 'the connection closed before the server answered');
+    }
+    this.fail(status.INTERNAL, 'the server ended the call without a status');
   }
 
   /** Ends the call with `code` here (the stream reset with CANCEL if still open). */
@@ -295,26 +310,33 @@ class Http2Call implements UpstreamCall {
   }
 }
 
+/** The highest gRPC status code (UNAUTHENTICATED); a higher one is UNKNOWN, as gRPC's clients read it. */
+const MAX_STATUS = 16;
+
 function statusOf(headers: IncomingHttpHeaders, httpStatus: number): CallStatus {
   const raw = headers['grpc-status'];
-  const code = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : httpStatus === 200 ? status.UNKNOWN : statusOfHttp(httpStatus);
+  const sent = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : undefined;
+  const code = sent === undefined ? (httpStatus === 200 ? status.UNKNOWN : statusOfHttp(httpStatus)) : sent <= MAX_STATUS ? sent : status.UNKNOWN;
   const message = headers['grpc-message'];
   const details = headers['grpc-status-details-bin'];
+  const text = typeof message === 'string' ? percentDecoded(message) : typeof raw === 'string' ? '' : `the server answered HTTP ${httpStatus} without a gRPC status`;
   return {
     code,
-    details: typeof message === 'string' ? percentDecoded(message) : typeof raw === 'string' ? '' : `the server answered HTTP ${httpStatus} without a gRPC status`,
+    details: sent !== undefined && sent > MAX_STATUS ? `${text} (status ${sent}, which gRPC does not define)`.trimStart() : text,
     trailers: metadataOf(headers),
     ...(typeof details === 'string' ? { statusDetails: Buffer.from(details, 'base64') } : {}),
   };
 }
 
-/** grpc-message is percent-encoded UTF-8; a malformed one is shown as sent. */
+/** grpc-message is percent-encoded UTF-8: each run of escapes is decoded, and one that is not UTF-8 kept as sent. */
 function percentDecoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
 }
 
 /** The headers or trailers as metadata (HTTP/2's and gRPC's own keys are left out where they become headers). */

@@ -18,11 +18,19 @@ const STATUS = Root.fromJSON({
 /** The details as JSON (each an Any: `{"@type": ..., ...}`), or none when there are none or they do not decode. */
 export function errorDetails(codec: JsonCodec, bytes: Buffer | undefined): unknown[] {
   if (bytes === undefined) return [];
+  let status: { details: Array<{ typeUrl: string; value: Uint8Array }> };
   try {
-    const status = STATUS.decode(bytes) as unknown as { details: Array<{ typeUrl: string; value: Uint8Array }> };
-    return status.details.map((detail) => codec.writeAny(detail.typeUrl, detail.value, true));
+    status = STATUS.decode(bytes) as unknown as typeof status;
   } catch {
     // Details that are not a google.rpc.Status: the status and its message still say what failed.
     return [];
   }
+  // One detail that does not decode as its type is passed on as bytes; the others are not lost with it.
+  return status.details.map((detail) => {
+    try {
+      return codec.writeAny(detail.typeUrl, detail.value, true);
+    } catch {
+      return { '@type': detail.typeUrl, value: Buffer.from(detail.value).toString('base64') };
+    }
+  });
 }

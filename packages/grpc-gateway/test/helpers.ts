@@ -162,7 +162,8 @@ export const TRANSPORTS: readonly Transport[] = ['client', 'address'];
 export async function startGateway(port: number, options: Partial<GatewayOptions> = {}, transport: Transport = 'client'): Promise<RunningGateway> {
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const upstream = transport === 'client' ? { client } : { address: `http://127.0.0.1:${port}` };
-  const gateway = createGateway({ packageDefinition: loadLibrary(), ...upstream, ...options });
+  // Tests give an address of their own (TLS) or other options over the transport's defaults: checked at run time.
+  const gateway = createGateway({ packageDefinition: loadLibrary(), ...upstream, ...options } as GatewayOptions);
   const http = createServer(gateway);
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   return {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { eventually, freePort } from '@x/testkit';
-import { createGateway } from '../src/index.js';
+import { type GatewayOptions, createGateway } from '../src/index.js';
 import { Http2Upstream } from '../src/http2-upstream.js';
 import { type LibraryServer, type RunningGateway, call, loadLibrary, startGateway, startLibrary } from './helpers.js';
 
@@ -25,6 +25,9 @@ function framed(bytes: Buffer, compressed = 0, length = bytes.length): Buffer {
   prefix.writeUInt32BE(length, 1);
   return Buffer.concat([prefix, bytes]);
 }
+
+/** A length-delimited protobuf field (lengths under 128). */
+const field = (number: number, bytes: Buffer): Buffer => Buffer.concat([Buffer.from([(number << 3) | 2, bytes.length]), bytes]);
 
 /** A varint, as protobuf writes lengths. */
 function varint(value: number): Buffer {
@@ -115,6 +118,24 @@ describe('the gateway over its own HTTP/2 connection, against a server that misb
         stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
         stream.end(framed(book('x')));
       },
+      // The server process dies after its headers and one reply: the connection goes, no status ever comes.
+      dropped: (stream) => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+        stream.write(framed(book('x')), () => stream.session?.destroy());
+      },
+      // Details of three: a Filter that decodes, a Filter whose bytes do not (a varint cut short), a type nobody knows.
+      details: (stream) => {
+        const detail = (url: string, value: Buffer): Buffer => field(3, Buffer.concat([field(1, Buffer.from(url)), field(2, value)]));
+        const status = Buffer.concat([
+          Buffer.from([0x08, 0x09]),
+          field(2, Buffer.from('no')),
+          detail('type.googleapis.com/library.v1.Filter', field(1, Buffer.from('ada'))),
+          detail('type.googleapis.com/library.v1.Filter', Buffer.from([0x10])),
+          detail('type.googleapis.com/nobody.Knows', Buffer.from([1, 2])),
+        ]);
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '9', 'grpc-message': '%E2%82%AC 100% %E2%82', 'grpc-status-details-bin': status.toString('base64') }, { endStream: true });
+      },
+      'status-99': (stream) => stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '99', 'grpc-message': 'odd' }, { endStream: true }),
       html: (stream) => {
         stream.respond({ ':status': 200, 'content-type': 'text/html' });
         stream.end('<html></html>');
@@ -158,6 +179,21 @@ describe('the gateway over its own HTTP/2 connection, against a server that misb
     expect(await errorOf('bad-status')).toMatchObject({ status: 500, code: grpc.status.UNKNOWN });
   });
 
+  it('decodes each run of escapes in grpc-message, keeps the details that decode beside one that does not, and reads an undefined status as UNKNOWN', async () => {
+    const reply = await get('details');
+    expect(reply.status).toBe(400);
+    expect(reply.json()).toEqual({
+      code: 9,
+      message: '€ 100% %E2%82',
+      details: [
+        { '@type': 'type.googleapis.com/library.v1.Filter', author: 'ada', minPages: '0' },
+        { '@type': 'type.googleapis.com/library.v1.Filter', value: 'EA==' },
+        { '@type': 'type.googleapis.com/nobody.Knows', value: 'AQI=' },
+      ],
+    });
+    expect(await errorOf('status-99')).toMatchObject({ status: 500, code: grpc.status.UNKNOWN, message: 'odd (status 99, which gRPC does not define)' });
+  });
+
   it('refuses a compressed reply it did not ask for, a reply above 4 MiB, and a second reply to a unary call', async () => {
     expect(await errorOf('compressed')).toMatchObject({ status: 500, code: grpc.status.INTERNAL, message: expect.stringContaining('compressed') });
     expect(await errorOf('huge')).toMatchObject({ status: 429, code: grpc.status.RESOURCE_EXHAUSTED, message: expect.stringContaining('4294967295 bytes') });
@@ -168,6 +204,8 @@ describe('the gateway over its own HTTP/2 connection, against a server that misb
     expect(await errorOf('none')).toMatchObject({ status: 501, code: grpc.status.UNIMPLEMENTED });
     expect(await errorOf('truncated')).toMatchObject({ status: 500, code: grpc.status.INTERNAL, message: expect.stringContaining('inside a reply') });
     expect(await errorOf('no-status')).toMatchObject({ status: 500, code: grpc.status.INTERNAL, message: expect.stringContaining('without a status') });
+    // A connection lost mid-call is UNAVAILABLE (retryable), as grpc-js says it.
+    expect(await errorOf('dropped')).toMatchObject({ status: 503, code: grpc.status.UNAVAILABLE, message: expect.stringContaining('lost during the call') });
   });
 
   it('maps an answer that is not gRPC by its HTTP status, and a reset stream by its HTTP/2 error code', async () => {
@@ -252,6 +290,26 @@ describe('the gateway over its own HTTP/2 connection, as the server comes and go
     } finally {
       upstream.close();
       raw.server.close();
+    }
+  });
+
+  it('backs off from a peer that accepts the connection but is no HTTP/2 server, as from one that refuses it', async () => {
+    const http1 = createServer((_request, response) => response.end('hello'));
+    let connections = 0;
+    http1.on('connection', () => connections++);
+    await new Promise<void>((resolve) => http1.listen(0, '127.0.0.1', resolve));
+    const gateway = await startGateway((http1.address() as AddressInfo).port, {}, 'address');
+    try {
+      const replies = [];
+      for (let i = 0; i < 10; i++) replies.push(await call(`${gateway.url}/v1/shelves/1/books/2`, 'GET'));
+      expect(replies.map((reply) => reply.status)).toEqual(Array(10).fill(503));
+      // One connection, then the backoff (100 ms) answers for it; not one connection per request.
+      expect(connections).toBeLessThanOrEqual(2);
+      expect(replies[replies.length - 1]!.json()).toMatchObject({ code: grpc.status.UNAVAILABLE, message: expect.stringMatching(/trying again in \d+ ms/) });
+    } finally {
+      await gateway.close();
+      http1.closeAllConnections();
+      http1.close();
     }
   });
 
@@ -353,10 +411,16 @@ describe('the address option', () => {
       for (const address of ['127.0.0.1:50051', 'grpc://127.0.0.1:50051', 'http://127.0.0.1', 'http://127.0.0.1:1/path', 'http://u@127.0.0.1:1', '', 5]) {
         expect(() => createGateway({ packageDefinition, address: address as string })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.address' }));
       }
-      expect(() => createGateway({ packageDefinition })).toThrow(expect.objectContaining({ argument: 'options.address' }));
-      expect(() => createGateway({ packageDefinition, address: 'http://127.0.0.1:1', client })).toThrow(expect.objectContaining({ argument: 'options.client' }));
+      // Neither, both, and tls with a client do not compile; JavaScript callers meet the same rules at run time.
+      // @ts-expect-error neither address nor client
+      const neither: GatewayOptions = { packageDefinition };
+      // @ts-expect-error both
+      const both: GatewayOptions = { packageDefinition, address: 'http://127.0.0.1:1', client };
+      expect([neither, both]).toHaveLength(2);
+      expect(() => createGateway({ packageDefinition } as never)).toThrow(expect.objectContaining({ argument: 'options.address' }));
+      expect(() => createGateway({ packageDefinition, address: 'http://127.0.0.1:1', client } as never)).toThrow(expect.objectContaining({ argument: 'options.client' }));
       expect(() => createGateway({ packageDefinition, address: 'http://127.0.0.1:1', tls: {} })).toThrow(expect.objectContaining({ argument: 'options.tls' }));
-      expect(() => createGateway({ packageDefinition, client, tls: {} })).toThrow(expect.objectContaining({ argument: 'options.tls' }));
+      expect(() => createGateway({ packageDefinition, client, tls: {} } as never)).toThrow(expect.objectContaining({ argument: 'options.tls' }));
       expect(() => createGateway({ packageDefinition, address: 'https://127.0.0.1:1', tls: 'x' as never })).toThrow(expect.objectContaining({ argument: 'options.tls' }));
       expect(typeof createGateway({ packageDefinition, address: 'https://[::1]:50051' })).toBe('function');
     } finally {
