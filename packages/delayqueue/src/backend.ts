@@ -93,10 +93,12 @@ export interface BackendSupport {
   readonly get: boolean;
   /** `dead` and `requeue` (dead letters are still kept where this is false: see the backend's docs). */
   readonly deadLetters: boolean;
+  /** `counts`: jobs by state per topic, for every worker on the backend. */
+  readonly counts: boolean;
 }
 
 /** Support of a backend that keeps an index of its jobs: everything. */
-export const FULL_SUPPORT: BackendSupport = Object.freeze({ ids: true, cancel: true, reschedule: true, get: true, deadLetters: true });
+export const FULL_SUPPORT: BackendSupport = Object.freeze({ ids: true, cancel: true, reschedule: true, get: true, deadLetters: true, counts: true });
 
 /** The storage a {@link DelayQueue} runs on. */
 export interface Backend {
@@ -134,6 +136,8 @@ export interface Backend {
    * a broker cannot count what its queues and topics hold per job state.
    */
   countJobs?(topics: readonly string[]): Promise<Map<string, JobCounts>>;
+  /** Every topic jobs were added to (by any worker), for `counts()` without a topic. Stores only, as countJobs. */
+  topicNames?(): Promise<string[]>;
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }

@@ -14,7 +14,7 @@ import {
   settlesWithin,
   systemClock,
 } from '@x/core';
-import type { Backend, BackendListener, BackendSupport } from './backend.js';
+import type { Backend, BackendListener, BackendSupport, JobCounts } from './backend.js';
 import { UnsupportedOperationError } from './errors.js';
 import { QueueTracing } from './tracing.js';
 import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
@@ -220,6 +220,25 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     assertName('topic', topic);
     assertNumber('limit', limit, { min: 1, max: 100_000, integer: true });
     return (await this.backend.dead(topic, limit)).map((info) => parseInfo<T>(info));
+  }
+
+  /**
+   * How many jobs wait in each state, per topic: `topic`'s alone, or every topic jobs were ever added to on this
+   * backend (by any worker or process) when none is given. Read from what the store keeps per topic (set and list
+   * sizes in Redis, counters in memory): no walk over the jobs. A job being delivered is `reserved`; done jobs are
+   * not counted.
+   *
+   * @example
+   * ```ts
+   * const { email } = await queue.counts('email'); // { delayed: 12, ready: 0, reserved: 2, dead: 1 }
+   * ```
+   */
+  async counts(topic?: string): Promise<Record<string, JobCounts>> {
+    this.assertOpen();
+    if (!this.backend.supports.counts || this.backend.countJobs === undefined) this.unsupported('counts');
+    const topics = topic === undefined ? ((await this.backend.topicNames?.()) ?? []) : [assertName('topic', topic)];
+    const counted = await this.backend.countJobs(topics);
+    return Object.fromEntries(topics.map((name) => [name, counted.get(name) ?? { delayed: 0, ready: 0, reserved: 0, dead: 0 }]));
   }
 
   /** Puts a dead job back, due in `delay` ms (default 0), with its attempts reset. False when it is not dead. */

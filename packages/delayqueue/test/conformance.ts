@@ -554,6 +554,35 @@ export function conformance(name: string, factory: BackendFactory): void {
       await first.close();
     });
 
+    itIf(can.counts)('counts jobs by state per topic, one topic or every topic jobs were added to', async () => {
+      const queue = await open();
+      expect(await queue.counts()).toEqual({});
+      expect(await queue.counts('tally')).toEqual({ tally: { delayed: 0, ready: 0, reserved: 0, dead: 0 } });
+      await queue.addBulk([1, 2, 3].map((n) => ({ topic: 'tally', payload: n, options: { delay: 60_000 } })));
+      await queue.addBulk([4, 5].map((n) => ({ topic: 'tally', payload: n })));
+      await queue.add('tally-dead', 'x', { attempts: 1 });
+      // One job of 'tally' held in its handler, the other due one waiting for the slot; 'tally-dead' fails once.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const seen = record(queue, 'tally', 1, () => held);
+      record(queue, 'tally-dead', 1, () => {
+        throw new Error('no');
+      });
+      try {
+        await patient(async () => seen.length === 1 && (await queue.counts('tally-dead'))['tally-dead']!.dead === 1, 'a delivery held and a dead letter');
+        await patient(async () => (await queue.counts('tally')).tally!.ready === 1, 'the second due job ready');
+        expect(await queue.counts()).toEqual({
+          tally: { delayed: 3, ready: 1, reserved: 1, dead: 0 },
+          'tally-dead': { delayed: 0, ready: 0, reserved: 0, dead: 1 },
+        });
+      } finally {
+        release();
+      }
+      // Done jobs are not counted.
+      await patient(async () => JSON.stringify((await queue.counts('tally')).tally) === JSON.stringify({ delayed: 3, ready: 0, reserved: 0, dead: 0 }), 'both due jobs done');
+      await expect(queue.counts('')).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    });
+
     it('declares what it supports, and refuses the rest with a typed error before writing anything', async () => {
       const queue = await open();
       expect(queue.supports).toEqual(can);
@@ -564,6 +593,7 @@ export function conformance(name: string, factory: BackendFactory): void {
         ['get', 'get', () => queue.get('some-id')],
         ['deadLetters', 'dead', () => queue.dead('refused')],
         ['deadLetters', 'requeue', () => queue.requeue('some-id')],
+        ['counts', 'counts', () => queue.counts('refused')],
       ];
       for (const [capability, operation, run] of operations) {
         const outcome = await run().then(

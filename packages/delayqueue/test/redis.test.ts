@@ -54,8 +54,25 @@ describe('redis backend specifics', () => {
     await queue.close();
     const left = await redis.keys(`*${name}*`);
     expect(left.every((key) => key.startsWith(`{${name}}:`))).toBe(true);
-    // Only the bookkeeping of an idle topic may remain: no job, no attempt counter, no ready-at entry.
-    expect(left.filter((key) => !/:t:tagged:(next|wake|signal)$/.test(key))).toEqual([]);
+    // Only the bookkeeping of an idle topic may remain (and the set of topics counts() reads): no job, no attempt
+    // counter, no ready-at entry.
+    expect(left.filter((key) => !/:t:tagged:(next|wake|signal)$/.test(key) && key !== `{${name}}:topics`)).toEqual([]);
+  });
+
+  it('counts the jobs every worker added, from any worker: two backends on one name', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const adder = new DelayQueue({ backend: new RedisBackend({ redis, name }) });
+    const reader = new DelayQueue({ backend: new RedisBackend({ redis: redis6 as unknown as Redis, name }) });
+    try {
+      await adder.addBulk(Array.from({ length: 7 }, (_, i) => ({ topic: i < 4 ? 'a' : 'b', payload: i, options: { delay: 60_000 } })));
+      expect(await reader.counts()).toEqual({ a: { delayed: 4, ready: 0, reserved: 0, dead: 0 }, b: { delayed: 3, ready: 0, reserved: 0, dead: 0 } });
+      expect(await adder.cancel((await adder.addBulk([{ topic: 'b', payload: 'x', options: { delay: 60_000 } }]))[0]!)).toBe(true);
+      expect((await reader.counts('b')).b).toEqual({ delayed: 3, ready: 0, reserved: 0, dead: 0 });
+    } finally {
+      await adder.close();
+      await reader.close();
+    }
   });
 
   it('two queues on one Redis with different names never see each other', async () => {

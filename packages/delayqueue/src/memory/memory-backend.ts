@@ -37,9 +37,13 @@ interface MemoryJob {
   timer: TimerId | undefined;
   ticket: number;
   lastError: string | undefined;
+  /** The state its topic's counts hold it in (undefined once it left them: done or cancelled). */
+  counted: Exclude<JobState, 'done'> | undefined;
 }
 
 interface Topic {
+  /** Jobs by state, kept as they move: `counts()` reads them without a walk over the jobs. */
+  readonly counts: JobCounts;
   readonly ready: ReadyList<MemoryJob>;
   readonly dead: Map<string, MemoryJob>;
   readonly waiters: Set<() => void>;
@@ -81,7 +85,7 @@ export class MemoryBackend implements Backend {
     this.assertOpen();
     return jobs.map((spec) => {
       if (this.jobs.has(spec.id) || this.done.has(spec.id)) return false;
-      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, runAt: undefined, timer: undefined, ticket: 0, lastError: undefined };
+      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, runAt: undefined, timer: undefined, ticket: 0, lastError: undefined, counted: undefined };
       this.jobs.set(spec.id, job);
       this.delay(job, spec.runAt === undefined ? spec.delay : Math.max(0, spec.runAt - this.clock.wallNow()));
       job.runAt = spec.runAt;
@@ -94,6 +98,7 @@ export class MemoryBackend implements Backend {
     const job = this.jobs.get(id);
     if (!job || job.state === 'reserved') return false;
     this.leave(job);
+    this.count(job, undefined);
     this.jobs.delete(id);
     return true;
   }
@@ -146,6 +151,7 @@ export class MemoryBackend implements Backend {
     const job = this.current(id, attempt);
     if (!job) return false;
     this.leave(job);
+    this.count(job, undefined);
     this.jobs.delete(id);
     this.remember(job);
     return true;
@@ -198,12 +204,11 @@ export class MemoryBackend implements Backend {
   }
 
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
-    const counts = new Map<string, JobCounts>(topics.map((topic) => [topic, { delayed: 0, ready: 0, reserved: 0, dead: 0 }]));
-    for (const job of this.jobs.values()) {
-      const count = counts.get(job.topic);
-      if (count !== undefined) count[job.state]++;
-    }
-    return counts;
+    return new Map(topics.map((topic) => [topic, { ...(this.topics.get(topic)?.counts ?? { delayed: 0, ready: 0, reserved: 0, dead: 0 }) }]));
+  }
+
+  async topicNames(): Promise<string[]> {
+    return [...this.topics.keys()];
   }
 
   watch(topicName: string): TopicWatch {
@@ -246,6 +251,7 @@ export class MemoryBackend implements Backend {
     // A delivery's end, or a new delay: the due time given is no longer the job's.
     job.runAt = undefined;
     job.state = state;
+    this.count(job, state);
     job.at = at;
     const ms = Math.max(0, at - this.clock.now());
     job.timer = this.wheel.schedule(state === 'delayed' ? () => this.makeReady(job) : () => this.expire(job), ms);
@@ -262,6 +268,7 @@ export class MemoryBackend implements Backend {
   private makeReady(job: MemoryJob): void {
     job.timer = undefined;
     job.state = 'ready';
+    this.count(job, 'ready');
     const topic = this.topic(job.topic);
     topic.ready.push(job);
     this.listener?.due(job.topic, 1);
@@ -285,8 +292,17 @@ export class MemoryBackend implements Backend {
   private kill(job: MemoryJob): void {
     this.leave(job);
     job.state = 'dead';
+    this.count(job, 'dead');
     job.at = this.clock.now();
     this.topic(job.topic).dead.set(job.id, job);
+  }
+
+  /** Moves the job in its topic's counts from the state they held it in to `state` (undefined: out of them). */
+  private count(job: MemoryJob, state: Exclude<JobState, 'done'> | undefined): void {
+    const counts = this.topic(job.topic).counts;
+    if (job.counted !== undefined) counts[job.counted]--;
+    if (state !== undefined) counts[state]++;
+    job.counted = state;
   }
 
   private current(id: string, attempt: number): MemoryJob | undefined {
@@ -303,7 +319,7 @@ export class MemoryBackend implements Backend {
   private topic(name: string): Topic {
     let topic = this.topics.get(name);
     if (!topic) {
-      topic = { ready: new ReadyList(), dead: new Map(), waiters: new Set() };
+      topic = { counts: { delayed: 0, ready: 0, reserved: 0, dead: 0 }, ready: new ReadyList(), dead: new Map(), waiters: new Set() };
       this.topics.set(name, topic);
     }
     return topic;

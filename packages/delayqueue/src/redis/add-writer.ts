@@ -92,7 +92,7 @@ export class AddWriter {
     const calls: { topic: string; entries: Entry[]; keys: string[]; args: (string | number)[] }[] = [];
     for (const [topic, entries] of byTopic) {
       const t = this.keys.topic(topic);
-      const keys = [this.keys.jobs, this.keys.done, t.next, ...t.buckets];
+      const keys = [this.keys.jobs, this.keys.done, t.next, this.keys.topics, ...t.buckets];
       let chunk: Entry[] = [];
       let packed: string[] = [];
       let bytes = 0;

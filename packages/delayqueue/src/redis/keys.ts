@@ -16,6 +16,8 @@ export class QueueKeys {
   readonly done: string;
   /** Pub/sub channel on which scripts name a topic whose movers should look now. */
   readonly wakeChannel: string;
+  /** Set of every topic jobs were added to, for counts() without a topic. */
+  readonly topics: string;
   /** SCAN pattern matching the queue's prefix literally (glob characters escaped). */
   readonly prefixPattern: string;
   private readonly prefix: string;
@@ -29,6 +31,7 @@ export class QueueKeys {
     this.readyAt = `${this.prefix}:ready-at`;
     this.done = `${this.prefix}:done`;
     this.wakeChannel = `${this.prefix}:wake`;
+    this.topics = `${this.prefix}:topics`;
     this.prefixPattern = this.prefix.replace(/[*?[\]\\]/g, '\\$&');
   }
 

@@ -377,6 +377,11 @@ export class RedisBackend implements Backend {
     return counts;
   }
 
+  async topicNames(): Promise<string[]> {
+    this.assertOpen();
+    return (await this.client.smembers(this.keys.topics)).sort();
+  }
+
   /** Reads the job's topic, then runs the script built for it; re-reads once if the id changed topic meanwhile. */
   private async byTopic(
     id: string,

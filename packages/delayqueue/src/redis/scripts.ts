@@ -49,14 +49,14 @@ end
 `;
 
 /**
- * KEYS: jobs, done, next, bucket 1..n of one topic. ARGV: wake channel, topic, jobs.
+ * KEYS: jobs, done, next, topics, bucket 1..n of one topic. ARGV: wake channel, topic, jobs.
  * \`jobs\` packs every job in one string (one argument instead of five per job: the client's cost per argument
  * dominated adding): jobs separated by U+001D, each \`id US due US bucket US check US record\` with U+001E
  * between fields; due is epoch ms (server clock), bucket 1..n, check 1 for a caller's id (which may exist) and
  * 0 for a fresh random 96-bit id (which cannot). Ids, topics and JSON payloads never contain these characters.
  * Adds each job whose id is neither pending nor recently done (a repeated id, also within the call, adds
- * nothing). The per-call cost (reading the clock, checking whether movers must wake) is paid once.
- * Returns a table of 1 (added) / 0 (existed), one per job.
+ * nothing). The per-call cost (reading the clock, checking whether movers must wake, naming the topic in the set
+ * of topics) is paid once. Returns a table of 1 (added) / 0 (existed), one per job.
  */
 export const ADD = lua(
   'add',
@@ -83,7 +83,7 @@ while pos <= len do
   end
   if added then
     local due = math.max(now, tonumber(string.sub(jobs, a + 1, b - 1)))
-    redis.call('ZADD', KEYS[3 + tonumber(string.sub(jobs, b + 1, c - 1))], due, id)
+    redis.call('ZADD', KEYS[4 + tonumber(string.sub(jobs, b + 1, c - 1))], due, id)
     if not earliest or due < earliest then earliest = due end
     out[#out + 1] = 1
   else
@@ -91,7 +91,10 @@ while pos <= len do
   end
   pos = stop + 1
 end
-if earliest then plan(earliest, KEYS[3], ARGV[1], ARGV[2]) end
+if earliest then
+  plan(earliest, KEYS[3], ARGV[1], ARGV[2])
+  redis.call('SADD', KEYS[4], ARGV[2])
+end
 return out
 `,
 );
