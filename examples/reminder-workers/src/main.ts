@@ -47,6 +47,8 @@ async function main(): Promise<void> {
   const victim = workers[0]!;
   victim.kill('SIGKILL');
   console.log(`SIGKILLed worker ${victim.pid} while it was sending`);
+  // What every worker's jobs add up to, read from this process (it runs no handler).
+  console.log(`counts across the workers now: ${JSON.stringify((await queue.counts(TOPIC))[TOPIC])}`);
 
   const deadline = Date.now() + SPAN_MS + 30_000;
   while ((await redis.hlen(sentKey(name))) < REMINDERS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -58,6 +60,14 @@ async function main(): Promise<void> {
   console.log(`sent ${sent.length} of ${REMINDERS} reminders; ${sent.filter((n) => n > 1).length} sent twice (finished by the killed worker, not acknowledged)`);
   console.log(`${redelivered} ${redelivered === 1 ? 'reminder was' : 'reminders were'} delivered again after the killed worker's ${TTR_MS} ms time to run ran out`);
   console.log(`delivery lateness (reserved minus due, by the Redis clock): p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms; early: ${lateness.filter((l) => l < 0).length}`);
+  // The last acks may still be on their way when the last reminder is counted as sent.
+  const empty = JSON.stringify({ delayed: 0, ready: 0, reserved: 0, dead: 0 });
+  let counts = '';
+  for (let tries = 0; tries < 50 && counts !== empty; tries++) {
+    counts = JSON.stringify((await queue.counts(TOPIC))[TOPIC]);
+    if (counts !== empty) await new Promise((r) => setTimeout(r, 100));
+  }
+  console.log(`counts across the workers once all were sent: ${counts}`);
 
   finished = true;
   // The workers close their queues (each lets its running handlers end first): about two seconds.
