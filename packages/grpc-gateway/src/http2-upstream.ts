@@ -15,7 +15,7 @@ import { encodeGrpcTimeout } from '@x/grpc-keepalive';
 import type { CallListener, CallStatus, ResponseMetadata, Upstream, UpstreamCall, UpstreamCallOptions } from './upstream.js';
 
 /** The largest reply accepted, as grpc-js's default receive limit: a larger one fails the call with RESOURCE_EXHAUSTED. */
-export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
+const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
 /** How long calls fail at once after a connection attempt failed, by failures in a row (0.1 s doubling to 5 s). */
 const RECONNECT = exponentialBackoff({ initial: 100, max: 5_000 });
@@ -310,8 +310,8 @@ class Http2Call implements UpstreamCall {
   }
 }
 
-/** The highest gRPC status code (UNAUTHENTICATED); a higher one is UNKNOWN, as gRPC's clients read it. */
-const MAX_STATUS = 16;
+/** The highest gRPC status code; a higher one is UNKNOWN, as gRPC's clients read it. */
+const MAX_STATUS = status.UNAUTHENTICATED;
 
 function statusOf(headers: IncomingHttpHeaders, httpStatus: number): CallStatus {
   const raw = headers['grpc-status'];

@@ -44,6 +44,11 @@ export function requestMetadata(request: IncomingMessage, forward: (name: string
   return metadata;
 }
 
+/** The server's metadata that goes back to the HTTP client, as `<prefix><key>` header names and their values. */
+function* asHeaders(metadata: ResponseMetadata, prefix: 'grpc-metadata-' | 'grpc-trailer-'): Generator<[string, readonly string[]]> {
+  for (const [key, values] of metadata) if (!isReserved(key)) yield [`${prefix}${key}`, values];
+}
+
 /**
  * The server's metadata as headers named as grpc-gateway names them, transport and gRPC keys left out:
  * `Grpc-Metadata-<key>` for its headers, `Grpc-Trailer-<key>` for its trailers (of a unary call, whose HTTP
@@ -51,10 +56,9 @@ export function requestMetadata(request: IncomingMessage, forward: (name: string
  */
 export function setResponseMetadata(response: ServerResponse, metadata: ResponseMetadata, prefix: 'grpc-metadata-' | 'grpc-trailer-'): void {
   if (response.headersSent) return;
-  for (const [key, values] of metadata) {
-    if (isReserved(key)) continue;
+  for (const [name, values] of asHeaders(metadata, prefix)) {
     try {
-      response.setHeader(`${prefix}${key}`, values as string[]);
+      response.setHeader(name, values as string[]);
     } catch {
       // A value HTTP cannot carry as a header is left out rather than fail the response.
     }
@@ -67,10 +71,7 @@ export function setResponseMetadata(response: ServerResponse, metadata: Response
  */
 export function addResponseTrailers(response: ServerResponse, metadata: ResponseMetadata): void {
   const trailers: Array<[string, string]> = [];
-  for (const [key, values] of metadata) {
-    if (isReserved(key)) continue;
-    for (const value of values) trailers.push([`grpc-trailer-${key}`, value]);
-  }
+  for (const [name, values] of asHeaders(metadata, 'grpc-trailer-')) for (const value of values) trailers.push([name, value]);
   if (trailers.length === 0) return;
   try {
     response.addTrailers(trailers);

@@ -98,7 +98,7 @@ export class MemoryBackend implements Backend {
     const job = this.jobs.get(id);
     if (!job || job.state === 'reserved') return false;
     this.leave(job);
-    this.count(job, undefined);
+    this.moveTo(job, undefined);
     this.jobs.delete(id);
     return true;
   }
@@ -151,7 +151,7 @@ export class MemoryBackend implements Backend {
     const job = this.current(id, attempt);
     if (!job) return false;
     this.leave(job);
-    this.count(job, undefined);
+    this.moveTo(job, undefined);
     this.jobs.delete(id);
     this.remember(job);
     return true;
@@ -250,8 +250,7 @@ export class MemoryBackend implements Backend {
   private enter(job: MemoryJob, state: 'delayed' | 'reserved', at: number): void {
     // A delivery's end, or a new delay: the due time given is no longer the job's.
     job.runAt = undefined;
-    job.state = state;
-    this.count(job, state);
+    this.moveTo(job, state);
     job.at = at;
     const ms = Math.max(0, at - this.clock.now());
     job.timer = this.wheel.schedule(state === 'delayed' ? () => this.makeReady(job) : () => this.expire(job), ms);
@@ -267,8 +266,7 @@ export class MemoryBackend implements Backend {
 
   private makeReady(job: MemoryJob): void {
     job.timer = undefined;
-    job.state = 'ready';
-    this.count(job, 'ready');
+    this.moveTo(job, 'ready');
     const topic = this.topic(job.topic);
     topic.ready.push(job);
     this.listener?.due(job.topic, 1);
@@ -291,17 +289,22 @@ export class MemoryBackend implements Backend {
 
   private kill(job: MemoryJob): void {
     this.leave(job);
-    job.state = 'dead';
-    this.count(job, 'dead');
+    this.moveTo(job, 'dead');
     job.at = this.clock.now();
     this.topic(job.topic).dead.set(job.id, job);
   }
 
-  /** Moves the job in its topic's counts from the state they held it in to `state` (undefined: out of them). */
-  private count(job: MemoryJob, state: Exclude<JobState, 'done'> | undefined): void {
+  /**
+   * Puts the job in `state`, in its topic's counts too (undefined: out of them, as it leaves the backend). A new
+   * job is in no count yet: `counted`, not `state`, says where the counts hold it.
+   */
+  private moveTo(job: MemoryJob, state: Exclude<JobState, 'done'> | undefined): void {
     const counts = this.topic(job.topic).counts;
     if (job.counted !== undefined) counts[job.counted]--;
-    if (state !== undefined) counts[state]++;
+    if (state !== undefined) {
+      counts[state]++;
+      job.state = state;
+    }
     job.counted = state;
   }
 
