@@ -95,10 +95,41 @@ export interface BackendSupport {
   readonly deadLetters: boolean;
   /** `counts`: jobs by state per topic, for every worker on the backend. */
   readonly counts: boolean;
+  /** `list`: a topic's jobs in one state, page by page. */
+  readonly list: boolean;
+  /** `pause` and `resume` of a topic for every worker on the backend, and `pausedTopics`. */
+  readonly pause: boolean;
 }
 
 /** Support of a backend that keeps an index of its jobs: everything. */
-export const FULL_SUPPORT: BackendSupport = Object.freeze({ ids: true, cancel: true, reschedule: true, get: true, deadLetters: true, counts: true });
+export const FULL_SUPPORT: BackendSupport = Object.freeze({
+  ids: true,
+  cancel: true,
+  reschedule: true,
+  get: true,
+  deadLetters: true,
+  counts: true,
+  list: true,
+  pause: true,
+});
+
+/** A state `list` pages through (done jobs keep no more than their id). */
+export type ListState = 'delayed' | 'ready' | 'reserved' | 'dead';
+
+/**
+ * Where a page of `list` ended: the last job's sort key (`at` on the backend's own scale, which may differ from
+ * the `at` a JobInfo reports) and its id. The next page starts after it, whether or not that job is still there.
+ */
+export interface ListPosition {
+  readonly at: number;
+  readonly id: string;
+}
+
+/** A page of `Backend.list`: the jobs, and where the page ended (undefined when the state holds no more). */
+export interface BackendPage {
+  readonly jobs: JobInfo<string>[];
+  readonly next: ListPosition | undefined;
+}
 
 /** The storage a {@link DelayQueue} runs on. */
 export interface Backend {
@@ -138,6 +169,21 @@ export interface Backend {
   countJobs?(topics: readonly string[]): Promise<Map<string, JobCounts>>;
   /** Every topic jobs were added to (by any worker), for `counts()` without a topic. Stores only, as countJobs. */
   topicNames?(): Promise<string[]>;
+  /**
+   * Up to `limit` jobs of `topic` in `state` after `after` (from the first when undefined): delayed in due order,
+   * ready in the order consumers take them, reserved by the end of their ttr, dead newest first. Stores only.
+   */
+  list?(topic: string, state: ListState, after: ListPosition | undefined, limit: number): Promise<BackendPage>;
+  /** Moves those of `ids` that are dead jobs of `topic` back to delayed (attempts reset), due in `delay` ms; how many moved. */
+  requeueDead?(topic: string, ids: readonly string[], delay: number): Promise<number>;
+  /** Deletes those of `ids` that are dead jobs of `topic`; how many went. */
+  purgeDead?(topic: string, ids: readonly string[]): Promise<number>;
+  /** Stops deliveries of `topic` for every worker on the backend; adds and moves go on. Stores only. */
+  pause?(topic: string): Promise<void>;
+  /** Lets deliveries of a paused `topic` go on, waking its consumers. */
+  resume?(topic: string): Promise<void>;
+  /** Topics paused now, sorted. */
+  pausedTopics?(): Promise<string[]>;
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }

@@ -14,7 +14,8 @@ import {
   settlesWithin,
   systemClock,
 } from '@x/core';
-import type { Backend, BackendListener, BackendSupport, JobCounts } from './backend.js';
+import type { Backend, BackendListener, BackendSupport, JobCounts, ListState } from './backend.js';
+import { decodeCursor, encodeCursor } from './list-cursor.js';
 import { UnsupportedOperationError } from './errors.js';
 import { QueueTracing } from './tracing.js';
 import type { AddOptions, JobHandler, JobInfo, RetryBackoff } from './job.js';
@@ -57,12 +58,36 @@ export interface DelayQueueEvents {
   error: [unknown];
 }
 
+/** Options of {@link DelayQueue.list}. */
+export interface ListOptions {
+  /** Where to go on: the `cursor` of the page before. Default: from the first job. */
+  cursor?: string;
+  /** Most jobs on the page (1..1000). Default 100. */
+  limit?: number;
+}
+
+/** A page of {@link DelayQueue.list}. */
+export interface JobPage<T = unknown> {
+  readonly jobs: JobInfo<T>[];
+  /** Pass it back for the next page; undefined when the state held no more jobs. */
+  readonly cursor: string | undefined;
+}
+
+/** Options of {@link DelayQueue.requeueDead} and {@link DelayQueue.purgeDead}. */
+export interface DeadLetterOptions<T = unknown> {
+  /** Only the dead jobs it returns true for (it sees each with its payload, attempts and last error). Default: all. */
+  filter?: (job: JobInfo<T>) => boolean;
+}
+
 /** Backends a queue was made with: each serves one queue (its events go to that queue's listeners). */
 const BOUND = new WeakSet<Backend>();
 
 const BULK_JOB_KEYS = ['topic', 'payload', 'options'];
 const OPTION_KEYS = ['backend', 'ttr', 'attempts', 'backoff', 'maxPayloadBytes', 'clock'];
 const CLOSE_OPTION_KEYS = ['timeout'];
+const LIST_STATES: readonly ListState[] = ['delayed', 'ready', 'reserved', 'dead'];
+/** Dead jobs read and moved per round trip by requeueDead and purgeDead. */
+const DEAD_PAGE = 1000;
 const BASE_DEFAULTS: Omit<JobDefaults, 'encodedBackoff'> = {
   ttr: 30_000,
   attempts: 3,
@@ -241,6 +266,90 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     return Object.fromEntries(topics.map((name) => [name, counted.get(name) ?? { delayed: 0, ready: 0, reserved: 0, dead: 0 }]));
   }
 
+  /**
+   * One page of `topic`'s jobs in `state`: delayed ones in due order, ready ones in the order consumers take them,
+   * reserved ones by the end of their time to run, dead ones newest first; each with its payload, attempts and
+   * last error. Pass the page's `cursor` back for the next one. A page is one consistent snapshot; jobs that move
+   * between pages may be missed or seen again (a ready job's cursor that was taken meanwhile starts over from the
+   * oldest ready job). Redis seeks to the cursor in O(log n); the memory backend walks its jobs per page.
+   *
+   * @example
+   * ```ts
+   * let cursor: string | undefined;
+   * do {
+   *   const page = await queue.list('email', 'dead', { cursor, limit: 500 });
+   *   for (const job of page.jobs) console.log(job.id, job.attempts, job.lastError);
+   *   cursor = page.cursor;
+   * } while (cursor);
+   * ```
+   * @throws InvalidArgumentError for a bad topic, state, limit or a cursor of another topic or state;
+   * UnsupportedOperationError on a broker backend (`supports.list`).
+   */
+  async list<T = unknown>(topic: string, state: ListState, options: ListOptions = {}): Promise<JobPage<T>> {
+    this.assertOpen();
+    if (!this.backend.supports.list || this.backend.list === undefined) this.unsupported('list');
+    assertName('topic', topic);
+    if (!LIST_STATES.includes(state)) throw new InvalidArgumentError('state', state, `one of ${LIST_STATES.join(', ')}`);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
+    assertKnownKeys('options', options, ['cursor', 'limit']);
+    const limit = assertNumber('options.limit', options.limit ?? 100, { min: 1, max: 1000, integer: true });
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor, topic, state);
+    const page = await this.backend.list(topic, state, after, limit);
+    return { jobs: page.jobs.map((info) => parseInfo<T>(info)), cursor: page.next && encodeCursor(topic, state, page.next) };
+  }
+
+  /**
+   * Puts `topic`'s dead jobs back (those `filter` accepts; all by default), due in `delay` ms (default 0), their
+   * attempts reset; resolves to how many went back. Reads and moves them a thousand at a time, newest first: a
+   * job that dies again meanwhile is not taken twice. A filter that throws stops the walk (those moved so far stay
+   * moved).
+   *
+   * @example
+   * ```ts
+   * await queue.requeueDead('email', { filter: (job) => job.lastError?.includes('ECONNRESET') ?? false });
+   * ```
+   */
+  async requeueDead<T = unknown>(topic: string, options: DeadLetterOptions<T> & { delay?: number } = {}): Promise<number> {
+    const filter = this.deadLetterFilter('requeueDead', topic, options, ['filter', 'delay']);
+    const delay = assertDelay('options.delay', options.delay ?? 0);
+    return this.walkDead<T>(topic, filter, (ids) => this.backend.requeueDead!(topic, ids, delay));
+  }
+
+  /** Deletes `topic`'s dead jobs (those `filter` accepts; all by default); resolves to how many went. As requeueDead. */
+  async purgeDead<T = unknown>(topic: string, options: DeadLetterOptions<T> = {}): Promise<number> {
+    const filter = this.deadLetterFilter('purgeDead', topic, options, ['filter']);
+    return this.walkDead<T>(topic, filter, (ids) => this.backend.purgeDead!(topic, ids));
+  }
+
+  /**
+   * Stops handing out `topic`'s jobs to every consumer of the backend, in every process, from the next reservation
+   * on (handlers running now finish). Adds go on, and jobs still fall due: after `resume` they are delivered in
+   * due order, their lateness counted from their due time. Idempotent.
+   *
+   * @example
+   * ```ts
+   * await queue.pause('payments');   // the provider is down
+   * // ...
+   * await queue.resume('payments');
+   * ```
+   */
+  async pause(topic: string): Promise<void> {
+    this.assertPausing('pause');
+    await this.backend.pause!(assertName('topic', topic));
+  }
+
+  /** Lets a paused topic's jobs go out again, waking its consumers. Idempotent. */
+  async resume(topic: string): Promise<void> {
+    this.assertPausing('resume');
+    await this.backend.resume!(assertName('topic', topic));
+  }
+
+  /** The topics paused now (by any worker on the backend), sorted. */
+  async pausedTopics(): Promise<string[]> {
+    this.assertPausing('pausedTopics');
+    return this.backend.pausedTopics!();
+  }
+
   /** Puts a dead job back, due in `delay` ms (default 0), with its attempts reset. False when it is not dead. */
   async requeue(id: string, delay = 0): Promise<boolean> {
     this.assertOpen();
@@ -334,6 +443,36 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     this.abandoned = drained.then(() => this.backend.close());
     this.abandoned.catch((error: unknown) => this.reportError(error));
     throw failure;
+  }
+
+  private deadLetterFilter<T>(operation: string, topic: string, options: DeadLetterOptions<T>, keys: string[]): ((job: JobInfo<T>) => boolean) | undefined {
+    this.assertOpen();
+    const backend = this.backend;
+    if (!backend.supports.deadLetters || backend.requeueDead === undefined || backend.purgeDead === undefined || backend.list === undefined) {
+      this.unsupported(operation);
+    }
+    assertName('topic', topic);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
+    assertKnownKeys('options', options, keys);
+    if (options.filter !== undefined) assertFunction('options.filter', options.filter);
+    return options.filter;
+  }
+
+  /** Reads `topic`'s dead jobs page by page and hands the ids `filter` accepts to `act`; sums what it reports. */
+  private async walkDead<T>(topic: string, filter: ((job: JobInfo<T>) => boolean) | undefined, act: (ids: string[]) => Promise<number>): Promise<number> {
+    let total = 0;
+    let cursor: string | undefined;
+    do {
+      const page = await this.list<T>(topic, 'dead', { cursor, limit: DEAD_PAGE });
+      total += await act((filter === undefined ? page.jobs : page.jobs.filter((job) => filter(job))).map((job) => job.id));
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return total;
+  }
+
+  private assertPausing(operation: string): void {
+    this.assertOpen();
+    if (!this.backend.supports.pause || this.backend.pause === undefined) this.unsupported(operation);
   }
 
   private assertOpen(): void {

@@ -583,6 +583,163 @@ export function conformance(name: string, factory: BackendFactory): void {
       await expect(queue.counts('')).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     });
 
+    itIf(can.list)('lists a topic’s jobs by state page by page: delayed in due order, reserved, dead newest first', async () => {
+      const queue = await open({ attempts: 1 });
+      // Three share a due time (one bulk add): they come in id order among themselves.
+      await queue.addBulk(['c', 'a', 'b'].map((id) => ({ topic: 'browse', payload: { id }, options: { id: `tie-${id}`, delay: 60_000 } })));
+      await queue.add('browse', { id: 'early' }, { id: 'early', delay: 30_000 });
+      await queue.add('browse', { id: 'late' }, { id: 'late', delay: 90_000 });
+      const ids: string[] = [];
+      const ats: number[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await queue.list<{ id: string }>('browse', 'delayed', { cursor, limit: 2 });
+        for (const job of page.jobs) {
+          expect(job).toMatchObject({ topic: 'browse', state: 'delayed', attempts: 0, maxAttempts: 1, payload: { id: job.id.replace('tie-', '') } });
+          ids.push(job.id);
+          ats.push(job.at!);
+        }
+        cursor = page.cursor;
+        pages++;
+      } while (cursor !== undefined && pages < 10);
+      expect(ids).toEqual(['early', 'tie-a', 'tie-b', 'tie-c', 'late']);
+      expect(ats).toEqual([...ats].sort((a, b) => a - b));
+      // A page goes on after its cursor's job even when that job has gone meanwhile.
+      const first = await queue.list('browse', 'delayed', { limit: 2 });
+      expect(first.jobs.map((job) => job.id)).toEqual(['early', 'tie-a']);
+      expect(await queue.cancel('tie-a')).toBe(true);
+      expect((await queue.list('browse', 'delayed', { cursor: first.cursor, limit: 2 })).jobs.map((job) => job.id)).toEqual(['tie-b', 'tie-c']);
+
+      // Dead letters, newest first, with their errors; one delivery held in its handler is the reserved one.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const seen = record(queue, 'browse-run', 1, async (job) => {
+        if (job.payload === 'hold') return held;
+        throw new Error(`failed ${String(job.payload)}`);
+      });
+      try {
+        for (const n of [1, 2, 3]) {
+          await queue.add('browse-run', n, { id: `dead-${n}` });
+          await patient(async () => (await queue.get(`dead-${n}`))?.state === 'dead', `dead-${n} dead`);
+        }
+        await queue.add('browse-run', 'hold', { id: 'held' });
+        await patient(() => seen.length === 4, 'the held delivery');
+        const dead = await queue.list('browse-run', 'dead', { limit: 2 });
+        expect(dead.jobs.map((job) => [job.id, job.lastError, job.attempts])).toEqual([
+          ['dead-3', 'Error: failed 3', 1],
+          ['dead-2', 'Error: failed 2', 1],
+        ]);
+        const rest = await queue.list('browse-run', 'dead', { cursor: dead.cursor, limit: 2 });
+        expect(rest.jobs.map((job) => job.id)).toEqual(['dead-1']);
+        expect(rest.cursor).toBeUndefined();
+        const reserved = await queue.list('browse-run', 'reserved');
+        expect(reserved.jobs).toEqual([expect.objectContaining({ id: 'held', state: 'reserved', attempts: 1, payload: 'hold' })]);
+        expect(reserved.cursor).toBeUndefined();
+        expect(await queue.list('browse-run', 'ready')).toEqual({ jobs: [], cursor: undefined });
+      } finally {
+        release();
+      }
+
+      const bad: [string, () => Promise<unknown>][] = [
+        ['state done', () => queue.list('browse', 'done' as never)],
+        ['limit 0', () => queue.list('browse', 'delayed', { limit: 0 })],
+        ['limit 1001', () => queue.list('browse', 'delayed', { limit: 1001 })],
+        ['limit 2^31', () => queue.list('browse', 'delayed', { limit: 2 ** 31 })],
+        ['unknown option', () => queue.list('browse', 'delayed', { after: 'x' } as never)],
+        ['cursor of another state', () => queue.list('browse', 'dead', { cursor: first.cursor })],
+        ['cursor of another topic', () => queue.list('browse-run', 'delayed', { cursor: first.cursor })],
+        ['garbage cursor', () => queue.list('browse', 'delayed', { cursor: 'not a cursor' })],
+        ['base64 of garbage', () => queue.list('browse', 'delayed', { cursor: Buffer.from('[1,2]').toString('base64url') })],
+        ['lone surrogate topic', () => queue.list('\ud800', 'delayed')],
+      ];
+      for (const [what, run] of bad) {
+        const error = await run().then(() => undefined, (thrown: unknown) => thrown);
+        expect({ what, code: (error as { code?: string } | undefined)?.code }).toEqual({ what, code: 'ERR_INVALID_ARGUMENT' });
+      }
+    });
+
+    itIf(can.deadLetters)('requeues and purges dead letters, all of them or those a filter picks, across pages', async () => {
+      const queue = await open({ attempts: 1 });
+      const healed = new Set<number>();
+      const done: number[] = [];
+      record(queue, 'dl', 50, (job) => {
+        const n = job.payload as number;
+        if (!healed.has(n)) throw new Error(n % 2 === 1 ? 'odd' : 'even');
+        done.push(n);
+      });
+      // More dead letters than one page of the walk (1,000).
+      const total = 1_100;
+      await queue.addBulk(Array.from({ length: total }, (_, n) => ({ topic: 'dl', payload: n })));
+      const deadCount = async (): Promise<number> => (can.counts ? (await queue.counts('dl')).dl!.dead : (await queue.dead('dl', 100_000)).length);
+      await patient(async () => (await deadCount()) === total, `${total} dead letters`, 60_000);
+
+      for (let n = 1; n < total; n += 2) healed.add(n);
+      expect(await queue.requeueDead<number>('dl', { filter: (job) => job.lastError === 'Error: odd' })).toBe(total / 2);
+      await patient(() => done.length === total / 2, 'the odd ones done', 60_000);
+      expect(done.every((n) => n % 2 === 1)).toBe(true);
+      expect(await deadCount()).toBe(total / 2);
+
+      // Purge by payload, then the rest; a second purge finds nothing.
+      expect(await queue.purgeDead<number>('dl', { filter: (job) => job.payload! < 100 })).toBe(50);
+      expect(await queue.get(String((await queue.dead('dl', 1))[0]!.id))).toMatchObject({ state: 'dead' });
+      expect(await queue.purgeDead('dl')).toBe(total / 2 - 50);
+      expect(await queue.purgeDead('dl')).toBe(0);
+      expect(await deadCount()).toBe(0);
+      expect(await queue.requeueDead('dl')).toBe(0);
+
+      // A requeue with a delay keeps the jobs waiting that long.
+      await queue.add('dl', 5_000, { id: 'late-one' });
+      await patient(async () => (await queue.get('late-one'))?.state === 'dead', 'late-one dead');
+      expect(await queue.requeueDead('dl', { delay: 60_000 })).toBe(1);
+      expect(await queue.get('late-one')).toMatchObject({ state: 'delayed', attempts: 0 });
+      expect((await queue.get('late-one'))!.at!).toBeGreaterThan(Date.now() + 50_000);
+
+      const thrown = new Error('filter broke');
+      await queue.add('dl', 7_000, { id: 'dies-again' });
+      await patient(async () => (await queue.get('dies-again'))?.state === 'dead', 'dies-again dead');
+      await expect(queue.purgeDead('dl', { filter: () => { throw thrown; } })).rejects.toBe(thrown);
+      expect(await queue.get('dies-again')).toMatchObject({ state: 'dead' });
+      for (const run of [
+        () => queue.requeueDead('dl', { filter: 'odd' } as never),
+        () => queue.requeueDead('dl', { delay: -1 }),
+        () => queue.purgeDead('dl', { delay: 5 } as never),
+        () => queue.purgeDead(''),
+        () => queue.requeueDead('dl', null as never),
+      ]) {
+        await expect(run()).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      }
+    });
+
+    itIf(can.pause)('pauses a topic: nothing is delivered, adds go on; after resume the due jobs come in due order', async () => {
+      const queue = await open();
+      const seen = record(queue, 'paused', 4);
+      const other = record(queue, 'running');
+      await queue.pause('paused');
+      await queue.pause('paused');
+      expect(await queue.pausedTopics()).toEqual(['paused']);
+      const start = Date.now();
+      for (const n of [0, 1, 2, 3, 4]) await queue.add('paused', n, { delay: n * 20 });
+      await queue.add('running', 'still runs');
+      await patient(() => other.length === 1, 'the other topic’s delivery');
+      await patient(async () => (await queue.list('paused', 'ready')).jobs.length === 5, 'all five ready');
+      if (can.counts) expect((await queue.counts('paused')).paused).toEqual({ delayed: 0, ready: 5, reserved: 0, dead: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(seen).toEqual([]);
+      const resumedAt = Date.now();
+      await queue.resume('paused');
+      await queue.resume('paused');
+      expect(await queue.pausedTopics()).toEqual([]);
+      await patient(() => seen.length === 5, 'the five deliveries');
+      expect(seen.map((s) => s.job.payload)).toEqual([0, 1, 2, 3, 4]);
+      // Lateness counts from the due time, not from the resume.
+      expect(seen[0]!.job.lateness).toBeGreaterThanOrEqual(resumedAt - start - 50);
+      expect(seen[0]!.at - resumedAt).toBeLessThan(2_000);
+      for (const run of [() => queue.pause(''), () => queue.resume(5 as never), () => queue.pause('\udc00')]) {
+        await expect(run()).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      }
+    });
+
     it('declares what it supports, and refuses the rest with a typed error before writing anything', async () => {
       const queue = await open();
       expect(queue.supports).toEqual(can);
@@ -594,6 +751,12 @@ export function conformance(name: string, factory: BackendFactory): void {
         ['deadLetters', 'dead', () => queue.dead('refused')],
         ['deadLetters', 'requeue', () => queue.requeue('some-id')],
         ['counts', 'counts', () => queue.counts('refused')],
+        ['list', 'list', () => queue.list('refused', 'dead')],
+        ['deadLetters', 'requeueDead', () => queue.requeueDead('refused')],
+        ['deadLetters', 'purgeDead', () => queue.purgeDead('refused')],
+        ['pause', 'pause', () => queue.pause('refused')],
+        ['pause', 'resume', () => queue.resume('refused')],
+        ['pause', 'pausedTopics', () => queue.pausedTopics()],
       ];
       for (const [capability, operation, run] of operations) {
         const outcome = await run().then(

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
-import { requireRedis, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { redisEndpoint, requireRedis, spawnTsProcess, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
 import { ServerClock } from '../src/redis/server-clock.js';
@@ -74,6 +76,123 @@ describe('redis backend specifics', () => {
       await reader.close();
     }
   });
+
+  it('lists thousands of jobs due at one instant over 4 buckets in (due, id byte) order, each once, while some leave mid-walk', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name, buckets: 4 }) });
+    try {
+      // Bulk adds: a due time shared by each call's jobs, so among those the order is the ids' bytes (UTF-8), as
+      // Redis keeps members of equal score; non-ASCII ids check that the script does not compare by locale.
+      const ids = Array.from({ length: 3_000 }, (_, i) => `${['Z', 'a', 'é', '\uff5e', '😀'][i % 5]}-${i}`);
+      for (let i = 0; i < ids.length; i += 1_000) {
+        await queue.addBulk(ids.slice(i, i + 1_000).map((id) => ({ topic: 'ties', payload: id, options: { id, delay: 60_000 } })));
+      }
+      await queue.add('ties', 'first', { id: 'first', delay: 30_000 });
+      // The due times as Redis holds them, read directly.
+      const pipeline = redis.pipeline();
+      for (const id of ids) for (let b = 0; b < 4; b++) pipeline.zscore(`{${name}}:t:ties:delayed:${b}`, id);
+      const scores = (await pipeline.exec())!.map(([, score]) => score as string | null);
+      const due = new Map(ids.map((id, i) => [id, Number(scores.slice(i * 4, i * 4 + 4).find((score) => score !== null))]));
+      expect(new Set(due.values()).size).toBeLessThan(10);
+      const byDueThenBytes = (a: string, b: string): number => due.get(a)! - due.get(b)! || Buffer.compare(Buffer.from(a), Buffer.from(b));
+      const seen: string[] = [];
+      const cancelled = new Set<string>();
+      let cursor: string | undefined;
+      do {
+        const page = await queue.list('ties', 'delayed', { cursor, limit: 97 });
+        seen.push(...page.jobs.map((job) => job.id));
+        cursor = page.cursor;
+        // Jobs leave while the walk goes on: the page's last one (the cursor's) and one further on.
+        const last = page.jobs[page.jobs.length - 1]?.id;
+        if (last !== undefined && last !== 'first' && (await queue.cancel(last))) cancelled.add(last);
+        const ahead = ids[seen.length + 500];
+        if (ahead !== undefined && !seen.includes(ahead) && (await queue.cancel(ahead))) cancelled.add(ahead);
+      } while (cursor !== undefined);
+      const expected = ['first', ...[...ids].sort(byDueThenBytes).filter((id) => !cancelled.has(id) || seen.includes(id))];
+      expect(seen).toEqual(expected);
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(cancelled.size).toBeGreaterThan(30);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('makes jobs due in several buckets ready in due order, so a paused topic resumes in due order', async () => {
+    const queue = new DelayQueue({ backend: backend({ buckets: 8 }) });
+    try {
+      // Nobody moves them while they fall due (no consumer yet), so one move takes them all from 8 buckets.
+      await queue.addBulk(Array.from({ length: 200 }, (_, n) => ({ topic: 'merge', payload: n, options: { id: `job-${n}`, delay: 1 + n } })));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await queue.pause('merge');
+      const seen: number[] = [];
+      queue.process('merge', (job) => {
+        seen.push(job.payload as number);
+      });
+      await eventually(async () => (await queue.counts('merge')).merge!.ready === 200, 'all 200 ready');
+      const ready = await queue.list<number>('merge', 'ready', { limit: 1000 });
+      expect(ready.jobs.map((job) => job.payload)).toEqual(Array.from({ length: 200 }, (_, n) => n));
+      await queue.resume('merge');
+      await eventually(() => seen.length === 200, '200 deliveries');
+      expect(seen).toEqual(Array.from({ length: 200 }, (_, n) => n));
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('pauses a topic for consumers in two other processes at once, without them spinning, and resumes them', async () => {
+    const name = uniqueName('dq-pause');
+    names.push(name);
+    const tally = [`${name}:deliveries`, `${name}:by-pid`, `${name}:lateness`];
+    const { host, port } = redisEndpoint();
+    const env = { X_REDIS_URL: `redis://${host}:${port}`, X_BACKEND: 'redis', X_QUEUE: name, X_TOPIC: 'work', X_CONCURRENCY: '10', X_HANDLER_MS: '1' };
+    const children = [0, 1].map(() => spawnTsProcess(join(__dirname, 'fixtures', 'consumer-process.ts'), env));
+    const control = new DelayQueue({ backend: new RedisBackend({ redis: redis6 as unknown as Redis, name }) });
+    const cpuMs = (pid: number): number => {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    };
+    try {
+      // Both consumers are up once each has handled some: a trickle of jobs until then (one alone takes any batch).
+      let warm = 0;
+      const started = Date.now();
+      while (Object.keys(await redis.hgetall(`${name}:by-pid`)).length < 2) {
+        if (Date.now() - started > 60_000) throw new Error('the two consumers did not both start handling within 60 s');
+        await control.addBulk(Array.from({ length: 10 }, () => ({ topic: 'work', payload: warm, options: { id: `warm-${warm++}` } })));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await eventually(async () => (await redis.hlen(`${name}:deliveries`)) === warm, 'the warm-up jobs', 30_000);
+
+      await control.pause('work');
+      const pausedAt = Date.now();
+      await control.addBulk(Array.from({ length: 100 }, (_, n) => ({ topic: 'work', payload: n, options: { id: `held-${n}`, delay: n } })));
+      await eventually(async () => (await control.counts('work')).work!.ready === 100, 'all 100 ready while paused');
+      const cpuBefore = children.map((child) => cpuMs(child.pid!));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      // A consumer that kept asking for a paused topic's jobs would burn its core here.
+      const cpuUsed = children.map((child, i) => cpuMs(child.pid!) - cpuBefore[i]!);
+      expect(cpuUsed.every((ms) => ms < 300)).toBe(true);
+      expect(await redis.hlen(`${name}:deliveries`)).toBe(warm);
+      expect(await control.pausedTopics()).toEqual(['work']);
+
+      const resumedAt = Date.now();
+      await control.resume('work');
+      await eventually(async () => (await redis.hlen(`${name}:deliveries`)) > warm, 'a first delivery after the resume');
+      const firstAfterMs = Date.now() - resumedAt;
+      await eventually(async () => (await redis.hlen(`${name}:deliveries`)) === warm + 100, 'the 100 held jobs', 30_000);
+      expect(firstAfterMs).toBeLessThan(2_000);
+      // Lateness counts from each job's due time: the first was due when the pause began.
+      const lateness = Number(await redis.hget(`${name}:lateness`, 'held-0'));
+      expect(lateness).toBeGreaterThanOrEqual(resumedAt - pausedAt - 100);
+      const byPid = Object.values(await redis.hgetall(`${name}:by-pid`)).map(Number);
+      expect(byPid.reduce((a, b) => a + b, 0)).toBe(warm + 100);
+      for (const child of children) expect(child.stderrText()).toBe('');
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+      await control.close();
+      await redis.unlink(...tally);
+    }
+  }, 120_000);
 
   it('two queues on one Redis with different names never see each other', async () => {
     const a = new DelayQueue({ backend: backend() });

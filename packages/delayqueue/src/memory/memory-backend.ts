@@ -5,7 +5,19 @@
  */
 import { type Clock, ClosedError, assertKnownKeys, assertNumber, systemClock } from '@x/core';
 import { HierarchicalWheel, type TimerId } from '@x/timewheel';
-import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type JobCounts, type NewJob, type TopicWatch, type TraceCarrier } from '../backend.js';
+import {
+  type Backend,
+  type BackendListener,
+  type BackendPage,
+  type Delivery,
+  FULL_SUPPORT,
+  type JobCounts,
+  type ListPosition,
+  type ListState,
+  type NewJob,
+  type TopicWatch,
+  type TraceCarrier,
+} from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { ReadyList } from './ready-list.js';
 
@@ -67,6 +79,8 @@ export class MemoryBackend implements Backend {
   private readonly topics = new Map<string, Topic>();
   /** Finished ids in finishing order; a Set keeps insertion order, so the oldest is first. */
   private readonly done = new Set<string>();
+  /** Topics whose deliveries are paused. */
+  private readonly paused = new Set<string>();
   private listener: BackendListener | undefined;
   private closed = false;
 
@@ -83,11 +97,14 @@ export class MemoryBackend implements Backend {
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
+    // One reading for the call, as the Redis script's: jobs of one call with one delay are due at one instant.
+    const now = this.clock.now();
     return jobs.map((spec) => {
       if (this.jobs.has(spec.id) || this.done.has(spec.id)) return false;
       const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, runAt: undefined, timer: undefined, ticket: 0, lastError: undefined, counted: undefined };
       this.jobs.set(spec.id, job);
-      this.delay(job, spec.runAt === undefined ? spec.delay : Math.max(0, spec.runAt - this.clock.wallNow()));
+      if (spec.runAt === undefined) this.delay(job, spec.delay, now);
+      else this.delay(job, Math.max(0, spec.runAt - this.clock.wallNow()));
       job.runAt = spec.runAt;
       return true;
     });
@@ -124,6 +141,7 @@ export class MemoryBackend implements Backend {
     const topic = this.topic(topicName);
     const now = this.clock.now();
     const out: Delivery[] = [];
+    if (this.paused.has(topicName)) return out;
     while (out.length < max) {
       const job = topic.ready.shift();
       if (!job) break;
@@ -196,11 +214,80 @@ export class MemoryBackend implements Backend {
     this.assertOpen();
     const job = this.jobs.get(id);
     if (!job || job.state !== 'dead') return false;
-    this.leave(job);
-    job.attempts = 0;
-    job.lastError = undefined;
-    this.delay(job, delay);
+    this.revive(job, delay);
     return true;
+  }
+
+  /**
+   * A walk over the topic's jobs in that state, then a sort of those past `after`: fine for the sizes this
+   * backend serves (tests, one process), where the Redis backend seeks in its sorted sets.
+   */
+  async list(topicName: string, state: ListState, after: ListPosition | undefined, limit: number): Promise<BackendPage> {
+    this.assertOpen();
+    let jobs: MemoryJob[];
+    if (state === 'ready') {
+      const ready = [...(this.topics.get(topicName)?.ready.current() ?? [])];
+      // As on Redis: after the given job, or from the oldest when it is no longer ready.
+      const at = after === undefined ? -1 : ready.findIndex((job) => job.id === after.id);
+      jobs = ready.slice(at + 1, at + 1 + limit);
+    } else {
+      const desc = state === 'dead';
+      const order = (a: { at: number; id: string }, b: { at: number; id: string }): number => {
+        const byKey = a.at !== b.at ? a.at - b.at : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+        return desc ? -byKey : byKey;
+      };
+      const source = state === 'dead' ? (this.topics.get(topicName)?.dead.values() ?? []) : this.jobs.values();
+      const candidates: MemoryJob[] = [];
+      for (const job of source) {
+        if (job.topic === topicName && job.state === state && (after === undefined || order(job, after) > 0)) candidates.push(job);
+      }
+      jobs = candidates.sort(order).slice(0, limit);
+    }
+    const last = jobs.length === limit ? jobs[jobs.length - 1] : undefined;
+    return { jobs: jobs.map((job) => this.info(job)), next: last && { at: last.at, id: last.id } };
+  }
+
+  async requeueDead(topicName: string, ids: readonly string[], delay: number): Promise<number> {
+    this.assertOpen();
+    let moved = 0;
+    for (const id of ids) {
+      const job = this.topics.get(topicName)?.dead.get(id);
+      if (!job) continue;
+      this.revive(job, delay);
+      moved++;
+    }
+    return moved;
+  }
+
+  async purgeDead(topicName: string, ids: readonly string[]): Promise<number> {
+    this.assertOpen();
+    let gone = 0;
+    for (const id of ids) {
+      const job = this.topics.get(topicName)?.dead.get(id);
+      if (!job) continue;
+      this.leave(job);
+      this.moveTo(job, undefined);
+      this.jobs.delete(id);
+      gone++;
+    }
+    return gone;
+  }
+
+  async pause(topicName: string): Promise<void> {
+    this.assertOpen();
+    this.paused.add(topicName);
+  }
+
+  async resume(topicName: string): Promise<void> {
+    this.assertOpen();
+    if (!this.paused.delete(topicName)) return;
+    const topic = this.topics.get(topicName);
+    if (topic && !topic.ready.isEmpty) for (const wake of topic.waiters) wake();
+  }
+
+  async pausedTopics(): Promise<string[]> {
+    this.assertOpen();
+    return [...this.paused].sort();
   }
 
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
@@ -218,7 +305,7 @@ export class MemoryBackend implements Backend {
       wait: (signal) =>
         new Promise<void>((resolve, reject) => {
           if (signal.aborted) return reject(signal.reason);
-          if (!topic.ready.isEmpty) return resolve();
+          if (!topic.ready.isEmpty && !this.paused.has(topicName)) return resolve();
           const onAbort = (): void => {
             topic.waiters.delete(wake!);
             reject(signal.reason);
@@ -242,8 +329,16 @@ export class MemoryBackend implements Backend {
     this.wheel.close();
   }
 
-  private delay(job: MemoryJob, delay: number): void {
-    this.enter(job, 'delayed', this.clock.now() + delay);
+  /** A dead job back to delayed, its attempts and last error forgotten. */
+  private revive(job: MemoryJob, delay: number): void {
+    this.leave(job);
+    job.attempts = 0;
+    job.lastError = undefined;
+    this.delay(job, delay);
+  }
+
+  private delay(job: MemoryJob, delay: number, now = this.clock.now()): void {
+    this.enter(job, 'delayed', now + delay);
   }
 
   /** Puts a job in `state` with its timer; the job must have left its previous state. */
@@ -270,7 +365,7 @@ export class MemoryBackend implements Backend {
     const topic = this.topic(job.topic);
     topic.ready.push(job);
     this.listener?.due(job.topic, 1);
-    for (const wake of topic.waiters) wake();
+    if (!this.paused.has(job.topic)) for (const wake of topic.waiters) wake();
   }
 
   private expire(job: MemoryJob): void {

@@ -32,6 +32,11 @@ export class ReadyList<J extends Ticketed> {
     return undefined;
   }
 
+  /** The jobs whose entries are current, oldest first (the order `shift` takes them). */
+  *current(): IterableIterator<J> {
+    for (let i = this.head; i < this.jobs.length; i++) if (this.jobs[i]!.ticket === this.tickets[i]) yield this.jobs[i]!;
+  }
+
   get isEmpty(): boolean {
     return this.head >= this.jobs.length;
   }

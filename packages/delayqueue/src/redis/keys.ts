@@ -18,6 +18,8 @@ export class QueueKeys {
   readonly wakeChannel: string;
   /** Set of every topic jobs were added to, for counts() without a topic. */
   readonly topics: string;
+  /** Set of paused topics: the reserve script hands out nothing of them, the mover wakes no consumer for them. */
+  readonly paused: string;
   /** SCAN pattern matching the queue's prefix literally (glob characters escaped). */
   readonly prefixPattern: string;
   private readonly prefix: string;
@@ -32,6 +34,7 @@ export class QueueKeys {
     this.done = `${this.prefix}:done`;
     this.wakeChannel = `${this.prefix}:wake`;
     this.topics = `${this.prefix}:topics`;
+    this.paused = `${this.prefix}:paused`;
     this.prefixPattern = this.prefix.replace(/[*?[\]\\]/g, '\\$&');
   }
 

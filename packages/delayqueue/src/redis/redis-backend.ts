@@ -10,12 +10,23 @@
  * lost with a crashed consumer is found by its deadline and delivered again.
  */
 import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, systemClock } from '@x/core';
-import { type Backend, type BackendListener, type Delivery, FULL_SUPPORT, type JobCounts, type NewJob, type TopicWatch } from '../backend.js';
+import {
+  type Backend,
+  type BackendListener,
+  type BackendPage,
+  type Delivery,
+  FULL_SUPPORT,
+  type JobCounts,
+  type ListPosition,
+  type ListState,
+  type NewJob,
+  type TopicWatch,
+} from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
 import { decodeRecord, topicOf } from './record.js';
 import { type RedisClient, runScript } from './script-runner.js';
-import { ACK, BURY, CANCEL, EXTEND, INSPECT, LIST_DEAD, REQUEUE, RESCHEDULE, RESERVE, RETRY } from './scripts.js';
+import { ACK, BURY, CANCEL, EXTEND, INSPECT, LIST, LIST_DEAD, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
 import { AddWriter } from './add-writer.js';
 import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
@@ -166,7 +177,7 @@ export class RedisBackend implements Backend {
     this.assertOpen();
     const k = this.keys;
     const t = k.topic(topic);
-    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next];
+    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next, k.paused];
     const reply = (await runScript(this.client, RESERVE, keys, [max, k.wakeChannel, topic])) as (string | number)[];
     const now = Number(reply[0]);
     const out: Delivery[] = [];
@@ -240,6 +251,58 @@ export class RedisBackend implements Backend {
       out.push(info(reply[i]!, 'dead', reply[i + 1]!, reply[i + 2]!, reply[i + 3]!, reply[i + 4] || null));
     }
     return out;
+  }
+
+  async list(topic: string, state: ListState, after: ListPosition | undefined, limit: number): Promise<BackendPage> {
+    this.assertOpen();
+    const k = this.keys;
+    const t = k.topic(topic);
+    const reply = (
+      state === 'ready'
+        ? await runScript(this.client, LIST_READY, [k.jobs, k.attempts, k.errors, k.readyAt, t.ready], [limit, after?.id ?? ''])
+        : await runScript(
+            this.client,
+            LIST,
+            [k.jobs, k.attempts, k.errors, ...(state === 'delayed' ? t.buckets : [state === 'reserved' ? t.reserved : t.dead])],
+            [limit, state === 'dead' ? 'desc' : 'asc', after === undefined ? '' : String(after.at), after?.id ?? ''],
+          )
+    ) as string[];
+    const jobs: JobInfo<string>[] = [];
+    for (let i = 2; i < reply.length; i += 5) jobs.push(info(reply[i]!, state, reply[i + 2]!, reply[i + 3]!, reply[i + 1]!, reply[i + 4] || null));
+    return { jobs, next: reply[1] === '' ? undefined : { at: Number(reply[0]), id: reply[1]! } };
+  }
+
+  async requeueDead(topic: string, ids: readonly string[], delay: number): Promise<number> {
+    this.assertOpen();
+    if (ids.length === 0) return 0;
+    const k = this.keys;
+    const t = k.topic(topic);
+    const args: (string | number)[] = [k.wakeChannel, topic, delay];
+    for (const id of ids) args.push(id, k.bucketIndex(id) + 1);
+    return (await runScript(this.client, REQUEUE_DEAD, [k.jobs, k.attempts, k.errors, t.dead, t.next, ...t.buckets], args)) as number;
+  }
+
+  async purgeDead(topic: string, ids: readonly string[]): Promise<number> {
+    this.assertOpen();
+    if (ids.length === 0) return 0;
+    const k = this.keys;
+    return (await runScript(this.client, PURGE_DEAD, [k.jobs, k.attempts, k.errors, k.topic(topic).dead], [...ids])) as number;
+  }
+
+  async pause(topic: string): Promise<void> {
+    this.assertOpen();
+    await this.client.sadd(this.keys.paused, topic);
+  }
+
+  async resume(topic: string): Promise<void> {
+    this.assertOpen();
+    const t = this.keys.topic(topic);
+    await runScript(this.client, RESUME, [this.keys.paused, t.ready, t.signal], [topic]);
+  }
+
+  async pausedTopics(): Promise<string[]> {
+    this.assertOpen();
+    return (await this.client.smembers(this.keys.paused)).sort();
   }
 
   watch(topic: string): TopicWatch {

@@ -100,10 +100,11 @@ return out
 );
 
 /**
- * KEYS: jobs, attempts, ready-at, errors, ready, reserved, dead, next, signal, bucket 1..n. ARGV: limit.
- * Moves up to \`limit\` due jobs from the buckets to the ready list, and takes back up to \`limit\` deliveries
- * whose ttr ran out (ready again, or dead when they had no attempts left). Then records in \`next\` when this
- * topic next needs a mover, and leaves consumers a few tokens if anything became ready.
+ * KEYS: jobs, attempts, ready-at, errors, ready, reserved, dead, next, signal, paused, bucket 1..n. ARGV: limit, topic.
+ * Moves up to \`limit\` due jobs from the buckets to the ready list (in due order across the buckets), and takes
+ * back up to \`limit\` deliveries whose ttr ran out (ready again, or dead when they had no attempts left). Then
+ * records in \`next\` when this topic next needs a mover, and leaves consumers a few tokens if anything became
+ * ready and the topic is not paused (a paused topic's jobs still become ready, in order, for its resume).
  * Returns {moved, expired, buried, next due or -1, now}.
  */
 export const MOVE = lua(
@@ -111,23 +112,32 @@ export const MOVE = lua(
   NOW +
     FIELDS +
     String.raw`local limit = tonumber(ARGV[1])
-local moved = 0
-for i = 10, #KEYS do
-  if moved >= limit then break end
-  local due = redis.call('ZRANGE', KEYS[i], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit - moved, 'WITHSCORES')
-  if #due > 0 then
+local due = {}
+for i = 11, #KEYS do
+  if #due >= limit then break end
+  local found = redis.call('ZRANGE', KEYS[i], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit - #due, 'WITHSCORES')
+  if #found > 0 then
     local ids = {}
-    local at = {}
-    for j = 1, #due, 2 do
-      ids[#ids + 1] = due[j]
-      at[#at + 1] = due[j]
-      at[#at + 1] = due[j + 1]
+    for j = 1, #found, 2 do
+      ids[#ids + 1] = found[j]
+      due[#due + 1] = {found[j], found[j + 1], tonumber(found[j + 1])}
     end
     redis.call('ZREM', KEYS[i], unpack(ids))
-    redis.call('HSET', KEYS[3], unpack(at))
-    redis.call('LPUSH', KEYS[5], unpack(ids))
-    moved = moved + #ids
   end
+end
+local moved = #due
+if moved > 0 then
+  -- Each bucket is in due order already; jobs from several are merged into one order for the ready list.
+  if #KEYS > 11 then table.sort(due, function(a, b) return a[3] < b[3] end) end
+  local ids = {}
+  local at = {}
+  for j = 1, moved do
+    ids[j] = due[j][1]
+    at[#at + 1] = due[j][1]
+    at[#at + 1] = due[j][2]
+  end
+  redis.call('HSET', KEYS[3], unpack(at))
+  redis.call('LPUSH', KEYS[5], unpack(ids))
 end
 local expired, buried, requeued = 0, 0, 0
 local late = redis.call('ZRANGE', KEYS[6], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
@@ -149,12 +159,12 @@ for _, id in ipairs(late) do
   end
 end
 local ready = moved + requeued
-if ready > 0 then
+if ready > 0 and redis.call('SISMEMBER', KEYS[10], ARGV[2]) == 0 then
   local want = math.min(ready, 16) - redis.call('LLEN', KEYS[9])
   for _ = 1, want do redis.call('RPUSH', KEYS[9], '1') end
 end
 local next_at = nil
-for i = 10, #KEYS do
+for i = 11, #KEYS do
   local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
   if first[2] and (not next_at or tonumber(first[2]) < next_at) then next_at = tonumber(first[2]) end
 end
@@ -166,17 +176,19 @@ return {moved, expired, buried, next_at or -1, now}
 );
 
 /**
- * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next. ARGV: max, wake channel, topic.
+ * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next, paused. ARGV: max, wake channel, topic.
  * Takes up to \`max\` ready jobs and reserves each until now + its ttr; makes sure some mover plans to look
  * at the earliest of those deadlines (this process's mover may die with the consumer).
  * Returns {now, id1, attempt1, dueAt1, record1, id2, ...}. Passes a token on when jobs remain ready.
+ * A paused topic gives nothing and passes no token on (its consumers wait for the resume's tokens).
  */
 export const RESERVE = lua(
   'reserve',
   NOW +
     FIELDS +
     PLAN +
-    String.raw`local out = {now}
+    String.raw`if redis.call('SISMEMBER', KEYS[8], ARGV[3]) == 1 then return {now} end
+local out = {now}
 local earliest = nil
 local ids = redis.call('RPOP', KEYS[4], tonumber(ARGV[1]))
 if ids then
@@ -384,5 +396,176 @@ for i = 1, #ids, 2 do
   out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
 end
 return out
+`,
+);
+
+// Members of equal score in the order Redis keeps them: by their bytes. Lua's own \`<\` on strings follows the
+// server's locale (strcoll), which need not be that order.
+const BYTE_ORDER = String.raw`local function id_less(a, b)
+  if a == b then return false end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+`;
+
+/**
+ * KEYS: jobs, attempts, errors, sorted set 1..n. ARGV: limit, 'asc' or 'desc', after score or '', after id.
+ * One page of the members of the sets in (score, id) order, ascending or descending, after the given position
+ * (which need not be a member any more: it is found by score, then by a binary search among equal scores, so a
+ * page costs O(log n) per set however many jobs share a due time). Returns {last score, last id, then id,
+ * score, record, attempts, error for each job}; the last position is '' when fewer than \`limit\` were left.
+ */
+export const LIST = lua(
+  'list',
+  BYTE_ORDER +
+    String.raw`local limit = tonumber(ARGV[1])
+local desc = ARGV[2] == 'desc'
+local after_s, after_id = ARGV[3], ARGV[4]
+-- Ascending rank of the first member with score after_s whose id is after after_id (or, with \`inclusive\`, equal).
+local function seek(key, inclusive)
+  local lo = redis.call('ZCOUNT', key, '-inf', '(' .. after_s)
+  local hi = lo + redis.call('ZCOUNT', key, after_s, after_s)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    local member = redis.call('ZRANGE', key, mid, mid)[1]
+    local past = id_less(after_id, member) or (inclusive and member == after_id)
+    if past then hi = mid else lo = mid + 1 end
+  end
+  return lo
+end
+local found = {}
+for i = 4, #KEYS do
+  local from, to
+  if desc then
+    local stop = after_s == '' and redis.call('ZCARD', KEYS[i]) or seek(KEYS[i], true)
+    from, to = math.max(0, stop - limit), stop - 1
+  else
+    from = after_s == '' and 0 or seek(KEYS[i], false)
+    to = from + limit - 1
+  end
+  if to >= from then
+    local got = redis.call('ZRANGE', KEYS[i], from, to, 'WITHSCORES')
+    for j = 1, #got, 2 do found[#found + 1] = {got[j], got[j + 1], tonumber(got[j + 1])} end
+  end
+end
+table.sort(found, function(a, b)
+  if a[3] ~= b[3] then
+    if desc then return a[3] > b[3] end
+    return a[3] < b[3]
+  end
+  if desc then return id_less(b[1], a[1]) end
+  return id_less(a[1], b[1])
+end)
+local out = {'', ''}
+local n = math.min(limit, #found)
+for j = 1, n do
+  local id = found[j][1]
+  local rec = redis.call('HGET', KEYS[1], id)
+  if rec then
+    out[#out + 1] = id
+    out[#out + 1] = found[j][2]
+    out[#out + 1] = rec
+    out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
+    out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  end
+end
+if #found >= limit and n > 0 then
+  out[1] = found[n][2]
+  out[2] = found[n][1]
+end
+return out
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, ready-at, ready. ARGV: limit, after id or ''.
+ * One page of the ready list in the order consumers take it (oldest first), after the given id; when that id is
+ * no longer ready (taken or cancelled), from the oldest. Returns as LIST, the ready-at time as the score.
+ */
+export const LIST_READY = lua(
+  'list-ready',
+  String.raw`local limit = tonumber(ARGV[1])
+local start = redis.call('LLEN', KEYS[5]) - 1
+if ARGV[2] ~= '' then
+  local at = redis.call('LPOS', KEYS[5], ARGV[2], 'RANK', -1)
+  if at then start = at - 1 end
+end
+local out = {'', ''}
+if start < 0 then return out end
+local first = math.max(0, start - limit + 1)
+local ids = redis.call('LRANGE', KEYS[5], first, start)
+for j = #ids, 1, -1 do
+  local id = ids[j]
+  local rec = redis.call('HGET', KEYS[1], id)
+  if rec then
+    out[#out + 1] = id
+    out[#out + 1] = redis.call('HGET', KEYS[4], id) or '0'
+    out[#out + 1] = rec
+    out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
+    out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  end
+end
+if #ids >= limit then
+  out[1] = redis.call('HGET', KEYS[4], ids[1]) or '0'
+  out[2] = ids[1]
+end
+return out
+`,
+);
+
+/**
+ * KEYS: jobs, attempts, errors, dead, next, bucket 1..n. ARGV: wake channel, topic, delay, then pairs of id and
+ * its bucket number (1..n). Moves each id that is still a dead job of the topic back to delayed, attempts reset.
+ * Returns how many moved.
+ */
+export const REQUEUE_DEAD = lua(
+  'requeue-dead',
+  NOW +
+    PLAN +
+    String.raw`local due = now + tonumber(ARGV[3])
+local moved = 0
+for i = 4, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('ZREM', KEYS[4], id) == 1 then
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('ZADD', KEYS[5 + tonumber(ARGV[i + 1])], due, id)
+    moved = moved + 1
+  end
+end
+if moved > 0 then plan(due, KEYS[5], ARGV[1], ARGV[2]) end
+return moved
+`,
+);
+
+/** KEYS: jobs, attempts, errors, dead. ARGV: ids. Deletes each id that is still a dead job of the topic; returns how many. */
+export const PURGE_DEAD = lua(
+  'purge-dead',
+  String.raw`local gone = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('ZREM', KEYS[4], id) == 1 then
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    gone = gone + 1
+  end
+end
+return gone
+`,
+);
+
+/**
+ * KEYS: paused, ready, signal. ARGV: topic.
+ * Takes the topic out of the paused set and leaves its consumers tokens for what became ready meanwhile.
+ */
+export const RESUME = lua(
+  'resume',
+  String.raw`if redis.call('SREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local want = math.min(redis.call('LLEN', KEYS[2]), 16) - redis.call('LLEN', KEYS[3])
+for _ = 1, want do redis.call('RPUSH', KEYS[3], '1') end
+return 1
 `,
 );

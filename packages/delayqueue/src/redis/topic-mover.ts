@@ -35,7 +35,7 @@ export class TopicMover {
     private readonly listener: BackendListener | undefined,
   ) {
     const t = topicKeys;
-    this.keys = [queue.jobs, queue.attempts, queue.readyAt, queue.errors, t.ready, t.reserved, t.dead, t.next, t.signal, ...t.buckets];
+    this.keys = [queue.jobs, queue.attempts, queue.readyAt, queue.errors, t.ready, t.reserved, t.dead, t.next, t.signal, queue.paused, ...t.buckets];
   }
 
   /** Runs a move now (or right after the one in flight). */
@@ -66,7 +66,7 @@ export class TopicMover {
     do {
       this.again = false;
       try {
-        const [moved, expired, buried, nextAt, now] = (await runScript(this.client, MOVE, this.keys, [this.limit])) as number[];
+        const [moved, expired, buried, nextAt, now] = (await runScript(this.client, MOVE, this.keys, [this.limit, this.topic])) as number[];
         if (moved! > 0) this.listener?.due(this.topic, moved!);
         if (expired! > 0) this.listener?.expired(this.topic, expired!, buried!);
         // A full batch means more may be due already: go again before sleeping.
