@@ -11,7 +11,7 @@ interface Order {
 }
 
 export const delayqueueScene: Scene = {
-  title: '@x/delayqueue — 2,000 "is this order paid yet?" checks, in memory: retries, a dead letter, cancels',
+  title: '@x/delayqueue — 2,000 "is this order paid yet?" checks, in memory: retries, a dead letter, cancels, pause and requeue',
   async run(log) {
     const queue = new DelayQueue({ attempts: 3, backoff: { type: 'fixed', delay: 20 } });
     let early = 0;
@@ -20,12 +20,17 @@ export const delayqueueScene: Scene = {
     let target = Infinity;
     let finished!: () => void;
     const allDone = new Promise<void>((resolve) => (finished = resolve));
-    // Order 13's payment provider always fails: it ends in the dead-letter list. Every 100th order fails once.
+    let providerDown = true;
+    let lastAttempt13 = 0;
+    // Order 13's payment provider fails while it is down: it ends in the dead-letter list. Every 100th order fails once.
     queue.process<Order>(
       'check-payment',
       async (job) => {
         if (Date.now() < job.payload.due) early++;
-        if (job.payload.order === 13) throw new Error('payment provider answered 503');
+        if (job.payload.order === 13) {
+          lastAttempt13 = job.attempt;
+          if (providerDown) throw new Error('payment provider answered 503');
+        }
         if (job.payload.order % 100 === 0 && job.attempt === 1) {
           flakyFailures++;
           throw new Error('timeout talking to the payment provider');
@@ -56,11 +61,25 @@ export const delayqueueScene: Scene = {
       await new Promise((resolve) => setTimeout(resolve, 10));
       dead = await queue.dead<Order>('check-payment');
     }
+    // The operator's side: the topic is paused for every worker, the dead letters the outage caused go back (their
+    // attempts reset) and wait, ready, until the provider is back and the topic resumes.
+    await queue.pause('check-payment');
+    const requeued = await queue.requeueDead<Order>('check-payment', { filter: (job) => job.lastError?.includes('503') ?? false });
+    let counts = (await queue.counts('check-payment'))['check-payment']!;
+    while (counts.ready < requeued) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      counts = (await queue.counts('check-payment'))['check-payment']!;
+    }
+    const whilePaused = { ...counts, done: done.has(13) };
+    providerDown = false;
+    await queue.resume('check-payment');
+    while (!done.has(13)) await new Promise((resolve) => setTimeout(resolve, 10));
     await queue.close();
     const m = queue.metrics();
     log(`${m.added} checks added (${ORDERS} ids, the repeated add ignored), ${cancelled} cancelled before running`);
     log(`${m.delivered} deliveries: ${m.acked} done, ${m.retried} retried (${flakyFailures} flaky failures + order 13's first two tries)`);
     log(`dead letters: ${dead.map((d) => `${d.id} after ${d.attempts} attempts ("${d.lastError}")`).join(', ')}`);
+    log(`paused, requeued ${requeued} dead letter: ${JSON.stringify(whilePaused)}; resumed once the provider was back: order 13 done on attempt ${lastAttempt13}`);
     // metrics() keeps the last 4,096 deliveries' lateness: here that is every one.
     log(`lateness over ${m.lateness.count === m.delivered ? 'all' : `the last ${m.lateness.count} of the`} ${m.lateness.count === m.delivered ? m.lateness.count : m.delivered} deliveries: p50 ${m.lateness.p50.toFixed(2)} ms, p99 ${m.lateness.p99.toFixed(2)} ms; ran before due: ${early}`);
   },
