@@ -18,6 +18,8 @@ export interface Payload {
 export interface Contender {
   add(payload: Payload, delay: number): Promise<void>;
   addBulk(jobs: readonly { payload: Payload; delay: number }[]): Promise<void>;
+  /** Jobs of the topic by state, as the queue's own call for it reports them. */
+  counts(): Promise<void>;
   /** Starts `consumers` consumers (own connections each) running `concurrency` handlers at once. */
   consume(consumers: number, concurrency: number, onJob: (payload: Payload) => void): void;
   close(): Promise<void>;
@@ -47,6 +49,9 @@ function ours(port: number): Contender {
     addBulk: async (jobs) => {
       await producer.addBulk(jobs.map((job) => ({ topic: TOPIC, payload: job.payload, options: { delay: job.delay } })));
     },
+    counts: async () => {
+      await producer.counts(TOPIC);
+    },
     consume: (consumers, concurrency, onJob) => {
       for (let i = 0; i < consumers; i++) open().process<Payload>(TOPIC, (job) => onJob(job.payload), { concurrency });
     },
@@ -69,6 +74,9 @@ function bullmq(port: number): Contender {
     },
     addBulk: async (jobs) => {
       await queue.addBulk(jobs.map((job) => ({ name: TOPIC, data: job.payload, opts: { delay: job.delay, removeOnComplete: true } })));
+    },
+    counts: async () => {
+      await queue.getJobCounts('delayed', 'wait', 'active', 'failed');
     },
     consume: (consumers, concurrency, onJob) => {
       for (let i = 0; i < consumers; i++) {

@@ -9,6 +9,8 @@
  *   steady-lateness 2,000 jobs/s added for 10 s, each due 1 s after its add; p99, hz 10     ms, lower
  *                   and hz 100 (Redis expires keys and wakes blocked clients per hz tick)
  *   memory-per-job  used_memory growth per pending job (due in an hour)                    bytes, lower
+ *   counts          counts of a topic holding 1,000,000 pending jobs (ours: counts(topic);   calls/s, higher
+ *                   BullMQ: getJobCounts of delayed, wait, active, failed), 16 callers
  *   telemetry-add   add with an OpenTelemetry SDK registered, against ours without one         jobs/s, higher
  *   otel-api-add    add with @opentelemetry/api installed (no SDK), against it not installed   jobs/s, higher
  *                   (each round a fresh process: the median of 3 runs after an unmeasured one)
@@ -29,6 +31,9 @@ const MEMORY_JOBS = quick ? 10_000 : 50_000;
 const STEADY_RATE = 2_000;
 const STEADY_SECONDS = quick ? 3 : 10;
 const STEADY_DELAY_MS = 1_000;
+const COUNT_JOBS = quick ? 100_000 : 1_000_000;
+const COUNT_CALLERS = 16;
+const COUNT_MS = quick ? 1_000 : 3_000;
 const rounds = quick ? 3 : 5;
 
 const payload = (due: number): Payload => ({ user: 12345, template: 'welcome-email', locale: 'en-GB', due });
@@ -113,6 +118,26 @@ void (async () => {
       return ((await usedMemory(admin)) - before) / MEMORY_JOBS;
     });
 
+  /** COUNT_CALLERS callers asking for the counts over COUNT_MS, on a topic filled with COUNT_JOBS pending jobs. */
+  const countRate = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      for (let i = 0; i < COUNT_JOBS; i += BULK_SIZE) {
+        await c.addBulk(Array.from({ length: BULK_SIZE }, () => ({ payload: payload(0), delay: 3_600_000 })));
+      }
+      let calls = 0;
+      const started = performance.now();
+      const end = started + COUNT_MS;
+      await Promise.all(
+        Array.from({ length: COUNT_CALLERS }, async () => {
+          while (performance.now() < end) {
+            await c.counts();
+            calls++;
+          }
+        }),
+      );
+      return calls / ((performance.now() - started) / 1000);
+    });
+
   /**
    * Starts 4 consumers x 50 handlers recording lateness, runs `produce`, waits for `total` deliveries (or gives
    * up `waitMs` after producing), prints the round and returns its p99 (Infinity when it timed out).
@@ -184,6 +209,7 @@ void (async () => {
     // with none; then the API installed but no SDK, against the API not installed at all (fresh processes).
     { id: 'telemetry-add', unit: 'jobs/s', better: 'higher', peer: 'ours without an SDK', rounds, ours: () => withMetricsSdk(addThroughput('ours')), theirs: addThroughput('ours') },
     otelApiCase('add', 'add', { unit: 'jobs/s', better: 'higher', rounds, warmup: 0 }, { [PORT_ENV]: String(server.port) }),
+    { id: 'counts', unit: 'calls/s', better: 'higher', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: countRate('ours'), theirs: countRate('bullmq') },
     { id: 'memory-per-job', unit: 'bytes', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: memoryPerJob('ours'), theirs: memoryPerJob('bullmq') },
   ];
   await runBench('delayqueue', cases);
