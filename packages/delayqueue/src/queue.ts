@@ -156,7 +156,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
       },
     };
     if (BOUND.has(this.backend)) {
-      throw new InvalidArgumentError('options.backend', this.backend, 'a backend no other DelayQueue was made with (one backend per queue)');
+      throw new InvalidArgumentError('options.backend', `the ${this.backend.name} backend of another DelayQueue`, 'a backend no other DelayQueue was made with (one backend per queue)');
     }
     BOUND.add(this.backend);
     this.backend.bind(listener);
@@ -464,7 +464,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     let cursor: string | undefined;
     do {
       const page = await this.list<T>(topic, 'dead', { cursor, limit: DEAD_PAGE });
-      total += await act((filter === undefined ? page.jobs : page.jobs.filter((job) => filter(job))).map((job) => job.id));
+      total += await act((filter === undefined ? page.jobs : page.jobs.filter((job) => picked(filter, job))).map((job) => job.id));
       cursor = page.cursor;
     } while (cursor !== undefined);
     return total;
@@ -507,6 +507,19 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     // A string, never the error itself: emitWarning refuses an Error from another realm (a vm context, jest).
     process.emitWarning((error as { stack?: unknown } | undefined)?.stack?.toString() ?? String(error), { code: 'X_DELAYQUEUE_BACKGROUND' });
   }
+}
+
+/**
+ * The filter's verdict on one dead job. Only a boolean is one: a Promise (an async filter) or any other value is
+ * truthy, and taking it for a yes would requeue or delete every dead letter.
+ */
+function picked<T>(filter: (job: JobInfo<T>) => boolean, job: JobInfo<T>): boolean {
+  const verdict: unknown = filter(job);
+  if (typeof verdict !== 'boolean') {
+    const what = verdict instanceof Promise ? 'a Promise (an async filter)' : typeof verdict;
+    throw new InvalidArgumentError('options.filter', filter, `a function that returns true or false for each job (it returned ${what})`);
+  }
+  return verdict;
 }
 
 function parseInfo<T>(info: JobInfo<string>): JobInfo<T> {

@@ -605,6 +605,15 @@ export function conformance(name: string, factory: BackendFactory): void {
       } while (cursor !== undefined && pages < 10);
       expect(ids).toEqual(['early', 'tie-a', 'tie-b', 'tie-c', 'late']);
       expect(ats).toEqual([...ats].sort((a, b) => a - b));
+      // A page that ends with the last job says so: no cursor.
+      expect((await queue.list('browse', 'delayed', { limit: 5 })).cursor).toBeUndefined();
+      expect((await queue.list('browse', 'delayed', { limit: 4 })).cursor).toEqual(expect.any(String));
+      // One runAt for several jobs of one call: one instant, so listed by id.
+      const runAt = Date.now() + 120_000;
+      await queue.addBulk(['r-b', 'r-a', 'r-d', 'r-c'].map((id) => ({ topic: 'browse-at', payload: id, options: { id, runAt } })));
+      const atOnce = await queue.list('browse-at', 'delayed');
+      expect(atOnce.jobs.map((job) => [job.id, job.at])).toEqual(['r-a', 'r-b', 'r-c', 'r-d'].map((id) => [id, expect.any(Number)]));
+      expect(new Set(atOnce.jobs.map((job) => job.at)).size).toBe(1);
       // A page goes on after its cursor's job even when that job has gone meanwhile.
       const first = await queue.list('browse', 'delayed', { limit: 2 });
       expect(first.jobs.map((job) => job.id)).toEqual(['early', 'tie-a']);
@@ -699,6 +708,12 @@ export function conformance(name: string, factory: BackendFactory): void {
       await queue.add('dl', 7_000, { id: 'dies-again' });
       await patient(async () => (await queue.get('dies-again'))?.state === 'dead', 'dies-again dead');
       await expect(queue.purgeDead('dl', { filter: () => { throw thrown; } })).rejects.toBe(thrown);
+      expect(await queue.get('dies-again')).toMatchObject({ state: 'dead' });
+      // Only a boolean is a verdict: an async filter's Promise, or 1, would otherwise count as yes for every job.
+      for (const filter of [async () => false, () => 1, () => 'no', () => undefined]) {
+        await expect(queue.purgeDead('dl', { filter: filter as never })).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.filter' }));
+        await expect(queue.requeueDead('dl', { filter: filter as never })).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.filter' }));
+      }
       expect(await queue.get('dies-again')).toMatchObject({ state: 'dead' });
       for (const run of [
         () => queue.requeueDead('dl', { filter: 'odd' } as never),

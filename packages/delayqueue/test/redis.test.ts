@@ -77,10 +77,10 @@ describe('redis backend specifics', () => {
     }
   });
 
-  it('lists thousands of jobs due at one instant over 4 buckets in (due, id byte) order, each once, while some leave mid-walk', async () => {
+  it.each([[1], [4], [64]])('lists thousands of jobs due at one instant over %i bucket(s) in (due, id byte) order, each once, while some leave mid-walk', async (buckets) => {
     const name = uniqueName('dq');
     names.push(name);
-    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name, buckets: 4 }) });
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name, buckets }) });
     try {
       // Bulk adds: a due time shared by each call's jobs, so among those the order is the ids' bytes (UTF-8), as
       // Redis keeps members of equal score; non-ASCII ids check that the script does not compare by locale.
@@ -91,9 +91,9 @@ describe('redis backend specifics', () => {
       await queue.add('ties', 'first', { id: 'first', delay: 30_000 });
       // The due times as Redis holds them, read directly.
       const pipeline = redis.pipeline();
-      for (const id of ids) for (let b = 0; b < 4; b++) pipeline.zscore(`{${name}}:t:ties:delayed:${b}`, id);
+      for (const id of ids) for (let b = 0; b < buckets; b++) pipeline.zscore(`{${name}}:t:ties:delayed:${b}`, id);
       const scores = (await pipeline.exec())!.map(([, score]) => score as string | null);
-      const due = new Map(ids.map((id, i) => [id, Number(scores.slice(i * 4, i * 4 + 4).find((score) => score !== null))]));
+      const due = new Map(ids.map((id, i) => [id, Number(scores.slice(i * buckets, (i + 1) * buckets).find((score) => score !== null))]));
       expect(new Set(due.values()).size).toBeLessThan(10);
       const byDueThenBytes = (a: string, b: string): number => due.get(a)! - due.get(b)! || Buffer.compare(Buffer.from(a), Buffer.from(b));
       const seen: string[] = [];
@@ -122,8 +122,9 @@ describe('redis backend specifics', () => {
     const queue = new DelayQueue({ backend: backend({ buckets: 8 }) });
     try {
       // Nobody moves them while they fall due (no consumer yet), so one move takes them all from 8 buckets.
-      await queue.addBulk(Array.from({ length: 200 }, (_, n) => ({ topic: 'merge', payload: n, options: { id: `job-${n}`, delay: 1 + n } })));
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Due 2 ms apart, from well after the add (a due time the server has passed is made now: ties).
+      await queue.addBulk(Array.from({ length: 200 }, (_, n) => ({ topic: 'merge', payload: n, options: { id: `job-${n}`, delay: 200 + 2 * n } })));
+      await new Promise((resolve) => setTimeout(resolve, 800));
       await queue.pause('merge');
       const seen: number[] = [];
       queue.process('merge', (job) => {
@@ -132,6 +133,7 @@ describe('redis backend specifics', () => {
       await eventually(async () => (await queue.counts('merge')).merge!.ready === 200, 'all 200 ready');
       const ready = await queue.list<number>('merge', 'ready', { limit: 1000 });
       expect(ready.jobs.map((job) => job.payload)).toEqual(Array.from({ length: 200 }, (_, n) => n));
+      expect(new Set(ready.jobs.map((job) => job.at)).size).toBe(200);
       await queue.resume('merge');
       await eventually(() => seen.length === 200, '200 deliveries');
       expect(seen).toEqual(Array.from({ length: 200 }, (_, n) => n));

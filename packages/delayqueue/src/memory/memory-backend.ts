@@ -42,10 +42,11 @@ interface MemoryJob {
   /** Due time (delayed, ready) or end of the current delivery (reserved), on `clock.now()`. */
   at: number;
   /**
-   * The wall-clock due time the caller gave (`runAt`), reported as it was given: converting `at` back to the wall
-   * clock reads both clocks again, and on a loaded machine the reads drift apart by a ms or two.
+   * `at` on the wall clock in whole ms, fixed as the job entered its state (a caller's `runAt` exactly): what get,
+   * list and a delivery's dueAt report, and what list sorts by. Converting `at` again at each read would move by
+   * a ms between reads on a loaded machine, and pages would not agree.
    */
-  runAt: number | undefined;
+  wallAt: number;
   timer: TimerId | undefined;
   ticket: number;
   lastError: string | undefined;
@@ -97,15 +98,16 @@ export class MemoryBackend implements Backend {
 
   async add(jobs: readonly NewJob[]): Promise<boolean[]> {
     this.assertOpen();
-    // One reading for the call, as the Redis script's: jobs of one call with one delay are due at one instant.
+    // One reading of each clock for the call, as the Redis script's: the jobs of one call with one delay (or one
+    // runAt) are due at one instant.
     const now = this.clock.now();
+    const wall = this.clock.wallNow();
     return jobs.map((spec) => {
       if (this.jobs.has(spec.id) || this.done.has(spec.id)) return false;
-      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, runAt: undefined, timer: undefined, ticket: 0, lastError: undefined, counted: undefined };
+      const job: MemoryJob = { ...spec, state: 'delayed', attempts: 0, at: 0, wallAt: 0, timer: undefined, ticket: 0, lastError: undefined, counted: undefined };
       this.jobs.set(spec.id, job);
-      if (spec.runAt === undefined) this.delay(job, spec.delay, now);
-      else this.delay(job, Math.max(0, spec.runAt - this.clock.wallNow()));
-      job.runAt = spec.runAt;
+      if (spec.runAt === undefined) this.enter(job, 'delayed', now + spec.delay, Math.round(wall + spec.delay));
+      else this.enter(job, 'delayed', now + Math.max(0, spec.runAt - wall), spec.runAt);
       return true;
     });
   }
@@ -146,7 +148,7 @@ export class MemoryBackend implements Backend {
       const job = topic.ready.shift();
       if (!job) break;
       const dueAt = job.at;
-      const wallDueAt = job.runAt ?? this.toWall(dueAt);
+      const wallDueAt = job.wallAt;
       job.attempts++;
       this.enter(job, 'reserved', now + job.ttr);
       out.push({
@@ -229,22 +231,25 @@ export class MemoryBackend implements Backend {
       const ready = [...(this.topics.get(topicName)?.ready.current() ?? [])];
       // As on Redis: after the given job, or from the oldest when it is no longer ready.
       const at = after === undefined ? -1 : ready.findIndex((job) => job.id === after.id);
-      jobs = ready.slice(at + 1, at + 1 + limit);
+      // One past the page: it says whether more follow.
+      jobs = ready.slice(at + 1, at + 2 + limit);
     } else {
+      // By the reported (wall) time, then by id; dead ones the other way round.
       const desc = state === 'dead';
       const order = (a: { at: number; id: string }, b: { at: number; id: string }): number => {
         const byKey = a.at !== b.at ? a.at - b.at : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
         return desc ? -byKey : byKey;
       };
+      const key = (job: MemoryJob): { at: number; id: string } => ({ at: job.wallAt, id: job.id });
       const source = state === 'dead' ? (this.topics.get(topicName)?.dead.values() ?? []) : this.jobs.values();
       const candidates: MemoryJob[] = [];
       for (const job of source) {
-        if (job.topic === topicName && job.state === state && (after === undefined || order(job, after) > 0)) candidates.push(job);
+        if (job.topic === topicName && job.state === state && (after === undefined || order(key(job), after) > 0)) candidates.push(job);
       }
-      jobs = candidates.sort(order).slice(0, limit);
+      jobs = candidates.sort((a, b) => order(key(a), key(b))).slice(0, limit + 1);
     }
-    const last = jobs.length === limit ? jobs[jobs.length - 1] : undefined;
-    return { jobs: jobs.map((job) => this.info(job)), next: last && { at: last.at, id: last.id } };
+    const last = jobs.length > limit ? jobs[limit - 1] : undefined;
+    return { jobs: jobs.slice(0, limit).map((job) => this.info(job)), next: last && { at: last.wallAt, id: last.id } };
   }
 
   async requeueDead(topicName: string, ids: readonly string[], delay: number): Promise<number> {
@@ -337,16 +342,15 @@ export class MemoryBackend implements Backend {
     this.delay(job, delay);
   }
 
-  private delay(job: MemoryJob, delay: number, now = this.clock.now()): void {
-    this.enter(job, 'delayed', now + delay);
+  private delay(job: MemoryJob, delay: number): void {
+    this.enter(job, 'delayed', this.clock.now() + delay);
   }
 
   /** Puts a job in `state` with its timer; the job must have left its previous state. */
-  private enter(job: MemoryJob, state: 'delayed' | 'reserved', at: number): void {
-    // A delivery's end, or a new delay: the due time given is no longer the job's.
-    job.runAt = undefined;
+  private enter(job: MemoryJob, state: 'delayed' | 'reserved', at: number, wallAt = this.toWall(at)): void {
     this.moveTo(job, state);
     job.at = at;
+    job.wallAt = wallAt;
     const ms = Math.max(0, at - this.clock.now());
     job.timer = this.wheel.schedule(state === 'delayed' ? () => this.makeReady(job) : () => this.expire(job), ms);
   }
@@ -386,6 +390,7 @@ export class MemoryBackend implements Backend {
     this.leave(job);
     this.moveTo(job, 'dead');
     job.at = this.clock.now();
+    job.wallAt = Math.round(this.clock.wallNow());
     this.topic(job.topic).dead.set(job.id, job);
   }
 
@@ -431,7 +436,7 @@ export class MemoryBackend implements Backend {
       payload: job.payload,
       attempts: job.attempts,
       maxAttempts: job.maxAttempts,
-      at: job.runAt ?? this.toWall(job.at),
+      at: job.wallAt,
       ...(job.lastError === undefined ? {} : { lastError: job.lastError }),
     };
   }

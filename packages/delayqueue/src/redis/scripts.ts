@@ -414,9 +414,11 @@ end
 /**
  * KEYS: jobs, attempts, errors, sorted set 1..n. ARGV: limit, 'asc' or 'desc', after score or '', after id.
  * One page of the members of the sets in (score, id) order, ascending or descending, after the given position
- * (which need not be a member any more: it is found by score, then by a binary search among equal scores, so a
- * page costs O(log n) per set however many jobs share a due time). Returns {last score, last id, then id,
- * score, record, attempts, error for each job}; the last position is '' when fewer than \`limit\` were left.
+ * (which need not be a member any more: it is found by score, then by a binary search among equal scores, so
+ * seeking costs O(log n) per set however many jobs share a due time). The sets are merged through a heap, each
+ * read a small chunk at a time, so a page reads about \`limit\` members in all, not \`limit\` per set.
+ * Returns {last score, last id, then id, score, record, attempts, error for each job}; the last position is ''
+ * when no job follows the page.
  */
 export const LIST = lua(
   'list',
@@ -424,6 +426,7 @@ export const LIST = lua(
     String.raw`local limit = tonumber(ARGV[1])
 local desc = ARGV[2] == 'desc'
 local after_s, after_id = ARGV[3], ARGV[4]
+local chunk = math.ceil((limit + 1) / (#KEYS - 3)) + 8
 -- Ascending rank of the first member with score after_s whose id is after after_id (or, with \`inclusive\`, equal).
 local function seek(key, inclusive)
   local lo = redis.call('ZCOUNT', key, '-inf', '(' .. after_s)
@@ -431,50 +434,104 @@ local function seek(key, inclusive)
   while lo < hi do
     local mid = math.floor((lo + hi) / 2)
     local member = redis.call('ZRANGE', key, mid, mid)[1]
-    local past = id_less(after_id, member) or (inclusive and member == after_id)
-    if past then hi = mid else lo = mid + 1 end
+    if id_less(after_id, member) or (inclusive and member == after_id) then hi = mid else lo = mid + 1 end
   end
   return lo
 end
-local found = {}
-for i = 4, #KEYS do
-  local from, to
-  if desc then
-    local stop = after_s == '' and redis.call('ZCARD', KEYS[i]) or seek(KEYS[i], true)
-    from, to = math.max(0, stop - limit), stop - 1
-  else
-    from = after_s == '' and 0 or seek(KEYS[i], false)
-    to = from + limit - 1
-  end
-  if to >= from then
-    local got = redis.call('ZRANGE', KEYS[i], from, to, 'WITHSCORES')
-    for j = 1, #got, 2 do found[#found + 1] = {got[j], got[j + 1], tonumber(got[j + 1])} end
-  end
-end
-table.sort(found, function(a, b)
+-- Whether entry a ({id, score text, score}) comes before b in this walk.
+local function before(a, b)
   if a[3] ~= b[3] then
     if desc then return a[3] > b[3] end
     return a[3] < b[3]
   end
   if desc then return id_less(b[1], a[1]) end
   return id_less(a[1], b[1])
-end)
+end
+-- Reads the set's next chunk in walk order; false when it has no more.
+local function refill(set)
+  if set.done then return false end
+  local from, to
+  if desc then
+    if set.next < 0 then return false end
+    from, to = math.max(0, set.next - chunk + 1), set.next
+    set.next = from - 1
+    set.done = from == 0
+  else
+    from, to = set.next, set.next + chunk - 1
+    set.next = to + 1
+  end
+  local got = redis.call('ZRANGE', set.key, from, to, 'WITHSCORES')
+  local buf = {}
+  if desc then
+    for j = #got - 1, 1, -2 do buf[#buf + 1] = {got[j], got[j + 1], tonumber(got[j + 1])} end
+  else
+    for j = 1, #got, 2 do buf[#buf + 1] = {got[j], got[j + 1], tonumber(got[j + 1])} end
+    if #buf < chunk then set.done = true end
+  end
+  set.buf, set.at = buf, 1
+  return #buf > 0
+end
+local heap, size = {}, 0
+local function lower(i, j) return before(heap[i].buf[heap[i].at], heap[j].buf[heap[j].at]) end
+local function sift_up(i)
+  while i > 1 do
+    local parent = math.floor(i / 2)
+    if not lower(i, parent) then return end
+    heap[i], heap[parent] = heap[parent], heap[i]
+    i = parent
+  end
+end
+local function sift_down(i)
+  while true do
+    local least, l, r = i, 2 * i, 2 * i + 1
+    if l <= size and lower(l, least) then least = l end
+    if r <= size and lower(r, least) then least = r end
+    if least == i then return end
+    heap[i], heap[least] = heap[least], heap[i]
+    i = least
+  end
+end
+for i = 4, #KEYS do
+  local set = {key = KEYS[i], done = false}
+  if desc then
+    set.next = (after_s == '' and redis.call('ZCARD', KEYS[i]) or seek(KEYS[i], true)) - 1
+  else
+    set.next = after_s == '' and 0 or seek(KEYS[i], false)
+  end
+  if refill(set) then
+    size = size + 1
+    heap[size] = set
+    sift_up(size)
+  end
+end
+-- One past the page: it says whether more follow.
+local picked = {}
+while size > 0 and #picked <= limit do
+  local set = heap[1]
+  picked[#picked + 1] = set.buf[set.at]
+  set.at = set.at + 1
+  if set.at > #set.buf and not refill(set) then
+    heap[1] = heap[size]
+    heap[size] = nil
+    size = size - 1
+  end
+  if size > 0 then sift_down(1) end
+end
 local out = {'', ''}
-local n = math.min(limit, #found)
-for j = 1, n do
-  local id = found[j][1]
+for j = 1, math.min(limit, #picked) do
+  local id = picked[j][1]
   local rec = redis.call('HGET', KEYS[1], id)
   if rec then
     out[#out + 1] = id
-    out[#out + 1] = found[j][2]
+    out[#out + 1] = picked[j][2]
     out[#out + 1] = rec
     out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
     out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
   end
 end
-if #found >= limit and n > 0 then
-  out[1] = found[n][2]
-  out[2] = found[n][1]
+if #picked > limit then
+  out[1] = picked[limit][2]
+  out[2] = picked[limit][1]
 end
 return out
 `,
@@ -482,8 +539,9 @@ return out
 
 /**
  * KEYS: jobs, attempts, errors, ready-at, ready. ARGV: limit, after id or ''.
- * One page of the ready list in the order consumers take it (oldest first), after the given id; when that id is
- * no longer ready (taken or cancelled), from the oldest. Returns as LIST, the ready-at time as the score.
+ * One page of the ready list in the order consumers take it (oldest first), after the given id, found by a scan
+ * from the oldest end (LPOS); when that id is no longer ready (taken, cancelled, rescheduled), from the oldest.
+ * Returns as LIST, the ready-at time as the score.
  */
 export const LIST_READY = lua(
   'list-ready',
@@ -495,9 +553,10 @@ if ARGV[2] ~= '' then
 end
 local out = {'', ''}
 if start < 0 then return out end
-local first = math.max(0, start - limit + 1)
-local ids = redis.call('LRANGE', KEYS[5], first, start)
-for j = #ids, 1, -1 do
+-- One past the page (the list's oldest are on the right): it says whether more follow.
+local ids = redis.call('LRANGE', KEYS[5], math.max(0, start - limit), start)
+local last = math.max(1, #ids - limit + 1)
+for j = #ids, last, -1 do
   local id = ids[j]
   local rec = redis.call('HGET', KEYS[1], id)
   if rec then
@@ -508,9 +567,9 @@ for j = #ids, 1, -1 do
     out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
   end
 end
-if #ids >= limit then
-  out[1] = redis.call('HGET', KEYS[4], ids[1]) or '0'
-  out[2] = ids[1]
+if #ids > limit then
+  out[1] = redis.call('HGET', KEYS[4], ids[last]) or '0'
+  out[2] = ids[last]
 end
 return out
 `,
