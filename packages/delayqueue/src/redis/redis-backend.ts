@@ -26,7 +26,7 @@ import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
 import { decodeRecord, topicOf } from './record.js';
 import { type RedisClient, runScript } from './script-runner.js';
-import { ACK, BURY, CANCEL, EXTEND, INSPECT, LIST, LIST_DEAD, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
+import { ACK, BURY, CANCEL, COUNT, EXTEND, INSPECT, LIST, LIST_DEAD, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
 import { AddWriter } from './add-writer.js';
 import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
@@ -419,25 +419,17 @@ export class RedisBackend implements Backend {
     }
   };
 
-  /** Jobs by state per topic: one pipeline of counts per topic (a topic's keys share a slot). */
+  /** Jobs by state per topic: one script per topic (a topic's keys share a slot), all sent at once. */
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
     this.assertOpen();
-    const counts = new Map<string, JobCounts>();
-    await Promise.all(
+    const counted = await Promise.all(
       topics.map(async (topic) => {
         const t = this.keys.topic(topic);
-        const pipeline = this.client.pipeline();
-        for (const bucket of t.buckets) pipeline.zcard(bucket);
-        pipeline.llen(t.ready).zcard(t.reserved).zcard(t.dead);
-        const replies = ((await pipeline.exec()) ?? []).map(([error, value]) => {
-          if (error) throw error;
-          return Number(value);
-        });
-        const [ready, reserved, dead] = replies.slice(t.buckets.length);
-        counts.set(topic, { delayed: replies.slice(0, t.buckets.length).reduce((a, b) => a + b, 0), ready: ready!, reserved: reserved!, dead: dead! });
+        const [delayed, ready, reserved, dead] = (await runScript(this.client, COUNT, [t.ready, t.reserved, t.dead, ...t.buckets], [])) as number[];
+        return [topic, { delayed: delayed!, ready: ready!, reserved: reserved!, dead: dead! }] as const;
       }),
     );
-    return counts;
+    return new Map(counted);
   }
 
   async topicNames(): Promise<string[]> {

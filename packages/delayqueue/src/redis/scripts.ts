@@ -616,6 +616,15 @@ return gone
 `,
 );
 
+/** KEYS: ready, reserved, dead, bucket 1..n. A topic's jobs by state: {delayed, ready, reserved, dead}. */
+export const COUNT = lua(
+  'count',
+  String.raw`local delayed = 0
+for i = 4, #KEYS do delayed = delayed + redis.call('ZCARD', KEYS[i]) end
+return {delayed, redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3])}
+`,
+);
+
 /**
  * KEYS: paused, ready, signal. ARGV: topic.
  * Takes the topic out of the paused set and leaves its consumers tokens for what became ready meanwhile.
