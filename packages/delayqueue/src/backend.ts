@@ -99,6 +99,18 @@ export interface BackendSupport {
   readonly list: boolean;
   /** `pause` and `resume` of a topic for every worker on the backend, and `pausedTopics`. */
   readonly pause: boolean;
+  /** `setLimits` and `limits`: a topic's delivery rate and jobs at once, for every worker on the backend. */
+  readonly limits: boolean;
+}
+
+/** Limits on a topic's deliveries, for every worker on the backend together. */
+export interface TopicLimits {
+  /** At most this many deliveries of the topic within any `intervalMs` (a sliding window), retries included. */
+  readonly rate?: number;
+  /** The window of `rate`, ms (with `rate` only). Default 1,000. */
+  readonly intervalMs?: number;
+  /** At most this many jobs of the topic reserved (running in handlers) at once. */
+  readonly concurrency?: number;
 }
 
 /** Support of a backend that keeps an index of its jobs: everything. */
@@ -111,6 +123,7 @@ export const FULL_SUPPORT: BackendSupport = Object.freeze({
   counts: true,
   list: true,
   pause: true,
+  limits: true,
 });
 
 /** A state `list` pages through (done jobs keep no more than their id). */
@@ -184,6 +197,10 @@ export interface Backend {
   resume?(topic: string): Promise<void>;
   /** Topics paused now, sorted. */
   pausedTopics?(): Promise<string[]>;
+  /** Sets `topic`'s limits (validated, `intervalMs` filled in when `rate` is set); `{}` removes them. */
+  setLimits?(topic: string, limits: TopicLimits): Promise<void>;
+  /** Every topic's limits. */
+  limitsOf?(): Promise<Map<string, TopicLimits>>;
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }

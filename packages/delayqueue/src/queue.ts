@@ -14,7 +14,8 @@ import {
   settlesWithin,
   systemClock,
 } from '@x/core';
-import type { Backend, BackendListener, BackendSupport, JobCounts, ListState } from './backend.js';
+import type { Backend, BackendListener, BackendSupport, JobCounts, ListState, TopicLimits } from './backend.js';
+import { checkLimits } from './topic-limits.js';
 import { decodeCursor, encodeCursor } from './list-cursor.js';
 import { UnsupportedOperationError } from './errors.js';
 import { QueueTracing } from './tracing.js';
@@ -348,6 +349,32 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   async pausedTopics(): Promise<string[]> {
     this.assertPausing('pausedTopics');
     return this.backend.pausedTopics!();
+  }
+
+  /**
+   * Limits `topic`'s deliveries for every worker on the backend together, in every process: at most `rate` within
+   * any `intervalMs` (default 1 s; a sliding window counted as jobs are reserved, retries included) and at most
+   * `concurrency` reserved at once. `{}` removes them. Jobs held back wait, ready and in due order, their lateness
+   * counted from their due time; the workers held back wait without polling until the window or a slot frees.
+   *
+   * @example
+   * ```ts
+   * await queue.setLimits('sms', { rate: 100, intervalMs: 1_000, concurrency: 20 }); // the provider's quota
+   * ```
+   * @throws InvalidArgumentError for a bad topic or limit (whole numbers from 1 to 2^31-1); UnsupportedOperationError
+   * on a broker backend (`supports.limits`).
+   */
+  async setLimits(topic: string, limits: TopicLimits): Promise<void> {
+    this.assertOpen();
+    if (!this.backend.supports.limits || this.backend.setLimits === undefined) this.unsupported('setLimits');
+    await this.backend.setLimits(assertName('topic', topic), checkLimits(limits));
+  }
+
+  /** Every limited topic's limits on the backend, set by any worker. */
+  async limits(): Promise<Record<string, TopicLimits>> {
+    this.assertOpen();
+    if (!this.backend.supports.limits || this.backend.limitsOf === undefined) this.unsupported('limits');
+    return Object.fromEntries(await this.backend.limitsOf());
   }
 
   /** Puts a dead job back, due in `delay` ms (default 0), with its attempts reset. False when it is not dead. */

@@ -755,6 +755,52 @@ export function conformance(name: string, factory: BackendFactory): void {
       }
     });
 
+    itIf(can.limits)('limits a topic’s rate (any window) and its jobs at once, for all its consumers together; {} lifts them', async () => {
+      const queue = await open();
+      await queue.setLimits('limited', { rate: 20, intervalMs: 500, concurrency: 5 });
+      expect(await queue.limits()).toEqual({ limited: { rate: 20, intervalMs: 500, concurrency: 5 } });
+      let running = 0;
+      let most = 0;
+      const reservedAt: number[] = [];
+      // Two consumers of the topic: the limits hold for both together.
+      for (const consumer of [0, 1]) {
+        void consumer;
+        record(queue, 'limited', 50, async (job) => {
+          reservedAt.push(job.dueAt + job.lateness);
+          most = Math.max(most, ++running);
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          running--;
+        });
+      }
+      const free = record(queue, 'free', 50);
+      await queue.addBulk(Array.from({ length: 60 }, (_, n) => ({ topic: 'limited', payload: n })));
+      await queue.addBulk(Array.from({ length: 60 }, (_, n) => ({ topic: 'free', payload: n })));
+      await patient(() => free.length === 60, 'the unlimited topic’s 60 deliveries');
+      await patient(() => reservedAt.length === 60, 'the limited topic’s 60 deliveries');
+      expect(most).toBeLessThanOrEqual(5);
+      reservedAt.sort((a, b) => a - b);
+      // Any 500 ms holds at most 20 (the backend's clock; 1 ms of rounding between its two clocks allowed).
+      for (let i = 0; i < reservedAt.length; i++) {
+        const inWindow = reservedAt.filter((at) => at >= reservedAt[i]! && at < reservedAt[i]! + 499).length;
+        expect({ from: i, inWindow: Math.min(inWindow, 20) }).toEqual({ from: i, inWindow });
+      }
+      // 60 jobs at 20 per 500 ms: the third batch cannot start before a second has passed.
+      expect(reservedAt[59]! - reservedAt[0]!).toBeGreaterThanOrEqual(990);
+
+      await queue.setLimits('limited', {});
+      expect(await queue.limits()).toEqual({});
+      const before = reservedAt.length;
+      await queue.addBulk(Array.from({ length: 40 }, (_, n) => ({ topic: 'limited', payload: n })));
+      await patient(() => reservedAt.length === before + 40, 'the 40 unlimited deliveries');
+      expect(most).toBeGreaterThan(5);
+
+      for (const limits of [null, { rate: 0 }, { rate: -1 }, { rate: 1.5 }, { rate: 2 ** 31 }, { intervalMs: 100 }, { rate: 5, intervalMs: 0 }, { concurrency: NaN }, { max: 5 }]) {
+        await expect(queue.setLimits('limited', limits as never)).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      }
+      await expect(queue.setLimits('', { rate: 1 })).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+      expect(await queue.limits()).toEqual({});
+    });
+
     it('declares what it supports, and refuses the rest with a typed error before writing anything', async () => {
       const queue = await open();
       expect(queue.supports).toEqual(can);
@@ -772,6 +818,8 @@ export function conformance(name: string, factory: BackendFactory): void {
         ['pause', 'pause', () => queue.pause('refused')],
         ['pause', 'resume', () => queue.resume('refused')],
         ['pause', 'pausedTopics', () => queue.pausedTopics()],
+        ['limits', 'setLimits', () => queue.setLimits('refused', { rate: 1 })],
+        ['limits', 'limits', () => queue.limits()],
       ];
       for (const [capability, operation, run] of operations) {
         const outcome = await run().then(

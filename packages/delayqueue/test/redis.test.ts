@@ -37,6 +37,35 @@ conformance('redis', { create: async () => backend() });
 conformance('redis with 4 buckets', { create: async () => backend({ buckets: 4 }) });
 conformance('redis on ioredis 6', { create: async () => backend({}, 'ioredis 6') });
 
+/**
+ * Runs `count` consumer processes (test/fixtures/consumer-process.ts) of topic `work` on a fresh queue name, with a
+ * queue of this process (`control`, on the other client library) to drive them; `before` runs before they start.
+ * They are killed and the queue's tally keys deleted afterwards; none may have written to stderr.
+ */
+async function withConsumerProcesses(
+  count: number,
+  env: Record<string, string>,
+  run: (context: { name: string; control: DelayQueue; children: ReturnType<typeof spawnTsProcess>[] }) => Promise<void>,
+  before?: (control: DelayQueue) => Promise<void>,
+): Promise<void> {
+  const name = uniqueName('dq-processes');
+  names.push(name);
+  const { host, port } = redisEndpoint();
+  const control = new DelayQueue({ backend: new RedisBackend({ redis: redis6 as unknown as Redis, name }) });
+  const children: ReturnType<typeof spawnTsProcess>[] = [];
+  try {
+    await before?.(control);
+    const childEnv = { X_REDIS_URL: `redis://${host}:${port}`, X_BACKEND: 'redis', X_QUEUE: name, X_TOPIC: 'work', ...env };
+    for (let i = 0; i < count; i++) children.push(spawnTsProcess(join(__dirname, 'fixtures', 'consumer-process.ts'), childEnv));
+    await run({ name, control, children });
+    for (const child of children) expect(child.stderrText()).toBe('');
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+    await control.close();
+    await redis.unlink(...['deliveries', 'by-pid', 'lateness', 'reserved-at', 'in-flight', 'most'].map((key) => `${name}:${key}`));
+  }
+}
+
 describe('redis backend specifics', () => {
   it('keeps every key of a queue under its hash tag and leaves nothing behind after the last ack', async () => {
     const name = uniqueName('dq');
@@ -143,18 +172,11 @@ describe('redis backend specifics', () => {
   });
 
   it('pauses a topic for consumers in two other processes at once, without them spinning, and resumes them', async () => {
-    const name = uniqueName('dq-pause');
-    names.push(name);
-    const tally = [`${name}:deliveries`, `${name}:by-pid`, `${name}:lateness`];
-    const { host, port } = redisEndpoint();
-    const env = { X_REDIS_URL: `redis://${host}:${port}`, X_BACKEND: 'redis', X_QUEUE: name, X_TOPIC: 'work', X_CONCURRENCY: '10', X_HANDLER_MS: '1' };
-    const children = [0, 1].map(() => spawnTsProcess(join(__dirname, 'fixtures', 'consumer-process.ts'), env));
-    const control = new DelayQueue({ backend: new RedisBackend({ redis: redis6 as unknown as Redis, name }) });
     const cpuMs = (pid: number): number => {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
     };
-    try {
+    await withConsumerProcesses(2, { X_CONCURRENCY: '10', X_HANDLER_MS: '1' }, async ({ name, control, children }) => {
       // Both consumers are up once each has handled some: a trickle of jobs until then (one alone takes any batch).
       let warm = 0;
       const started = Date.now();
@@ -188,12 +210,32 @@ describe('redis backend specifics', () => {
       expect(lateness).toBeGreaterThanOrEqual(resumedAt - pausedAt - 100);
       const byPid = Object.values(await redis.hgetall(`${name}:by-pid`)).map(Number);
       expect(byPid.reduce((a, b) => a + b, 0)).toBe(warm + 100);
-      for (const child of children) expect(child.stderrText()).toBe('');
-    } finally {
-      for (const child of children) child.kill('SIGKILL');
-      await control.close();
-      await redis.unlink(...tally);
-    }
+    });
+  }, 120_000);
+
+  it('limits a topic for consumers in three processes together: any 500 ms holds at most 100 deliveries, at most 8 run at once', async () => {
+    const limits = { rate: 100, intervalMs: 500, concurrency: 8 };
+    await withConsumerProcesses(
+      3,
+      { X_CONCURRENCY: '20', X_HANDLER_MS: '5' },
+      async ({ name, control }) => {
+        await control.addBulk(Array.from({ length: 600 }, (_, n) => ({ topic: 'work', payload: n, options: { id: `job-${n}` } })));
+        await eventually(async () => (await redis.hlen(`${name}:deliveries`)) === 600, 'the 600 jobs', 60_000);
+        const at = Object.values(await redis.hgetall(`${name}:reserved-at`)).map(Number).sort((a, b) => a - b);
+        expect(at).toHaveLength(600);
+        let fullest = 0;
+        for (let i = 0, j = 0; i < at.length; i++) {
+          while (j < at.length && at[j]! < at[i]! + 500) j++;
+          fullest = Math.max(fullest, j - i);
+        }
+        expect(fullest).toBeLessThanOrEqual(100);
+        // Not a trickle either: six windows' worth went out in little more than six windows once all three ran.
+        expect(fullest).toBeGreaterThanOrEqual(90);
+        expect(Number(await redis.get(`${name}:most`))).toBeLessThanOrEqual(8);
+        expect(Object.keys(await redis.hgetall(`${name}:by-pid`)).length).toBeGreaterThanOrEqual(2);
+      },
+      (control) => control.setLimits('work', limits),
+    );
   }, 120_000);
 
   it('two queues on one Redis with different names never see each other', async () => {

@@ -15,9 +15,11 @@ import {
   type ListPosition,
   type ListState,
   type NewJob,
+  type TopicLimits,
   type TopicWatch,
   type TraceCarrier,
 } from '../backend.js';
+import { DeliveryLimits } from './delivery-limits.js';
 import type { JobInfo, JobState } from '../job.js';
 import { ReadyList } from './ready-list.js';
 
@@ -55,11 +57,16 @@ interface MemoryJob {
 }
 
 interface Topic {
+  readonly name: string;
   /** Jobs by state, kept as they move: `counts()` reads them without a walk over the jobs. */
   readonly counts: JobCounts;
   readonly ready: ReadyList<MemoryJob>;
   readonly dead: Map<string, MemoryJob>;
   readonly waiters: Set<() => void>;
+  /** The topic's limits, when it has some. */
+  limits: DeliveryLimits | undefined;
+  /** Wakes the topic's consumers when its rate window lets more out. */
+  windowTimer: TimerId | undefined;
 }
 
 /**
@@ -144,6 +151,11 @@ export class MemoryBackend implements Backend {
     const now = this.clock.now();
     const out: Delivery[] = [];
     if (this.paused.has(topicName)) return out;
+    const room = topic.limits?.room(now, topic.counts.reserved, max);
+    if (room !== undefined) {
+      max = room.allowed;
+      if (room.waitMs !== undefined) this.wakeAfter(topic, room.waitMs);
+    }
     while (out.length < max) {
       const job = topic.ready.shift();
       if (!job) break;
@@ -164,6 +176,7 @@ export class MemoryBackend implements Backend {
         ...(job.trace === undefined ? {} : { trace: job.trace }),
       });
     }
+    topic.limits?.record(now, out.length);
     return out;
   }
 
@@ -287,12 +300,26 @@ export class MemoryBackend implements Backend {
     this.assertOpen();
     if (!this.paused.delete(topicName)) return;
     const topic = this.topics.get(topicName);
-    if (topic && !topic.ready.isEmpty) for (const wake of topic.waiters) wake();
+    if (topic) this.wakeSoon(topic);
   }
 
   async pausedTopics(): Promise<string[]> {
     this.assertOpen();
     return [...this.paused].sort();
+  }
+
+  async setLimits(topicName: string, limits: TopicLimits): Promise<void> {
+    this.assertOpen();
+    const topic = this.topic(topicName);
+    topic.limits = limits.rate === undefined && limits.concurrency === undefined ? undefined : new DeliveryLimits({ intervalMs: 1_000, ...limits });
+    this.wakeSoon(topic);
+  }
+
+  async limitsOf(): Promise<Map<string, TopicLimits>> {
+    this.assertOpen();
+    const out = new Map<string, TopicLimits>();
+    for (const [name, topic] of this.topics) if (topic.limits) out.set(name, { ...topic.limits.limits });
+    return out;
   }
 
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
@@ -310,7 +337,7 @@ export class MemoryBackend implements Backend {
       wait: (signal) =>
         new Promise<void>((resolve, reject) => {
           if (signal.aborted) return reject(signal.reason);
-          if (!topic.ready.isEmpty && !this.paused.has(topicName)) return resolve();
+          if (!topic.ready.isEmpty && this.deliverable(topic)) return resolve();
           const onAbort = (): void => {
             topic.waiters.delete(wake!);
             reject(signal.reason);
@@ -332,6 +359,29 @@ export class MemoryBackend implements Backend {
   async close(): Promise<void> {
     this.closed = true;
     this.wheel.close();
+  }
+
+  /** Whether a consumer of the topic could take a job now: not paused, and its limits leave room. */
+  private deliverable(topic: Topic): boolean {
+    if (this.paused.has(topic.name)) return false;
+    const room = topic.limits?.room(this.clock.now(), topic.counts.reserved, 1);
+    if (room === undefined) return true;
+    if (room.waitMs !== undefined) this.wakeAfter(topic, room.waitMs);
+    return room.allowed > 0;
+  }
+
+  /** Wakes the topic's waiting consumers if a job is ready and may go out. */
+  private wakeSoon(topic: Topic): void {
+    if (!topic.ready.isEmpty && this.deliverable(topic)) for (const wake of topic.waiters) wake();
+  }
+
+  /** Wakes the topic's consumers in `ms`, when its rate window lets more out (one timer at a time). */
+  private wakeAfter(topic: Topic, ms: number): void {
+    if (topic.windowTimer !== undefined) return;
+    topic.windowTimer = this.wheel.schedule(() => {
+      topic.windowTimer = undefined;
+      this.wakeSoon(topic);
+    }, ms);
   }
 
   /** A dead job back to delayed, its attempts and last error forgotten. */
@@ -369,7 +419,7 @@ export class MemoryBackend implements Backend {
     const topic = this.topic(job.topic);
     topic.ready.push(job);
     this.listener?.due(job.topic, 1);
-    if (!this.paused.has(job.topic)) for (const wake of topic.waiters) wake();
+    if (this.deliverable(topic)) for (const wake of topic.waiters) wake();
   }
 
   private expire(job: MemoryJob): void {
@@ -399,8 +449,11 @@ export class MemoryBackend implements Backend {
    * job is in no count yet: `counted`, not `state`, says where the counts hold it.
    */
   private moveTo(job: MemoryJob, state: Exclude<JobState, 'done'> | undefined): void {
-    const counts = this.topic(job.topic).counts;
+    const topic = this.topic(job.topic);
+    const counts = topic.counts;
     if (job.counted !== undefined) counts[job.counted]--;
+    // A slot freed under a concurrency limit: a consumer held back may take the next job.
+    if (job.counted === 'reserved' && state !== 'reserved' && topic.limits?.limits.concurrency !== undefined) this.wakeSoon(topic);
     if (state !== undefined) {
       counts[state]++;
       job.state = state;
@@ -422,7 +475,15 @@ export class MemoryBackend implements Backend {
   private topic(name: string): Topic {
     let topic = this.topics.get(name);
     if (!topic) {
-      topic = { counts: { delayed: 0, ready: 0, reserved: 0, dead: 0 }, ready: new ReadyList(), dead: new Map(), waiters: new Set() };
+      topic = {
+        name,
+        counts: { delayed: 0, ready: 0, reserved: 0, dead: 0 },
+        ready: new ReadyList(),
+        dead: new Map(),
+        waiters: new Set(),
+        limits: undefined,
+        windowTimer: undefined,
+      };
       this.topics.set(name, topic);
     }
     return topic;

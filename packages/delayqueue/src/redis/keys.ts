@@ -20,6 +20,8 @@ export class QueueKeys {
   readonly topics: string;
   /** Set of paused topics: the reserve script hands out nothing of them, the mover wakes no consumer for them. */
   readonly paused: string;
+  /** topic -> "rate max:interval ms:concurrency" (0: none), read by the reserve script. */
+  readonly limits: string;
   /** SCAN pattern matching the queue's prefix literally (glob characters escaped). */
   readonly prefixPattern: string;
   private readonly prefix: string;
@@ -35,6 +37,7 @@ export class QueueKeys {
     this.wakeChannel = `${this.prefix}:wake`;
     this.topics = `${this.prefix}:topics`;
     this.paused = `${this.prefix}:paused`;
+    this.limits = `${this.prefix}:limits`;
     this.prefixPattern = this.prefix.replace(/[*?[\]\\]/g, '\\$&');
   }
 
@@ -49,6 +52,7 @@ export class QueueKeys {
         dead: `${base}:dead`,
         next: `${base}:next`,
         signal: `${base}:signal`,
+        rate: `${base}:rate`,
       };
       // Bounded: a process touches few topics, but ids passing through get()/cancel() could name many.
       if (this.topicCache.size >= 1024) this.topicCache.clear();
@@ -86,4 +90,6 @@ export interface TopicKeys {
   readonly next: string;
   /** "Jobs may be ready" tokens for consumers (a few at most). */
   readonly signal: string;
+  /** Sorted set of the deliveries of the last rate interval (id US attempt, by reservation time); only under a rate limit. */
+  readonly rate: string;
 }

@@ -20,13 +20,14 @@ import {
   type ListPosition,
   type ListState,
   type NewJob,
+  type TopicLimits,
   type TopicWatch,
 } from '../backend.js';
 import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
 import { decodeRecord, topicOf } from './record.js';
 import { type RedisClient, runScript } from './script-runner.js';
-import { ACK, BURY, CANCEL, COUNT, EXTEND, INSPECT, LIST, LIST_DEAD, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
+import { ACK, BURY, CANCEL, COUNT, EXTEND, RESUME_WAKE, INSPECT, LIST, LIST_DEAD, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
 import { AddWriter } from './add-writer.js';
 import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
@@ -91,6 +92,8 @@ export class RedisBackend implements Backend {
   /** Listens for wake-ups of this queue's movers; opened with the first watch. */
   private subscriber: RedisClient | undefined;
   private readonly pendingAcks = new Map<string, PendingAck[]>();
+  /** Topics whose last reservation a rate limit cut short: when (this process's clock) the window lets more out. */
+  private readonly limitedUntil = new Map<string, number>();
   private ackFlushScheduled = false;
   /** ACK script calls sent and not answered yet: close() waits for them. */
   private readonly acksInFlight = new Set<Promise<void>>();
@@ -177,12 +180,15 @@ export class RedisBackend implements Backend {
     this.assertOpen();
     const k = this.keys;
     const t = k.topic(topic);
-    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next, k.paused];
+    const keys = [k.jobs, k.attempts, k.readyAt, t.ready, t.reserved, t.signal, t.next, k.paused, k.limits, t.rate];
     const reply = (await runScript(this.client, RESERVE, keys, [max, k.wakeChannel, topic])) as (string | number)[];
     const now = Number(reply[0]);
     const out: Delivery[] = [];
     let earliestDeadline = Infinity;
-    for (let i = 1; i < reply.length; i += 4) {
+    // A rate limit held jobs back: this process's consumers of the topic look again once the window lets more out.
+    const wait = Number(reply[1]);
+    if (wait >= 0) this.limitedUntil.set(topic, this.clock.now() + wait);
+    for (let i = 2; i < reply.length; i += 4) {
       const dueAt = Number(reply[i + 2]);
       const record = decodeRecord(String(reply[i + 3]));
       out.push({
@@ -220,7 +226,7 @@ export class RedisBackend implements Backend {
   async retry(topic: string, id: string, attempt: number, delay: number, error: string): Promise<boolean> {
     const k = this.keys;
     const t = k.topic(topic);
-    const keys = [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next];
+    const keys = [k.attempts, k.errors, t.reserved, k.bucket(t, id), t.next, t.ready, t.signal];
     const retried = (await runScript(this.client, RETRY, keys, [id, attempt, delay, error, k.wakeChannel, topic])) === 1;
     if (retried) {
       // Due times are on the Redis server's clock; the offset to it was measured against this process's wall
@@ -234,7 +240,7 @@ export class RedisBackend implements Backend {
   async bury(topic: string, id: string, attempt: number, error: string): Promise<boolean> {
     const k = this.keys;
     const t = k.topic(topic);
-    return (await runScript(this.client, BURY, [k.attempts, k.errors, t.reserved, t.dead], [id, attempt, error])) === 1;
+    return (await runScript(this.client, BURY, [k.attempts, k.errors, t.reserved, t.dead, t.ready, t.signal], [id, attempt, error])) === 1;
   }
 
   async extend(topic: string, id: string, attempt: number, ttr: number): Promise<boolean> {
@@ -305,6 +311,21 @@ export class RedisBackend implements Backend {
     return (await this.client.smembers(this.keys.paused)).sort();
   }
 
+  async setLimits(topic: string, limits: TopicLimits): Promise<void> {
+    this.assertOpen();
+    const { rate, intervalMs, concurrency } = { rate: 0, intervalMs: 0, concurrency: 0, ...limits };
+    if (rate === 0 && concurrency === 0) await this.client.hdel(this.keys.limits, topic);
+    else await this.client.hset(this.keys.limits, topic, `${rate}:${intervalMs}:${concurrency}`);
+    // Consumers held back by the old limits look again.
+    await runScript(this.client, RESUME_WAKE, [this.keys.topic(topic).ready, this.keys.topic(topic).signal], []);
+  }
+
+  async limitsOf(): Promise<Map<string, TopicLimits>> {
+    this.assertOpen();
+    const stored = await this.client.hgetall(this.keys.limits);
+    return new Map(Object.entries(stored).map(([topic, spec]) => [topic, parseLimits(spec)]));
+  }
+
   watch(topic: string): TopicWatch {
     this.assertOpen();
     const t = this.keys.topic(topic);
@@ -329,7 +350,11 @@ export class RedisBackend implements Backend {
         const onAbort = (): void => blocking.disconnect();
         signal.addEventListener('abort', onAbort, { once: true });
         try {
-          await blocking.blpop(t.signal, waitSeconds);
+          // Under a rate limit that held jobs back, no token comes when the window frees: wait only that long.
+          const limited = this.limitedUntil.get(topic);
+          const seconds = limited === undefined ? waitSeconds : Math.min(waitSeconds, Math.max(0.001, (limited - this.clock.now()) / 1000));
+          if (limited !== undefined) this.limitedUntil.delete(topic);
+          await blocking.blpop(t.signal, seconds);
         } catch (error) {
           if (signal.aborted) throw signal.reason;
           throw error;
@@ -410,7 +435,8 @@ export class RedisBackend implements Backend {
       this.pendingAcks.delete(topic);
       const args: (string | number)[] = [this.keepDone];
       for (const a of acks) args.push(a.id, a.attempt);
-      const sent = runScript(this.client, ACK, [k.jobs, k.attempts, k.errors, k.done, k.topic(topic).reserved], args).then(
+      const t = k.topic(topic);
+      const sent = runScript(this.client, ACK, [k.jobs, k.attempts, k.errors, k.done, t.reserved, t.ready, t.signal], args).then(
         (reply) => acks.forEach((a, i) => a.resolve((reply as number[])[i] === 1)),
         (error: unknown) => acks.forEach((a) => a.reject(error)),
       );
@@ -470,4 +496,10 @@ function info(id: string, state: JobState, record: string, attempts: string, at:
     at: Number(at),
     ...(error ? { lastError: error } : {}),
   };
+}
+
+/** Limits as the reserve script reads them ("rate:interval:concurrency", 0 for none). */
+function parseLimits(spec: string): TopicLimits {
+  const [rate, intervalMs, concurrency] = spec.split(':').map(Number) as [number, number, number];
+  return { ...(rate > 0 ? { rate, intervalMs } : {}), ...(concurrency > 0 ? { concurrency } : {}) };
 }

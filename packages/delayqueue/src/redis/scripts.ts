@@ -176,21 +176,44 @@ return {moved, expired, buried, next_at or -1, now}
 );
 
 /**
- * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next, paused. ARGV: max, wake channel, topic.
+ * KEYS: jobs, attempts, ready-at, ready, reserved, signal, next, paused, limits, rate. ARGV: max, wake channel, topic.
  * Takes up to \`max\` ready jobs and reserves each until now + its ttr; makes sure some mover plans to look
  * at the earliest of those deadlines (this process's mover may die with the consumer).
- * Returns {now, id1, attempt1, dueAt1, record1, id2, ...}. Passes a token on when jobs remain ready.
- * A paused topic gives nothing and passes no token on (its consumers wait for the resume's tokens).
+ * The topic's limits (\`limits\` field: "rate max, interval ms, concurrency", 0 for none) cap how many: reservations
+ * within the last interval (the \`rate\` sorted set, one entry per delivery) and jobs reserved at once.
+ * Returns {now, wait, id1, attempt1, dueAt1, record1, id2, ...}: \`wait\` is -1, or the ms until the rate window
+ * lets more out when it held some back. Passes a token on when jobs remain ready and more may go out now.
+ * A paused or limited topic passes no token on: its consumers wait for a resume, an ack or the window.
  */
 export const RESERVE = lua(
   'reserve',
   NOW +
     FIELDS +
     PLAN +
-    String.raw`if redis.call('SISMEMBER', KEYS[8], ARGV[3]) == 1 then return {now} end
-local out = {now}
+    String.raw`if redis.call('SISMEMBER', KEYS[8], ARGV[3]) == 1 then return {now, -1} end
+local want = tonumber(ARGV[1])
+local wait = -1
+local rate, interval = 0, 0
+local spec = redis.call('HGET', KEYS[9], ARGV[3])
+if spec then
+  local concurrency
+  rate, interval, concurrency = string.match(spec, '^(%d+):(%d+):(%d+)$')
+  rate, interval, concurrency = tonumber(rate), tonumber(interval), tonumber(concurrency)
+  if concurrency > 0 then want = math.min(want, concurrency - redis.call('ZCARD', KEYS[5])) end
+  if rate > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - interval)
+    local room = rate - redis.call('ZCARD', KEYS[10])
+    if room < want then
+      want = room
+      local oldest = redis.call('ZRANGE', KEYS[10], 0, 0, 'WITHSCORES')[2]
+      if oldest then wait = math.max(1, tonumber(oldest) + interval - now) end
+    end
+  end
+end
+if want <= 0 then return {now, wait} end
+local out = {now, wait}
 local earliest = nil
-local ids = redis.call('RPOP', KEYS[4], tonumber(ARGV[1]))
+local ids = redis.call('RPOP', KEYS[4], want)
 if ids then
   for _, id in ipairs(ids) do
     local rec = redis.call('HGET', KEYS[1], id)
@@ -200,6 +223,7 @@ if ids then
       local attempt = redis.call('HINCRBY', KEYS[2], id, 1)
       local deadline = now + ttr_of(rec)
       redis.call('ZADD', KEYS[5], deadline, id)
+      if rate > 0 then redis.call('ZADD', KEYS[10], now, id .. '\31' .. attempt) end
       if not earliest or deadline < earliest then earliest = deadline end
       out[#out + 1] = id
       out[#out + 1] = attempt
@@ -208,20 +232,28 @@ if ids then
     end
   end
 end
+if rate > 0 then redis.call('PEXPIRE', KEYS[10], interval) end
 if earliest then plan(earliest, KEYS[7], ARGV[2], ARGV[3]) end
-if redis.call('LLEN', KEYS[4]) > 0 and redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], '1') end
+if wait < 0 and redis.call('LLEN', KEYS[4]) > 0 and redis.call('LLEN', KEYS[6]) == 0 then redis.call('RPUSH', KEYS[6], '1') end
 return out
 `,
 );
 
+// After a delivery ends (a slot frees under a concurrency limit): a token for a consumer if jobs wait.
+const WAKE = String.raw`local function wake(ready_key, signal_key)
+  if redis.call('LLEN', ready_key) > 0 and redis.call('LLEN', signal_key) == 0 then redis.call('RPUSH', signal_key, '1') end
+end
+`;
+
 /**
- * KEYS: jobs, attempts, errors, done, reserved. ARGV: keepDone, then pairs of id, attempt.
+ * KEYS: jobs, attempts, errors, done, reserved, ready, signal. ARGV: keepDone, then pairs of id, attempt.
  * Finishes each delivery that is still current. Returns a table of 1/0, one per pair.
  */
 export const ACK = lua(
   'ack',
   NOW +
     CURRENT +
+    WAKE +
     String.raw`local keep = tonumber(ARGV[1])
 local out = {}
 for i = 2, #ARGV, 2 do
@@ -238,12 +270,13 @@ for i = 2, #ARGV, 2 do
   end
 end
 if keep > 0 then redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(keep + 1)) end
+wake(KEYS[6], KEYS[7])
 return out
 `,
 );
 
 /**
- * KEYS: attempts, errors, reserved, bucket, next. ARGV: id, attempt, delay, error, wake channel, topic.
+ * KEYS: attempts, errors, reserved, bucket, next, ready, signal. ARGV: id, attempt, delay, error, wake channel, topic.
  * Puts a failed delivery back as delayed. Returns 1, or 0 when the delivery is no longer current.
  */
 export const RETRY = lua(
@@ -251,25 +284,29 @@ export const RETRY = lua(
   NOW +
     CURRENT +
     PLAN +
+    WAKE +
     String.raw`if not current(KEYS[1], KEYS[3], ARGV[1], ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
 local due = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[4], due, ARGV[1])
 plan(due, KEYS[5], ARGV[5], ARGV[6])
+wake(KEYS[6], KEYS[7])
 return 1
 `,
 );
 
-/** KEYS: attempts, errors, reserved, dead. ARGV: id, attempt, error. Dead-letters a current delivery. */
+/** KEYS: attempts, errors, reserved, dead, ready, signal. ARGV: id, attempt, error. Dead-letters a current delivery. */
 export const BURY = lua(
   'bury',
   NOW +
     CURRENT +
+    WAKE +
     String.raw`if not current(KEYS[1], KEYS[3], ARGV[1], ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[4], now, ARGV[1])
+wake(KEYS[5], KEYS[6])
 return 1
 `,
 );
@@ -624,6 +661,10 @@ for i = 4, #KEYS do delayed = delayed + redis.call('ZCARD', KEYS[i]) end
 return {delayed, redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3])}
 `,
 );
+
+/** KEYS: ready, signal. A token for a consumer if jobs wait (after limits changed). */
+export const RESUME_WAKE = lua('wake', WAKE + String.raw`wake(KEYS[1], KEYS[2])
+`);
 
 /**
  * KEYS: paused, ready, signal. ARGV: topic.
