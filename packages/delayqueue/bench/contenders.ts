@@ -20,8 +20,14 @@ export interface Contender {
   addBulk(jobs: readonly { payload: Payload; delay: number }[]): Promise<void>;
   /** Jobs of the topic by state, as the queue's own call for it reports them. */
   counts(): Promise<void>;
-  /** Starts `consumers` consumers (own connections each) running `concurrency` handlers at once. */
-  consume(consumers: number, concurrency: number, onJob: (payload: Payload) => void): void;
+  /**
+   * Starts `consumers` consumers (own connections each) running `concurrency` handlers at once. `rate`: at most
+   * that many deliveries a second for all consumers of the queue together (BullMQ: the Worker's `limiter`, which it
+   * keeps in Redis; ours: `limit` sets it on the queue, so the consumers here need not know).
+   */
+  consume(consumers: number, concurrency: number, onJob: (payload: Payload) => void | Promise<void>, rate?: number): void;
+  /** Sets the queue-wide limit of `rate` deliveries a second (ours; BullMQ takes it with each Worker). */
+  limit(rate: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,9 @@ function ours(port: number): Contender {
     counts: async () => {
       await producer.counts(TOPIC);
     },
+    limit: async (rate) => {
+      await producer.setLimits(TOPIC, { rate, intervalMs: 1_000 });
+    },
     consume: (consumers, concurrency, onJob) => {
       for (let i = 0; i < consumers; i++) open().process<Payload>(TOPIC, (job) => onJob(job.payload), { concurrency });
     },
@@ -78,9 +87,11 @@ function bullmq(port: number): Contender {
     counts: async () => {
       await queue.getJobCounts('delayed', 'wait', 'active', 'failed');
     },
-    consume: (consumers, concurrency, onJob) => {
+    limit: async () => undefined,
+    consume: (consumers, concurrency, onJob, rate) => {
+      const limiter = rate === undefined ? {} : { limiter: { max: rate, duration: 1_000 } };
       for (let i = 0; i < consumers; i++) {
-        workers.push(new Worker<Payload>(QUEUE, async (job) => onJob(job.data), { connection, concurrency }));
+        workers.push(new Worker<Payload>(QUEUE, async (job) => onJob(job.data), { connection, concurrency, ...limiter }));
       }
     },
     close: async () => {

@@ -9,6 +9,9 @@
  *   steady-lateness 2,000 jobs/s added for 10 s, each due 1 s after its add; p99, hz 10     ms, lower
  *                   and hz 100 (Redis expires keys and wakes blocked clients per hz tick)
  *   memory-per-job  used_memory growth per pending job (due in an hour)                    bytes, lower
+ *   rate-limit      RATE_JOBS jobs waiting, 8 worker processes x 50 handlers under a limit of 1,000 a  deliveries/s, higher
+ *                   second for all together: the median of the full 1 s windows; the fullest 1 s (any
+ *                   window) and the lateness p99 are printed for both
  *   counts          counts of a topic holding 1,000,000 pending jobs (ours: counts(topic);   calls/s, higher
  *                   BullMQ: getJobCounts of delayed, wait, active, failed), 16 callers
  *   telemetry-add   add with an OpenTelemetry SDK registered, against ours without one         jobs/s, higher
@@ -17,7 +20,10 @@
  */
 import { Redis } from 'ioredis';
 import { type BenchCase, childMeasurement, isQuick, median, otelApiCase, runBench, startRedisServer, withMetricsSdk } from '@x/testkit';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { type ContenderName, type Payload, contender } from './contenders.js';
+import { RUNS_KEY } from './rate-worker.js';
 
 const quick = isQuick();
 const ADD_JOBS = quick ? 5_000 : 20_000;
@@ -31,6 +37,9 @@ const MEMORY_JOBS = quick ? 10_000 : 50_000;
 const STEADY_RATE = 2_000;
 const STEADY_SECONDS = quick ? 3 : 10;
 const STEADY_DELAY_MS = 1_000;
+const RATE = 1_000;
+const RATE_JOBS = quick ? 4_000 : 12_000;
+const RATE_WORKERS = 8;
 const COUNT_JOBS = quick ? 100_000 : 1_000_000;
 const COUNT_CALLERS = 16;
 const COUNT_MS = quick ? 1_000 : 3_000;
@@ -116,6 +125,39 @@ void (async () => {
         await c.addBulk(Array.from({ length: BULK_SIZE }, () => ({ payload: payload(0), delay: 3_600_000 })));
       }
       return ((await usedMemory(admin)) - before) / MEMORY_JOBS;
+    });
+
+  /** RATE_JOBS jobs due now, then RATE_WORKERS worker processes under one limit of RATE a second: deliveries/s. */
+  const rateLimited = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      await c.limit(RATE);
+      for (let i = 0; i < RATE_JOBS; i += BULK_SIZE) {
+        await c.addBulk(Array.from({ length: BULK_SIZE }, () => ({ payload: payload(Date.now()), delay: 0 })));
+      }
+      const env = { ...process.env, X_CONTENDER: name, X_REDIS_PORT: String(server.port), X_RATE: String(RATE) };
+      const workers = Array.from({ length: RATE_WORKERS }, () => spawn(process.execPath, [join(__dirname, 'rate-worker.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+      try {
+        const deadline = Date.now() + (RATE_JOBS / RATE) * 1000 + 60_000;
+        while ((await admin.llen(RUNS_KEY)) < RATE_JOBS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      } finally {
+        for (const worker of workers) worker.kill('SIGTERM');
+        await Promise.all(workers.map((worker) => new Promise((resolve) => (worker.exitCode !== null ? resolve(undefined) : worker.once('exit', resolve)))));
+      }
+      const runs = (await admin.lrange(RUNS_KEY, 0, -1)).map((line) => line.split(' ').map(Number) as [number, number]);
+      const starts = runs.map(([start]) => start).sort((a, b) => a - b);
+      const late = runs.map(([start, due]) => start - due).sort((a, b) => a - b);
+      let fullest = 0;
+      for (let i = 0, j = 0; i < starts.length; i++) {
+        while (j < starts.length && starts[j]! < starts[i]! + 1_000) j++;
+        fullest = Math.max(fullest, j - i);
+      }
+      const windows: number[] = [];
+      for (let from = starts[0]!; from + 1_000 <= starts.at(-1)!; from += 1_000) windows.push(starts.filter((at) => at >= from && at < from + 1_000).length);
+      const rate = median(windows);
+      details.push(
+        `rate-limit ${name.padEnd(7)} ${runs.length}/${RATE_JOBS} run; full 1 s windows ${windows.join(' ')} (median ${rate}); fullest 1 s ${fullest}; lateness p99 ${late[Math.floor(0.99 * (late.length - 1))]} ms`,
+      );
+      return runs.length === RATE_JOBS ? rate : 0;
     });
 
   /** COUNT_CALLERS callers asking for the counts over COUNT_MS, on a topic filled with COUNT_JOBS pending jobs. */
@@ -209,10 +251,12 @@ void (async () => {
     // with none; then the API installed but no SDK, against the API not installed at all (fresh processes).
     { id: 'telemetry-add', unit: 'jobs/s', better: 'higher', peer: 'ours without an SDK', rounds, ours: () => withMetricsSdk(addThroughput('ours')), theirs: addThroughput('ours') },
     otelApiCase('add', 'add', { unit: 'jobs/s', better: 'higher', rounds, warmup: 0 }, { [PORT_ENV]: String(server.port) }),
+    { id: 'rate-limit', unit: 'deliveries/s', better: 'higher', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: rateLimited('ours'), theirs: rateLimited('bullmq') },
     { id: 'counts', unit: 'calls/s', better: 'higher', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: countRate('ours'), theirs: countRate('bullmq') },
     { id: 'memory-per-job', unit: 'bytes', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: memoryPerJob('ours'), theirs: memoryPerJob('bullmq') },
   ];
   await runBench('delayqueue', cases);
+  console.log(`rate-limit: ${RATE_JOBS} jobs, ${RATE_WORKERS} worker processes x 50 handlers, limit ${RATE}/s for all; handler start times on this machine's clock`);
   console.log(`lateness rounds (window: ${LATE_JOBS} jobs due across ${LATE_WINDOW_MS} ms; steady: ${STEADY_RATE}/s for ${STEADY_SECONDS} s, due ${STEADY_DELAY_MS} ms after add; 4 consumers x 50):`);
   for (const line of details) console.log(`  ${line}`);
   console.log(`redis-server ${(await admin.info('server')).match(/redis_version:(\S+)/)?.[1]}`);
