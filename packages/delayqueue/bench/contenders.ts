@@ -21,11 +21,13 @@ export interface Contender {
   /** Jobs of the topic by state, as the queue's own call for it reports them. */
   counts(): Promise<void>;
   /**
-   * Starts `consumers` consumers (own connections each) running `concurrency` handlers at once. `rate`: at most
+   * Starts `consumers` consumers (own connections each) running `concurrency` handlers at once; `onJob` gets the
+   * payload and when the queue reserved the job, by its own account (ours: the Redis clock at reservation; BullMQ:
+   * `processedOn`, the worker's clock as it took the job). `rate`: at most
    * that many deliveries a second for all consumers of the queue together (BullMQ: the Worker's `limiter`, which it
    * keeps in Redis; ours: `limit` sets it on the queue, so the consumers here need not know).
    */
-  consume(consumers: number, concurrency: number, onJob: (payload: Payload) => void | Promise<void>, rate?: number): void;
+  consume(consumers: number, concurrency: number, onJob: (payload: Payload, reservedAt: number) => void | Promise<void>, rate?: number): void;
   /** Sets the queue-wide limit of `rate` deliveries a second (ours; BullMQ takes it with each Worker). */
   limit(rate: number): Promise<void>;
   close(): Promise<void>;
@@ -62,7 +64,7 @@ function ours(port: number): Contender {
       await producer.setLimits(TOPIC, { rate, intervalMs: 1_000 });
     },
     consume: (consumers, concurrency, onJob) => {
-      for (let i = 0; i < consumers; i++) open().process<Payload>(TOPIC, (job) => onJob(job.payload), { concurrency });
+      for (let i = 0; i < consumers; i++) open().process<Payload>(TOPIC, (job) => onJob(job.payload, job.dueAt + job.lateness), { concurrency });
     },
     close: async () => {
       for (const { queue, redis } of opened) {
@@ -91,7 +93,7 @@ function bullmq(port: number): Contender {
     consume: (consumers, concurrency, onJob, rate) => {
       const limiter = rate === undefined ? {} : { limiter: { max: rate, duration: 1_000 } };
       for (let i = 0; i < consumers; i++) {
-        workers.push(new Worker<Payload>(QUEUE, async (job) => onJob(job.data), { connection, concurrency, ...limiter }));
+        workers.push(new Worker<Payload>(QUEUE, async (job) => onJob(job.data, job.processedOn ?? Date.now()), { connection, concurrency, ...limiter }));
       }
     },
     close: async () => {
