@@ -238,6 +238,36 @@ describe('redis backend specifics', () => {
     );
   }, 120_000);
 
+  it('under a concurrency limit, a slot freed by a delivery whose ttr ran out lets the next job go at once, not at the next rescan', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis, name, rescanMs: 60_000 }) });
+    try {
+      await queue.setLimits('slot', { concurrency: 1 });
+      const started: [string, number][] = [];
+      queue.process(
+        'slot',
+        async (job) => {
+          started.push([job.id, Date.now()]);
+          // The first job's handler outlives its ttr by 3 s: on its last attempt it is dead-lettered when the ttr
+          // runs out, and its slot is free from then, not from when the handler ends.
+          if (job.id === 'stuck') await new Promise((resolve) => setTimeout(resolve, 3_300));
+        },
+        { concurrency: 5 },
+      );
+      await queue.add('slot', 'stuck', { id: 'stuck', ttr: 300, attempts: 1 });
+      await eventually(() => started.length === 1, 'the stuck job');
+      await queue.add('slot', 'next', { id: 'next' });
+      await eventually(() => started.length === 2, 'the next job once the slot freed', 5_000);
+      expect(started.map(([id]) => id)).toEqual(['stuck', 'next']);
+      expect(started[1]![1] - started[0]![1]).toBeGreaterThanOrEqual(290);
+      expect(started[1]![1] - started[0]![1]).toBeLessThan(2_500);
+      expect(await queue.get('stuck')).toMatchObject({ state: 'dead' });
+    } finally {
+      await queue.close();
+    }
+  });
+
   it('two queues on one Redis with different names never see each other', async () => {
     const a = new DelayQueue({ backend: backend() });
     const b = new DelayQueue({ backend: backend() });

@@ -103,8 +103,8 @@ return out
  * KEYS: jobs, attempts, ready-at, errors, ready, reserved, dead, next, signal, paused, bucket 1..n. ARGV: limit, topic.
  * Moves up to \`limit\` due jobs from the buckets to the ready list (in due order across the buckets), and takes
  * back up to \`limit\` deliveries whose ttr ran out (ready again, or dead when they had no attempts left). Then
- * records in \`next\` when this topic next needs a mover, and leaves consumers a few tokens if anything became
- * ready and the topic is not paused (a paused topic's jobs still become ready, in order, for its resume).
+ * records in \`next\` when this topic next needs a mover, and leaves consumers a few tokens if jobs are ready and
+ * something moved, unless the topic is paused (a paused topic's jobs still become ready, in order, for its resume).
  * Returns {moved, expired, buried, next due or -1, now}.
  */
 export const MOVE = lua(
@@ -139,7 +139,7 @@ if moved > 0 then
   redis.call('HSET', KEYS[3], unpack(at))
   redis.call('LPUSH', KEYS[5], unpack(ids))
 end
-local expired, buried, requeued = 0, 0, 0
+local expired, buried = 0, 0
 local late = redis.call('ZRANGE', KEYS[6], '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
 for _, id in ipairs(late) do
   redis.call('ZREM', KEYS[6], id)
@@ -154,13 +154,13 @@ for _, id in ipairs(late) do
     else
       redis.call('HSET', KEYS[3], id, now)
       redis.call('LPUSH', KEYS[5], id)
-      requeued = requeued + 1
     end
   end
 end
-local ready = moved + requeued
-if ready > 0 and redis.call('SISMEMBER', KEYS[10], ARGV[2]) == 0 then
-  local want = math.min(ready, 16) - redis.call('LLEN', KEYS[9])
+-- Tokens for what became ready, and for jobs already waiting when deliveries ended here (slots freed under a
+-- concurrency limit).
+if (moved + expired) > 0 and redis.call('SISMEMBER', KEYS[10], ARGV[2]) == 0 then
+  local want = math.min(redis.call('LLEN', KEYS[5]), 16) - redis.call('LLEN', KEYS[9])
   for _ = 1, want do redis.call('RPUSH', KEYS[9], '1') end
 end
 local next_at = nil
