@@ -350,11 +350,10 @@ export class RedisBackend implements Backend {
         const onAbort = (): void => blocking.disconnect();
         signal.addEventListener('abort', onAbort, { once: true });
         try {
-          // Under a rate limit that held jobs back, no token comes when the window frees: wait only that long.
-          const limited = this.limitedUntil.get(topic);
-          const seconds = limited === undefined ? waitSeconds : Math.min(waitSeconds, Math.max(0.001, (limited - this.clock.now()) / 1000));
-          if (limited !== undefined) this.limitedUntil.delete(topic);
-          await blocking.blpop(t.signal, seconds);
+          // Under a rate limit that held jobs back, no token comes when the window frees: every consumer of the
+          // topic in this process waits only that long.
+          const limited = (this.limitedUntil.get(topic) ?? 0) - this.clock.now();
+          await blocking.blpop(t.signal, limited > 0 ? Math.min(waitSeconds, Math.max(0.001, limited / 1000)) : waitSeconds);
         } catch (error) {
           if (signal.aborted) throw signal.reason;
           throw error;
