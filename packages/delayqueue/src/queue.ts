@@ -543,8 +543,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 function picked<T>(filter: (job: JobInfo<T>) => boolean, job: JobInfo<T>): boolean {
   const verdict: unknown = filter(job);
   if (typeof verdict !== 'boolean') {
-    const what = verdict instanceof Promise ? 'a Promise (an async filter)' : typeof verdict;
-    throw new InvalidArgumentError('options.filter', filter, `a function that returns true or false for each job (it returned ${what})`);
+    // The verdict is the bad value: the function itself says little (an arrow function has no name).
+    throw new InvalidArgumentError('options.filter', verdict, 'a function that returns true or false for each job (an async filter returns a Promise)');
   }
   return verdict;
 }

@@ -8,7 +8,9 @@ const MAX_LIMIT = 2 ** 31 - 1;
 export function checkLimits(limits: unknown): TopicLimits {
   if (typeof limits !== 'object' || limits === null) throw new InvalidArgumentError('limits', limits, 'an object ({} removes the limits)');
   assertKnownKeys('limits', limits, ['rate', 'intervalMs', 'concurrency']);
-  const { rate, intervalMs, concurrency } = limits as TopicLimits;
+  // Own properties only: an object whose prototype carries a `rate` is `{}` to assertKnownKeys.
+  const own = (key: keyof TopicLimits): unknown => (Object.hasOwn(limits, key) ? (limits as TopicLimits)[key] : undefined);
+  const [rate, intervalMs, concurrency] = [own('rate'), own('intervalMs'), own('concurrency')];
   const whole = { min: 1, max: MAX_LIMIT, integer: true };
   if (rate === undefined && intervalMs !== undefined) throw new InvalidArgumentError('limits.intervalMs', intervalMs, 'given with limits.rate');
   return {

@@ -712,6 +712,8 @@ export function conformance(name: string, factory: BackendFactory): void {
       // Only a boolean is a verdict: an async filter's Promise, or 1, would otherwise count as yes for every job.
       for (const filter of [async () => false, () => 1, () => 'no', () => undefined]) {
         await expect(queue.purgeDead('dl', { filter: filter as never })).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.filter' }));
+        const error = (await queue.purgeDead('dl', { filter: filter as never }).catch((thrown: unknown) => thrown)) as Error;
+        expect(error.message).toMatch(/returns true or false for each job .*, got \S/);
         await expect(queue.requeueDead('dl', { filter: filter as never })).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'options.filter' }));
       }
       expect(await queue.get('dies-again')).toMatchObject({ state: 'dead' });
@@ -788,6 +790,13 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(reservedAt[59]! - reservedAt[0]!).toBeGreaterThanOrEqual(990);
 
       await queue.setLimits('limited', {});
+      expect(await queue.limits()).toEqual({});
+      // Reported alike on every store: the interval only with a rate; only own properties count.
+      await queue.setLimits('other', { concurrency: 5 });
+      await queue.setLimits('third', { rate: 7 });
+      expect(await queue.limits()).toEqual({ other: { concurrency: 5 }, third: { rate: 7, intervalMs: 1_000 } });
+      await queue.setLimits('other', Object.create({ rate: 5 }) as never);
+      await queue.setLimits('third', {});
       expect(await queue.limits()).toEqual({});
       const before = reservedAt.length;
       await queue.addBulk(Array.from({ length: 40 }, (_, n) => ({ topic: 'limited', payload: n })));

@@ -268,6 +268,29 @@ describe('redis backend specifics', () => {
     }
   });
 
+  it('opens a short rate window on time, not on Redis\'s next timer tick (hz 10: every 100 ms)', async () => {
+    const server = await startRedisServer();
+    const client = new Redis({ port: server.port, host: '127.0.0.1' });
+    const queue = new DelayQueue({ backend: new RedisBackend({ redis: client, name: uniqueName('dq') }) });
+    try {
+      await client.config('SET', 'hz', '10');
+      await queue.setLimits('windows', { rate: 10, intervalMs: 100 });
+      const reservedAt: number[] = [];
+      queue.process('windows', (job) => void reservedAt.push(job.dueAt + job.lateness), { concurrency: 50 });
+      await queue.addBulk(Array.from({ length: 150 }, (_, n) => ({ topic: 'windows', payload: n })));
+      await eventually(() => reservedAt.length === 150, '150 deliveries');
+      // Bursts of 10, one per window: the median time between burst starts is the window's real length.
+      const starts = reservedAt.filter((at, i) => i === 0 || at - reservedAt[i - 1]! > 20);
+      const gaps = starts.slice(1).map((at, i) => at - starts[i]!).sort((a, b) => a - b);
+      expect(gaps.length).toBeGreaterThanOrEqual(10);
+      expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThan(150);
+    } finally {
+      await queue.close();
+      client.disconnect();
+      await server.stop();
+    }
+  });
+
   it('two queues on one Redis with different names never see each other', async () => {
     const a = new DelayQueue({ backend: backend() });
     const b = new DelayQueue({ backend: backend() });

@@ -9,7 +9,8 @@ export class DeliveryLimits {
   private times: number[] = [];
   private head = 0;
 
-  constructor(readonly limits: Required<Pick<TopicLimits, 'intervalMs'>> & TopicLimits) {}
+  /** `limits` as the queue checked them (`intervalMs` given with `rate`). */
+  constructor(readonly limits: TopicLimits) {}
 
   /**
    * How many of `want` deliveries may go out at `now` with `reserved` jobs reserved already, and, when the rate
@@ -17,7 +18,7 @@ export class DeliveryLimits {
    */
   room(now: number, reserved: number, want: number): { allowed: number; waitMs: number | undefined } {
     let allowed = want;
-    const { rate, intervalMs, concurrency } = this.limits;
+    const { rate, intervalMs = 1_000, concurrency } = this.limits;
     if (concurrency !== undefined) allowed = Math.min(allowed, concurrency - reserved);
     let waitMs: number | undefined;
     if (rate !== undefined) {

@@ -311,7 +311,7 @@ export class MemoryBackend implements Backend {
   async setLimits(topicName: string, limits: TopicLimits): Promise<void> {
     this.assertOpen();
     const topic = this.topic(topicName);
-    topic.limits = limits.rate === undefined && limits.concurrency === undefined ? undefined : new DeliveryLimits({ intervalMs: 1_000, ...limits });
+    topic.limits = limits.rate === undefined && limits.concurrency === undefined ? undefined : new DeliveryLimits(limits);
     this.wakeSoon(topic);
   }
 

@@ -9,7 +9,7 @@
  * A token lost with a crashed process costs latency (until the next token or rescan), never a job; a job
  * lost with a crashed consumer is found by its deadline and delivered again.
  */
-import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, systemClock } from '@x/core';
+import { type Clock, ClosedError, InvalidArgumentError, assertKnownKeys, assertNumber, assertString, sleep, systemClock } from '@x/core';
 import {
   type Backend,
   type BackendListener,
@@ -54,6 +54,8 @@ export interface RedisBackendOptions {
 }
 
 const OPTION_KEYS = ['redis', 'name', 'buckets', 'keepDone', 'moveBatch', 'rescanMs', 'clock'];
+/** Longest wait for a rate window that a consumer waits out on a local timer rather than in a blocking pop. */
+const LOCAL_WAIT_MS = 1_000;
 
 interface PendingAck {
   id: string;
@@ -314,10 +316,15 @@ export class RedisBackend implements Backend {
   async setLimits(topic: string, limits: TopicLimits): Promise<void> {
     this.assertOpen();
     const { rate, intervalMs, concurrency } = { rate: 0, intervalMs: 0, concurrency: 0, ...limits };
-    if (rate === 0 && concurrency === 0) await this.client.hdel(this.keys.limits, topic);
-    else await this.client.hset(this.keys.limits, topic, `${rate}:${intervalMs}:${concurrency}`);
+    const t = this.keys.topic(topic);
+    // New limits start a new rate window, as on the memory backend (the deliveries counted so far go).
+    const write = this.client.multi().del(t.rate);
+    if (rate === 0 && concurrency === 0) write.hdel(this.keys.limits, topic);
+    else write.hset(this.keys.limits, topic, `${rate}:${intervalMs}:${concurrency}`);
+    await write.exec();
+    this.limitedUntil.delete(topic);
     // Consumers held back by the old limits look again.
-    await runScript(this.client, RESUME_WAKE, [this.keys.topic(topic).ready, this.keys.topic(topic).signal], []);
+    await runScript(this.client, RESUME_WAKE, [t.ready, t.signal], []);
   }
 
   async limitsOf(): Promise<Map<string, TopicLimits>> {
@@ -351,9 +358,11 @@ export class RedisBackend implements Backend {
         signal.addEventListener('abort', onAbort, { once: true });
         try {
           // Under a rate limit that held jobs back, no token comes when the window frees: every consumer of the
-          // topic in this process waits only that long.
+          // topic in this process waits only that long. Redis ends a blocking wait on its own timer (hz 10: up to
+          // 100 ms late), so a window under a second is waited out here instead, on a local timer.
           const limited = (this.limitedUntil.get(topic) ?? 0) - this.clock.now();
-          await blocking.blpop(t.signal, limited > 0 ? Math.min(waitSeconds, Math.max(0.001, limited / 1000)) : waitSeconds);
+          if (limited > 0 && limited <= LOCAL_WAIT_MS) await sleep(limited, { signal, clock: this.clock });
+          else await blocking.blpop(t.signal, limited > 0 ? Math.min(waitSeconds, limited / 1000) : waitSeconds);
         } catch (error) {
           if (signal.aborted) throw signal.reason;
           throw error;
