@@ -499,7 +499,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
 
   private assertPausing(operation: string): void {
     this.assertOpen();
-    if (!this.backend.supports.pause || this.backend.pause === undefined) this.unsupported(operation);
+    const backend = this.backend;
+    if (!backend.supports.pause || backend.pause === undefined || backend.resume === undefined || backend.pausedTopics === undefined) this.unsupported(operation);
   }
 
   private assertOpen(): void {
