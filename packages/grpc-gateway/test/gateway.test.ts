@@ -411,9 +411,11 @@ describe.each(TRANSPORTS)('through %s', (transport) => {
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
-      // Bounded by socket and HTTP/2 window buffers (about 200 bytes a message), not by the stream's length.
+      // Bounded by socket and HTTP/2 window buffers (about 200 bytes a message), not by the stream's length
+      // (200,000): a quarter of it at most. The buffers' sizes differ between Node lines: 20,112 messages (4 MB)
+      // were seen on Node 24 under load.
       expect(server.streamed.count).toBe(whilePaused);
-      expect(whilePaused).toBeLessThan(20_000);
+      expect(whilePaused).toBeLessThan(50_000);
       response.destroy();
       await waitFor(() => server.cancelled.includes('StreamBooks'));
     });
