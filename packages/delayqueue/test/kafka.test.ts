@@ -500,10 +500,14 @@ describe.each(CLIENTS)('kafka backend on %s', (_, client) => {
         const admin = kafka.admin();
         await admin.connect();
         try {
-          await admin.alterConfigs({
-            validateOnly: false,
-            resources: [0, 1, 2].map((level) => ({ type: ConfigResourceTypes.TOPIC, name: made.topics.levelTopic(level), configEntries: [{ name: 'max.message.bytes', value: '1024' }] })),
-          });
+          const levels = [0, 1, 2].map((level) => ({ type: ConfigResourceTypes.TOPIC, name: made.topics.levelTopic(level) }));
+          await admin.alterConfigs({ validateOnly: false, resources: levels.map((level) => ({ ...level, configEntries: [{ name: 'max.message.bytes', value: '1024' }] })) });
+          // The broker applies a topic's new config from its metadata log, a moment after the call returns: an add
+          // sent at once was seen stored whole (Node 24 in CI). Wait until the broker reports the new limit.
+          await eventually(async () => {
+            const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: levels.map((level) => ({ ...level, configNames: ['max.message.bytes'] })) });
+            return resources.every((resource) => resource.configEntries.some((entry) => entry.configName === 'max.message.bytes' && entry.configValue === '1024'));
+          }, 'the level topics to take records of at most 1 KiB');
         } finally {
           await admin.disconnect();
         }
