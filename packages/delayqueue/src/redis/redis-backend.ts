@@ -27,7 +27,7 @@ import type { JobInfo, JobState } from '../job.js';
 import { QueueKeys } from './keys.js';
 import { decodeRecord, topicOf } from './record.js';
 import { type RedisClient, runScript } from './script-runner.js';
-import { ACK, BURY, CANCEL, COUNT, EXTEND, RESUME_WAKE, INSPECT, LIST, LIST_DEAD, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
+import { ACK, BURY, CANCEL, COUNT, EXTEND, RESUME_WAKE, INSPECT, LIST, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
 import { AddWriter } from './add-writer.js';
 import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
@@ -250,15 +250,12 @@ export class RedisBackend implements Backend {
     return (await runScript(this.client, EXTEND, [this.keys.attempts, t.reserved], [id, attempt, ttr])) === 1;
   }
 
+  /** The oldest first: the list script's page over the dead set, ascending. */
   async dead(topic: string, limit: number): Promise<JobInfo<string>[]> {
     this.assertOpen();
     const k = this.keys;
-    const reply = (await runScript(this.client, LIST_DEAD, [k.jobs, k.attempts, k.errors, k.topic(topic).dead], [limit])) as string[];
-    const out: JobInfo<string>[] = [];
-    for (let i = 0; i < reply.length; i += 5) {
-      out.push(info(reply[i]!, 'dead', reply[i + 1]!, reply[i + 2]!, reply[i + 3]!, reply[i + 4] || null));
-    }
-    return out;
+    const reply = (await runScript(this.client, LIST, [k.jobs, k.attempts, k.errors, k.topic(topic).dead], [limit, 'asc', '', ''])) as string[];
+    return pageJobs(reply, 'dead');
   }
 
   async list(topic: string, state: ListState, after: ListPosition | undefined, limit: number): Promise<BackendPage> {
@@ -275,9 +272,7 @@ export class RedisBackend implements Backend {
             [limit, state === 'dead' ? 'desc' : 'asc', after === undefined ? '' : String(after.at), after?.id ?? ''],
           )
     ) as string[];
-    const jobs: JobInfo<string>[] = [];
-    for (let i = 2; i < reply.length; i += 5) jobs.push(info(reply[i]!, state, reply[i + 2]!, reply[i + 3]!, reply[i + 1]!, reply[i + 4] || null));
-    return { jobs, next: reply[1] === '' ? undefined : { at: Number(reply[0]), id: reply[1]! } };
+    return { jobs: pageJobs(reply, state), next: reply[1] === '' ? undefined : { at: Number(reply[0]), id: reply[1]! } };
   }
 
   async requeueDead(topic: string, ids: readonly string[], delay: number): Promise<number> {
@@ -490,6 +485,13 @@ export class RedisBackend implements Backend {
   private assertOpen(): void {
     if (this.closed) throw new ClosedError('the Redis backend');
   }
+}
+
+/** The jobs of a list script's reply: after the last position, id, score, record, attempts, error for each. */
+function pageJobs(reply: string[], state: JobState): JobInfo<string>[] {
+  const jobs: JobInfo<string>[] = [];
+  for (let i = 2; i < reply.length; i += 5) jobs.push(info(reply[i]!, state, reply[i + 2]!, reply[i + 3]!, reply[i + 1]!, reply[i + 4] || null));
+  return jobs;
 }
 
 function info(id: string, state: JobState, record: string, attempts: string, at: string, error: string | null): JobInfo<string> {

@@ -416,26 +416,6 @@ return {'unknown', rec, attempts, '0', err}
 `,
 );
 
-/**
- * KEYS: jobs, attempts, errors, dead. ARGV: limit.
- * The oldest dead jobs: {id, record, attempts, diedAt, error, ...}.
- */
-export const LIST_DEAD = lua(
-  'list-dead',
-  String.raw`local ids = redis.call('ZRANGE', KEYS[4], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
-local out = {}
-for i = 1, #ids, 2 do
-  local id = ids[i]
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[1], id) or ''
-  out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
-  out[#out + 1] = ids[i + 1]
-  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
-end
-return out
-`,
-);
-
 // Members of equal score in the order Redis keeps them: by their bytes. Lua's own \`<\` on strings follows the
 // server's locale (strcoll), which need not be that order.
 const BYTE_ORDER = String.raw`local function id_less(a, b)
@@ -445,6 +425,19 @@ const BYTE_ORDER = String.raw`local function id_less(a, b)
     if x ~= y then return x < y end
   end
   return #a < #b
+end
+`;
+
+// One job of a page (KEYS 1-3: jobs, attempts, errors): id, score, record, attempts, last error; none when the
+// job's record is gone.
+const PAGE_ENTRY = String.raw`local function entry(out, id, score)
+  local rec = redis.call('HGET', KEYS[1], id)
+  if not rec then return end
+  out[#out + 1] = id
+  out[#out + 1] = score
+  out[#out + 1] = rec
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
 end
 `;
 
@@ -460,6 +453,7 @@ end
 export const LIST = lua(
   'list',
   BYTE_ORDER +
+    PAGE_ENTRY +
     String.raw`local limit = tonumber(ARGV[1])
 local desc = ARGV[2] == 'desc'
 local after_s, after_id = ARGV[3], ARGV[4]
@@ -555,17 +549,7 @@ while size > 0 and #picked <= limit do
   if size > 0 then sift_down(1) end
 end
 local out = {'', ''}
-for j = 1, math.min(limit, #picked) do
-  local id = picked[j][1]
-  local rec = redis.call('HGET', KEYS[1], id)
-  if rec then
-    out[#out + 1] = id
-    out[#out + 1] = picked[j][2]
-    out[#out + 1] = rec
-    out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
-    out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
-  end
-end
+for j = 1, math.min(limit, #picked) do entry(out, picked[j][1], picked[j][2]) end
 if #picked > limit then
   out[1] = picked[limit][2]
   out[2] = picked[limit][1]
@@ -582,7 +566,8 @@ return out
  */
 export const LIST_READY = lua(
   'list-ready',
-  String.raw`local limit = tonumber(ARGV[1])
+  PAGE_ENTRY +
+    String.raw`local limit = tonumber(ARGV[1])
 local start = redis.call('LLEN', KEYS[5]) - 1
 if ARGV[2] ~= '' then
   local at = redis.call('LPOS', KEYS[5], ARGV[2], 'RANK', -1)
@@ -593,17 +578,7 @@ if start < 0 then return out end
 -- One past the page (the list's oldest are on the right): it says whether more follow.
 local ids = redis.call('LRANGE', KEYS[5], math.max(0, start - limit), start)
 local last = math.max(1, #ids - limit + 1)
-for j = #ids, last, -1 do
-  local id = ids[j]
-  local rec = redis.call('HGET', KEYS[1], id)
-  if rec then
-    out[#out + 1] = id
-    out[#out + 1] = redis.call('HGET', KEYS[4], id) or '0'
-    out[#out + 1] = rec
-    out[#out + 1] = redis.call('HGET', KEYS[2], id) or '0'
-    out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
-  end
-end
+for j = #ids, last, -1 do entry(out, ids[j], redis.call('HGET', KEYS[4], ids[j]) or '0') end
 if #ids > limit then
   out[1] = redis.call('HGET', KEYS[4], ids[last]) or '0'
   out[2] = ids[last]
