@@ -101,6 +101,8 @@ export interface BackendSupport {
   readonly pause: boolean;
   /** `setLimits` and `limits`: a topic's delivery rate and jobs at once, for every worker on the backend. */
   readonly limits: boolean;
+  /** `schedule`, `schedules` and `unschedule`: recurring jobs, one job per tick for every worker on the backend. */
+  readonly schedules: boolean;
 }
 
 /** Limits on a topic's deliveries, for every worker on the backend together. */
@@ -124,6 +126,7 @@ export const FULL_SUPPORT: BackendSupport = Object.freeze({
   list: true,
   pause: true,
   limits: true,
+  schedules: true,
 });
 
 /** A state `list` pages through (done jobs keep no more than their id). */
@@ -142,6 +145,51 @@ export interface ListPosition {
 export interface BackendPage {
   readonly jobs: JobInfo<string>[];
   readonly next: ListPosition | undefined;
+}
+
+/**
+ * A recurring job as a backend keeps it. The queue works out its ticks; the backend stores it and adds each
+ * tick's job once, however many workers step it.
+ */
+export interface StoredSchedule {
+  /** Unique on the backend (across topics). */
+  readonly name: string;
+  readonly topic: string;
+  /** The rule, the job each tick adds and the missed-tick policy, as the queue serialized them. */
+  readonly definition: string;
+  /** The tick whose job is stored now (epoch ms, the backend's clock); its id is `tickJobId(name, next)`. */
+  readonly next: number;
+}
+
+/** One step of a schedule whose stored tick `from` is due: the next tick's job goes in, if nobody stepped it first. */
+export interface ScheduleStep {
+  readonly name: string;
+  /** The tick the caller saw due; the step happens only while the schedule still stands there. */
+  readonly from: number;
+  /** The next tick's job (`runAt` is the tick), or undefined when the rule has no more ticks: the schedule ends. */
+  readonly job: NewJob | undefined;
+  /** Also delete `from`'s job if it still waits (delayed or ready): it was missed, and the schedule skips missed ticks. */
+  readonly dropFrom: boolean;
+}
+
+/** A topic's schedules whose tick is due, as `Backend.dueSchedules` reads them. */
+export interface DueSchedules {
+  /** The backend's clock at the reading, epoch ms. */
+  readonly now: number;
+  /** At most `limit`, earliest tick first. */
+  readonly due: StoredSchedule[];
+  /** The earliest tick of the topic's other schedules (epoch ms), undefined when it has none. */
+  readonly nextAt: number | undefined;
+  /**
+   * Read again within this many ms even if nothing falls due: other processes may put schedules (a shared store).
+   * Undefined when only this process can (memory).
+   */
+  readonly pollMs: number | undefined;
+}
+
+/** The id of the job a schedule adds for `tick` (epoch ms): the name and the tick's UTC time, e.g. `nightly@2026-12-08T01:00:00.000Z`. */
+export function tickJobId(name: string, tick: number): string {
+  return `${name}@${new Date(tick).toISOString()}`;
 }
 
 /** The storage a {@link DelayQueue} runs on. */
@@ -201,6 +249,19 @@ export interface Backend {
   setLimits?(topic: string, limits: TopicLimits): Promise<void>;
   /** Every topic's limits. */
   limitsOf?(): Promise<Map<string, TopicLimits>>;
+  /**
+   * Stores the schedule `name` (replacing one of that name, on any topic: the replaced one's stored tick job is
+   * deleted if it still waits) and adds `first`, its first tick's job (`runAt` is the tick). One atomic step.
+   */
+  putSchedule?(topic: string, name: string, definition: string, first: NewJob): Promise<void>;
+  /** Deletes the schedule and its stored tick job if that still waits; false when there was none. */
+  removeSchedule?(name: string): Promise<boolean>;
+  /** Every schedule, by name. */
+  listSchedules?(): Promise<StoredSchedule[]>;
+  /** Up to `limit` schedules of `topic` whose stored tick is due. */
+  dueSchedules?(topic: string, limit: number): Promise<DueSchedules>;
+  /** Steps schedules of `topic` (see ScheduleStep); for each, whether it stepped (false: another worker was first). */
+  stepSchedules?(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]>;
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }

@@ -24,6 +24,9 @@ import { MemoryBackend } from './memory/memory-backend.js';
 import { Metrics, type QueueMetrics } from './metrics.js';
 import { type JobDefaults, assertDelay, assertName, buildJob, checkDefaults } from './new-job.js';
 import { type ProcessOptions, Processor, type ProcessorHost } from './processor.js';
+import { ScheduleDriver } from './schedule-driver.js';
+import type { ScheduleRule } from './schedule-rule.js';
+import { type ScheduleInfo, type ScheduleOptions, planSchedule, scheduleInfo } from './schedules.js';
 
 /** Options of {@link DelayQueue}. */
 export interface DelayQueueOptions {
@@ -55,6 +58,12 @@ export interface DelayQueueEvents {
   retried: [{ id: string; topic: string; attempt: number; delay: number; error: string }];
   dead: [{ id: string; topic: string; attempt: number; error: string }];
   expired: [{ topic: string; count: number; dead: number }];
+  /**
+   * A schedule's ticks were missed while no worker of its topic ran: the ticks after `tick` up to `next` were not
+   * added, and `tick`'s own job was deleted when `dropped` (`missed: 'skip'`). `next` is undefined when the rule
+   * has no more ticks.
+   */
+  missed: [{ topic: string; schedule: string; tick: number; dropped: boolean; next: number | undefined }];
   /** Background failures (backend unreachable...). The queue keeps going. Without a listener they become process warnings. */
   error: [unknown];
 }
@@ -115,6 +124,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private readonly maxPayloadBytes: number;
   private readonly clock: Clock;
   private readonly processors = new Set<Processor>();
+  /** One per topic this queue consumes, stepping the topic's schedules. */
+  private readonly drivers = new Map<string, ScheduleDriver>();
   private readonly tracing = new QueueTracing();
   private readonly metricsState = new Metrics(
     (topic) => this.runningOf(topic),
@@ -377,6 +388,51 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     return Object.fromEntries(await this.backend.limitsOf());
   }
 
+  /**
+   * Adds a job to `topic` at every tick of `rule`: a cron pattern in a time zone (`{ cron: '0 2 * * *', tz:
+   * 'Europe/Berlin' }`; 5 fields, or 6 with seconds first; default zone UTC) or a fixed interval (`{ everyMs }`,
+   * ticks counted from now). Exactly one job per tick, however many workers and processes consume the topic: the
+   * next tick's job is always stored ahead (id `name@<tick as ISO time>`), and stepping to the one after is a
+   * compare-and-set in the backend. `name` is unique on the backend: scheduling it again replaces it (its stored
+   * tick job goes if it still waits), on any topic. Daylight saving: a fixed time in the hour that does not exist
+   * runs at the first instant after it, a fixed time that happens twice runs once, and interval patterns
+   * (`*\/15 * * * *`) run in both copies of a repeated hour. Ticks are stepped by the queues that `process` the
+   * topic; see `options.missed` for ticks that fall while none runs.
+   *
+   * @example
+   * ```ts
+   * await queue.schedule('reports', 'nightly', { cron: '0 2 * * *', tz: 'Europe/Berlin' }, { kind: 'daily' });
+   * await queue.schedule('heartbeat', 'ping', { everyMs: 30_000 });
+   * ```
+   * @throws InvalidArgumentError for a bad topic, name (at most 200 characters), rule, time zone or option, or a
+   * rule with no tick within 100 years; PayloadNotSerializableError, PayloadTooLargeError; UnsupportedOperationError
+   * on a broker backend (`supports.schedules`). Nothing is written in any of these cases.
+   */
+  async schedule<T>(topic: string, name: string, rule: ScheduleRule, payload?: T, options: ScheduleOptions = {}): Promise<ScheduleInfo<T>> {
+    this.assertScheduling('schedule');
+    assertName('topic', topic);
+    const planned = planSchedule(topic, name, rule, payload ?? null, options, this.defaults, this.maxPayloadBytes, this.clock.wallNow());
+    await this.backend.putSchedule!(topic, name, planned.definition, planned.first);
+    this.drivers.get(topic)?.nudge();
+    return scheduleInfo<T>({ name, topic, definition: planned.definition, next: planned.first.runAt! });
+  }
+
+  /** Every schedule on the backend (put by any worker), or `topic`'s, by name, each with its next tick. */
+  async schedules<T = unknown>(topic?: string): Promise<ScheduleInfo<T>[]> {
+    this.assertScheduling('schedules');
+    if (topic !== undefined) assertName('topic', topic);
+    const stored = await this.backend.listSchedules!();
+    return stored.filter((schedule) => topic === undefined || schedule.topic === topic).map((schedule) => scheduleInfo<T>(schedule));
+  }
+
+  /** Removes a schedule, and its stored tick job if that still waits. False when there was none of that name. */
+  async unschedule(name: string): Promise<boolean> {
+    this.assertScheduling('unschedule');
+    const removed = await this.backend.removeSchedule!(assertName('name', name));
+    for (const driver of this.drivers.values()) driver.nudge();
+    return removed;
+  }
+
   /** Puts a dead job back, due in `delay` ms (default 0), with its attempts reset. False when it is not dead. */
   async requeue(id: string, delay = 0): Promise<boolean> {
     this.assertOpen();
@@ -396,7 +452,11 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     assertFunction('handler', handler);
     assertKnownKeys('options', options, ['concurrency']);
     const concurrency = assertNumber('options.concurrency', options.concurrency ?? 1, { min: 1, max: 100_000, integer: true });
-    const processor = new Processor(this.host, topic, handler as JobHandler<unknown>, concurrency);
+    let driver = this.drivers.get(topic);
+    if (driver === undefined && this.schedulesSupported()) this.drivers.set(topic, (driver = new ScheduleDriver(this.host, topic)));
+    // The first reservation waits for the driver's first look at the topic's schedules: a tick stored while no
+    // worker ran, and too late for `missed: 'skip'`, must be dropped before a consumer can take it.
+    const processor = new Processor(this.host, topic, handler as JobHandler<unknown>, concurrency, driver?.firstPass);
     this.processors.add(processor);
     return processor;
   }
@@ -453,7 +513,7 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   private async shutdown(timeoutMs: number): Promise<void> {
     this.metricsState.close();
     const processors = [...this.processors];
-    await Promise.all(processors.map((p) => p.stopTaking()));
+    await Promise.all([...processors.map((p) => p.stopTaking()), ...[...this.drivers.values()].map((d) => d.close())]);
     const drained = Promise.all(processors.map((p) => p.drained()));
     if (await settlesWithin(drained, timeoutMs, { clock: this.clock })) return this.backend.close();
     const running = processors.flatMap((p) => p.runningIds());
@@ -501,6 +561,23 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     this.assertOpen();
     const backend = this.backend;
     if (!backend.supports.pause || backend.pause === undefined || backend.resume === undefined || backend.pausedTopics === undefined) this.unsupported(operation);
+  }
+
+  private schedulesSupported(): boolean {
+    const backend = this.backend;
+    return (
+      backend.supports.schedules &&
+      backend.putSchedule !== undefined &&
+      backend.removeSchedule !== undefined &&
+      backend.listSchedules !== undefined &&
+      backend.dueSchedules !== undefined &&
+      backend.stepSchedules !== undefined
+    );
+  }
+
+  private assertScheduling(operation: string): void {
+    this.assertOpen();
+    if (!this.schedulesSupported()) this.unsupported(operation);
   }
 
   private assertOpen(): void {

@@ -810,6 +810,124 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(await queue.limits()).toEqual({});
     });
 
+    itIf(can.schedules)('a schedule adds one job per tick, due at its tick, with the next tick stored ahead; unschedule stops it', async () => {
+      const queue = await open();
+      const seen = record(queue, 'ticks');
+      const before = Date.now();
+      const info = await queue.schedule('ticks', 'every-80', { everyMs: 80 }, { kind: 'tick' }, { attempts: 2 });
+      expect(info).toMatchObject({ name: 'every-80', topic: 'ticks', rule: { everyMs: 80 }, payload: { kind: 'tick' }, missed: 'run-once' });
+      expect(info.next).toBeGreaterThan(before);
+      expect(info.nextJobId).toBe(`every-80@${new Date(info.next).toISOString()}`);
+      expect(await queue.get(info.nextJobId)).toMatchObject({ state: 'delayed', at: info.next, maxAttempts: 2 });
+      await patient(() => seen.length >= 6, 'six ticks');
+      const ticks = seen.slice(0, 6);
+      ticks.forEach(({ job, at }, i) => {
+        expect(job.id).toBe(`every-80@${new Date(job.dueAt).toISOString()}`);
+        expect(job.dueAt).toBe(info.next + 80 * i);
+        expect(job.payload).toEqual({ kind: 'tick' });
+        expect(at).toBeGreaterThanOrEqual(job.dueAt - 5);
+      });
+      const [listed] = await queue.schedules('ticks');
+      expect(listed).toMatchObject({ name: 'every-80', topic: 'ticks' });
+      expect(listed!.next).toBeGreaterThan(ticks[5]!.job.dueAt);
+      expect(await queue.schedules('other')).toEqual([]);
+
+      expect(await queue.unschedule('every-80')).toBe(true);
+      const stopped = seen.length;
+      expect(await queue.schedules()).toEqual([]);
+      expect(await queue.get(listed!.nextJobId)).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // At most the tick that was already being delivered as unschedule ran.
+      expect(seen.length - stopped).toBeLessThanOrEqual(1);
+      expect(await queue.unschedule('every-80')).toBe(false);
+    });
+
+    itIf(can.schedules)('scheduling a name again replaces it, also on another topic: the old stored tick goes', async () => {
+      const queue = await open();
+      const seen = record(queue, 'replaced-b');
+      const old = await queue.schedule('replaced-a', 'moving', { everyMs: 60_000 }, 'a');
+      expect((await queue.counts('replaced-a'))['replaced-a']!.delayed).toBe(1);
+      const moved = await queue.schedule('replaced-b', 'moving', { cron: '* * * * * *', tz: 'Asia/Kolkata' }, 'b');
+      expect(moved.rule).toEqual({ cron: '* * * * * *', tz: 'Asia/Kolkata' });
+      expect(moved.next % 1000).toBe(0);
+      expect(await queue.get(old.nextJobId)).toBeUndefined();
+      expect((await queue.counts('replaced-a'))['replaced-a']!.delayed).toBe(0);
+      expect((await queue.schedules()).map((s) => [s.name, s.topic])).toEqual([['moving', 'replaced-b']]);
+      await patient(() => seen.length >= 2, 'two ticks of the cron rule, a second apart');
+      expect(seen[0]!.job.dueAt).toBe(moved.next);
+      expect(seen[1]!.job.dueAt - seen[0]!.job.dueAt).toBe(1000);
+      expect(seen.every(({ job }) => job.payload === 'b')).toBe(true);
+    });
+
+    itIf(can.schedules)('ticks that fell while no worker ran are not made up: run-once delivers the stored one late, skip drops it', async () => {
+      const queue = await open();
+      const missed: unknown[] = [];
+      queue.on('missed', (event) => missed.push(event));
+      const runOnce = await queue.schedule('missed-run', 'run-once', { everyMs: 200 }, 'r');
+      const skip = await queue.schedule('missed-skip', 'skip', { everyMs: 200 }, 's', { missed: 'skip', missedAfterMs: 1_000 });
+      // No worker of either topic for seven periods: only the tick stored ahead exists.
+      await new Promise((resolve) => setTimeout(resolve, 1_400));
+      const waiting = (await queue.counts('missed-run'))['missed-run']!;
+      expect(waiting.delayed + waiting.ready).toBe(1);
+      const backAt = Date.now();
+      const ran = record(queue, 'missed-run');
+      const skipped = record(queue, 'missed-skip');
+      await patient(() => ran.length >= 3 && skipped.length >= 2, 'the ticks after the workers came back');
+      // run-once: the stored tick first, late; then ticks after the return, none of the six in between.
+      expect(ran[0]!.job.dueAt).toBe(runOnce.next);
+      expect(ran[0]!.job.lateness).toBeGreaterThan(1_000);
+      expect(ran[1]!.job.dueAt).toBeGreaterThan(backAt - 200);
+      expect(ran[2]!.job.dueAt - ran[1]!.job.dueAt).toBe(200);
+      // skip: the stored tick was more than missedAfterMs late, so it went; the first delivery is after the return.
+      expect(skipped[0]!.job.dueAt).toBeGreaterThan(backAt - 200);
+      expect(await queue.get(skip.nextJobId)).toBeUndefined();
+      expect(missed).toEqual(
+        expect.arrayContaining([
+          { topic: 'missed-run', schedule: 'run-once', tick: runOnce.next, dropped: false, next: ran[1]!.job.dueAt },
+          { topic: 'missed-skip', schedule: 'skip', tick: skip.next, dropped: true, next: skipped[0]!.job.dueAt },
+        ]),
+      );
+    });
+
+    itIf(can.schedules)('rejects bad schedules with typed errors and writes nothing', async () => {
+      const queue = await open();
+      const bad: [string, unknown, unknown, unknown?, unknown?][] = [
+        ['', 'name', { everyMs: 10 }],
+        ['t', '', { everyMs: 10 }],
+        ['t', 'x'.repeat(201), { everyMs: 10 }],
+        ['t', 'a\u0000b', { everyMs: 10 }],
+        ['t', '\ud800', { everyMs: 10 }],
+        ['t', 'n', null],
+        ['t', 'n', {}],
+        ['t', 'n', { every: 10 }],
+        ['t', 'n', { everyMs: 0 }],
+        ['t', 'n', { everyMs: 1.5 }],
+        ['t', 'n', { everyMs: 2 ** 53 }],
+        ['t', 'n', { everyMs: 10, cron: '* * * * *' }],
+        ['t', 'n', { cron: '61 * * * *' }],
+        ['t', 'n', { cron: '* * * * * * *' }],
+        ['t', 'n', { cron: '0 0 30 2 *' }],
+        ['t', 'n', { cron: '' }],
+        ['t', 'n', { cron: '* * * * *', tz: 'Mars/Olympus_Mons' }],
+        ['t', 'n', { cron: '* * * * *', tz: '' }],
+        ['t', 'n', { everyMs: 10 }, 1n],
+        ['t', 'n', { everyMs: 10 }, 'p', { missed: 'never' }],
+        ['t', 'n', { everyMs: 10 }, 'p', { missedAfterMs: -1 }],
+        ['t', 'n', { everyMs: 10 }, 'p', { ttr: 0 }],
+        ['t', 'n', { everyMs: 10 }, 'p', { delay: 5 }],
+        ['t', 'n', { everyMs: 10 }, 'p', null],
+      ];
+      for (const [topic, name, rule, payload, options] of bad) {
+        const outcome = await queue.schedule(topic, name as string, rule as never, payload, options as never).then(
+          () => 'written',
+          (error: unknown) => error,
+        );
+        expect({ name, rule, options, typed: isXError(outcome) }).toEqual({ name, rule, options, typed: true });
+      }
+      expect(await queue.schedules()).toEqual([]);
+      await expect(queue.unschedule('\u0000')).rejects.toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    });
+
     it('declares what it supports, and refuses the rest with a typed error before writing anything', async () => {
       const queue = await open();
       expect(queue.supports).toEqual(can);
@@ -829,6 +947,9 @@ export function conformance(name: string, factory: BackendFactory): void {
         ['pause', 'pausedTopics', () => queue.pausedTopics()],
         ['limits', 'setLimits', () => queue.setLimits('refused', { rate: 1 })],
         ['limits', 'limits', () => queue.limits()],
+        ['schedules', 'schedule', () => queue.schedule('refused', 'nightly', { cron: '0 2 * * *', tz: 'Europe/Berlin' })],
+        ['schedules', 'schedules', () => queue.schedules()],
+        ['schedules', 'unschedule', () => queue.unschedule('nightly')],
       ];
       for (const [capability, operation, run] of operations) {
         const outcome = await run().then(

@@ -14,7 +14,7 @@ import type * as PlatformaticEntry from '../src/platformatic/index.js';
 
 const kafka = new Kafka({ clientId: 'delayqueue-test', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
 const names: { name: string; levels: number; topics: string[] }[] = [];
-const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false, counts: false, list: false, pause: false, limits: false };
+const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false, counts: false, list: false, pause: false, limits: false, schedules: false };
 const CONFORMANCE_TOPICS = ['email', 'bytes', 'order', 'bulk', 'flaky', 'slow', 'hang', 'long', 'many', 'closing', 'stuck', 'refused', 't'];
 // Fine levels, so the conformance delays (tens to hundreds of ms) walk them instead of skipping them.
 const TEST_LEVELS = { levelBaseMs: 50, levels: 5, partitions: 2, earlyArrivalMs: 20 };

@@ -13,7 +13,7 @@ import { conformance, eventually } from './conformance.js';
 
 let connection: ChannelModel;
 const backends: { backend: RabbitMqBackend; topics: string[] }[] = [];
-const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false, counts: false, list: false, pause: false, limits: false };
+const BROKER_SUPPORT = { ids: false, cancel: false, reschedule: false, get: false, deadLetters: false, counts: false, list: false, pause: false, limits: false, schedules: false };
 const CONFORMANCE_TOPICS = ['email', 'bytes', 'order', 'bulk', 'flaky', 'slow', 'hang', 'long', 'many', 'closing', 'stuck', 'refused', 't'];
 
 beforeAll(async () => {

@@ -12,7 +12,7 @@ import type { DeliveryDesk, DeskHost } from './delivery-desk.js';
 import type { JobMessage } from './job-message.js';
 
 /** Support of a backend that keeps no index of its jobs: delivering only. */
-export const BROKER_SUPPORT: BackendSupport = Object.freeze({ ids: false, cancel: false, reschedule: false, get: false, deadLetters: false, counts: false, list: false, pause: false, limits: false });
+export const BROKER_SUPPORT: BackendSupport = Object.freeze({ ids: false, cancel: false, reschedule: false, get: false, deadLetters: false, counts: false, list: false, pause: false, limits: false, schedules: false });
 
 /** This process's consumer of one topic, as a broker backend drives it. */
 export interface TopicSource {

@@ -10,16 +10,20 @@ import {
   type BackendListener,
   type BackendPage,
   type Delivery,
+  type DueSchedules,
   FULL_SUPPORT,
   type JobCounts,
   type ListPosition,
   type ListState,
   type NewJob,
+  type ScheduleStep,
+  type StoredSchedule,
   type TopicLimits,
   type TopicWatch,
   type TraceCarrier,
 } from '../backend.js';
 import { DeliveryLimits } from './delivery-limits.js';
+import { ScheduleTable } from './schedule-table.js';
 import type { JobInfo, JobState } from '../job.js';
 import { ReadyList } from './ready-list.js';
 
@@ -89,6 +93,13 @@ export class MemoryBackend implements Backend {
   private readonly done = new Set<string>();
   /** Topics whose deliveries are paused. */
   private readonly paused = new Set<string>();
+  private readonly schedules = new ScheduleTable({
+    add: (job) => void this.add([job]),
+    dropWaiting: (id) => {
+      const job = this.jobs.get(id);
+      if (job !== undefined && (job.state === 'delayed' || job.state === 'ready')) this.remove(job);
+    },
+  });
   private listener: BackendListener | undefined;
   private closed = false;
 
@@ -123,9 +134,7 @@ export class MemoryBackend implements Backend {
     this.assertOpen();
     const job = this.jobs.get(id);
     if (!job || job.state === 'reserved') return false;
-    this.leave(job);
-    this.moveTo(job, undefined);
-    this.jobs.delete(id);
+    this.remove(job);
     return true;
   }
 
@@ -322,6 +331,31 @@ export class MemoryBackend implements Backend {
     return out;
   }
 
+  async putSchedule(topic: string, name: string, definition: string, first: NewJob): Promise<void> {
+    this.assertOpen();
+    this.schedules.put(topic, name, definition, first);
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    this.assertOpen();
+    return this.schedules.remove(name);
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    this.assertOpen();
+    return this.schedules.list();
+  }
+
+  async dueSchedules(topic: string, limit: number): Promise<DueSchedules> {
+    this.assertOpen();
+    return this.schedules.due(topic, Math.round(this.clock.wallNow()), limit);
+  }
+
+  async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
+    this.assertOpen();
+    return this.schedules.step(topic, steps);
+  }
+
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
     return new Map(topics.map((topic) => [topic, { ...(this.topics.get(topic)?.counts ?? { delayed: 0, ready: 0, reserved: 0, dead: 0 }) }]));
   }
@@ -362,6 +396,13 @@ export class MemoryBackend implements Backend {
   }
 
   /** Whether a consumer of the topic could take a job now: not paused, and its limits leave room. */
+  /** Deletes a job that is not reserved (cancel, or a schedule's tick job that still waits). */
+  private remove(job: MemoryJob): void {
+    this.leave(job);
+    this.moveTo(job, undefined);
+    this.jobs.delete(job.id);
+  }
+
   private deliverable(topic: Topic): boolean {
     if (this.paused.has(topic.name)) return false;
     const room = topic.limits?.room(this.clock.now(), topic.counts.reserved, 1);

@@ -22,6 +22,8 @@ export class QueueKeys {
   readonly paused: string;
   /** topic -> "rate max:interval ms:concurrency" (0: none), read by the reserve script. */
   readonly limits: string;
+  /** schedule name -> "topic US definition": every recurring job of the queue. */
+  readonly schedules: string;
   /** SCAN pattern matching the queue's prefix literally (glob characters escaped). */
   readonly prefixPattern: string;
   private readonly prefix: string;
@@ -38,6 +40,7 @@ export class QueueKeys {
     this.topics = `${this.prefix}:topics`;
     this.paused = `${this.prefix}:paused`;
     this.limits = `${this.prefix}:limits`;
+    this.schedules = `${this.prefix}:schedules`;
     this.prefixPattern = this.prefix.replace(/[*?[\]\\]/g, '\\$&');
   }
 
@@ -53,6 +56,7 @@ export class QueueKeys {
         next: `${base}:next`,
         signal: `${base}:signal`,
         rate: `${base}:rate`,
+        schedules: `${base}:schedules`,
       };
       // Bounded: a process touches few topics, but ids passing through get()/cancel() could name many.
       if (this.topicCache.size >= 1024) this.topicCache.clear();
@@ -92,4 +96,6 @@ export interface TopicKeys {
   readonly signal: string;
   /** Sorted set of the deliveries of the last rate interval (id US attempt, by reservation time); only under a rate limit. */
   readonly rate: string;
+  /** Sorted set of the topic's schedule names, scored by the tick whose job is stored now. */
+  readonly schedules: string;
 }

@@ -15,11 +15,14 @@ import {
   type BackendListener,
   type BackendPage,
   type Delivery,
+  type DueSchedules,
   FULL_SUPPORT,
   type JobCounts,
   type ListPosition,
   type ListState,
   type NewJob,
+  type ScheduleStep,
+  type StoredSchedule,
   type TopicLimits,
   type TopicWatch,
 } from '../backend.js';
@@ -29,6 +32,7 @@ import { decodeRecord, topicOf } from './record.js';
 import { type RedisClient, runScript } from './script-runner.js';
 import { ACK, BURY, CANCEL, COUNT, EXTEND, RESUME_WAKE, INSPECT, LIST, LIST_READY, PURGE_DEAD, REQUEUE, REQUEUE_DEAD, RESCHEDULE, RESERVE, RESUME, RETRY } from './scripts.js';
 import { AddWriter } from './add-writer.js';
+import { RedisSchedules } from './schedule-store.js';
 import { ServerClock } from './server-clock.js';
 import { TopicMover } from './topic-mover.js';
 
@@ -84,6 +88,7 @@ export class RedisBackend implements Backend {
   private readonly keys: QueueKeys;
   private readonly serverClock: ServerClock;
   private readonly writer: AddWriter;
+  private readonly schedules: RedisSchedules;
   private readonly keepDone: number;
   private readonly moveBatch: number;
   private readonly rescanMs: number;
@@ -120,6 +125,9 @@ export class RedisBackend implements Backend {
     this.serverClock = new ServerClock(client);
     // This process's movers hear of new due times directly; other processes' movers through the wake channel.
     this.writer = new AddWriter(client, this.keys, this.serverClock, (topic, due, now) => this.movers.get(topic)?.mover.expect(due, now));
+    // Schedules put by other processes are found by reading again at most a second later; ticks are stored ahead
+    // by a whole period, so that second delays none of them.
+    this.schedules = new RedisSchedules(client, this.keys, 1_000);
   }
 
   bind(listener: BackendListener): void {
@@ -449,6 +457,31 @@ export class RedisBackend implements Backend {
   };
 
   /** Jobs by state per topic: one script per topic (a topic's keys share a slot), all sent at once. */
+  async putSchedule(topic: string, name: string, definition: string, first: NewJob): Promise<void> {
+    this.assertOpen();
+    await this.schedules.put(topic, name, definition, first);
+  }
+
+  async removeSchedule(name: string): Promise<boolean> {
+    this.assertOpen();
+    return this.schedules.remove(name);
+  }
+
+  async listSchedules(): Promise<StoredSchedule[]> {
+    this.assertOpen();
+    return this.schedules.list();
+  }
+
+  async dueSchedules(topic: string, limit: number): Promise<DueSchedules> {
+    this.assertOpen();
+    return this.schedules.due(topic, limit);
+  }
+
+  async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
+    this.assertOpen();
+    return this.schedules.step(topic, steps);
+  }
+
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {
     this.assertOpen();
     const counted = await Promise.all(

@@ -15,12 +15,12 @@ export interface LuaScript {
   readonly sha: string;
 }
 
-function lua(name: string, source: string): LuaScript {
+export function lua(name: string, source: string): LuaScript {
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
 // Server time in epoch ms.
-const NOW = String.raw`local clock = redis.call('TIME')
+export const NOW = String.raw`local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
@@ -33,7 +33,7 @@ local function ttr_of(rec) return tonumber(string.match(rec, '^[^\31]*\31[^\31]*
 // After scheduling something due at \`due\` in \`topic\`: if no mover plans to look that early, record the new
 // time and wake the movers (pub/sub reaches every process's mover, busy consumers or not; a message missed
 // while disconnected costs at most the movers' rescan interval).
-const PLAN = String.raw`local function plan(due, next_key, channel, topic)
+export const PLAN = String.raw`local function plan(due, next_key, channel, topic)
   local planned = tonumber(redis.call('GET', next_key))
   if not planned or due < planned then
     redis.call('SET', next_key, due)

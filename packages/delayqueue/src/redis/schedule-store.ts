@@ -1,0 +1,110 @@
+/**
+ * Recurring jobs in Redis (see schedule-scripts.ts for the layout). Putting and removing first read where the
+ * schedule stands (its topic and tick name the keys the script needs), then run the script, which refuses if the
+ * schedule moved meanwhile: then they read again. Each refusal means another worker stepped or replaced it, which
+ * happens at most once per tick, so the loop ends.
+ */
+import { type DueSchedules, type NewJob, type ScheduleStep, type StoredSchedule, tickJobId } from '../backend.js';
+import { CorruptJobError } from '../errors.js';
+import type { QueueKeys } from './keys.js';
+import { encodeRecord } from './record.js';
+import { type RedisClient, runScript } from './script-runner.js';
+import { SCHEDULE_DUE, SCHEDULE_PUT, SCHEDULE_REMOVE, SCHEDULE_STEP } from './schedule-scripts.js';
+
+export class RedisSchedules {
+  constructor(
+    private readonly client: RedisClient,
+    private readonly keys: QueueKeys,
+    private readonly pollMs: number,
+  ) {}
+
+  async put(topic: string, name: string, definition: string, first: NewJob): Promise<void> {
+    const k = this.keys;
+    const t = k.topic(topic);
+    const tick = first.runAt!;
+    for (;;) {
+      const old = await this.where(name);
+      const o = k.topic(old?.topic ?? topic);
+      const oldId = old === undefined ? '' : tickJobId(name, old.next);
+      const keys = [k.schedules, k.jobs, k.done, k.attempts, k.errors, k.readyAt, k.topics, t.schedules, t.next, k.bucket(t, first.id), o.schedules, o.ready, k.bucket(o, oldId)];
+      const args = [name, topic, definition, k.wakeChannel, first.id, tick, encodeRecord(first), old?.topic ?? '', old?.next ?? 0, oldId];
+      // The script wakes the topic's movers (in every process, this one too) if the tick is earlier than they plan.
+      if ((await runScript(this.client, SCHEDULE_PUT, keys, args)) === 1) return;
+    }
+  }
+
+  async remove(name: string): Promise<boolean> {
+    const k = this.keys;
+    for (;;) {
+      const old = await this.where(name);
+      if (old === undefined) return false;
+      const t = k.topic(old.topic);
+      const id = tickJobId(name, old.next);
+      const keys = [k.schedules, k.jobs, k.attempts, k.errors, k.readyAt, t.schedules, t.ready, k.bucket(t, id)];
+      const result = await runScript(this.client, SCHEDULE_REMOVE, keys, [name, old.topic, old.next, id]);
+      if (result !== -1) return result === 1;
+    }
+  }
+
+  /** Every schedule: the hash in one read, then each topic's ticks in one read per topic. */
+  async list(): Promise<StoredSchedule[]> {
+    const stored = Object.entries(await this.client.hgetall(this.keys.schedules)).map(([name, value]) => ({ name, ...split(value) }));
+    const byTopic = new Map<string, typeof stored>();
+    for (const schedule of stored) {
+      let group = byTopic.get(schedule.topic);
+      if (group === undefined) byTopic.set(schedule.topic, (group = []));
+      group.push(schedule);
+    }
+    const out: StoredSchedule[] = [];
+    await Promise.all(
+      [...byTopic].map(async ([topic, group]) => {
+        const ticks = await this.client.zmscore(this.keys.topic(topic).schedules, ...group.map((s) => s.name));
+        // A schedule removed between the two reads has no tick any more: it is gone.
+        group.forEach((schedule, i) => ticks[i] != null && out.push({ ...schedule, next: Number(ticks[i]) }));
+      }),
+    );
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async due(topic: string, limit: number): Promise<DueSchedules> {
+    const t = this.keys.topic(topic);
+    const reply = (await runScript(this.client, SCHEDULE_DUE, [this.keys.schedules, t.schedules], [limit])) as (string | number)[];
+    const due: StoredSchedule[] = [];
+    for (let i = 2; i < reply.length; i += 3) {
+      const { definition } = split(String(reply[i + 2]));
+      due.push({ name: String(reply[i]), topic, definition, next: Number(reply[i + 1]) });
+    }
+    const later = Number(reply[1]);
+    return { now: Number(reply[0]), due, nextAt: later < 0 ? undefined : later, pollMs: this.pollMs };
+  }
+
+  async step(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
+    const k = this.keys;
+    const t = k.topic(topic);
+    const packed = steps.map((step) => {
+      const fromId = tickJobId(step.name, step.from);
+      const job = step.job;
+      const next = job === undefined ? ['', 0, 1, ''] : [job.id, job.runAt!, k.bucketIndex(job.id) + 1, encodeRecord(job)];
+      return [step.name, step.from, step.dropFrom ? 1 : 0, k.bucketIndex(fromId) + 1, fromId, ...next].join('\u001e');
+    });
+    const keys = [k.schedules, k.jobs, k.done, k.attempts, k.errors, k.readyAt, t.ready, t.next, t.schedules, ...t.buckets];
+    const reply = (await runScript(this.client, SCHEDULE_STEP, keys, [k.wakeChannel, topic, packed.join('\u001d')])) as number[];
+    return steps.map((_, i) => reply[i] === 1);
+  }
+
+  /** Where the schedule stands now: its topic and tick, or undefined when there is none. */
+  private async where(name: string): Promise<{ topic: string; next: number } | undefined> {
+    const value = await this.client.hget(this.keys.schedules, name);
+    if (value === null) return undefined;
+    const { topic } = split(value);
+    const next = await this.client.zscore(this.keys.topic(topic).schedules, name);
+    // Between the two reads it was removed or moved to another topic: the script will say so, and we read again.
+    return { topic, next: next === null ? -1 : Number(next) };
+  }
+}
+
+function split(value: string): { topic: string; definition: string } {
+  const at = value.indexOf('\u001f');
+  if (at < 0) throw new CorruptJobError(`corrupt schedule: ${JSON.stringify(value.slice(0, 80))}`);
+  return { topic: value.slice(0, at), definition: value.slice(at + 1) };
+}

@@ -1,0 +1,92 @@
+/**
+ * Steps a topic's schedules for one queue that consumes the topic: when a schedule's stored tick falls due, it
+ * stores the next tick's job. Every consumer of the topic in every process runs one; the backend lets exactly
+ * one of them step each tick, so running many only costs reads. It sleeps until the topic's earliest tick.
+ */
+import { type BackoffPolicy, type ClockTimer, fullJitterBackoff } from '@x/core';
+import type { ProcessorHost } from './processor.js';
+import { stepOf } from './schedules.js';
+
+/** Schedules read and stepped per round trip. */
+const BATCH = 500;
+const FAILURE_BACKOFF: BackoffPolicy = fullJitterBackoff({ initial: 50, max: 5_000 });
+
+export class ScheduleDriver {
+  private stopped = false;
+  private timer: ClockTimer | undefined;
+  private wake: (() => void) | undefined;
+  private nudged = false;
+  private readonly done: Promise<void>;
+  private passed: (() => void) | undefined;
+  /** Settles after the first look at the topic's schedules (whether it stepped any, failed or was closed). */
+  readonly firstPass: Promise<void>;
+
+  constructor(
+    private readonly host: ProcessorHost,
+    readonly topic: string,
+  ) {
+    this.firstPass = new Promise((resolve) => (this.passed = resolve));
+    this.done = this.loop().finally(() => this.passed?.());
+  }
+
+  /** Reads the topic's schedules again now (one was put or removed by this process). */
+  nudge(): void {
+    this.nudged = true;
+    this.wake?.();
+  }
+
+  /** Stops stepping; resolves once the loop has ended. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    const backend = this.host.backend;
+    let failures = 0;
+    while (!this.stopped) {
+      this.nudged = false;
+      let wait: number;
+      try {
+        const { now, due, nextAt, pollMs } = await backend.dueSchedules!(this.topic, BATCH);
+        if (due.length > 0) {
+          const steps = due.map((schedule) => stepOf(schedule, now));
+          const stepped = await backend.stepSchedules!(this.topic, steps);
+          steps.forEach((step, i) => {
+            if (stepped[i] && (step.dropFrom || step.skippedTicks)) {
+              this.host.emit('missed', { topic: this.topic, schedule: step.name, tick: step.from, dropped: step.dropFrom, next: step.job?.runAt });
+            }
+          });
+          failures = 0;
+          continue;
+        }
+        failures = 0;
+        this.passed?.();
+        wait = nextAt === undefined ? Infinity : Math.max(0, nextAt - now);
+        if (pollMs !== undefined) wait = Math.min(wait, pollMs);
+      } catch (error) {
+        if (this.stopped) break;
+        this.host.reportError(error);
+        this.passed?.();
+        wait = FAILURE_BACKOFF.delay(++failures);
+      }
+      await this.sleep(wait);
+    }
+  }
+
+  /** Waits `ms` (Infinity: until nudged), or less when nudged or closed. */
+  private sleep(ms: number): Promise<void> {
+    if (this.stopped || this.nudged) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        this.timer?.cancel();
+        this.timer = undefined;
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = wake;
+      if (Number.isFinite(ms)) this.timer = this.host.clock.setTimer(wake, ms);
+    });
+  }
+}
