@@ -260,6 +260,11 @@ export interface Backend {
   listSchedules?(): Promise<StoredSchedule[]>;
   /** Up to `limit` schedules of `topic` whose stored tick is due. */
   dueSchedules?(topic: string, limit: number): Promise<DueSchedules>;
+  /**
+   * Calls `changed` when a schedule of `topic` is put by any process (a shared store); returns the way to stop.
+   * Without it, drivers find other processes' schedules only by reading every `pollMs`.
+   */
+  watchSchedules?(topic: string, changed: () => void): () => void;
   /** Steps schedules of `topic` (see ScheduleStep); for each, whether it stepped (false: another worker was first). */
   stepSchedules?(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]>;
   /** Releases what the backend opened (never the caller's own connections). */

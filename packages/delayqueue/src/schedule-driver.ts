@@ -17,6 +17,7 @@ export class ScheduleDriver {
   private wake: (() => void) | undefined;
   private nudged = false;
   private readonly done: Promise<void>;
+  private readonly unwatch: (() => void) | undefined;
   private passed: (() => void) | undefined;
   /** Settles after the first look at the topic's schedules (whether it stepped any, failed or was closed). */
   readonly firstPass: Promise<void>;
@@ -26,6 +27,7 @@ export class ScheduleDriver {
     readonly topic: string,
   ) {
     this.firstPass = new Promise((resolve) => (this.passed = resolve));
+    this.unwatch = host.backend.watchSchedules?.(topic, () => this.nudge());
     this.done = this.loop().finally(() => this.passed?.());
   }
 
@@ -38,6 +40,7 @@ export class ScheduleDriver {
   /** Stops stepping; resolves once the loop has ended. */
   async close(): Promise<void> {
     this.stopped = true;
+    this.unwatch?.();
     this.wake?.();
     await this.done;
   }

@@ -60,6 +60,8 @@ export interface RedisBackendOptions {
 const OPTION_KEYS = ['redis', 'name', 'buckets', 'keepDone', 'moveBatch', 'rescanMs', 'clock'];
 /** Longest wait for a rate window that a consumer waits out on a local timer rather than in a blocking pop. */
 const LOCAL_WAIT_MS = 1_000;
+/** First character of a wake-channel message naming a topic whose schedules changed (see schedule-scripts.ts). */
+const SCHEDULES_CHANGED = '\u0000';
 
 interface PendingAck {
   id: string;
@@ -95,6 +97,8 @@ export class RedisBackend implements Backend {
   private readonly clock: Clock;
   private listener: BackendListener | undefined;
   private readonly movers = new Map<string, { mover: TopicMover; users: number }>();
+  /** Per topic, the schedule drivers of this process, told when a schedule of the topic is put anywhere. */
+  private readonly scheduleWatchers = new Map<string, Set<() => void>>();
   private readonly blocking = new Set<RedisClient>();
   /** Listens for wake-ups of this queue's movers; opened with the first watch. */
   private subscriber: RedisClient | undefined;
@@ -429,10 +433,15 @@ export class RedisBackend implements Backend {
     const subscriber = this.client.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (_channel: string, topic: string) => this.movers.get(topic)?.mover.trigger());
+    subscriber.on('message', (_channel: string, message: string) => {
+      // A topic never starts with U+0000 (no control characters): such a message says a topic's schedules changed.
+      if (message.startsWith(SCHEDULES_CHANGED)) this.scheduleWatchers.get(message.slice(1))?.forEach((changed) => changed());
+      else this.movers.get(message)?.mover.trigger();
+    });
     // Wake-ups published while the connection was down are lost: look at every topic once it is back.
     subscriber.on('ready', () => {
       for (const { mover } of this.movers.values()) mover.trigger();
+      for (const watchers of this.scheduleWatchers.values()) watchers.forEach((changed) => changed());
     });
     subscriber.subscribe(this.keys.wakeChannel).catch((error: unknown) => {
       if (!this.closed) this.listener?.error(error);
@@ -480,6 +489,18 @@ export class RedisBackend implements Backend {
   async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
     this.assertOpen();
     return this.schedules.step(topic, steps);
+  }
+
+  watchSchedules(topic: string, changed: () => void): () => void {
+    this.assertOpen();
+    this.subscribe();
+    let watchers = this.scheduleWatchers.get(topic);
+    if (watchers === undefined) this.scheduleWatchers.set(topic, (watchers = new Set()));
+    watchers.add(changed);
+    return () => {
+      watchers.delete(changed);
+      if (watchers.size === 0 && this.scheduleWatchers.get(topic) === watchers) this.scheduleWatchers.delete(topic);
+    };
   }
 
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {

@@ -32,8 +32,10 @@ end
  * bucket, old topic's schedule set, its ready list, old tick's bucket (the last three: the new topic's when there
  * was no schedule). ARGV: name, topic, definition, wake channel, tick id, tick, tick record, old topic ('' when
  * none), old tick, old tick id.
- * Replaces the schedule: the old tick's job goes if it still waits, the first tick's job goes in. Returns 1, or
- * -1 when the schedule changed since the caller read it (read again).
+ * Replaces the schedule: the old tick's job goes if it still waits, the first tick's job goes in, and the topic's
+ * schedule drivers in every process hear of it (U+0000 and the topic on the wake channel: no topic starts so), so
+ * they step it from its first tick however short its period. Returns 1, or -1 when the schedule changed since
+ * the caller read it (read again).
  */
 export const SCHEDULE_PUT = lua(
   'schedule-put',
@@ -54,6 +56,7 @@ local tick = tonumber(ARGV[6])
 if add_tick(ARGV[5], tick, KEYS[10], ARGV[7], KEYS[2], KEYS[3]) then plan(math.max(now, tick), KEYS[9], ARGV[4], ARGV[2]) end
 redis.call('ZADD', KEYS[8], tick, ARGV[1])
 redis.call('SADD', KEYS[7], ARGV[2])
+redis.call('PUBLISH', ARGV[4], '\0' .. ARGV[2])
 return 1
 `,
 );
