@@ -28,6 +28,13 @@ export interface Contender {
    * keeps in Redis; ours: `limit` sets it on the queue, so the consumers here need not know).
    */
   consume(consumers: number, concurrency: number, onJob: (payload: Payload, reservedAt: number) => void | Promise<void>, rate?: number): void;
+  /** Creates `count` schedules, each adding a job every `everyMs` (ours: `schedule`; BullMQ: `upsertJobScheduler`). */
+  scheduleEvery(count: number, everyMs: number): Promise<void>;
+  /**
+   * Starts consumers as `consume` does; `onTick` gets the instant each delivered tick was meant for (ours: the
+   * job's dueAt, which is its tick; BullMQ: the tick in the scheduler job's id, `repeat:<scheduler>:<millis>`).
+   */
+  consumeTicks(consumers: number, concurrency: number, onTick: (tickAt: number) => void): void;
   /** Sets the queue-wide limit of `rate` deliveries a second (ours; BullMQ takes it with each Worker). */
   limit(rate: number): Promise<void>;
   close(): Promise<void>;
@@ -66,6 +73,12 @@ function ours(port: number): Contender {
     consume: (consumers, concurrency, onJob) => {
       for (let i = 0; i < consumers; i++) open().process<Payload>(TOPIC, (job) => onJob(job.payload, job.dueAt + job.lateness), { concurrency });
     },
+    scheduleEvery: async (count, everyMs) => {
+      await inChunks(count, (i) => producer.schedule(TOPIC, `every-${i}`, { everyMs }, payload(i)));
+    },
+    consumeTicks: (consumers, concurrency, onTick) => {
+      for (let i = 0; i < consumers; i++) open().process(TOPIC, (job) => onTick(job.dueAt), { concurrency });
+    },
     close: async () => {
       for (const { queue, redis } of opened) {
         await queue.close();
@@ -90,6 +103,14 @@ function bullmq(port: number): Contender {
       await queue.getJobCounts('delayed', 'wait', 'active', 'failed');
     },
     limit: async () => undefined,
+    scheduleEvery: async (count, everyMs) => {
+      await inChunks(count, (i) => queue.upsertJobScheduler(`every-${i}`, { every: everyMs }, { name: TOPIC, data: payload(i), opts: { removeOnComplete: true } }));
+    },
+    consumeTicks: (consumers, concurrency, onTick) => {
+      for (let i = 0; i < consumers; i++) {
+        workers.push(new Worker(QUEUE, async (job) => onTick(Number(job.id!.slice(job.id!.lastIndexOf(':') + 1))), { connection, concurrency }));
+      }
+    },
     consume: (consumers, concurrency, onJob, rate) => {
       const limiter = rate === undefined ? {} : { limiter: { max: rate, duration: 1_000 } };
       for (let i = 0; i < consumers; i++) {
@@ -101,4 +122,14 @@ function bullmq(port: number): Contender {
       await queue.close();
     },
   };
+}
+
+/** The schedules' payload: what a reminder would carry. */
+function payload(i: number): Payload {
+  return { user: i, template: 'reminder', locale: 'en-GB', due: 0 };
+}
+
+/** Runs `create(0..count-1)` with 500 in flight. */
+async function inChunks(count: number, create: (i: number) => Promise<unknown>): Promise<void> {
+  for (let from = 0; from < count; from += 500) await Promise.all(Array.from({ length: Math.min(500, count - from) }, (_, k) => create(from + k)));
 }

@@ -14,6 +14,9 @@
  *                   window, by reservation and by handler start) and the lateness p99 are printed for both
  *   counts          counts of a topic holding 1,000,000 pending jobs (ours: counts(topic);   calls/s, higher
  *                   BullMQ: getJobCounts of delayed, wait, active, failed), 16 callers
+ *   schedule-ticks  TICK_SCHEDULES schedules each ticking every second, 4 consumers x 50 handlers; p99 of      ms, lower
+ *                   (handler start - tick) over TICK_SECONDS s after a lead; a tick not delivered counts as
+ *                   infinitely late (ours: schedule({ everyMs }); BullMQ: upsertJobScheduler({ every }))
  *   telemetry-add   add with an OpenTelemetry SDK registered, against ours without one         jobs/s, higher
  *   otel-api-add    add with @opentelemetry/api installed (no SDK), against it not installed   jobs/s, higher
  *                   (each round a fresh process: the median of 3 runs after an unmeasured one)
@@ -43,6 +46,9 @@ const RATE_WORKERS = 8;
 const COUNT_JOBS = quick ? 100_000 : 1_000_000;
 const COUNT_CALLERS = 16;
 const COUNT_MS = quick ? 1_000 : 3_000;
+const TICK_SCHEDULES = quick ? 2_000 : 10_000;
+const TICK_SECONDS = quick ? 3 : 10;
+const TICK_LEAD_MS = 3_000;
 const rounds = quick ? 3 : 5;
 
 const payload = (due: number): Payload => ({ user: 12345, template: 'welcome-email', locale: 'en-GB', due });
@@ -184,6 +190,31 @@ void (async () => {
       return calls / ((performance.now() - started) / 1000);
     });
 
+  /** TICK_SCHEDULES schedules every second; p99 of how late their ticks' handlers started (a lost tick: Infinity). */
+  const scheduleTicks = (name: ContenderName) => () =>
+    fresh(name, async (c) => {
+      const late: number[] = [];
+      let from = Infinity;
+      let to = Infinity;
+      c.consumeTicks(4, 50, (tick) => {
+        if (tick >= from && tick < to) late.push(Date.now() - tick);
+      });
+      const began = performance.now();
+      await c.scheduleEvery(TICK_SCHEDULES, 1_000);
+      const createMs = performance.now() - began;
+      from = Date.now() + TICK_LEAD_MS;
+      to = from + TICK_SECONDS * 1_000;
+      // Ticks of the window that come late still count: wait 5 s past its end.
+      await new Promise((resolve) => setTimeout(resolve, to + 5_000 - Date.now()));
+      const expected = TICK_SCHEDULES * TICK_SECONDS;
+      late.sort((a, b) => a - b);
+      const at = (q: number): number => (Math.floor(q * expected) < late.length ? late[Math.floor(q * expected)]! : Infinity);
+      details.push(
+        `schedule-ticks ${name.padEnd(7)} ${late.length}/${expected} ticks of the window delivered; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms; ${TICK_SCHEDULES} schedules created in ${Math.round(createMs)} ms`,
+      );
+      return at(0.99);
+    });
+
   /**
    * Starts 4 consumers x 50 handlers recording lateness, runs `produce`, waits for `total` deliveries (or gives
    * up `waitMs` after producing), prints the round and returns its p99 (Infinity when it timed out).
@@ -257,6 +288,7 @@ void (async () => {
     otelApiCase('add', 'add', { unit: 'jobs/s', better: 'higher', rounds, warmup: 0 }, { [PORT_ENV]: String(server.port) }),
     { id: 'rate-limit', unit: 'deliveries/s', better: 'higher', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: rateLimited('ours'), theirs: rateLimited('bullmq') },
     { id: 'counts', unit: 'calls/s', better: 'higher', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: countRate('ours'), theirs: countRate('bullmq') },
+    { id: 'schedule-ticks', unit: 'ms', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: scheduleTicks('ours'), theirs: scheduleTicks('bullmq') },
     { id: 'memory-per-job', unit: 'bytes', better: 'lower', peer: 'bullmq', rounds: quick ? 1 : 3, warmup: 0, ours: memoryPerJob('ours'), theirs: memoryPerJob('bullmq') },
   ];
   await runBench('delayqueue', cases);

@@ -11,7 +11,7 @@ interface Order {
 }
 
 export const delayqueueScene: Scene = {
-  title: '@x/delayqueue — 2,000 "is this order paid yet?" checks, in memory: retries, a dead letter, cancels, pause and requeue',
+  title: '@x/delayqueue — 2,000 "is this order paid yet?" checks, in memory: retries, a dead letter, cancels, pause and requeue, recurring jobs',
   async run(log) {
     const queue = new DelayQueue({ attempts: 3, backoff: { type: 'fixed', delay: 20 } });
     let early = 0;
@@ -74,12 +74,22 @@ export const delayqueueScene: Scene = {
     providerDown = false;
     await queue.resume('check-payment');
     while (!done.has(13)) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Recurring jobs: a nightly reconciliation at 02:00 Berlin time, and a quick one every 50 ms watched for five
+    // ticks. Each tick is one job (its id names the tick) however many workers would run.
+    const ticks: { id: string; lateness: number }[] = [];
+    queue.process('reconcile', (job) => void ticks.push({ id: job.id, lateness: job.lateness }));
+    const nightly = await queue.schedule('reconcile', 'nightly', { cron: '0 2 * * *', tz: 'Europe/Berlin' });
+    await queue.schedule('reconcile', 'every-50ms', { everyMs: 50 });
+    while (ticks.length < 5) await new Promise((resolve) => setTimeout(resolve, 10));
+    await queue.unschedule('every-50ms');
+    const schedules = (await queue.schedules()).map((s) => s.name);
     await queue.close();
     const m = queue.metrics();
     log(`${m.added} checks added (${ORDERS} ids, the repeated add ignored), ${cancelled} cancelled before running`);
     log(`${m.delivered} deliveries: ${m.acked} done, ${m.retried} retried (${flakyFailures} flaky failures + order 13's first two tries)`);
     log(`dead letters: ${dead.map((d) => `${d.id} after ${d.attempts} attempts ("${d.lastError}")`).join(', ')}`);
     log(`paused, requeued ${requeued} dead letter: ${JSON.stringify(whilePaused)}; resumed once the provider was back: order 13 done on attempt ${lastAttempt13}`);
+    log(`schedules: 5 ticks of every-50ms (${ticks[0]!.id} .. ${ticks[4]!.id}, lateness at most ${Math.max(...ticks.slice(0, 5).map((t) => t.lateness))} ms); left: ${schedules.join(', ')}, next ${nightly.nextJobId}`);
     // metrics() keeps the last 4,096 deliveries' lateness: here that is every one.
     log(`lateness over ${m.lateness.count === m.delivered ? 'all' : `the last ${m.lateness.count} of the`} ${m.lateness.count === m.delivered ? m.lateness.count : m.delivered} deliveries: p50 ${m.lateness.p50.toFixed(2)} ms, p99 ${m.lateness.p99.toFixed(2)} ms; ran before due: ${early}`);
   },

@@ -1,5 +1,6 @@
 /**
- * The scripts of recurring jobs. A schedule is a field of the queue's schedules hash (`topic US definition`) and
+ * The scripts of recurring jobs. A schedule is a field of the queue's schedules hash (`topic US version US
+ * definition`, the version a random token per put, so readers can keep definitions they have seen) and
  * a member of its topic's schedule set, scored by the tick whose job is stored now. Putting, removing and
  * stepping a schedule each change the set and the tick jobs in one script, so a tick's job exists exactly when
  * its schedule stands on it, and a step is a compare-and-set on the score: of many workers stepping one tick,
@@ -30,7 +31,7 @@ end
 /**
  * KEYS: schedules, jobs, done, attempts, errors, ready-at, topics, new topic's schedule set, its next, its tick
  * bucket, old topic's schedule set, its ready list, old tick's bucket (the last three: the new topic's when there
- * was no schedule). ARGV: name, topic, definition, wake channel, tick id, tick, tick record, old topic ('' when
+ * was no schedule). ARGV: name, topic, version US definition, wake channel, tick id, tick, tick record, old topic ('' when
  * none), old tick, old tick id.
  * Replaces the schedule: the old tick's job goes if it still waits, the first tick's job goes in, and the topic's
  * schedule drivers in every process hear of it (U+0000 and the topic on the wake channel: no topic starts so), so
@@ -81,7 +82,9 @@ return 1
 
 /**
  * KEYS: schedules, schedule set. ARGV: limit.
- * The topic's schedules whose tick is due: {now, next tick of the rest or -1, name, tick, topic US definition, ...}.
+ * The topic's schedules whose tick is due: {now, next tick of the rest or -1, name, tick, version, ...}. Not the
+ * definitions: a driver reads those once per version (at thousands of schedules a second they were most of the
+ * reply, read again by every driver every second).
  */
 export const SCHEDULE_DUE = lua(
   'schedule-due',
@@ -94,7 +97,7 @@ for i = 1, #due, 2 do
   if stored then
     out[#out + 1] = due[i]
     out[#out + 1] = due[i + 1]
-    out[#out + 1] = stored
+    out[#out + 1] = string.match(stored, '^[^\31]*\31([^\31]*)\31')
   end
 end
 return out

@@ -5,13 +5,20 @@
  * happens at most once per tick, so the loop ends.
  */
 import { type DueSchedules, type NewJob, type ScheduleStep, type StoredSchedule, tickJobId } from '../backend.js';
+import { randomToken } from '@x/core';
 import { CorruptJobError } from '../errors.js';
 import type { QueueKeys } from './keys.js';
 import { encodeRecord } from './record.js';
 import { type RedisClient, runScript } from './script-runner.js';
 import { SCHEDULE_DUE, SCHEDULE_PUT, SCHEDULE_REMOVE, SCHEDULE_STEP } from './schedule-scripts.js';
 
+/** Definitions kept per name; beyond this many the cache starts over (it is refilled by one read per schedule). */
+const MAX_CACHED = 100_000;
+
 export class RedisSchedules {
+  /** Definitions this process has read, by name, with the version they were put with. */
+  private readonly definitions = new Map<string, { version: string; definition: string }>();
+
   constructor(
     private readonly client: RedisClient,
     private readonly keys: QueueKeys,
@@ -27,7 +34,7 @@ export class RedisSchedules {
       const o = k.topic(old?.topic ?? topic);
       const oldId = old === undefined ? '' : tickJobId(name, old.next);
       const keys = [k.schedules, k.jobs, k.done, k.attempts, k.errors, k.readyAt, k.topics, t.schedules, t.next, k.bucket(t, first.id), o.schedules, o.ready, k.bucket(o, oldId)];
-      const args = [name, topic, definition, k.wakeChannel, first.id, tick, encodeRecord(first), old?.topic ?? '', old?.next ?? 0, oldId];
+      const args = [name, topic, `${randomToken(8, 'base64url')}\u001f${definition}`, k.wakeChannel, first.id, tick, encodeRecord(first), old?.topic ?? '', old?.next ?? 0, oldId];
       // The script wakes the topic's movers (in every process, this one too) if the tick is earlier than they plan.
       if ((await runScript(this.client, SCHEDULE_PUT, keys, args)) === 1) return;
     }
@@ -48,7 +55,10 @@ export class RedisSchedules {
 
   /** Every schedule: the hash in one read, then each topic's ticks in one read per topic. */
   async list(): Promise<StoredSchedule[]> {
-    const stored = Object.entries(await this.client.hgetall(this.keys.schedules)).map(([name, value]) => ({ name, ...split(value) }));
+    const stored = Object.entries(await this.client.hgetall(this.keys.schedules)).map(([name, value]) => {
+      const { topic, definition } = split(value);
+      return { name, topic, definition };
+    });
     const byTopic = new Map<string, typeof stored>();
     for (const schedule of stored) {
       let group = byTopic.get(schedule.topic);
@@ -69,10 +79,23 @@ export class RedisSchedules {
   async due(topic: string, limit: number): Promise<DueSchedules> {
     const t = this.keys.topic(topic);
     const reply = (await runScript(this.client, SCHEDULE_DUE, [this.keys.schedules, t.schedules], [limit])) as (string | number)[];
+    const found: { name: string; next: number; version: string }[] = [];
+    for (let i = 2; i < reply.length; i += 3) found.push({ name: String(reply[i]), next: Number(reply[i + 1]), version: String(reply[i + 2]) });
+    const unknown = found.filter(({ name, version }) => this.definitions.get(name)?.version !== version).map(({ name }) => name);
+    if (unknown.length > 0) {
+      if (this.definitions.size + unknown.length > MAX_CACHED) this.definitions.clear();
+      const values = await this.client.hmget(this.keys.schedules, ...unknown);
+      unknown.forEach((name, i) => {
+        const value = values[i];
+        if (value == null) this.definitions.delete(name);
+        else this.definitions.set(name, split(value));
+      });
+    }
     const due: StoredSchedule[] = [];
-    for (let i = 2; i < reply.length; i += 3) {
-      const { definition } = split(String(reply[i + 2]));
-      due.push({ name: String(reply[i]), topic, definition, next: Number(reply[i + 1]) });
+    for (const { name, next } of found) {
+      // Removed between the two reads: nothing to step. Replaced: its tick moved too, and the step will say so.
+      const known = this.definitions.get(name);
+      if (known !== undefined) due.push({ name, topic, definition: known.definition, next });
     }
     const later = Number(reply[1]);
     return { now: Number(reply[0]), due, nextAt: later < 0 ? undefined : later, pollMs: this.pollMs };
@@ -103,8 +126,10 @@ export class RedisSchedules {
   }
 }
 
-function split(value: string): { topic: string; definition: string } {
-  const at = value.indexOf('\u001f');
-  if (at < 0) throw new CorruptJobError(`corrupt schedule: ${JSON.stringify(value.slice(0, 80))}`);
-  return { topic: value.slice(0, at), definition: value.slice(at + 1) };
+/** A schedules-hash value: `topic US version US definition`. */
+function split(value: string): { topic: string; version: string; definition: string } {
+  const first = value.indexOf('\u001f');
+  const second = first < 0 ? -1 : value.indexOf('\u001f', first + 1);
+  if (second < 0) throw new CorruptJobError(`corrupt schedule: ${JSON.stringify(value.slice(0, 80))}`);
+  return { topic: value.slice(0, first), version: value.slice(first + 1, second), definition: value.slice(second + 1) };
 }
