@@ -210,7 +210,7 @@ void (async () => {
       late.sort((a, b) => a - b);
       const at = (q: number): number => (Math.floor(q * expected) < late.length ? late[Math.floor(q * expected)]! : Infinity);
       details.push(
-        `schedule-ticks ${name.padEnd(7)} ${late.length}/${expected} ticks of the window delivered; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${late.at(-1)} ms; ${TICK_SCHEDULES} schedules created in ${Math.round(createMs)} ms`,
+        `schedule-ticks ${name.padEnd(7)} ${late.length}/${expected} ticks of the window delivered; lateness p50 ${at(0.5)} ms, p99 ${at(0.99)} ms (of the delivered alone ${late[Math.floor(0.99 * (late.length - 1))]} ms), max ${late.at(-1)} ms; ${TICK_SCHEDULES} schedules created in ${Math.round(createMs)} ms`,
       );
       return at(0.99);
     });
