@@ -4,11 +4,33 @@
  * reservations ran out of time to run and went to the others.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DelayQueue } from '@x/delayqueue';
 import { RedisBackend } from '@x/delayqueue/redis';
-import { REDIS_URL, REMINDERS, SPAN_MS, TOPIC, TTR_MS, WORKERS, latenessKey, redeliveredKey, sentKey } from './config.js';
+import { createDashboard } from '@x/delayqueue/dashboard';
+import {
+  DASHBOARD_PORT,
+  DIGEST_EVERY_MS,
+  DIGEST_TOPIC,
+  KEEP_DASHBOARD,
+  REDIS_URL,
+  REMINDERS,
+  SMS_COUNT,
+  SMS_RATE,
+  SMS_TOPIC,
+  SPAN_MS,
+  TOPIC,
+  TTR_MS,
+  WORKERS,
+  digestKey,
+  latenessKey,
+  redeliveredKey,
+  sentKey,
+  smsKey,
+} from './config.js';
 
 async function main(): Promise<void> {
   const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
@@ -20,7 +42,7 @@ async function main(): Promise<void> {
 
   const workers = await Promise.all(Array.from({ length: WORKERS }, () => startWorker(name)));
   const removeKeys = async (): Promise<void> => {
-    const keys = [...(await redis.keys(`{${name}}*`)), sentKey(name), latenessKey(name), redeliveredKey(name)];
+    const keys = [...(await redis.keys(`{${name}}*`)), sentKey(name), latenessKey(name), redeliveredKey(name), digestKey(name), smsKey(name)];
     await redis.unlink(...keys);
   };
   // Ctrl-C stops the workers too (they share the terminal's process group); the queue's keys go with them.
@@ -68,6 +90,47 @@ async function main(): Promise<void> {
     if (counts !== empty) await new Promise((r) => setTimeout(r, 100));
   }
   console.log(`counts across the workers once all were sent: ${counts}`);
+
+  // A recurring digest, stepped by whichever surviving worker comes first: one job per tick.
+  const digest = await queue.schedule(DIGEST_TOPIC, 'digest', { everyMs: DIGEST_EVERY_MS });
+  await queue.schedule(DIGEST_TOPIC, 'nightly-digest', { cron: '0 2 * * *', tz: 'Europe/Berlin' });
+  while ((await redis.hlen(digestKey(name))) < 6) await new Promise((r) => setTimeout(r, 50));
+  await queue.unschedule('digest');
+  const ticks = await redis.hgetall(digestKey(name));
+  const onGrid = Object.keys(ticks).every((id) => (Date.parse(id.slice('digest@'.length)) - digest.next) % DIGEST_EVERY_MS === 0);
+  console.log(`digest every ${DIGEST_EVERY_MS} ms: ${Object.keys(ticks).length} ticks, each delivered ${[...new Set(Object.values(ticks))].join(' or ')} time(s), on the grid: ${onGrid}`);
+  if (Object.values(ticks).some((n) => n !== '1') || !onGrid) process.exitCode = 1;
+
+  // A provider that allows SMS_RATE texts a second: one limit for every worker together.
+  await queue.setLimits(SMS_TOPIC, { rate: SMS_RATE, intervalMs: 1_000 });
+  const smsStart = Date.now();
+  await queue.addBulk(Array.from({ length: SMS_COUNT }, (_, i) => ({ topic: SMS_TOPIC, payload: { to: `+49301234${i}` } })));
+  while ((await redis.llen(smsKey(name))) < SMS_COUNT) await new Promise((r) => setTimeout(r, 50));
+  const sentAt = (await redis.lrange(smsKey(name), 0, -1)).map(Number).sort((a, b) => a - b);
+  let fullest = 0;
+  for (let i = 0, j = 0; i < sentAt.length; i++) {
+    while (j < sentAt.length && sentAt[j]! < sentAt[i]! + 1_000) j++;
+    fullest = Math.max(fullest, j - i);
+  }
+  console.log(`${SMS_COUNT} texts under a limit of ${SMS_RATE}/s for all workers: the last reserved ${sentAt.at(-1)! - smsStart} ms after the add, at most ${fullest} reserved in any second (by the Redis clock)`);
+  if (fullest > SMS_RATE) process.exitCode = 1;
+
+  // The dashboard over it all: counts, lateness, dead letters, paused topics, schedules.
+  const dashboard = createDashboard(queue, { title: `reminders (${name})` });
+  const server = createServer(dashboard);
+  await new Promise<void>((resolve) => server.listen(DASHBOARD_PORT, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const state = (await (await fetch(`${url}api/state`)).json()) as { topics: { name: string }[]; schedules: { name: string; next: number }[] };
+  console.log(`dashboard at ${url}: topics ${state.topics.map((t) => t.name).join(', ')}; schedules ${state.schedules.map((s) => `${s.name} next ${new Date(s.next).toISOString()}`).join(', ')}`);
+  if (KEEP_DASHBOARD) {
+    // Ctrl-C ends the run as above: the workers stop and the queue's keys go.
+    finished = true;
+    console.log('serving the dashboard until Ctrl-C (KEEP_DASHBOARD=1)');
+    await new Promise(() => undefined);
+  }
+  dashboard.close();
+  server.close();
+  await queue.unschedule('nightly-digest');
 
   finished = true;
   // The workers close their queues (each lets its running handlers end first): about two seconds.
