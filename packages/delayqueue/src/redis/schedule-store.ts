@@ -70,7 +70,7 @@ export class RedisSchedules {
       [...byTopic].map(async ([topic, group]) => {
         const ticks = await this.client.zmscore(this.keys.topic(topic).schedules, ...group.map((s) => s.name));
         // A schedule removed between the two reads has no tick any more: it is gone.
-        group.forEach((schedule, i) => ticks[i] != null && out.push({ ...schedule, next: Number(ticks[i]) }));
+        group.forEach((schedule, i) => ticks[i] !== null && ticks[i] !== undefined && out.push({ ...schedule, next: Number(ticks[i]) }));
       }),
     );
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -87,7 +87,7 @@ export class RedisSchedules {
       const values = await this.client.hmget(this.keys.schedules, ...unknown);
       unknown.forEach((name, i) => {
         const value = values[i];
-        if (value == null) this.definitions.delete(name);
+        if (value === null || value === undefined) this.definitions.delete(name);
         else this.definitions.set(name, split(value));
       });
     }
