@@ -89,7 +89,7 @@ export const delayqueueScene: Scene = {
     log(`${m.delivered} deliveries: ${m.acked} done, ${m.retried} retried (${flakyFailures} flaky failures + order 13's first two tries)`);
     log(`dead letters: ${dead.map((d) => `${d.id} after ${d.attempts} attempts ("${d.lastError}")`).join(', ')}`);
     log(`paused, requeued ${requeued} dead letter: ${JSON.stringify(whilePaused)}; resumed once the provider was back: order 13 done on attempt ${lastAttempt13}`);
-    log(`schedules: 5 ticks of every-50ms (${ticks[0]!.id} .. ${ticks[4]!.id}, lateness at most ${Math.max(...ticks.slice(0, 5).map((t) => t.lateness))} ms); left: ${schedules.join(', ')}, next ${nightly.nextJobId}`);
+    log(`schedules: 5 ticks of every-50ms (${ticks[0]!.id} .. ${ticks[4]!.id}, lateness at most ${Math.max(...ticks.slice(0, 5).map((t) => t.lateness)).toFixed(1)} ms); left: ${schedules.join(', ')}, next ${nightly.nextJobId}`);
     // metrics() keeps the last 4,096 deliveries' lateness: here that is every one.
     log(`lateness over ${m.lateness.count === m.delivered ? 'all' : `the last ${m.lateness.count} of the`} ${m.lateness.count === m.delivered ? m.lateness.count : m.delivered} deliveries: p50 ${m.lateness.p50.toFixed(2)} ms, p99 ${m.lateness.p99.toFixed(2)} ms; ran before due: ${early}`);
   },
