@@ -172,6 +172,9 @@ export interface ScheduleStep {
   readonly dropFrom: boolean;
 }
 
+/** What a step did: see `Backend.stepSchedules`. */
+export type StepOutcome = 'stepped' | 'dropped' | 'lost';
+
 /** A topic's schedules whose tick is due, as `Backend.dueSchedules` reads them. */
 export interface DueSchedules {
   /** The backend's clock at the reading, epoch ms. */
@@ -265,8 +268,18 @@ export interface Backend {
    * Without it, drivers find other processes' schedules only by reading every `pollMs`.
    */
   watchSchedules?(topic: string, changed: () => void): () => void;
-  /** Steps schedules of `topic` (see ScheduleStep); for each, whether it stepped (false: another worker was first). */
-  stepSchedules?(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]>;
+  /**
+   * Steps schedules of `topic` (see ScheduleStep); for each, 'stepped', 'dropped' (stepped, and `from`'s job was
+   * deleted as asked), or 'lost' (another worker stepped it first, or it was replaced or removed).
+   */
+  stepSchedules?(topic: string, steps: readonly ScheduleStep[]): Promise<StepOutcome[]>;
+  /** The schedule of that name, or undefined. */
+  scheduleOf?(name: string): Promise<StoredSchedule | undefined>;
+  /**
+   * The backend's clock now (epoch ms), when it is not the queue's (Redis: the server's, from a measured offset):
+   * a schedule's first tick is worked out on the clock its later ticks are stepped on.
+   */
+  clockNow?(): Promise<number>;
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import type { Job, JobHandler } from './job.js';
 import type { Metrics } from './metrics.js';
 import type { QueueTracing } from './tracing.js';
 import { MAX_DELAY_MS, retryDelay } from './new-job.js';
+import { isStaleTick, tickOf } from './stale-ticks.js';
 
 /** What a processor needs from its queue. */
 export interface ProcessorHost {
@@ -177,6 +178,13 @@ export class Processor {
   private async execute(run: Running): Promise<void> {
     const { delivery } = run;
     const { backend } = this.host;
+    if (await this.staleTick(delivery)) {
+      if (await this.settle(() => backend.ack(delivery.topic, delivery.id, delivery.attempt))) {
+        const { name, tick } = tickOf(delivery.id)!;
+        this.host.emit('missed', { topic: delivery.topic, schedule: name, tick, dropped: true, next: undefined });
+      }
+      return;
+    }
     let payload: unknown;
     try {
       payload = JSON.parse(delivery.payload);
@@ -233,6 +241,16 @@ export class Processor {
     if (await this.settle(() => backend.retry(delivery.topic, delivery.id, delivery.attempt, delay, message))) {
       this.host.metrics.count('retried', delivery.topic);
       this.host.emit('retried', { id: delivery.id, topic: delivery.topic, attempt: delivery.attempt, delay, error: message });
+    }
+  }
+
+  /** A tick of a `missed: 'skip'` schedule taken too late to run (stale-ticks.ts); a failed lookup runs it. */
+  private async staleTick(delivery: Delivery): Promise<boolean> {
+    try {
+      return await isStaleTick(this.host.backend, delivery);
+    } catch (error) {
+      this.host.reportError(error);
+      return false;
     }
   }
 

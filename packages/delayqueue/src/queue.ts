@@ -26,7 +26,7 @@ import { type JobDefaults, assertDelay, assertName, buildJob, checkDefaults } fr
 import { type ProcessOptions, Processor, type ProcessorHost } from './processor.js';
 import { ScheduleDriver } from './schedule-driver.js';
 import type { ScheduleRule } from './schedule-rule.js';
-import { type ScheduleInfo, type ScheduleOptions, planSchedule, scheduleInfo } from './schedules.js';
+import { type ScheduleInfo, type ScheduleOptions, planSchedule, sameSchedule, scheduleInfo } from './schedules.js';
 
 /** Options of {@link DelayQueue}. */
 export interface DelayQueueOptions {
@@ -393,8 +393,9 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
    * 'Europe/Berlin' }`; 5 fields, or 6 with seconds first; default zone UTC) or a fixed interval (`{ everyMs }`,
    * ticks counted from now). Exactly one job per tick, however many workers and processes consume the topic: the
    * next tick's job is always stored ahead (id `name@<tick as ISO time>`), and stepping to the one after is a
-   * compare-and-set in the backend. `name` is unique on the backend: scheduling it again replaces it (its stored
-   * tick job goes if it still waits), on any topic. Daylight saving: a fixed time in the hour that does not exist
+   * compare-and-set in the backend. `name` is unique on the backend: scheduling it again with another rule,
+   * payload, options or topic replaces it (its stored tick job goes if it still waits); with the same ones it
+   * changes nothing (an app may schedule at every start: its stored tick and its interval's grid stay). Daylight saving: a fixed time in the hour that does not exist
    * runs at the first instant after it, a fixed time that happens twice runs once, and interval patterns
    * (`*\/15 * * * *`) run in both copies of a repeated hour. Ticks are stepped by the queues that `process` the
    * topic; see `options.missed` for ticks that fall while none runs.
@@ -411,7 +412,11 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   async schedule<T>(topic: string, name: string, rule: ScheduleRule, payload?: T, options: ScheduleOptions = {}): Promise<ScheduleInfo<T>> {
     this.assertScheduling('schedule');
     assertName('topic', topic);
-    const planned = planSchedule(topic, name, rule, payload ?? null, options, this.defaults, this.maxPayloadBytes, this.clock.wallNow());
+    // The first tick on the clock later ticks are stepped on (Redis: the server's), not this process's.
+    const now = (await this.backend.clockNow?.()) ?? this.clock.wallNow();
+    const planned = planSchedule(topic, name, rule, payload ?? null, options, this.defaults, this.maxPayloadBytes, now);
+    const existing = await this.backend.scheduleOf?.(name);
+    if (existing !== undefined && sameSchedule(existing, topic, planned)) return scheduleInfo<T>(existing);
     await this.backend.putSchedule!(topic, name, planned.definition, planned.first);
     this.drivers.get(topic)?.nudge();
     return scheduleInfo<T>({ name, topic, definition: planned.definition, next: planned.first.runAt! });

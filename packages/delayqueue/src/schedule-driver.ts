@@ -61,16 +61,19 @@ export class ScheduleDriver {
         const { now, due, nextAt, pollMs } = await backend.dueSchedules!(this.topic, BATCH);
         if (due.length > 0) {
           const steps = due.map((schedule) => stepOf(schedule, now));
-          const stepped = await backend.stepSchedules!(this.topic, steps);
+          const outcomes = await backend.stepSchedules!(this.topic, steps);
           steps.forEach((step, i) => {
-            if (stepped[i] && (step.dropFrom || step.skippedTicks)) {
-              this.host.emit('missed', { topic: this.topic, schedule: step.name, tick: step.from, dropped: step.dropFrom, next: step.job?.runAt });
+            const outcome = outcomes[i];
+            // A stale tick a worker took before this step could delete it is skipped at its delivery instead
+            // (and reported there), so only a deletion done here is reported as one.
+            if (outcome === 'dropped' || (outcome === 'stepped' && step.skippedTicks)) {
+              this.host.emit('missed', { topic: this.topic, schedule: step.name, tick: step.from, dropped: outcome === 'dropped', next: step.job?.runAt });
             }
           });
           failures = 0;
           // Most of them stepped by another worker first: the drivers of other processes read the same schedules
           // at the same instants. Falling back a random few ms lets one of them take the next batches alone.
-          if (stepped.filter(Boolean).length * 2 < steps.length) {
+          if (outcomes.filter((outcome) => outcome === 'lost').length * 2 > steps.length) {
             await this.sleep(Math.random() * LOSER_BACKOFF_MS);
           }
           continue;

@@ -4,7 +4,7 @@
  * delivered like any delayed job (on time, by the backend's mover) and stepping on only has to happen before the
  * following tick.
  */
-import { InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf } from '@x/core';
+import { InvalidArgumentError, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import { type NewJob, type ScheduleStep, type StoredSchedule, tickJobId } from './backend.js';
 import { CorruptJobError } from './errors.js';
 import type { AddOptions } from './job.js';
@@ -13,6 +13,11 @@ import { type ScheduleRule, type StoredRule, checkRule, publicRule, tickAfter } 
 
 /** Longest schedule name: its tick jobs' ids add the tick's 25-character time and must stay within 256. */
 export const MAX_SCHEDULE_NAME = 200;
+/**
+ * Least `missedAfterMs`: a tick is stepped, moved and reserved within milliseconds when workers run, but not within
+ * none; below a second, ticks of running workers would count as missed.
+ */
+export const MIN_MISSED_AFTER_MS = 1_000;
 
 /** What happens to a tick that no worker stepped past in time (every worker of its topic was down). */
 export type MissedTicks = 'run-once' | 'skip';
@@ -26,7 +31,7 @@ export interface ScheduleOptions extends Pick<AddOptions, 'ttr' | 'attempts' | '
    * `missedAfterMs` late.
    */
   missed?: MissedTicks;
-  /** How late a stored tick may be and still run under `missed: 'skip'`, ms. Default 60,000. */
+  /** How late a stored tick may be and still run under `missed: 'skip'`, ms (at least 1,000). Default 60,000. */
   missedAfterMs?: number;
 }
 
@@ -71,12 +76,12 @@ export function planSchedule(
   maxPayloadBytes: number,
   now: number,
 ): PlannedSchedule {
+  assertString('name', name, MAX_SCHEDULE_NAME);
   assertName('name', name);
-  if ((name as string).length > MAX_SCHEDULE_NAME) throw new InvalidArgumentError('name', name, `a name of at most ${MAX_SCHEDULE_NAME} characters`);
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
   assertKnownKeys('options', options, OPTION_KEYS);
   const missed = assertOneOf('options.missed', options.missed ?? 'run-once', ['run-once', 'skip'] as const);
-  const missedAfterMs = assertNumber('options.missedAfterMs', options.missedAfterMs ?? 60_000, { min: 0, max: MAX_DELAY_MS, integer: true });
+  const missedAfterMs = assertNumber('options.missedAfterMs', options.missedAfterMs ?? 60_000, { min: MIN_MISSED_AFTER_MS, max: MAX_DELAY_MS, integer: true });
   const stored = checkRule(rule, now);
   const { ttr, attempts, backoff } = options;
   const template = buildJob(topic, payload, { ttr, attempts, backoff }, defaults, maxPayloadBytes, now);
@@ -87,7 +92,7 @@ export function planSchedule(
     missedAfterMs,
   };
   const tick = tickAfter(stored, now);
-  if (tick === undefined || tick - now > MAX_DELAY_MS) throw new InvalidArgumentError('rule', rule, 'a rule with a tick in the next 100 years');
+  if (tick === undefined || tick - now > MAX_DELAY_MS) throw new InvalidArgumentError('rule', JSON.stringify(rule), 'a rule with a tick in the next 100 years');
   return { definition: JSON.stringify(definition), first: tickJob(name as string, topic, definition, tick) };
 }
 
@@ -108,6 +113,25 @@ export function stepOf(schedule: StoredSchedule, now: number): ScheduleStep & { 
     dropFrom: definition.missed === 'skip' && now - schedule.next > definition.missedAfterMs,
     skippedTicks,
   };
+}
+
+/** The missed-tick policy of a stored schedule. */
+export function missedPolicy(schedule: StoredSchedule): { missed: MissedTicks; missedAfterMs: number } {
+  const { missed, missedAfterMs } = parseDefinition(schedule.definition);
+  return { missed, missedAfterMs };
+}
+
+/**
+ * Whether `stored` already is what `planned` asks for, on `topic` (an interval's grid origin aside): then
+ * scheduling it again changes nothing, and an application that schedules at every start keeps its stored tick
+ * and its grid across restarts.
+ */
+export function sameSchedule(stored: StoredSchedule, topic: string, planned: PlannedSchedule): boolean {
+  if (stored.topic !== topic) return false;
+  const a = parseDefinition(stored.definition);
+  const b = parseDefinition(planned.definition);
+  const rule = (r: StoredRule): string => ('everyMs' in r ? `every ${r.everyMs}` : `cron ${r.cron} ${r.tz}`);
+  return rule(a.rule) === rule(b.rule) && JSON.stringify({ ...a, rule: 0 }) === JSON.stringify({ ...b, rule: 0 });
 }
 
 /** A stored schedule as users see it. */

@@ -889,18 +889,49 @@ export function conformance(name: string, factory: BackendFactory): void {
       );
     });
 
+    itIf(can.schedules)('under skip, a stale tick a stalled worker takes is not run: its event loop blocked while the tick fell due', async () => {
+      const queue = await open();
+      const seen = record(queue, 'stalled');
+      const missed: { dropped: boolean }[] = [];
+      queue.on('missed', (event) => missed.push(event));
+      await queue.schedule('stalled', 'stall', { everyMs: 500 }, null, { missed: 'skip', missedAfterMs: 1_000 });
+      await patient(() => seen.length >= 1, 'a first tick');
+      // Alive but stalled (a SIGSTOP, a paused VM, a blocked loop): the stored tick falls due meanwhile.
+      const busyUntil = Date.now() + 2_600;
+      while (Date.now() < busyUntil);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const late = seen.filter(({ job, at }) => at - job.dueAt > 1_000).map(({ job }) => job.id);
+      expect(late).toEqual([]);
+      expect(missed.filter((event) => event.dropped)).toHaveLength(1);
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+    });
+
+    itIf(can.schedules)('scheduling a name again with the same rule and job changes nothing: its stored tick and its grid stay', async () => {
+      const queue = await open();
+      const first = await queue.schedule('same', 'boot', { everyMs: 60_000 }, { v: 1 }, { attempts: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const again = await queue.schedule('same', 'boot', { everyMs: 60_000 }, { v: 1 }, { attempts: 2 });
+      expect(again).toEqual(first);
+      expect(await queue.get(first.nextJobId)).toMatchObject({ state: 'delayed' });
+      const changed = await queue.schedule('same', 'boot', { everyMs: 60_000 }, { v: 2 }, { attempts: 2 });
+      expect(changed.next).toBeGreaterThanOrEqual(first.next + 30);
+      expect(await queue.get(first.nextJobId)).toBeUndefined();
+      expect((await queue.get(changed.nextJobId))?.payload).toEqual({ v: 2 });
+    });
+
     itIf(can.schedules)('rejects bad schedules with typed errors and writes nothing', async () => {
       const queue = await open();
       const bad: [string, unknown, unknown, unknown?, unknown?][] = [
-        ['', 'name', { everyMs: 10 }],
-        ['t', '', { everyMs: 10 }],
-        ['t', 'x'.repeat(201), { everyMs: 10 }],
-        ['t', 'a\u0000b', { everyMs: 10 }],
-        ['t', '\ud800', { everyMs: 10 }],
+        ['', 'name', { everyMs: 100 }],
+        ['t', '', { everyMs: 100 }],
+        ['t', 'x'.repeat(201), { everyMs: 100 }],
+        ['t', 'a\u0000b', { everyMs: 100 }],
+        ['t', '\ud800', { everyMs: 100 }],
         ['t', 'n', null],
         ['t', 'n', {}],
         ['t', 'n', { every: 10 }],
         ['t', 'n', { everyMs: 0 }],
+        ['t', 'n', { everyMs: 49 }],
         ['t', 'n', { everyMs: 1.5 }],
         ['t', 'n', { everyMs: 2 ** 53 }],
         ['t', 'n', { everyMs: 10, cron: '* * * * *' }],
@@ -910,12 +941,13 @@ export function conformance(name: string, factory: BackendFactory): void {
         ['t', 'n', { cron: '' }],
         ['t', 'n', { cron: '* * * * *', tz: 'Mars/Olympus_Mons' }],
         ['t', 'n', { cron: '* * * * *', tz: '' }],
-        ['t', 'n', { everyMs: 10 }, 1n],
-        ['t', 'n', { everyMs: 10 }, 'p', { missed: 'never' }],
-        ['t', 'n', { everyMs: 10 }, 'p', { missedAfterMs: -1 }],
-        ['t', 'n', { everyMs: 10 }, 'p', { ttr: 0 }],
-        ['t', 'n', { everyMs: 10 }, 'p', { delay: 5 }],
-        ['t', 'n', { everyMs: 10 }, 'p', null],
+        ['t', 'n', { everyMs: 100 }, 1n],
+        ['t', 'n', { everyMs: 100 }, 'p', { missed: 'never' }],
+        ['t', 'n', { everyMs: 100 }, 'p', { missedAfterMs: -1 }],
+        ['t', 'n', { everyMs: 100 }, 'p', { missed: 'skip', missedAfterMs: 999 }],
+        ['t', 'n', { everyMs: 100 }, 'p', { ttr: 0 }],
+        ['t', 'n', { everyMs: 100 }, 'p', { delay: 5 }],
+        ['t', 'n', { everyMs: 100 }, 'p', null],
       ];
       for (const [topic, name, rule, payload, options] of bad) {
         const outcome = await queue.schedule(topic, name as string, rule as never, payload, options as never).then(

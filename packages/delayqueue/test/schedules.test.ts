@@ -4,7 +4,7 @@
  */
 import { ManualClock } from '@x/core';
 import { DelayQueue, type Job, MemoryBackend } from '../src/index.js';
-import { checkRule, tickAfter } from '../src/schedule-rule.js';
+import { type ScheduleRule, checkRule, tickAfter } from '../src/schedule-rule.js';
 
 const HOUR = 3_600_000;
 
@@ -75,6 +75,15 @@ describe('recurring jobs across daylight-saving changes (manual clock, memory ba
     expect(hourly.due).toEqual(['2026-11-01 00:00:00 (GMT-4)', '2026-11-01 01:00:00 (GMT-4)', '2026-11-01 01:00:00 (GMT-5)', '2026-11-01 02:00:00 (GMT-5)']);
   });
 
+  it('a rule is a cron pattern or an interval, never both (to the type checker too); a zone is stored as given', () => {
+    // @ts-expect-error a cron pattern and an interval at once
+    const both: ScheduleRule = { cron: '* * * * *', everyMs: 1_000 };
+    // @ts-expect-error an interval has no time zone
+    const zoned: ScheduleRule = { everyMs: 1_000, tz: 'UTC' };
+    for (const rule of [both, zoned]) expect(() => checkRule(rule, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    expect(checkRule({ cron: '0 2 * * *', tz: 'Asia/Kolkata' }, 0)).toEqual({ cron: '0 2 * * *', tz: 'Asia/Kolkata' });
+  });
+
   it('a rule without a zone means UTC, whatever the machine’s TZ', () => {
     const rule = checkRule({ cron: '0 2 * * *' }, Date.parse('2026-06-01T00:00:00Z'));
     expect(rule).toEqual({ cron: '0 2 * * *', tz: 'UTC' });
@@ -82,10 +91,12 @@ describe('recurring jobs across daylight-saving changes (manual clock, memory ba
   });
 
   it('an interval keeps the grid it started on, across a restart: ticks at start + k * everyMs, the first strictly after any instant', () => {
-    const rule = checkRule({ everyMs: 250 }, 1_000.4);
+    const rule = checkRule({ everyMs: 250 }, 1_001.4);
+    expect(() => checkRule({ everyMs: 49 }, 0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     expect(rule).toEqual({ everyMs: 250, from: 1_001 });
+    // The first tick after the instant it was made is a whole interval later.
+    expect(tickAfter(rule, 1_001.4)).toBe(1_251);
     expect(tickAfter(rule, 0)).toBe(1_001);
-    expect(tickAfter(rule, 1_001)).toBe(1_251);
     expect(tickAfter(rule, 1_250)).toBe(1_251);
     expect(tickAfter(rule, 1_000_000)).toBe(1_000_001);
     expect(tickAfter(rule, 1_000_001)).toBe(1_000_251);

@@ -17,6 +17,7 @@ import {
   type ListState,
   type NewJob,
   type ScheduleStep,
+  type StepOutcome,
   type StoredSchedule,
   type TopicLimits,
   type TopicWatch,
@@ -97,7 +98,9 @@ export class MemoryBackend implements Backend {
     add: (job) => void this.add([job]),
     dropWaiting: (id) => {
       const job = this.jobs.get(id);
-      if (job !== undefined && (job.state === 'delayed' || job.state === 'ready')) this.remove(job);
+      if (job === undefined || (job.state !== 'delayed' && job.state !== 'ready')) return false;
+      this.remove(job);
+      return true;
     },
   });
   private listener: BackendListener | undefined;
@@ -351,9 +354,14 @@ export class MemoryBackend implements Backend {
     return this.schedules.due(topic, Math.round(this.clock.wallNow()), limit);
   }
 
-  async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
+  async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<StepOutcome[]> {
     this.assertOpen();
     return this.schedules.step(topic, steps);
+  }
+
+  async scheduleOf(name: string): Promise<StoredSchedule | undefined> {
+    this.assertOpen();
+    return this.schedules.get(name);
   }
 
   async countJobs(topics: readonly string[]): Promise<Map<string, JobCounts>> {

@@ -3,15 +3,15 @@
  * process, so every change is atomic by construction; the table only needs the backend's way to add a tick's job
  * and to drop one that still waits.
  */
-import type { DueSchedules, NewJob, ScheduleStep, StoredSchedule } from '../backend.js';
+import type { DueSchedules, NewJob, ScheduleStep, StepOutcome, StoredSchedule } from '../backend.js';
 import { tickJobId } from '../backend.js';
 
 /** What the table asks of its backend. */
 export interface TickJobs {
   /** Stores a tick's job. */
   add(job: NewJob): void;
-  /** Deletes the job if it is delayed or ready (a reserved or dead one stays). */
-  dropWaiting(id: string): void;
+  /** Deletes the job if it is delayed or ready (a reserved or dead one stays); whether it did. */
+  dropWaiting(id: string): boolean;
 }
 
 export class ScheduleTable {
@@ -33,6 +33,10 @@ export class ScheduleTable {
     return true;
   }
 
+  get(name: string): StoredSchedule | undefined {
+    return this.byName.get(name);
+  }
+
   list(): StoredSchedule[] {
     return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
@@ -51,18 +55,17 @@ export class ScheduleTable {
     return { now, due, nextAt, pollMs: undefined };
   }
 
-  step(topic: string, steps: readonly ScheduleStep[]): boolean[] {
+  step(topic: string, steps: readonly ScheduleStep[]): StepOutcome[] {
     return steps.map((step) => {
       const schedule = this.byName.get(step.name);
-      if (schedule === undefined || schedule.topic !== topic || schedule.next !== step.from) return false;
-      if (step.dropFrom) this.jobs.dropWaiting(tickJobId(step.name, step.from));
-      if (step.job === undefined) {
-        this.byName.delete(step.name);
-        return true;
+      if (schedule === undefined || schedule.topic !== topic || schedule.next !== step.from) return 'lost';
+      const dropped = step.dropFrom && this.jobs.dropWaiting(tickJobId(step.name, step.from));
+      if (step.job === undefined) this.byName.delete(step.name);
+      else {
+        this.jobs.add(step.job);
+        this.byName.set(step.name, { ...schedule, next: step.job.runAt! });
       }
-      this.jobs.add(step.job);
-      this.byName.set(step.name, { ...schedule, next: step.job.runAt! });
-      return true;
+      return dropped ? 'dropped' : 'stepped';
     });
   }
 }

@@ -22,6 +22,7 @@ import {
   type ListState,
   type NewJob,
   type ScheduleStep,
+  type StepOutcome,
   type StoredSchedule,
   type TopicLimits,
   type TopicWatch,
@@ -486,9 +487,19 @@ export class RedisBackend implements Backend {
     return this.schedules.due(topic, limit);
   }
 
-  async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
+  async stepSchedules(topic: string, steps: readonly ScheduleStep[]): Promise<StepOutcome[]> {
     this.assertOpen();
     return this.schedules.step(topic, steps);
+  }
+
+  async scheduleOf(name: string): Promise<StoredSchedule | undefined> {
+    this.assertOpen();
+    return this.schedules.get(name);
+  }
+
+  async clockNow(): Promise<number> {
+    this.assertOpen();
+    return Date.now() + (await this.serverClock.offset());
   }
 
   watchSchedules(topic: string, changed: () => void): () => void {

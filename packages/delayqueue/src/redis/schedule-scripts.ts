@@ -8,15 +8,16 @@
  */
 import { NOW, PLAN, lua } from './scripts.js';
 
-// Deletes a job that still waits (delayed in \`bucket\` or ready); a reserved, dead or done one stays.
+// Deletes a job that still waits (delayed in \`bucket\` or ready); a reserved, dead or done one stays. True when it went.
 const DROP_WAITING = String.raw`local function drop_waiting(id, bucket, jobs, attempts, errors, ready_at, ready)
   if redis.call('ZREM', bucket, id) == 0 then
-    if redis.call('HDEL', ready_at, id) == 0 then return end
+    if redis.call('HDEL', ready_at, id) == 0 then return false end
     redis.call('LREM', ready, 1, id)
   end
   redis.call('HDEL', jobs, id)
   redis.call('HDEL', attempts, id)
   redis.call('HDEL', errors, id)
+  return true
 end
 `;
 
@@ -108,7 +109,8 @@ return out
  * KEYS: schedules, jobs, done, attempts, errors, ready-at, ready, next, schedule set, bucket 1..n. ARGV: wake
  * channel, topic, steps: separated by U+001D, each \`name RS from RS drop RS from's bucket RS from's id RS id RS
  * tick RS bucket RS record\` (RS = U+001E; id '' when the schedule ends; drop 1 to delete from's job if it
- * still waits). A step happens only while the schedule stands on \`from\`. Returns 1/0 per step.
+ * still waits). A step happens only while the schedule stands on \`from\`. Returns per step 2 (stepped, and from's
+ * job deleted), 1 (stepped) or 0 (not: another worker was first, or the schedule changed).
  */
 export const SCHEDULE_STEP = lua(
   'schedule-step',
@@ -132,7 +134,7 @@ while pos <= len do
   local record = string.sub(steps, at, stop - 1)
   local name = f[1]
   if tonumber(redis.call('ZSCORE', KEYS[9], name)) == tonumber(f[2]) then
-    if f[3] == '1' then drop_waiting(f[5], KEYS[9 + tonumber(f[4])], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7]) end
+    local dropped = f[3] == '1' and drop_waiting(f[5], KEYS[9 + tonumber(f[4])], KEYS[2], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
     if f[6] == '' then
       redis.call('ZREM', KEYS[9], name)
       redis.call('HDEL', KEYS[1], name)
@@ -141,7 +143,7 @@ while pos <= len do
       if add_tick(f[6], tick, KEYS[9 + tonumber(f[8])], record, KEYS[2], KEYS[3]) and (not earliest or tick < earliest) then earliest = tick end
       redis.call('ZADD', KEYS[9], tick, name)
     end
-    out[#out + 1] = 1
+    out[#out + 1] = dropped and 2 or 1
   else
     out[#out + 1] = 0
   end

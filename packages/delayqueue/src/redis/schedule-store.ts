@@ -4,7 +4,7 @@
  * schedule moved meanwhile: then they read again. Each refusal means another worker stepped or replaced it, which
  * happens at most once per tick, so the loop ends.
  */
-import { type DueSchedules, type NewJob, type ScheduleStep, type StoredSchedule, tickJobId } from '../backend.js';
+import { type DueSchedules, type NewJob, type ScheduleStep, type StepOutcome, type StoredSchedule, tickJobId } from '../backend.js';
 import { randomToken } from '@x/core';
 import { CorruptJobError } from '../errors.js';
 import type { QueueKeys } from './keys.js';
@@ -101,7 +101,16 @@ export class RedisSchedules {
     return { now: Number(reply[0]), due, nextAt: later < 0 ? undefined : later, pollMs: this.pollMs };
   }
 
-  async step(topic: string, steps: readonly ScheduleStep[]): Promise<boolean[]> {
+  /** The schedule of that name: its definition, then its tick (undefined when it went between the two reads). */
+  async get(name: string): Promise<StoredSchedule | undefined> {
+    const value = await this.client.hget(this.keys.schedules, name);
+    if (value === null) return undefined;
+    const { topic, definition } = split(value);
+    const next = await this.client.zscore(this.keys.topic(topic).schedules, name);
+    return next === null ? undefined : { name, topic, definition, next: Number(next) };
+  }
+
+  async step(topic: string, steps: readonly ScheduleStep[]): Promise<StepOutcome[]> {
     const k = this.keys;
     const t = k.topic(topic);
     const packed = steps.map((step) => {
@@ -112,7 +121,7 @@ export class RedisSchedules {
     });
     const keys = [k.schedules, k.jobs, k.done, k.attempts, k.errors, k.readyAt, t.ready, t.next, t.schedules, ...t.buckets];
     const reply = (await runScript(this.client, SCHEDULE_STEP, keys, [k.wakeChannel, topic, packed.join('\u001d')])) as number[];
-    return steps.map((_, i) => reply[i] === 1);
+    return steps.map((_, i) => (reply[i] === 2 ? 'dropped' : reply[i] === 1 ? 'stepped' : 'lost'));
   }
 
   /** Where the schedule stands now: its topic and tick, or undefined when there is none. */
