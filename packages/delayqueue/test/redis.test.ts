@@ -68,6 +68,21 @@ async function withConsumerProcesses(
   }
 }
 
+/**
+ * Resolves once `processes` consumer processes have each handled a job: a trickle of warm-up jobs until then (one
+ * process alone would take any batch). Resolves to how many warm-up jobs were added.
+ */
+async function untilAllHandle(name: string, control: DelayQueue, processes: number): Promise<number> {
+  let warm = 0;
+  const started = Date.now();
+  while (Object.keys(await redis.hgetall(`${name}:by-pid`)).length < processes) {
+    if (Date.now() - started > 60_000) throw new Error(`the ${processes} consumers did not all start handling within 60 s`);
+    await control.addBulk(Array.from({ length: 10 }, () => ({ topic: 'work', payload: warm, options: { id: `warm-${warm++}` } })));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return warm;
+}
+
 describe('redis backend specifics', () => {
   it('keeps every key of a queue under its hash tag and leaves nothing behind after the last ack', async () => {
     const name = uniqueName('dq');
@@ -179,14 +194,7 @@ describe('redis backend specifics', () => {
       return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
     };
     await withConsumerProcesses(2, { X_CONCURRENCY: '10', X_HANDLER_MS: '1' }, async ({ name, control, children }) => {
-      // Both consumers are up once each has handled some: a trickle of jobs until then (one alone takes any batch).
-      let warm = 0;
-      const started = Date.now();
-      while (Object.keys(await redis.hgetall(`${name}:by-pid`)).length < 2) {
-        if (Date.now() - started > 60_000) throw new Error('the two consumers did not both start handling within 60 s');
-        await control.addBulk(Array.from({ length: 10 }, () => ({ topic: 'work', payload: warm, options: { id: `warm-${warm++}` } })));
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      const warm = await untilAllHandle(name, control, 2);
       await eventually(async () => (await redis.hlen(`${name}:deliveries`)) === warm, 'the warm-up jobs', 30_000);
 
       await control.pause('work');
@@ -295,13 +303,7 @@ describe('redis backend specifics', () => {
 
   it('a schedule stepped by consumers in four processes adds each tick once: 200 ticks on the grid, none lost or doubled, one process killed and replaced mid-way', async () => {
     await withConsumerProcesses(4, { X_CONCURRENCY: '4', X_HANDLER_MS: '1' }, async ({ name, control, children, spawn }) => {
-      let warm = 0;
-      const started = Date.now();
-      while (Object.keys(await redis.hgetall(`${name}:by-pid`)).length < 4) {
-        if (Date.now() - started > 60_000) throw new Error('the four consumers did not all start handling within 60 s');
-        await control.addBulk(Array.from({ length: 8 }, () => ({ topic: 'work', payload: warm, options: { id: `warm-${warm++}` } })));
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await untilAllHandle(name, control, 4);
       const tickIds = async (): Promise<string[]> => Object.keys(await redis.hgetall(`${name}:deliveries`)).filter((id) => id.startsWith('tick@'));
       // A short ttr: the tick a killed process held comes back within a second.
       const info = await control.schedule('work', 'tick', { everyMs: 50 }, null, { ttr: 1_000 });
