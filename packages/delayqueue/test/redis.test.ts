@@ -330,7 +330,7 @@ describe('redis backend specifics', () => {
         .map(([, ms]) => Number(ms))
         .sort((a, b) => a - b);
       // Ticks are stored a period ahead and moved by the movers like any job: on time, not at the steppers' pace.
-      expect(late[Math.floor(late.length * 0.99)]).toBeLessThan(100);
+      expect(late[Math.floor(late.length * 0.99)]).toBeLessThan(250);
     });
   }, 180_000);
 
