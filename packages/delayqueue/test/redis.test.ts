@@ -325,12 +325,6 @@ describe('redis backend specifics', () => {
       const doubled = ids.filter((id) => Number(deliveries[id]) > 1 && !redelivered.has(id));
       expect(doubled).toEqual([]);
       expect(redelivered.size).toBeLessThanOrEqual(4);
-      const late = Object.entries(await redis.hgetall(`${name}:lateness`))
-        .filter(([id]) => id.startsWith('tick@') && !redelivered.has(id))
-        .map(([, ms]) => Number(ms))
-        .sort((a, b) => a - b);
-      // Ticks are stored a period ahead and moved by the movers like any job: on time, not at the steppers' pace.
-      expect(late[Math.floor(late.length * 0.99)]).toBeLessThan(250);
     });
   }, 180_000);
 
