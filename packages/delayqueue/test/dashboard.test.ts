@@ -9,6 +9,9 @@ import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { Redis } from 'ioredis';
+import { startRedisServer } from '@x/testkit';
+import { RedisBackend } from '../src/redis/index.js';
 import { DelayQueue, type Job } from '../src/index.js';
 import { createDashboard, type Dashboard, type DashboardOptions } from '../src/dashboard/index.js';
 import { eventually } from './conformance.js';
@@ -32,12 +35,23 @@ afterEach(async () => {
   }
 });
 
-/** A memory queue whose dashboard is served under /ops/queue on a free loopback port. */
-async function serve(options: DashboardOptions = {}, queue = new DelayQueue({ attempts: 1 })): Promise<Served> {
+/**
+ * A memory queue whose dashboard is served under /ops/queue on a free loopback port. `mount` 'express' hands it
+ * what express's `app.use('/ops/queue', ...)` does: the path below the mount, and a body express.json() read.
+ */
+async function serve(options: DashboardOptions = {}, queue = new DelayQueue({ attempts: 1 }), mount: 'node' | 'express' = 'node'): Promise<Served> {
   const dashboard = createDashboard(queue, options);
   const server = createServer((req, res) => {
-    if (req.url?.startsWith('/ops/queue')) dashboard(req, res);
-    else res.writeHead(404).end();
+    if (!req.url?.startsWith('/ops/queue')) return void res.writeHead(404).end();
+    if (mount === 'node') return dashboard(req, res);
+    req.url = req.url.slice('/ops/queue'.length) || '/';
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      (req as typeof req & { body: unknown }).body = /json/.test(req.headers['content-type'] ?? '') && text !== '' ? JSON.parse(text) : {};
+      dashboard(req, res);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const served = { queue, dashboard, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ops/queue` };
@@ -151,11 +165,55 @@ describe('the dashboard over HTTP', () => {
 
   it('refuses bad options with typed errors', () => {
     const queue = new DelayQueue();
-    for (const options of [null, { authorise: () => true }, { authorize: true }, { deadPerTopic: 0 }, { deadPerTopic: 201 }, { sampleMs: 10 }, { title: '' }]) {
+    for (const options of [null, { authorise: () => true }, { authorize: true }, { deadPerTopic: 0 }, { deadPerTopic: 201 }, { sampleMs: 10 }, { title: '' }, { allowedHosts: [] }, { allowedHosts: [''] }]) {
       expect(() => createDashboard(queue, options as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     }
+    expect(() => createDashboard(null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
     void queue.close();
   });
+
+  it('answers only to the host names it is served at: a rebound name (DNS rebinding) gets neither the page nor its actions', async () => {
+    const { url, queue } = await serve();
+    const token = await tokenOf(url);
+    const port = new URL(url).port;
+    const rebound = { host: `evil.test:${port}`, origin: `http://evil.test:${port}`, 'sec-fetch-site': 'same-origin' };
+    const page = await call(url, { headers: { host: rebound.host } });
+    expect({ status: page.status, leaked: page.text.includes(token) }).toEqual({ status: 421, leaked: false });
+    const action = await call(`${url}/api/action`, { method: 'POST', headers: { ...rebound, 'content-type': 'application/json', 'x-dashboard-token': token }, body: '{"action":"pause","topic":"email"}' });
+    expect(action.status).toBe(421);
+    expect(await queue.pausedTopics()).toEqual([]);
+    for (const host of [`localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`, '127.0.0.1']) expect((await call(url, { headers: { host } })).status).toBe(200);
+    const named = await serve({ allowedHosts: ['ops.example.com'] });
+    expect((await call(named.url, { headers: { host: 'ops.example.com' } })).status).toBe(200);
+    expect((await call(named.url)).status).toBe(421);
+  });
+
+  it('mounted as express mounts it: the path below the mount ("//" too), and a body express.json() already read', async () => {
+    const { url, queue } = await serve({}, undefined, 'express');
+    await queue.pause('sms');
+    expect((await call(`${url}//`)).status).toBe(200);
+    const token = await tokenOf(url);
+    const answer = await call(`${url}/api/action`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-dashboard-token': token }, body: '{"action":"resume","topic":"sms"}' });
+    expect(answer).toMatchObject({ status: 200, text: '{"done":true}' });
+    expect(await queue.pausedTopics()).toEqual([]);
+    const wrongMethod = await call(`${url}/api/state`, { method: 'PUT' });
+    expect({ status: wrongMethod.status, allow: wrongMethod.headers.allow }).toEqual({ status: 405, allow: 'GET, HEAD' });
+  });
+
+  it("answers 503 within 5 s when the queue's Redis stops answering, and the server goes on", async () => {
+    const redisServer = await startRedisServer();
+    const client = new Redis({ port: redisServer.port, host: '127.0.0.1' });
+    const { url } = await serve({}, new DelayQueue({ backend: new RedisBackend({ redis: client, name: 'dash-down' }) }));
+    expect((await call(`${url}/api/state`)).status).toBe(200);
+    redisServer.pause();
+    const started = Date.now();
+    const answer = await call(`${url}/api/state`);
+    expect({ status: answer.status, error: JSON.parse(answer.text).error }).toEqual({ status: 503, error: "the queue's backend did not answer within 5000 ms" });
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect((await call(url)).status).toBe(200);
+    await redisServer.stop();
+    client.disconnect();
+  }, 30_000);
 });
 
 /** Debian's Chromium (installed by `scripts/services up`), or X_CHROMIUM. */
@@ -191,6 +249,7 @@ describe('the dashboard in a real browser (Chromium)', () => {
     await queue.schedule('reports', 'nightly', { cron: '0 2 * * *', tz: 'Europe/Berlin' });
     await queue.add('sms', { to: '+4930123' });
     await queue.pause('sms');
+    await queue.add('rtl\u202Egnp.exe', 'x', { delay: 3_600_000 });
 
     const page = await browser.newPage();
     const dialogs: string[] = [];
@@ -211,6 +270,8 @@ describe('the dashboard in a real browser (Chromium)', () => {
     expect(await deadRow.locator('td.error').textContent()).toBe(`Error: smtp 550 ${HOSTILE}`);
     expect(await page.locator('[data-schedule="nightly"]').textContent()).toContain('0 2 * * * (Europe/Berlin)');
     expect(await page.locator('[data-topic="sms"]').textContent()).toContain('paused');
+    // A right-to-left override cannot make a name read as another: it shows as its code point.
+    expect(await page.locator('#topics').textContent()).toContain('rtl<U+202E>gnp.exe');
 
     const shot = process.env.X_DASHBOARD_SCREENSHOT ?? join(mkdtempSync(join(tmpdir(), 'dashboard-')), 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
@@ -225,6 +286,9 @@ describe('the dashboard in a real browser (Chromium)', () => {
     await page.locator('[data-topic="sms"]').getByRole('button', { name: 'Resume' }).click();
     await eventually(async () => (await queue.pausedTopics()).length === 0, 'sms to resume');
     await page.locator('[data-topic="sms"]').getByRole('button', { name: 'Pause' }).waitFor({ timeout: 10_000 });
+    // What an action did stays on the page after the reload that follows it.
+    await page.waitForTimeout(2_500);
+    expect(await page.locator('#result').textContent()).toMatch(/resume done$/);
 
     expect(dialogs).toEqual([]);
     expect(failures).toEqual([]);

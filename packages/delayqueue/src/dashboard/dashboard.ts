@@ -5,10 +5,10 @@
  * path of an express app.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidArgumentError, assertFunction, assertKnownKeys, assertNumber, assertString, isXError, randomToken, systemClock } from '@x/core';
+import { InvalidArgumentError, assertFunction, assertKnownKeys, assertNumber, assertString, isXError, randomToken, systemClock, within } from '@x/core';
 import { UnsupportedOperationError } from '../errors.js';
 import type { DelayQueue } from '../queue.js';
-import { fromLoopback, fromOwnPage, readJson, sendHtml, sendJson } from './http.js';
+import { LOOPBACK_HOSTS, fromLoopback, fromOwnPage, readJson, sendHtml, sendJson, toAllowedHost } from './http.js';
 import { LatenessHistory } from './lateness-history.js';
 import { renderPage } from './page.js';
 
@@ -19,6 +19,12 @@ export interface DashboardOptions {
    * requests from this machine (127.0.0.0/8, ::1). Put your own session or SSO check here before exposing it.
    */
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
+  /**
+   * The host names the dashboard is served at (the `Host` header, port aside; IPv6 in brackets): requests naming
+   * another are refused, so a site that makes its own name resolve to this machine cannot use the page. Default:
+   * `localhost`, `127.0.0.1` and `[::1]`; add the name your operators use (`ops.example.com`).
+   */
+  allowedHosts?: readonly string[];
   /** The page's heading. Default "Delay queue". */
   title?: string;
   /** Dead letters shown per topic, newest first (1..200). Default 20. */
@@ -33,7 +39,9 @@ export interface Dashboard {
   close(): void;
 }
 
-const OPTION_KEYS = ['authorize', 'title', 'deadPerTopic', 'sampleMs'];
+const OPTION_KEYS = ['authorize', 'allowedHosts', 'title', 'deadPerTopic', 'sampleMs'];
+/** Longest a read of the queue's state may take before the page is told the backend does not answer. */
+const STATE_TIMEOUT_MS = 5_000;
 /** Samples the chart keeps: five minutes at the default rate. */
 const SAMPLES = 30;
 /** Longest payload text shown per dead letter. */
@@ -58,10 +66,14 @@ const PAYLOAD_CHARS = 2_000;
  * list its jobs (RabbitMQ, Kafka).
  */
 export function createDashboard(queue: DelayQueue, options: DashboardOptions = {}): Dashboard {
+  if (typeof (queue as Partial<DelayQueue> | null)?.counts !== 'function') throw new InvalidArgumentError('queue', queue, 'a DelayQueue');
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', options, 'an object');
   assertKnownKeys('options', options, OPTION_KEYS);
   const authorize = options.authorize ?? fromLoopback;
   assertFunction('options.authorize', authorize);
+  const allowedHosts = options.allowedHosts ?? LOOPBACK_HOSTS;
+  if (!Array.isArray(allowedHosts) || allowedHosts.length === 0) throw new InvalidArgumentError('options.allowedHosts', allowedHosts, 'a non-empty array of host names');
+  const hosts = allowedHosts.map((host: unknown, i) => assertString(`options.allowedHosts[${i}]`, host, 255).toLowerCase());
   const title = assertString('options.title', options.title ?? 'Delay queue', 200);
   const deadPerTopic = assertNumber('options.deadPerTopic', options.deadPerTopic ?? 20, { min: 1, max: 200, integer: true });
   const sampleMs = assertNumber('options.sampleMs', options.sampleMs ?? 10_000, { min: 100, max: 3_600_000, integer: true });
@@ -77,19 +89,21 @@ export function createDashboard(queue: DelayQueue, options: DashboardOptions = {
       allowed = false;
     }
     if (allowed !== true) return sendJson(res, 403, { error: 'not authorized' });
-    const path = new URL(req.url ?? '/', 'http://dashboard').pathname.replace(/\/+$/, '');
+    if (!toAllowedHost(req, hosts)) return sendJson(res, 421, { error: 'not a host this dashboard is served at (see allowedHosts)' });
+    // The path alone, without parsing it as a URL: '//' would read as a host.
+    const path = (req.url ?? '/').split(/[?#]/)[0]!.replace(/\/+$/, '');
     if (path.endsWith('/api/state')) {
-      if (req.method !== 'GET') return sendJson(res, 405, { error: 'GET only' });
-      return sendJson(res, 200, await readState(queue, deadPerTopic, title, history));
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'GET only' }, 'GET, HEAD');
+      return sendJson(res, 200, await within(readState(queue, deadPerTopic, title, history), STATE_TIMEOUT_MS, "the queue's backend did not answer"));
     }
     if (path.endsWith('/api/action')) {
-      if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' });
+      if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST only' }, 'POST');
       if (!fromOwnPage(req, token)) return sendJson(res, 403, { error: "not from the dashboard's page" });
       const body = await readJson(req);
       if (body === undefined) return sendJson(res, 400, { error: 'a JSON body of at most 4 KiB' });
       return sendJson(res, 200, { done: await act(queue, body) });
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'GET only' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'GET only' }, 'GET, HEAD');
     const nonce = randomToken(16, 'base64url');
     sendHtml(res, renderPage(title, token, nonce), nonce);
   };
@@ -98,7 +112,7 @@ export function createDashboard(queue: DelayQueue, options: DashboardOptions = {
     handle(req, res).catch((error: unknown) => {
       if (res.headersSent) return void res.destroy();
       // A bad action is the caller's; anything else (the queue closed, Redis unreachable) is this server's.
-      const status = isXError(error, 'ERR_INVALID_ARGUMENT') ? 400 : isXError(error, 'ERR_CLOSED') ? 503 : 500;
+      const status = isXError(error, 'ERR_INVALID_ARGUMENT') ? 400 : isXError(error, 'ERR_CLOSED') || isXError(error, 'ERR_TIMEOUT') ? 503 : 500;
       sendJson(res, status, { error: error instanceof Error ? error.message : String(error) });
     });
   }) as Dashboard;

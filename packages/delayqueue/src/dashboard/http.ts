@@ -45,8 +45,30 @@ function sameText(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-/** Reads a JSON body of at most MAX_BODY bytes; undefined when it is larger or not JSON. */
+/** The loopback names a dashboard answers to by default (any port). */
+export const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+/**
+ * Whether the request names a host the dashboard is served at (`Host`, port aside). Without this check a page of
+ * another site whose name was made to resolve to this machine (DNS rebinding) would be this origin to the
+ * browser, read the page's token and act with it; a loopback-only `authorize` sees only a loopback peer.
+ */
+export function toAllowedHost(req: IncomingMessage, hosts: readonly string[]): boolean {
+  const host = (req.headers.host ?? '').toLowerCase();
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  return hosts.includes(name);
+}
+
+/**
+ * Reads a JSON body of at most MAX_BODY bytes; undefined when it is larger or not JSON. A body a framework's
+ * parser already read (express.json() puts it on `req.body`) is taken from there.
+ */
 export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (parsed !== undefined && req.readableEnded) {
+    if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) return parseJson(parsed.toString());
+    return typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length > 0 ? parsed : undefined;
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -54,8 +76,13 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY) return undefined;
     chunks.push(chunk);
   }
+  return parseJson(Buffer.concat(chunks).toString('utf8'));
+}
+
+function parseJson(text: string): unknown {
+  if (Buffer.byteLength(text) > MAX_BODY) return undefined;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }
@@ -69,9 +96,14 @@ const BASE_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, allow?: string): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    ...BASE_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...(allow === undefined ? {} : { allow }),
+  });
   res.end(text);
 }
 

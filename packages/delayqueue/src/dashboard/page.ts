@@ -13,7 +13,7 @@ th { background: #eef1f6; } td.n { text-align: right; font-variant-numeric: tabu
 td.payload, td.error { font-family: ui-monospace, monospace; font-size: 12px; max-width: 28rem; overflow-wrap: anywhere; }
 button { font: inherit; padding: .1rem .6rem; margin-right: .3rem; cursor: pointer; }
 .paused { color: #a34b00; font-weight: 600; } .empty { color: #6b7385; }
-#status { min-height: 1.2rem; color: #6b7385; } svg { background: #fff; border: 1px solid #d9dde5; }
+#status, #result { min-height: 1.2rem; color: #6b7385; } #status.stale { color: #b00020; font-weight: 600; } svg { background: #fff; border: 1px solid #d9dde5; }
 .p50 { stroke: #2f6fde; } .p99 { stroke: #d9534f; } polyline { fill: none; stroke-width: 2; }
 `;
 
@@ -21,10 +21,18 @@ const SCRIPT = `
 const api = location.pathname.replace(/\\/+$/, '') + '/api/';
 const token = document.querySelector('meta[name="dashboard-token"]').content;
 const statusLine = document.getElementById('status');
+const resultLine = document.getElementById('result');
+let loading = false;
+let loadedAt = 0;
+
+// Bidirectional controls (U+202E...) could make a name read as another: they are shown as their code points.
+function visible(text) {
+  return String(text).replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => '<U+' + c.charCodeAt(0).toString(16).toUpperCase() + '>');
+}
 
 function el(tag, text, attributes) {
   const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = String(text);
+  if (text !== undefined) node.textContent = visible(text);
   for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
   return node;
 }
@@ -69,6 +77,8 @@ function render(state) {
     return tr;
   }), state.supports.schedules ? 'no schedules' : 'this backend has no schedules', 5);
   chart(state.lateness);
+  loadedAt = Date.now();
+  statusLine.className = '';
   statusLine.textContent = 'updated ' + new Date().toLocaleTimeString();
 }
 
@@ -91,13 +101,19 @@ function chart(samples) {
     : 'no deliveries yet';
 }
 
+// One request at a time: a slow backend must not pile them up.
 async function load() {
+  if (loading) return;
+  loading = true;
   try {
     const response = await fetch(api + 'state', { headers: { accept: 'application/json' } });
     if (!response.ok) throw new Error((await response.json()).error || response.statusText);
     render(await response.json());
   } catch (error) {
-    statusLine.textContent = 'could not load: ' + error.message;
+    statusLine.className = 'stale';
+    statusLine.textContent = 'could not load (' + error.message + '); what is shown is from ' + (loadedAt ? new Date(loadedAt).toLocaleTimeString() : 'never');
+  } finally {
+    loading = false;
   }
 }
 
@@ -106,9 +122,11 @@ async function act(body, source) {
   try {
     const response = await fetch(api + 'action', { method: 'POST', headers: { 'content-type': 'application/json', 'x-dashboard-token': token }, body: JSON.stringify(body) });
     const result = await response.json();
-    statusLine.textContent = response.ok ? body.action + (result.done ? ' done' : ': nothing to do (it changed meanwhile)') : 'refused: ' + result.error;
+    resultLine.textContent = new Date().toLocaleTimeString() + ' ' + (response.ok ? body.action + (result.done ? ' done' : ': nothing to do (it changed meanwhile)') : body.action + ' refused: ' + result.error);
   } catch (error) {
-    statusLine.textContent = 'failed: ' + error.message;
+    resultLine.textContent = new Date().toLocaleTimeString() + ' ' + body.action + ' failed: ' + error.message;
+  } finally {
+    source.disabled = false;
   }
   await load();
 }
@@ -127,11 +145,11 @@ export function renderPage(title: string, token: string, nonce: string): string 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="dashboard-token" content="${token}"><link rel="icon" href="data:,"><title>${heading}</title><style nonce="${nonce}">${STYLE}</style></head>
-<body><h1>${heading}</h1><div id="status">loading…</div>
+<body><h1>${heading}</h1><div id="status">loading…</div><div id="result" role="status"></div>
 <h2>Jobs by topic and state</h2>
 <table><thead><tr><th>topic</th><th>delayed</th><th>ready</th><th>reserved</th><th>dead</th><th></th></tr></thead><tbody id="topics"></tbody></table>
 <h2>Lateness (due to delivered)</h2><div id="lateness"></div><svg id="chart" width="600" height="120" role="img" aria-label="lateness p50 (blue) and p99 (red)"></svg>
-<h2>Dead letters (newest first)</h2>
+<h2>Dead letters (by topic, newest first)</h2>
 <table><thead><tr><th>topic</th><th>id</th><th>attempts</th><th>last error</th><th>payload</th><th>died</th><th></th></tr></thead><tbody id="dead"></tbody></table>
 <h2>Schedules</h2>
 <table><thead><tr><th>name</th><th>topic</th><th>rule</th><th>next run</th><th>missed ticks</th></tr></thead><tbody id="schedules"></tbody></table>
