@@ -359,7 +359,8 @@ describe('redis backend specifics', () => {
     const reader = open();
     const [stored] = await reader.schedules();
     await reader.close();
-    expect(stored!.next).toBe(ticks[ticks.length - 1]! + 300);
+    // The last worker closed as its last tick ran: that tick was stepped past already, or is stepped by the next worker.
+    expect([ticks.at(-1)!, ticks.at(-1)! + 300]).toContain(stored!.next);
   }, 60_000);
 
   it('two queues on one Redis with different names never see each other', async () => {
