@@ -275,11 +275,7 @@ export interface Backend {
   stepSchedules?(topic: string, steps: readonly ScheduleStep[]): Promise<StepOutcome[]>;
   /** The schedule of that name, or undefined. */
   scheduleOf?(name: string): Promise<StoredSchedule | undefined>;
-  /**
-   * The backend's clock now (epoch ms), when it is not the queue's (Redis: the server's, from a measured offset):
-   * a schedule's first tick is worked out on the clock its later ticks are stepped on.
-   */
-  clockNow?(): Promise<number>;
+
   /** Releases what the backend opened (never the caller's own connections). */
   close(): Promise<void>;
 }

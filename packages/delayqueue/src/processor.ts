@@ -73,11 +73,9 @@ export class Processor {
     readonly topic: string,
     private readonly handler: JobHandler<unknown>,
     private readonly concurrency: number,
-    /** Settles when the first reservation may happen (the topic's schedules have been looked at). */
-    startAfter?: Promise<void>,
   ) {
     this.watch = host.backend.watch(topic);
-    this.loopDone = startAfter === undefined ? this.loop() : startAfter.then(() => this.loop());
+    this.loopDone = this.loop();
   }
 
   /** Handlers running now. */

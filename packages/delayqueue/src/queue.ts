@@ -412,8 +412,8 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
   async schedule<T>(topic: string, name: string, rule: ScheduleRule, payload?: T, options: ScheduleOptions = {}): Promise<ScheduleInfo<T>> {
     this.assertScheduling('schedule');
     assertName('topic', topic);
-    // The first tick on the clock later ticks are stepped on (Redis: the server's), not this process's.
-    const now = (await this.backend.clockNow?.()) ?? this.clock.wallNow();
+    // The first tick is worked out on this process's clock (later ones are stepped on the backend's).
+    const now = this.clock.wallNow();
     const planned = planSchedule(topic, name, rule, payload ?? null, options, this.defaults, this.maxPayloadBytes, now);
     const existing = await this.backend.scheduleOf?.(name);
     if (existing !== undefined && sameSchedule(existing, topic, planned)) return scheduleInfo<T>(existing);
@@ -457,11 +457,10 @@ export class DelayQueue extends EventEmitter<DelayQueueEvents> implements AsyncD
     assertFunction('handler', handler);
     assertKnownKeys('options', options, ['concurrency']);
     const concurrency = assertNumber('options.concurrency', options.concurrency ?? 1, { min: 1, max: 100_000, integer: true });
-    let driver = this.drivers.get(topic);
-    if (driver === undefined && this.schedulesSupported()) this.drivers.set(topic, (driver = new ScheduleDriver(this.host, topic)));
-    // The first reservation waits for the driver's first look at the topic's schedules: a tick stored while no
-    // worker ran, and too late for `missed: 'skip'`, must be dropped before a consumer can take it.
-    const processor = new Processor(this.host, topic, handler as JobHandler<unknown>, concurrency, driver?.firstPass);
+    if (!this.drivers.has(topic) && this.schedulesSupported()) this.drivers.set(topic, new ScheduleDriver(this.host, topic));
+    // A tick stored while no worker ran, too late for `missed: 'skip'`, is dropped by the driver's first step or,
+    // if a consumer takes it first, at its delivery (stale-ticks.ts).
+    const processor = new Processor(this.host, topic, handler as JobHandler<unknown>, concurrency);
     this.processors.add(processor);
     return processor;
   }

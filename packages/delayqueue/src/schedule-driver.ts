@@ -24,17 +24,13 @@ export class ScheduleDriver {
   private nudged = false;
   private readonly done: Promise<void>;
   private readonly unwatch: (() => void) | undefined;
-  private passed: (() => void) | undefined;
-  /** Settles after the first look at the topic's schedules (whether it stepped any, failed or was closed). */
-  readonly firstPass: Promise<void>;
 
   constructor(
     private readonly host: ProcessorHost,
     readonly topic: string,
   ) {
-    this.firstPass = new Promise((resolve) => (this.passed = resolve));
     this.unwatch = host.backend.watchSchedules?.(topic, () => this.nudge());
-    this.done = this.loop().finally(() => this.passed?.());
+    this.done = this.loop();
   }
 
   /** Reads the topic's schedules again now (one was put or removed by this process). */
@@ -79,13 +75,11 @@ export class ScheduleDriver {
           continue;
         }
         failures = 0;
-        this.passed?.();
         wait = nextAt === undefined ? Infinity : Math.max(0, nextAt - now);
         if (pollMs !== undefined) wait = Math.min(wait, pollMs);
       } catch (error) {
         if (this.stopped) break;
         this.host.reportError(error);
-        this.passed?.();
         wait = FAILURE_BACKOFF.delay(++failures);
       }
       await this.sleep(wait);

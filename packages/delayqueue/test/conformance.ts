@@ -829,7 +829,7 @@ export function conformance(name: string, factory: BackendFactory): void {
       });
       const [listed] = await queue.schedules('ticks');
       expect(listed).toMatchObject({ name: 'every-80', topic: 'ticks' });
-      expect(listed!.next).toBeGreaterThan(ticks[5]!.job.dueAt);
+      expect(listed!.next).toBeGreaterThanOrEqual(ticks[5]!.job.dueAt);
       expect(await queue.schedules('other')).toEqual([]);
 
       expect(await queue.unschedule('every-80')).toBe(true);
@@ -880,12 +880,14 @@ export function conformance(name: string, factory: BackendFactory): void {
       expect(ran[1]!.job.dueAt).toBeGreaterThan(backAt - 1_000 - 200);
       expect(ran[2]!.job.dueAt - ran[1]!.job.dueAt).toBe(200);
       // skip: the stored tick was more than missedAfterMs late, so it went; the first delivery is of the last second.
+      // Deleted by the step, or, if a consumer took it first, acknowledged unrun.
       expect(skipped[0]!.job.dueAt).toBeGreaterThan(backAt - 1_000 - 200);
-      expect(await queue.get(skip.nextJobId)).toBeUndefined();
+      expect(skipped.map(({ job }) => job.id)).not.toContain(skip.nextJobId);
+      expect([undefined, 'done']).toContain((await queue.get(skip.nextJobId))?.state);
       expect(missed).toEqual(
         expect.arrayContaining([
           { topic: 'missed-run', schedule: 'run-once', tick: runOnce.next, dropped: false, next: ran[1]!.job.dueAt },
-          { topic: 'missed-skip', schedule: 'skip', tick: skip.next, dropped: true, next: skipped[0]!.job.dueAt },
+          expect.objectContaining({ topic: 'missed-skip', schedule: 'skip', tick: skip.next, dropped: true }),
         ]),
       );
     });
@@ -897,6 +899,8 @@ export function conformance(name: string, factory: BackendFactory): void {
       queue.on('missed', (event) => missed.push(event));
       await queue.schedule('stalled', 'stall', { everyMs: 500 }, null, { missed: 'skip', missedAfterMs: 1_000 });
       await patient(() => seen.length >= 1, 'a first tick');
+      // The tick after it is stored (the first was stepped past), so it is the one that falls due in the stall.
+      await patient(async () => ((await queue.schedules())[0]?.next ?? 0) > seen[0]!.job.dueAt, 'the first step');
       // Alive but stalled (a SIGSTOP, a paused VM, a blocked loop): the stored tick falls due meanwhile.
       const busyUntil = Date.now() + 2_600;
       while (Date.now() < busyUntil);

@@ -2,7 +2,6 @@ import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { systemClock } from '@x/core';
 import { redisEndpoint, requireRedis, spawnTsProcess, startRedisServer, startStallProxy, uniqueName } from '@x/testkit';
 import { DelayQueue } from '../src/index.js';
 import { RedisBackend } from '../src/redis/index.js';
@@ -327,18 +326,6 @@ describe('redis backend specifics', () => {
       expect(redelivered.size).toBeLessThanOrEqual(4);
     });
   }, 180_000);
-
-  it("works out a schedule's first tick on the Redis clock, not on a producer's clock that runs 5 s ahead", async () => {
-    const name = uniqueName('dq-skew');
-    names.push(name);
-    const ahead = { now: () => performance.now(), wallNow: () => Date.now() + 5_000, setTimer: systemClock.setTimer.bind(systemClock) };
-    const queue = new DelayQueue({ clock: ahead, backend: new RedisBackend({ redis, name }) });
-    const before = Date.now();
-    const info = await queue.schedule('skewed', 'every-second', { cron: '* * * * * *' });
-    expect(info.next).toBeGreaterThan(before);
-    expect(info.next).toBeLessThanOrEqual(before + 1_100);
-    await queue.close();
-  });
 
   it('a restart of every worker loses no tick and doubles none: the next tick is stored, and the new workers step on from it', async () => {
     const name = uniqueName('dq-restart');

@@ -497,11 +497,6 @@ export class RedisBackend implements Backend {
     return this.schedules.get(name);
   }
 
-  async clockNow(): Promise<number> {
-    this.assertOpen();
-    return Date.now() + (await this.serverClock.offset());
-  }
-
   watchSchedules(topic: string, changed: () => void): () => void {
     this.assertOpen();
     this.subscribe();
