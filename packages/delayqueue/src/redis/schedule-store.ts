@@ -30,7 +30,7 @@ export class RedisSchedules {
     const t = k.topic(topic);
     const tick = first.runAt!;
     for (;;) {
-      const old = await this.where(name);
+      const old = await this.read(name);
       const o = k.topic(old?.topic ?? topic);
       const oldId = old === undefined ? '' : tickJobId(name, old.next);
       const keys = [k.schedules, k.jobs, k.done, k.attempts, k.errors, k.readyAt, k.topics, t.schedules, t.next, k.bucket(t, first.id), o.schedules, o.ready, k.bucket(o, oldId)];
@@ -43,7 +43,7 @@ export class RedisSchedules {
   async remove(name: string): Promise<boolean> {
     const k = this.keys;
     for (;;) {
-      const old = await this.where(name);
+      const old = await this.read(name);
       if (old === undefined) return false;
       const t = k.topic(old.topic);
       const id = tickJobId(name, old.next);
@@ -101,13 +101,10 @@ export class RedisSchedules {
     return { now: Number(reply[0]), due, nextAt: later < 0 ? undefined : later, pollMs: this.pollMs };
   }
 
-  /** The schedule of that name: its definition, then its tick (undefined when it went between the two reads). */
+  /** The schedule of that name (undefined when it went between the two reads). */
   async get(name: string): Promise<StoredSchedule | undefined> {
-    const value = await this.client.hget(this.keys.schedules, name);
-    if (value === null) return undefined;
-    const { topic, definition } = split(value);
-    const next = await this.client.zscore(this.keys.topic(topic).schedules, name);
-    return next === null ? undefined : { name, topic, definition, next: Number(next) };
+    const read = await this.read(name);
+    return read === undefined || read.next < 0 ? undefined : { name, ...read };
   }
 
   async step(topic: string, steps: readonly ScheduleStep[]): Promise<StepOutcome[]> {
@@ -124,14 +121,16 @@ export class RedisSchedules {
     return steps.map((_, i) => (reply[i] === 2 ? 'dropped' : reply[i] === 1 ? 'stepped' : 'lost'));
   }
 
-  /** Where the schedule stands now: its topic and tick, or undefined when there is none. */
-  private async where(name: string): Promise<{ topic: string; next: number } | undefined> {
+  /**
+   * The schedule's definition, then its tick: undefined when there is none, a tick of -1 when it was removed or
+   * moved to another topic between the two reads (a script given that refuses, and the caller reads again).
+   */
+  private async read(name: string): Promise<{ topic: string; definition: string; next: number } | undefined> {
     const value = await this.client.hget(this.keys.schedules, name);
     if (value === null) return undefined;
-    const { topic } = split(value);
+    const { topic, definition } = split(value);
     const next = await this.client.zscore(this.keys.topic(topic).schedules, name);
-    // Between the two reads it was removed or moved to another topic: the script will say so, and we read again.
-    return { topic, next: next === null ? -1 : Number(next) };
+    return { topic, definition, next: next === null ? -1 : Number(next) };
   }
 }
 
