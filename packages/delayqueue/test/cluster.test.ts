@@ -69,6 +69,23 @@ describe('redis cluster specifics', () => {
     await Promise.all(queues.map((q) => q.close()));
   });
 
+  // A consumer's movers hear of other writers' due times through pub/sub; what was published before its
+  // subscription took effect must not wait for the rescan (60 s here). On ioredis 6's Cluster that window is
+  // long enough to hit at once: the first tick came 10 s late.
+  it('a consumer that starts as jobs are put hears of them: the first tick and another process’s add come on time', async () => {
+    const name = uniqueName('dq');
+    names.push(name);
+    const consumer = new DelayQueue({ backend: new RedisBackend({ redis: cluster6 as unknown as Cluster, name, buckets: 3, rescanMs: 60_000 }) });
+    const producer = new DelayQueue({ backend: new RedisBackend({ redis: cluster, name, buckets: 3, rescanMs: 60_000 }) });
+    const seen: { id: string; late: number }[] = [];
+    consumer.process('t', (job) => void seen.push({ id: job.id, late: Date.now() - job.dueAt }));
+    await Promise.all([consumer.schedule('t', 'every-100', { everyMs: 100 }), producer.add('t', 'other', { delay: 50, id: 'from-another-process' })]);
+    await eventually(() => seen.length >= 3 && seen.some(({ id }) => id === 'from-another-process'), 'the first ticks and the other process’s job');
+    for (const { id, late } of seen) expect({ id, late: Math.min(late, 1_000) }).toEqual({ id, late });
+    await consumer.unschedule('every-100');
+    await Promise.all([consumer.close(), producer.close()]);
+  });
+
   it('destroy() unlinks every key of every queue used here, on whichever master holds it', async () => {
     const queue = new DelayQueue({ backend: backend() });
     await queue.addBulk(Array.from({ length: 100 }, (_, i) => ({ topic: 'd', payload: i, options: { delay: 60_000 } })));

@@ -440,14 +440,21 @@ export class RedisBackend implements Backend {
       else this.movers.get(message)?.mover.trigger();
     });
     // Wake-ups published while the connection was down are lost: look at every topic once it is back.
-    subscriber.on('ready', () => {
-      for (const { mover } of this.movers.values()) mover.trigger();
-      for (const watchers of this.scheduleWatchers.values()) watchers.forEach((changed) => changed());
-    });
-    subscriber.subscribe(this.keys.wakeChannel).catch((error: unknown) => {
+    subscriber.on('ready', this.lookAgain);
+    // Nor does a wake-up published before the subscription took effect reach us ('ready' comes before that:
+    // on a Cluster, a tick put at once waited for the 10 s rescan). Whatever was written until then is seen by
+    // looking once more after it.
+    subscriber.subscribe(this.keys.wakeChannel).then(this.lookAgain, (error: unknown) => {
       if (!this.closed) this.listener?.error(error);
     });
   }
+
+  /** Runs every mover and tells every schedule watcher to read again: for when wake-ups may have been missed. */
+  private readonly lookAgain = (): void => {
+    if (this.closed) return;
+    for (const { mover } of this.movers.values()) mover.trigger();
+    for (const watchers of this.scheduleWatchers.values()) watchers.forEach((changed) => changed());
+  };
 
   private readonly flushAcks = (): void => {
     this.ackFlushScheduled = false;
