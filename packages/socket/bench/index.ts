@@ -1,6 +1,7 @@
 /**
  * `npm run bench -w @x/socket [-- --quick] [--only=echo-50,proxy]`: the reactor against node:net, node cluster
  * and a minimal C epoll server; splice against socket.pipe(); sendfile against createReadStream().pipe().
+ * udp-echo: UDP reactors (recvmmsg/sendmmsg) against node:dgram, 64 B datagrams from 8 sockets.
  * Every server runs in its own process pinned to CPU 0, load comes from small C programs on CPU 1, so the
  * measured side is always the server. Except echo-cpu, where servers and load share both cores: ours is two
  * reactors pinned one per CPU with CPU steering (the package's per-CPU mode), theirs node's standard cluster.
@@ -27,6 +28,7 @@ const fileBytes = (quick ? 0.5 : 2) * 1024 ** 3;
 const decodeBytes = (quick ? 16 : 64) * 1024 ** 2;
 
 const echoClient = buildC('echo-client');
+const udpEchoClient = buildC('udp-echo-client');
 const echoServer = buildC('echo-server');
 const bulk = buildC('bulk');
 
@@ -47,6 +49,23 @@ async function echoLoad(start: () => ReturnType<typeof startServer>, clientCpus:
     runTool(echoClient, ['127.0.0.1', String(server.port), '50', String(warmupSeconds), '64'], clientCpus);
     const before = cpuSeconds(server.pid);
     const result = runTool<{ rps: number; requests: number }>(echoClient, ['127.0.0.1', String(server.port), '50', String(echoSeconds), '64'], clientCpus);
+    return { ...result, cpu: cpuSeconds(server.pid) - before };
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * 64 B datagrams from 8 client sockets, 32 in flight on each, against a UDP server started by `start` (pinned to
+ * CPU 0, the client on CPU 1): replies/s of the steady state, after the same unmeasured second for each server.
+ */
+async function udpEchoLoad(start: () => ReturnType<typeof startServer>): Promise<Rps> {
+  const server = await start();
+  try {
+    const args = (seconds: number): string[] => ['127.0.0.1', String(server.port), '8', '32', String(seconds), '64'];
+    runTool(udpEchoClient, args(warmupSeconds), '1');
+    const before = cpuSeconds(server.pid);
+    const result = runTool<{ rps: number; requests: number }>(udpEchoClient, args(echoSeconds), '1');
     return { ...result, cpu: cpuSeconds(server.pid) - before };
   } finally {
     await server.stop();
@@ -166,6 +185,13 @@ void (async () => {
         (side) => echoLoad(() => startServer(side === 'ours' ? 'reactor-per-cpu' : 'cluster', '2'), undefined),
         { unit: 'req/CPU-s', better: 'higher', pick: (r: Rps) => r.requests / r.cpu },
         { id: 'echo-cpu-rps', unit: 'req/s', better: 'higher', pick: (r: Rps) => r.rps },
+      ),
+      ...paired(
+        'udp-echo',
+        'node:dgram',
+        (side) => udpEchoLoad(() => startServer(side === 'ours' ? 'udp-reactor' : 'dgram', '1', '0')),
+        { unit: 'datagrams/s', better: 'higher', pick: (r: Rps) => r.rps },
+        { id: 'udp-echo-cpu', unit: 'datagrams/CPU-s', better: 'higher', pick: (r: Rps) => r.requests / r.cpu },
       ),
       ...paired(
         'proxy',

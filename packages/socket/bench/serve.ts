@@ -2,12 +2,14 @@
  * One benchmark server per process, so its CPU time can be read from /proc and it can be pinned with taskset.
  * usage: node serve.js KIND [ARG]   prints "ready PORT", serves until SIGTERM.
  *   reactor N | reactor-sdk N | reactor-per-cpu N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
+ *   | udp-reactor N | dgram
  */
 import cluster from 'node:cluster';
+import { createSocket } from 'node:dgram';
 import { createReadStream } from 'node:fs';
 import { type Socket, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { type SocketServer, createProxyServer, createServer } from '@x/socket';
+import { type SocketServer, createProxyServer, createServer, createUdpServer } from '@x/socket';
 import { serveBareEcho } from './bare-echo.js';
 
 const [kind = '', arg = ''] = process.argv.slice(2);
@@ -91,6 +93,21 @@ switch (kind) {
   case 'stream-file':
     serveNode(0, (socket) => createReadStream(arg).pipe(socket));
     break;
+  case 'udp-reactor': {
+    const server = createUdpServer({ handler: join(__dirname, 'handlers', 'udp-echo.js'), reactors: Number(arg) });
+    void server.listen().then(({ port }) => {
+      ready(port);
+      process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
+    });
+    break;
+  }
+  case 'dgram': {
+    // What a node service writes today: one 'message' event per datagram, one send per reply.
+    const socket = createSocket('udp4');
+    socket.on('message', (bytes, from) => socket.send(bytes, from.port, from.address));
+    socket.bind(0, '127.0.0.1', () => ready(socket.address().port));
+    break;
+  }
   default:
     console.error(`unknown server kind ${kind}`);
     process.exit(2);

@@ -1,8 +1,11 @@
 /** What both transports of `createServer` share: options, the server interface, handler and host resolution. */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { InvalidArgumentError, assertString } from '@x/core';
-import { type Handler, type HandlerContext, type HandlerModule } from './handler.js';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError, assertNumber, assertOneOf, assertString } from '@x/core';
+import { type Handler, type HandlerContext } from './handler.js';
 import { type ReactorOptions } from './reactor.js';
 import { type ReactorCounters } from './stats.js';
 
@@ -65,13 +68,58 @@ export interface SocketServer extends AsyncDisposable {
 }
 
 /** The handler a module provides: `createHandler(context)` or `handler`, as named exports or on `default`. */
-export function resolveHandler(module: HandlerModule & { default?: HandlerModule }, context: HandlerContext): Handler {
-  const candidates = [module, module.default].filter((value): value is HandlerModule => typeof value === 'object' && value !== null);
+export function resolveHandler<H = Handler>(module: GenericHandlerModule<H> & { default?: GenericHandlerModule<H> }, context: HandlerContext): H {
+  const candidates = [module, module.default].filter((value): value is GenericHandlerModule<H> => typeof value === 'object' && value !== null);
   for (const candidate of candidates) {
     if (typeof candidate.createHandler === 'function') return candidate.createHandler(context);
     if (typeof candidate.handler === 'object' && candidate.handler !== null) return candidate.handler;
   }
   throw new InvalidArgumentError('options.handler', module, 'a module that exports `handler` or `createHandler(context)`');
+}
+
+/** A TCP or UDP handler module (see HandlerModule, UdpHandlerModule). */
+interface GenericHandlerModule<H> {
+  handler?: H;
+  createHandler?(context: HandlerContext): H;
+}
+
+/** The handler module's absolute path, from a path, a file URL or a file: URL's text (import.meta.url based). */
+export function handlerPath(handler: unknown): string {
+  const path = handler instanceof URL || (typeof handler === 'string' && handler.startsWith('file:')) ? fileURLToPath(handler) : assertString('options.handler', handler);
+  return resolve(path);
+}
+
+/** What reactor placement both kinds of server accept. */
+export interface PlacementOptions {
+  pinCpus?: boolean | readonly number[];
+  steering?: 'incoming-cpu' | 'cpu-bpf';
+}
+
+/** Checks `pinCpus` and `steering` (InvalidArgumentError for a bad value or a steering without pinning). */
+export function checkPlacement(options: PlacementOptions): void {
+  if (options.pinCpus !== undefined && typeof options.pinCpus !== 'boolean') {
+    if (!Array.isArray(options.pinCpus) || options.pinCpus.length === 0) {
+      throw new InvalidArgumentError('options.pinCpus', options.pinCpus, 'true, false or a non-empty array of CPU numbers');
+    }
+    options.pinCpus.forEach((cpu, i) => assertNumber(`options.pinCpus[${i}]`, cpu, { min: 0, max: 1023, integer: true }));
+  }
+  if (options.steering !== undefined) {
+    assertOneOf('options.steering', options.steering, ['incoming-cpu', 'cpu-bpf']);
+    if (options.pinCpus === undefined || options.pinCpus === false) {
+      throw new InvalidArgumentError('options.steering', options.steering, 'used with pinCpus (steering sends a connection to the reactor on its CPU)');
+    }
+    const identity = options.pinCpus === true || options.pinCpus.every((cpu, i) => cpu === i);
+    if (options.steering === 'cpu-bpf' && !identity) {
+      throw new InvalidArgumentError('options.pinCpus', options.pinCpus, "reactor i on CPU i (true or [0, 1, ...]) for 'cpu-bpf' steering");
+    }
+  }
+}
+
+/** The CPU reactor `id` is pinned to under `pinCpus`, or undefined when not pinned. */
+export function cpuForReactor(pinCpus: PlacementOptions['pinCpus'], id: number): number | undefined {
+  if (pinCpus === undefined || pinCpus === false) return undefined;
+  const cpus = pinCpus === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : pinCpus;
+  return cpus[id % cpus.length];
 }
 
 /** An IP literal as is; a name resolved once. */

@@ -2,16 +2,14 @@
  * `createServer`: N reactors on N worker threads, each with its own SO_REUSEPORT listener on the same port, so
  * the kernel spreads connections across them and no thread hands a socket to another.
  */
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
+import { SpscRing, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { signalEventFd } from './libc/io.js';
 import { assertSupported, isSupported } from './libc/library.js';
 import { NodeNetTransport } from './net-transport.js';
-import { type ReactorInfo, type ServerOptions, type SocketServer, resolveHost } from './server-common.js';
+import { type ReactorInfo, type ServerOptions, type SocketServer, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
 import { watchServer } from './telemetry.js';
 import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
@@ -85,31 +83,11 @@ export class Server implements SocketServer {
       assertNumber('options.target.port', options.target.port, { min: 1, max: 65535, integer: true });
     } else {
       assertKnownKeys('options', options, SERVER_OPTION_KEYS);
-      // A URL object, a file: URL as text (import.meta.url based), or a path.
-      const handler =
-        options.handler instanceof URL || (typeof options.handler === 'string' && options.handler.startsWith('file:'))
-          ? fileURLToPath(options.handler)
-          : assertString('options.handler', options.handler);
-      this.handlerModule = resolve(handler);
+      this.handlerModule = handlerPath(options.handler);
     }
     this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
     assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
-    if (options.pinCpus !== undefined && typeof options.pinCpus !== 'boolean') {
-      if (!Array.isArray(options.pinCpus) || options.pinCpus.length === 0) {
-        throw new InvalidArgumentError('options.pinCpus', options.pinCpus, 'true, false or a non-empty array of CPU numbers');
-      }
-      options.pinCpus.forEach((cpu, i) => assertNumber(`options.pinCpus[${i}]`, cpu, { min: 0, max: 1023, integer: true }));
-    }
-    if (options.steering !== undefined) {
-      assertOneOf('options.steering', options.steering, ['incoming-cpu', 'cpu-bpf']);
-      if (options.pinCpus === undefined || options.pinCpus === false) {
-        throw new InvalidArgumentError('options.steering', options.steering, 'used with pinCpus (steering sends a connection to the reactor on its CPU)');
-      }
-      const identity = options.pinCpus === true || options.pinCpus.every((cpu, i) => cpu === i);
-      if (options.steering === 'cpu-bpf' && !identity) {
-        throw new InvalidArgumentError('options.pinCpus', options.pinCpus, "reactor i on CPU i (true or [0, 1, ...]) for 'cpu-bpf' steering");
-      }
-    }
+    checkPlacement(options);
     if (options.backlog !== undefined) assertNumber('options.backlog', options.backlog, { min: 0, max: 65535, integer: true });
     // The reactors check their options again in their threads; checked here, a mistake throws from this call,
     // as the caller's own InvalidArgumentError, before any thread starts.
@@ -176,12 +154,7 @@ export class Server implements SocketServer {
 
   /** Counters summed over all reactors. */
   totals(): ReactorCounters {
-    const sum = this.stats.read(0);
-    for (let id = 1; id < this.reactorCount; id++) {
-      const counters = this.stats.read(id);
-      for (const key of Object.keys(sum) as (keyof ReactorCounters)[]) sum[key] += counters[key];
-    }
-    return sum;
+    return this.stats.total();
   }
 
   /**
@@ -220,7 +193,7 @@ export class Server implements SocketServer {
 
   private start(id: number, host: string, port: number, target: { host: string; port: number } | undefined): Promise<{ host: string; port: number }> {
     const commands = SpscRing.create(16);
-    const pinCpu = this.cpuFor(id);
+    const pinCpu = cpuForReactor(this.options.pinCpus, id);
     const data: ReactorWorkerData = {
       id,
       reactors: this.reactorCount,
@@ -253,12 +226,6 @@ export class Server implements SocketServer {
     });
   }
 
-  private cpuFor(id: number): number | undefined {
-    const pin = this.options.pinCpus;
-    if (pin === undefined || pin === false) return undefined;
-    const cpus = pin === true ? Array.from({ length: availableParallelism() }, (_, i) => i) : pin;
-    return cpus[id % cpus.length];
-  }
 }
 
 function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]): Pick<T, K> {

@@ -29,38 +29,82 @@ export const STAT_FIELDS = [
 ] as const;
 /** One reactor's counters. */
 export type ReactorCounters = Record<(typeof STAT_FIELDS)[number], number>;
-type Field = (typeof STAT_FIELDS)[number];
 
-const FIELD_INDEX = Object.fromEntries(STAT_FIELDS.map((name, i) => [name, i])) as Record<Field, number>;
+/** The counters every UDP reactor keeps. */
+export const UDP_STAT_FIELDS = [
+  'received',
+  'bytesReceived',
+  'receiveCalls',
+  'sent',
+  'bytesSent',
+  'sendCalls',
+  /** Datagrams longer than `maxMessageSize`: not delivered. */
+  'truncated',
+  /** Datagrams `send` dropped because the send queue was full. */
+  'sendDropped',
+  /** Datagrams the kernel refused to send (e.g. no route to the peer). */
+  'sendErrors',
+  'handlerErrors',
+  'turns',
+] as const;
+/** One UDP reactor's counters. */
+export type UdpCounters = Record<(typeof UDP_STAT_FIELDS)[number], number>;
 
-/** Counters of `reactors` reactors; attach another thread's copy with `{ buffer }`. */
-export class ReactorStats {
+/** Counters of `reactors` reactors, named by `fields`; attach another thread's copy with `buffer`. */
+class CounterTable<F extends string> {
   readonly counters: PaddedCounters;
+  private readonly index: Record<F, number>;
 
   constructor(
+    private readonly fields: readonly F[],
     readonly reactors: number,
     buffer?: SharedArrayBuffer,
   ) {
-    this.counters = new PaddedCounters(reactors * STAT_FIELDS.length, buffer === undefined ? {} : { buffer });
+    this.counters = new PaddedCounters(reactors * fields.length, buffer === undefined ? {} : { buffer });
+    this.index = Object.fromEntries(fields.map((name, i) => [name, i])) as Record<F, number>;
   }
 
   get buffer(): SharedArrayBuffer {
     return this.counters.buffer;
   }
 
-  add(reactor: number, field: Field, delta = 1): void {
-    this.counters.add(reactor * STAT_FIELDS.length + FIELD_INDEX[field], delta);
+  add(reactor: number, field: F, delta = 1): void {
+    this.counters.add(reactor * this.fields.length + this.index[field], delta);
   }
 
   /** One counter of one reactor. */
-  get(reactor: number, field: Field): number {
-    return this.counters.get(reactor * STAT_FIELDS.length + FIELD_INDEX[field]);
+  get(reactor: number, field: F): number {
+    return this.counters.get(reactor * this.fields.length + this.index[field]);
   }
 
   /** A snapshot of one reactor's counters. */
-  read(reactor: number): ReactorCounters {
-    const snapshot = {} as ReactorCounters;
-    STAT_FIELDS.forEach((name, i) => (snapshot[name] = this.counters.get(reactor * STAT_FIELDS.length + i)));
+  read(reactor: number): Record<F, number> {
+    const snapshot = {} as Record<F, number>;
+    this.fields.forEach((name, i) => (snapshot[name] = this.counters.get(reactor * this.fields.length + i)));
     return snapshot;
+  }
+
+  /** Every reactor's counters added up. */
+  total(): Record<F, number> {
+    const sum = this.read(0);
+    for (let id = 1; id < this.reactors; id++) {
+      const counters = this.read(id);
+      for (const key of this.fields) sum[key] += counters[key];
+    }
+    return sum;
+  }
+}
+
+/** TCP reactors' counters (see {@link STAT_FIELDS}). */
+export class ReactorStats extends CounterTable<(typeof STAT_FIELDS)[number]> {
+  constructor(reactors: number, buffer?: SharedArrayBuffer) {
+    super(STAT_FIELDS, reactors, buffer);
+  }
+}
+
+/** UDP reactors' counters (see {@link UDP_STAT_FIELDS}). */
+export class UdpStats extends CounterTable<(typeof UDP_STAT_FIELDS)[number]> {
+  constructor(reactors: number, buffer?: SharedArrayBuffer) {
+    super(UDP_STAT_FIELDS, reactors, buffer);
   }
 }

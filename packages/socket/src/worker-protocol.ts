@@ -1,6 +1,7 @@
 /** What the main thread and a reactor thread tell each other (kept apart from the worker entry, which runs on import). */
 import { SyscallError } from './errors.js';
 import { type ReactorOptions } from './reactor.js';
+import { type UdpReactorOptions } from './udp-reactor.js';
 
 /** What the main thread passes to each reactor thread. */
 export interface ReactorWorkerData {
@@ -15,6 +16,21 @@ export interface ReactorWorkerData {
   pinCpu: number | undefined;
   steering: 'incoming-cpu' | 'cpu-bpf' | undefined;
   reactor: Omit<ReactorOptions, 'id' | 'stats'>;
+  statsBuffer: SharedArrayBuffer;
+  commandBuffer: SharedArrayBuffer;
+}
+
+/** What the main thread passes to each UDP reactor thread. */
+export interface UdpWorkerData {
+  id: number;
+  reactors: number;
+  handlerModule: string;
+  handlerOptions: unknown;
+  host: string;
+  port: number;
+  pinCpu: number | undefined;
+  steering: 'incoming-cpu' | 'cpu-bpf' | undefined;
+  reactor: Omit<UdpReactorOptions, 'id' | 'stats'>;
   statsBuffer: SharedArrayBuffer;
   commandBuffer: SharedArrayBuffer;
 }

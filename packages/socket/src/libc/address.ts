@@ -60,6 +60,10 @@ export function decodeAddress(sockaddr: Buffer): SocketAddress {
   const port = sockaddr.readUInt16BE(2);
   if (family === AF_INET) return { host: [...sockaddr.subarray(4, 8)].join('.'), port, family: 'IPv4' };
   if (family === AF_INET6) {
+    // An IPv4 peer of a dual-stack socket (::ffff:a.b.c.d), written as inet_ntop and node:net write it.
+    if (sockaddr.readUInt32BE(8) === 0 && sockaddr.readUInt32BE(12) === 0 && sockaddr.readUInt32BE(16) === 0xffff) {
+      return { host: `::ffff:${[...sockaddr.subarray(20, 24)].join('.')}`, port, family: 'IPv6' };
+    }
     const groups: string[] = [];
     for (let i = 0; i < 8; i++) groups.push(sockaddr.readUInt16BE(8 + i * 2).toString(16));
     // The shortest form of the longest zero run, as inet_ntop writes it.

@@ -1,0 +1,54 @@
+/** What a UDP server does with its datagrams, and what it is given to answer them. */
+import { type SocketAddress } from './libc/address.js';
+import { type HandlerContext } from './handler.js';
+import { type UdpPeer } from './udp-peer.js';
+
+/** The reactor's socket, as a UDP handler sees it. */
+export interface UdpSocket {
+  /** The reactor this socket belongs to: 0 .. reactors-1. */
+  readonly reactorId: number;
+  /** The address the socket is bound to. */
+  readonly address: SocketAddress;
+  /**
+   * Queues one datagram to `to`. Datagrams queued while a batch is handled go out together, in one
+   * sendmmsg(2), once the batch ends. The bytes are copied: `bytes` may be the datagram you were given.
+   *
+   * Returns false, and drops the datagram (counted in `sendDropped`), when the send queue is full: the kernel's
+   * socket buffer took nothing for a while, and UDP drops rather than buffers without bound. Throws
+   * InvalidArgumentError for a datagram larger than 65,507 bytes or a peer of a family this socket cannot reach
+   * (an IPv4 socket and an IPv6 peer; an IPv6 socket reaches IPv4 peers as `::ffff:a.b.c.d`).
+   */
+  send(bytes: Uint8Array, to: UdpPeer): boolean;
+}
+
+/**
+ * What a UDP server does with its datagrams. Every callback runs on the reactor thread that received them.
+ *
+ * @example
+ * ```ts
+ * // udp-echo.js, loaded by each reactor thread
+ * exports.handler = { onMessage: (socket, bytes, from) => socket.send(bytes, from) };
+ * ```
+ */
+export interface UdpHandler {
+  /**
+   * A datagram arrived. `bytes` is a view of the reactor's receive memory, valid only until this call returns:
+   * copy what you keep. `from` is yours to keep. A datagram longer than `maxMessageSize` is not delivered (it
+   * is counted in `truncated`).
+   */
+  onMessage(socket: UdpSocket, bytes: Buffer, from: UdpPeer): void;
+  /**
+   * `onMessage` threw for the datagram from `from`. The reactor goes on with the next datagram either way (and
+   * counts `handlerErrors`); without this callback the error is not reported anywhere else.
+   */
+  onError?(socket: UdpSocket, error: unknown, from: UdpPeer): void;
+}
+
+/**
+ * What a UDP handler module exports: `handler` (one object for the whole server) or `createHandler(context)`
+ * (called once per reactor), as named exports or on `default`.
+ */
+export interface UdpHandlerModule {
+  handler?: UdpHandler;
+  createHandler?(context: HandlerContext): UdpHandler;
+}

@@ -1,0 +1,110 @@
+/**
+ * A UDP reactor's outgoing datagrams: copied into one slab as handlers send them and handed to the kernel in
+ * sendmmsg(2) calls of up to 1,024, at the end of each received batch. When the socket buffer is full, what is
+ * left waits for the socket to be writable; past the queue's room further datagrams are dropped and counted,
+ * as the network would drop them, so memory stays bounded whatever the handlers send.
+ */
+import { InvalidArgumentError } from '@x/core';
+import { SyscallError } from './errors.js';
+import { AF_INET6 } from './libc/address.js';
+import { MAX_BATCH, MessageVector } from './libc/datagram.js';
+import { addressOf } from './libc/library.js';
+import { type UdpPeer, mappedToIPv6, writePeer } from './udp-peer.js';
+
+/** The largest UDP payload over IPv4 (65,535 - 8 bytes of UDP header - 20 of IP header). */
+export const MAX_DATAGRAM = 65_507;
+
+/** What a flush did, for the reactor's counters. */
+export interface FlushCounts {
+  sent: number;
+  bytesSent: number;
+  sendCalls: number;
+  sendErrors: number;
+}
+
+export class UdpSendQueue {
+  private readonly vector = new MessageVector(MAX_BATCH);
+  private readonly slab: Buffer;
+  private readonly slabAddress: number;
+  /** First message not yet sent. */
+  private head = 0;
+  /** Messages queued (sent or not) since the queue was last empty. */
+  private count = 0;
+  /** Slab bytes used since the queue was last empty. */
+  private used = 0;
+
+  /** The kernel took nothing at the last try: wait for writability rather than try again on every send. */
+  private blocked = false;
+
+  constructor(
+    private readonly fd: number,
+    private readonly family: number,
+    bytes: number,
+    private readonly counts: FlushCounts,
+  ) {
+    this.slab = Buffer.allocUnsafeSlow(bytes);
+    this.slabAddress = Number(addressOf(this.slab));
+  }
+
+  /** True when datagrams are waiting to be sent. */
+  get pending(): boolean {
+    return this.head < this.count;
+  }
+
+  /** Copies a datagram in; false (dropped) when the queue has no room for it. */
+  push(bytes: Uint8Array, to: UdpPeer): boolean {
+    const length = bytes.byteLength;
+    if (length > MAX_DATAGRAM) throw new InvalidArgumentError('bytes', `${length} bytes`, `at most ${MAX_DATAGRAM} bytes (the largest UDP datagram)`);
+    let peer = to;
+    if (peer.family === 'IPv6' && this.family !== AF_INET6) {
+      throw new InvalidArgumentError('to', String(peer), 'an IPv4 peer (this socket is bound to an IPv4 address)');
+    }
+    if (peer.family === 'IPv4' && this.family === AF_INET6) peer = mappedToIPv6(peer);
+    if (!this.fits(length)) {
+      // Full within one batch (a handler fanning out): send what is queued now, unless the kernel is refusing.
+      if (this.blocked || !this.flush() || !this.fits(length)) return false;
+    }
+    const index = this.count;
+    this.slab.set(bytes, this.used);
+    this.vector.setData(index, this.slabAddress + this.used, length);
+    this.vector.setNameLength(index, writePeer(peer, this.vector.words, this.vector.nameOffset(index) >> 2));
+    this.used += length;
+    this.count++;
+    return true;
+  }
+
+  /**
+   * Sends what is queued. Returns true when the queue is empty, false when the kernel took no more (EAGAIN):
+   * call again once the socket is writable. A datagram the kernel refuses (no route, a peer address it cannot
+   * use) is dropped and counted; the rest go on.
+   */
+  flush(): boolean {
+    const counts = this.counts;
+    while (this.head < this.count) {
+      let sent: number;
+      counts.sendCalls++;
+      try {
+        sent = this.vector.send(this.fd, this.head, this.count - this.head);
+      } catch (error) {
+        if (!(error instanceof SyscallError)) throw error;
+        counts.sendErrors++;
+        this.head++;
+        continue;
+      }
+      if (sent < 0) {
+        this.blocked = true;
+        return false;
+      }
+      for (let i = this.head; i < this.head + sent; i++) counts.bytesSent += this.vector.messageLength(i);
+      counts.sent += sent;
+      this.head += sent;
+    }
+    this.head = this.count = this.used = 0;
+    this.blocked = false;
+    return true;
+  }
+
+  private fits(length: number): boolean {
+    return this.count < MAX_BATCH && this.used + length <= this.slab.byteLength;
+  }
+}

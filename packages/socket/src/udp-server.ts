@@ -1,0 +1,209 @@
+/**
+ * `createUdpServer`: N UDP reactors on N worker threads, each with its own socket in one SO_REUSEPORT group on
+ * the same port, so the kernel spreads datagrams across them by flow (or by receiving CPU, with steering) and no
+ * thread hands a datagram to another.
+ */
+import { resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { SpscRing, assertKnownKeys, assertNumber } from '@x/core';
+import { SocketStateError } from './errors.js';
+import { signalEventFd } from './libc/io.js';
+import { assertSupported } from './libc/library.js';
+import { type PlacementOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
+import { type UdpCounters, UdpStats } from './stats.js';
+import { type UdpReactorOptions, checkUdpReactorOptions } from './udp-reactor.js';
+import { Command, type ReactorMessage, type UdpWorkerData, errorFromThread } from './worker-protocol.js';
+
+/** Options of {@link createUdpServer}. */
+export interface UdpServerOptions extends Omit<UdpReactorOptions, 'id' | 'stats'>, PlacementOptions {
+  /**
+   * Path or file URL of the handler module each reactor thread loads (it exports `handler` or
+   * `createHandler(context)`; see {@link UdpHandlerModule}). A module, not a function: threads share no closures.
+   */
+  handler: string | URL;
+  /** Passed to `createHandler` in every thread (structured clone). */
+  handlerOptions?: unknown;
+  /** Reactor threads. Default 1. */
+  reactors?: number;
+  /** Address to bind: an IP literal (`::` for every IPv6 and IPv4 address) or a name resolved once. Default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 picks a free one (shared by all reactors). Default 0. */
+  port?: number;
+}
+
+const OPTION_KEYS = ['handler', 'handlerOptions', 'reactors', 'host', 'port', 'pinCpus', 'steering', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes'];
+
+/** Where the UDP reactor threads' compiled entry lives: next to this file once built; from sources, in the build. */
+const WORKER_ENTRY = resolve(__dirname, '..', 'dist', 'udp-worker.js');
+
+/** One UDP reactor as the main thread sees it. */
+export interface UdpReactorInfo {
+  id: number;
+  /** The CPU it is pinned to, if any. */
+  cpu: number | undefined;
+  counters: UdpCounters;
+}
+
+interface RunningReactor {
+  worker: Worker;
+  wakeFd: number;
+  commands: SpscRing;
+  cpu: number | undefined;
+  exited: Promise<void>;
+}
+
+/** A multi-reactor UDP server. Create it with {@link createUdpServer}. */
+export class UdpServer implements AsyncDisposable {
+  private readonly reactors: RunningReactor[] = [];
+  private readonly stats: UdpStats;
+  private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
+  private bound: { host: string; port: number } | undefined;
+  private starting: Promise<{ host: string; port: number }> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly reactorCount: number;
+  private readonly handlerModule: string;
+
+  /** @internal Made by {@link createUdpServer}. */
+  constructor(private readonly options: UdpServerOptions) {
+    assertKnownKeys('options', options, OPTION_KEYS);
+    this.handlerModule = handlerPath(options.handler);
+    this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
+    assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
+    checkPlacement(options);
+    checkUdpReactorOptions(this.reactorOptions());
+    this.stats = new UdpStats(this.reactorCount);
+  }
+
+  /** The bound address, once listening. */
+  get address(): { host: string; port: number } {
+    if (this.bound === undefined) throw new SocketStateError('the UDP server is not listening');
+    return this.bound;
+  }
+
+  /**
+   * Starts the reactor threads and binds every socket. Resolves with the address once all reactors receive.
+   * Rejects (and stops what started) if a thread fails: handler module missing, port in use, no koffi.
+   */
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.state !== 'new') throw new SocketStateError(`listen() on a UDP server that is ${this.state}`);
+    assertSupported();
+    this.state = 'listening';
+    this.starting = this.startAll();
+    try {
+      return await this.starting;
+    } catch (error) {
+      await this.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Per-reactor counters (read from shared memory, no message round trip; published every few ms). */
+  reactorInfo(): UdpReactorInfo[] {
+    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, cpu: this.reactors[id]?.cpu, counters: this.stats.read(id) }));
+  }
+
+  /** Counters summed over all reactors. */
+  totals(): UdpCounters {
+    return this.stats.total();
+  }
+
+  /** Stops every reactor (datagrams already queued get one more chance to go out) and ends the threads. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private reactorOptions(): Omit<UdpReactorOptions, 'id' | 'stats'> {
+    const picked: Omit<UdpReactorOptions, 'id' | 'stats'> = {};
+    for (const key of ['batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes'] as const) {
+      if (this.options[key] !== undefined) picked[key] = this.options[key] as number;
+    }
+    return picked;
+  }
+
+  private async startAll(): Promise<{ host: string; port: number }> {
+    const stillStarting = (): void => {
+      if (this.state !== 'listening') throw new SocketStateError('the UDP server was closed while it was starting');
+    };
+    const host = await resolveHost(this.options.host ?? '127.0.0.1');
+    // The first reactor picks the port when 0 was asked; the others join its reuseport group.
+    let port = this.options.port ?? 0;
+    for (let id = 0; id < this.reactorCount; id++) {
+      stillStarting();
+      const started = await this.start(id, host, port);
+      port = started.port;
+      this.bound ??= started;
+    }
+    stillStarting();
+    return this.address;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.state = 'closing';
+    await this.starting?.catch(() => undefined);
+    for (const reactor of this.reactors) {
+      reactor.commands.tryPush(Command.Stop);
+      signalEventFd(reactor.wakeFd);
+    }
+    // A thread that does not end (a handler stuck in a loop) is terminated.
+    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), 2000);
+    try {
+      await Promise.all(this.reactors.map((reactor) => reactor.exited));
+    } finally {
+      clearTimeout(deadline);
+      this.state = 'closed';
+    }
+  }
+
+  private start(id: number, host: string, port: number): Promise<{ host: string; port: number }> {
+    const commands = SpscRing.create(16);
+    const data: UdpWorkerData = {
+      id,
+      reactors: this.reactorCount,
+      handlerModule: this.handlerModule,
+      handlerOptions: this.options.handlerOptions,
+      host,
+      port,
+      pinCpu: cpuForReactor(this.options.pinCpus, id),
+      steering: this.options.steering,
+      reactor: this.reactorOptions(),
+      statsBuffer: this.stats.buffer,
+      commandBuffer: commands.buffer,
+    };
+    const worker = new Worker(WORKER_ENTRY, { workerData: data });
+    const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+    return new Promise((resolveStart, rejectStart) => {
+      let failure: unknown;
+      // A failed start is reported once the thread has exited, so the caller never sees its resources still open.
+      worker.once('error', (error) => (failure ??= error));
+      worker.once('exit', (code) => rejectStart(failure ?? new SocketStateError(`UDP reactor ${id} exited with code ${code} before it was bound`)));
+      worker.on('message', (message: ReactorMessage) => {
+        if (message.type === 'failed') {
+          failure ??= errorFromThread(message.error);
+          return;
+        }
+        this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
+        resolveStart({ host: message.host, port: message.port });
+      });
+    });
+  }
+}
+
+/**
+ * Creates a UDP server whose datagrams are served by `reactors` reactors on worker threads, each taking and
+ * sending datagrams in batches (recvmmsg/sendmmsg).
+ *
+ * @example
+ * ```ts
+ * // udp-echo.js: exports.handler = { onMessage: (socket, bytes, from) => socket.send(bytes, from) };
+ * const server = createUdpServer({ handler: require.resolve('./udp-echo.js'), reactors: 2, port: 5353 });
+ * const { port } = await server.listen();
+ * ```
+ */
+export function createUdpServer(options: UdpServerOptions): UdpServer {
+  return new UdpServer(options);
+}

@@ -1,0 +1,41 @@
+/**
+ * The entry of each reactor thread started by `createUdpServer`: pin the thread if asked, load the handler
+ * module, bind this reactor's socket into the port's SO_REUSEPORT group, report the address, then run the loop
+ * until the main thread asks it to stop through the command ring (and wakes the loop through the eventfd).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SpscRing } from '@x/core';
+import { pinCurrentThread } from './libc/affinity.js';
+import { resolveHandler } from './server-common.js';
+import { UdpStats } from './stats.js';
+import { type UdpHandler, type UdpHandlerModule } from './udp-handler.js';
+import { UdpReactor } from './udp-reactor.js';
+import { Command, type ReactorMessage, type UdpWorkerData, errorToThread } from './worker-protocol.js';
+
+async function main(data: UdpWorkerData): Promise<void> {
+  if (data.pinCpu !== undefined) pinCurrentThread([data.pinCpu]);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const module = require(data.handlerModule) as UdpHandlerModule;
+  const handler = resolveHandler<UdpHandler>(module, { reactorId: data.id, pinnedCpu: data.pinCpu, options: data.handlerOptions });
+  const reactor = new UdpReactor(handler, { ...data.reactor, id: data.id, stats: new UdpStats(data.reactors, data.statsBuffer) });
+  const commands = SpscRing.attach(data.commandBuffer);
+  reactor.onWake = () => {
+    for (let command = commands.tryPop(); command !== undefined; command = commands.tryPop()) {
+      if (command === Command.Stop || command === Command.Shutdown) reactor.stop();
+    }
+  };
+  const address = reactor.bind(data.host, data.port, {
+    reusePort: true,
+    ...(data.steering === 'incoming-cpu' && data.pinCpu !== undefined ? { incomingCpu: data.pinCpu } : {}),
+    // One program serves the whole group; the first reactor attaches it before the others join.
+    ...(data.steering === 'cpu-bpf' && data.id === 0 ? { cpuSteeringProgram: true } : {}),
+  });
+  const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu };
+  parentPort!.postMessage(message);
+  await reactor.run();
+}
+
+main(workerData as UdpWorkerData).catch((error: unknown) => {
+  const message: ReactorMessage = { type: 'failed', error: errorToThread(error) };
+  parentPort!.postMessage(message);
+});
