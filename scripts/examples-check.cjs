@@ -17,7 +17,7 @@ const EXAMPLES = [
   ['kafka-orders', 'npm', ['start', '-w', '@x/example-kafka-orders'], 120_000, [/20,000 orders in .*out of order per customer: 0/, /committed offset after close: 20000 of 20,000/]],
   ['lock-workers', 'npm', ['start', '-w', '@x/example-lock-workers'], 120_000, [/orders processed more than once: 0; orders missed: 0/, /fencing tokens did not strictly increase from hold to hold: 0/]],
   ['reminder-workers', 'npm', ['start', '-w', '@x/example-reminder-workers'], 120_000, [/sent (\d+) of \1 reminders/, /early: 0$/m, /counts across the workers once all were sent: \{"delayed":0,"ready":0,"reserved":0,"dead":0\}/]],
-  ['socket-servers', 'npm', ['start', '-w', '@x/example-socket-servers'], 60_000, [/sha (\w+) \(file \1\)/, /sha \w+: identical/]],
+  ['socket-servers', 'npm', ['start', '-w', '@x/example-socket-servers'], 60_000, [/sha (\w+) \(file \1\)/, /sha \w+: identical/, /8,000 of 8,000 datagrams answered/]],
   ['worker-pipeline', 'npm', ['start', '-w', '@x/example-worker-pipeline'], 120_000, [/matches the known pi\(20000000\) = 1270607/]],
   // Its README's second command: the first (1,000,000 fields, 5 rounds) takes about a minute for the same lines.
   ['redis-unlink', 'npm', ['start', '-w', '@x/example-redis-unlink', '--', '--fields', '200000', '--rounds', '3'], 120_000, [/\| 65 +\| background thread/]],

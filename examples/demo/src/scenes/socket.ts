@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { type Socket, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { LengthPrefixedDecoder, createProxyServer, createServer, encodeLengthPrefixed, isSupported } from '@x/socket';
+import { LengthPrefixedDecoder, createProxyServer, createServer, createUdpServer, encodeLengthPrefixed, isSupported } from '@x/socket';
 import type { Scene } from '../scene.js';
 
 const CLIENTS = 40;
@@ -38,8 +39,33 @@ async function pingPong(port: number): Promise<number> {
   return reactor;
 }
 
+/**
+ * One dgram socket sends `count` numbered datagrams, 20 at a time (a window not answered within 300 ms is sent
+ * again: UDP may drop); returns how many came back intact and the reactor ids that answered.
+ */
+async function datagrams(port: number, count: number): Promise<{ intact: number; reactors: Set<number> }> {
+  const socket = createSocket('udp4');
+  const answered = new Set<number>();
+  const reactors = new Set<number>();
+  socket.on('message', (reply: Buffer) => {
+    const n = Number(reply.subarray(1).toString().slice('datagram '.length));
+    if (reply.subarray(1).toString() === `datagram ${n}`) answered.add(n);
+    reactors.add(reply[0]!);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  for (let from = 0; from < count; from += 20) {
+    const window = Array.from({ length: 20 }, (_, i) => from + i);
+    for (let attempt = 0; attempt < 10 && window.some((n) => !answered.has(n)); attempt++) {
+      for (const n of window.filter((k) => !answered.has(k))) socket.send(`datagram ${n}`, port, '127.0.0.1');
+      for (let waited = 0; waited < 300 && window.some((n) => !answered.has(n)); waited += 5) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+  socket.close();
+  return { intact: answered.size, reactors };
+}
+
 export const socketScene: Scene = {
-  title: '@x/socket — two epoll reactors through koffi, and a splice proxy',
+  title: '@x/socket — two epoll reactors through koffi, a splice proxy, and UDP in batches',
   async run(log) {
     if (!isSupported()) {
       log('skipped: the reactor needs Linux and koffi (node:net is the portable path)');
@@ -82,5 +108,18 @@ export const socketScene: Scene = {
     } finally {
       sink.close();
     }
+
+    await using udp = createUdpServer({ handler: join(__dirname, '..', 'handlers', 'udp-echo.js'), reactors: 2 });
+    const udpPort = (await udp.listen()).port;
+    const results = await Promise.all(Array.from({ length: 16 }, () => datagrams(udpPort, 200)));
+    const intact = results.reduce((sum, r) => sum + r.intact, 0);
+    const byReactor = [0, 1].map((id) => results.filter((r) => r.reactors.has(id)).length);
+    for (let i = 0; i < 100 && udp.totals().sent < intact; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const counts = udp.totals();
+    log(
+      `UDP: ${intact.toLocaleString()} of 3,200 datagrams from 16 sockets echoed (reactor 0 served ${byReactor[0]} sockets, reactor 1 ${byReactor[1]}), ` +
+        `taken in ${counts.receiveCalls.toLocaleString()} recvmmsg and answered in ${counts.sendCalls.toLocaleString()} sendmmsg calls`,
+    );
+    if (intact !== 3200) throw new Error('UDP datagrams went unanswered');
   },
 };
