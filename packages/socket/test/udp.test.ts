@@ -2,7 +2,7 @@
  * UDP reactors against node:dgram peers: batched receive and send, IPv4, IPv6 and dual-stack, datagrams of 0 and
  * 65,507 bytes, truncation, a handler that throws, bounded sending, bad input, and a multi-thread server.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { type Socket, createSocket } from 'node:dgram';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '@x/core';
@@ -53,6 +53,37 @@ async function client(type: 'udp4' | 'udp6' = 'udp4'): Promise<{ socket: Socket;
   socket.on('message', (message: Buffer) => replies.push(message));
   await new Promise<void>((done) => socket.bind(0, type === 'udp4' ? '127.0.0.1' : '::1', done));
   return { socket, replies, close: () => socket.close() };
+}
+
+/** A process serving the fixture UDP handler (tagging replies with its pid) on `port` (0: a new one). */
+async function startMember(port: number): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [resolve(__dirname, 'fixtures', 'udp-member.js'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  const bound = await new Promise<number>((done, fail) => {
+    child.once('exit', (code) => fail(new Error(`member exited with ${code} before ready`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /ready (\d+)/.exec(output);
+      if (match !== null) done(Number(match[1]));
+    });
+  });
+  child.removeAllListeners('exit');
+  return { child, port: bound };
+}
+
+/** From a new socket (a new flow), one datagram to `port`; resolves with the tag of whoever answered. */
+async function askOnce(port: number): Promise<string> {
+  const peer = await client();
+  try {
+    for (let attempt = 0; attempt < 20 && peer.replies.length === 0; attempt++) {
+      await send(peer.socket, 'who', port);
+      await new Promise((done) => setTimeout(done, 50));
+    }
+    if (peer.replies.length === 0) throw new Error('no member answered');
+    return String(peer.replies[0]).split(':')[0]!;
+  } finally {
+    peer.close();
+  }
 }
 
 async function until(predicate: () => boolean, what: string, ms = 5_000): Promise<void> {
@@ -286,6 +317,27 @@ describe('createUdpServer', () => {
       });
     });
     again.close();
+  });
+
+  // Several processes on one port, as a rolling restart runs them: the kernel spreads flows over every member's
+  // sockets, and a member killed with SIGKILL leaves the group at once; the survivor answers everything after.
+  it('shares a port with another process, and serves every flow alone once that process is SIGKILLed', async () => {
+    const first = await startMember(0);
+    const second = await startMember(first.port);
+    try {
+      const before = await Promise.all(Array.from({ length: 16 }, () => askOnce(first.port)));
+      expect(new Set(before)).toEqual(new Set([`p${first.child.pid}`, `p${second.child.pid}`]));
+
+      const exited = new Promise((done) => first.child.once('exit', done));
+      first.child.kill('SIGKILL');
+      await exited;
+      const after = await Promise.all(Array.from({ length: 16 }, () => askOnce(first.port)));
+      expect(after).toEqual(Array.from({ length: 16 }, () => `p${second.child.pid}`));
+    } finally {
+      first.child.kill('SIGKILL');
+      second.child.kill('SIGTERM');
+      await new Promise((done) => (second.child.exitCode === null ? second.child.once('exit', done) : done(undefined)));
+    }
   });
 
   it('rejects bad options at once and a missing handler module at listen', async () => {
