@@ -19,6 +19,14 @@ export interface UdpSocket {
    * (an IPv4 socket and an IPv6 peer; an IPv6 socket reaches IPv4 peers as `::ffff:a.b.c.d`).
    */
   send(bytes: Uint8Array, to: UdpPeer): boolean;
+  /**
+   * Queues `bytes` as consecutive datagrams of `segmentSize` bytes each (the last may be shorter), handed to the
+   * kernel as one buffer that it cuts (UDP generic segmentation offload, UDP_SEGMENT, Linux 4.18+): one pass
+   * through the network stack for up to 64 datagrams. `bytes` is at most 65,507 bytes, and `segmentSize` plus
+   * the IP and UDP headers must fit the path's MTU (else the kernel refuses it: counted in `sendErrors`).
+   * Returns false and drops it all when the send queue is full, as `send` does.
+   */
+  sendSegments(bytes: Uint8Array, segmentSize: number, to: UdpPeer): boolean;
 }
 
 /**
@@ -31,6 +39,8 @@ export interface UdpSocket {
  * ```
  */
 export interface UdpHandler {
+  /** The socket is bound; keep it to send from timers or other events of the reactor's thread. */
+  onListening?(socket: UdpSocket): void;
   /**
    * A datagram arrived. `bytes` is a view of the reactor's receive memory, valid only until this call returns:
    * copy what you keep. `from` is yours to keep. A datagram longer than `maxMessageSize` is not delivered (it

@@ -16,7 +16,7 @@ import { closeFd, getIntOption, localAddress } from './libc/sockets.js';
 import { UDP_STAT_FIELDS, type UdpCounters, type UdpStats } from './stats.js';
 import { type UdpHandler, type UdpSocket } from './udp-handler.js';
 import { readPeer } from './udp-peer.js';
-import { UdpSendQueue } from './udp-send-queue.js';
+import { MAX_DATAGRAM, UdpSendQueue } from './udp-send-queue.js';
 
 /** Let other event-loop work (timers, messages) run at least this often while busy. */
 const YIELD_EVERY_MS = 2;
@@ -97,7 +97,7 @@ export class UdpReactor {
   private readonly receiveMemory: Buffer;
   private socketFd = -1;
   private sendQueue: UdpSendQueue | undefined;
-  private socket: UdpSocket | undefined;
+  private boundSocket: UdpSocket | undefined;
   private writeWatched = false;
   private running = false;
   private stopped = false;
@@ -154,7 +154,7 @@ export class UdpReactor {
     const queue = new UdpSendQueue(fd, family, this.sendQueueBytes, this.counts);
     this.sendQueue = queue;
     const counts = this.counts;
-    this.socket = {
+    this.boundSocket = {
       reactorId: this.id,
       address,
       send: (bytes, to) => {
@@ -163,9 +163,23 @@ export class UdpReactor {
         counts.sendDropped++;
         return false;
       },
+      sendSegments: (bytes, segmentSize, to) => {
+        if (this.stopped) throw new SocketStateError('sendSegments() on a stopped UDP reactor');
+        assertNumber('segmentSize', segmentSize, { min: 1, max: MAX_DATAGRAM, integer: true });
+        if (queue.push(bytes, to, segmentSize)) return true;
+        counts.sendDropped += Math.max(1, Math.ceil(bytes.byteLength / segmentSize));
+        return false;
+      },
     };
     this.epoll.add(fd, EPOLLIN);
+    this.handler.onListening?.(this.boundSocket);
     return address;
+  }
+
+  /** The bound socket (what handlers are given), to send from outside `onMessage` on this reactor's thread. */
+  get socket(): UdpSocket {
+    if (this.boundSocket === undefined) throw new SocketStateError('the UDP reactor is not bound yet');
+    return this.boundSocket;
   }
 
   /** Runs the loop until {@link stop}. */
@@ -177,7 +191,8 @@ export class UdpReactor {
     let lastYield = performance.now();
     try {
       while (this.running) {
-        const ready = this.epoll.wait(this.maxWaitMs);
+        // Datagrams sent from outside a batch (a timer) go out at once, not after the wait.
+        const ready = this.epoll.wait(this.sendQueue?.sendable === true ? 0 : this.maxWaitMs);
         for (let i = 0; i < ready; i++) {
           const fd = this.epoll.eventFd(i);
           if (fd === this.wakeFd) {
@@ -222,7 +237,7 @@ export class UdpReactor {
   private receive(): void {
     const vector = this.received;
     const words = vector.words;
-    const socket = this.socket!;
+    const socket = this.boundSocket!;
     const counts = this.counts;
     for (let batch = 0; batch < BATCHES_PER_EVENT && this.running; batch++) {
       const count = vector.receive(this.socketFd, this.batchSize);
@@ -252,7 +267,7 @@ export class UdpReactor {
 
   private reportError(error: unknown, from: ReturnType<typeof readPeer>): void {
     try {
-      this.handler.onError?.(this.socket!, error, from);
+      this.handler.onError?.(this.boundSocket!, error, from);
     } catch {
       // An error handler that throws has nobody left to tell; the datagram is counted in handlerErrors.
     }

@@ -7,9 +7,9 @@
 import { InvalidArgumentError } from '@x/core';
 import { SyscallError } from './errors.js';
 import { AF_INET6 } from './libc/address.js';
-import { MAX_BATCH, MessageVector } from './libc/datagram.js';
+import { MAX_BATCH, MAX_SEGMENTS, MessageVector } from './libc/datagram.js';
 import { addressOf } from './libc/library.js';
-import { type UdpPeer, mappedToIPv6, writePeer } from './udp-peer.js';
+import { UdpPeer, mappedToIPv6, writePeer } from './udp-peer.js';
 
 /** The largest UDP payload over IPv4 (65,535 - 8 bytes of UDP header - 20 of IP header). */
 export const MAX_DATAGRAM = 65_507;
@@ -26,6 +26,8 @@ export class UdpSendQueue {
   private readonly vector = new MessageVector(MAX_BATCH);
   private readonly slab: Buffer;
   private readonly slabAddress: number;
+  /** Datagrams each queued message makes on the wire (more than 1 for a segmented send). */
+  private readonly datagrams = new Int32Array(MAX_BATCH);
   /** First message not yet sent. */
   private head = 0;
   /** Messages queued (sent or not) since the queue was last empty. */
@@ -51,11 +53,24 @@ export class UdpSendQueue {
     return this.head < this.count;
   }
 
-  /** Copies a datagram in; false (dropped) when the queue has no room for it. */
-  push(bytes: Uint8Array, to: UdpPeer): boolean {
+  /** True when datagrams wait and the kernel has not refused the last try: a flush now may send them. */
+  get sendable(): boolean {
+    return this.head < this.count && !this.blocked;
+  }
+
+  /**
+   * Copies a datagram in (or, with `segmentSize`, a buffer the kernel cuts into datagrams of that many bytes);
+   * false (dropped) when the queue has no room for it.
+   */
+  push(bytes: Uint8Array, to: UdpPeer, segmentSize = 0): boolean {
     const length = bytes.byteLength;
     if (length > MAX_DATAGRAM) throw new InvalidArgumentError('bytes', `${length} bytes`, `at most ${MAX_DATAGRAM} bytes (the largest UDP datagram)`);
+    const datagrams = segmentSize === 0 ? 1 : Math.max(1, Math.ceil(length / segmentSize));
+    if (datagrams > MAX_SEGMENTS) {
+      throw new InvalidArgumentError('segmentSize', segmentSize, `at least ${Math.ceil(length / MAX_SEGMENTS)} for ${length} bytes (at most ${MAX_SEGMENTS} segments a send)`);
+    }
     let peer = to;
+    if (!(peer instanceof UdpPeer)) throw new InvalidArgumentError('to', peer, 'a UdpPeer (the `from` of a message, or UdpPeer.of(host, port))');
     if (peer.family === 'IPv6' && this.family !== AF_INET6) {
       throw new InvalidArgumentError('to', String(peer), 'an IPv4 peer (this socket is bound to an IPv4 address)');
     }
@@ -68,6 +83,9 @@ export class UdpSendQueue {
     this.slab.set(bytes, this.used);
     this.vector.setData(index, this.slabAddress + this.used, length);
     this.vector.setNameLength(index, writePeer(peer, this.vector.words, this.vector.nameOffset(index) >> 2));
+    // A buffer that makes one datagram anyway goes as a plain send.
+    this.vector.setSegmentSize(index, datagrams > 1 ? segmentSize : 0);
+    this.datagrams[index] = datagrams;
     this.used += length;
     this.count++;
     return true;
@@ -87,7 +105,7 @@ export class UdpSendQueue {
         sent = this.vector.send(this.fd, this.head, this.count - this.head);
       } catch (error) {
         if (!(error instanceof SyscallError)) throw error;
-        counts.sendErrors++;
+        counts.sendErrors += this.datagrams[this.head]!;
         this.head++;
         continue;
       }
@@ -95,8 +113,10 @@ export class UdpSendQueue {
         this.blocked = true;
         return false;
       }
-      for (let i = this.head; i < this.head + sent; i++) counts.bytesSent += this.vector.messageLength(i);
-      counts.sent += sent;
+      for (let i = this.head; i < this.head + sent; i++) {
+        counts.bytesSent += this.vector.messageLength(i);
+        counts.sent += this.datagrams[i]!;
+      }
       this.head += sent;
     }
     this.head = this.count = this.used = 0;

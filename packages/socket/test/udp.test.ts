@@ -262,6 +262,34 @@ describe('UdpReactor', () => {
     expect(idleTurns).toBeLessThan(100);
   });
 
+  it('cuts one buffer into datagrams in the kernel (UDP_SEGMENT), and sends from a timer through the bound socket', async () => {
+    const peer = await client();
+    const reactor = new UdpReactor({ onMessage: () => undefined }, { maxWaitMs: 1 });
+    reactor.bind('127.0.0.1', 0);
+    const running = reactor.run();
+    try {
+      const to = UdpPeer.of('127.0.0.1', peer.socket.address().port);
+      // 54 segments of 1,200 bytes and a last one of 100, each numbered in its first byte.
+      const buffer = Buffer.alloc(54 * 1200 + 100);
+      for (let i = 0; i < 55; i++) buffer.fill(i, i * 1200, Math.min(buffer.length, (i + 1) * 1200));
+      setTimeout(() => reactor.socket.sendSegments(buffer, 1200, to), 1);
+      await until(() => peer.replies.length === 55, 'the 55 datagrams');
+      expect(peer.replies.map((datagram) => [datagram[0], datagram.length])).toEqual(Array.from({ length: 55 }, (_, i) => [i, i < 54 ? 1200 : 100]));
+      expect(peer.replies.every((datagram) => datagram.every((byte) => byte === datagram[0]))).toBe(true);
+      await until(() => reactor.counters.sent === 55, 'the count');
+      expect(reactor.counters).toMatchObject({ sent: 55, bytesSent: buffer.length, sendCalls: 1, sendErrors: 0 });
+      // More segments than one send may make, a size of 0 or a fraction: typed errors, nothing queued.
+      for (const [bytes, size] of [[Buffer.alloc(65 * 10), 10], [buffer, 0], [buffer, 1.5], [buffer, 2 ** 31]] as const) {
+        expect(() => reactor.socket.sendSegments(bytes, size, to)).toThrow(InvalidArgumentError);
+      }
+      expect(() => reactor.socket.send(Buffer.from('x'), { host: '127.0.0.1', port: 1 } as unknown as UdpPeer)).toThrow(InvalidArgumentError);
+    } finally {
+      peer.close();
+      reactor.stop();
+      await running;
+    }
+  });
+
   it('rejects bad options and peers with typed errors, and refuses use after stop', async () => {
     for (const options of [{ batchSize: 0 }, { batchSize: 1025 }, { batchSize: 1.5 }, { maxMessageSize: 0 }, { maxMessageSize: 65_536 }, { sendQueueBytes: 1000 }, { receiveBufferBytes: -1 }, { maxWaitMs: 2 ** 31 }, { sendQueueBytes: 2 ** 31 }, { nope: 1 }, null]) {
       expect(() => new UdpReactor(echo, options as UdpReactorOptions)).toThrow(InvalidArgumentError);

@@ -3,7 +3,8 @@
  * system call each, where node:dgram makes one call per datagram.
  *
  * A {@link MessageVector} is the native memory those calls work on: `capacity` struct mmsghdr, each with its own
- * iovec and address slot. The layout is LP64 (x86-64 and arm64, the only targets):
+ * iovec, address slot and control slot (room for one UDP_SEGMENT message). The layout is LP64 (x86-64 and arm64,
+ * the only targets):
  *   struct msghdr  { void *name; u32 namelen; (pad) iovec *iov; size_t iovlen; void *control; size_t controllen; int flags; (pad) } = 56
  *   struct mmsghdr { struct msghdr hdr; u32 len; (pad) } = 64
  */
@@ -24,10 +25,19 @@ export const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
 /** Room for a sockaddr_in6 (28 bytes), rounded to 8. */
 export const NAME_SIZE = 32;
+/** CMSG_SPACE(sizeof(u16)): a cmsghdr (len 8, level 4, type 4) and 2 bytes of data, rounded to 8. */
+const CONTROL_SIZE = 24;
+const SOL_UDP = 17;
+/** UDP generic segmentation offload: the kernel cuts one buffer into datagrams of this many bytes. */
+const UDP_SEGMENT = 103;
+/** Linux's UDP_MAX_SEGMENTS before 6.9 (128 since): the most datagrams one UDP_SEGMENT send may make. */
+export const MAX_SEGMENTS = 64;
 const NAME_OFFSET = 0;
 const NAMELEN_OFFSET = 8;
 const IOV_OFFSET = 16;
 const IOVLEN_OFFSET = 24;
+const CONTROL_OFFSET = 32;
+const CONTROLLEN_OFFSET = 40;
 const FLAGS_OFFSET = 48;
 const LEN_OFFSET = 56;
 
@@ -81,12 +91,14 @@ export class MessageVector {
   private readonly base: number;
   private readonly iovs: number;
   readonly names: number;
+  private readonly controls: number;
 
   constructor(readonly capacity: number) {
     const headers = capacity * MMSGHDR_SIZE;
     this.iovs = headers;
     this.names = headers + capacity * IOVEC_SIZE;
-    this.memory = Buffer.allocUnsafeSlow(this.names + capacity * NAME_SIZE).fill(0);
+    this.controls = this.names + capacity * NAME_SIZE;
+    this.memory = Buffer.allocUnsafeSlow(this.controls + capacity * CONTROL_SIZE).fill(0);
     this.words = new Int32Array(this.memory.buffer, this.memory.byteOffset, this.memory.byteLength / 4);
     this.base = Number(addressOf(this.memory));
     for (let i = 0; i < capacity; i++) {
@@ -94,7 +106,26 @@ export class MessageVector {
       this.writeAddress(header + NAME_OFFSET, this.base + this.names + i * NAME_SIZE);
       this.writeAddress(header + IOV_OFFSET, this.base + this.iovs + i * IOVEC_SIZE);
       this.memory.writeUInt32LE(1, header + IOVLEN_OFFSET);
+      this.writeAddress(header + CONTROL_OFFSET, this.base + this.controls + i * CONTROL_SIZE);
+      const control = this.controls + i * CONTROL_SIZE;
+      this.memory.writeUInt32LE(CONTROL_SIZE - 6, control); // cmsg_len = CMSG_LEN(2) = 18
+      this.memory.writeInt32LE(SOL_UDP, control + 8);
+      this.memory.writeInt32LE(UDP_SEGMENT, control + 12);
     }
+  }
+
+  /**
+   * Makes message `index` a UDP_SEGMENT send cut into datagrams of `size` bytes, or a plain one (size 0). Slots
+   * are reused, so every message sent is given one or the other.
+   */
+  setSegmentSize(index: number, size: number): void {
+    const header = index * MMSGHDR_SIZE;
+    if (size === 0) {
+      this.words[(header + CONTROLLEN_OFFSET) >> 2] = 0;
+      return;
+    }
+    this.memory.writeUInt16LE(size, this.controls + index * CONTROL_SIZE + 16);
+    this.words[(header + CONTROLLEN_OFFSET) >> 2] = CONTROL_SIZE;
   }
 
   /** Points message `index`'s iovec at `length` bytes at native address `address`. */
@@ -127,7 +158,11 @@ export class MessageVector {
 
   /** recvmmsg of up to `count` messages into the first ones: how many came, -1 when none was waiting. */
   receive(fd: number, count: number): number {
-    for (let i = 0; i < count; i++) this.words[(i * MMSGHDR_SIZE + NAMELEN_OFFSET) >> 2] = NAME_SIZE;
+    for (let i = 0; i < count; i++) {
+      this.words[(i * MMSGHDR_SIZE + NAMELEN_OFFSET) >> 2] = NAME_SIZE;
+      // No ancillary data is asked for on receive (a control buffer would be filled with nothing).
+      this.words[(i * MMSGHDR_SIZE + CONTROLLEN_OFFSET) >> 2] = 0;
+    }
     return checkWouldBlock('recvmmsg', recvmmsg.native(fd, this.base, count, 0, null));
   }
 
