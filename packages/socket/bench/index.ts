@@ -1,7 +1,8 @@
 /**
  * `npm run bench -w @x/socket [-- --quick] [--only=echo-50,proxy]`: the reactor against node:net, node cluster
  * and a minimal C epoll server; splice against socket.pipe(); sendfile against createReadStream().pipe().
- * udp-echo: UDP reactors (recvmmsg/sendmmsg) against node:dgram, 64 B datagrams from 8 sockets.
+ * udp-echo: UDP reactors (recvmmsg/sendmmsg) against node:dgram, 64 B datagrams from 8 sockets; udp-gso-send:
+ * 1,200-byte datagrams sent with UDP_SEGMENT against node:dgram's send() in a loop, into a C sink.
  * Every server runs in its own process pinned to CPU 0, load comes from small C programs on CPU 1, so the
  * measured side is always the server. Except echo-cpu, where servers and load share both cores: ours is two
  * reactors pinned one per CPU with CPU steering (the package's per-CPU mode), theirs node's standard cluster.
@@ -29,6 +30,7 @@ const decodeBytes = (quick ? 16 : 64) * 1024 ** 2;
 
 const echoClient = buildC('echo-client');
 const udpEchoClient = buildC('udp-echo-client');
+const udpSink = buildC('udp-sink');
 const echoServer = buildC('echo-server');
 const bulk = buildC('bulk');
 
@@ -69,6 +71,24 @@ async function udpEchoLoad(start: () => ReturnType<typeof startServer>): Promise
     return { ...result, cpu: cpuSeconds(server.pid) - before };
   } finally {
     await server.stop();
+  }
+}
+
+/**
+ * A sender process (pinned to CPU 0) sends 1,200-byte datagrams as fast as it can to a C sink on CPU 1; GB/s as
+ * the sink received them over 3 s (what the kernel dropped at a full receive buffer is not counted), and the
+ * sender's CPU seconds per GB received.
+ */
+async function udpSendLoad(kind: 'udp-gso-sender' | 'dgram-sender'): Promise<Transfer> {
+  const sink = await startProcess(udpSink, [String(echoSeconds)], '1');
+  const sender = await startServer(kind, String(sink.port), '0');
+  try {
+    const before = cpuSeconds(sender.pid);
+    const received = JSON.parse((await sink.output).trim()) as { bytes: number; gbps: number };
+    return { gbps: received.gbps, cpuPerGb: (cpuSeconds(sender.pid) - before) / (received.bytes / 1e9) };
+  } finally {
+    await sender.stop();
+    await sink.stop();
   }
 }
 
@@ -192,6 +212,13 @@ void (async () => {
         (side) => udpEchoLoad(() => startServer(side === 'ours' ? 'udp-reactor' : 'dgram', '1', '0')),
         { unit: 'datagrams/s', better: 'higher', pick: (r: Rps) => r.rps },
         { id: 'udp-echo-cpu', unit: 'datagrams/CPU-s', better: 'higher', pick: (r: Rps) => r.requests / r.cpu },
+      ),
+      ...paired(
+        'udp-gso-send',
+        'node:dgram send() in a loop',
+        (side) => udpSendLoad(side === 'ours' ? 'udp-gso-sender' : 'dgram-sender'),
+        { unit: 'GB/s', better: 'higher', pick: (t: Transfer) => t.gbps },
+        { id: 'udp-gso-send-cpu', unit: 'CPU-s/GB', better: 'lower', pick: (t: Transfer) => t.cpuPerGb },
       ),
       ...paired(
         'proxy',

@@ -2,14 +2,14 @@
  * One benchmark server per process, so its CPU time can be read from /proc and it can be pinned with taskset.
  * usage: node serve.js KIND [ARG]   prints "ready PORT", serves until SIGTERM.
  *   reactor N | reactor-sdk N | reactor-per-cpu N | bare | net | cluster N | splice-proxy TARGET_PORT | pipe-proxy TARGET_PORT | sendfile PATH | stream-file PATH
- *   | udp-reactor N | dgram
+ *   | udp-reactor N | dgram | udp-gso-sender SINK_PORT | dgram-sender SINK_PORT  (senders print "ready 0")
  */
 import cluster from 'node:cluster';
 import { createSocket } from 'node:dgram';
 import { createReadStream } from 'node:fs';
 import { type Socket, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
-import { type SocketServer, createProxyServer, createServer, createUdpServer } from '@x/socket';
+import { type SocketServer, UdpPeer, UdpReactor, createProxyServer, createServer, createUdpServer } from '@x/socket';
 import { serveBareEcho } from './bare-echo.js';
 
 const [kind = '', arg = ''] = process.argv.slice(2);
@@ -106,6 +106,33 @@ switch (kind) {
     const socket = createSocket('udp4');
     socket.on('message', (bytes, from) => socket.send(bytes, from.port, from.address));
     socket.bind(0, '127.0.0.1', () => ready(socket.address().port));
+    break;
+  }
+  case 'udp-gso-sender': {
+    // 1,200-byte datagrams, 54 to a buffer the kernel cuts (UDP_SEGMENT), 16 buffers queued per event-loop turn
+    // (1 MiB, the default send queue) and sent in one sendmmsg.
+    const reactor = new UdpReactor({ onMessage: () => undefined });
+    reactor.bind('127.0.0.1', 0);
+    const to = UdpPeer.of('127.0.0.1', Number(arg));
+    const buffer = Buffer.alloc(54 * 1200, 'x');
+    const pump = (): void => {
+      for (let i = 0; i < 16; i++) reactor.socket.sendSegments(buffer, 1200, to);
+      setImmediate(pump);
+    };
+    pump();
+    void reactor.run();
+    ready(0);
+    break;
+  }
+  case 'dgram-sender': {
+    // A loop of socket.send with 64 datagrams in flight: each completion sends the next.
+    const socket = createSocket('udp4');
+    const datagram = Buffer.alloc(1200, 'x');
+    const next = (): void => socket.send(datagram, Number(arg), '127.0.0.1', next);
+    socket.bind(0, '127.0.0.1', () => {
+      for (let i = 0; i < 64; i++) next();
+      ready(0);
+    });
     break;
   }
   default:
