@@ -106,7 +106,7 @@ export function checkPlacement(options: PlacementOptions): void {
   if (options.steering !== undefined) {
     assertOneOf('options.steering', options.steering, ['incoming-cpu', 'cpu-bpf']);
     if (options.pinCpus === undefined || options.pinCpus === false) {
-      throw new InvalidArgumentError('options.steering', options.steering, 'used with pinCpus (steering sends a connection to the reactor on its CPU)');
+      throw new InvalidArgumentError('options.steering', options.steering, 'used with pinCpus (steering hands each connection, or each UDP flow, to the reactor on its CPU)');
     }
     const identity = options.pinCpus === true || options.pinCpus.every((cpu, i) => cpu === i);
     if (options.steering === 'cpu-bpf' && !identity) {

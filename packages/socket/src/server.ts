@@ -220,6 +220,7 @@ export class Server implements SocketServer {
           failure ??= errorFromThread(message.error);
           return;
         }
+        if (message.type !== 'listening') return;
         this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
         resolveStart({ host: message.host, port: message.port });
       });

@@ -13,12 +13,16 @@ export interface UdpSocket {
    * Queues one datagram to `to`. Datagrams queued while a batch is handled go out together, in one
    * sendmmsg(2), once the batch ends. The bytes are copied: `bytes` may be the datagram you were given.
    *
+   * `bytes`: a Buffer, any typed array or DataView (its bytes), or an ArrayBuffer. `to`: a UdpPeer, or
+   * `{ host, port }` with an IP literal (e.g. a stored `from.toJSON()`).
+   *
    * Returns false, and drops the datagram (counted in `sendDropped`), when the send queue is full: the kernel's
    * socket buffer took nothing for a while, and UDP drops rather than buffers without bound. Throws
-   * InvalidArgumentError for a datagram larger than 65,507 bytes or a peer of a family this socket cannot reach
-   * (an IPv4 socket and an IPv6 peer; an IPv6 socket reaches IPv4 peers as `::ffff:a.b.c.d`).
+   * InvalidArgumentError for anything else given, a datagram larger than UDP allows (65,507 bytes over IPv4,
+   * 65,527 over IPv6), or a peer of a family this socket cannot reach (an IPv4 socket and an IPv6 peer; an IPv6
+   * socket reaches IPv4 peers as `::ffff:a.b.c.d`).
    */
-  send(bytes: Uint8Array, to: UdpPeer): boolean;
+  send(bytes: ArrayBufferView | ArrayBuffer, to: UdpPeer | { host: string; port: number }): boolean;
   /**
    * Queues `bytes` as consecutive datagrams of `segmentSize` bytes each (the last may be shorter), handed to the
    * kernel as one buffer that it cuts (UDP generic segmentation offload, UDP_SEGMENT, Linux 4.18+): one pass
@@ -26,7 +30,7 @@ export interface UdpSocket {
    * the IP and UDP headers must fit the path's MTU (else the kernel refuses it: counted in `sendErrors`).
    * Returns false and drops it all when the send queue is full, as `send` does.
    */
-  sendSegments(bytes: Uint8Array, segmentSize: number, to: UdpPeer): boolean;
+  sendSegments(bytes: ArrayBufferView | ArrayBuffer, segmentSize: number, to: UdpPeer | { host: string; port: number }): boolean;
 }
 
 /**
@@ -48,10 +52,12 @@ export interface UdpHandler {
    */
   onMessage(socket: UdpSocket, bytes: Buffer, from: UdpPeer): void;
   /**
-   * `onMessage` threw for the datagram from `from`. The reactor goes on with the next datagram either way (and
-   * counts `handlerErrors`); without this callback the error is not reported anywhere else.
+   * `onMessage` threw (or the promise it returned rejected) for the datagram from `from`. The reactor goes on
+   * with the next datagram either way (and counts `handlerErrors`); without this callback the error is not
+   * reported anywhere else. Under `createUdpServer`, an error thrown by other code of the reactor's thread (a
+   * timer, an event) is counted and given here too, with `from` undefined.
    */
-  onError?(socket: UdpSocket, error: unknown, from: UdpPeer): void;
+  onError?(socket: UdpSocket, error: unknown, from: UdpPeer | undefined): void;
 }
 
 /**

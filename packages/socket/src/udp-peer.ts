@@ -3,6 +3,7 @@
  * (no string, no Buffer per datagram); the host text is formatted only when asked for. Replying to a peer writes
  * those numbers back into a sockaddr as they came.
  */
+import { InvalidArgumentError } from '@x/core';
 import { AF_INET, AF_INET6, decodeAddress, encodeAddress } from './libc/address.js';
 
 /** A UDP endpoint: IPv4 or IPv6 address and port. Immutable; keep it as long as you like. */
@@ -36,6 +37,8 @@ export class UdpPeer {
    * ```
    */
   static of(host: string, port: number): UdpPeer {
+    // A zone would be dropped on the way into the sockaddr: a link-local peer would then be unreachable.
+    if (typeof host === 'string' && host.includes('%')) throw new InvalidArgumentError('host', host, 'an IP literal without a zone (IPv6 zones are not supported yet)');
     const { sockaddr } = encodeAddress(host, port);
     const words = new Int32Array(8);
     new Uint8Array(words.buffer).set(sockaddr);

@@ -5,7 +5,7 @@
  * datagram (and allocates a Buffer and an address object for each).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { assertKnownKeys, assertNumber } from '@x/core';
+import { InvalidArgumentError, assertKnownKeys, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { type SocketAddress } from './libc/address.js';
 import { MAX_BATCH, MSG_TRUNC, MessageVector, type UdpBindOptions, openUdp } from './libc/datagram.js';
@@ -15,8 +15,8 @@ import { addressOf } from './libc/library.js';
 import { closeFd, getIntOption, localAddress } from './libc/sockets.js';
 import { UDP_STAT_FIELDS, type UdpCounters, type UdpStats } from './stats.js';
 import { type UdpHandler, type UdpSocket } from './udp-handler.js';
-import { readPeer } from './udp-peer.js';
-import { MAX_DATAGRAM, UdpSendQueue } from './udp-send-queue.js';
+import { type UdpPeer, readPeer } from './udp-peer.js';
+import { MAX_DATAGRAM_IPV6, UdpSendQueue } from './udp-send-queue.js';
 
 /** Let other event-loop work (timers, messages) run at least this often while busy. */
 const YIELD_EVERY_MS = 2;
@@ -112,7 +112,7 @@ export class UdpReactor {
   ) {
     const settings = checkUdpReactorOptions(options);
     if (typeof handler !== 'object' || handler === null || typeof handler.onMessage !== 'function') {
-      throw new TypeError('a UDP handler needs an onMessage(socket, bytes, from) function');
+      throw new InvalidArgumentError('handler', handler, 'an object with an onMessage(socket, bytes, from) function');
     }
     this.id = settings.id;
     this.batchSize = settings.batchSize;
@@ -134,6 +134,15 @@ export class UdpReactor {
   /** The eventfd another thread writes to (signalEventFd) to wake this reactor. */
   get wakeupFd(): number {
     return this.wakeFd;
+  }
+
+  /**
+   * Every file descriptor this reactor owns: its server closes them if the reactor's thread ends without closing
+   * them itself (terminated while stuck in a handler, or ended by `process.exit()`), since threads share them.
+   * @internal
+   */
+  get ownedFds(): number[] {
+    return [this.socketFd, this.epoll.fd, this.wakeFd].filter((fd) => fd >= 0);
   }
 
   /** This reactor's counters since it started (also published to the shared stats, if any). */
@@ -165,9 +174,9 @@ export class UdpReactor {
       },
       sendSegments: (bytes, segmentSize, to) => {
         if (this.stopped) throw new SocketStateError('sendSegments() on a stopped UDP reactor');
-        assertNumber('segmentSize', segmentSize, { min: 1, max: MAX_DATAGRAM, integer: true });
+        assertNumber('segmentSize', segmentSize, { min: 1, max: MAX_DATAGRAM_IPV6, integer: true });
         if (queue.push(bytes, to, segmentSize)) return true;
-        counts.sendDropped += Math.max(1, Math.ceil(bytes.byteLength / segmentSize));
+        counts.sendDropped += Math.max(1, Math.ceil((bytes as ArrayBuffer).byteLength / segmentSize));
         return false;
       },
     };
@@ -254,10 +263,11 @@ export class UdpReactor {
         const start = i * this.maxMessageSize;
         const from = readPeer(words, vector.nameOffset(i) >> 2);
         try {
-          this.handler.onMessage(socket, this.receiveMemory.subarray(start, start + length), from);
+          const result: unknown = this.handler.onMessage(socket, this.receiveMemory.subarray(start, start + length), from);
+          // An async handler's rejection is its error too (left alone it would end the thread).
+          if (result instanceof Promise) result.catch((error: unknown) => this.handlerFailed(error, from));
         } catch (error) {
-          counts.handlerErrors++;
-          this.reportError(error, from);
+          this.handlerFailed(error, from);
         }
       }
       this.flush();
@@ -265,7 +275,14 @@ export class UdpReactor {
     }
   }
 
-  private reportError(error: unknown, from: ReturnType<typeof readPeer>): void {
+  /**
+   * Counts an error of the handler's code and gives it to `onError`. Public for the server's thread entry, which
+   * routes errors of the thread's other code (timers, events) here instead of letting them end the thread.
+   * @internal
+   */
+  handlerFailed(error: unknown, from: UdpPeer | undefined): void {
+    this.counts.handlerErrors++;
+    if (this.boundSocket === undefined) return;
     try {
       this.handler.onError?.(this.boundSocket!, error, from);
     } catch {

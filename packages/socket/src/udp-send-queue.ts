@@ -13,6 +13,8 @@ import { UdpPeer, mappedToIPv6, writePeer } from './udp-peer.js';
 
 /** The largest UDP payload over IPv4 (65,535 - 8 bytes of UDP header - 20 of IP header). */
 export const MAX_DATAGRAM = 65_507;
+/** The largest UDP payload over IPv6 without jumbograms (65,535 - 8; the IPv6 header is not in its length). */
+export const MAX_DATAGRAM_IPV6 = 65_527;
 
 /** What a flush did, for the reactor's counters. */
 export interface FlushCounts {
@@ -62,15 +64,16 @@ export class UdpSendQueue {
    * Copies a datagram in (or, with `segmentSize`, a buffer the kernel cuts into datagrams of that many bytes);
    * false (dropped) when the queue has no room for it.
    */
-  push(bytes: Uint8Array, to: UdpPeer, segmentSize = 0): boolean {
+  push(data: ArrayBufferView | ArrayBuffer, to: UdpPeer | { host: string; port: number }, segmentSize = 0): boolean {
+    const bytes = asBytes(data);
     const length = bytes.byteLength;
-    if (length > MAX_DATAGRAM) throw new InvalidArgumentError('bytes', `${length} bytes`, `at most ${MAX_DATAGRAM} bytes (the largest UDP datagram)`);
+    const largest = this.family === AF_INET6 ? MAX_DATAGRAM_IPV6 : MAX_DATAGRAM;
+    if (length > largest) throw new InvalidArgumentError('bytes', length, `at most ${largest} bytes (the largest UDP datagram)`);
     const datagrams = segmentSize === 0 ? 1 : Math.max(1, Math.ceil(length / segmentSize));
     if (datagrams > MAX_SEGMENTS) {
       throw new InvalidArgumentError('segmentSize', segmentSize, `at least ${Math.ceil(length / MAX_SEGMENTS)} for ${length} bytes (at most ${MAX_SEGMENTS} segments a send)`);
     }
-    let peer = to;
-    if (!(peer instanceof UdpPeer)) throw new InvalidArgumentError('to', peer, 'a UdpPeer (the `from` of a message, or UdpPeer.of(host, port))');
+    let peer = asPeer(to);
     if (peer.family === 'IPv6' && this.family !== AF_INET6) {
       throw new InvalidArgumentError('to', String(peer), 'an IPv4 peer (this socket is bound to an IPv4 address)');
     }
@@ -127,4 +130,25 @@ export class UdpSendQueue {
   private fits(length: number): boolean {
     return this.count < MAX_BATCH && this.used + length <= this.slab.byteLength;
   }
+}
+
+/**
+ * The bytes of any ArrayBuffer view or ArrayBuffer, as bytes: copying a Uint16Array into the slab element by
+ * element would keep one byte of each element and leave the rest of the slab's old bytes in the datagram.
+ */
+function asBytes(data: unknown): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw new InvalidArgumentError('bytes', data, 'a Buffer, a typed array, a DataView or an ArrayBuffer');
+}
+
+/** A UdpPeer as given, or one made from `{ host, port }` (an IP literal and a port: a stored `from.toJSON()`). */
+function asPeer(to: unknown): UdpPeer {
+  if (to instanceof UdpPeer) return to;
+  if (typeof to === 'object' && to !== null && 'host' in to && 'port' in to) {
+    const { host, port } = to as { host: unknown; port: unknown };
+    if (typeof host === 'string' && typeof port === 'number') return UdpPeer.of(host, port);
+  }
+  throw new InvalidArgumentError('to', to, 'a UdpPeer (the `from` of a message, or UdpPeer.of(host, port)) or { host, port }');
 }

@@ -5,10 +5,11 @@
  */
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { SpscRing, assertKnownKeys, assertNumber } from '@x/core';
+import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { signalEventFd } from './libc/io.js';
 import { assertSupported } from './libc/library.js';
+import { closeFd } from './libc/sockets.js';
 import { type PlacementOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type UdpCounters, UdpStats } from './stats.js';
 import { type UdpReactorOptions, checkUdpReactorOptions } from './udp-reactor.js';
@@ -52,9 +53,14 @@ interface RunningReactor {
   exited: Promise<void>;
 }
 
+/** How long close() waits for a reactor thread before terminating it (a handler stuck in a loop). */
+const STOP_TIMEOUT_MS = 2000;
+
 /** A multi-reactor UDP server. Create it with {@link createUdpServer}. */
 export class UdpServer implements AsyncDisposable {
   private readonly reactors: RunningReactor[] = [];
+  /** Threads started and not yet bound: close() terminates them (a handler module that never finishes loading). */
+  private readonly startingWorkers = new Set<Worker>();
   private readonly stats: UdpStats;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private bound: { host: string; port: number } | undefined;
@@ -71,6 +77,11 @@ export class UdpServer implements AsyncDisposable {
     assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
     checkPlacement(options);
     checkUdpReactorOptions(this.reactorOptions());
+    try {
+      structuredClone(options.handlerOptions);
+    } catch {
+      throw new InvalidArgumentError('options.handlerOptions', options.handlerOptions, 'a value structured clone can copy to the reactor threads (no functions)');
+    }
     this.stats = new UdpStats(this.reactorCount);
   }
 
@@ -144,13 +155,14 @@ export class UdpServer implements AsyncDisposable {
 
   private async shutdown(): Promise<void> {
     this.state = 'closing';
+    for (const worker of this.startingWorkers) void worker.terminate();
     await this.starting?.catch(() => undefined);
     for (const reactor of this.reactors) {
       reactor.commands.tryPush(Command.Stop);
       signalEventFd(reactor.wakeFd);
     }
     // A thread that does not end (a handler stuck in a loop) is terminated.
-    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), 2000);
+    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), STOP_TIMEOUT_MS);
     try {
       await Promise.all(this.reactors.map((reactor) => reactor.exited));
     } finally {
@@ -175,7 +187,18 @@ export class UdpServer implements AsyncDisposable {
       commandBuffer: commands.buffer,
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: data });
-    const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+    this.startingWorkers.add(worker);
+    // Descriptors the thread owns, closed here if it ends without closing them (threads share them: left open,
+    // a dead reactor's socket would stay in the port's reuseport group and take its share of the flows).
+    let owned: number[] = [];
+    let closedItself = false;
+    const exited = new Promise<void>((done) =>
+      worker.once('exit', () => {
+        this.startingWorkers.delete(worker);
+        if (!closedItself) owned.forEach(closeFd);
+        done();
+      }),
+    );
     return new Promise((resolveStart, rejectStart) => {
       let failure: unknown;
       // A failed start is reported once the thread has exited, so the caller never sees its resources still open.
@@ -186,6 +209,12 @@ export class UdpServer implements AsyncDisposable {
           failure ??= errorFromThread(message.error);
           return;
         }
+        if (message.type === 'stopped') {
+          closedItself = true;
+          return;
+        }
+        owned = message.fds ?? [];
+        this.startingWorkers.delete(worker);
         this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
         resolveStart({ host: message.host, port: message.port });
       });

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SpscRing } from '@x/core';
+import { type SocketAddress } from './libc/address.js';
 import { pinCurrentThread } from './libc/affinity.js';
 import { resolveHandler } from './server-common.js';
 import { UdpStats } from './stats.js';
@@ -24,15 +25,30 @@ async function main(data: UdpWorkerData): Promise<void> {
       if (command === Command.Stop || command === Command.Shutdown) reactor.stop();
     }
   };
-  const address = reactor.bind(data.host, data.port, {
+  // Errors of the handler's other code (timers, events, a promise nobody awaited) would end this thread and
+  // leave its socket bound with nobody reading it: count them and give them to onError instead.
+  process.on('uncaughtException', (error) => reactor.handlerFailed(error, undefined));
+  process.on('unhandledRejection', (error) => reactor.handlerFailed(error, undefined));
+  let address;
+  try {
+    address = bind(reactor, data);
+  } catch (error) {
+    reactor.stop();
+    throw error;
+  }
+  const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu, fds: reactor.ownedFds };
+  parentPort!.postMessage(message);
+  await reactor.run();
+  parentPort!.postMessage({ type: 'stopped' } satisfies ReactorMessage);
+}
+
+function bind(reactor: UdpReactor, data: UdpWorkerData): SocketAddress {
+  return reactor.bind(data.host, data.port, {
     reusePort: true,
     ...(data.steering === 'incoming-cpu' && data.pinCpu !== undefined ? { incomingCpu: data.pinCpu } : {}),
     // One program serves the whole group; the first reactor attaches it before the others join.
     ...(data.steering === 'cpu-bpf' && data.id === 0 ? { cpuSteeringProgram: true } : {}),
   });
-  const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu };
-  parentPort!.postMessage(message);
-  await reactor.run();
 }
 
 main(workerData as UdpWorkerData).catch((error: unknown) => {

@@ -40,8 +40,10 @@ export const Command = { Shutdown: 1, Stop: 2 } as const;
 
 /** Messages reactor → main thread. */
 export type ReactorMessage =
-  | { type: 'listening'; host: string; port: number; wakeFd: number; cpu: number | undefined }
-  | { type: 'failed'; error: ThreadError };
+  | { type: 'listening'; host: string; port: number; wakeFd: number; cpu: number | undefined; fds?: number[] }
+  | { type: 'failed'; error: ThreadError }
+  /** The reactor closed its file descriptors itself (a UDP reactor says so; see UdpServer). */
+  | { type: 'stopped' };
 
 /** An error as it crosses threads: structured clone keeps only message and stack of an Error, not its fields. */
 export interface ThreadError {

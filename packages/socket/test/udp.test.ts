@@ -4,11 +4,13 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { type Socket, createSocket } from 'node:dgram';
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '@x/core';
 import { SocketStateError, type UdpCounters, UdpPeer, UdpReactor, type UdpHandler, type UdpReactorOptions, createUdpServer } from '../src/index.js';
 
 const HANDLER = resolve(__dirname, 'fixtures', 'udp-handler.js');
+const FAULTY = resolve(__dirname, 'fixtures', 'udp-faulty.js');
 
 /** True where a network namespace with a rate-limited loopback can be made (root, unshare, tc with tbf). */
 function canThrottleLoopback(): boolean {
@@ -201,7 +203,7 @@ describe('UdpReactor', () => {
         if (String(bytes) === 'bad') throw new Error('bad datagram');
         socket.send(bytes, from);
       },
-      onError: (_socket, error, from) => void errors.push([(error as Error).message, from.port]),
+      onError: (_socket, error, from) => void errors.push([(error as Error).message, from!.port]),
     });
     const peer = await client();
     try {
@@ -282,7 +284,7 @@ describe('UdpReactor', () => {
       for (const [bytes, size] of [[Buffer.alloc(65 * 10), 10], [buffer, 0], [buffer, 1.5], [buffer, 2 ** 31]] as const) {
         expect(() => reactor.socket.sendSegments(bytes, size, to)).toThrow(InvalidArgumentError);
       }
-      expect(() => reactor.socket.send(Buffer.from('x'), { host: '127.0.0.1', port: 1 } as unknown as UdpPeer)).toThrow(InvalidArgumentError);
+      expect(() => reactor.socket.send(Buffer.from('x'), 'x' as unknown as UdpPeer)).toThrow(InvalidArgumentError);
     } finally {
       peer.close();
       reactor.stop();
@@ -290,12 +292,57 @@ describe('UdpReactor', () => {
     }
   });
 
+  it('sends the bytes of any view or ArrayBuffer, to a UdpPeer or { host, port }; anything else is a typed error', async () => {
+    const outcomes: unknown[] = [];
+    const server = startUdp({
+      onMessage(socket, _bytes, from) {
+        socket.send(new Uint16Array([0x4241, 0x4443]), from);
+        const text = Buffer.from('xEFx');
+        socket.send(new DataView(text.buffer, text.byteOffset + 1, 2), from);
+        socket.send(new Uint8Array([71, 72]).buffer, from);
+        socket.send(Buffer.from('IJ'), from.toJSON());
+        for (const [bytes, to] of [['text', from], [null, from], [Buffer.from('x'), undefined], [Buffer.from('x'), 5], [Buffer.from('x'), { host: 'localhost', port: 1 }]] as const) {
+          try {
+            outcomes.push(socket.send(bytes as never, to as never));
+          } catch (error) {
+            outcomes.push(error);
+          }
+        }
+      },
+    });
+    const peer = await client();
+    try {
+      await send(peer.socket, 'go', server.port);
+      await until(() => peer.replies.length === 4, 'four replies');
+      expect(peer.replies.map(String).sort()).toEqual(['ABCD', 'EF', 'GH', 'IJ']);
+      expect(outcomes.map((outcome) => (outcome as Error).name)).toEqual(Array.from({ length: 5 }, () => 'InvalidArgumentError'));
+      expect(server.reactor.counters).toMatchObject({ sent: 4, sendDropped: 0, sendErrors: 0 });
+    } finally {
+      peer.close();
+      await server.stop();
+    }
+  });
+
+  it('echoes the largest IPv6 datagram (65,527 bytes), larger than IPv4 allows', async () => {
+    const server = startUdp(echo, {}, '::1');
+    const peer = await client('udp6');
+    try {
+      const largest = Buffer.alloc(65_527, 9);
+      await send(peer.socket, largest, server.port, '::1');
+      await until(() => peer.replies.length === 1, 'the echo');
+      expect(peer.replies[0]!.equals(largest)).toBe(true);
+    } finally {
+      peer.close();
+      await server.stop();
+    }
+  });
+
   it('rejects bad options and peers with typed errors, and refuses use after stop', async () => {
     for (const options of [{ batchSize: 0 }, { batchSize: 1025 }, { batchSize: 1.5 }, { maxMessageSize: 0 }, { maxMessageSize: 65_536 }, { sendQueueBytes: 1000 }, { receiveBufferBytes: -1 }, { maxWaitMs: 2 ** 31 }, { sendQueueBytes: 2 ** 31 }, { nope: 1 }, null]) {
       expect(() => new UdpReactor(echo, options as UdpReactorOptions)).toThrow(InvalidArgumentError);
     }
-    expect(() => new UdpReactor({} as UdpHandler)).toThrow(TypeError);
-    for (const [host, port] of [['example.com', 53], ['127.0.0.1', 65_536], ['127.0.0.1', -1], ['127.0.0.1', 2 ** 31], ['127.0.0.1', 1.5], ['1.2.3.4.5', 1], ['\ud800', 1]] as const) {
+    expect(() => new UdpReactor({} as UdpHandler)).toThrow(InvalidArgumentError);
+    for (const [host, port] of [['example.com', 53], ['127.0.0.1', 65_536], ['127.0.0.1', -1], ['127.0.0.1', 2 ** 31], ['127.0.0.1', 1.5], ['1.2.3.4.5', 1], ['\ud800', 1], ['fe80::1%eth0', 1]] as const) {
       expect(() => UdpPeer.of(host, port)).toThrow(InvalidArgumentError);
     }
     expect(UdpPeer.of('10.1.2.3', 65_535).equals(UdpPeer.of('10.1.2.3', 65_535))).toBe(true);
@@ -368,11 +415,76 @@ describe('createUdpServer', () => {
     }
   });
 
+  it('counts a rejected async onMessage and a throwing timer, gives them to onError, and goes on serving', async () => {
+    const server = createUdpServer({ handler: FAULTY });
+    const { port } = await server.listen();
+    const peer = await client();
+    try {
+      await send(peer.socket, 'reject', port);
+      await send(peer.socket, 'timer', port);
+      await until(() => server.totals().handlerErrors === 2, 'both errors counted');
+      // 'timer' itself was answered before its timer threw; 'hello' is answered after both errors.
+      await send(peer.socket, 'hello', port);
+      await until(() => peer.replies.length === 2, 'the reply after the errors');
+      expect(String(peer.replies[1])).toBe('ok 2');
+    } finally {
+      peer.close();
+      await server.close();
+    }
+  });
+
+  // Threads share file descriptors: a reactor thread that ends without closing its socket would leave it in the
+  // port's reuseport group, taking its share of the flows with nobody reading them.
+  for (const [how, datagram] of [
+    ['stuck in onMessage (terminated at close)', 'spin'],
+    ['ended by process.exit() in its handler', 'exit'],
+  ] as const) {
+    it(`frees the port of a reactor ${how}`, async () => {
+      const server = createUdpServer({ handler: FAULTY });
+      const { port } = await server.listen();
+      const peer = await client();
+      await send(peer.socket, datagram, port);
+      await new Promise((done) => setTimeout(done, 100));
+      await server.close();
+      peer.close();
+      // Nothing of it is left bound: a plain socket gets the port (EADDRINUSE otherwise).
+      await new Promise<void>((done, fail) => {
+        const socket = createSocket('udp4');
+        socket.once('error', fail);
+        socket.bind(port, '127.0.0.1', () => socket.close(() => done()));
+      });
+    });
+  }
+
+  it('close() ends a start whose handler module never finishes loading', async () => {
+    const server = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'udp-blocks-at-load.js') });
+    const listening = server.listen();
+    await new Promise((done) => setTimeout(done, 200));
+    await server.close();
+    await expect(listening).rejects.toThrow(SocketStateError);
+  });
+
+  it('leaks no file descriptor when binding fails', async () => {
+    const open = (): number => readdirSync('/proc/self/fd').length;
+    // Warm up the thread machinery once, so its own descriptors are not counted as leaks.
+    const warm = createUdpServer({ handler: HANDLER });
+    await warm.listen();
+    await warm.close();
+    const before = open();
+    for (let i = 0; i < 5; i++) {
+      const server = createUdpServer({ handler: HANDLER, host: '10.255.255.1' });
+      await expect(server.listen()).rejects.toMatchObject({ code: 'ERR_SYSCALL' });
+      await server.close();
+    }
+    expect(open()).toBe(before);
+  });
+
   it('rejects bad options at once and a missing handler module at listen', async () => {
     expect(() => createUdpServer({ handler: HANDLER, reactors: 0 })).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, batchSize: 2000 })).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, steering: 'cpu-bpf' })).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, unknown: true } as never)).toThrow(InvalidArgumentError);
+    expect(() => createUdpServer({ handler: HANDLER, handlerOptions: { f: () => 1 } })).toThrow(InvalidArgumentError);
     const missing = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'no-such-handler.js') });
     await expect(missing.listen()).rejects.toThrow(/no-such-handler/);
     await missing.close();
