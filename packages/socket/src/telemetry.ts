@@ -7,13 +7,14 @@
  */
 import { createRequire } from 'node:module';
 import { ProcessTotals, processInstruments } from '@x/core';
-import { type ReactorCounters, type ReactorStats, STAT_FIELDS } from './stats.js';
+import { type ReactorCounters, type ReactorStats, STAT_FIELDS, UDP_STAT_FIELDS, type UdpCounters, type UdpStats } from './stats.js';
 
 const VERSION = (createRequire(__filename)('../package.json') as { version: string }).version;
 
 type Field = keyof ReactorCounters;
+type UdpField = keyof UdpCounters;
 
-function instrument(name: string, count: Field, description: string, unit: string): { name: string; count: Field; description: string; unit: string } {
+function instrument<F extends string = Field>(name: string, count: F, description: string, unit: string): { name: string; count: F; description: string; unit: string } {
   return { name, count, description, unit };
 }
 
@@ -39,10 +40,28 @@ const made = processInstruments('@x/socket', VERSION, (meter) =>
   ),
 );
 
+/** The UDP servers' instruments, made with the first UDP server that listens while an SDK is registered. */
+const madeUdp = processInstruments('@x/socket', VERSION, (meter) =>
+  new ProcessTotals<UdpField>(
+    meter,
+    [
+      instrument<UdpField>('x.socket.udp.datagrams.received', 'received', 'Datagrams received and handed to the handler', '{datagram}'),
+      instrument<UdpField>('x.socket.udp.datagrams.sent', 'sent', 'Datagrams sent (a segmented send counts its segments)', '{datagram}'),
+      instrument<UdpField>('x.socket.udp.datagrams.truncated', 'truncated', 'Datagrams longer than maxMessageSize, not delivered', '{datagram}'),
+      instrument<UdpField>('x.socket.udp.datagrams.dropped', 'sendDropped', 'Datagrams send dropped because the send queue was full', '{datagram}'),
+      instrument<UdpField>('x.socket.udp.datagrams.send_errors', 'sendErrors', 'Datagrams the kernel refused to send', '{datagram}'),
+      instrument<UdpField>('x.socket.udp.bytes.received', 'bytesReceived', 'Bytes of datagrams received', 'By'),
+      instrument<UdpField>('x.socket.udp.bytes.sent', 'bytesSent', 'Bytes of datagrams sent', 'By'),
+      instrument<UdpField>('x.socket.udp.handler.errors', 'handlerErrors', 'Errors of UDP handlers', '{error}'),
+    ],
+    [],
+  ),
+);
+
 /** A reactor's counters as an object read at collection (each field a getter on the shared counters). */
-function countsOf(stats: ReactorStats, reactor: number): ReactorCounters {
-  const counts = {} as ReactorCounters;
-  for (const field of STAT_FIELDS) Object.defineProperty(counts, field, { enumerable: true, get: () => stats.get(reactor, field) });
+function countsOf<F extends string>(fields: readonly F[], stats: { get(reactor: number, field: F): number }, reactor: number): Record<F, number> {
+  const counts = {} as Record<F, number>;
+  for (const field of fields) Object.defineProperty(counts, field, { enumerable: true, get: () => stats.get(reactor, field) });
   return counts;
 }
 
@@ -53,7 +72,16 @@ function countsOf(stats: ReactorStats, reactor: number): ReactorCounters {
 export function watchServer(server: object, port: number, stats: ReactorStats): () => void {
   const process = made();
   if (process === undefined) return () => undefined;
-  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(stats, reactor) }));
+  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(STAT_FIELDS, stats, reactor) }));
+  for (const source of sources) process.add(server, source);
+  return () => sources.forEach((source) => process.remove(source));
+}
+
+/** As {@link watchServer}, for a UDP server's reactors. */
+export function watchUdpServer(server: object, port: number, stats: UdpStats): () => void {
+  const process = madeUdp();
+  if (process === undefined) return () => undefined;
+  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(UDP_STAT_FIELDS, stats, reactor) }));
   for (const source of sources) process.add(server, source);
   return () => sources.forEach((source) => process.remove(source));
 }

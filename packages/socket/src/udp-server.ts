@@ -12,6 +12,7 @@ import { assertSupported } from './libc/library.js';
 import { closeFd } from './libc/sockets.js';
 import { type PlacementOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type UdpCounters, UdpStats } from './stats.js';
+import { watchUdpServer } from './telemetry.js';
 import { type UdpReactorOptions, checkUdpReactorOptions } from './udp-reactor.js';
 import { Command, type ReactorMessage, type UdpWorkerData, errorFromThread } from './worker-protocol.js';
 
@@ -68,6 +69,8 @@ export class UdpServer implements AsyncDisposable {
   private closing: Promise<void> | undefined;
   private readonly reactorCount: number;
   private readonly handlerModule: string;
+  /** Ends this server's place in the metrics (set once it listens). */
+  private unwatch: () => void = () => undefined;
 
   /** @internal Made by {@link createUdpServer}. */
   constructor(private readonly options: UdpServerOptions) {
@@ -101,7 +104,9 @@ export class UdpServer implements AsyncDisposable {
     this.state = 'listening';
     this.starting = this.startAll();
     try {
-      return await this.starting;
+      const address = await this.starting;
+      this.unwatch = watchUdpServer(this, address.port, this.stats);
+      return address;
     } catch (error) {
       await this.close().catch(() => undefined);
       throw error;
@@ -168,6 +173,7 @@ export class UdpServer implements AsyncDisposable {
     } finally {
       clearTimeout(deadline);
       this.state = 'closed';
+      this.unwatch();
     }
   }
 

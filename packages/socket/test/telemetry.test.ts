@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { type MetricsSdk, metricPoints as points, registerMetricsSdk } from '@x/testkit';
-import { createServer } from '../src/index.js';
+import { createSocket } from 'node:dgram';
+import { createServer, createUdpServer } from '../src/index.js';
 import { connectTo, patternBytes, readExactly } from './helpers.js';
 
 const ECHO = join(__dirname, 'fixtures', 'echo-handler.js');
@@ -22,6 +23,26 @@ function byReactor(from: ResourceMetrics, name: string, port: number): Record<st
 }
 
 describe('server metrics (OpenTelemetry)', () => {
+  it("reports a UDP server's datagrams and bytes per reactor, and keeps them after close", async () => {
+    const server = createUdpServer({ handler: join(__dirname, 'fixtures', 'udp-handler.js'), reactors: 2 });
+    const { port } = await server.listen();
+    const peers = Array.from({ length: 8 }, () => createSocket('udp4'));
+    let replies = 0;
+    for (const peer of peers) peer.on('message', () => replies++);
+    await Promise.all(peers.map((peer, i) => new Promise((done) => peer.send(`datagram ${i}`, port, '127.0.0.1', done))));
+    for (let i = 0; i < 100 && (replies < 8 || server.totals().sent < 8); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    peers.forEach((peer) => peer.close());
+    await server.close();
+    const now = await sdk.collect();
+    const sum = (values: Record<string, unknown>): number => Object.values(values).reduce((a: number, b) => a + (b as number), 0);
+    const info = server.reactorInfo();
+    expect(sum(byReactor(now, 'x.socket.udp.datagrams.received', port))).toBe(8);
+    expect(sum(byReactor(now, 'x.socket.udp.datagrams.sent', port))).toBe(8);
+    expect(byReactor(now, 'x.socket.udp.datagrams.received', port)).toEqual({ 0: info[0]!.counters.received, 1: info[1]!.counters.received });
+    expect(sum(byReactor(now, 'x.socket.udp.bytes.received', port))).toBe(8 * 'datagram 0'.length);
+    expect(sum(byReactor(now, 'x.socket.udp.handler.errors', port))).toBe(0);
+  });
+
   it("reports each reactor's connections and bytes from its shared counters, and keeps a closed server's counts", async () => {
     const server = createServer({ handler: ECHO, reactors: 2 });
     const { port } = await server.listen();
