@@ -5,7 +5,7 @@
  * datagram (and allocates a Buffer and an address object for each).
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { InvalidArgumentError, assertKnownKeys, assertNumber } from '@x/core';
+import { InvalidArgumentError, assertBoolean, assertKnownKeys, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { type SocketAddress } from './libc/address.js';
 import { MAX_BATCH, MSG_TRUNC, MessageVector, type UdpBindOptions, openUdp } from './libc/datagram.js';
@@ -48,11 +48,17 @@ export interface UdpReactorOptions {
   receiveBufferBytes?: number;
   /** The kernel's send buffer (SO_SNDBUF), bytes; capped at `net.core.wmem_max`. Default: the kernel's. */
   sendBufferBytes?: number;
+  /**
+   * UDP_GRO (Linux 5.0+): the kernel may hand over several datagrams of one flow as one buffer (from a NIC's GRO,
+   * or a local sender's UDP_SEGMENT), which the reactor cuts back into datagrams for the handler: one receive
+   * for many. Needs `maxMessageSize` 65,535 (a coalesced buffer is up to 64 KiB). Default false.
+   */
+  gro?: boolean;
   /** Shared counters to publish into (a server's stats); default: counters private to this reactor. */
   stats?: UdpStats;
 }
 
-const OPTION_KEYS = ['id', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes', 'stats'];
+const OPTION_KEYS = ['id', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes', 'gro', 'stats'];
 
 type CheckedOptions = Required<Omit<UdpReactorOptions, 'stats' | 'receiveBufferBytes' | 'sendBufferBytes'>> & Pick<UdpReactorOptions, 'receiveBufferBytes' | 'sendBufferBytes'>;
 
@@ -61,12 +67,16 @@ export function checkUdpReactorOptions(options: UdpReactorOptions): CheckedOptio
   assertKnownKeys('options', options, OPTION_KEYS);
   const buffer = (name: 'receiveBufferBytes' | 'sendBufferBytes'): Partial<Record<typeof name, number>> =>
     options[name] === undefined ? {} : { [name]: assertNumber(`options.${name}`, options[name], { min: 1024, max: 2 ** 30, integer: true }) };
+  const maxMessageSize = assertNumber('options.maxMessageSize', options.maxMessageSize ?? 65_535, { min: 1, max: 65_535, integer: true });
+  const gro = assertBoolean('options.gro', options.gro ?? false);
+  if (gro && maxMessageSize < 65_535) throw new InvalidArgumentError('options.maxMessageSize', maxMessageSize, '65,535 with gro (a coalesced buffer is up to 64 KiB)');
   return {
     ...buffer('receiveBufferBytes'),
     ...buffer('sendBufferBytes'),
+    gro,
     id: assertNumber('options.id', options.id ?? 0, { min: 0, max: 1023, integer: true }),
     batchSize: assertNumber('options.batchSize', options.batchSize ?? 64, { min: 1, max: MAX_BATCH, integer: true }),
-    maxMessageSize: assertNumber('options.maxMessageSize', options.maxMessageSize ?? 65_535, { min: 1, max: 65_535, integer: true }),
+    maxMessageSize,
     sendQueueBytes: assertNumber('options.sendQueueBytes', options.sendQueueBytes ?? 1 << 20, { min: 65_536, max: 2 ** 30, integer: true }),
     maxWaitMs: assertNumber('options.maxWaitMs', options.maxWaitMs ?? 10, { min: 0, max: 60_000, integer: true }),
   };
@@ -89,7 +99,8 @@ export class UdpReactor {
   private readonly maxMessageSize: number;
   private readonly sendQueueBytes: number;
   private readonly maxWaitMs: number;
-  private readonly buffers: Pick<UdpBindOptions, 'receiveBufferBytes' | 'sendBufferBytes'>;
+  private readonly buffers: Pick<UdpBindOptions, 'receiveBufferBytes' | 'sendBufferBytes' | 'gro'>;
+  private readonly gro: boolean;
   private readonly stats: UdpStats | undefined;
   private readonly epoll: Epoll;
   private readonly wakeFd: number;
@@ -119,7 +130,8 @@ export class UdpReactor {
     this.maxMessageSize = settings.maxMessageSize;
     this.sendQueueBytes = settings.sendQueueBytes;
     this.maxWaitMs = settings.maxWaitMs;
-    this.buffers = { receiveBufferBytes: settings.receiveBufferBytes, sendBufferBytes: settings.sendBufferBytes };
+    this.gro = settings.gro;
+    this.buffers = { receiveBufferBytes: settings.receiveBufferBytes, sendBufferBytes: settings.sendBufferBytes, gro: settings.gro };
     this.stats = options.stats;
     this.received = new MessageVector(this.batchSize);
     // Off the V8 heap, so it never moves: the iovecs point into it once and for all.
@@ -249,7 +261,7 @@ export class UdpReactor {
     const socket = this.boundSocket!;
     const counts = this.counts;
     for (let batch = 0; batch < BATCHES_PER_EVENT && this.running; batch++) {
-      const count = vector.receive(this.socketFd, this.batchSize);
+      const count = vector.receive(this.socketFd, this.batchSize, this.gro);
       counts.receiveCalls++;
       if (count <= 0) return;
       for (let i = 0; i < count; i++) {
@@ -258,20 +270,30 @@ export class UdpReactor {
           continue;
         }
         const length = vector.messageLength(i);
-        counts.received++;
-        counts.bytesReceived += length;
         const start = i * this.maxMessageSize;
         const from = readPeer(words, vector.nameOffset(i) >> 2);
-        try {
-          const result: unknown = this.handler.onMessage(socket, this.receiveMemory.subarray(start, start + length), from);
-          // An async handler's rejection is its error too (left alone it would end the thread).
-          if (result instanceof Promise) result.catch((error: unknown) => this.handlerFailed(error, from));
-        } catch (error) {
-          this.handlerFailed(error, from);
+        // Coalesced datagrams (UDP_GRO) are cut back into the datagrams they were, all from the same sender.
+        const size = this.gro ? vector.coalescedSize(i) : 0;
+        const step = size > 0 && size < length ? size : Math.max(length, 1);
+        for (let offset = 0; offset < length || offset === 0; offset += step) {
+          const end = Math.min(length, offset + step);
+          counts.received++;
+          counts.bytesReceived += end - offset;
+          this.deliver(socket, this.receiveMemory.subarray(start + offset, start + end), from);
         }
       }
       this.flush();
       if (count < this.batchSize) return;
+    }
+  }
+
+  private deliver(socket: UdpSocket, bytes: Buffer, from: UdpPeer): void {
+    try {
+      const result: unknown = this.handler.onMessage(socket, bytes, from);
+      // An async handler's rejection is its error too (left alone it would end the thread).
+      if (result instanceof Promise) result.catch((error: unknown) => this.handlerFailed(error, from));
+    } catch (error) {
+      this.handlerFailed(error, from);
     }
   }
 

@@ -33,7 +33,7 @@ export interface UdpServerOptions extends Omit<UdpReactorOptions, 'id' | 'stats'
   port?: number;
 }
 
-const OPTION_KEYS = ['handler', 'handlerOptions', 'reactors', 'host', 'port', 'pinCpus', 'steering', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes'];
+const OPTION_KEYS = ['handler', 'handlerOptions', 'reactors', 'host', 'port', 'pinCpus', 'steering', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes', 'gro'];
 
 /** Where the UDP reactor threads' compiled entry lives: next to this file once built; from sources, in the build. */
 const WORKER_ENTRY = resolve(__dirname, '..', 'dist', 'udp-worker.js');
@@ -138,6 +138,7 @@ export class UdpServer implements AsyncDisposable {
     for (const key of ['batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes'] as const) {
       if (this.options[key] !== undefined) picked[key] = this.options[key] as number;
     }
+    if (this.options.gro !== undefined) picked.gro = this.options.gro;
     return picked;
   }
 

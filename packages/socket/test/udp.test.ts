@@ -292,6 +292,30 @@ describe('UdpReactor', () => {
     }
   });
 
+  it('with gro, cuts coalesced datagrams (here a UDP_SEGMENT send over loopback) back into the datagrams they were', async () => {
+    const seen: Buffer[] = [];
+    const receiver = startUdp({ onMessage: (_socket, bytes) => void seen.push(Buffer.from(bytes)) }, { gro: true });
+    const sender = new UdpReactor({ onMessage: () => undefined }, { maxWaitMs: 1 });
+    sender.bind('127.0.0.1', 0);
+    const running = sender.run();
+    try {
+      const buffer = Buffer.alloc(54 * 1200 + 100);
+      for (let i = 0; i < 55; i++) buffer.fill(i, i * 1200, Math.min(buffer.length, (i + 1) * 1200));
+      for (let round = 0; round < 3; round++) sender.socket.sendSegments(buffer, 1200, UdpPeer.of('127.0.0.1', receiver.port));
+      await until(() => seen.length === 165, 'the 165 datagrams');
+      const expected = Array.from({ length: 55 }, (_, i) => [i, i < 54 ? 1200 : 100]);
+      expect(seen.map((datagram) => [datagram[0], datagram.length])).toEqual([...expected, ...expected, ...expected]);
+      expect(seen.every((datagram) => datagram.every((byte) => byte === datagram[0]))).toBe(true);
+      expect(receiver.reactor.counters).toMatchObject({ received: 165, bytesReceived: 3 * buffer.length, truncated: 0 });
+    } finally {
+      sender.stop();
+      await running;
+      await receiver.stop();
+    }
+    expect(() => new UdpReactor(echo, { gro: true, maxMessageSize: 1500 })).toThrow(InvalidArgumentError);
+    expect(() => new UdpReactor(echo, { gro: 'yes' as never })).toThrow(InvalidArgumentError);
+  });
+
   it('sends the bytes of any view or ArrayBuffer, to a UdpPeer or { host, port }; anything else is a typed error', async () => {
     const outcomes: unknown[] = [];
     const server = startUdp({

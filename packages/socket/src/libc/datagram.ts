@@ -30,6 +30,9 @@ const CONTROL_SIZE = 24;
 const SOL_UDP = 17;
 /** UDP generic segmentation offload: the kernel cuts one buffer into datagrams of this many bytes. */
 const UDP_SEGMENT = 103;
+/** UDP generic receive offload: the kernel may hand over several datagrams of one flow as one buffer. */
+const UDP_GRO = 104;
+
 /** Linux's UDP_MAX_SEGMENTS before 6.9 (128 since): the most datagrams one UDP_SEGMENT send may make. */
 export const MAX_SEGMENTS = 64;
 const NAME_OFFSET = 0;
@@ -41,6 +44,7 @@ const CONTROLLEN_OFFSET = 40;
 const FLAGS_OFFSET = 48;
 const LEN_OFFSET = 56;
 
+const setsockopt = declare<(fd: number, level: number, name: number, value: Buffer, length: number) => number>('int setsockopt(int, int, int, const uint8_t *value, uint32_t len)');
 const socket = declare<(domain: number, type: number, protocol: number) => number>('int socket(int, int, int)');
 const bind = declare<(fd: number, addr: Buffer, length: number) => number>('int bind(int, const uint8_t *addr, uint32_t len)');
 const recvmmsg = declare<(fd: number, vector: number, count: number, flags: number, timeout: null) => number>(
@@ -56,6 +60,8 @@ export interface UdpBindOptions {
   incomingCpu?: number;
   /** Attach the CPU-steering program to the reuseport group (socket i for datagrams received on CPU i). */
   cpuSteeringProgram?: boolean;
+  /** UDP_GRO: accept coalesced datagrams (several of one flow in one buffer, with their size in a control message). */
+  gro?: boolean;
   /** SO_RCVBUF in bytes (the kernel doubles it and caps it at net.core.rmem_max). */
   receiveBufferBytes?: number;
   /** SO_SNDBUF in bytes (the kernel doubles it and caps it at net.core.wmem_max). */
@@ -71,6 +77,7 @@ export function openUdp(host: string, port: number, options: UdpBindOptions = {}
     if (options.incomingCpu !== undefined) setIntOption(fd, 'SO_INCOMING_CPU', options.incomingCpu);
     if (options.receiveBufferBytes !== undefined) setIntOption(fd, 'SO_RCVBUF', options.receiveBufferBytes);
     if (options.sendBufferBytes !== undefined) setIntOption(fd, 'SO_SNDBUF', options.sendBufferBytes);
+    if (options.gro === true) setUdpOption(fd, UDP_GRO, 1);
     check('bind', bind.native(fd, sockaddr, length));
     if (options.cpuSteeringProgram === true) attachCpuSteering(fd);
     return { fd, family };
@@ -78,6 +85,12 @@ export function openUdp(host: string, port: number, options: UdpBindOptions = {}
     closeFd(fd);
     throw error;
   }
+}
+
+function setUdpOption(fd: number, name: number, value: number): void {
+  const option = Buffer.alloc(4);
+  option.writeInt32LE(value, 0);
+  check('setsockopt(UDP_GRO)', setsockopt.native(fd, SOL_UDP, name, option, 4));
 }
 
 /**
@@ -151,17 +164,30 @@ export class MessageVector {
     return this.words[(index * MMSGHDR_SIZE + LEN_OFFSET) >> 2]!;
   }
 
+  /**
+   * The size of the datagrams coalesced in received message `index` (UDP_GRO), or 0 when it is one datagram.
+   * The kernel writes the control message only when it coalesced: a GRO socket then says so in the slot.
+   */
+  coalescedSize(index: number): number {
+    if (this.words[(index * MMSGHDR_SIZE + CONTROLLEN_OFFSET) >> 2]! === 0) return 0;
+    const control = (this.controls + index * CONTROL_SIZE) >> 2;
+    if (this.words[control + 2] !== SOL_UDP || this.words[control + 3] !== UDP_GRO) return 0;
+    return this.words[control + 4]!;
+  }
+
   /** msg_flags of message `index` after a receive. */
   messageFlags(index: number): number {
     return this.words[(index * MMSGHDR_SIZE + FLAGS_OFFSET) >> 2]!;
   }
 
-  /** recvmmsg of up to `count` messages into the first ones: how many came, -1 when none was waiting. */
-  receive(fd: number, count: number): number {
+  /**
+   * recvmmsg of up to `count` messages into the first ones: how many came, -1 when none was waiting. With
+   * `control`, each message has room for one control message (UDP_GRO's segment size).
+   */
+  receive(fd: number, count: number, control = false): number {
     for (let i = 0; i < count; i++) {
       this.words[(i * MMSGHDR_SIZE + NAMELEN_OFFSET) >> 2] = NAME_SIZE;
-      // No ancillary data is asked for on receive (a control buffer would be filled with nothing).
-      this.words[(i * MMSGHDR_SIZE + CONTROLLEN_OFFSET) >> 2] = 0;
+      this.words[(i * MMSGHDR_SIZE + CONTROLLEN_OFFSET) >> 2] = control ? CONTROL_SIZE : 0;
     }
     return checkWouldBlock('recvmmsg', recvmmsg.native(fd, this.base, count, 0, null));
   }
