@@ -216,11 +216,13 @@ export class Server implements SocketServer {
       worker.once('error', (error) => (failure ??= error));
       worker.once('exit', (code) => rejectStart(failure ?? new SocketStateError(`reactor ${id} exited with code ${code} before listening`)));
       worker.on('message', (message: ReactorMessage) => {
+        // The handler's code shares this channel (parentPort): anything but the reactor's own messages is ignored.
+        if (typeof message !== 'object' || message === null) return;
         if (message.type === 'failed') {
           failure ??= errorFromThread(message.error);
           return;
         }
-        if (message.type !== 'listening') return;
+        if (message.type !== 'listening' || typeof message.port !== 'number') return;
         this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
         resolveStart({ host: message.host, port: message.port });
       });

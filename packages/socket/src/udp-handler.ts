@@ -13,8 +13,8 @@ export interface UdpSocket {
    * Queues one datagram to `to`. Datagrams queued while a batch is handled go out together, in one
    * sendmmsg(2), once the batch ends. The bytes are copied: `bytes` may be the datagram you were given.
    *
-   * `bytes`: a Buffer, any typed array or DataView (its bytes), or an ArrayBuffer. `to`: a UdpPeer, or
-   * `{ host, port }` with an IP literal (e.g. a stored `from.toJSON()`).
+   * `bytes`: a Buffer, any typed array or DataView (its bytes), or an ArrayBuffer / SharedArrayBuffer. `to`: a
+   * UdpPeer, or `{ host, port }` with an IP literal (e.g. a stored `from.toJSON()`); port 0 is refused.
    *
    * Returns false, and drops the datagram (counted in `sendDropped`), when the send queue is full: the kernel's
    * socket buffer took nothing for a while, and UDP drops rather than buffers without bound. Throws
@@ -22,15 +22,16 @@ export interface UdpSocket {
    * 65,527 over IPv6), or a peer of a family this socket cannot reach (an IPv4 socket and an IPv6 peer; an IPv6
    * socket reaches IPv4 peers as `::ffff:a.b.c.d`).
    */
-  send(bytes: ArrayBufferView | ArrayBuffer, to: UdpPeer | { host: string; port: number }): boolean;
+  send(bytes: ArrayBufferView | ArrayBufferLike, to: UdpPeer | { host: string; port: number }): boolean;
   /**
    * Queues `bytes` as consecutive datagrams of `segmentSize` bytes each (the last may be shorter), handed to the
    * kernel as one buffer that it cuts (UDP generic segmentation offload, UDP_SEGMENT, Linux 4.18+): one pass
-   * through the network stack for up to 64 datagrams. `bytes` is at most 65,507 bytes, and `segmentSize` plus
+   * through the network stack for up to 64 datagrams. `bytes` is at most 65,507 bytes (65,527 on an IPv6
+   * socket), and `segmentSize` plus
    * the IP and UDP headers must fit the path's MTU (else the kernel refuses it: counted in `sendErrors`).
    * Returns false and drops it all when the send queue is full, as `send` does.
    */
-  sendSegments(bytes: ArrayBufferView | ArrayBuffer, segmentSize: number, to: UdpPeer | { host: string; port: number }): boolean;
+  sendSegments(bytes: ArrayBufferView | ArrayBufferLike, segmentSize: number, to: UdpPeer | { host: string; port: number }): boolean;
 }
 
 /**
@@ -43,7 +44,10 @@ export interface UdpSocket {
  * ```
  */
 export interface UdpHandler {
-  /** The socket is bound; keep it to send from timers or other events of the reactor's thread. */
+  /**
+   * The reactor starts serving its bound socket: keep the socket to send from timers or other events of the
+   * reactor's thread. An error thrown here is counted and given to `onError` like one of `onMessage`.
+   */
   onListening?(socket: UdpSocket): void;
   /**
    * A datagram arrived. `bytes` is a view of the reactor's receive memory, valid only until this call returns:

@@ -9,12 +9,13 @@ import { AF_INET, AF_INET6, decodeAddress, encodeAddress } from './libc/address.
 /** A UDP endpoint: IPv4 or IPv6 address and port. Immutable; keep it as long as you like. */
 export class UdpPeer {
   private text: string | undefined;
+  readonly #family: 'IPv4' | 'IPv6';
+  readonly #port: number;
 
   /** @internal Use {@link UdpPeer.of}, or the `from` a handler is given. */
   constructor(
-    /** 'IPv4' or 'IPv6'. */
-    readonly family: 'IPv4' | 'IPv6',
-    readonly port: number,
+    family: 'IPv4' | 'IPv6',
+    port: number,
     /** @internal The address as the kernel wrote it, four 32-bit words (IPv4: the first only). */
     readonly a0: number,
     /** @internal */
@@ -25,7 +26,20 @@ export class UdpPeer {
     readonly a3: number,
     /** @internal IPv6 scope id (0 when none). */
     readonly scope: number,
-  ) {}
+  ) {
+    this.#family = family;
+    this.#port = port;
+  }
+
+  /** 'IPv4' or 'IPv6'. */
+  get family(): 'IPv4' | 'IPv6' {
+    return this.#family;
+  }
+
+  /** The port (a getter: a peer kept for later cannot be pointed elsewhere by accident). */
+  get port(): number {
+    return this.#port;
+  }
 
   /**
    * A peer from an IP literal and a port (names are resolved by the caller: `dns.lookup`). Throws

@@ -193,7 +193,6 @@ export class UdpReactor {
       },
     };
     this.epoll.add(fd, EPOLLIN);
-    this.handler.onListening?.(this.boundSocket);
     return address;
   }
 
@@ -211,6 +210,13 @@ export class UdpReactor {
     this.running = true;
     let lastYield = performance.now();
     try {
+      // Here rather than in bind(): a server knows this reactor's descriptors by now, and closes them if this
+      // callback never returns or ends the thread.
+      try {
+        this.handler.onListening?.(this.boundSocket!);
+      } catch (error) {
+        this.handlerFailed(error, undefined);
+      }
       while (this.running) {
         // Datagrams sent from outside a batch (a timer) go out at once, not after the wait.
         const ready = this.epoll.wait(this.sendQueue?.sendable === true ? 0 : this.maxWaitMs);

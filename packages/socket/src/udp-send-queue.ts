@@ -64,7 +64,7 @@ export class UdpSendQueue {
    * Copies a datagram in (or, with `segmentSize`, a buffer the kernel cuts into datagrams of that many bytes);
    * false (dropped) when the queue has no room for it.
    */
-  push(data: ArrayBufferView | ArrayBuffer, to: UdpPeer | { host: string; port: number }, segmentSize = 0): boolean {
+  push(data: ArrayBufferView | ArrayBufferLike, to: UdpPeer | { host: string; port: number }, segmentSize = 0): boolean {
     const bytes = asBytes(data);
     const length = bytes.byteLength;
     const largest = this.family === AF_INET6 ? MAX_DATAGRAM_IPV6 : MAX_DATAGRAM;
@@ -137,18 +137,33 @@ export class UdpSendQueue {
  * element would keep one byte of each element and leave the rest of the slab's old bytes in the datagram.
  */
 function asBytes(data: unknown): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  const detached = (): never => {
+    throw new InvalidArgumentError('bytes', data, 'bytes that are still there (its ArrayBuffer was transferred or detached)');
+  };
+  try {
+    if (ArrayBuffer.isView(data)) {
+      // A view of a transferred buffer reads as empty: sending it would send an empty datagram.
+      if ((data.buffer as { detached?: boolean }).detached === true) detached();
+      return data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    }
+    if (data instanceof ArrayBuffer || data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
+    detached();
+  }
   throw new InvalidArgumentError('bytes', data, 'a Buffer, a typed array, a DataView or an ArrayBuffer');
 }
 
 /** A UdpPeer as given, or one made from `{ host, port }` (an IP literal and a port: a stored `from.toJSON()`). */
 function asPeer(to: unknown): UdpPeer {
-  if (to instanceof UdpPeer) return to;
-  if (typeof to === 'object' && to !== null && 'host' in to && 'port' in to) {
+  let peer: UdpPeer | undefined;
+  if (to instanceof UdpPeer) peer = to;
+  else if (typeof to === 'object' && to !== null && 'host' in to && 'port' in to) {
     const { host, port } = to as { host: unknown; port: unknown };
-    if (typeof host === 'string' && typeof port === 'number') return UdpPeer.of(host, port);
+    if (typeof host === 'string' && typeof port === 'number') peer = UdpPeer.of(host, port);
   }
-  throw new InvalidArgumentError('to', to, 'a UdpPeer (the `from` of a message, or UdpPeer.of(host, port)) or { host, port }');
+  if (peer === undefined) throw new InvalidArgumentError('to', to, 'a UdpPeer (the `from` of a message, or UdpPeer.of(host, port)) or { host, port }');
+  // Port 0 names no receiver: the kernel would refuse it, counted only as a send error.
+  if (peer.port === 0) throw new InvalidArgumentError('to.port', 0, 'a port from 1 to 65535');
+  return peer;
 }

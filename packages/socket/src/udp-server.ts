@@ -43,6 +43,11 @@ export interface UdpReactorInfo {
   id: number;
   /** The CPU it is pinned to, if any. */
   cpu: number | undefined;
+  /**
+   * False once its thread has ended: after close(), or before, when its handler ended it (`process.exit()`).
+   * The other reactors of the port's group then take its flows; with none left, nothing answers.
+   */
+  running: boolean;
   counters: UdpCounters;
 }
 
@@ -52,6 +57,7 @@ interface RunningReactor {
   commands: SpscRing;
   cpu: number | undefined;
   exited: Promise<void>;
+  ended: boolean;
 }
 
 /** How long close() waits for a reactor thread before terminating it (a handler stuck in a loop). */
@@ -115,7 +121,12 @@ export class UdpServer implements AsyncDisposable {
 
   /** Per-reactor counters (read from shared memory, no message round trip; published every few ms). */
   reactorInfo(): UdpReactorInfo[] {
-    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, cpu: this.reactors[id]?.cpu, counters: this.stats.read(id) }));
+    return Array.from({ length: this.reactorCount }, (_, id) => ({
+      id,
+      cpu: this.reactors[id]?.cpu,
+      running: this.reactors[id] !== undefined && !this.reactors[id].ended,
+      counters: this.stats.read(id),
+    }));
   }
 
   /** Counters summed over all reactors. */
@@ -199,10 +210,12 @@ export class UdpServer implements AsyncDisposable {
     // a dead reactor's socket would stay in the port's reuseport group and take its share of the flows).
     let owned: number[] = [];
     let closedItself = false;
+    let running: RunningReactor | undefined;
     const exited = new Promise<void>((done) =>
       worker.once('exit', () => {
         this.startingWorkers.delete(worker);
         if (!closedItself) owned.forEach(closeFd);
+        if (running !== undefined) running.ended = true;
         done();
       }),
     );
@@ -210,19 +223,26 @@ export class UdpServer implements AsyncDisposable {
       let failure: unknown;
       // A failed start is reported once the thread has exited, so the caller never sees its resources still open.
       worker.once('error', (error) => (failure ??= error));
-      worker.once('exit', (code) => rejectStart(failure ?? new SocketStateError(`UDP reactor ${id} exited with code ${code} before it was bound`)));
+      worker.once('exit', (code) => {
+        const closed = this.state !== 'listening' ? new SocketStateError('the UDP server was closed while it was starting') : undefined;
+        rejectStart(failure ?? closed ?? new SocketStateError(`UDP reactor ${id} exited with code ${code} before it was bound`));
+      });
       worker.on('message', (message: ReactorMessage) => {
+        // The handler's code shares this channel (parentPort): anything but the reactor's own messages is ignored.
+        if (typeof message !== 'object' || message === null) return;
         if (message.type === 'failed') {
-          failure ??= errorFromThread(message.error);
+          if (typeof message.error === 'object' && message.error !== null) failure ??= errorFromThread(message.error);
           return;
         }
         if (message.type === 'stopped') {
           closedItself = true;
           return;
         }
+        if (message.type !== 'listening' || typeof message.port !== 'number' || running !== undefined) return;
         owned = message.fds ?? [];
         this.startingWorkers.delete(worker);
-        this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
+        running = { worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited, ended: false };
+        this.reactors.push(running);
         resolveStart({ host: message.host, port: message.port });
       });
     });

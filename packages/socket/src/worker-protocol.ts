@@ -1,4 +1,5 @@
 /** What the main thread and a reactor thread tell each other (kept apart from the worker entry, which runs on import). */
+import { InvalidArgumentError } from '@x/core';
 import { SyscallError } from './errors.js';
 import { type ReactorOptions } from './reactor.js';
 import { type UdpReactorOptions } from './udp-reactor.js';
@@ -52,6 +53,9 @@ export interface ThreadError {
   code: string | undefined;
   syscall: string | undefined;
   errnoValue: number | undefined;
+  /** InvalidArgumentError's argument and expectation, to rebuild it as one. */
+  argument: string | undefined;
+  expected: string | undefined;
 }
 
 export function errorToThread(error: unknown): ThreadError {
@@ -62,6 +66,8 @@ export function errorToThread(error: unknown): ThreadError {
     code: typeof fields.code === 'string' ? fields.code : undefined,
     syscall: typeof fields.syscall === 'string' ? fields.syscall : undefined,
     errnoValue: typeof fields.errnoValue === 'number' ? fields.errnoValue : undefined,
+    argument: typeof fields.argument === 'string' ? fields.argument : undefined,
+    expected: typeof fields.expected === 'string' ? fields.expected : undefined,
   };
 }
 
@@ -69,6 +75,13 @@ export function errorToThread(error: unknown): ThreadError {
 export function errorFromThread(error: ThreadError): Error {
   if (error.code === 'ERR_SYSCALL' && error.syscall !== undefined && error.errnoValue !== undefined) {
     return new SyscallError(error.syscall, error.errnoValue);
+  }
+  if (error.code === 'ERR_INVALID_ARGUMENT' && error.argument !== undefined && error.expected !== undefined) {
+    // The value stayed in the thread; the message, which describes it, came across.
+    const invalid = new InvalidArgumentError(error.argument, undefined, error.expected);
+    Object.defineProperty(invalid, 'message', { value: error.message, writable: true, configurable: true });
+    if (error.stack !== undefined) invalid.stack = error.stack;
+    return invalid;
   }
   const rebuilt = new Error(error.message);
   if (error.code !== undefined) Object.assign(rebuilt, { code: error.code });

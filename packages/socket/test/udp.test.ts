@@ -325,7 +325,10 @@ describe('UdpReactor', () => {
         socket.send(new DataView(text.buffer, text.byteOffset + 1, 2), from);
         socket.send(new Uint8Array([71, 72]).buffer, from);
         socket.send(Buffer.from('IJ'), from.toJSON());
-        for (const [bytes, to] of [['text', from], [null, from], [Buffer.from('x'), undefined], [Buffer.from('x'), 5], [Buffer.from('x'), { host: 'localhost', port: 1 }]] as const) {
+        const detached = new ArrayBuffer(8);
+        const viewOfDetached = new Uint8Array(detached);
+        (detached as ArrayBuffer & { transfer(): ArrayBuffer }).transfer();
+        for (const [bytes, to] of [['text', from], [null, from], [Buffer.from('x'), undefined], [Buffer.from('x'), 5], [Buffer.from('x'), { host: 'localhost', port: 1 }], [Buffer.from('x'), { host: '127.0.0.1', port: 0 }], [detached, from], [viewOfDetached, from]] as const) {
           try {
             outcomes.push(socket.send(bytes as never, to as never));
           } catch (error) {
@@ -339,7 +342,7 @@ describe('UdpReactor', () => {
       await send(peer.socket, 'go', server.port);
       await until(() => peer.replies.length === 4, 'four replies');
       expect(peer.replies.map(String).sort()).toEqual(['ABCD', 'EF', 'GH', 'IJ']);
-      expect(outcomes.map((outcome) => (outcome as Error).name)).toEqual(Array.from({ length: 5 }, () => 'InvalidArgumentError'));
+      expect(outcomes.map((outcome) => (outcome as Error).name)).toEqual(Array.from({ length: 8 }, () => 'InvalidArgumentError'));
       expect(server.reactor.counters).toMatchObject({ sent: 4, sendDropped: 0, sendErrors: 0 });
     } finally {
       peer.close();
@@ -371,6 +374,10 @@ describe('UdpReactor', () => {
     }
     expect(UdpPeer.of('10.1.2.3', 65_535).equals(UdpPeer.of('10.1.2.3', 65_535))).toBe(true);
     expect(UdpPeer.of('10.1.2.3', 0).toString()).toBe('10.1.2.3:0');
+    // A peer kept for later cannot be pointed elsewhere.
+    const kept = UdpPeer.of('10.1.2.3', 53);
+    expect(() => Object.assign(kept, { port: 1 })).toThrow(TypeError);
+    expect(kept.port).toBe(53);
     expect(UdpPeer.of('fe80::1:2', 1).toString()).toBe('[fe80::1:2]:1');
 
     const reactor = new UdpReactor(echo);
@@ -480,6 +487,22 @@ describe('createUdpServer', () => {
     });
   }
 
+  for (const how of ['exit', 'spin'] as const) {
+    it(`frees the port of a reactor whose onListening ${how === 'exit' ? 'ends the thread' : 'never returns'}, and says it is not running`, async () => {
+      const server = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'udp-dies-listening.js'), handlerOptions: how });
+      const { port } = await server.listen();
+      if (how === 'exit') await until(() => server.reactorInfo()[0]!.running === false, 'the reactor to be seen ended');
+      else expect(server.reactorInfo()[0]!.running).toBe(true);
+      await server.close();
+      expect(server.reactorInfo()[0]!.running).toBe(false);
+      await new Promise<void>((done, fail) => {
+        const socket = createSocket('udp4');
+        socket.once('error', fail);
+        socket.bind(port, '127.0.0.1', () => socket.close(() => done()));
+      });
+    });
+  }
+
   it('close() ends a start whose handler module never finishes loading', async () => {
     const server = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'udp-blocks-at-load.js') });
     const listening = server.listen();
@@ -509,6 +532,9 @@ describe('createUdpServer', () => {
     expect(() => createUdpServer({ handler: HANDLER, steering: 'cpu-bpf' })).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, unknown: true } as never)).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, handlerOptions: { f: () => 1 } })).toThrow(InvalidArgumentError);
+    const shapeless = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'no-handler.js') });
+    await expect(shapeless.listen()).rejects.toBeInstanceOf(InvalidArgumentError);
+    await shapeless.close();
     const missing = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'no-such-handler.js') });
     await expect(missing.listen()).rejects.toThrow(/no-such-handler/);
     await missing.close();
