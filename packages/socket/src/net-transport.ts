@@ -185,7 +185,8 @@ export class NodeNetTransport implements SocketServer {
   }
 
   reactorInfo(): ReactorInfo[] {
-    return [{ id: 0, cpu: undefined, counters: this.totals() }];
+    // Served on the calling thread: it runs from listen() until close().
+    return [{ id: 0, cpu: undefined, running: this.bound !== undefined && this.closing === undefined, counters: this.totals() }];
   }
 
   totals(): ReactorCounters {

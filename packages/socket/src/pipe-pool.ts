@@ -1,5 +1,5 @@
 /** A reactor's spare pipes for splice: creating and resizing a pipe costs three system calls, reuse costs none. */
-import { closeFd } from './libc/sockets.js';
+import { type FdOwner, UNRECORDED } from './fd-ledger.js';
 import { createPipe } from './libc/zero-copy.js';
 
 export interface Pipe {
@@ -13,11 +13,17 @@ export class PipePool {
 
   constructor(
     private readonly pipeSize: number,
+    private readonly fds: FdOwner = UNRECORDED,
     private readonly maxSpare = 64,
   ) {}
 
   take(): Pipe {
-    return this.spare.pop() ?? createPipe(this.pipeSize);
+    const spare = this.spare.pop();
+    if (spare !== undefined) return spare;
+    const pipe = createPipe(this.pipeSize);
+    this.fds.opened(pipe.readFd);
+    this.fds.opened(pipe.writeFd);
+    return pipe;
   }
 
   /** Returns an empty pipe to the pool; a pipe with bytes left in it is closed instead (they belong to nobody). */
@@ -26,8 +32,8 @@ export class PipePool {
       this.spare.push(pipe);
       return;
     }
-    closeFd(pipe.readFd);
-    closeFd(pipe.writeFd);
+    this.fds.close(pipe.readFd);
+    this.fds.close(pipe.writeFd);
   }
 
   close(): void {

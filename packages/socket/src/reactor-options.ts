@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, assertBoolean, assertKnownKeys, assertNumber } from '@x/core';
 import type { SocketOptionName } from './libc/sockets.js';
+import type { FdOwner } from './fd-ledger.js';
 import type { ReactorStats } from './stats.js';
 
 /** Options of a {@link Reactor}. */
@@ -42,6 +43,8 @@ export interface ReactorOptions {
   connectTimeoutMs?: number;
   /** Socket options set on every accepted connection. */
   socketOptions?: ConnectionSocketOptions;
+  /** @internal Where a server's reactor records the descriptors it opens (see FdLedger). */
+  fds?: FdOwner;
 }
 
 /** Per-connection socket options (setsockopt on accept). */

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SpscRing } from '@x/core';
 import { type Handler, type HandlerModule } from './handler.js';
 import { resolveHandler } from './server-common.js';
+import { FdLedger } from './fd-ledger.js';
 import { pinCurrentThread } from './libc/affinity.js';
 import { Reactor } from './reactor.js';
 import { ReactorStats } from './stats.js';
@@ -23,7 +24,8 @@ async function main(data: ReactorWorkerData): Promise<void> {
       : // eslint-disable-next-line @typescript-eslint/no-require-imports
         resolveHandler(require(data.handlerModule) as HandlerModule, { reactorId: data.id, pinnedCpu: data.pinCpu, options: data.handlerOptions });
   const stats = new ReactorStats(data.reactors, data.statsBuffer);
-  const reactor = new Reactor(handler, { ...data.reactor, id: data.id, stats });
+  const fds = new FdLedger(data.fdBuffer).owner(data.id);
+  const reactor = new Reactor(handler, { ...data.reactor, id: data.id, stats, fds });
   const commands = SpscRing.attach(data.commandBuffer);
   reactor.onWake = () => {
     for (let command = commands.tryPop(); command !== undefined; command = commands.tryPop()) {
@@ -31,6 +33,10 @@ async function main(data: ReactorWorkerData): Promise<void> {
       else if (command === Command.Stop) reactor.stop();
     }
   };
+  // Errors of the handler's other code (timers, events, a promise nobody awaited) would end this thread, and with
+  // it every connection it serves: counted as handler errors instead.
+  process.on('uncaughtException', () => reactor.countHandlerError());
+  process.on('unhandledRejection', () => reactor.countHandlerError());
   const address = reactor.listen(data.host, data.port, {
     reusePort: true,
     ...(data.backlog === undefined ? {} : { backlog: data.backlog }),

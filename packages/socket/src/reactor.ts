@@ -18,7 +18,6 @@ import {
   type SocketOptionName,
   acceptConnection,
   attachCpuSteering,
-  closeFd,
   connectTcp,
   getIntOption,
   listenTcp,
@@ -26,6 +25,7 @@ import {
   setIntOption,
   shutdownSocket,
 } from './libc/sockets.js';
+import { type FdOwner, UNRECORDED } from './fd-ledger.js';
 import { PipePool } from './pipe-pool.js';
 import { ReadSlab } from './read-slab.js';
 import { SplicePair } from './splice-proxy.js';
@@ -64,6 +64,8 @@ export class Reactor implements ConnectionOwner {
   private readonly connections: (ReactorConnection | undefined)[] = [];
   private readonly pairs: (SplicePair | undefined)[] = [];
   private readonly pipes: PipePool;
+  /** Records the descriptors this reactor opens, for its server (see FdLedger). */
+  private readonly fds: FdOwner;
   private readonly proxyTo: { host: string; port: number } | undefined;
   private readonly socketOptions: [SocketOptionName, number][];
   private readonly listeners = new Set<number>();
@@ -115,12 +117,15 @@ export class Reactor implements ConnectionOwner {
     this.stats = options.stats;
     this.proxyTo = options.proxyTo;
     this.socketOptions = settings.socketOptions;
-    this.pipes = new PipePool(settings.pipeSize);
+    this.fds = options.fds ?? UNRECORDED;
+    this.pipes = new PipePool(settings.pipeSize, this.fds);
     if (this.idleTimeoutMs > 0 || this.connectTimeoutMs > 0) this.nextIdleCheck = this.now + this.idleCheckInterval();
     // File descriptors last, once every option is known to be valid: a throwing constructor leaks nothing.
     this.slab = new ReadSlab(settings.readBufferSize, READ_SLAB_CHUNKS);
     this.epoll = new Epoll();
+    this.fds.opened(this.epoll.fd);
     this.wakeFd = createEventFd();
+    this.fds.opened(this.wakeFd);
     this.epoll.add(this.wakeFd, EPOLLIN);
   }
 
@@ -147,11 +152,12 @@ export class Reactor implements ConnectionOwner {
   ): SocketAddress {
     if (this.stopping) throw new SocketStateError('listen on a reactor that is shutting down');
     const fd = listenTcp(host, port, options);
+    this.fds.opened(fd);
     try {
       if (options.incomingCpu !== undefined) setIntOption(fd, 'SO_INCOMING_CPU', options.incomingCpu);
       if (options.cpuSteeringProgram === true) attachCpuSteering(fd);
     } catch (error) {
-      closeFd(fd);
+      this.fds.close(fd);
       throw error;
     }
     this.listeners.add(fd);
@@ -161,6 +167,7 @@ export class Reactor implements ConnectionOwner {
 
   /** Serves an fd connected elsewhere (a client connection, one end of a socketpair). */
   adopt(fd: number): ReactorConnection {
+    this.fds.opened(fd);
     return this.open(fd);
   }
 
@@ -170,6 +177,8 @@ export class Reactor implements ConnectionOwner {
    * counts the bytes each way.
    */
   proxy(clientFd: number, upstreamFd: number): SplicePair {
+    this.fds.opened(clientFd);
+    this.fds.opened(upstreamFd);
     return this.pair(clientFd, upstreamFd, false);
   }
 
@@ -183,7 +192,7 @@ export class Reactor implements ConnectionOwner {
   closeSocket(fd: number): void {
     this.epoll.remove(fd);
     if (this.inBatch) this.closeAfterBatch.push(fd);
-    else closeFd(fd);
+    else this.fds.close(fd);
   }
 
   /** @internal */
@@ -207,8 +216,8 @@ export class Reactor implements ConnectionOwner {
     try {
       pair = new SplicePair(clientFd, upstreamFd, this.pipes, this, connecting, this.now);
     } catch (error) {
-      closeFd(clientFd);
-      closeFd(upstreamFd);
+      this.fds.close(clientFd);
+      this.fds.close(upstreamFd);
       throw error;
     }
     this.pairs[clientFd] = pair;
@@ -359,6 +368,7 @@ export class Reactor implements ConnectionOwner {
         return;
       }
       if (fd < 0) return;
+      this.fds.opened(fd);
       this.counts.accepted++;
       if (this.proxyTo === undefined) {
         this.open(fd);
@@ -368,10 +378,11 @@ export class Reactor implements ConnectionOwner {
       try {
         this.applySocketOptions(fd);
         upstream = connectTcp(this.proxyTo.host, this.proxyTo.port);
+        this.fds.opened(upstream);
       } catch (error) {
         // The upstream refused at once (no route, no fds): drop this client. Out of descriptors, accept no more
         // until one is freed: the clients behind it wait in the backlog instead of being dropped one by one.
-        closeFd(fd);
+        this.fds.close(fd);
         this.dropped(error);
         if (this.acceptResumesAt !== Infinity) return;
         continue;
@@ -554,6 +565,14 @@ export class Reactor implements ConnectionOwner {
     }
   }
 
+  /**
+   * @internal An error of the handler's code outside any callback of a connection (a timer, a promise nobody
+   * awaited): counted in handlerErrors. The server's thread entry reports them here.
+   */
+  countHandlerError(): void {
+    this.counts.handlerErrors++;
+  }
+
   private handlerFailed(connection: ReactorConnection, error: unknown): void {
     this.counts.handlerErrors++;
     this.destroyConnection(connection, error instanceof Error ? error : new Error(String(error)));
@@ -610,7 +629,7 @@ export class Reactor implements ConnectionOwner {
   }
 
   private closeDeferred(): void {
-    for (const fd of this.closeAfterBatch) closeFd(fd);
+    for (const fd of this.closeAfterBatch) this.fds.close(fd);
     this.closeAfterBatch.length = 0;
   }
 
@@ -643,14 +662,7 @@ export class Reactor implements ConnectionOwner {
     let queued = 0;
     for (const connection of this.writeBlocked) queued += connection.outbound.bytes;
     this.counts.queuedBytes = queued;
-    for (const name of STAT_FIELDS) {
-      const value = this.counts[name];
-      const published = this.published[name];
-      if (value !== published) {
-        this.stats.add(this.id, name, value - published);
-        this.published[name] = value;
-      }
-    }
+    this.stats.publish(this.id, this.counts, this.published);
   }
 
   private release(): void {
@@ -660,8 +672,8 @@ export class Reactor implements ConnectionOwner {
     for (const fd of this.listeners) this.closeListener(fd);
     this.closeDeferred();
     this.publishStats();
-    closeFd(this.wakeFd);
-    closeFd(this.epoll.fd);
+    this.fds.close(this.wakeFd);
+    this.fds.close(this.epoll.fd);
   }
 }
 

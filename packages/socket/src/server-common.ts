@@ -50,6 +50,11 @@ export interface ReactorInfo {
   id: number;
   /** The CPU it is pinned to, if any. */
   cpu: number | undefined;
+  /**
+   * False once its thread has ended: after close(), or before, when its handler ended it (`process.exit()`).
+   * What it served is closed then; the other reactors of the port's group take new connections.
+   */
+  running: boolean;
   counters: ReactorCounters;
 }
 

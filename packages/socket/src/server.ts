@@ -3,16 +3,15 @@
  * the kernel spreads connections across them and no thread hands a socket to another.
  */
 import { resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { SpscRing, assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
+import { assertKnownKeys, assertNumber, assertOneOf, assertString } from '@x/core';
 import { SocketStateError } from './errors.js';
-import { signalEventFd } from './libc/io.js';
 import { assertSupported, isSupported } from './libc/library.js';
 import { NodeNetTransport } from './net-transport.js';
+import { ReactorThreads } from './reactor-threads.js';
 import { type ReactorInfo, type ServerOptions, type SocketServer, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
 import { watchServer } from './telemetry.js';
-import { Command, type ReactorMessage, type ReactorWorkerData, errorFromThread } from './worker-protocol.js';
+import { Command, type ReactorWorkerData, type SharedWithThread } from './worker-protocol.js';
 import { type ReactorOptions, checkReactorOptions } from './reactor-options.js';
 
 const SERVER_OPTION_KEYS = [
@@ -50,19 +49,11 @@ export interface ProxyServerOptions extends Omit<ServerOptions, 'handler' | 'han
 /** Where the reactor threads compiled entry lives: next to this file once built; from sources, in the build. */
 const WORKER_ENTRY = resolve(__dirname, '..', 'dist', 'reactor-worker.js');
 
-interface RunningReactor {
-  worker: Worker;
-  wakeFd: number;
-  commands: SpscRing;
-  cpu: number | undefined;
-  exited: Promise<void>;
-}
-
 /**
  * A multi-reactor TCP server. Create it with {@link createServer}.
  */
 export class Server implements SocketServer {
-  private readonly reactors: RunningReactor[] = [];
+  private threads: ReactorThreads<ReactorWorkerData> | undefined;
   private readonly stats: ReactorStats;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private bound: { host: string; port: number } | undefined;
@@ -128,28 +119,24 @@ export class Server implements SocketServer {
     }
   }
 
-  /** Starts the reactors one by one; stops at the next step once close() was called (which then stops them). */
+  /** Resolves the addresses, then starts the reactors one by one (close() meanwhile stops them). */
   private async startAll(): Promise<{ host: string; port: number }> {
-    const stillStarting = (): void => {
-      if (this.state !== 'listening') throw new SocketStateError('the server was closed while it was starting');
-    };
     const host = await resolveHost(this.options.host ?? '127.0.0.1');
     const target = 'target' in this.options ? { host: await resolveHost(this.options.target.host), port: this.options.target.port } : undefined;
-    // The first reactor picks the port when 0 was asked; the others join its reuseport group.
-    let port = this.options.port ?? 0;
-    for (let id = 0; id < this.reactorCount; id++) {
-      stillStarting();
-      const started = await this.start(id, host, port, target);
-      port = started.port;
-      this.bound ??= { host: started.host, port: started.port };
-    }
-    stillStarting();
-    return this.address;
+    if (this.state !== 'listening') throw new SocketStateError('the server was closed while it was starting');
+    this.threads = new ReactorThreads({
+      serverName: 'server',
+      entry: WORKER_ENTRY,
+      count: this.reactorCount,
+      workerData: (id, host, port, shared) => this.workerData(id, host, port, target, shared),
+    });
+    this.bound = await this.threads.start(host, this.options.port ?? 0);
+    return this.bound;
   }
 
   /** Per-reactor counters (read from shared memory, no message round trip). */
   reactorInfo(): ReactorInfo[] {
-    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, cpu: this.reactors[id]?.cpu, counters: this.stats.read(id) }));
+    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, ...(this.threads?.info(id) ?? { cpu: undefined, running: false }), counters: this.stats.read(id) }));
   }
 
   /** Counters summed over all reactors. */
@@ -173,28 +160,20 @@ export class Server implements SocketServer {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.state = 'closing';
-    // A listen() under way stops at its next step: every reactor it started is in `reactors` after that.
-    await this.starting?.catch(() => undefined);
-    for (const reactor of this.reactors) {
-      reactor.commands.tryPush(Command.Shutdown);
-      reactor.commands.tryPush(graceMs);
-      signalEventFd(reactor.wakeFd);
-    }
-    // A thread that does not end within the grace (a handler stuck in a loop) is terminated.
-    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), graceMs + 2000);
+    // A listen() still resolving its addresses stops before it starts a thread; one starting threads stops at its
+    // next step. A thread that does not end within the grace (a handler stuck in a loop) is terminated.
+    if (this.threads === undefined) await this.starting?.catch(() => undefined);
     try {
-      await Promise.all(this.reactors.map((reactor) => reactor.exited));
+      await this.threads?.stop([Command.Shutdown, graceMs], graceMs + 2000);
     } finally {
-      clearTimeout(deadline);
       this.state = 'closed';
       this.unwatch();
     }
   }
 
-  private start(id: number, host: string, port: number, target: { host: string; port: number } | undefined): Promise<{ host: string; port: number }> {
-    const commands = SpscRing.create(16);
-    const pinCpu = cpuForReactor(this.options.pinCpus, id);
-    const data: ReactorWorkerData = {
+  /** What reactor thread `id` is given. */
+  private workerData(id: number, host: string, port: number, target: { host: string; port: number } | undefined, shared: SharedWithThread): ReactorWorkerData {
+    return {
       id,
       reactors: this.reactorCount,
       handlerModule: this.handlerModule,
@@ -202,33 +181,13 @@ export class Server implements SocketServer {
       host,
       port,
       backlog: this.options.backlog,
-      pinCpu,
+      pinCpu: cpuForReactor(this.options.pinCpus, id),
       steering: this.options.steering,
       reactor: this.reactorOptions(target),
       statsBuffer: this.stats.buffer,
-      commandBuffer: commands.buffer,
+      ...shared,
     };
-    const worker = new Worker(WORKER_ENTRY, { workerData: data });
-    const exited = new Promise<void>((done) => worker.once('exit', () => done()));
-    return new Promise((resolveStart, rejectStart) => {
-      let failure: unknown;
-      // A failed start is reported once the thread has exited, so the caller never sees its resources still open.
-      worker.once('error', (error) => (failure ??= error));
-      worker.once('exit', (code) => rejectStart(failure ?? new SocketStateError(`reactor ${id} exited with code ${code} before listening`)));
-      worker.on('message', (message: ReactorMessage) => {
-        // The handler's code shares this channel (parentPort): anything but the reactor's own messages is ignored.
-        if (typeof message !== 'object' || message === null) return;
-        if (message.type === 'failed') {
-          failure ??= errorFromThread(message.error);
-          return;
-        }
-        if (message.type !== 'listening' || typeof message.port !== 'number') return;
-        this.reactors.push({ worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited });
-        resolveStart({ host: message.host, port: message.port });
-      });
-    });
   }
-
 }
 
 function pick<T extends object, K extends keyof T>(object: T, keys: readonly K[]): Pick<T, K> {

@@ -72,6 +72,20 @@ class CounterTable<F extends string> {
     this.counters.add(reactor * this.fields.length + this.index[field], delta);
   }
 
+  /**
+   * Adds to `reactor`'s shared counters what its private `counts` gained since `published`, and brings
+   * `published` up to date: a reactor counts in plain fields and publishes once per turn.
+   */
+  publish(reactor: number, counts: Record<F, number>, published: Record<F, number>): void {
+    for (const name of this.fields) {
+      const value = counts[name];
+      if (value !== published[name]) {
+        this.add(reactor, name, value - published[name]);
+        published[name] = value;
+      }
+    }
+  }
+
   /** One counter of one reactor. */
   get(reactor: number, field: F): number {
     return this.counters.get(reactor * this.fields.length + this.index[field]);

@@ -70,18 +70,24 @@ function countsOf<F extends string>(fields: readonly F[], stats: { get(reactor: 
  * that (its close: counts stay, open connections leave).
  */
 export function watchServer(server: object, port: number, stats: ReactorStats): () => void {
-  const process = made();
-  if (process === undefined) return () => undefined;
-  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(STAT_FIELDS, stats, reactor) }));
-  for (const source of sources) process.add(server, source);
-  return () => sources.forEach((source) => process.remove(source));
+  return watch(made, STAT_FIELDS, server, port, stats);
 }
 
 /** As {@link watchServer}, for a UDP server's reactors. */
 export function watchUdpServer(server: object, port: number, stats: UdpStats): () => void {
-  const process = madeUdp();
+  return watch(madeUdp, UDP_STAT_FIELDS, server, port, stats);
+}
+
+function watch<F extends string>(
+  instruments: () => ProcessTotals<F> | undefined,
+  fields: readonly F[],
+  server: object,
+  port: number,
+  stats: { readonly reactors: number; get(reactor: number, field: F): number },
+): () => void {
+  const process = instruments();
   if (process === undefined) return () => undefined;
-  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(UDP_STAT_FIELDS, stats, reactor) }));
+  const sources = Array.from({ length: stats.reactors }, (_, reactor) => ({ attributes: { 'server.port': port, 'x.socket.reactor': reactor }, counts: countsOf(fields, stats, reactor) }));
   for (const source of sources) process.add(server, source);
   return () => sources.forEach((source) => process.remove(source));
 }

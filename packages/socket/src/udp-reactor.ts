@@ -12,7 +12,8 @@ import { MAX_BATCH, MSG_TRUNC, MessageVector, type UdpBindOptions, openUdp } fro
 import { EPOLLERR, EPOLLIN, EPOLLOUT, Epoll } from './libc/epoll.js';
 import { createEventFd, drainEventFd, signalEventFd } from './libc/io.js';
 import { addressOf } from './libc/library.js';
-import { closeFd, getIntOption, localAddress } from './libc/sockets.js';
+import { getIntOption, localAddress } from './libc/sockets.js';
+import { type FdOwner, UNRECORDED } from './fd-ledger.js';
 import { UDP_STAT_FIELDS, type UdpCounters, type UdpStats } from './stats.js';
 import { type UdpHandler, type UdpSocket } from './udp-handler.js';
 import { type UdpPeer, readPeer } from './udp-peer.js';
@@ -56,11 +57,13 @@ export interface UdpReactorOptions {
   gro?: boolean;
   /** Shared counters to publish into (a server's stats); default: counters private to this reactor. */
   stats?: UdpStats;
+  /** @internal Where a server's reactor records the descriptors it opens (see FdLedger). */
+  fds?: FdOwner;
 }
 
-const OPTION_KEYS = ['id', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes', 'gro', 'stats'];
+const OPTION_KEYS = ['id', 'batchSize', 'maxMessageSize', 'sendQueueBytes', 'maxWaitMs', 'receiveBufferBytes', 'sendBufferBytes', 'gro', 'stats', 'fds'];
 
-type CheckedOptions = Required<Omit<UdpReactorOptions, 'stats' | 'receiveBufferBytes' | 'sendBufferBytes'>> & Pick<UdpReactorOptions, 'receiveBufferBytes' | 'sendBufferBytes'>;
+type CheckedOptions = Required<Omit<UdpReactorOptions, 'stats' | 'fds' | 'receiveBufferBytes' | 'sendBufferBytes'>> & Pick<UdpReactorOptions, 'receiveBufferBytes' | 'sendBufferBytes'>;
 
 /** Checks {@link UdpReactorOptions} (also on the main thread, before a server starts its threads). */
 export function checkUdpReactorOptions(options: UdpReactorOptions): CheckedOptions {
@@ -104,6 +107,8 @@ export class UdpReactor {
   private readonly stats: UdpStats | undefined;
   private readonly epoll: Epoll;
   private readonly wakeFd: number;
+  /** Records the descriptors this reactor opens, for its server (see FdLedger). */
+  private readonly fds: FdOwner;
   private readonly received: MessageVector;
   private readonly receiveMemory: Buffer;
   private socketFd = -1;
@@ -138,23 +143,17 @@ export class UdpReactor {
     this.receiveMemory = Buffer.allocUnsafeSlow(this.batchSize * this.maxMessageSize);
     const base = Number(addressOf(this.receiveMemory));
     for (let i = 0; i < this.batchSize; i++) this.received.setData(i, base + i * this.maxMessageSize, this.maxMessageSize);
+    this.fds = options.fds ?? UNRECORDED;
     this.epoll = new Epoll(8);
+    this.fds.opened(this.epoll.fd);
     this.wakeFd = createEventFd();
+    this.fds.opened(this.wakeFd);
     this.epoll.add(this.wakeFd, EPOLLIN);
   }
 
   /** The eventfd another thread writes to (signalEventFd) to wake this reactor. */
   get wakeupFd(): number {
     return this.wakeFd;
-  }
-
-  /**
-   * Every file descriptor this reactor owns: its server closes them if the reactor's thread ends without closing
-   * them itself (terminated while stuck in a handler, or ended by `process.exit()`), since threads share them.
-   * @internal
-   */
-  get ownedFds(): number[] {
-    return [this.socketFd, this.epoll.fd, this.wakeFd].filter((fd) => fd >= 0);
   }
 
   /** This reactor's counters since it started (also published to the shared stats, if any). */
@@ -170,6 +169,7 @@ export class UdpReactor {
     if (this.socketFd >= 0) throw new SocketStateError('this UDP reactor is bound already');
     if (this.stopped) throw new SocketStateError('bind() on a stopped UDP reactor');
     const { fd, family } = openUdp(host, port, { ...this.buffers, ...options });
+    this.fds.opened(fd);
     this.socketFd = fd;
     const address = localAddress(fd);
     const queue = new UdpSendQueue(fd, family, this.sendQueueBytes, this.counts);
@@ -330,15 +330,7 @@ export class UdpReactor {
   }
 
   private publishStats(): void {
-    if (this.stats === undefined) return;
-    for (const name of UDP_STAT_FIELDS) {
-      const value = this.counts[name];
-      const published = this.published[name];
-      if (value !== published) {
-        this.stats.add(this.id, name, value - published);
-        this.published[name] = value;
-      }
-    }
+    this.stats?.publish(this.id, this.counts, this.published);
   }
 
   private release(): void {
@@ -347,9 +339,9 @@ export class UdpReactor {
     this.flush();
     this.stopped = true;
     this.publishStats();
-    if (this.socketFd >= 0) closeFd(this.socketFd);
-    closeFd(this.wakeFd);
-    closeFd(this.epoll.fd);
+    if (this.socketFd >= 0) this.fds.close(this.socketFd);
+    this.fds.close(this.wakeFd);
+    this.fds.close(this.epoll.fd);
   }
 }
 

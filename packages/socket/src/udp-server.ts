@@ -4,17 +4,15 @@
  * thread hands a datagram to another.
  */
 import { resolve } from 'node:path';
-import { Worker } from 'node:worker_threads';
-import { InvalidArgumentError, SpscRing, assertKnownKeys, assertNumber } from '@x/core';
+import { InvalidArgumentError, assertKnownKeys, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
-import { signalEventFd } from './libc/io.js';
 import { assertSupported } from './libc/library.js';
-import { closeFd } from './libc/sockets.js';
+import { ReactorThreads } from './reactor-threads.js';
 import { type PlacementOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type UdpCounters, UdpStats } from './stats.js';
 import { watchUdpServer } from './telemetry.js';
 import { type UdpReactorOptions, checkUdpReactorOptions } from './udp-reactor.js';
-import { Command, type ReactorMessage, type UdpWorkerData, errorFromThread } from './worker-protocol.js';
+import { Command, type SharedWithThread, type UdpWorkerData } from './worker-protocol.js';
 
 /** Options of {@link createUdpServer}. */
 export interface UdpServerOptions extends Omit<UdpReactorOptions, 'id' | 'stats'>, PlacementOptions {
@@ -51,23 +49,12 @@ export interface UdpReactorInfo {
   counters: UdpCounters;
 }
 
-interface RunningReactor {
-  worker: Worker;
-  wakeFd: number;
-  commands: SpscRing;
-  cpu: number | undefined;
-  exited: Promise<void>;
-  ended: boolean;
-}
-
 /** How long close() waits for a reactor thread before terminating it (a handler stuck in a loop). */
 const STOP_TIMEOUT_MS = 2000;
 
 /** A multi-reactor UDP server. Create it with {@link createUdpServer}. */
 export class UdpServer implements AsyncDisposable {
-  private readonly reactors: RunningReactor[] = [];
-  /** Threads started and not yet bound: close() terminates them (a handler module that never finishes loading). */
-  private readonly startingWorkers = new Set<Worker>();
+  private threads: ReactorThreads<UdpWorkerData> | undefined;
   private readonly stats: UdpStats;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private bound: { host: string; port: number } | undefined;
@@ -121,12 +108,7 @@ export class UdpServer implements AsyncDisposable {
 
   /** Per-reactor counters (read from shared memory, no message round trip; published every few ms). */
   reactorInfo(): UdpReactorInfo[] {
-    return Array.from({ length: this.reactorCount }, (_, id) => ({
-      id,
-      cpu: this.reactors[id]?.cpu,
-      running: this.reactors[id] !== undefined && !this.reactors[id].ended,
-      counters: this.stats.read(id),
-    }));
+    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, ...(this.threads?.info(id) ?? { cpu: undefined, running: false }), counters: this.stats.read(id) }));
   }
 
   /** Counters summed over all reactors. */
@@ -153,45 +135,31 @@ export class UdpServer implements AsyncDisposable {
     return picked;
   }
 
+  /** Resolves the address, then starts the reactors one by one (close() meanwhile stops them). */
   private async startAll(): Promise<{ host: string; port: number }> {
-    const stillStarting = (): void => {
-      if (this.state !== 'listening') throw new SocketStateError('the UDP server was closed while it was starting');
-    };
     const host = await resolveHost(this.options.host ?? '127.0.0.1');
-    // The first reactor picks the port when 0 was asked; the others join its reuseport group.
-    let port = this.options.port ?? 0;
-    for (let id = 0; id < this.reactorCount; id++) {
-      stillStarting();
-      const started = await this.start(id, host, port);
-      port = started.port;
-      this.bound ??= started;
-    }
-    stillStarting();
-    return this.address;
+    if (this.state !== 'listening') throw new SocketStateError('the UDP server was closed while it was starting');
+    this.threads = new ReactorThreads({ serverName: 'UDP server', entry: WORKER_ENTRY, count: this.reactorCount, workerData: (id, host, port, shared) => this.workerData(id, host, port, shared) });
+    this.bound = await this.threads.start(host, this.options.port ?? 0);
+    return this.bound;
   }
 
   private async shutdown(): Promise<void> {
     this.state = 'closing';
-    for (const worker of this.startingWorkers) void worker.terminate();
-    await this.starting?.catch(() => undefined);
-    for (const reactor of this.reactors) {
-      reactor.commands.tryPush(Command.Stop);
-      signalEventFd(reactor.wakeFd);
-    }
-    // A thread that does not end (a handler stuck in a loop) is terminated.
-    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), STOP_TIMEOUT_MS);
+    // A listen() still resolving its address stops before it starts a thread; one starting threads stops at its
+    // next step. A thread that does not stop (a handler stuck in a loop) is terminated.
+    if (this.threads === undefined) await this.starting?.catch(() => undefined);
     try {
-      await Promise.all(this.reactors.map((reactor) => reactor.exited));
+      await this.threads?.stop([Command.Stop], STOP_TIMEOUT_MS);
     } finally {
-      clearTimeout(deadline);
       this.state = 'closed';
       this.unwatch();
     }
   }
 
-  private start(id: number, host: string, port: number): Promise<{ host: string; port: number }> {
-    const commands = SpscRing.create(16);
-    const data: UdpWorkerData = {
+  /** What reactor thread `id` is given. */
+  private workerData(id: number, host: string, port: number, shared: SharedWithThread): UdpWorkerData {
+    return {
       id,
       reactors: this.reactorCount,
       handlerModule: this.handlerModule,
@@ -202,50 +170,8 @@ export class UdpServer implements AsyncDisposable {
       steering: this.options.steering,
       reactor: this.reactorOptions(),
       statsBuffer: this.stats.buffer,
-      commandBuffer: commands.buffer,
+      ...shared,
     };
-    const worker = new Worker(WORKER_ENTRY, { workerData: data });
-    this.startingWorkers.add(worker);
-    // Descriptors the thread owns, closed here if it ends without closing them (threads share them: left open,
-    // a dead reactor's socket would stay in the port's reuseport group and take its share of the flows).
-    let owned: number[] = [];
-    let closedItself = false;
-    let running: RunningReactor | undefined;
-    const exited = new Promise<void>((done) =>
-      worker.once('exit', () => {
-        this.startingWorkers.delete(worker);
-        if (!closedItself) owned.forEach(closeFd);
-        if (running !== undefined) running.ended = true;
-        done();
-      }),
-    );
-    return new Promise((resolveStart, rejectStart) => {
-      let failure: unknown;
-      // A failed start is reported once the thread has exited, so the caller never sees its resources still open.
-      worker.once('error', (error) => (failure ??= error));
-      worker.once('exit', (code) => {
-        const closed = this.state !== 'listening' ? new SocketStateError('the UDP server was closed while it was starting') : undefined;
-        rejectStart(failure ?? closed ?? new SocketStateError(`UDP reactor ${id} exited with code ${code} before it was bound`));
-      });
-      worker.on('message', (message: ReactorMessage) => {
-        // The handler's code shares this channel (parentPort): anything but the reactor's own messages is ignored.
-        if (typeof message !== 'object' || message === null) return;
-        if (message.type === 'failed') {
-          if (typeof message.error === 'object' && message.error !== null) failure ??= errorFromThread(message.error);
-          return;
-        }
-        if (message.type === 'stopped') {
-          closedItself = true;
-          return;
-        }
-        if (message.type !== 'listening' || typeof message.port !== 'number' || running !== undefined) return;
-        owned = message.fds ?? [];
-        this.startingWorkers.delete(worker);
-        running = { worker, wakeFd: message.wakeFd, commands, cpu: message.cpu, exited, ended: false };
-        this.reactors.push(running);
-        resolveStart({ host: message.host, port: message.port });
-      });
-    });
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SpscRing } from '@x/core';
+import { FdLedger } from './fd-ledger.js';
 import { type SocketAddress } from './libc/address.js';
 import { pinCurrentThread } from './libc/affinity.js';
 import { resolveHandler } from './server-common.js';
@@ -18,7 +19,8 @@ async function main(data: UdpWorkerData): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const module = require(data.handlerModule) as UdpHandlerModule;
   const handler = resolveHandler<UdpHandler>(module, { reactorId: data.id, pinnedCpu: data.pinCpu, options: data.handlerOptions });
-  const reactor = new UdpReactor(handler, { ...data.reactor, id: data.id, stats: new UdpStats(data.reactors, data.statsBuffer) });
+  const fds = new FdLedger(data.fdBuffer).owner(data.id);
+  const reactor = new UdpReactor(handler, { ...data.reactor, id: data.id, stats: new UdpStats(data.reactors, data.statsBuffer), fds });
   const commands = SpscRing.attach(data.commandBuffer);
   reactor.onWake = () => {
     for (let command = commands.tryPop(); command !== undefined; command = commands.tryPop()) {
@@ -36,10 +38,9 @@ async function main(data: UdpWorkerData): Promise<void> {
     reactor.stop();
     throw error;
   }
-  const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu, fds: reactor.ownedFds };
+  const message: ReactorMessage = { type: 'listening', host: address.host, port: address.port, wakeFd: reactor.wakeupFd, cpu: data.pinCpu };
   parentPort!.postMessage(message);
   await reactor.run();
-  parentPort!.postMessage({ type: 'stopped' } satisfies ReactorMessage);
 }
 
 function bind(reactor: UdpReactor, data: UdpWorkerData): SocketAddress {

@@ -4,8 +4,16 @@ import { SyscallError } from './errors.js';
 import { type ReactorOptions } from './reactor.js';
 import { type UdpReactorOptions } from './udp-reactor.js';
 
+/** What every reactor thread is given besides its own options. */
+export interface SharedWithThread {
+  /** The thread's command ring (main thread → reactor). */
+  commandBuffer: SharedArrayBuffer;
+  /** The server's FdLedger, where the reactor records the descriptors it opens. */
+  fdBuffer: SharedArrayBuffer;
+}
+
 /** What the main thread passes to each reactor thread. */
-export interface ReactorWorkerData {
+export interface ReactorWorkerData extends SharedWithThread {
   id: number;
   reactors: number;
   /** Undefined in proxy mode, where no handler runs. */
@@ -18,11 +26,10 @@ export interface ReactorWorkerData {
   steering: 'incoming-cpu' | 'cpu-bpf' | undefined;
   reactor: Omit<ReactorOptions, 'id' | 'stats'>;
   statsBuffer: SharedArrayBuffer;
-  commandBuffer: SharedArrayBuffer;
 }
 
 /** What the main thread passes to each UDP reactor thread. */
-export interface UdpWorkerData {
+export interface UdpWorkerData extends SharedWithThread {
   id: number;
   reactors: number;
   handlerModule: string;
@@ -33,7 +40,6 @@ export interface UdpWorkerData {
   steering: 'incoming-cpu' | 'cpu-bpf' | undefined;
   reactor: Omit<UdpReactorOptions, 'id' | 'stats'>;
   statsBuffer: SharedArrayBuffer;
-  commandBuffer: SharedArrayBuffer;
 }
 
 /** Commands on the ring, main thread → reactor. */
@@ -41,10 +47,8 @@ export const Command = { Shutdown: 1, Stop: 2 } as const;
 
 /** Messages reactor → main thread. */
 export type ReactorMessage =
-  | { type: 'listening'; host: string; port: number; wakeFd: number; cpu: number | undefined; fds?: number[] }
-  | { type: 'failed'; error: ThreadError }
-  /** The reactor closed its file descriptors itself (a UDP reactor says so; see UdpServer). */
-  | { type: 'stopped' };
+  | { type: 'listening'; host: string; port: number; wakeFd: number; cpu: number | undefined }
+  | { type: 'failed'; error: ThreadError };
 
 /** An error as it crosses threads: structured clone keeps only message and stack of an Error, not its fields. */
 export interface ThreadError {

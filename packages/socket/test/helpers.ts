@@ -3,16 +3,15 @@ import { readdirSync } from 'node:fs';
 import { type Socket, connect } from 'node:net';
 import { type Handler, Reactor, type ReactorOptions } from '../src/index.js';
 
-/** A reactor running on the test's own thread (its loop yields between turns, so node:net clients still run). */
-export interface LocalReactor {
-  reactor: Reactor;
+/** A reactor (TCP or UDP) running on the test's own thread (its loop yields between turns, so node peers still run). */
+export interface LocalReactor<R = Reactor> {
+  reactor: R;
   port: number;
   stop(): Promise<void>;
 }
 
-export function startReactor(handler: Handler, options: ReactorOptions = {}): LocalReactor {
-  const reactor = new Reactor(handler, { maxWaitMs: 1, ...options });
-  const { port } = reactor.listen('127.0.0.1', 0);
+/** Runs `reactor`, already bound to `port`, on this thread until `stop()`. */
+export function runHere<R extends { run(): Promise<void>; stop(): void }>(reactor: R, port: number): LocalReactor<R> {
   const running = reactor.run();
   return {
     reactor,
@@ -22,6 +21,11 @@ export function startReactor(handler: Handler, options: ReactorOptions = {}): Lo
       await running;
     },
   };
+}
+
+export function startReactor(handler: Handler, options: ReactorOptions = {}): LocalReactor {
+  const reactor = new Reactor(handler, { maxWaitMs: 1, ...options });
+  return runHere(reactor, reactor.listen('127.0.0.1', 0).port);
 }
 
 export function connectTo(port: number): Promise<Socket> {
@@ -65,6 +69,15 @@ export function sha256(data: Uint8Array): string {
 }
 
 /** Open file descriptors of this process (every thread's, reactor threads included). */
+/** Resolves once `predicate` holds (checked every 5 ms); throws naming `what` after `ms`. */
+export async function until(predicate: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 5));
+  }
+}
+
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '@x/core';
 import { type SocketServer, createProxyServer, createServer } from '../src/index.js';
-import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly } from './helpers.js';
+import { closed, connectTo, openFdCount, patternBytes, readAll, readExactly, until } from './helpers.js';
 
 const ECHO = join(__dirname, 'fixtures', 'echo-handler.js');
 
@@ -172,6 +172,69 @@ function announcementFromCpu(port: number, cpu: number): Promise<string> {
     execFile('taskset', ['-c', String(cpu), process.execPath, '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout))),
   );
 }
+
+const FAULTY = join(__dirname, 'fixtures', 'faulty-handler.js');
+
+/** Resolves once a plain (non-reuseport) listener gets `port`: nothing of ours holds it any more. */
+function portIsFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const plain = createNetServer();
+    plain.once('error', reject);
+    plain.listen(port, '127.0.0.1', () => plain.close(() => resolve()));
+  });
+}
+
+async function ask(port: number, text: string): Promise<string> {
+  const client = await connectTo(port);
+  client.write(text);
+  const reply = (await readExactly(client, 2)).toString();
+  client.destroy();
+  return reply;
+}
+
+// Threads share file descriptors: a reactor thread that ends without closing its own would leave its listener in
+// the port's reuseport group, taking its share of new connections with nobody accepting them, and its clients'
+// connections open with nobody reading them.
+describe('createServer when a handler takes its thread down', () => {
+  for (const [how, text] of [
+    ['is stuck in onData (terminated at close)', 'spin'],
+    ['ends it with process.exit()', 'exit'],
+  ] as const) {
+    it(`closes every descriptor of a reactor whose handler ${how}: its client sees the close, the port is free`, async () => {
+      const warm = createServer({ handler: ECHO });
+      await warm.listen();
+      await warm.close(0);
+      const before = openFdCount();
+      const server = createServer({ handler: FAULTY });
+      const { port } = await server.listen();
+      const client = await connectTo(port);
+      const clientClosed = closed(client);
+      client.on('error', () => undefined);
+      client.write(text);
+      if (how.startsWith('ends')) await until(() => server.reactorInfo()[0]!.running === false, 'the reactor to be seen ended');
+      else {
+        await new Promise((done) => setTimeout(done, 100));
+        expect(server.reactorInfo()[0]!.running).toBe(true);
+      }
+      await server.close(0);
+      expect(server.reactorInfo()[0]!.running).toBe(false);
+      await clientClosed;
+      await portIsFree(port);
+      expect(openFdCount()).toBeLessThanOrEqual(before);
+    });
+  }
+
+  it("counts a throwing timer and an unawaited rejection of the handler's code as handler errors and goes on serving", async () => {
+    const server = createServer({ handler: FAULTY });
+    await withServer(server, async (port) => {
+      expect(await ask(port, 'timer')).toBe('ok');
+      expect(await ask(port, 'reject')).toBe('ok');
+      await until(() => server.totals().handlerErrors === 2, 'both errors counted');
+      expect(await ask(port, 'hello')).toBe('ok');
+      expect(server.reactorInfo()[0]!.running).toBe(true);
+    });
+  });
+});
 
 describe('CPU steering', () => {
   const cpus = Math.min(availableParallelism(), 4);

@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '@x/core';
 import { SocketStateError, type UdpCounters, UdpPeer, UdpReactor, type UdpHandler, type UdpReactorOptions, createUdpServer } from '../src/index.js';
+import { type LocalReactor, runHere, until } from './helpers.js';
 
 const HANDLER = resolve(__dirname, 'fixtures', 'udp-handler.js');
 const FAULTY = resolve(__dirname, 'fixtures', 'udp-faulty.js');
@@ -25,25 +26,10 @@ function canThrottleLoopback(): boolean {
 
 const itIf = (condition: boolean): jest.It => (condition ? it : it.skip);
 
-interface LocalUdp {
-  reactor: UdpReactor;
-  port: number;
-  stop(): Promise<void>;
-}
-
 /** A UDP reactor on the test's own thread (it yields between turns, so dgram peers still run). */
-function startUdp(handler: UdpHandler, options: UdpReactorOptions = {}, host = '127.0.0.1'): LocalUdp {
+function startUdp(handler: UdpHandler, options: UdpReactorOptions = {}, host = '127.0.0.1'): LocalReactor<UdpReactor> {
   const reactor = new UdpReactor(handler, { maxWaitMs: 1, ...options });
-  const { port } = reactor.bind(host, 0);
-  const running = reactor.run();
-  return {
-    reactor,
-    port,
-    stop: async () => {
-      reactor.stop();
-      await running;
-    },
-  };
+  return runHere(reactor, reactor.bind(host, 0).port);
 }
 
 const echo: UdpHandler = { onMessage: (socket, bytes, from) => void socket.send(bytes, from) };
@@ -85,14 +71,6 @@ async function askOnce(port: number): Promise<string> {
     return String(peer.replies[0]).split(':')[0]!;
   } finally {
     peer.close();
-  }
-}
-
-async function until(predicate: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 5));
   }
 }
 
