@@ -153,7 +153,17 @@ export function describe(value: unknown): string {
       if (value === null) return 'null';
       try {
         if (Array.isArray(value)) return `array(${value.length})`;
-        return `object ${Object.prototype.toString.call(value).slice(8, -1)}`;
+        const tag = Object.prototype.toString.call(value).slice(8, -1);
+        if (tag !== 'Object') return `object ${tag}`;
+        const prototype: unknown = Object.getPrototypeOf(value);
+        if (prototype !== null && prototype !== Object.prototype) {
+          const name: unknown = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+          return `object ${typeof name === 'string' && name !== '' ? name.slice(0, 64) : tag}`;
+        }
+        // A plain object: its first keys say which shape was passed ("got object Object" said nothing).
+        const keys = Object.keys(value as object);
+        const shown = keys.slice(0, 4).map((key) => (key.length > 20 ? `${key.slice(0, 17)}...` : key));
+        return `object {${shown.join(', ')}${keys.length > 4 ? ', ...' : ''}}`;
       } catch {
         // A proxy or exotic object whose traps throw: still describable, just not in detail.
         return 'object';

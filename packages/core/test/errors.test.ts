@@ -88,6 +88,21 @@ describe('describe()', () => {
     expect(describeValue(Symbol('s'))).toBe('Symbol(s)');
     const hostile = new Proxy({}, { get: () => { throw new Error('trap'); } });
     expect(() => describeValue(hostile)).not.toThrow();
+    const noKeys = new Proxy({}, { ownKeys: () => { throw new Error('trap'); } });
+    expect(describeValue(noKeys)).toBe('object');
+  });
+
+  it('names a plain object by its first keys and an instance by its class, never calling a getter', () => {
+    expect(describeValue({ host: 'a', port: 1 })).toBe('object {host, port}');
+    expect(describeValue({})).toBe('object {}');
+    expect(describeValue({ a: 1, b: 2, c: 3, d: 4, e: 5 })).toBe('object {a, b, c, d, ...}');
+    expect(describeValue({ ['k'.repeat(40)]: 1 })).toBe(`object {${'k'.repeat(17)}...}`);
+    expect(describeValue(Object.create(null))).toBe('object {}');
+    class Peer {}
+    expect(describeValue(new Peer())).toBe('object Peer');
+    let called = false;
+    expect(describeValue({ get boom() { called = true; return 1; } })).toBe('object {boom}');
+    expect(called).toBe(false);
   });
 });
 
