@@ -110,7 +110,8 @@ export class ReactorConnection implements Connection {
     assertNumber('offset', offset, { min: 0, integer: true });
     if (length !== undefined) assertNumber('length', length, { min: 0, integer: true });
     const ownsFd = typeof file === 'string';
-    const fileFd = typeof file === 'string' ? openSync(file, 'r') : assertNumber('file', file, { min: 0, integer: true });
+    // A descriptor is an int: past 2^31-1, fs would throw its own RangeError.
+    const fileFd = typeof file === 'string' ? openSync(file, 'r') : assertNumber('file', file, { min: 0, max: 2 ** 31 - 1, integer: true });
     const size = length ?? Math.max(0, fstatSync(fileFd).size - offset);
     const position = Buffer.alloc(8);
     position.writeBigInt64LE(BigInt(offset), 0);

@@ -13,7 +13,7 @@ import { type Connection, type ConnectionState, type Handler, type HandlerModule
 import { type SocketAddress } from './libc/address.js';
 import { type ReactorCounters, STAT_FIELDS } from './stats.js';
 import { checkReactorOptions } from './reactor-options.js';
-import { type ReactorInfo, type ServerOptions, type SocketServer, resolveHandler, resolveHost } from './server-common.js';
+import { type ReactorInfo, type ServerOptions, type SocketServer, checkHandlerOptions, resolveHandler, resolveHost } from './server-common.js';
 
 interface FileJob {
   file: string | number;
@@ -77,7 +77,7 @@ class NetConnection implements Connection {
     if (this.currentState !== 'open') throw new SocketStateError(`sendFile on a connection that is ${this.currentState}`);
     assertNumber('offset', offset, { min: 0, integer: true });
     if (length !== undefined) assertNumber('length', length, { min: 0, integer: true });
-    if (typeof file !== 'string') assertNumber('file', file, { min: 0, integer: true });
+    if (typeof file !== 'string') assertNumber('file', file, { min: 0, max: 2 ** 31 - 1, integer: true });
     const size = length ?? Math.max(0, (typeof file === 'string' ? statSync(file) : fstatSync(file)).size - offset);
     const job: FileJob = { file, start: offset, length: size };
     if (this.sendingFile) this.waiting.push(job);
@@ -150,6 +150,8 @@ export class NodeNetTransport implements SocketServer {
         ? fileURLToPath(options.handler)
         : assertString('options.handler', options.handler);
     this.handlerModule = resolve(handler);
+    // Copied to reactor threads under the other transports: refused alike here, whichever transport serves it.
+    checkHandlerOptions(options.handlerOptions);
     // The reactors' checks, so that an option is refused alike whichever transport serves it.
     const { highWaterMark, lowWaterMark, idleTimeoutMs, readBufferSize, maxWaitMs, socketOptions } = options;
     const settings = checkReactorOptions({ highWaterMark, lowWaterMark, idleTimeoutMs, readBufferSize, maxWaitMs, socketOptions });

@@ -4,7 +4,7 @@
  * terminated when they do not stop, and cleaned up after: whatever a thread that ended left open is closed here.
  */
 import { Worker } from 'node:worker_threads';
-import { SpscRing } from '@x/core';
+import { SpscRing, systemClock } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { FdLedger } from './fd-ledger.js';
 import { signalEventFd } from './libc/io.js';
@@ -18,6 +18,8 @@ export interface ReactorThreadsOptions<D> {
   count: number;
   /** The workerData of reactor `id`, which binds `host:port`. */
   workerData(id: number, host: string, port: number, shared: SharedWithThread): D;
+  /** Reactor `id`'s thread ended leaving descriptors open, now closed: its counters of open things are stale. */
+  onAbandoned?(id: number): void;
 }
 
 /** One reactor thread as the main thread sees it. */
@@ -76,11 +78,12 @@ export class ReactorThreads<D> {
       for (const command of commands) reactor.commands.tryPush(command);
       signalEventFd(reactor.wakeFd);
     }
-    const deadline = setTimeout(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), terminateAfterMs);
+    // The clock's timer, not setTimeout: a grace past 2^31-1 ms would overflow setTimeout, which fires at once.
+    const deadline = systemClock.setTimer(() => this.reactors.forEach((reactor) => void reactor.worker.terminate()), terminateAfterMs);
     try {
       await Promise.all(this.reactors.map((reactor) => reactor.exited));
     } finally {
-      clearTimeout(deadline);
+      deadline.cancel();
     }
   }
 
@@ -111,7 +114,7 @@ export class ReactorThreads<D> {
         this.startingWorkers.delete(worker);
         // Threads share descriptors: what this one left open (it was terminated, or a handler called
         // process.exit()) would stay open for the whole process, a listener still taking its share of the port.
-        this.ledger.closeAll(id);
+        if (this.ledger.closeAll(id) > 0) this.options.onAbandoned?.(id);
         if (running !== undefined) running.ended = true;
         done();
       }),

@@ -205,8 +205,10 @@ export class Reactor implements ConnectionOwner {
     const moved = pair.moved;
     this.counts.bytesRead += moved.up + moved.down;
     this.counts.bytesWritten += moved.up + moved.down;
-    // An idle or connect timeout is counted as such (idleClosed), as for connections, not as an error.
-    if (error !== undefined && !(error instanceof TimeoutError)) this.counts.handlerErrors++;
+    // No handler runs in proxy mode: the one failure counted as an error is an upstream that could not be reached
+    // (refused, unreachable). Resets by either peer and closes at a shutdown's deadline are how pairs end, as for
+    // connections; an idle or connect timeout is counted as such (idleClosed).
+    if (pair.connecting && error instanceof SyscallError && error.syscall === 'connect') this.counts.handlerErrors++;
     this.fdFreed();
   }
 
@@ -465,7 +467,8 @@ export class Reactor implements ConnectionOwner {
       }
       this.dispatching = connection;
       try {
-        this.handler.onData(connection, slab.take(count));
+        const result: unknown = this.handler.onData(connection, slab.take(count));
+        if (result !== undefined) this.failOnRejection(connection, result);
       } catch (error) {
         this.dispatching = undefined;
         this.handlerFailed(connection, error);
@@ -557,12 +560,22 @@ export class Reactor implements ConnectionOwner {
     else this.epoll.modify(connection.fd, interest);
   }
 
-  private guard(connection: ReactorConnection, callback: () => void): void {
+  private guard(connection: ReactorConnection, callback: () => unknown): void {
     try {
-      callback();
+      const result = callback();
+      if (result !== undefined) this.failOnRejection(connection, result);
     } catch (error) {
       this.handlerFailed(connection, error);
     }
+  }
+
+  /** An async callback's rejection fails its connection as a throw would (counted, closed, given to onClose). */
+  private failOnRejection(connection: ReactorConnection, result: unknown): void {
+    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') return;
+    (result as PromiseLike<unknown>).then(undefined, (error: unknown) => {
+      if (connection.isClosed) this.counts.handlerErrors++;
+      else this.handlerFailed(connection, error);
+    });
   }
 
   /**

@@ -94,6 +94,15 @@ export function handlerPath(handler: unknown): string {
   return resolve(path);
 }
 
+/** Checks that `handlerOptions` can be copied to the reactor threads (structured clone: no functions). */
+export function checkHandlerOptions(handlerOptions: unknown): void {
+  try {
+    structuredClone(handlerOptions);
+  } catch {
+    throw new InvalidArgumentError('options.handlerOptions', handlerOptions, 'a value structured clone can copy to the reactor threads (no functions)');
+  }
+}
+
 /** What reactor placement both kinds of server accept. */
 export interface PlacementOptions {
   pinCpus?: boolean | readonly number[];

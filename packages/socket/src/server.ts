@@ -8,7 +8,7 @@ import { SocketStateError } from './errors.js';
 import { assertSupported, isSupported } from './libc/library.js';
 import { NodeNetTransport } from './net-transport.js';
 import { ReactorThreads } from './reactor-threads.js';
-import { type ReactorInfo, type ServerOptions, type SocketServer, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
+import { type ReactorInfo, type ServerOptions, type SocketServer, checkHandlerOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
 import { watchServer } from './telemetry.js';
 import { Command, type ReactorWorkerData, type SharedWithThread } from './worker-protocol.js';
@@ -75,6 +75,7 @@ export class Server implements SocketServer {
     } else {
       assertKnownKeys('options', options, SERVER_OPTION_KEYS);
       this.handlerModule = handlerPath(options.handler);
+      checkHandlerOptions(options.handlerOptions);
     }
     this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
     assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
@@ -129,6 +130,8 @@ export class Server implements SocketServer {
       entry: WORKER_ENTRY,
       count: this.reactorCount,
       workerData: (id, host, port, shared) => this.workerData(id, host, port, target, shared),
+      // What its thread served is closed now: its counters must not say it is still open.
+      onAbandoned: (id) => this.stats.closeAllOf(id),
     });
     this.bound = await this.threads.start(host, this.options.port ?? 0);
     return this.bound;

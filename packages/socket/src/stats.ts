@@ -114,6 +114,17 @@ export class ReactorStats extends CounterTable<(typeof STAT_FIELDS)[number]> {
   constructor(reactors: number, buffer?: SharedArrayBuffer) {
     super(STAT_FIELDS, reactors, buffer);
   }
+
+  /**
+   * Reactor `id`'s thread ended and its server closed what it left open: its connections count as closed and
+   * nothing of it stays queued. Called on the main thread once that thread is gone (nobody else writes them).
+   */
+  closeAllOf(id: number): void {
+    const open = this.get(id, 'open');
+    this.add(id, 'open', -open);
+    this.add(id, 'closed', open);
+    this.add(id, 'queuedBytes', -this.get(id, 'queuedBytes'));
+  }
 }
 
 /** UDP reactors' counters (see {@link UDP_STAT_FIELDS}). */

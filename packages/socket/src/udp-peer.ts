@@ -71,6 +71,7 @@ export class UdpPeer {
 
   /** True when `other` is the same address and port. */
   equals(other: UdpPeer): boolean {
+    if (!(other instanceof UdpPeer)) return false;
     return (
       this.family === other.family &&
       this.port === other.port &&

@@ -4,11 +4,11 @@
  * thread hands a datagram to another.
  */
 import { resolve } from 'node:path';
-import { InvalidArgumentError, assertKnownKeys, assertNumber } from '@x/core';
+import { assertKnownKeys, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { assertSupported } from './libc/library.js';
 import { ReactorThreads } from './reactor-threads.js';
-import { type PlacementOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
+import { type PlacementOptions, checkHandlerOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type UdpCounters, UdpStats } from './stats.js';
 import { watchUdpServer } from './telemetry.js';
 import { type UdpReactorOptions, checkUdpReactorOptions } from './udp-reactor.js';
@@ -73,11 +73,7 @@ export class UdpServer implements AsyncDisposable {
     assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
     checkPlacement(options);
     checkUdpReactorOptions(this.reactorOptions());
-    try {
-      structuredClone(options.handlerOptions);
-    } catch {
-      throw new InvalidArgumentError('options.handlerOptions', options.handlerOptions, 'a value structured clone can copy to the reactor threads (no functions)');
-    }
+    checkHandlerOptions(options.handlerOptions);
     this.stats = new UdpStats(this.reactorCount);
   }
 

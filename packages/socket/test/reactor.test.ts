@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
+import { type AddressInfo, type Server as NetServer, type Socket, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isXError } from '@x/core';
@@ -338,10 +338,12 @@ describe('Reactor on loopback', () => {
       const failures: unknown[] = [];
       const local = startReactor({
         onData: (conn) => {
-          try {
-            conn.sendFile(path, -1);
-          } catch (error) {
-            failures.push(error);
+          for (const bad of [() => conn.sendFile(path, -1), () => conn.sendFile(2 ** 31)]) {
+            try {
+              bad();
+            } catch (error) {
+              failures.push(error);
+            }
           }
           conn.sendFile(path, 0, 1000);
           conn.end();
@@ -352,7 +354,10 @@ describe('Reactor on loopback', () => {
         const all = readAll(client);
         client.write('go');
         expect((await all).toString()).toBe('short');
-        expect(failures).toEqual([expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'offset' })]);
+        expect(failures).toEqual([
+          expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'offset' }),
+          expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'file' }),
+        ]);
       } finally {
         await local.stop();
       }
@@ -388,6 +393,29 @@ describe('Reactor on loopback', () => {
       expect(local.reactor.counters.handlerErrors).toBe(1);
     } finally {
       await local.stop();
+    }
+  });
+
+  it('proxy mode counts no error when a peer resets or a shutdown ends the pairs still open', async () => {
+    const target = createNetServer((socket) => socket.pipe(socket));
+    await new Promise<void>((done) => target.listen(0, '127.0.0.1', done));
+    const local = startReactor({ onData: () => undefined }, { proxyTo: { host: '127.0.0.1', port: (target.address() as AddressInfo).port } });
+    try {
+      const reset = await connectTo(local.port);
+      reset.write('ping');
+      expect((await readExactly(reset, 4)).toString()).toBe('ping');
+      reset.resetAndDestroy();
+      const held = await Promise.all([connectTo(local.port), connectTo(local.port)]);
+      for (const client of held) {
+        client.write('ping');
+        await readExactly(client, 4);
+      }
+      local.reactor.shutdown(0);
+      await Promise.all(held.map((client) => closed(client)));
+      expect(local.reactor.counters).toMatchObject({ closed: 3, handlerErrors: 0 });
+    } finally {
+      await local.stop();
+      target.close();
     }
   });
 });

@@ -139,6 +139,7 @@ describe('createServer (reactors on worker threads)', () => {
       ['options.socketOptions', { socketOptions: null }],
       ['options.socketOptions.noDelay', { socketOptions: { noDelay: 'yes' } }],
       ['options.socketOptions.keepAliveProbes', { socketOptions: { keepAliveIdleSeconds: 10, keepAliveProbes: 128 } }],
+      ['options.handlerOptions', { handlerOptions: { onReady: () => undefined } }],
     ];
     for (const [argument, options] of bad) {
       let error: unknown;
@@ -210,6 +211,10 @@ describe('createServer when a handler takes its thread down', () => {
       const client = await connectTo(port);
       const clientClosed = closed(client);
       client.on('error', () => undefined);
+      client.write('hello');
+      expect((await readExactly(client, 2)).toString()).toBe('ok');
+      // Published between turns: a thread that dies in mid-turn takes that turn's counts with it.
+      await until(() => server.totals().open === 1, 'the connection counted');
       client.write(text);
       if (how.startsWith('ends')) await until(() => server.reactorInfo()[0]!.running === false, 'the reactor to be seen ended');
       else {
@@ -221,8 +226,39 @@ describe('createServer when a handler takes its thread down', () => {
       await clientClosed;
       await portIsFree(port);
       expect(openFdCount()).toBeLessThanOrEqual(before);
+      // What the thread served was closed for it: the counters say so too (they froze with the thread before).
+      expect(server.totals()).toMatchObject({ accepted: 1, open: 0, closed: 1, queuedBytes: 0 });
     });
   }
+
+  it("fails a connection whose async onData rejects as a throw would: counted, closed, the others served", async () => {
+    const server = createServer({ handler: FAULTY });
+    await withServer(server, async (port) => {
+      const failing = await connectTo(port);
+      failing.write('async');
+      await closed(failing);
+      expect(await ask(port, 'hello')).toBe('ok');
+      await until(() => server.totals().handlerErrors === 1, 'the rejection counted');
+    });
+  });
+
+  it('close(graceMs) past 2^31-1 ms waits for the connections instead of ending the threads at once', async () => {
+    const server = createServer({ handler: FAULTY });
+    const { port } = await server.listen();
+    const client = await connectTo(port);
+    client.write('first');
+    expect((await readExactly(client, 2)).toString()).toBe('ok');
+    let closedAt: number | undefined;
+    const closing = server.close(2 ** 31).then(() => (closedAt = Date.now()));
+    await new Promise((done) => setTimeout(done, 500));
+    // Still served through the shutdown (the handler keeps its connections open).
+    client.write('again');
+    expect((await readExactly(client, 2)).toString()).toBe('ok');
+    expect(closedAt).toBeUndefined();
+    client.end();
+    await closing;
+    expect(server.reactorInfo()[0]!.running).toBe(false);
+  });
 
   it("counts a throwing timer and an unawaited rejection of the handler's code as handler errors and goes on serving", async () => {
     const server = createServer({ handler: FAULTY });
