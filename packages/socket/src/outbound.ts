@@ -18,9 +18,11 @@ export interface FileRange {
 
 type Entry = Uint8Array | FileRange;
 
-/** What a flush achieved: `blocked` when the socket buffer filled up before the queue emptied (wait for EPOLLOUT). */
-export interface FlushOutcome {
-  blocked: boolean;
+/**
+ * What flushes wrote, added to as bytes go out: when a later call of the same flush throws (a file that cannot be
+ * sent, a reset), what already went out is still counted. One per reactor, reused (no object per flush).
+ */
+export interface FlushTally {
   written: number;
   /** System calls made. */
   calls: number;
@@ -58,14 +60,15 @@ export class Outbound {
     }
   }
 
-  /** Writes as much as the socket takes. */
-  flush(fd: number, iov: IoVector): FlushOutcome {
-    let written = 0;
-    let calls = 0;
+  /**
+   * Writes as much as the socket takes, adding to `tally`. True when the socket buffer filled up before the queue
+   * emptied (wait for EPOLLOUT).
+   */
+  flush(fd: number, iov: IoVector, tally: FlushTally): boolean {
     while (!this.isEmpty) {
       const first = this.entries[this.head]!;
       let wrote: number;
-      calls++;
+      tally.calls++;
       if (!(first instanceof Uint8Array)) {
         wrote = sendfileSome(fd, first.fileFd, first.offset, Math.min(first.remaining, 0x7ffff000));
         if (wrote === 0) {
@@ -88,16 +91,16 @@ export class Outbound {
       }
       if (wrote < 0) {
         this.compact();
-        return { blocked: true, written, calls };
+        return true;
       }
-      written += wrote;
+      tally.written += wrote;
       this.consume(wrote);
     }
     // Every entry went out: drop the references (the slots stay for the next replies).
     for (let i = 0; i < this.tail; i++) this.entries[i] = undefined;
     this.head = 0;
     this.tail = 0;
-    return { blocked: false, written, calls };
+    return false;
   }
 
   /** Drops everything queued, closing file descriptors the queue owns. */

@@ -26,6 +26,7 @@ import {
   shutdownSocket,
 } from './libc/sockets.js';
 import { type FdOwner, UNRECORDED } from './fd-ledger.js';
+import { type FlushTally } from './outbound.js';
 import { PipePool } from './pipe-pool.js';
 import { ReadSlab } from './read-slab.js';
 import { SplicePair } from './splice-proxy.js';
@@ -74,6 +75,7 @@ export class Reactor implements ConnectionOwner {
   /** Connections whose socket refused part of their queue: they may hold views of the slab across turns. */
   private readonly writeBlocked = new Set<ReactorConnection>();
   private readonly iov = new IoVector();
+  private readonly flushTally: FlushTally = { written: 0, calls: 0 };
   private readonly highWaterMark: number;
   private readonly lowWaterMark: number;
   private readonly idleTimeoutMs: number;
@@ -501,17 +503,19 @@ export class Reactor implements ConnectionOwner {
     if (connection.isClosed) return;
     if (!connection.outbound.isEmpty) {
       const wasAbove = connection.outbound.bytes >= this.highWaterMark;
-      let outcome;
+      const tally = this.flushTally;
+      tally.written = 0;
+      tally.calls = 0;
+      let blocked;
       try {
-        outcome = connection.outbound.flush(connection.fd, this.iov);
+        blocked = connection.outbound.flush(connection.fd, this.iov, tally);
       } catch (error) {
+        this.countFlush(connection, tally);
         this.destroyConnection(connection, error as Error);
         return;
       }
-      this.counts.writeCalls += outcome.calls;
-      this.counts.bytesWritten += outcome.written;
-      if (outcome.written > 0) connection.lastActive = this.now;
-      if (outcome.blocked) {
+      this.countFlush(connection, tally);
+      if (blocked) {
         this.writeBlocked.add(connection);
         if (!connection.readPaused && connection.outbound.bytes >= this.highWaterMark) {
           connection.readPaused = true;
@@ -535,6 +539,12 @@ export class Reactor implements ConnectionOwner {
       }
     }
     this.setConnectionInterest(connection, connection.readEnded || connection.readPaused ? 0 : EPOLLIN);
+  }
+
+  private countFlush(connection: ReactorConnection, tally: FlushTally): void {
+    this.counts.writeCalls += tally.calls;
+    this.counts.bytesWritten += tally.written;
+    if (tally.written > 0) connection.lastActive = this.now;
   }
 
   private drained(connection: ReactorConnection): void {

@@ -19,6 +19,7 @@ describe('Outbound on a pipe that fills up', () => {
       for (let got = readSome(pipe.readFd, scratch); got > 0; got = readSome(pipe.readFd, scratch)) received.push(Buffer.from(scratch.subarray(0, got)));
     };
     let blockedFlushes = 0;
+    const tally = { written: 0, calls: 0 };
     for (let round = 0; round < 30; round++) {
       // Many small chunks and a few large ones per round: more than the pipe holds, so flushes block.
       for (let i = 0; i < 100; i++) {
@@ -28,8 +29,7 @@ describe('Outbound on a pipe that fills up', () => {
       }
       expect(outbound.bytes).toBeGreaterThan(0);
       for (;;) {
-        const outcome = outbound.flush(pipe.writeFd, iov);
-        if (!outcome.blocked) break;
+        if (!outbound.flush(pipe.writeFd, iov, tally)) break;
         blockedFlushes++;
         drain();
       }
@@ -39,6 +39,8 @@ describe('Outbound on a pipe that fills up', () => {
     drain();
     expect(blockedFlushes).toBeGreaterThan(30);
     expect(Buffer.concat(received).equals(Buffer.concat(sent))).toBe(true);
+    expect(tally.written).toBe(Buffer.concat(sent).length);
+    expect(tally.calls).toBeGreaterThan(blockedFlushes);
     pool.give(pipe, true);
   });
 });

@@ -332,6 +332,28 @@ describe('Reactor on loopback', () => {
       }
     });
 
+    it('counts the bytes that went out before a file that cannot be sent failed the connection', async () => {
+      const closes: unknown[] = [];
+      const local = startReactor({
+        onData: (conn) => {
+          conn.write(Buffer.from('HEAD!'));
+          conn.sendFile(dir); // a directory: open(2) takes it, sendfile(2) refuses it (EINVAL)
+        },
+        onClose: (_conn, error) => closes.push(error),
+      });
+      try {
+        const client = await connectTo(local.port);
+        const got = readAll(client).catch(() => Buffer.alloc(0));
+        client.write('go');
+        await closed(client);
+        expect(closes).toEqual([expect.objectContaining({ code: 'ERR_SYSCALL', syscall: 'sendfile' })]);
+        expect(local.reactor.counters.bytesWritten).toBe(5);
+        expect((await got).toString()).toBe('HEAD!');
+      } finally {
+        await local.stop();
+      }
+    });
+
     it('ends early when the file is shorter than the range, and refuses a bad range', async () => {
       const path = join(dir, 'short.bin');
       writeFileSync(path, 'short');
