@@ -13,7 +13,7 @@ import { type Connection, type ConnectionState, type Handler, type HandlerModule
 import { type SocketAddress } from './libc/address.js';
 import { type ReactorCounters, STAT_FIELDS } from './stats.js';
 import { checkReactorOptions } from './reactor-options.js';
-import { type ReactorInfo, type ServerOptions, type SocketServer, checkHandlerOptions, resolveHandler, resolveHost } from './server-common.js';
+import { type ReactorInfo, type ServerOptions, type SocketServer, checkAddress, checkHandlerOptions, resolveHandler, resolveHost } from './server-common.js';
 
 interface FileJob {
   file: string | number;
@@ -152,6 +152,7 @@ export class NodeNetTransport implements SocketServer {
     this.handlerModule = resolve(handler);
     // Copied to reactor threads under the other transports: refused alike here, whichever transport serves it.
     checkHandlerOptions(options.handlerOptions);
+    checkAddress(options);
     // The reactors' checks, so that an option is refused alike whichever transport serves it.
     const { highWaterMark, lowWaterMark, idleTimeoutMs, readBufferSize, maxWaitMs, socketOptions } = options;
     const settings = checkReactorOptions({ highWaterMark, lowWaterMark, idleTimeoutMs, readBufferSize, maxWaitMs, socketOptions });

@@ -94,6 +94,15 @@ export function handlerPath(handler: unknown): string {
   return resolve(path);
 }
 
+/**
+ * Checks `host` (a non-empty string of at most 253 characters, a DNS name's limit, without lone surrogates; a
+ * name is resolved only at listen) and `port` (0..65535), so that a mistake throws from the create call.
+ */
+export function checkAddress(options: { host?: unknown; port?: unknown }): void {
+  if (options.host !== undefined) assertString('options.host', options.host, 253);
+  assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
+}
+
 /** Checks that `handlerOptions` can be copied to the reactor threads (structured clone: no functions). */
 export function checkHandlerOptions(handlerOptions: unknown): void {
   try {

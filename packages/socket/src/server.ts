@@ -8,7 +8,7 @@ import { SocketStateError } from './errors.js';
 import { assertSupported, isSupported } from './libc/library.js';
 import { NodeNetTransport } from './net-transport.js';
 import { ReactorThreads } from './reactor-threads.js';
-import { type ReactorInfo, type ServerOptions, type SocketServer, checkHandlerOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
+import { type ReactorInfo, type ServerOptions, type SocketServer, checkAddress, checkHandlerOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type ReactorCounters, ReactorStats } from './stats.js';
 import { watchServer } from './telemetry.js';
 import { Command, type ReactorWorkerData, type SharedWithThread } from './worker-protocol.js';
@@ -78,7 +78,7 @@ export class Server implements SocketServer {
       checkHandlerOptions(options.handlerOptions);
     }
     this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
-    assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
+    checkAddress(options);
     checkPlacement(options);
     if (options.backlog !== undefined) assertNumber('options.backlog', options.backlog, { min: 0, max: 65535, integer: true });
     // The reactors check their options again in their threads; checked here, a mistake throws from this call,

@@ -8,7 +8,7 @@ import { assertKnownKeys, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
 import { assertSupported } from './libc/library.js';
 import { ReactorThreads } from './reactor-threads.js';
-import { type PlacementOptions, checkHandlerOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
+import { type PlacementOptions, checkAddress, checkHandlerOptions, checkPlacement, cpuForReactor, handlerPath, resolveHost } from './server-common.js';
 import { type UdpCounters, UdpStats } from './stats.js';
 import { watchUdpServer } from './telemetry.js';
 import { type UdpReactorOptions, checkUdpReactorOptions } from './udp-reactor.js';
@@ -70,7 +70,7 @@ export class UdpServer implements AsyncDisposable {
     assertKnownKeys('options', options, OPTION_KEYS);
     this.handlerModule = handlerPath(options.handler);
     this.reactorCount = assertNumber('options.reactors', options.reactors ?? 1, { min: 1, max: 1024, integer: true });
-    assertNumber('options.port', options.port ?? 0, { min: 0, max: 65535, integer: true });
+    checkAddress(options);
     checkPlacement(options);
     checkUdpReactorOptions(this.reactorOptions());
     checkHandlerOptions(options.handlerOptions);

@@ -140,6 +140,10 @@ describe('createServer (reactors on worker threads)', () => {
       ['options.socketOptions.noDelay', { socketOptions: { noDelay: 'yes' } }],
       ['options.socketOptions.keepAliveProbes', { socketOptions: { keepAliveIdleSeconds: 10, keepAliveProbes: 128 } }],
       ['options.handlerOptions', { handlerOptions: { onReady: () => undefined } }],
+      ['options.host', { host: '' }],
+      ['options.host', { host: '\ud800' }],
+      ['options.host', { host: 123 }],
+      ['options.port', { port: 2 ** 31 }],
     ];
     for (const [argument, options] of bad) {
       let error: unknown;

@@ -512,6 +512,9 @@ describe('createUdpServer', () => {
     expect(() => createUdpServer({ handler: HANDLER, steering: 'cpu-bpf' })).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, unknown: true } as never)).toThrow(InvalidArgumentError);
     expect(() => createUdpServer({ handler: HANDLER, handlerOptions: { f: () => 1 } })).toThrow(InvalidArgumentError);
+    for (const host of ['', '\ud800', 7, 'h'.repeat(254)]) {
+      expect(() => createUdpServer({ handler: HANDLER, host } as never)).toThrow(expect.objectContaining({ argument: 'options.host' }));
+    }
     const shapeless = createUdpServer({ handler: resolve(__dirname, 'fixtures', 'no-handler.js') });
     await expect(shapeless.listen()).rejects.toBeInstanceOf(InvalidArgumentError);
     await shapeless.close();
