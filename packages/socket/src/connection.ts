@@ -6,7 +6,7 @@
 import { fstatSync, openSync } from 'node:fs';
 import { InvalidArgumentError, assertNumber } from '@x/core';
 import { SocketStateError } from './errors.js';
-import { type SocketAddress } from './libc/address.js';
+import { type SocketAddress, decodeAddress } from './libc/address.js';
 import { getIntOption, peerAddress } from './libc/sockets.js';
 import { type Connection, type ConnectionState } from './handler.js';
 import { Outbound } from './outbound.js';
@@ -38,6 +38,8 @@ export class ReactorConnection implements Connection {
   dirty = false;
   private currentState: ConnectionState = 'open';
   private peer: SocketAddress | undefined;
+  /** The peer's sockaddr as accept(2) gave it, decoded on first use; undefined for an adopted fd. */
+  private peerSockaddr: Buffer | undefined;
   /** @internal */
   readonly outbound = new Outbound();
 
@@ -64,10 +66,21 @@ export class ReactorConnection implements Connection {
     return this.currentState === 'closed';
   }
 
-  /** The peer's address (one getpeername, then cached). */
+  /**
+   * The peer's address, as accepted: it stays readable after the connection closed (in `onClose`, after an
+   * `await`). For an adopted fd, read once with getpeername while open, then cached.
+   */
   get remoteAddress(): SocketAddress {
-    this.peer ??= peerAddress(this.fd);
+    if (this.peer !== undefined) return this.peer;
+    if (this.peerSockaddr !== undefined) this.peer = decodeAddress(this.peerSockaddr);
+    else if (this.currentState === 'closed') throw new SocketStateError('remoteAddress of an adopted connection first read after it closed');
+    else this.peer = peerAddress(this.fd);
     return this.peer;
+  }
+
+  /** @internal The reactor gives the sockaddr accept(2) returned. */
+  acceptedFrom(sockaddr: Buffer): void {
+    this.peerSockaddr = sockaddr;
   }
 
   /** The CPU whose network softirq last handled this socket's packets (SO_INCOMING_CPU), or -1 if unknown. */

@@ -17,6 +17,7 @@ import {
   SHUT_WR,
   type SocketOptionName,
   acceptConnection,
+  acceptedPeer,
   attachCpuSteering,
   connectTcp,
   getIntOption,
@@ -375,7 +376,7 @@ export class Reactor implements ConnectionOwner {
       this.fds.opened(fd);
       this.counts.accepted++;
       if (this.proxyTo === undefined) {
-        this.open(fd);
+        this.open(fd, acceptedPeer());
         continue;
       }
       let upstream: number;
@@ -408,9 +409,10 @@ export class Reactor implements ConnectionOwner {
     if (error instanceof SyscallError && OUT_OF_RESOURCES.has(error.errno)) this.pauseAccepting();
   }
 
-  private open(fd: number): ReactorConnection {
+  private open(fd: number, peer?: Buffer): ReactorConnection {
     this.applySocketOptions(fd);
     const connection = new ReactorConnection(fd, this, this.cpu, this.highWaterMark);
+    if (peer !== undefined) connection.acceptedFrom(peer);
     connection.lastActive = this.now;
     this.connections[fd] = connection;
     this.openCount++;

@@ -71,7 +71,8 @@ export class UdpPeer {
 
   /** True when `other` is the same address and port. */
   equals(other: UdpPeer): boolean {
-    if (!(other instanceof UdpPeer)) return false;
+    // A brand check, not instanceof: Object.create(UdpPeer.prototype) passes instanceof but has no fields.
+    if (typeof other !== 'object' || other === null || !(#family in other)) return false;
     return (
       this.family === other.family &&
       this.port === other.port &&

@@ -405,6 +405,39 @@ describe('Reactor on loopback', () => {
     }
   });
 
+  it("gives a connection's own peer address after it closed: in onClose, and after an await when its fd number went to another client", async () => {
+    const inOnClose: unknown[] = [];
+    const afterAwait: unknown[] = [];
+    const local = startReactor({
+      onData: (conn) => {
+        // Read only after the client left and a new client may hold the same fd number.
+        setTimeout(() => afterAwait.push(conn.remoteAddress.port), 150);
+      },
+      onClose: (conn) => {
+        try {
+          inOnClose.push(conn.remoteAddress.port);
+        } catch (error) {
+          inOnClose.push(error);
+        }
+      },
+    });
+    try {
+      const first = await connectTo(local.port);
+      const firstPort = first.localPort;
+      first.write('x');
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      first.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const second = await connectTo(local.port);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(inOnClose).toEqual([firstPort]);
+      expect(afterAwait).toEqual([firstPort]);
+      second.destroy();
+    } finally {
+      await local.stop();
+    }
+  });
+
   it('proxy mode closes the client when the target refuses', async () => {
     const local = startReactor({ onData: () => undefined }, { proxyTo: { host: '127.0.0.1', port: 1 } });
     try {

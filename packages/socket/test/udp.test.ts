@@ -353,6 +353,7 @@ describe('UdpReactor', () => {
     expect(UdpPeer.of('10.1.2.3', 65_535).equals(UdpPeer.of('10.1.2.3', 65_535))).toBe(true);
     expect(UdpPeer.of('10.1.2.3', 1).equals(null as never)).toBe(false);
     expect(UdpPeer.of('10.1.2.3', 1).equals({ port: 1 } as never)).toBe(false);
+    expect(UdpPeer.of('10.1.2.3', 1).equals(Object.create(UdpPeer.prototype) as UdpPeer)).toBe(false);
     expect(UdpPeer.of('10.1.2.3', 0).toString()).toBe('10.1.2.3:0');
     // A peer kept for later cannot be pointed elsewhere.
     const kept = UdpPeer.of('10.1.2.3', 53);

@@ -35,7 +35,7 @@ export const SHUT_WR = 1;
 const socket = declare<(domain: number, type: number, protocol: number) => number>('int socket(int, int, int)');
 const bind = declare<(fd: number, addr: Buffer, length: number) => number>('int bind(int, const uint8_t *addr, uint32_t len)');
 const listen = declare<(fd: number, backlog: number) => number>('int listen(int, int)');
-const accept4 = declare<(fd: number, addr: null, length: null, flags: number) => number>('int accept4(int, void *addr, void *len, int flags)');
+const accept4 = declare<(fd: number, addr: Buffer, length: Buffer, flags: number) => number>('int accept4(int, void *addr, void *len, int flags)');
 const connect = declare<(fd: number, addr: Buffer, length: number) => number>('int connect(int, const uint8_t *addr, uint32_t len)');
 const setsockopt = declare<(fd: number, level: number, name: number, value: Buffer, length: number) => number>(
   'int setsockopt(int, int, int, const uint8_t *value, uint32_t len)',
@@ -101,7 +101,15 @@ export function attachCpuSteering(fd: number): void {
 
 /** Accepts one pending connection as a non-blocking fd, or returns -1 when none is pending. */
 export function acceptConnection(listenerFd: number): number {
-  return checkWouldBlock('accept4', accept4.native(listenerFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  // The peer's address comes with the connection: read later from the fd, it may be gone (a peer that reset) or
+  // another connection's (the fd number reused after a close). See acceptedPeer.
+  lengthValue.writeUInt32LE(SOCKADDR_MAX, 0);
+  return checkWouldBlock('accept4', accept4.native(listenerFd, nameValue, lengthValue, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+/** A copy of the peer's sockaddr from this thread's last acceptConnection (decode it with decodeAddress). */
+export function acceptedPeer(): Buffer {
+  return Buffer.from(nameValue);
 }
 
 /** Starts a non-blocking connect to `host:port`; the fd becomes writable when it completes (then read SO_ERROR). */
