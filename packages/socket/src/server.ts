@@ -53,12 +53,13 @@ const WORKER_ENTRY = resolve(__dirname, '..', 'dist', 'reactor-worker.js');
  * A multi-reactor TCP server. Create it with {@link createServer}.
  */
 export class Server implements SocketServer {
-  private threads: ReactorThreads<ReactorWorkerData> | undefined;
+  private readonly threads: ReactorThreads<ReactorWorkerData>;
   private readonly stats: ReactorStats;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private bound: { host: string; port: number } | undefined;
   private closing: Promise<void> | undefined;
-  private starting: Promise<{ host: string; port: number }> | undefined;
+  /** The proxy's target with its name resolved (at listen), which the reactor threads are given. */
+  private resolvedTarget: { host: string; port: number } | undefined;
   private readonly reactorCount: number;
   private readonly handlerModule: string | undefined;
   private readonly options: ServerOptions | ProxyServerOptions;
@@ -85,13 +86,21 @@ export class Server implements SocketServer {
     // as the caller's own InvalidArgumentError, before any thread starts.
     checkReactorOptions(this.reactorOptions());
     this.stats = new ReactorStats(this.reactorCount);
+    this.threads = new ReactorThreads({
+      serverName: 'server',
+      entry: WORKER_ENTRY,
+      count: this.reactorCount,
+      workerData: (id, host, port, shared) => this.workerData(id, host, port, shared),
+      // What its thread served is closed now: its counters must not say it is still open.
+      onAbandoned: (id) => this.stats.closeAllOf(id),
+    });
   }
 
   /** What every reactor thread is given, but for its id and stats (and the target, resolved at listen). */
-  private reactorOptions(target?: { host: string; port: number }): ReactorOptions {
+  private reactorOptions(): ReactorOptions {
     return {
       ...pick(this.options as ProxyServerOptions, ['readBufferSize', 'highWaterMark', 'lowWaterMark', 'idleTimeoutMs', 'maxWaitMs', 'pipeSize', 'connectTimeoutMs', 'socketOptions']),
-      ...('target' in this.options ? { proxyTo: target ?? this.options.target } : {}),
+      ...('target' in this.options ? { proxyTo: this.resolvedTarget ?? this.options.target } : {}),
     };
   }
 
@@ -109,9 +118,8 @@ export class Server implements SocketServer {
     if (this.state !== 'new') throw new SocketStateError(`listen() on a server that is ${this.state}`);
     assertSupported();
     this.state = 'listening';
-    this.starting = this.startAll();
     try {
-      const address = await this.starting;
+      const address = await this.startAll();
       this.unwatch = watchServer(this, address.port, this.stats);
       return address;
     } catch (error) {
@@ -120,26 +128,20 @@ export class Server implements SocketServer {
     }
   }
 
-  /** Resolves the addresses, then starts the reactors one by one (close() meanwhile stops them). */
+  /**
+   * Resolves the addresses, then starts the reactors one by one (a close() meanwhile makes the start reject,
+   * before its first thread or at its next one).
+   */
   private async startAll(): Promise<{ host: string; port: number }> {
     const host = await resolveHost(this.options.host ?? '127.0.0.1');
-    const target = 'target' in this.options ? { host: await resolveHost(this.options.target.host), port: this.options.target.port } : undefined;
-    if (this.state !== 'listening') throw new SocketStateError('the server was closed while it was starting');
-    this.threads = new ReactorThreads({
-      serverName: 'server',
-      entry: WORKER_ENTRY,
-      count: this.reactorCount,
-      workerData: (id, host, port, shared) => this.workerData(id, host, port, target, shared),
-      // What its thread served is closed now: its counters must not say it is still open.
-      onAbandoned: (id) => this.stats.closeAllOf(id),
-    });
+    if ('target' in this.options) this.resolvedTarget = { host: await resolveHost(this.options.target.host), port: this.options.target.port };
     this.bound = await this.threads.start(host, this.options.port ?? 0);
     return this.bound;
   }
 
   /** Per-reactor counters (read from shared memory, no message round trip). */
   reactorInfo(): ReactorInfo[] {
-    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, ...(this.threads?.info(id) ?? { cpu: undefined, running: false }), counters: this.stats.read(id) }));
+    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, ...this.threads.info(id), counters: this.stats.read(id) }));
   }
 
   /** Counters summed over all reactors. */
@@ -163,11 +165,10 @@ export class Server implements SocketServer {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.state = 'closing';
-    // A listen() still resolving its addresses stops before it starts a thread; one starting threads stops at its
-    // next step. A thread that does not end within the grace (a handler stuck in a loop) is terminated.
-    if (this.threads === undefined) await this.starting?.catch(() => undefined);
+    // A listen() under way stops at its next step. A thread that does not end within the grace (a handler stuck in
+    // a loop) is terminated.
     try {
-      await this.threads?.stop([Command.Shutdown, graceMs], graceMs + 2000);
+      await this.threads.stop([Command.Shutdown, graceMs], graceMs + 2000);
     } finally {
       this.state = 'closed';
       this.unwatch();
@@ -175,7 +176,7 @@ export class Server implements SocketServer {
   }
 
   /** What reactor thread `id` is given. */
-  private workerData(id: number, host: string, port: number, target: { host: string; port: number } | undefined, shared: SharedWithThread): ReactorWorkerData {
+  private workerData(id: number, host: string, port: number, shared: SharedWithThread): ReactorWorkerData {
     return {
       id,
       reactors: this.reactorCount,
@@ -186,7 +187,7 @@ export class Server implements SocketServer {
       backlog: this.options.backlog,
       pinCpu: cpuForReactor(this.options.pinCpus, id),
       steering: this.options.steering,
-      reactor: this.reactorOptions(target),
+      reactor: this.reactorOptions(),
       statsBuffer: this.stats.buffer,
       ...shared,
     };

@@ -54,11 +54,10 @@ const STOP_TIMEOUT_MS = 2000;
 
 /** A multi-reactor UDP server. Create it with {@link createUdpServer}. */
 export class UdpServer implements AsyncDisposable {
-  private threads: ReactorThreads<UdpWorkerData> | undefined;
+  private readonly threads: ReactorThreads<UdpWorkerData>;
   private readonly stats: UdpStats;
   private state: 'new' | 'listening' | 'closing' | 'closed' = 'new';
   private bound: { host: string; port: number } | undefined;
-  private starting: Promise<{ host: string; port: number }> | undefined;
   private closing: Promise<void> | undefined;
   private readonly reactorCount: number;
   private readonly handlerModule: string;
@@ -75,6 +74,7 @@ export class UdpServer implements AsyncDisposable {
     checkUdpReactorOptions(this.reactorOptions());
     checkHandlerOptions(options.handlerOptions);
     this.stats = new UdpStats(this.reactorCount);
+    this.threads = new ReactorThreads({ serverName: 'UDP server', entry: WORKER_ENTRY, count: this.reactorCount, workerData: (id, host, port, shared) => this.workerData(id, host, port, shared) });
   }
 
   /** The bound address, once listening. */
@@ -91,9 +91,8 @@ export class UdpServer implements AsyncDisposable {
     if (this.state !== 'new') throw new SocketStateError(`listen() on a UDP server that is ${this.state}`);
     assertSupported();
     this.state = 'listening';
-    this.starting = this.startAll();
     try {
-      const address = await this.starting;
+      const address = await this.startAll();
       this.unwatch = watchUdpServer(this, address.port, this.stats);
       return address;
     } catch (error) {
@@ -104,7 +103,7 @@ export class UdpServer implements AsyncDisposable {
 
   /** Per-reactor counters (read from shared memory, no message round trip; published every few ms). */
   reactorInfo(): UdpReactorInfo[] {
-    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, ...(this.threads?.info(id) ?? { cpu: undefined, running: false }), counters: this.stats.read(id) }));
+    return Array.from({ length: this.reactorCount }, (_, id) => ({ id, ...this.threads.info(id), counters: this.stats.read(id) }));
   }
 
   /** Counters summed over all reactors. */
@@ -131,22 +130,22 @@ export class UdpServer implements AsyncDisposable {
     return picked;
   }
 
-  /** Resolves the address, then starts the reactors one by one (close() meanwhile stops them). */
+  /**
+   * Resolves the address, then starts the reactors one by one (a close() meanwhile makes the start reject,
+   * before its first thread or at its next one).
+   */
   private async startAll(): Promise<{ host: string; port: number }> {
     const host = await resolveHost(this.options.host ?? '127.0.0.1');
-    if (this.state !== 'listening') throw new SocketStateError('the UDP server was closed while it was starting');
-    this.threads = new ReactorThreads({ serverName: 'UDP server', entry: WORKER_ENTRY, count: this.reactorCount, workerData: (id, host, port, shared) => this.workerData(id, host, port, shared) });
     this.bound = await this.threads.start(host, this.options.port ?? 0);
     return this.bound;
   }
 
   private async shutdown(): Promise<void> {
     this.state = 'closing';
-    // A listen() still resolving its address stops before it starts a thread; one starting threads stops at its
-    // next step. A thread that does not stop (a handler stuck in a loop) is terminated.
-    if (this.threads === undefined) await this.starting?.catch(() => undefined);
+    // A listen() under way stops at its next step. A thread that does not stop (a handler stuck in a loop) is
+    // terminated.
     try {
-      await this.threads?.stop([Command.Stop], STOP_TIMEOUT_MS);
+      await this.threads.stop([Command.Stop], STOP_TIMEOUT_MS);
     } finally {
       this.state = 'closed';
       this.unwatch();
